@@ -1,0 +1,149 @@
+"""The tickvault exception tree.
+
+Every error tickvault raises on purpose derives from :class:`TickvaultError`::
+
+    TickvaultError
+    ├── ValidationError            (also a ValueError) bad input; nothing was written
+    ├── ConfigError                (also a ValueError) unknown option value, source name, ...
+    ├── StorageError               the database on disk
+    │   ├── DatabaseNotFound       no database at the path (read-only opens)
+    │   ├── TableNotFound          the table does not exist / is not registered
+    │   ├── CorruptDatabaseError   a log entry or data file cannot be read
+    │   └── CommitConflict         retryable: another writer published first
+    └── SourceError                fetching data from a source
+        ├── TickerNotFound         permanent, for that ticker only
+        ├── BadSourceData          permanent: response unparsable or failed validation
+        └── TransientSourceError   retryable
+            ├── RateLimited        carries ``retry_after`` (seconds or None)
+            └── SourceUnavailable  timeouts, connection errors, 5xx
+
+Errors cross Dask process boundaries, so every class pickles with all its attributes
+(see :meth:`TickvaultError.__reduce__`). ``retryable`` on the class tells the pipeline whether
+trying again can help.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    obj = cls.__new__(cls, *args)
+    obj.args = args
+    obj.__dict__.update(state)
+    return obj
+
+
+class TickvaultError(Exception):
+    """Root of every error tickvault raises on purpose."""
+
+    retryable: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+class ValidationError(TickvaultError, ValueError):
+    """Input rejected before anything was written; the database is unchanged."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        column: str | None = None,
+        count: int | None = None,
+        row: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.column = column
+        self.count = count
+        self.row = row
+
+
+class ConfigError(TickvaultError, ValueError):
+    """An option has a value tickvault does not accept (the message lists valid ones)."""
+
+
+class StorageError(TickvaultError):
+    """Something about the database on disk."""
+
+
+class DatabaseNotFound(StorageError):
+    """No tickvault database at the given path."""
+
+
+class TableNotFound(StorageError, KeyError):
+    """The table is not registered or does not exist in this database."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptDatabaseError(StorageError):
+    """A log entry or data file could not be read; ``tickvault verify`` names it."""
+
+
+class CommitConflict(StorageError):
+    """Another writer published the version this commit wanted. Retried internally."""
+
+    retryable = True
+
+
+class SourceError(TickvaultError):
+    """Fetching from a data source failed."""
+
+    def __init__(self, message: str, *, ticker: str | None = None, source: str | None = None):
+        super().__init__(message)
+        self.ticker = ticker
+        self.source = source
+
+
+class TickerNotFound(SourceError):
+    """The source does not know this ticker. Permanent for this ticker."""
+
+
+class BadSourceData(SourceError):
+    """The source answered, but the answer could not be parsed or failed validation."""
+
+
+class TransientSourceError(SourceError):
+    """A failure that may go away when retried."""
+
+    retryable = True
+
+
+class RateLimited(TransientSourceError):
+    """The source asked us to slow down; ``retry_after`` is in seconds (None if not given)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        ticker: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        super().__init__(message, ticker=ticker, source=source)
+        self.retry_after = retry_after
+
+
+class SourceUnavailable(TransientSourceError):
+    """Timeout, connection error or server error (5xx)."""
+
+
+__all__ = [
+    "BadSourceData",
+    "CommitConflict",
+    "ConfigError",
+    "CorruptDatabaseError",
+    "DatabaseNotFound",
+    "RateLimited",
+    "SourceError",
+    "SourceUnavailable",
+    "StorageError",
+    "TableNotFound",
+    "TickerNotFound",
+    "TickvaultError",
+    "TransientSourceError",
+    "ValidationError",
+]

@@ -1,0 +1,432 @@
+"""Table schemas and input validation.
+
+Every table has a schema (column names and Arrow types), a key, and checks. Input goes
+through :meth:`TableSchema.validate` before anything is written: it casts each column to its
+type, rejects bad values with a :class:`~tickvault.errors.ValidationError` that names the
+column, the problem, how many rows and the first offending row, resolves duplicate keys
+within the batch (the last occurrence wins) and sorts by the key.
+
+Timestamps are stored as ``timestamp[ns, UTC]``. Naive input is read as UTC; aware input is
+converted to UTC; dates and ISO strings are accepted. Daily bars are stamped at 00:00 UTC of
+their session date, so a bar keeps its date whatever the reader's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import TableNotFound, ValidationError
+
+TIMESTAMP_TYPE = pa.timestamp("ns", tz="UTC")
+
+#: Columns whose name starts with this prefix are internal to the storage engine.
+INTERNAL_PREFIX = "_tv_"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    required: bool = True
+    nullable: bool = False
+    example: str = ""
+
+
+def _row_desc(table: pa.Table, row: int, key: Sequence[str]) -> str:
+    parts = []
+    for name in key:
+        if name not in table.column_names:
+            continue
+        value = table.column(name)[row].as_py()
+        if isinstance(value, dt.datetime):
+            if value.time() == dt.time(0) and value.tzinfo is not None:
+                parts.append(value.date().isoformat())
+            else:
+                parts.append(value.isoformat())
+        else:
+            parts.append(str(value))
+    return f"row {row} ({', '.join(parts)})" if parts else f"row {row}"
+
+
+def _fail(
+    table: pa.Table,
+    mask: Any,
+    column: str,
+    problem: str,
+    key: Sequence[str],
+    hint: str,
+) -> None:
+    """Raise ValidationError if any element of the boolean mask is true."""
+    arr = np.asarray(mask, dtype=bool)
+    count = int(arr.sum())
+    if count == 0:
+        return
+    first = int(np.argmax(arr))
+    noun = "value" if count == 1 else "values"
+    raise ValidationError(
+        f"column {column!r} has {count} {problem} {noun}, first at "
+        f"{_row_desc(table, first, key)}; {hint}",
+        column=column,
+        count=count,
+        row=first,
+    )
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table's columns, key and checks.
+
+    ``key[0]`` is the series column (a string such as the ticker) and ``key[1]`` the
+    timestamp; storage sorts and partitions by them.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    checks: Callable[[pa.Table, TableSchema], None] | None = field(default=None, compare=False)
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, nullable=True) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def series_column(self) -> str:
+        return self.key[0]
+
+    @property
+    def time_column(self) -> str:
+        return self.key[1]
+
+    def empty(self) -> pa.Table:
+        return self.arrow_schema.empty_table()
+
+    # -- validation -----------------------------------------------------------------------
+
+    def validate(self, data: Any) -> pa.Table:
+        """Cast, check, dedupe (last wins) and sort ``data``; raise ValidationError if bad."""
+        table = self._to_arrow(data)
+        self._check_columns(table)
+        table = self._cast(table)
+        if table.num_rows == 0:
+            return table
+        self._check_nulls(table)
+        if self.checks is not None:
+            self.checks(table, self)
+        return dedupe_last(table, self.key)
+
+    def _to_arrow(self, data: Any) -> pa.Table:
+        if isinstance(data, pa.Table):
+            return data
+        if isinstance(data, pa.RecordBatch):
+            return pa.Table.from_batches([data])
+        if isinstance(data, pd.DataFrame):
+            df = data
+            names = [n for n in df.index.names if n is not None]
+            if names and any(n in self.column_names for n in names):
+                df = df.reset_index()
+            if not all(isinstance(c, str) for c in df.columns):
+                raise ValidationError(
+                    f"{self.name}: column names must be strings, got {list(df.columns)!r}; "
+                    f"expected {self.column_names}"
+                )
+            if df.columns.duplicated().any():
+                dup = sorted(set(df.columns[df.columns.duplicated()]))
+                raise ValidationError(f"{self.name}: duplicate column names {dup}")
+            arrays = {}
+            for name in df.columns:
+                arrays[name] = self._series_to_arrow(name, df[name])
+            return pa.table(arrays) if arrays else pa.table({})
+        raise ValidationError(
+            f"{self.name}: expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}"
+        )
+
+    def _series_to_arrow(self, name: str, s: pd.Series) -> pa.Array:
+        col = {c.name: c for c in self.columns}.get(name)
+        if col is not None and pa.types.is_timestamp(col.type):
+            return _timestamps_to_arrow(name, s, self)
+        try:
+            return pa.array(s, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            # mixed objects: keep as strings so the cast step can report the bad rows
+            return pa.array(s.astype(object).map(lambda v: None if v is None else str(v)))
+
+    def _check_columns(self, table: pa.Table) -> None:
+        got = table.column_names
+        known = set(self.column_names)
+        unknown = [c for c in got if c not in known]
+        optional = [c.name for c in self.columns if not c.required]
+        if unknown:
+            raise ValidationError(
+                f"{self.name}: unknown column(s) {unknown}; the columns are "
+                f"{self.column_names} (optional: {optional})",
+                column=unknown[0],
+            )
+        missing = [c.name for c in self.columns if c.required and c.name not in got]
+        if missing:
+            raise ValidationError(
+                f"{self.name}: missing required column(s) {missing}; got {got}. Example row: "
+                + ", ".join(f"{c.name}={c.example}" for c in self.columns if c.required),
+                column=missing[0],
+            )
+
+    def _cast(self, table: pa.Table) -> pa.Table:
+        out = []
+        for col in self.columns:
+            if col.name not in table.column_names:
+                out.append(pa.nulls(table.num_rows, col.type))
+                continue
+            arr = table.column(col.name)
+            out.append(_cast_column(table, col, arr, self))
+        return pa.table(out, schema=self.arrow_schema)
+
+    def _check_nulls(self, table: pa.Table) -> None:
+        for col in self.columns:
+            if col.nullable:
+                continue
+            arr = table.column(col.name)
+            if arr.null_count:
+                _fail(
+                    table,
+                    pc.is_null(arr, nan_is_null=True).to_numpy(zero_copy_only=False),
+                    col.name,
+                    "null",
+                    self.key,
+                    f"every row needs a {col.name}, e.g. {col.example}",
+                )
+            if pa.types.is_string(col.type):
+                empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0)
+                _fail(
+                    table,
+                    empty.to_numpy(zero_copy_only=False),
+                    col.name,
+                    "empty",
+                    self.key,
+                    f"use a non-empty string such as {col.example}",
+                )
+
+
+def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> pa.Array:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return pa.array(s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return pa.array(s.astype("datetime64[ns]"), type=pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        if len(s) == 0:
+            return pa.array([], type=TIMESTAMP_TYPE)
+        raise ValidationError(
+            f"column {name!r} has numbers ({s.dtype}), which are ambiguous as timestamps; "
+            f"pass datetimes, dates or ISO strings such as '2024-03-01'",
+            column=name,
+        )
+    return _parse_timestamp_objects(name, s.to_numpy(dtype=object), schema)
+
+
+def _parse_timestamp_objects(name: str, values: np.ndarray, schema: TableSchema) -> pa.Array:
+    nulls = pd.isna(values)
+    try:
+        parsed = pd.to_datetime(pd.Series(values), utc=True, format="mixed", errors="coerce")
+    except (TypeError, ValueError, OverflowError):
+        parsed = pd.Series(pd.NaT, index=range(len(values)), dtype="datetime64[ns, UTC]")
+    bad = parsed.isna().to_numpy() & ~nulls
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValidationError(
+            f"column {name!r} has {int(bad.sum())} value(s) that are not timestamps, first at "
+            f"row {first}: {values[first]!r}; use datetimes, dates or ISO strings such as "
+            f"'2024-03-01' or '2024-03-01T14:30:00Z'",
+            column=name,
+            count=int(bad.sum()),
+            row=first,
+        )
+    return pa.array(parsed.astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
+
+
+def _cast_column(table: pa.Table, col: Column, arr: Any, schema: TableSchema) -> Any:
+    if arr.type == col.type:
+        return arr
+    if pa.types.is_timestamp(col.type):
+        if pa.types.is_timestamp(arr.type):
+            if arr.type.tz is None:
+                return arr.cast(pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
+            return arr.cast(TIMESTAMP_TYPE)
+        if pa.types.is_date(arr.type):
+            return arr.cast(pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
+        if pa.types.is_null(arr.type):
+            return pa.nulls(len(arr), TIMESTAMP_TYPE)
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            return _parse_timestamp_objects(
+                col.name, np.asarray(arr.to_pylist(), dtype=object), schema
+            )
+        raise ValidationError(
+            f"column {col.name!r} has type {arr.type}, which is not a timestamp; pass datetimes, "
+            f"dates or ISO strings such as '2024-03-01'",
+            column=col.name,
+        )
+    if pa.types.is_string(col.type):
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            return arr.cast(col.type)
+        if pa.types.is_null(arr.type):
+            return pa.nulls(len(arr), col.type)
+        raise ValidationError(
+            f"column {col.name!r} has type {arr.type}; expected strings such as {col.example}",
+            column=col.name,
+        )
+    # numeric
+    if pa.types.is_boolean(arr.type):
+        raise ValidationError(
+            f"column {col.name!r} has booleans; expected numbers such as {col.example}",
+            column=col.name,
+        )
+    try:
+        return arr.cast(col.type, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    values = pd.Series(arr.to_pandas(), dtype=object)
+    coerced = pd.to_numeric(values, errors="coerce")
+    bad = coerced.isna().to_numpy() & ~values.isna().to_numpy()
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValidationError(
+            f"column {col.name!r} has {int(bad.sum())} value(s) that cannot be cast to "
+            f"{col.type}, first at {_row_desc(table, first, schema.key)}: {values.iloc[first]!r}; "
+            f"expected numbers such as {col.example}",
+            column=col.name,
+            count=int(bad.sum()),
+            row=first,
+        )
+    return pa.array(coerced.to_numpy(dtype="float64"), type=pa.float64()).cast(col.type)
+
+
+def dedupe_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
+    """Sort by ``key`` and keep, for each key, the last occurrence in input order."""
+    n = table.num_rows
+    if n == 0:
+        return table
+    pos = pa.array(np.arange(n, dtype=np.int64))
+    t = table.append_column("__pos", pos)
+    order = pc.sort_indices(
+        t, sort_keys=[(k, "ascending") for k in key] + [("__pos", "descending")]
+    )
+    t = t.take(order)
+    keep = np.ones(n, dtype=bool)
+    same = np.ones(n - 1, dtype=bool)
+    for k in key:
+        col = t.column(k)
+        same &= pc.equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    keep[1:] = ~same
+    t = t.filter(pa.array(keep)) if not keep.all() else t
+    return t.drop_columns(["__pos"])
+
+
+# -- prices ---------------------------------------------------------------------------------
+
+_PRICE_COLS = ("open", "high", "low", "close")
+
+
+def _check_prices(table: pa.Table, schema: TableSchema) -> None:
+    key = schema.key
+    cols = {c: table.column(c).to_numpy(zero_copy_only=False) for c in _PRICE_COLS}
+    for name in (*_PRICE_COLS, "adj_close"):
+        if name == "adj_close":
+            arr = table.column(name)
+            values = arr.to_numpy(zero_copy_only=False).astype("float64")
+            present = ~pc.is_null(arr).to_numpy(zero_copy_only=False)
+            bad_finite = present & ~np.isfinite(values)
+        else:
+            values = cols[name].astype("float64")
+            present = np.ones(len(values), dtype=bool)
+            bad_finite = ~np.isfinite(values)
+        _fail(table, bad_finite, name, "non-finite", key, "prices must be finite, e.g. 101.25")
+        with np.errstate(invalid="ignore"):
+            _fail(
+                table,
+                present & (values <= 0),
+                name,
+                "non-positive",
+                key,
+                "prices must be greater than 0, e.g. 101.25",
+            )
+    o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
+    _fail(table, h < lo, "high", "below-low", key, "high must be >= low")
+    _fail(table, h < o, "high", "below-open", key, "high must be >= open")
+    _fail(table, h < c, "high", "below-close", key, "high must be >= close")
+    _fail(table, lo > o, "low", "above-open", key, "low must be <= open")
+    _fail(table, lo > c, "low", "above-close", key, "low must be <= close")
+    vol = table.column("volume").to_numpy(zero_copy_only=False).astype("float64")
+    _fail(table, ~np.isfinite(vol), "volume", "non-finite", key, "volume must be finite, e.g. 1200")
+    _fail(table, vol < 0, "volume", "negative", key, "volume must be >= 0, e.g. 1200")
+
+
+PRICES = TableSchema(
+    name="prices",
+    columns=(
+        Column("ticker", pa.string(), example="'AAPL'"),
+        Column("timestamp", TIMESTAMP_TYPE, example="'2024-03-01'"),
+        Column("open", pa.float64(), example="187.15"),
+        Column("high", pa.float64(), example="188.44"),
+        Column("low", pa.float64(), example="186.90"),
+        Column("close", pa.float64(), example="187.68"),
+        Column("volume", pa.float64(), example="53000000"),
+        Column("adj_close", pa.float64(), required=False, nullable=True, example="187.10"),
+    ),
+    key=("ticker", "timestamp"),
+    checks=_check_prices,
+)
+
+ACTION_KINDS = ("dividend", "split")
+
+
+def _check_actions(table: pa.Table, schema: TableSchema) -> None:
+    kind = table.column("kind")
+    bad = ~pc.is_in(kind, value_set=pa.array(ACTION_KINDS)).to_numpy(zero_copy_only=False)
+    _fail(table, bad, "kind", "unknown", schema.key, f"kind must be one of {list(ACTION_KINDS)}")
+    value = table.column("value").to_numpy(zero_copy_only=False).astype("float64")
+    _fail(table, ~np.isfinite(value), "value", "non-finite", schema.key, "e.g. 0.24 or 4.0")
+    _fail(table, value <= 0, "value", "non-positive", schema.key, "e.g. 0.24 or 4.0")
+
+
+ACTIONS = TableSchema(
+    name="actions",
+    columns=(
+        Column("ticker", pa.string(), example="'AAPL'"),
+        Column("timestamp", TIMESTAMP_TYPE, example="'2024-02-09'"),
+        Column("kind", pa.string(), example="'dividend'"),
+        Column("value", pa.float64(), example="0.24"),
+    ),
+    key=("ticker", "timestamp", "kind"),
+    checks=_check_actions,
+)
+
+_TABLES: dict[str, TableSchema] = {"prices": PRICES, "actions": ACTIONS}
+
+
+def register_table(schema: TableSchema) -> None:
+    """Register another table schema (its key must start with a string and a timestamp)."""
+    if len(schema.key) < 2:
+        raise ValueError("a table key needs at least a series column and a timestamp column")
+    _TABLES[schema.name] = schema
+
+
+def get_schema(name: str) -> TableSchema:
+    try:
+        return _TABLES[name]
+    except KeyError:
+        raise TableNotFound(f"unknown table {name!r}; known tables: {sorted(_TABLES)}") from None
+
+
+def table_names() -> list[str]:
+    return sorted(_TABLES)

@@ -1,0 +1,165 @@
+"""Compaction: keep read cost bounded by merging small files, as ordinary commits.
+
+Two levels (docs/decisions/001-storage-layout.md):
+
+* level 1 files hold disjoint ticker ranges, sorted, about ``target_file_rows`` each;
+* level 0 files are what upserts write (any tickers), plus merges of them.
+
+Policy after each commit: while level 0 has more than ``l0_max_files`` files, merge them —
+into one level-0 file while level 0 is small next to level 1 (cheap, tiered: a big level-0
+file is not rewritten for every small one), or into level 1 once level 0 holds at least
+``l1_merge_ratio`` of level 1's rows (rewriting only the level-1 files whose ranges the new
+rows fall into). Rows keep their commit order in a ``_tv_seq`` column, so a merge of any set
+of files resolves keys exactly as a read would. A compaction aborts (and deletes what it
+wrote) if another commit removed one of its input files first.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Sequence
+
+from ..errors import CommitConflict
+from .files import SEQ_COLUMN, read_file, write_data_file
+from .log import FileInfo, TableState
+from .table import CommitResult, Plan, Table, merge_newest, split_by_rows, with_seq
+
+log = logging.getLogger(__name__)
+
+
+def plan(state: TableState, table: Table, *, full: bool) -> Plan | None:
+    opts = table.opts
+    l0 = [f for f in state.files.values() if f.level == 0]
+    l1 = sorted((f for f in state.files.values() if f.level != 0), key=lambda f: f.min_ticker)
+    if full:
+        if not l0:
+            return None
+        return _plan_l1(l0, l1)
+    if len(l0) <= opts.l0_max_files:
+        return None
+    l0_rows = sum(f.rows for f in l0)
+    l1_rows = sum(f.rows for f in l1)
+    if not l1 or l0_rows >= opts.l1_merge_ratio * l1_rows:
+        return _plan_l1(l0, l1)
+    l0.sort(key=lambda f: f.rows, reverse=True)
+    inputs = l0
+    if l0[0].rows > 4 * sum(f.rows for f in l0[1:]):
+        inputs = l0[1:]
+    if len(inputs) < 2:
+        return None
+    return Plan(kind="l0", inputs=inputs, groups=[inputs])
+
+
+def _plan_l1(l0: list[FileInfo], l1: list[FileInfo]) -> Plan:
+    """Assign level-0 tickers to the level-1 file whose range they fall into."""
+    if not l1:
+        return Plan(kind="l1", inputs=list(l0), groups=[list(l0)])
+    mins = [f.min_ticker for f in l1]
+    touched: set[int] = set()
+    for f in l0:
+        for t in f.tickers:
+            touched.add(max(0, bisect.bisect_right(mins, t) - 1))
+    groups: list[list[FileInfo]] = [[l1[i]] for i in sorted(touched)]
+    inputs = [*l0, *(g[0] for g in groups)]
+    # level-0 files feed every group; each group reads only its own ticker range
+    return Plan(kind="l1", inputs=inputs, groups=[[*g, *l0] for g in groups])
+
+
+def run(table: Table, *, full: bool = False) -> CommitResult | None:
+    """Plan and run one compaction. None when there is nothing to do or it lost a race."""
+    state = table.refresh()
+    p = plan(state, table, full=full)
+    if p is None:
+        return None
+    schema = table.schema
+    cols = [*schema.column_names, SEQ_COLUMN]
+    l1_sorted = sorted(
+        (f for f in state.files.values() if f.level != 0), key=lambda f: f.min_ticker
+    )
+    l1_mins = [f.min_ticker for f in l1_sorted]
+    outputs: list[FileInfo] = []
+    try:
+        for group in p.groups:
+            bounds = _bounds(group, p, l1_sorted, l1_mins)
+            parts = []
+            for f in group:
+                tk = None
+                if bounds is not None:
+                    lo, hi = bounds
+                    tk = [
+                        t for t in f.tickers if (lo is None or t >= lo) and (hi is None or t < hi)
+                    ]
+                    if not tk:
+                        continue
+                t = read_file(
+                    table.dir / f.path,
+                    table.footers,
+                    schema,
+                    tickers=tk,
+                    start=None,
+                    end=None,
+                    columns=cols,
+                )
+                parts.append(with_seq(t, f).select(cols))
+            if not parts:
+                continue
+            merged = merge_newest(parts, schema.key)
+            level = 1 if p.kind == "l1" else 0
+            target = table.opts.target_file_rows if level == 1 else max(merged.num_rows, 1)
+            for piece in split_by_rows(merged, schema.series_column, target):
+                info = write_data_file(table.dir, piece, schema, table.opts.write)
+                info.level = level
+                outputs.append(info)
+        removed = [f.path for f in p.inputs]
+
+        def prepare(current: TableState, version: int) -> None:
+            gone = [path for path in removed if path not in current.files]
+            if gone:
+                raise CommitConflict(f"compaction inputs already removed: {gone[:3]}")
+            if p.kind == "l1":
+                others = sorted(
+                    (f.min_ticker, f.max_ticker)
+                    for f in current.files.values()
+                    if f.level != 0 and f.path not in removed
+                )
+                from .table import overlaps_any
+
+                for o in outputs:
+                    if overlaps_any(o.min_ticker, o.max_ticker, others):
+                        raise CommitConflict("a new level-1 file overlaps the compaction output")
+
+        version = table.commit(
+            operation="compact",
+            add=outputs,
+            remove=removed,
+            info={"kind": p.kind, "inputs": len(removed), "outputs": len(outputs)},
+            prepare=prepare,
+        )
+    except CommitConflict as exc:
+        log.info("%s: compaction abandoned: %s", table.name, exc)
+        table.discard_files(outputs)
+        return None
+    except BaseException:
+        table.discard_files(outputs)
+        raise
+    return CommitResult(
+        table=table.name,
+        version=version,
+        rows=sum(o.rows for o in outputs),
+        files=tuple(o.path for o in outputs),
+        operation="compact",
+    )
+
+
+def _bounds(
+    group: Sequence[FileInfo], p: Plan, l1_sorted: list[FileInfo], l1_mins: list[str]
+) -> tuple[str | None, str | None] | None:
+    """The ticker range [lo, hi) a level-1 group owns, or None for 'everything'."""
+    if p.kind != "l1" or not l1_sorted:
+        return None
+    anchor = group[0]
+    i = l1_mins.index(anchor.min_ticker)
+    lo = None if i == 0 else anchor.min_ticker
+    hi = l1_mins[i + 1] if i + 1 < len(l1_mins) else None
+    return lo, hi

@@ -1,0 +1,381 @@
+"""One table of a database: its folder, its log, the commit loop and snapshot reads."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import CommitConflict, StorageError
+from ..schema import TableSchema
+from .files import SEQ_COLUMN, FooterCache, WriteOptions, read_file, remove_quietly
+from .log import FileInfo, LogStore, TableState, now_iso
+
+log = logging.getLogger(__name__)
+
+MAX_COMMIT_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """Tuning knobs of the storage engine (see docs/decisions/001-storage-layout.md)."""
+
+    fsync: bool = True
+    compression: str = "lz4"
+    target_file_rows: int = 262_144
+    min_row_group_rows: int = 1024
+    max_row_group_rows: int = 131_072
+    checkpoint_interval: int = 50
+    auto_compact: bool = True
+    l0_max_files: int = 4
+    l1_merge_ratio: float = 0.05
+
+    @property
+    def write(self) -> WriteOptions:
+        return WriteOptions(
+            compression=self.compression,
+            min_row_group_rows=self.min_row_group_rows,
+            max_row_group_rows=self.max_row_group_rows,
+            fsync=self.fsync,
+        )
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one commit published."""
+
+    table: str
+    version: int
+    rows: int
+    files: tuple[str, ...] = ()
+    operation: str = "upsert"
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "version": self.version,
+            "rows": self.rows,
+            "files": list(self.files),
+            "operation": self.operation,
+        }
+
+
+def split_by_rows(table: pa.Table, series: str, target: int) -> list[pa.Table]:
+    """Split a table sorted by ``series`` into pieces of about ``target`` rows, cutting
+    only at ticker boundaries."""
+    if table.num_rows <= target:
+        return [table]
+    from .files import ticker_runs
+
+    _, _starts, ends = ticker_runs(table, series)
+    pieces = []
+    a = 0
+    for e in ends.tolist():
+        if e - a >= target:
+            pieces.append(table.slice(a, e - a))
+            a = e
+    if a < table.num_rows:
+        pieces.append(table.slice(a))
+    return pieces
+
+
+def merge_newest(tables: Sequence[pa.Table], key: Sequence[str]) -> pa.Table:
+    """Concatenate tables carrying a _tv_seq column, keep the highest seq per key, sort."""
+    t = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    if t.num_rows == 0:
+        return t
+    order = pc.sort_indices(
+        t, sort_keys=[(k, "ascending") for k in key] + [(SEQ_COLUMN, "descending")]
+    )
+    t = t.take(order)
+    n = t.num_rows
+    if n < 2:
+        return t
+    same = np.ones(n - 1, dtype=bool)
+    for k in key:
+        col = t.column(k)
+        same &= pc.equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    if not same.any():
+        return t
+    keep = np.ones(n, dtype=bool)
+    keep[1:] = ~same
+    return t.filter(pa.array(keep))
+
+
+def with_seq(t: pa.Table, info: FileInfo) -> pa.Table:
+    if SEQ_COLUMN in t.column_names:
+        return t
+    return t.append_column(SEQ_COLUMN, pa.array(np.full(t.num_rows, info.seq, dtype=np.int64)))
+
+
+class Table:
+    """A table folder: pinned states, the commit loop and reads. Thread-safe."""
+
+    def __init__(self, root: Path, schema: TableSchema, opts: StorageOptions) -> None:
+        self.schema = schema
+        self.name = schema.name
+        self.dir = root / schema.name
+        self.opts = opts
+        self.log = LogStore(self.dir, fsync=opts.fsync)
+        self.footers = FooterCache()
+        self._state = TableState()
+        self._lock = threading.RLock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- state -----------------------------------------------------------------------------
+
+    def refresh(self) -> TableState:
+        """Bring the cached state up to the newest version; return a private copy."""
+        with self._lock:
+            self._state = self.log.load(base=self._state)
+            return self._state.copy()
+
+    def state_at(self, version: int | None) -> TableState:
+        if version is None:
+            return self.refresh()
+        with self._lock:
+            current = self._state
+        if version == current.version:
+            return current.copy()
+        if version > current.version:
+            st = self.refresh()
+            if version == st.version:
+                return st
+            return self.log.load(upto=version, base=st if version > st.version else None)
+        return self.log.load(upto=version)
+
+    # -- commits ---------------------------------------------------------------------------
+
+    def ensure_created(self) -> None:
+        if self.log.exists():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        entry = {
+            "operation": "create",
+            "timestamp": now_iso(),
+            "meta": {
+                "table": self.name,
+                "key": list(self.schema.key),
+                "columns": [[c.name, str(c.type)] for c in self.schema.columns],
+                "format": 1,
+            },
+        }
+        self.log.publish(0, entry)
+
+    def commit(
+        self,
+        *,
+        operation: str,
+        add: list[FileInfo],
+        remove: Sequence[str] = (),
+        info: dict[str, Any] | None = None,
+        prepare: Callable[[TableState, int], None] | None = None,
+    ) -> int:
+        """Publish one log entry adding/removing files. ``prepare(state, version)`` may
+        adjust levels or raise CommitConflict to abandon the commit (compaction)."""
+        self.ensure_created()
+        deadline = time.monotonic() + MAX_COMMIT_SECONDS
+        attempt = 0
+        while True:
+            state = self.refresh()
+            version = state.version + 1
+            if prepare is not None:
+                prepare(state, version)
+            for f in add:
+                if f.seq < 0 or operation == "upsert":
+                    f.seq = version
+            entry = {
+                "operation": operation,
+                "timestamp": now_iso(),
+                "add": [f.to_json() for f in add],
+                "remove": list(remove),
+                "info": {
+                    **(info or {}),
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "attempts": attempt + 1,
+                },
+            }
+            if self.log.publish(version, entry):
+                with self._lock:
+                    if self._state.version == version - 1:
+                        self._state.apply(version, entry)
+                if version % self.opts.checkpoint_interval == 0:
+                    self._checkpoint(version)
+                return version
+            attempt += 1
+            if time.monotonic() > deadline:
+                raise CommitConflict(
+                    f"{self.name}: could not publish a commit after {attempt} attempts "
+                    f"(other writers kept winning)"
+                )
+            time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
+
+    def _checkpoint(self, version: int) -> None:
+        try:
+            state = self.state_at(version)
+            self.log.write_checkpoint(state)
+        except (OSError, StorageError) as exc:  # a checkpoint is an optimisation only
+            log.warning("%s: could not write checkpoint %d: %s", self.name, version, exc)
+
+    def write_files(self, table: pa.Table) -> list[FileInfo]:
+        pieces = split_by_rows(table, self.schema.series_column, self.opts.target_file_rows)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        from .files import write_data_file
+
+        if len(pieces) == 1:
+            return [write_data_file(self.dir, pieces[0], self.schema, self.opts.write)]
+        with ThreadPoolExecutor(max_workers=min(len(pieces), os.cpu_count() or 2)) as ex:
+            return list(
+                ex.map(lambda p: write_data_file(self.dir, p, self.schema, self.opts.write), pieces)
+            )
+
+    def discard_files(self, files: Sequence[FileInfo]) -> None:
+        for f in files:
+            remove_quietly(self.dir / f.path)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2))
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+
+    def read(
+        self,
+        state: TableState,
+        *,
+        tickers: Sequence[str] | None,
+        start: int | None,
+        end: int | None,
+        columns: Sequence[str] | None,
+    ) -> pa.Table:
+        schema = self.schema
+        out_cols = _output_columns(schema, columns)
+        candidates: list[tuple[FileInfo, list[str] | None]] = []
+        if tickers is not None:
+            wanted = sorted(set(tickers))
+            by_ticker = state.by_ticker()
+            paths: dict[str, list[str]] = {}
+            for t in wanted:
+                for p in by_ticker.get(t, ()):
+                    f = state.files[p]
+                    i = f.index()[t]
+                    if (start is None or f.max_ts[i] >= start) and (
+                        end is None or f.min_ts[i] <= end
+                    ):
+                        paths.setdefault(p, []).append(t)
+            for p in sorted(paths, key=lambda p: (state.files[p].min_ticker, p)):
+                candidates.append((state.files[p], paths[p]))
+        else:
+            for f in sorted(state.files.values(), key=lambda f: (f.min_ticker, f.path)):
+                if (start is None or f.end >= start) and (end is None or f.start <= end):
+                    candidates.append((f, None))
+        if not candidates:
+            return _empty(schema, out_cols)
+        disjoint = _disjoint(candidates)
+        read_cols = list(out_cols) if disjoint else [*out_cols, SEQ_COLUMN]
+
+        def one(item: tuple[FileInfo, list[str] | None]) -> pa.Table:
+            f, tk = item
+            t = read_file(
+                self.dir / f.path,
+                self.footers,
+                schema,
+                tickers=tk,
+                start=start,
+                end=end,
+                columns=read_cols,
+            )
+            if not disjoint:
+                t = with_seq(t, f)
+            return t.select(read_cols)
+
+        if len(candidates) >= 3:
+            parts = list(self._executor().map(one, candidates))
+        else:
+            parts = [one(c) for c in candidates]
+        if disjoint:
+            result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        else:
+            result = merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
+        return result.select(out_cols)
+
+
+def _output_columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
+    names = schema.column_names
+    if columns is None:
+        return names
+    if isinstance(columns, str):
+        columns = [columns]
+    unknown = [c for c in columns if c not in names]
+    if unknown:
+        from ..errors import ValidationError
+
+        raise ValidationError(
+            f"{schema.name}: unknown column(s) {unknown} in columns=; the columns are {names}",
+            column=unknown[0],
+        )
+    want = set(columns) | set(schema.key)
+    return [c for c in names if c in want]
+
+
+def _empty(schema: TableSchema, cols: list[str]) -> pa.Table:
+    return schema.arrow_schema.empty_table().select(cols)
+
+
+def _disjoint(candidates: list[tuple[FileInfo, list[str] | None]]) -> bool:
+    """True when no two candidate files can hold the same key for this read."""
+    if len(candidates) == 1:
+        return True
+    ranges = []
+    for f, tk in candidates:
+        if tk is not None:
+            ranges.append((tk[0], tk[-1]))
+        else:
+            ranges.append((f.min_ticker, f.max_ticker))
+    ranges.sort()
+    return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+def overlaps_any(lo: str, hi: str, ranges: list[tuple[str, str]]) -> bool:
+    """Does [lo, hi] intersect any of the sorted, disjoint ``ranges``?"""
+    i = bisect.bisect_left(ranges, (lo, lo))
+    for j in (i - 1, i):
+        if 0 <= j < len(ranges):
+            a, b = ranges[j]
+            if a <= hi and lo <= b:
+                return True
+    return False
+
+
+@dataclass
+class Plan:
+    """A compaction: which files to merge and how to lay out the result."""
+
+    kind: str  # "l0" (merge level-0 files) or "l1" (merge level 0 into level 1)
+    inputs: list[FileInfo]
+    groups: list[list[FileInfo]] = field(default_factory=list)

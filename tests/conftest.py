@@ -1,0 +1,71 @@
+"""Shared fixtures: real databases in tmp_path and a deterministic bar factory."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tickvault import ParquetDB
+
+
+def make_bars(
+    tickers: list[str] | str,
+    start: str = "2024-01-01",
+    periods: int = 10,
+    *,
+    salt: int = 0,
+) -> pd.DataFrame:
+    """Valid daily bars; ``salt`` changes the prices so later writes are recognisable."""
+    if isinstance(tickers, str):
+        tickers = [tickers]
+    dates = pd.bdate_range(start, periods=periods, tz="UTC")
+    frames = []
+    for t in tickers:
+        seed = int.from_bytes(hashlib.sha256(f"{t}:{salt}".encode()).digest()[:4], "little")
+        rng = np.random.default_rng(seed)
+        close = 100 + rng.random(periods) * 10 + salt
+        frames.append(
+            pd.DataFrame(
+                {
+                    "ticker": t,
+                    "timestamp": dates,
+                    "open": close - 0.5,
+                    "high": close + 1.0,
+                    "low": close - 1.0,
+                    "close": close,
+                    "volume": rng.integers(1, 10_000, periods).astype("float64"),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def bars():
+    return make_bars
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[ParquetDB]:
+    d = ParquetDB(db_path)
+    yield d
+    d.close()
+
+
+def tree_snapshot(path: Path) -> dict[str, bytes]:
+    """Every file under path with its bytes: to assert 'byte-for-byte unchanged'."""
+    out = {}
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            out[str(p.relative_to(path))] = p.read_bytes()
+    return out
