@@ -151,3 +151,12 @@ def test_reading_a_missing_database_without_create_fails_clearly(tmp_path):
     with pytest.raises(DatabaseNotFound, match="no tickvault database"):
         ParquetDB(tmp_path / "nope", create=False)
     assert not (tmp_path / "nope").exists()
+
+
+def test_run_records_round_trip_newest_first(db):
+    a = db.record_run({"started": "2024-01-01T00:00:00Z", "total": 3, "written": 3})
+    b = db.record_run({"started": "2024-01-02T00:00:00Z", "total": 2, "failed": 1})
+    runs = db.runs()
+    assert [r["run_id"] for r in runs] == [b, a]
+    assert runs[0]["failed"] == 1
+    assert db.runs(limit=1)[0]["run_id"] == b

@@ -361,6 +361,20 @@ class ParquetDB:
             }
         return out
 
+    # -- run history -----------------------------------------------------------------------
+
+    def record_run(self, run: dict[str, Any]) -> str:
+        """Store a pipeline run record (JSON-serialisable dict); returns its run id."""
+        from .runs import record_run
+
+        return record_run(self.path, run)
+
+    def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored run records, newest first."""
+        from .runs import list_runs
+
+        return list_runs(self.path, limit)
+
     # -- maintenance -----------------------------------------------------------------------
 
     def verify(self, table: str | None = None) -> Any:
