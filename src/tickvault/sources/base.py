@@ -1,0 +1,313 @@
+"""The source contract, output helpers and the registry of sources by name.
+
+A *source* is any object with
+
+* ``fetch(ticker, start=None, end=None) -> pandas.DataFrame`` returning the ``prices`` columns
+  (``ticker, timestamp, open, high, low, close, volume`` and optionally ``adj_close``),
+  timestamps ``datetime64[ns, UTC]``, sorted by timestamp, ``start``/``end`` inclusive
+  (``None`` = from the earliest / up to now; str, date, datetime or ``pd.Timestamp``);
+* ``name: str`` and ``retry_policy: RetryPolicy`` (how the pipeline retries transient errors).
+
+Errors: :class:`~tickvault.errors.TickerNotFound` for an unknown ticker (a known ticker with
+no rows in the range returns an empty frame), :class:`~tickvault.errors.BadSourceData` when
+the answer cannot be parsed or fails validation, and a
+:class:`~tickvault.errors.TransientSourceError` (``RateLimited``, ``SourceUnavailable``) for
+anything worth retrying. Sources must pickle: they are shipped to Dask worker processes.
+
+A plain callable ``fetch(ticker, start, end)`` becomes a source with :func:`as_source`.
+Sources are looked up by name with :func:`get_source`: built-ins, those added with
+:func:`register_source`, then entry points in the group ``tickvault.sources``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import BadSourceData, ConfigError, ValidationError
+from ..schema import PRICES
+from .policy import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+TimeLike: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp | None
+
+#: The columns every source returns, in this order (``adj_close`` is optional).
+PRICE_COLUMNS: tuple[str, ...] = ("ticker", "timestamp", "open", "high", "low", "close", "volume")
+ADJ_CLOSE = "adj_close"
+ENTRY_POINT_GROUP = "tickvault.sources"
+
+
+@runtime_checkable
+class Source(Protocol):
+    """What the pipeline needs from a source."""
+
+    name: str
+    retry_policy: RetryPolicy
+
+    def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+        """Bars for ``ticker`` between ``start`` and ``end`` inclusive."""
+        ...
+
+
+# -- time bounds ---------------------------------------------------------------------------
+
+
+def to_utc(value: TimeLike, *, what: str = "time") -> pd.Timestamp | None:
+    """Normalise a bound to a UTC ``pd.Timestamp`` (naive values are read as UTC)."""
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{what} {value!r} is not a date or time; use e.g. '2024-03-01', a date, a "
+            f"datetime or a pandas Timestamp"
+        ) from exc
+    if ts is pd.NaT:
+        raise ConfigError(f"{what} {value!r} is not a date or time")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.as_unit("ns")
+
+
+def bounds(start: TimeLike, end: TimeLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """``(start, end)`` as UTC timestamps (or None)."""
+    return to_utc(start, what="start"), to_utc(end, what="end")
+
+
+def clip(df: pd.DataFrame, start: TimeLike, end: TimeLike) -> pd.DataFrame:
+    """Rows of ``df`` with ``start <= timestamp <= end`` (bounds inclusive, None = open)."""
+    lo, hi = bounds(start, end)
+    mask = pd.Series(True, index=df.index)
+    if lo is not None:
+        mask &= df["timestamp"] >= lo
+    if hi is not None:
+        mask &= df["timestamp"] <= hi
+    return df if bool(mask.all()) else df.loc[mask].reset_index(drop=True)
+
+
+# -- output --------------------------------------------------------------------------------
+
+
+def empty_prices(*, adj_close: bool = False) -> pd.DataFrame:
+    """An empty frame with the prices columns and dtypes."""
+    columns = [*PRICE_COLUMNS, ADJ_CLOSE] if adj_close else list(PRICE_COLUMNS)
+    table = PRICES.empty().select(columns)
+    return table.to_pandas()
+
+
+def validate_prices(
+    data: pd.DataFrame | pa.Table,
+    *,
+    ticker: str,
+    source: str,
+    where: Callable[[int], str] | None = None,
+) -> pd.DataFrame:
+    """Check ``data`` against the prices schema and return it in the contract's shape.
+
+    Runs :meth:`PRICES.validate <tickvault.schema.TableSchema.validate>` (casts, checks OHLC
+    consistency, drops duplicate timestamps keeping the last, sorts) and turns a
+    :class:`~tickvault.errors.ValidationError` into :class:`~tickvault.errors.BadSourceData`
+    naming the ticker and the source. ``where(row)`` may describe the offending input row
+    (e.g. ``"AAPL.csv line 17"``). ``adj_close`` is kept only if the input had it.
+    """
+    names = data.column_names if isinstance(data, pa.Table) else list(data.columns)
+    try:
+        table = PRICES.validate(data)
+    except ValidationError as exc:
+        place = ""
+        if where is not None and exc.row is not None:
+            place = f" at {where(exc.row)}"
+        column = f", column {exc.column!r}" if exc.column else ""
+        raise BadSourceData(
+            f"source {source!r} returned bad data for {ticker!r}{place}{column}: {exc}",
+            ticker=ticker,
+            source=source,
+        ) from exc
+    keep = [*PRICE_COLUMNS, ADJ_CLOSE] if ADJ_CLOSE in names else list(PRICE_COLUMNS)
+    df = table.select(keep).to_pandas()
+    other = df["ticker"] != ticker
+    if bool(other.any()):
+        raise BadSourceData(
+            f"source {source!r} returned rows for ticker {df['ticker'][other].iloc[0]!r} "
+            f"when asked for {ticker!r}",
+            ticker=ticker,
+            source=source,
+        )
+    return df
+
+
+# -- plain callables -----------------------------------------------------------------------
+
+
+class CallableSource:
+    """Wraps a plain ``fetch(ticker, start, end)`` callable as a source.
+
+    The callable may return any frame :meth:`PRICES.validate` accepts; a missing ``ticker``
+    column is filled in. The output is validated and clipped to the requested range.
+    Picklable if the callable is (a module-level function is).
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        if not callable(func):
+            raise ConfigError(f"a source must be callable or have a fetch method, got {func!r}")
+        self.func = func
+        self.name = name or getattr(func, "__name__", None) or type(func).__name__
+        self.retry_policy = retry_policy or RetryPolicy()
+
+    def __repr__(self) -> str:
+        return f"CallableSource({self.func!r}, name={self.name!r})"
+
+    def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+        result = self.func(ticker, start, end)
+        if result is None:
+            return empty_prices()
+        if isinstance(result, pd.DataFrame) and "ticker" not in result.columns:
+            result = result.assign(ticker=ticker)
+        if not isinstance(result, pd.DataFrame | pa.Table):
+            raise BadSourceData(
+                f"source {self.name!r} returned {type(result).__name__} for {ticker!r}; "
+                f"expected a pandas DataFrame",
+                ticker=ticker,
+                source=self.name,
+            )
+        return clip(validate_prices(result, ticker=ticker, source=self.name), start, end)
+
+
+def as_source(
+    obj: Any, *, name: str | None = None, retry_policy: RetryPolicy | None = None
+) -> Source:
+    """Return ``obj`` as a :class:`Source`.
+
+    An object with a ``fetch`` method, ``name`` and ``retry_policy`` is returned unchanged
+    unless ``name`` or ``retry_policy`` is given to override them. Anything else with a
+    ``fetch`` method, or a plain callable ``fetch(ticker, start, end)``, is wrapped in
+    :class:`CallableSource`, which validates its output.
+    """
+    if isinstance(obj, Source) and name is None and retry_policy is None:
+        return obj
+    fetch = getattr(obj, "fetch", None)
+    if callable(fetch):
+        return CallableSource(
+            fetch,
+            name=name or getattr(obj, "name", None) or type(obj).__name__,
+            retry_policy=retry_policy or getattr(obj, "retry_policy", None),
+        )
+    if callable(obj):
+        return CallableSource(obj, name=name, retry_policy=retry_policy)
+    raise ConfigError(
+        f"{obj!r} is not a source: pass an object with fetch(ticker, start, end) or such a callable"
+    )
+
+
+# -- registry ------------------------------------------------------------------------------
+
+SourceFactory: TypeAlias = Callable[..., Any]
+
+_BUILTINS: dict[str, str] = {
+    "demo": "tickvault.sources.demo:DemoSource",
+    "csv": "tickvault.sources.files:CsvSource",
+    "parquet": "tickvault.sources.files:ParquetSource",
+    "yahoo": "tickvault.sources.yahoo:YahooSource",
+    "stooq": "tickvault.sources.stooq:StooqSource",
+}
+_REGISTERED: dict[str, SourceFactory] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def register_source(name: str, factory: SourceFactory, *, replace: bool = False) -> None:
+    """Make ``get_source(name, **options)`` call ``factory(**options)``.
+
+    ``factory`` is a source class or a function returning a source (or a plain fetch
+    callable). Registering a taken name raises ConfigError unless ``replace=True``.
+    """
+    if not name or not isinstance(name, str):
+        raise ConfigError(f"a source name must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise ConfigError(f"source factory for {name!r} must be callable, got {factory!r}")
+    with _REGISTRY_LOCK:
+        if not replace and (name in _REGISTERED or name in _BUILTINS):
+            raise ConfigError(
+                f"a source named {name!r} is already registered; pass replace=True to replace it"
+            )
+        _REGISTERED[name] = factory
+
+
+def unregister_source(name: str) -> None:
+    """Remove a source added with :func:`register_source` (built-ins stay)."""
+    with _REGISTRY_LOCK:
+        _REGISTERED.pop(name, None)
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_sources() -> list[str]:
+    """Names :func:`get_source` accepts: built-ins, registered and entry-point sources."""
+    with _REGISTRY_LOCK:
+        names = set(_BUILTINS) | set(_REGISTERED)
+    return sorted(names | set(_entry_points()))
+
+
+def _factory(name: str) -> SourceFactory:
+    with _REGISTRY_LOCK:
+        registered = _REGISTERED.get(name)
+    if registered is not None:
+        return registered
+    if name in _BUILTINS:
+        module, _, attr = _BUILTINS[name].partition(":")
+        return getattr(importlib.import_module(module), attr)
+    ep = _entry_points().get(name)
+    if ep is not None:
+        try:
+            return ep.load()
+        except Exception as exc:
+            raise ConfigError(
+                f"source plugin {name!r} (entry point {ep.value!r} in group "
+                f"{ENTRY_POINT_GROUP!r}) failed to load: {exc}"
+            ) from exc
+    raise ConfigError(f"unknown source {name!r}; available sources: {available_sources()}")
+
+
+def get_source(name: str, **options: Any) -> Source:
+    """Create the source called ``name`` with ``options``.
+
+    ``get_source("demo")``, ``get_source("csv", path="exports/")``,
+    ``get_source("yahoo", base_url="http://127.0.0.1:8000", rate_limit=5)``.
+    Unknown names and options raise :class:`~tickvault.errors.ConfigError` listing the valid
+    ones.
+    """
+    factory = _factory(name)
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(**options)
+        except TypeError as exc:
+            valid = [
+                p.name
+                for p in signature.parameters.values()
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            raise ConfigError(f"source {name!r}: {exc}; its options are {valid}") from exc
+    source = as_source(factory(**options))
+    log.debug("created source %r with options %s", name, sorted(options))
+    return source

@@ -1,0 +1,286 @@
+"""``demo``: deterministic synthetic daily bars, offline and instant.
+
+Every ticker gets its own random walk, seeded from a SHA-256 of the ticker (never Python's
+salted ``hash()``) and computed from a fixed epoch (:data:`EPOCH`, Monday 2000-01-03) with
+only integer arithmetic, multiplications and rounding, so the bar for a (ticker, date) is the
+same whatever range is asked for, in every process and on every machine. Business days only
+(Mon–Fri), OHLC consistent (``low <= open, close <= high``), prices rounded to cents and at
+least 0.01, positive volume.
+
+Knobs for tests and benchmarks of the pipeline: ``latency`` (seconds slept per fetch),
+``fail_rate`` (a deterministic fraction of tickers are unknown), ``transient_failures``
+(each ticker fails that many times with SourceUnavailable before succeeding), an explicit
+``unknown_tickers`` list, and ``revision`` (revises the last ``revised_bars`` bars so upsert
+corrections can be demonstrated).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, SourceUnavailable, TickerNotFound
+from .base import PRICE_COLUMNS, TimeLike, bounds, empty_prices, validate_prices
+from .policy import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+#: The first bar of every demo series (a Monday). Earlier dates have no bars.
+EPOCH = np.datetime64("2000-01-03", "D")
+
+_U53 = 2.0**-53
+
+# attempts per (source instance id, ticker) in this process, for ``transient_failures``
+_ATTEMPTS: dict[tuple[str, str], int] = {}
+_ATTEMPTS_LOCK = threading.Lock()
+
+
+def _digest(*parts: str) -> bytes:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+
+
+def _unit(*parts: str) -> float:
+    """A deterministic number in [0, 1) from ``parts``."""
+    return int.from_bytes(_digest(*parts)[:8], "big") / 2.0**64
+
+
+def _uniforms(seed_parts: tuple[str, ...], rows: int, cols: int) -> np.ndarray:
+    """``rows x cols`` uniforms in [0, 1); row ``i`` depends only on the seed and ``i``.
+
+    Uses the raw PCG64 stream (whose output is fixed by the algorithm, unlike the
+    distribution methods of ``Generator``), converted with exact integer arithmetic.
+    """
+    seed = int.from_bytes(_digest(*seed_parts)[:16], "big")
+    raw = np.random.PCG64(seed).random_raw(rows * cols)
+    return ((raw >> np.uint64(11)).astype(np.float64) * _U53).reshape(rows, cols)
+
+
+_DAYS: np.ndarray = np.empty(0, dtype="datetime64[ns]")
+_DAYS_LOCK = threading.Lock()
+_TICKER_DTYPE = empty_prices()["ticker"].dtype
+
+
+def _business_days(n: int) -> np.ndarray:
+    """The first ``n`` business days from :data:`EPOCH` as ``datetime64[ns]`` (cached)."""
+    global _DAYS
+    days = _DAYS
+    if len(days) < n:
+        with _DAYS_LOCK:
+            size = max(n, 2 * len(_DAYS), 8192)
+            days = np.busday_offset(EPOCH, np.arange(size)).astype("datetime64[ns]")
+            days.flags.writeable = False
+            _DAYS = days
+    return days[:n]
+
+
+def _cents(x: np.ndarray) -> np.ndarray:
+    return np.maximum(np.round(x, 2), 0.01)
+
+
+def _day(ts: pd.Timestamp) -> np.datetime64:
+    return np.datetime64(ts.date(), "D")
+
+
+def last_business_day(as_of: dt.date | None = None) -> dt.date:
+    """The last business day on or before ``as_of`` (default: today in UTC)."""
+    day = as_of or dt.datetime.now(dt.UTC).date()
+    d = np.busday_offset(np.datetime64(day, "D"), 0, roll="backward")
+    return pd.Timestamp(d).date()
+
+
+class DemoSource:
+    """Synthetic daily bars; see the module docstring. Options are keyword-only.
+
+    ``end=None`` means the last business day on or before ``as_of`` (default: today, UTC);
+    bars after that day do not exist yet. ``start=None`` means ``history_years`` before the
+    end. ``transient_failures`` counts attempts per ticker in this process: copies of the
+    source pickled to other processes count separately (each process fails each ticker that
+    many times). ``validate=True`` also runs the full schema validation (about 5 ms per
+    ticker; the bars are built to satisfy it and the contract tests check that).
+    """
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        fail_rate: float = 0.0,
+        transient_failures: int = 0,
+        unknown_tickers: Iterable[str] = (),
+        revision: int = 0,
+        revised_bars: int = 5,
+        history_years: int = 10,
+        as_of: TimeLike = None,
+        retry_policy: RetryPolicy | None = None,
+        validate: bool = False,
+        name: str = "demo",
+    ) -> None:
+        if latency < 0:
+            raise ConfigError(f"demo: latency must be >= 0 seconds, got {latency!r}")
+        if not 0.0 <= fail_rate <= 1.0:
+            raise ConfigError(f"demo: fail_rate must be between 0 and 1, got {fail_rate!r}")
+        if transient_failures < 0 or revision < 0 or revised_bars < 0 or history_years < 0:
+            raise ConfigError(
+                "demo: transient_failures, revision, revised_bars and history_years must be >= 0"
+            )
+        if isinstance(unknown_tickers, str):
+            unknown_tickers = [unknown_tickers]
+        self.name = name
+        self.latency = float(latency)
+        self.fail_rate = float(fail_rate)
+        self.transient_failures = int(transient_failures)
+        self.unknown_tickers = frozenset(unknown_tickers)
+        self.revision = int(revision)
+        self.revised_bars = int(revised_bars)
+        self.history_years = int(history_years)
+        as_of_ts = bounds(as_of, None)[0]
+        self.as_of: dt.date | None = None if as_of_ts is None else as_of_ts.date()
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.validate = bool(validate)
+        self._id = uuid.uuid4().hex
+
+    def __repr__(self) -> str:
+        opts = {
+            k: v
+            for k, v in {
+                "latency": self.latency,
+                "fail_rate": self.fail_rate,
+                "transient_failures": self.transient_failures,
+                "revision": self.revision,
+            }.items()
+            if v
+        }
+        return f"DemoSource({', '.join(f'{k}={v!r}' for k, v in opts.items())})"
+
+    # -- failures --------------------------------------------------------------------------
+
+    def is_known(self, ticker: str) -> bool:
+        """Whether ``fetch(ticker)`` returns bars (rather than raising TickerNotFound)."""
+        if not ticker or not ticker.strip() or ticker in self.unknown_tickers:
+            return False
+        return not (self.fail_rate > 0 and _unit("fail", ticker) < self.fail_rate)
+
+    def attempts(self, ticker: str) -> int:
+        """How many times this source (and its copies in this process) fetched ``ticker``."""
+        with _ATTEMPTS_LOCK:
+            return _ATTEMPTS.get((self._id, ticker), 0)
+
+    def reset_attempts(self) -> None:
+        """Forget the attempt counts, so ``transient_failures`` starts over."""
+        with _ATTEMPTS_LOCK:
+            for key in [k for k in _ATTEMPTS if k[0] == self._id]:
+                del _ATTEMPTS[key]
+
+    # -- fetch -----------------------------------------------------------------------------
+
+    def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+        lo, hi = bounds(start, end)
+        if self.latency:
+            time.sleep(self.latency)
+        if not self.is_known(ticker):
+            raise TickerNotFound(
+                f"demo source does not know ticker {ticker!r}", ticker=ticker, source=self.name
+            )
+        if self.transient_failures:
+            with _ATTEMPTS_LOCK:
+                n = _ATTEMPTS[(self._id, ticker)] = _ATTEMPTS.get((self._id, ticker), 0) + 1
+            if n <= self.transient_failures:
+                raise SourceUnavailable(
+                    f"demo source: simulated transient failure {n} of "
+                    f"{self.transient_failures} for {ticker!r}",
+                    ticker=ticker,
+                    source=self.name,
+                )
+        df = self.bars(ticker, lo, hi)
+        if self.validate:
+            df = validate_prices(df, ticker=ticker, source=self.name)
+        return df
+
+    def bars(
+        self, ticker: str, start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> pd.DataFrame:
+        """The bars of ``ticker`` in ``[start, end]`` (UTC timestamps or None)."""
+        last_day = np.datetime64(last_business_day(self.as_of), "D")
+        last = int(np.busday_count(EPOCH, last_day + 1)) - 1
+        if end is None:
+            i1 = last
+        else:
+            i1 = min(last, int(np.busday_count(EPOCH, _day(end.floor("D")) + 1)) - 1)
+        if start is None:
+            end_day = np.busday_offset(EPOCH, max(i1, 0))
+            first = pd.Timestamp(end_day) - pd.DateOffset(years=self.history_years)
+            i0 = int(np.busday_count(EPOCH, _day(first)))
+        else:
+            i0 = int(np.busday_count(EPOCH, _day(start.ceil("D"))))
+        i0 = max(i0, 0)
+        if i1 < i0:
+            return empty_prices()
+        o, h, lo, c, v = self._walk(ticker, i1 + 1)
+        if self.revision and self.revised_bars:
+            self._revise(ticker, last, o, h, lo, c, v)
+        sl = slice(i0, i1 + 1)
+        n = i1 + 1 - i0
+        stamps = pd.DatetimeIndex(_business_days(i1 + 1)[sl]).tz_localize("UTC")
+        return pd.DataFrame(
+            {
+                "ticker": pd.Series([ticker] * n, dtype=_TICKER_DTYPE),
+                "timestamp": stamps,
+                "open": o[sl],
+                "high": h[sl],
+                "low": lo[sl],
+                "close": c[sl],
+                "volume": v[sl],
+            },
+            columns=list(PRICE_COLUMNS),
+        )
+
+    @staticmethod
+    def _walk(ticker: str, n: int) -> tuple[np.ndarray, ...]:
+        p0 = 20.0 + 480.0 * _unit("price", ticker)
+        base_volume = 1e5 * (1.0 + 99.0 * _unit("volume", ticker))
+        u = _uniforms(("walk", ticker), n, 5)
+        ret = 1.0 + 0.00015 + 0.03 * (2.0 * u[:, 0] - 1.0)
+        close = p0 * np.cumprod(ret)
+        prev = np.empty(n)
+        prev[0] = p0
+        prev[1:] = close[:-1]
+        o = _cents(prev * (1.0 + 0.01 * (2.0 * u[:, 1] - 1.0)))
+        c = _cents(close)
+        h = _cents(np.maximum(o, c) * (1.0 + 0.015 * u[:, 2]))
+        lo = _cents(np.minimum(o, c) * (1.0 - 0.015 * u[:, 3]))
+        v = np.round(base_volume * (0.3 + 1.4 * u[:, 4]))
+        return o, h, lo, c, v
+
+    def _revise(
+        self,
+        ticker: str,
+        last: int,
+        o: np.ndarray,
+        h: np.ndarray,
+        lo: np.ndarray,
+        c: np.ndarray,
+        v: np.ndarray,
+    ) -> None:
+        """Scale the last ``revised_bars`` bars (up to ``last``) by a factor per revision."""
+        first = max(0, last - self.revised_bars + 1)
+        stop = min(last + 1, len(c))
+        if stop <= first:
+            return
+        k = stop - first
+        f = 1.002 + 0.02 * _uniforms(("revision", ticker, str(self.revision)), k, 1)[:, 0]
+        for arr in (o, h, lo, c):
+            arr[first:stop] = _cents(arr[first:stop] * f)
+        v[first:stop] = np.round(v[first:stop] * f)
+
+
+def demo_source(**options: Any) -> DemoSource:
+    """``get_source("demo", **options)``."""
+    return DemoSource(**options)

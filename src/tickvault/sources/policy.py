@@ -1,0 +1,206 @@
+"""Retry and rate-limit settings, and the thread-safe token bucket behind ``rate_limit=``.
+
+Two small frozen value objects (keyword-only, like httpx ``Timeout``):
+
+* :class:`RetryPolicy` — how often and how patiently to retry a failed attempt. Every source
+  carries one as ``source.retry_policy``; the pipeline retries a ticker whose fetch raised an
+  error listed in ``retry_on`` (by default :class:`~tickvault.errors.TransientSourceError`).
+  HTTP sources additionally use a policy per request (their ``http_retry`` attribute).
+* :class:`RateLimit` — requests per second with a burst size.
+
+:class:`TokenBucket` enforces a :class:`RateLimit` for every thread of a process. It uses
+virtual scheduling (GCRA): each caller reserves the next free slot under a lock and then
+sleeps outside the lock until its slot, so N threads together never exceed the rate and, when
+they keep it busy, reach it almost exactly (no drift from sleep overshoot, because slots are
+computed from the schedule, not from when the previous caller woke up).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError, TransientSourceError
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How to retry a failed attempt.
+
+    ``attempts`` is the total number of tries (1 = no retry). Before try ``n + 1`` the caller
+    waits ``min(max_backoff, backoff * 2 ** (n - 1))`` seconds; with ``jitter`` the wait is
+    drawn uniformly from the upper half of that (``[d/2, d]``, "equal jitter"), which spreads
+    retries of many workers apart while keeping a predictable minimum. An error carrying
+    ``retry_after`` (e.g. :class:`~tickvault.errors.RateLimited` from a ``Retry-After``
+    header) waits exactly that long instead; if it asks for more than ``max_backoff`` seconds
+    no further attempt is made and the error is raised to the caller.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    jitter: bool = True
+    retry_on: tuple[type[BaseException], ...] = (TransientSourceError,)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool):
+            raise ConfigError(f"RetryPolicy.attempts must be an int >= 1, got {self.attempts!r}")
+        if self.attempts < 1:
+            raise ConfigError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
+        if self.backoff < 0 or self.max_backoff < 0:
+            raise ConfigError(
+                f"RetryPolicy.backoff and max_backoff must be >= 0, got backoff={self.backoff}, "
+                f"max_backoff={self.max_backoff}"
+            )
+        retry_on = self.retry_on
+        if isinstance(retry_on, type):
+            retry_on = (retry_on,)
+            object.__setattr__(self, "retry_on", retry_on)
+        if not all(isinstance(c, type) and issubclass(c, BaseException) for c in retry_on):
+            raise ConfigError(
+                f"RetryPolicy.retry_on must be a tuple of exception classes, got {retry_on!r}"
+            )
+
+    def backoff_for(self, attempt: int) -> float:
+        """The un-jittered wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_backoff, self.backoff * 2 ** max(0, attempt - 1)))
+
+    def delay(self, attempt: int, error: BaseException | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based) raised ``error``."""
+        retry_after = retry_after_of(error)
+        if retry_after is not None:
+            return retry_after
+        d = self.backoff_for(attempt)
+        if self.jitter and d > 0:
+            return random.uniform(d / 2, d)
+        return d
+
+    def should_retry(self, error: BaseException, attempt: int) -> bool:
+        """Whether to make attempt ``attempt + 1`` after ``error``."""
+        if attempt >= self.attempts or not isinstance(error, self.retry_on):
+            return False
+        retry_after = retry_after_of(error)
+        return retry_after is None or retry_after <= self.max_backoff
+
+    def call(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> Any:
+        """Call ``fn(*args, **kwargs)``, retrying per this policy; re-raise the last error."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return fn(*args, **kwargs)
+            except BaseException as exc:
+                if not self.should_retry(exc, attempt):
+                    raise
+                sleep(self.delay(attempt, exc))
+
+
+def retry_after_of(error: BaseException | None) -> float | None:
+    """The ``retry_after`` seconds an error carries, or None."""
+    value = getattr(error, "retry_after", None)
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateLimit:
+    """At most ``per_second`` requests per second on average, at most ``burst`` at once.
+
+    Precisely: over any interval of ``t`` seconds at most ``per_second * t + burst`` requests
+    start. ``burst=1`` (the default) spaces requests evenly, ``1 / per_second`` apart.
+    """
+
+    per_second: float
+    burst: int = 1
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.per_second, int | float) and self.per_second > 0):
+            raise ConfigError(f"RateLimit.per_second must be > 0, got {self.per_second!r}")
+        if not isinstance(self.burst, int) or self.burst < 1:
+            raise ConfigError(f"RateLimit.burst must be an int >= 1, got {self.burst!r}")
+
+    @classmethod
+    def coerce(cls, value: RateLimit | float | None) -> RateLimit | None:
+        """Accept a RateLimit, a number of requests per second, or None (unlimited)."""
+        if value is None or isinstance(value, RateLimit):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return cls(per_second=float(value))
+        raise ConfigError(
+            f"rate_limit must be a number of requests per second, a RateLimit or None, "
+            f"got {value!r}"
+        )
+
+
+@dataclass(eq=False)
+class TokenBucket:
+    """Thread-safe token bucket (GCRA) enforcing a :class:`RateLimit` within one process."""
+
+    limit: RateLimit
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _tat: float = field(default=float("-inf"), init=False, repr=False)
+    _not_before: float = field(default=float("-inf"), init=False, repr=False)
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.limit.per_second
+
+    def reserve(self) -> float:
+        """Reserve the next slot; return the monotonic time at which it may be used."""
+        interval = self.interval
+        tolerance = (self.limit.burst - 1) * interval
+        with self._lock:
+            now = max(self.clock(), self._not_before)
+            tat = max(self._tat, now)
+            slot = max(now, tat - tolerance)
+            self._tat = tat + interval
+            return slot
+
+    def acquire(self) -> float:
+        """Block until a request may start; return the seconds waited."""
+        slot = self.reserve()
+        waited = 0.0
+        while True:
+            remaining = slot - self.clock()
+            if remaining <= 0:
+                return waited
+            time.sleep(remaining)
+            waited += remaining
+
+    def defer(self, seconds: float) -> None:
+        """Let no new slot start before ``seconds`` from now (e.g. after a Retry-After)."""
+        with self._lock:
+            self._not_before = max(self._not_before, self.clock() + max(0.0, seconds))
+
+
+_BUCKETS: dict[tuple[str, RateLimit], TokenBucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def shared_bucket(key: str, limit: RateLimit) -> TokenBucket:
+    """The process-wide bucket for ``key``: every copy of one source in a process shares it.
+
+    Sources are pickled to worker processes (and, with Dask, possibly once per task); keying
+    the bucket by a stable id keeps one limit per source per process however many copies
+    exist. Across processes each process has its own bucket.
+    """
+    with _BUCKETS_LOCK:
+        bucket = _BUCKETS.get((key, limit))
+        if bucket is None:
+            bucket = _BUCKETS[(key, limit)] = TokenBucket(limit)
+        return bucket

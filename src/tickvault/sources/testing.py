@@ -1,0 +1,151 @@
+"""A reusable contract check for sources, for built-ins and plugins alike.
+
+A plugin author calls :func:`check_source_contract` from a test::
+
+    from tickvault.sources.testing import check_source_contract
+
+    def test_my_source_keeps_the_contract():
+        check_source_contract(MySource(), known_ticker="AAPL", unknown_ticker="NOPE",
+                              start="2024-01-02", end="2024-03-28")
+
+It raises ``AssertionError`` naming the broken promise. Pick a range in which the known
+ticker has at least two bars.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+from typing import Any
+
+import pandas as pd
+
+from ..errors import TickerNotFound, TickvaultError
+from ..schema import PRICES
+from .base import ADJ_CLOSE, PRICE_COLUMNS, TimeLike, as_source, to_utc
+from .policy import RetryPolicy
+
+
+def _check_frame(df: Any, ticker: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> None:
+    assert isinstance(df, pd.DataFrame), f"fetch must return a DataFrame, got {type(df)}"
+    cols = list(df.columns)
+    allowed = (list(PRICE_COLUMNS), [*PRICE_COLUMNS, ADJ_CLOSE])
+    assert cols in allowed, f"columns must be {allowed[0]} (+ optional adj_close), got {cols}"
+    assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]", (
+        f"timestamp must be datetime64[ns, UTC], got {df['timestamp'].dtype}"
+    )
+    for col in cols[2:]:
+        assert str(df[col].dtype) == "float64", f"{col} must be float64, got {df[col].dtype}"
+    assert isinstance(df.index, pd.RangeIndex) and df.index.start == 0, (
+        "the index must be a default RangeIndex"
+    )
+    if len(df) == 0:
+        return
+    assert (df["ticker"] == ticker).all(), f"every row's ticker must be {ticker!r}"
+    ts = df["timestamp"]
+    assert ts.is_monotonic_increasing and ts.is_unique, "timestamps must be sorted and unique"
+    if lo is not None:
+        assert ts.iloc[0] >= lo, f"first bar {ts.iloc[0]} is before start {lo}"
+    if hi is not None:
+        assert ts.iloc[-1] <= hi, f"last bar {ts.iloc[-1]} is after end {hi}"
+    validated = PRICES.validate(df)  # raises ValidationError on bad OHLC, NaN, ...
+    assert validated.num_rows == len(df)
+
+
+def check_source_contract(
+    source: Any,
+    known_ticker: str,
+    unknown_ticker: str | None,
+    start: TimeLike,
+    end: TimeLike,
+    *,
+    deterministic: bool = True,
+    check_pickle: bool = True,
+) -> pd.DataFrame:
+    """Assert that ``source`` keeps the source contract; return ``fetch(known, start, end)``.
+
+    Checks: ``name``/``retry_policy`` attributes; columns, dtypes, sort order and schema
+    validity; ``start``/``end`` inclusive and accepted as str, date, datetime and
+    ``pd.Timestamp``; a one-day range gives exactly that bar; ``start > end`` gives an empty
+    frame with the right columns; ``end=None``/``start=None`` widen the range; the unknown
+    ticker raises :class:`~tickvault.errors.TickerNotFound` carrying the ticker;
+    ``deterministic``: two fetches are equal; ``check_pickle``: a pickled copy fetches the
+    same rows.
+    """
+    src = as_source(source)
+    assert isinstance(src.name, str) and src.name, "a source needs a non-empty name"
+    assert isinstance(src.retry_policy, RetryPolicy), "retry_policy must be a RetryPolicy"
+    lo, hi = to_utc(start), to_utc(end)
+    assert lo is not None and hi is not None, "pass a concrete start and end"
+
+    df = src.fetch(known_ticker, start, end)
+    _check_frame(df, known_ticker, lo, hi)
+    assert len(df) >= 2, (
+        f"{known_ticker!r} has {len(df)} bars in [{start}, {end}]; choose a range with >= 2"
+    )
+
+    # bounds in every accepted type give the same rows
+    for kind, s, e in (
+        ("str", lo.strftime("%Y-%m-%d %H:%M:%S"), hi.strftime("%Y-%m-%d %H:%M:%S")),
+        ("datetime", lo.to_pydatetime(), hi.to_pydatetime()),
+        ("pd.Timestamp", lo, hi),
+    ):
+        other = src.fetch(known_ticker, s, e)
+        _check_frame(other, known_ticker, lo, hi)
+        if deterministic:
+            pd.testing.assert_frame_equal(other, df, obj=f"fetch with {kind} bounds")
+    if lo == lo.normalize() and hi == hi.normalize():
+        other = src.fetch(known_ticker, lo.date(), hi.date())
+        if deterministic:
+            pd.testing.assert_frame_equal(other, df, obj="fetch with datetime.date bounds")
+
+    # inclusive bounds: a one-bar range returns exactly that bar
+    first, last = df["timestamp"].iloc[0], df["timestamp"].iloc[-1]
+    for bar in (first, last):
+        one = src.fetch(known_ticker, bar, bar)
+        _check_frame(one, known_ticker, bar, bar)
+        assert len(one) == 1, f"start=end={bar} must return that one bar, got {len(one)} rows"
+        if deterministic:
+            expected = df[df["timestamp"] == bar].reset_index(drop=True)
+            pd.testing.assert_frame_equal(one, expected, obj=f"the bar at {bar}")
+    inner = src.fetch(known_ticker, first + dt.timedelta(seconds=1), last)
+    _check_frame(inner, known_ticker, first + dt.timedelta(seconds=1), last)
+    assert len(inner) == len(df) - 1, "start is inclusive of bars at start only"
+
+    # an empty range is an empty frame, not an error
+    empty = src.fetch(known_ticker, hi + dt.timedelta(days=1), lo)
+    _check_frame(empty, known_ticker, None, None)
+    assert len(empty) == 0, "start > end must give an empty frame"
+
+    # open bounds
+    wider = src.fetch(known_ticker, start, None)
+    _check_frame(wider, known_ticker, lo, None)
+    assert set(df["timestamp"]) <= set(wider["timestamp"]), "end=None must include up to end"
+    wider = src.fetch(known_ticker, None, end)
+    _check_frame(wider, known_ticker, None, hi)
+    assert set(df["timestamp"]) <= set(wider["timestamp"]), "start=None must include from start"
+
+    if deterministic:
+        pd.testing.assert_frame_equal(src.fetch(known_ticker, start, end), df, obj="refetch")
+
+    if unknown_ticker is not None:
+        try:
+            src.fetch(unknown_ticker, start, end)
+        except TickerNotFound as exc:
+            assert exc.ticker == unknown_ticker, "TickerNotFound.ticker must name the ticker"
+            copy = pickle.loads(pickle.dumps(exc))
+            assert type(copy) is TickerNotFound and copy.ticker == unknown_ticker
+        except TickvaultError as exc:
+            raise AssertionError(
+                f"unknown ticker must raise TickerNotFound, got {type(exc).__name__}: {exc}"
+            ) from exc
+        else:
+            raise AssertionError(f"fetching unknown ticker {unknown_ticker!r} did not raise")
+
+    if check_pickle:
+        clone = pickle.loads(pickle.dumps(src))
+        again = clone.fetch(known_ticker, start, end)
+        _check_frame(again, known_ticker, lo, hi)
+        if deterministic:
+            pd.testing.assert_frame_equal(again, df, obj="fetch from a pickled copy")
+    return df
