@@ -1,0 +1,380 @@
+"""How fresh is the data? Per ticker and overall, in calendar days or in trading sessions.
+
+Freshness reads metadata only: the last timestamp per ticker comes from the commit log's
+per-file statistics (:meth:`ParquetDB.watermarks`), so checking thousands of tickers opens
+no data file.
+
+Age
+    Without a calendar, the age of a ticker is the number of calendar days between the
+    (UTC) date of its last bar and the (UTC) date of ``now`` — the original behaviour, in
+    which Friday's bar is "3 days old" on Monday morning.
+
+    With ``calendar="XNYS"`` (any `exchange_calendars` code), the age is the number of
+    *completed trading sessions missing* since the last stored bar: sessions after the bar's
+    session whose close is at or before ``now``. A Friday bar is 0 sessions old on Saturday,
+    Sunday and Monday before the close, 1 after Monday's close; holidays never count.
+
+    The session of a bar: a timestamp at exactly midnight UTC is a date label (the usual
+    stamp of a daily bar), so its UTC date is the session; any other timestamp is converted
+    to the exchange's time zone and its local date is the session. A bar on a day that is
+    not a session (a holiday, a weekend) covers the last session before it.
+
+Status (thresholds ``fresh_days`` and ``stale_days``, both inclusive upper bounds)
+    ``age <= fresh_days``               ``"🟢 Fresh"``                level ``fresh``
+    ``fresh_days < age <= stale_days``  ``"🟡 N days old"``           level ``aging``
+    ``age > stale_days``                ``"🔴 STALE (N days)"``       level ``stale``
+    a requested ticker with no rows     ``"⚪ No data"``              level ``missing``
+    an empty database (overall)         ``"⚪ Empty"``                level ``empty``
+
+    With a calendar the unit reads "sessions" instead of "days". ``is_stale`` is true for
+    the levels ``stale``, ``missing`` and ``empty``; ``aging`` is a warning, not a failure
+    (lower ``stale_days`` to make it one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+from .storage import ParquetDB
+
+__all__ = [
+    "LEVELS",
+    "freshness",
+    "freshness_summary",
+    "get_calendar",
+    "get_price_data_freshness",
+]
+
+#: Freshness levels, best first. ``is_stale`` is true for the last three.
+LEVELS = ("fresh", "aging", "stale", "missing", "empty")
+_STALE_LEVELS = frozenset({"stale", "missing", "empty"})
+
+FRESH = "🟢 Fresh"
+NO_DATA = "⚪ No data"
+EMPTY = "⚪ Empty"
+
+COLUMNS = ["ticker", "last_timestamp", "age", "age_unit", "status", "level", "is_stale"]
+
+_CALENDARS: dict[str, Calendar] = {}
+_CALENDARS_LOCK = threading.Lock()
+
+TimeLike = str | dt.date | dt.datetime | pd.Timestamp | None
+DBLike = ParquetDB | str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """What freshness needs from an exchange calendar: session labels and their closes."""
+
+    name: str
+    tz: str
+    sessions: np.ndarray  # datetime64[ns], naive session labels, sorted
+    closes: np.ndarray  # datetime64[ns], UTC close of each session
+
+    def sessions_missing(self, last: pd.DatetimeIndex, now: pd.Timestamp) -> np.ndarray:
+        """Completed sessions after each timestamp's session, as of ``now``."""
+        if len(self.closes) and now.tz_localize(None).to_datetime64() > self.closes[-1]:
+            raise ConfigError(
+                f"now={now.isoformat()} is beyond the {self.name} calendar's last session "
+                f"({str(self.sessions[-1])[:10]}); upgrade exchange_calendars"
+            )
+        completed = int(
+            np.searchsorted(self.closes, now.tz_localize(None).to_datetime64(), "right")
+        )
+        labels = _session_labels(last, self.tz)
+        covered = np.searchsorted(self.sessions, labels, "right")
+        return np.maximum(completed - covered, 0).astype("int64")
+
+
+def get_calendar(code: str) -> Calendar:
+    """The sessions and closes of the ``exchange_calendars`` calendar ``code`` (e.g.
+    ``"XNYS"``), built once per process and cached (building one is slow). Unknown codes
+    raise :class:`~tickvault.errors.ConfigError` naming valid examples."""
+    key = str(code).strip().upper()
+    with _CALENDARS_LOCK:
+        cal = _CALENDARS.get(key)
+        if cal is not None:
+            return cal
+        with warnings.catch_warnings():
+            # exchange_calendars trips pandas' own deprecation warnings; they are not ours
+            warnings.simplefilter("ignore")
+            import exchange_calendars as xc  # slow import: only when a calendar is asked for
+
+            try:
+                xcal = xc.get_calendar(key)
+            except xc.errors.InvalidCalendarName:
+                names = xc.get_calendar_names(include_aliases=False)
+                examples = [
+                    n for n in ("XNYS", "XNAS", "XLON", "XTKS", "XHKG", "XFRA") if n in names
+                ]
+                raise ConfigError(
+                    f"unknown calendar {code!r}; use an exchange_calendars code such as "
+                    f"{', '.join(examples)} ({len(names)} available, see "
+                    f"exchange_calendars.get_calendar_names())"
+                ) from None
+            sessions = pd.DatetimeIndex(xcal.sessions)
+            closes = pd.DatetimeIndex(xcal.closes)
+            cal = Calendar(
+                name=str(xcal.name),
+                tz=str(xcal.tz),
+                sessions=sessions.tz_localize(None).to_numpy().astype("datetime64[ns]")
+                if sessions.tz is not None
+                else sessions.to_numpy().astype("datetime64[ns]"),
+                closes=closes.tz_convert("UTC")
+                .tz_localize(None)
+                .to_numpy()
+                .astype("datetime64[ns]"),
+            )
+        _CALENDARS[key] = cal
+        return cal
+
+
+def _open(db: DBLike) -> ParquetDB:
+    if isinstance(db, ParquetDB):
+        return db
+    return ParquetDB(db, create=False)
+
+
+def _now(now: TimeLike) -> pd.Timestamp:
+    if now is None:
+        return pd.Timestamp.now(tz="UTC")
+    try:
+        ts = pd.Timestamp(now)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"now={now!r} is not a timestamp; use e.g. '2024-07-05T21:00Z'") from exc
+    if ts is pd.NaT:
+        raise ConfigError(f"now={now!r} is not a timestamp")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _check_thresholds(fresh_days: int, stale_days: int) -> None:
+    if fresh_days < 0 or stale_days < fresh_days:
+        raise ConfigError(
+            f"need 0 <= fresh_days <= stale_days, got fresh_days={fresh_days}, "
+            f"stale_days={stale_days}"
+        )
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit[:-1] if n == 1 else unit}"
+
+
+def classify(age: int, *, fresh_days: int = 1, stale_days: int = 7) -> str:
+    """The level for an age: ``fresh``, ``aging`` or ``stale``."""
+    if age <= fresh_days:
+        return "fresh"
+    return "aging" if age <= stale_days else "stale"
+
+
+def status_text(level: str, age: int | None = None, unit: str = "days") -> str:
+    """The human status for a level and age, e.g. ``"🟡 3 days old"``."""
+    if level == "fresh":
+        return FRESH
+    if level == "aging":
+        return f"🟡 {_plural(int(age or 0), unit)} old"
+    if level == "stale":
+        return f"🔴 STALE ({_plural(int(age or 0), unit)})"
+    return EMPTY if level == "empty" else NO_DATA
+
+
+def _ages_in_days(last: pd.DatetimeIndex, now: pd.Timestamp) -> np.ndarray:
+    days = (now.normalize() - last.normalize()).days.to_numpy()
+    return np.maximum(days, 0).astype("int64")
+
+
+def _session_labels(last: pd.DatetimeIndex, tz: Any) -> np.ndarray:
+    """The date (as datetime64[ns], naive) whose session each timestamp belongs to."""
+    utc_dates = last.normalize()
+    midnight = np.asarray(last == utc_dates)
+    local_dates = last.tz_convert(tz).tz_localize(None).normalize()
+    out = np.where(midnight, utc_dates.tz_localize(None).to_numpy(), local_dates.to_numpy())
+    return out.astype("datetime64[ns]")
+
+
+def freshness(
+    db: DBLike,
+    now: TimeLike = None,
+    calendar: str | None = None,
+    *,
+    fresh_days: int = 1,
+    stale_days: int = 7,
+    tickers: Iterable[str] | None = None,
+    table: str = "prices",
+) -> pd.DataFrame:
+    """One row per ticker: ``ticker, last_timestamp, age, age_unit, status, level,
+    is_stale``, sorted by ticker.
+
+    ``db`` is a :class:`ParquetDB` or a path (opened read-only). ``now`` defaults to the
+    current time; ``calendar`` is an exchange code (``"XNYS"``) to count missing trading
+    sessions instead of calendar days. ``tickers`` restricts (and extends) the rows to that
+    universe: a requested ticker with no rows gets level ``missing``. Reads the commit log
+    only, never a data file.
+    """
+    _check_thresholds(fresh_days, stale_days)
+    t_now = _now(now)
+    cal = get_calendar(calendar) if calendar else None
+    unit = "sessions" if cal is not None else "days"
+    store = _open(db)
+    marks = store.watermarks(table) if table in store.tables() else {}
+    names = sorted(marks) if tickers is None else sorted({str(t) for t in tickers})
+    have = [t for t in names if t in marks]
+    last = pd.DatetimeIndex([marks[t] for t in have], tz="UTC", dtype="datetime64[ns, UTC]")
+    if len(have) == 0:
+        ages = np.empty(0, dtype="int64")
+    elif cal is None:
+        ages = _ages_in_days(last, t_now)
+    else:
+        ages = cal.sessions_missing(last, t_now)
+    by_ticker = dict(zip(have, zip(last, ages.tolist(), strict=True), strict=True))
+    rows: list[tuple[Any, ...]] = []
+    for t in names:
+        if t in by_ticker:
+            ts, age = by_ticker[t]
+            level = classify(age, fresh_days=fresh_days, stale_days=stale_days)
+            rows.append((t, ts, age, unit, status_text(level, age, unit), level))
+        else:
+            rows.append((t, pd.NaT, None, unit, NO_DATA, "missing"))
+    frame = pd.DataFrame(rows, columns=COLUMNS[:-1])
+    frame["last_timestamp"] = pd.to_datetime(frame["last_timestamp"], utc=True)
+    frame["age"] = frame["age"].astype("Int64")
+    frame["is_stale"] = frame["level"].isin(_STALE_LEVELS).astype(bool)
+    frame.attrs.update(
+        {
+            "now": t_now,
+            "calendar": cal.name if cal is not None else None,
+            "age_unit": unit,
+            "fresh_days": fresh_days,
+            "stale_days": stale_days,
+        }
+    )
+    return frame
+
+
+def _iso(ts: Any) -> str | None:
+    return None if ts is None or pd.isna(ts) else pd.Timestamp(ts).isoformat()
+
+
+def freshness_summary(
+    db: DBLike | pd.DataFrame,
+    now: TimeLike = None,
+    calendar: str | None = None,
+    *,
+    fresh_days: int = 1,
+    stale_days: int = 7,
+    tickers: Iterable[str] | None = None,
+    worst: int = 10,
+) -> dict[str, Any]:
+    """The overall picture: ``status`` (the worst level's text), ``is_stale``, ``level``,
+    ``tickers``, ``counts`` per level, the ``worst`` tickers (oldest first), ``latest``
+    and ``oldest`` last timestamps, ``now``, ``calendar`` and ``age_unit``.
+
+    ``db`` may also be a frame returned by :func:`freshness` (then the other arguments are
+    ignored), so a caller that shows both computes them once.
+    """
+    frame = (
+        db
+        if isinstance(db, pd.DataFrame)
+        else freshness(
+            db, now, calendar, fresh_days=fresh_days, stale_days=stale_days, tickers=tickers
+        )
+    )
+    attrs = frame.attrs
+    unit = str(attrs.get("age_unit", "days"))
+    counts = {lvl: int((frame["level"] == lvl).sum()) for lvl in LEVELS if lvl != "empty"}
+    present = frame[frame["level"] != "missing"]
+    level = "empty" if frame.empty else max(frame["level"], key=LEVELS.index)
+    ranked = frame.assign(_rank=frame["level"].map(LEVELS.index)).sort_values(
+        ["_rank", "age", "ticker"], ascending=[False, False, True], na_position="first"
+    )
+    worst_rows = [
+        {
+            "ticker": r["ticker"],
+            "last_timestamp": _iso(r["last_timestamp"]),
+            "age": None if pd.isna(r["age"]) else int(r["age"]),
+            "status": r["status"],
+            "level": r["level"],
+        }
+        for r in ranked.head(worst).to_dict("records")
+        if r["level"] != "fresh"
+    ]
+    max_age = int(present["age"].max()) if len(present) else None
+    status = status_text(level, max_age, unit)
+    if level == "missing":
+        n = counts["missing"]
+        status = f"{NO_DATA} for {n} ticker{'s' if n != 1 else ''}"
+    return {
+        "status": status,
+        "level": level,
+        "is_stale": level in _STALE_LEVELS,
+        "tickers": len(frame),
+        "counts": counts,
+        "worst": worst_rows,
+        "latest": _iso(present["last_timestamp"].max()) if len(present) else None,
+        "oldest": _iso(present["last_timestamp"].min()) if len(present) else None,
+        "max_age": max_age,
+        "now": _iso(attrs.get("now")),
+        "calendar": attrs.get("calendar"),
+        "age_unit": unit,
+        "fresh_days": attrs.get("fresh_days", fresh_days),
+        "stale_days": attrs.get("stale_days", stale_days),
+    }
+
+
+def get_price_data_freshness(
+    db: DBLike,
+    now: TimeLike = None,
+    calendar: str | None = None,
+    *,
+    fresh_days: int = 1,
+    stale_days: int = 7,
+) -> dict[str, Any]:
+    """The original dashboard check, judged on the newest bar in the database::
+
+        {"status": "🟢 Fresh", "is_stale": False, "days_old": 0,
+         "latest": "2024-07-05T00:00:00+00:00", ...}
+
+    ``"🟡 N days old"`` for ages ``fresh_days < N <= stale_days``, ``"🔴 STALE (N days)"``
+    beyond; ``"⚪ Empty"`` (``is_stale`` true, ``days_old`` and ``latest`` None) when there
+    is no price data. With ``calendar`` the age counts missed trading sessions and
+    ``days_old`` holds that count. Extra keys: ``level``, ``tickers``, ``stale_tickers``,
+    ``age_unit``, ``calendar``, ``now``.
+    """
+    frame = freshness(db, now, calendar, fresh_days=fresh_days, stale_days=stale_days)
+    unit = str(frame.attrs["age_unit"])
+    base = {
+        "tickers": len(frame),
+        "stale_tickers": int(frame["is_stale"].sum()),
+        "age_unit": unit,
+        "calendar": frame.attrs["calendar"],
+        "now": _iso(frame.attrs["now"]),
+    }
+    if frame.empty:
+        return {
+            "status": EMPTY,
+            "is_stale": True,
+            "days_old": None,
+            "latest": None,
+            "level": "empty",
+            **base,
+        }
+    newest = frame.iloc[int(np.argmax(frame["last_timestamp"].to_numpy()))]
+    age = int(newest["age"])
+    level = classify(age, fresh_days=fresh_days, stale_days=stale_days)
+    return {
+        "status": status_text(level, age, unit),
+        "is_stale": level in _STALE_LEVELS,
+        "days_old": age,
+        "latest": _iso(newest["last_timestamp"]),
+        "level": level,
+        **base,
+    }
