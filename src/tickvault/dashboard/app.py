@@ -1,0 +1,332 @@
+"""The dashboard web app: Starlette routes over :mod:`tickvault.dashboard.views`.
+
+Every page has a JSON twin under ``/api``; both call the same view function. The app only
+reads (``ParquetDB(path, create=False)`` and pinned snapshots) and maps errors to HTTP
+statuses in exactly one place (:func:`http_status`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pyarrow as pa
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ..errors import (
+    ConfigError,
+    CorruptDatabaseError,
+    DatabaseNotFound,
+    StorageError,
+    TickvaultError,
+    ValidationError,
+)
+from ..storage import ParquetDB
+from ..storage.db import MARKER
+from . import views
+from .views import FreshnessOptions, PageNotFound, VerifyCache
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+# -- the one place errors become HTTP statuses --------------------------------------------
+
+
+def http_status(exc: BaseException) -> tuple[int, str]:
+    """(HTTP status, short title) for an exception raised while serving a request."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code, "Not found" if exc.status_code == 404 else "Error"
+    if isinstance(exc, DatabaseNotFound):
+        return 503, "Database not found"
+    if isinstance(exc, PageNotFound):
+        return 404, "Not found"
+    if isinstance(exc, ValidationError | ConfigError):
+        return 400, "Bad request"
+    if isinstance(exc, CorruptDatabaseError):
+        return 500, "The database is corrupt"
+    if isinstance(exc, StorageError | OSError | pa.ArrowException):
+        return 500, "The database could not be read"
+    return 500, "Internal error"
+
+
+def _hint(status: int, exc: BaseException) -> str:
+    if isinstance(exc, DatabaseNotFound):
+        return "Start the dashboard with --db pointing at a tickvault database."
+    if status == 500:
+        return "Run `tickvault verify` to find the damaged file and `tickvault repair` to fix it."
+    return ""
+
+
+# -- template helpers ---------------------------------------------------------------------
+
+
+def _fmt_bytes(n: Any) -> str:
+    size = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _fmt_int(n: Any) -> str:
+    return "—" if n is None else f"{int(n):,}"
+
+
+def _fmt_num(x: Any, digits: int = 2) -> str:
+    return "—" if x is None else f"{float(x):,.{digits}f}"
+
+
+def _fmt_ts(s: Any) -> str:
+    """ISO timestamp → '2024-03-01' for midnight UTC (daily bars), else 'YYYY-MM-DD HH:MM'."""
+    if not s:
+        return "—"
+    try:
+        t = dt.datetime.fromisoformat(str(s).replace("Z", "+00:00"))
+    except ValueError:
+        return str(s)
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.UTC)
+    if t.time() == dt.time(0):
+        return t.date().isoformat()
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _fmt_age(age: Any, unit: Any) -> str:
+    if age is None:
+        return "—"
+    u = str(unit or "days")
+    return f"{age} {u[:-1] if age == 1 else u}"
+
+
+def _query(request: Request, **changes: Any) -> str:
+    params = dict(request.query_params)
+    for k, v in changes.items():
+        if v is None or v == "":
+            params.pop(k, None)
+        else:
+            params[k] = str(v)
+    return "?" + urlencode(params) if params else "?"
+
+
+def _make_templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(TEMPLATES))
+    t.env.filters.update(
+        bytes=_fmt_bytes,
+        int=_fmt_int,
+        num=_fmt_num,
+        ts=_fmt_ts,
+        urlq=lambda s: quote(str(s), safe=""),
+    )
+    t.env.globals.update(age=_fmt_age, query=_query)
+    return t
+
+
+# -- the app ------------------------------------------------------------------------------
+
+
+class _State:
+    """Per-app state: the database (opened read-only, lazily) and the verify cache."""
+
+    def __init__(self, db_path: str | os.PathLike[str], opts: FreshnessOptions) -> None:
+        self.path = Path(db_path)
+        self.opts = opts
+        self.verify = VerifyCache()
+        self._db: ParquetDB | None = None
+        self._lock = threading.Lock()
+
+    def db(self) -> ParquetDB:
+        """The database, opened read-only. Re-checked on every request, so a database
+        created after the server started is picked up and a removed one reports 503."""
+        with self._lock:
+            if self._db is not None and (self.path / MARKER).exists():
+                return self._db
+            self._db = None
+            self._db = ParquetDB(self.path, create=False)
+            return self._db
+
+
+def create_app(
+    db_path: str | os.PathLike[str],
+    *,
+    calendar: str | None = None,
+    fresh_days: int = 1,
+    stale_days: int = 7,
+) -> Starlette:
+    """The dashboard for the database at ``db_path`` (read-only). ``calendar``,
+    ``fresh_days`` and ``stale_days`` are passed to :func:`tickvault.freshness.freshness`."""
+    state = _State(db_path, FreshnessOptions(calendar, fresh_days, stale_days))
+    templates = _make_templates()
+
+    def page(
+        request: Request, template: str, data: dict[str, Any], nav: str, title: str
+    ) -> Response:
+        return templates.TemplateResponse(
+            request,
+            template,
+            {"data": data, "nav": nav, "title": title, "db_path": str(state.path)},
+        )
+
+    def twin(
+        template: str, nav: str, title: Callable[[dict[str, Any]], str], view: Callable[..., Any]
+    ) -> tuple[Callable[[Request], Response], Callable[[Request], Response]]:
+        """A page endpoint and its JSON twin over the same view function."""
+
+        def html(request: Request) -> Response:
+            data = view(request)
+            return page(request, template, data, nav, title(data))
+
+        def api(request: Request) -> Response:
+            return JSONResponse(view(request))
+
+        return html, api
+
+    # views bound to request parameters ----------------------------------------------------
+
+    def v_overview(request: Request) -> dict[str, Any]:
+        wait = request.query_params.get("wait_verify", "") in ("1", "true", "yes")
+        return views.overview(state.db(), state.opts, state.verify, wait_verify=wait)
+
+    def v_tickers(request: Request) -> dict[str, Any]:
+        p = request.query_params
+        return views.tickers(
+            state.db(),
+            state.opts,
+            q=p.get("q"),
+            level=p.get("level"),
+            stale=p.get("stale"),
+            sort=p.get("sort"),
+            order=p.get("order"),
+            page=p.get("page"),
+            per_page=p.get("per_page"),
+        )
+
+    def v_ticker(request: Request) -> dict[str, Any]:
+        p = request.query_params
+        return views.ticker_detail(
+            state.db(),
+            state.opts,
+            request.path_params["ticker"],
+            range_=p.get("range"),
+            start=p.get("start"),
+            end=p.get("end"),
+            latest=p.get("latest"),
+        )
+
+    def v_runs(request: Request) -> dict[str, Any]:
+        return views.runs(state.db(), limit=request.query_params.get("limit"))
+
+    def bars_csv(request: Request) -> Response:
+        ticker = request.path_params["ticker"]
+        p = request.query_params
+        text = views.ticker_bars_csv(state.db(), ticker, start=p.get("start"), end=p.get("end"))
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in ticker)
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{safe}.csv"'},
+        )
+
+    overview_html, overview_api = twin(
+        "overview.html", "overview", lambda d: "Overview", v_overview
+    )
+    tickers_html, tickers_api = twin("tickers.html", "tickers", lambda d: "Tickers", v_tickers)
+    ticker_html, ticker_api = twin("ticker.html", "tickers", lambda d: d["ticker"], v_ticker)
+    runs_html, runs_api = twin("runs.html", "runs", lambda d: "Runs", v_runs)
+
+    def api_index(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "overview": "/api/overview",
+                "tickers": "/api/tickers",
+                "ticker": "/api/tickers/{ticker}",
+                "bars_csv": "/api/tickers/{ticker}/bars.csv",
+                "runs": "/api/runs",
+            }
+        )
+
+    # errors -------------------------------------------------------------------------------
+
+    def error_response(request: Request, exc: BaseException) -> Response:
+        status, title = http_status(exc)
+        if status == 500 and not isinstance(exc, TickvaultError | OSError | pa.ArrowException):
+            log.exception("dashboard: unexpected error on %s", request.url.path, exc_info=exc)
+            message = f"{type(exc).__name__}: {exc}"
+        else:
+            message = exc.detail if isinstance(exc, HTTPException) else str(exc)
+            if status >= 500:
+                log.warning("dashboard: %s on %s: %s", title, request.url.path, message)
+        if request.url.path.startswith("/api"):
+            return JSONResponse(
+                {"error": title, "message": message, "status": status}, status_code=status
+            )
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {
+                "nav": "",
+                "title": title,
+                "status": status,
+                "message": message,
+                "hint": _hint(status, exc),
+                "db_path": str(state.path),
+            },
+            status_code=status,
+        )
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        return error_response(request, exc)
+
+    routes = [
+        Route("/", overview_html, name="overview"),
+        Route("/tickers", tickers_html, name="tickers"),
+        Route("/tickers/{ticker}", ticker_html, name="ticker"),
+        Route("/runs", runs_html, name="runs"),
+        Route("/api", api_index),
+        Route("/api/overview", overview_api),
+        Route("/api/tickers", tickers_api),
+        Route("/api/tickers/{ticker}/bars.csv", bars_csv),
+        Route("/api/tickers/{ticker}", ticker_api),
+        Route("/api/runs", runs_api),
+        Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+    handlers: dict[Any, Callable[..., Any]] = {
+        HTTPException: handle,
+        TickvaultError: handle,
+        PageNotFound: handle,
+        OSError: handle,
+        pa.ArrowException: handle,
+        Exception: handle,
+    }
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.tickvault = state
+    return app
+
+
+def serve(
+    db_path: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    **options: Any,
+) -> None:
+    """Run the dashboard with uvicorn until interrupted. Binds to 127.0.0.1 unless told
+    otherwise; ``options`` go to :func:`create_app` (calendar, fresh_days, stale_days)."""
+    import uvicorn
+
+    uvicorn.run(create_app(db_path, **options), host=host, port=port, log_level="info")

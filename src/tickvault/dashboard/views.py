@@ -1,0 +1,428 @@
+"""The dashboard's views: plain functions from a database (and query options) to plain,
+JSON-serialisable dicts.
+
+Each page and its JSON twin call the same function here; the HTML page renders the dict
+with a template and the API returns it as JSON. The functions hold no business logic of
+their own: freshness comes from :mod:`tickvault.freshness`, sizes and ranges from
+:meth:`ParquetDB.info`, bars from a pinned :class:`~tickvault.Snapshot`, runs from
+:meth:`ParquetDB.runs`. They only select, sort, page and format. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..errors import ValidationError
+from ..freshness import LEVELS, freshness, freshness_summary, get_price_data_freshness
+from ..storage import ParquetDB
+
+__all__ = [
+    "RANGES",
+    "FreshnessOptions",
+    "PageNotFound",
+    "VerifyCache",
+    "overview",
+    "runs",
+    "ticker_bars_csv",
+    "ticker_detail",
+    "tickers",
+]
+
+TABLE = "prices"
+
+#: Quick ranges on the ticker page, counted back from the ticker's last bar.
+RANGES: dict[str, pd.DateOffset | None] = {
+    "1m": pd.DateOffset(months=1),
+    "3m": pd.DateOffset(months=3),
+    "6m": pd.DateOffset(months=6),
+    "1y": pd.DateOffset(years=1),
+    "5y": pd.DateOffset(years=5),
+    "all": None,
+}
+DEFAULT_RANGE = "1y"
+
+SORT_KEYS = ("ticker", "last_timestamp", "age", "status")
+MAX_PER_PAGE = 10_000
+BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+
+
+class PageNotFound(LookupError):
+    """The page asks for something the database does not have (e.g. an unknown ticker)."""
+
+
+@dataclass(frozen=True)
+class FreshnessOptions:
+    """Passed through unchanged to :func:`tickvault.freshness.freshness`."""
+
+    calendar: str | None = None
+    fresh_days: int = 1
+    stale_days: int = 7
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "calendar": self.calendar,
+            "fresh_days": self.fresh_days,
+            "stale_days": self.stale_days,
+        }
+
+
+# -- formatting helpers -------------------------------------------------------------------
+
+
+def _iso(ts: Any) -> str | None:
+    if ts is None or (not isinstance(ts, str) and pd.isna(ts)):
+        return None
+    return pd.Timestamp(ts).isoformat()
+
+
+def _age(x: Any) -> int | None:
+    return None if x is None or pd.isna(x) else int(x)
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    f = float(x)
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def _int_arg(value: Any, name: str, default: int, lo: int, hi: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name}={value!r} is not a whole number", column=name) from None
+    if not lo <= n <= hi:
+        raise ValidationError(f"{name}={n} is out of range; use {lo}..{hi}", column=name)
+    return n
+
+
+# -- verify: lazy, cached per version -----------------------------------------------------
+
+
+class VerifyCache:
+    """The last :meth:`ParquetDB.verify` result, computed lazily in a background thread.
+
+    ``db.verify()`` opens every data file, which can take seconds on a large database, so
+    the overview never runs it inline. The first view of a version starts a check in a
+    background thread and shows the last finished result (marked with the version it
+    checked) until the new one is ready. ``wait=True`` blocks until the current version is
+    checked (for scripts and tests). Results live in memory only: verify never writes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._result: dict[str, Any] | None = None
+        self._running: threading.Thread | None = None
+        self._running_version: int | None = None
+
+    def _run(self, db: ParquetDB, version: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            report = db.verify()
+            d = report.to_dict()
+            result = {
+                "ok": bool(report.ok),
+                "files_checked": d.get("files_checked"),
+                "rows_checked": d.get("rows_checked"),
+                "problems": [str(p) for p in report.problems],
+                "orphans": len(d.get("orphans", [])),
+                "error": None,
+            }
+        except Exception as exc:  # a failing verify is itself the result to show
+            result = {
+                "ok": False,
+                "files_checked": None,
+                "rows_checked": None,
+                "problems": [],
+                "orphans": 0,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+        result.update(
+            {
+                "version": version,
+                "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
+        with self._lock:
+            self._result = result
+            self._running = None
+            self._running_version = None
+
+    def get(self, db: ParquetDB, version: int, *, wait: bool = False) -> dict[str, Any]:
+        with self._lock:
+            current = self._result
+            if (current is None or current["version"] != version) and (
+                self._running is None or self._running_version != version
+            ):
+                th = threading.Thread(
+                    target=self._run, args=(db, version), name="tickvault-verify", daemon=True
+                )
+                self._running, self._running_version = th, version
+                th.start()
+            running = self._running
+        if wait and running is not None:
+            running.join()
+            with self._lock:
+                current = self._result
+        state = "none"
+        if current is not None:
+            state = "ok" if current["ok"] else "problems"
+        return {
+            "state": state,
+            "running": running is not None and running.is_alive(),
+            "current": current is not None and current["version"] == version,
+            "result": current,
+        }
+
+
+# -- overview -----------------------------------------------------------------------------
+
+
+def _level_rows(counts: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"level": lvl, "count": int(counts.get(lvl, 0))} for lvl in LEVELS if lvl in counts]
+
+
+def overview(
+    db: ParquetDB,
+    opts: FreshnessOptions,
+    verify_cache: VerifyCache,
+    *,
+    wait_verify: bool = False,
+) -> dict[str, Any]:
+    """Overall freshness, counts per level, size, tickers, rows, date range, version, the
+    last run and the last verify result."""
+    info = db.info()
+    table = info["tables"].get(TABLE)
+    frame = freshness(db, **opts.kwargs())
+    summary = freshness_summary(frame)
+    overall = get_price_data_freshness(db, **opts.kwargs())
+    version = int(table["version"]) if table else -1
+    last_runs = db.runs(1)
+    return {
+        "path": info["path"],
+        "freshness": overall,
+        "summary": summary,
+        "levels": _level_rows(summary["counts"]),
+        "table": TABLE,
+        "version": version,
+        "tickers": int(table["tickers"]) if table else 0,
+        "stored_rows": int(table["stored_rows"]) if table else 0,
+        "bytes": int(table["bytes"]) if table else 0,
+        "files": int(table["files"]) if table else 0,
+        "first": table["first"] if table else None,
+        "last": table["last"] if table else None,
+        "last_run": last_runs[0] if last_runs else None,
+        "verify": verify_cache.get(db, version, wait=wait_verify),
+    }
+
+
+# -- tickers table ------------------------------------------------------------------------
+
+
+def tickers(
+    db: ParquetDB,
+    opts: FreshnessOptions,
+    *,
+    q: str | None = None,
+    level: str | None = None,
+    stale: str | None = None,
+    sort: str | None = None,
+    order: str | None = None,
+    page: Any = None,
+    per_page: Any = None,
+) -> dict[str, Any]:
+    """Every ticker's last bar, age and status: filtered by name (``q``, substring, case
+    insensitive), ``level`` (fresh|aging|stale|missing) or ``stale`` (true|false), sorted
+    by ``sort`` (ticker|last_timestamp|age|status) in ``order`` (asc|desc), paged."""
+    sort = sort or "ticker"
+    if sort not in SORT_KEYS:
+        raise ValidationError(f"sort={sort!r} is not one of {list(SORT_KEYS)}", column="sort")
+    order = order or "asc"
+    if order not in ("asc", "desc"):
+        raise ValidationError(f"order={order!r} must be 'asc' or 'desc'", column="order")
+    if level and level not in LEVELS:
+        raise ValidationError(f"level={level!r} is not one of {list(LEVELS)}", column="level")
+    stale_flag: bool | None = None
+    if stale:
+        if stale.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValidationError(f"stale={stale!r} must be true or false", column="stale")
+        stale_flag = stale.lower() in ("true", "1", "yes")
+    per = _int_arg(per_page, "per_page", 100, 1, MAX_PER_PAGE)
+
+    frame = freshness(db, **opts.kwargs())
+    summary = freshness_summary(frame)
+    total_all = len(frame)
+    sel = frame
+    if q:
+        sel = sel[sel["ticker"].str.contains(q, case=False, regex=False)]
+    if level:
+        sel = sel[sel["level"] == level]
+    if stale_flag is not None:
+        sel = sel[sel["is_stale"] == stale_flag]
+    asc = order == "asc"
+    if sort == "status":
+        sel = sel.assign(_rank=sel["level"].map(LEVELS.index)).sort_values(
+            ["_rank", "age", "ticker"], ascending=[asc, asc, True], na_position="last"
+        )
+    elif sort != "ticker":
+        sel = sel.sort_values([sort, "ticker"], ascending=[asc, True], na_position="last")
+    elif not asc:
+        sel = sel.sort_values("ticker", ascending=False)
+    matched = len(sel)
+    pages = max(1, math.ceil(matched / per))
+    pg = _int_arg(page, "page", 1, 1, 10**9)
+    pg = min(pg, pages)
+    chunk = sel.iloc[(pg - 1) * per : pg * per]
+    rows = [
+        {
+            "ticker": r.ticker,
+            "last_timestamp": _iso(r.last_timestamp),
+            "age": _age(r.age),
+            "age_unit": r.age_unit,
+            "status": r.status,
+            "level": r.level,
+            "is_stale": bool(r.is_stale),
+        }
+        for r in chunk.itertuples(index=False)
+    ]
+    return {
+        "total": total_all,
+        "matched": matched,
+        "page": pg,
+        "pages": pages,
+        "per_page": per,
+        "q": q or "",
+        "level": level or "",
+        "stale": "" if stale_flag is None else ("true" if stale_flag else "false"),
+        "sort": sort,
+        "order": order,
+        "counts": summary["counts"],
+        "levels": [lvl for lvl in LEVELS if lvl != "empty"],
+        "age_unit": frame.attrs.get("age_unit", "days"),
+        "rows": rows,
+    }
+
+
+# -- one ticker ---------------------------------------------------------------------------
+
+
+def _resolve_range(
+    last: pd.Timestamp, range_: str | None, start: str | None, end: str | None
+) -> tuple[str, str | None, str | None]:
+    """(range name, start, end) for the read; explicit start/end win over a quick range."""
+    if start or end:
+        return "custom", start or None, end or None
+    name = (range_ or DEFAULT_RANGE).lower()
+    if name not in RANGES:
+        raise ValidationError(f"range={range_!r} is not one of {list(RANGES)}", column="range")
+    offset = RANGES[name]
+    if offset is None:
+        return name, None, None
+    return name, (last - offset).isoformat(), None
+
+
+def ticker_detail(
+    db: ParquetDB,
+    opts: FreshnessOptions,
+    ticker: str,
+    *,
+    range_: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    latest: Any = None,
+) -> dict[str, Any]:
+    """One ticker from one pinned snapshot: its freshness, the bars of the chosen range
+    (columnar, for the chart) and the ``latest`` bars of that range (newest first)."""
+    n_latest = _int_arg(latest, "latest", 20, 1, 10_000)
+    snap = db.snapshot(TABLE) if TABLE in db.tables() else None
+    marks = snap.watermarks() if snap is not None else {}
+    if snap is None or ticker not in marks:
+        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}")
+    fr = freshness(db, tickers=[ticker], **opts.kwargs()).iloc[0]
+    first = snap.first_timestamps().get(ticker)
+    name, s, e = _resolve_range(marks[ticker], range_, start, end)
+    df = snap.read_table(tickers=ticker, start=s, end=e, columns=BAR_COLUMNS)
+    ts = [t.isoformat() for t in df["timestamp"]]
+    bars: dict[str, list[Any]] = {"timestamp": ts}
+    for col in BAR_COLUMNS[1:]:
+        bars[col] = [_num(x) for x in df[col].tolist()]
+    tail = df.iloc[::-1].head(n_latest)
+    latest_rows = [
+        {
+            "timestamp": _iso(r.timestamp),
+            **{c: _num(getattr(r, c)) for c in BAR_COLUMNS[1:]},
+        }
+        for r in tail.itertuples(index=False)
+    ]
+    return {
+        "ticker": ticker,
+        "version": snap.version,
+        "freshness": {
+            "last_timestamp": _iso(fr["last_timestamp"]),
+            "age": _age(fr["age"]),
+            "age_unit": fr["age_unit"],
+            "status": fr["status"],
+            "level": fr["level"],
+            "is_stale": bool(fr["is_stale"]),
+        },
+        "first": _iso(first),
+        "last": _iso(marks[ticker]),
+        "range": name,
+        "ranges": list(RANGES),
+        "start": s,
+        "end": e,
+        "count": len(df),
+        "bars": bars,
+        "latest": latest_rows,
+    }
+
+
+def ticker_bars_csv(
+    db: ParquetDB, ticker: str, *, start: str | None = None, end: str | None = None
+) -> str:
+    """The ticker's bars (all of them, or ``start``..``end``) as CSV, from one snapshot."""
+    snap = db.snapshot(TABLE) if TABLE in db.tables() else None
+    if snap is None or ticker not in snap.watermarks():
+        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}")
+    df = snap.read_table(tickers=ticker, start=start or None, end=end or None)
+    return str(df.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z"))
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+def _run_row(run: dict[str, Any]) -> dict[str, Any]:
+    errors = run.get("errors") or {}
+    if not isinstance(errors, dict):
+        errors = {"?": str(errors)}
+    tickers = run.get("tickers")
+    return {
+        **run,
+        "run_id": run.get("run_id"),
+        "started": run.get("started"),
+        "finished": run.get("finished"),
+        "source": run.get("source"),
+        "total": run.get("total", len(tickers) if isinstance(tickers, list) else None),
+        "written": run.get("written"),
+        "failed": run.get("failed", len(errors)),
+        "rows": run.get("rows"),
+        "seconds": run.get("seconds"),
+        "errors": {str(k): str(v) for k, v in errors.items()},
+    }
+
+
+def runs(db: ParquetDB, *, limit: Any = None) -> dict[str, Any]:
+    """The newest ``limit`` run records (default 50), newest first, with per-ticker errors."""
+    n = _int_arg(limit, "limit", 50, 1, 100_000)
+    records = [_run_row(r) for r in db.runs(n)]
+    return {"limit": n, "count": len(records), "runs": records}
