@@ -401,3 +401,73 @@ class ParquetDB:
         from .maintenance import repair
 
         return repair(self, dry_run=dry_run, table=table)
+
+    # -- parallel-write mode (pipeline) ----------------------------------------------------
+
+    def write_files(self, table: str, data: Any) -> list[compaction.FileInfo]:
+        """Validate ``data`` and write it as new immutable data files, *without* committing.
+
+        For parallel writers (e.g. Dask workers): each writes its own uniquely named files
+        and returns the ``FileInfo`` list (picklable) to one client, which publishes them with
+        :meth:`commit_files`. Until then no version references the files; if they are never
+        committed they are orphans that ``verify`` reports and ``vacuum`` removes.
+        """
+        t = self._table(table)
+        clean = t.schema.validate(data)
+        if clean.num_rows == 0:
+            return []
+        return t.write_files(clean)
+
+    def commit_files(
+        self,
+        table: str,
+        files: Sequence[compaction.FileInfo],  # (storage.log.FileInfo)
+        *,
+        info: dict[str, Any] | None = None,
+    ) -> CommitResult:
+        """Publish files written by :meth:`write_files` as one atomic upsert commit.
+
+        Same semantics as :meth:`upsert` (the commit assigns the files' seq; rows of a later
+        commit win; among files of one commit, keys must not repeat across files — files of
+        one ``write_files`` call never do, and different tickers never collide). Levels are
+        chosen like :meth:`upsert` does. On failure the files are deleted.
+        """
+        t = self._table(table)
+        add = [replace(f, level=0, seq=-1) for f in files]
+        rows = sum(f.rows for f in add)
+        if not add:
+            return CommitResult(table=table, version=t.refresh().version, rows=0)
+        ranges = sorted((f.min_ticker, f.max_ticker) for f in add)
+        disjoint = all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+        def prepare(state: TableState, version: int) -> None:
+            from .table import overlaps_any
+
+            l1 = sorted((f.min_ticker, f.max_ticker) for f in state.files.values() if f.level != 0)
+            level = 1
+            if not disjoint or any(overlaps_any(lo, hi, l1) for lo, hi in ranges):
+                level = 0
+            elif any(f.rows < t.opts.target_file_rows // 8 for f in add) and l1:
+                level = 0  # small batches go to level 0; compaction places them
+            for f in add:
+                f.level = level
+
+        try:
+            version = t.commit(
+                operation="upsert",
+                add=add,
+                info={
+                    "rows": rows,
+                    "tickers": sum(len(f.tickers) for f in add),
+                    **(info or {}),
+                },
+                prepare=prepare,
+            )
+        except BaseException:
+            t.discard_files(add)
+            raise
+        if t.opts.auto_compact:
+            self._auto_compact(t)
+        return CommitResult(
+            table=table, version=version, rows=rows, files=tuple(f.path for f in add)
+        )

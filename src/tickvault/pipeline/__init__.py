@@ -1,0 +1,39 @@
+"""The pipeline: parallel fetch on Dask or local executors, one streaming writer, reports.
+
+>>> from tickvault.pipeline import fetch_and_write, update
+>>> report = fetch_and_write(["AAPL", "MSFT"], source="demo", db="db")  # doctest: +SKIP
+>>> report["written"], report["failed"]                                  # doctest: +SKIP
+(2, 0)
+
+See ``docs/pipeline.md``.
+"""
+
+from __future__ import annotations
+
+from .report import Progress, RunReport, TickerResult
+from .run import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_BATCH_SECONDS,
+    completed_tickers,
+    fetch_and_write,
+    resume_key,
+    update,
+    update_start,
+    verify_files,
+)
+from .schedulers import SCHEDULERS
+
+__all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "DEFAULT_BATCH_SECONDS",
+    "SCHEDULERS",
+    "Progress",
+    "RunReport",
+    "TickerResult",
+    "completed_tickers",
+    "fetch_and_write",
+    "resume_key",
+    "update",
+    "update_start",
+    "verify_files",
+]

@@ -1,0 +1,225 @@
+"""What a pipeline run reports: per ticker, in total, and as progress while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Per-ticker statuses. ``written``: rows committed; ``unchanged``: fetched, nothing new to
+#: write (empty answer, or every bar already stored identically); ``failed``: gave up after
+#: the retries; ``skipped``: not fetched because an earlier run already committed it (resume).
+STATUSES = ("written", "unchanged", "failed", "skipped")
+
+
+@dataclass
+class TickerResult:
+    """What happened to one ticker."""
+
+    ticker: str
+    status: str = "pending"
+    rows: int = 0  # rows committed for this ticker by this run
+    fetched: int = 0  # rows the source returned
+    attempts: int = 0  # fetch attempts made (1 = no retry)
+    error: str | None = None  # "ErrorClass: message" when failed
+    error_type: str | None = None
+    seconds: float = 0.0  # time spent fetching (all attempts, including backoff)
+    version: int | None = None  # the commit that published its rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event, passed to ``on_progress`` after every ticker and every commit.
+
+    ``done`` counts finished tickers (written, unchanged, failed or skipped, including ones
+    whose rows are still waiting in the writer's batch) out of ``total``; ``rows`` counts
+    rows committed so far, ``fetched_rows`` rows received; ``rate`` is finished tickers per
+    second since the start; ``ticker``/``status`` describe the event (``status`` is
+    ``"commit"`` after a commit, with ``ticker=None``).
+    """
+
+    done: int
+    total: int
+    written: int
+    failed: int
+    skipped: int
+    rows: int
+    fetched_rows: int
+    seconds: float
+    rate: float
+    ticker: str | None = None
+    status: str | None = None
+    version: int | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+_KEYS = (
+    "run_id",
+    "kind",
+    "source",
+    "scheduler",
+    "db",
+    "parallel_write",
+    "start",
+    "end",
+    "started",
+    "finished",
+    "seconds",
+    "total",
+    "written",
+    "unchanged",
+    "failed",
+    "skipped",
+    "rows",
+    "fetched_rows",
+    "attempts",
+    "retries",
+    "errors",
+    "versions",
+    "commits",
+    "verify",
+    "tickers",
+)
+
+
+@dataclass(eq=False)
+class RunReport(Mapping[str, Any]):
+    """The result of :func:`~tickvault.pipeline.fetch_and_write` / :func:`update`.
+
+    Dict-compatible with the original two-phase pattern: ``report["total"]``,
+    ``report["written"]``, ``report["failed"]``, ``report["errors"]`` ({ticker:
+    "ErrorClass: message"}), ``dict(report)``, ``report.to_dict()`` (JSON-ready; this is what
+    is stored in the database's run history). Keys: see :data:`KEYS`.
+    """
+
+    run_id: str
+    kind: str  # "backfill" | "update"
+    source: str
+    scheduler: str
+    db: str
+    parallel_write: bool = False
+    start: str | None = None
+    end: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    seconds: float = 0.0
+    versions: list[int] = field(default_factory=list)
+    verify: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, TickerResult] = field(default_factory=dict)
+
+    # -- counts ----------------------------------------------------------------------------
+
+    def _count(self, status: str) -> int:
+        return sum(1 for r in self.results.values() if r.status == status)
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    @property
+    def written(self) -> int:
+        return self._count("written")
+
+    @property
+    def unchanged(self) -> int:
+        return self._count("unchanged")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def rows(self) -> int:
+        """Rows committed by this run."""
+        return sum(r.rows for r in self.results.values())
+
+    @property
+    def fetched_rows(self) -> int:
+        return sum(r.fetched for r in self.results.values())
+
+    @property
+    def attempts(self) -> int:
+        return sum(r.attempts for r in self.results.values())
+
+    @property
+    def retries(self) -> int:
+        return sum(max(0, r.attempts - 1) for r in self.results.values())
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {t: r.error or "" for t, r in self.results.items() if r.status == "failed"}
+
+    @property
+    def commits(self) -> int:
+        return len(self.versions)
+
+    @property
+    def ok(self) -> bool:
+        """No ticker failed and every committed file opened."""
+        return self.failed == 0 and bool(self.verify.get("ok", True))
+
+    # -- mapping ---------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _KEYS:
+            raise KeyError(key)
+        if key == "tickers":
+            return {t: r.to_dict() for t, r in self.results.items()}
+        value = getattr(self, key)
+        return list(value) if key == "versions" else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_KEYS)
+
+    def __len__(self) -> int:
+        return len(_KEYS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every key (stored by ``db.record_run``)."""
+        return {k: self[k] for k in _KEYS}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunReport:
+        """Rebuild a report from :meth:`to_dict` output (e.g. one of ``db.runs()``)."""
+        results = {
+            t: TickerResult(
+                **{k: v for k, v in r.items() if k in TickerResult.__dataclass_fields__}
+            )
+            for t, r in dict(d.get("tickers") or {}).items()
+        }
+        return cls(
+            run_id=str(d.get("run_id", "")),
+            kind=str(d.get("kind", "")),
+            source=str(d.get("source", "")),
+            scheduler=str(d.get("scheduler", "")),
+            db=str(d.get("db", "")),
+            parallel_write=bool(d.get("parallel_write", False)),
+            start=d.get("start"),
+            end=d.get("end"),
+            started=d.get("started"),
+            finished=d.get("finished"),
+            seconds=float(d.get("seconds", 0.0)),
+            versions=list(d.get("versions") or []),
+            verify=dict(d.get("verify") or {}),
+            results=results,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RunReport({self.kind} from {self.source!r}: total={self.total}, "
+            f"written={self.written}, unchanged={self.unchanged}, failed={self.failed}, "
+            f"skipped={self.skipped}, rows={self.rows}, seconds={self.seconds:.2f})"
+        )
+
+
+KEYS = _KEYS

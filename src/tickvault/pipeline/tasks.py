@@ -1,0 +1,213 @@
+"""The functions that run on Dask / executor workers.
+
+They never touch the database's log. :func:`fetch_one` fetches one ticker (with retries) and
+returns its rows to the single writer; :func:`fetch_write_chunk` (parallel-write mode)
+fetches a few tickers, writes their rows as new, uncommitted data files and returns only the
+files' metadata. Everything they return pickles, and they never raise for a ticker's
+failure: errors are returned as data, so one bad ticker never aborts a run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import BadSourceData, ValidationError
+from ..schema import PRICES
+from ..sources.policy import RetryPolicy
+from ..storage import ParquetDB
+from ..storage.log import FileInfo
+
+
+@dataclass(frozen=True)
+class Job:
+    """Fetch ``ticker`` over ``[start, end]`` (UTC timestamps, None = open)."""
+
+    ticker: str
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+
+
+@dataclass
+class Outcome:
+    """The result of fetching one ticker."""
+
+    ticker: str
+    ok: bool
+    attempts: int
+    seconds: float
+    data: pa.Table | None = None  # unvalidated rows (single-writer mode)
+    rows: int = 0  # rows fetched
+    error: str | None = None  # "ErrorClass: message"
+    error_type: str | None = None
+
+
+@dataclass
+class ChunkOutcome:
+    """The result of one parallel-write task: per-ticker outcomes and the files written."""
+
+    outcomes: list[Outcome]
+    files: list[FileInfo] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)  # rows per ticker in ``files``
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
+    """The source's answer as an Arrow table of this ticker's rows (not yet validated)."""
+    if result is None:
+        return PRICES.empty()
+    if isinstance(result, pd.DataFrame):
+        if "ticker" not in result.columns:
+            result = result.assign(ticker=ticker)
+        elif len(result) and bool((result["ticker"] != ticker).any()):
+            other = result["ticker"][result["ticker"] != ticker].iloc[0]
+            raise BadSourceData(
+                f"source {source_name!r} returned rows for ticker {other!r} when asked for "
+                f"{ticker!r}",
+                ticker=ticker,
+                source=source_name,
+            )
+        try:
+            return pa.Table.from_pandas(result, preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise BadSourceData(
+                f"source {source_name!r} returned data for {ticker!r} that Arrow cannot "
+                f"convert: {exc}",
+                ticker=ticker,
+                source=source_name,
+            ) from exc
+    if isinstance(result, pa.Table):
+        return result
+    raise BadSourceData(
+        f"source {source_name!r} returned {type(result).__name__} for {ticker!r}; expected a "
+        f"pandas DataFrame",
+        ticker=ticker,
+        source=source_name,
+    )
+
+
+def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
+    """Fetch one ticker, retrying per ``policy``; never raises for the ticker's failure."""
+    t0 = time.perf_counter()
+    attempt = 0
+    name = str(getattr(source, "name", "source"))
+    while True:
+        attempt += 1
+        try:
+            data = _as_arrow(source.fetch(job.ticker, job.start, job.end), job.ticker, name)
+        except Exception as exc:
+            if policy.should_retry(exc, attempt):
+                time.sleep(policy.delay(attempt, exc))
+                continue
+            return Outcome(
+                ticker=job.ticker,
+                ok=False,
+                attempts=attempt,
+                seconds=time.perf_counter() - t0,
+                error=describe(exc),
+                error_type=type(exc).__name__,
+            )
+        return Outcome(
+            ticker=job.ticker,
+            ok=True,
+            attempts=attempt,
+            seconds=time.perf_counter() - t0,
+            data=data,
+            rows=data.num_rows,
+        )
+
+
+def validate_batch(
+    outcomes: list[Outcome], source_name: str
+) -> tuple[pa.Table | None, dict[str, Outcome]]:
+    """Validate the rows of successful outcomes together (fast path); if the batch is
+    rejected, validate ticker by ticker so only the bad tickers fail.
+
+    Returns the clean table (sorted by key; None if no rows) and the outcomes that failed
+    validation (turned into ``BadSourceData`` failures, ``data`` dropped).
+    """
+    parts = [o.data for o in outcomes if o.ok and o.data is not None and o.data.num_rows]
+    if not parts:
+        return None, {}
+    try:
+        combined = pa.concat_tables(parts, promote_options="permissive")
+        return PRICES.validate(combined), {}
+    except (ValidationError, pa.ArrowException, TypeError, ValueError):
+        pass
+    good: list[pa.Table] = []
+    bad: dict[str, Outcome] = {}
+    for o in outcomes:
+        if not (o.ok and o.data is not None and o.data.num_rows):
+            continue
+        try:
+            good.append(PRICES.validate(o.data))
+        except (ValidationError, pa.ArrowException, TypeError, ValueError) as exc:
+            err = BadSourceData(
+                f"source {source_name!r} returned bad data for {o.ticker!r}: {exc}",
+                ticker=o.ticker,
+                source=source_name,
+            )
+            o.ok, o.data = False, None
+            o.error, o.error_type = describe(err), "BadSourceData"
+            bad[o.ticker] = o
+    if not good:
+        return None, bad
+    return PRICES.validate(pa.concat_tables(good, promote_options="permissive")), bad
+
+
+def drop_unchanged(db: ParquetDB, table: pa.Table) -> pa.Table:
+    """Rows of ``table`` (validated) that the database does not already hold identically."""
+    if table.num_rows == 0:
+        return table
+    tickers = sorted(set(table.column("ticker").to_pylist()))
+    ts = table.column("timestamp")
+    lo, hi = pc.min_max(ts).values()
+    stored = db.read_arrow(
+        "prices",
+        tickers=tickers,
+        start=pd.Timestamp(lo.as_py()),
+        end=pd.Timestamp(hi.as_py()),
+        columns=table.column_names,
+    )
+    if stored.num_rows == 0:
+        return table
+    cols = table.column_names
+    new = table.to_pandas()
+    old = stored.select(cols).to_pandas()
+    merged = new.merge(old.drop_duplicates(), how="left", on=cols, indicator=True)
+    keep = (merged["_merge"] == "left_only").to_numpy()
+    return table.filter(pa.array(keep))
+
+
+def fetch_write_chunk(
+    db: ParquetDB,
+    source: Any,
+    jobs: list[Job],
+    policy: RetryPolicy,
+    skip_unchanged: bool,
+) -> ChunkOutcome:
+    """Parallel-write task: fetch ``jobs``, write their rows as new uncommitted files in the
+    database folder, return the files' metadata (never the rows)."""
+    name = str(getattr(source, "name", "source"))
+    outcomes = [fetch_one(source, job, policy) for job in jobs]
+    table, _bad = validate_batch(outcomes, name)
+    for o in outcomes:
+        o.data = None
+    if table is None:
+        return ChunkOutcome(outcomes)
+    if skip_unchanged:
+        table = drop_unchanged(db, table)
+    files = db.write_files("prices", table) if table.num_rows else []
+    written: dict[str, int] = {}
+    for f in files:
+        for t, n in zip(f.tickers, f.ticker_rows, strict=True):
+            written[t] = written.get(t, 0) + n
+    return ChunkOutcome(outcomes, files, written)
