@@ -100,6 +100,7 @@
     var every = Math.max(1, Math.ceil(count / Math.max(2, Math.floor(plotW / 90))));
     for (var i = 0; i < count; i += every) {
       el("line", { x1: x(i), x2: x(i), y1: M.top, y2: volTop + volH }, grid);
+      if (x(i) < M.left + 34) { continue; }  // no half-clipped label at the left edge
       el("text", { x: x(i), y: HEIGHT - 6, "text-anchor": "middle" }, axis).textContent = fmtDate(d.t[i]);
     }
 
