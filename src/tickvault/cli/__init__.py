@@ -1,0 +1,316 @@
+"""The ``tickvault`` command: a thin shell over the library.
+
+Every command parses its options, calls one library function with the same option names,
+and formats the result (a rich table for people, ``--json`` for scripts). Errors become a
+message and an exit code in exactly one place, :mod:`tickvault.cli.errors`:
+
+====  ===========================================================================
+0     success (``freshness``: everything fresh; ``verify``: no problems)
+1     something to look at: stale data, problems found by ``verify``, tickers that
+      failed in a ``backfill``/``update`` run, the dashboard is not installed
+2     usage: unknown command/option/value, bad date, unknown source/calendar/column
+3     not found: no database at ``--db``, unknown ticker or table
+4     the database is damaged: a log entry or data file cannot be read
+5     a data source failed
+70    internal error (a bug: please report it with the ``--debug`` traceback)
+130   interrupted (Ctrl-C)
+====  ===========================================================================
+
+See ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from . import commands as c
+from .commands import DB_ENV
+from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, exit_code
+from .output import Output
+
+__all__ = ["EXIT_CODES", "build_parser", "exit_code", "main"]
+
+PROG = "tickvault"
+SOURCES = ("demo", "csv", "parquet", "yahoo", "stooq")
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+# -- option types -------------------------------------------------------------------------------
+
+
+def _date(value: str) -> str:
+    """An argparse type: a date or timestamp pandas understands (kept as the string)."""
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        ts = None
+    if ts is None or ts is pd.NaT:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date; use YYYY-MM-DD or an ISO timestamp like 2024-03-01T14:30Z"
+        )
+    return value
+
+
+def _count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0")
+    return n
+
+
+def _positive(value: str) -> int:
+    n = _count(value)
+    if n == 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return n
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def _duration(value: str) -> dt.timedelta:
+    m = _DURATION.match(value)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a duration; use e.g. 0, 90s, 30m, 1h, 2d or 1w"
+        )
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "": "hours", "d": "days", "w": "weeks"}
+    return dt.timedelta(**{unit[m.group(2)]: float(m.group(1))})
+
+
+# -- the parser -------------------------------------------------------------------------------
+
+
+def _common() -> _Parser:
+    """Options every command takes, before or after the command name."""
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("common options")
+    s = argparse.SUPPRESS
+    g.add_argument(
+        "--db",
+        metavar="PATH",
+        default=s,
+        help=f"the database folder (default: ${DB_ENV}, then ./db)",
+    )
+    g.add_argument("-q", "--quiet", action="store_true", default=s, help="print only errors")
+    g.add_argument("--json", action="store_true", default=s, help="machine-readable output")
+    g.add_argument("--debug", action="store_true", default=s, help="show tracebacks on errors")
+    return p
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--source",
+        default="demo",
+        metavar="NAME",
+        help=f"where bars come from: {', '.join(SOURCES)} or a plugin (default: demo)",
+    )
+    p.add_argument(
+        "--source-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an option for the source, repeatable (e.g. path=exports/ or latency=0.1)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default="threads",
+        help="threads, processes, synchronous, or a dask.distributed address (default: threads)",
+    )
+    p.add_argument(
+        "--workers", type=_positive, metavar="N", help="parallel fetches (default: automatic)"
+    )
+    p.add_argument(
+        "--tickers-file",
+        metavar="FILE",
+        help="read tickers from FILE (whitespace or comma separated, # comments; - for stdin)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(
+        prog=PROG,
+        description="tickvault: a Parquet market-data store that cannot lose or corrupt data.",
+        epilog="Run `tickvault COMMAND --help` for a command's options. Docs: docs/cli.md",
+        parents=[common],
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def command(name: str, func: Callable[..., int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    p = command("backfill", c.cmd_backfill, "fetch tickers' history from a source and store it")
+    p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers to fetch")
+    _add_source_options(p)
+    p.add_argument("--start", type=_date, metavar="DATE", help="first date (default: source's)")
+    p.add_argument("--end", type=_date, metavar="DATE", help="last date (default: today)")
+    p.add_argument(
+        "--resume", action="store_true", help="skip tickers an interrupted run already wrote"
+    )
+
+    p = command("update", c.cmd_update, "fetch what is new since each ticker's last stored bar")
+    p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
+    _add_source_options(p)
+    p.add_argument(
+        "--lookback",
+        type=_count,
+        metavar="N",
+        help="re-fetch N business days before each ticker's last bar, to pick up revised "
+        "bars (default: 5)",
+    )
+    p.add_argument("--start", type=_date, metavar="DATE", help="start for tickers with no data")
+    p.add_argument("--end", type=_date, metavar="DATE", help="last date (default: today)")
+
+    p = command("query", c.cmd_query, "print or save stored bars")
+    p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all)")
+    p.add_argument("--tickers-file", metavar="FILE", help="read tickers from FILE")
+    p.add_argument("--start", type=_date, metavar="DATE", help="first date (inclusive)")
+    p.add_argument("--end", type=_date, metavar="DATE", help="last date (inclusive)")
+    p.add_argument("--columns", metavar="A,B", help="columns to include (key columns always)")
+    p.add_argument(
+        "--format", choices=FORMATS, default="table", help="output format (default: table)"
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--limit", type=_count, metavar="N", help="at most N rows")
+
+    p = command("freshness", c.cmd_freshness, "how old each ticker's data is; exit 1 if stale")
+    p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
+    p.add_argument("--tickers-file", metavar="FILE", help="expected tickers, one per line")
+    p.add_argument(
+        "--calendar",
+        metavar="CODE",
+        help="count missed trading sessions on this exchange calendar (e.g. XNYS, XLON)",
+    )
+    p.add_argument(
+        "--fresh-days",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="ages up to N are fresh (default: 1)",
+    )
+    p.add_argument(
+        "--stale-days",
+        type=_count,
+        default=7,
+        metavar="N",
+        help="ages above N are stale (default: 7)",
+    )
+    p.add_argument("--now", type=_date, metavar="TIME", help="judge as of TIME (default: now)")
+    p.add_argument("--all", action="store_true", help="list every ticker, fresh ones too")
+    p.add_argument(
+        "--worst", type=_count, default=20, metavar="N", help="list the N oldest (default: 20)"
+    )
+
+    p = command("verify", c.cmd_verify, "check every data file against the log; exit 1 if damaged")
+    p.add_argument("--repair", action="store_true", help="drop or rewrite damaged files first")
+    p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
+
+    command("info", c.cmd_info, "tables, tickers, rows, date range, versions, size, last run")
+
+    p = command("history", c.cmd_history, "the versions (commits) of a table")
+    p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+    p.add_argument(
+        "--limit", type=_count, default=20, metavar="N", help="newest N (default 20, 0: all)"
+    )
+
+    p = command("compact", c.cmd_compact, "merge small files into the sorted layout")
+    p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+
+    p = command("vacuum", c.cmd_vacuum, "delete files no version needs (dry run unless --apply)")
+    p.add_argument("--apply", action="store_true", help="really delete (default: only list)")
+    p.add_argument(
+        "--retention",
+        type=_duration,
+        default=dt.timedelta(hours=1),
+        metavar="AGE",
+        help="keep files younger than AGE, e.g. 30m, 1h, 2d (default: 1h)",
+    )
+    p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
+
+    p = command("runs", c.cmd_runs, "recorded backfill/update runs, newest first")
+    p.add_argument(
+        "--limit", type=_count, default=20, metavar="N", help="newest N (default 20, 0: all)"
+    )
+
+    p = command("serve", c.cmd_serve, "run the web dashboard")
+    p.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    p.add_argument("--port", type=_positive, default=8000, help="port (default: 8000)")
+    p.add_argument("--calendar", metavar="CODE", help="exchange calendar for freshness")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Output(as_json=bool(getattr(args, "json", False)), quiet=bool(getattr(args, "quiet", 0)))
+    debug = bool(getattr(args, "debug", False))
+    _setup_logging(debug)
+    started = time.perf_counter()
+    try:
+        code = int(args.func(args, out))
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    except (Exception, KeyboardInterrupt) as exc:
+        code, message = exit_code(exc)
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG} {args.command}: error: {message}\n")
+        return code
+    finally:
+        if debug:
+            sys.stderr.write(f"[{args.command} took {time.perf_counter() - started:.2f}s]\n")
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return code
+
+
+def _setup_logging(debug: bool) -> None:
+    """Library log records go to stderr: errors only (the end-of-run summary lists failed
+    tickers), everything from INFO up with ``--debug``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if debug else logging.ERROR)
+
+
+def _silence_stdout() -> None:
+    """After the reader of a pipe went away (``tickvault query ... | head``)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

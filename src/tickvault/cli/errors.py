@@ -1,0 +1,99 @@
+"""Exceptions to messages and exit codes: the one place the command line decides them.
+
+====  ===========================================================================
+0     success (``freshness``: everything fresh; ``verify``: no problems)
+1     something to look at: stale data, problems found by ``verify``, tickers that
+      failed in a ``backfill``/``update`` run, the dashboard is not installed
+2     usage: unknown command/option/value, bad date, unknown source/calendar/column
+3     not found: no database at ``--db``, unknown ticker or table
+4     the database is damaged: a log entry or data file cannot be read
+5     a data source failed
+70    internal error (a bug: please report it with the ``--debug`` traceback)
+130   interrupted (Ctrl-C)
+====  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import (
+    ConfigError,
+    CorruptDatabaseError,
+    DatabaseNotFound,
+    SourceError,
+    StorageError,
+    TableNotFound,
+    TickerNotFound,
+    TickvaultError,
+    ValidationError,
+)
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_CORRUPT = 4
+EXIT_SOURCE = 5
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_PROBLEMS: "stale data, verify problems or failed tickers",
+    EXIT_USAGE: "usage error",
+    EXIT_NOT_FOUND: "database, table or ticker not found",
+    EXIT_CORRUPT: "damaged database",
+    EXIT_SOURCE: "data source error",
+    EXIT_INTERNAL: "internal error",
+    EXIT_INTERRUPTED: "interrupted",
+}
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given (exit 2)."""
+
+
+class CommandFailed(Exception):
+    """A command that cannot go on for a reason the message explains (exit 1)."""
+
+
+# -- errors: the one place that maps exceptions to messages and exit codes ------------------
+
+
+def exit_code(exc: BaseException) -> tuple[int, str]:
+    """``(exit code, one-line message)`` for an exception raised by a command."""
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted"
+    if isinstance(exc, UsageError | ConfigError | ValidationError):
+        return EXIT_USAGE, msg
+    if isinstance(exc, CommandFailed):
+        return EXIT_PROBLEMS, msg
+    if isinstance(exc, DatabaseNotFound | TableNotFound | TickerNotFound):
+        return EXIT_NOT_FOUND, msg
+    if isinstance(exc, CorruptDatabaseError):
+        return EXIT_CORRUPT, f"{msg} (run `tickvault verify` to list what is damaged)"
+    if isinstance(exc, StorageError):
+        return EXIT_CORRUPT, msg
+    if isinstance(exc, SourceError):
+        return EXIT_SOURCE, msg
+    if isinstance(exc, TickvaultError):
+        return EXIT_PROBLEMS, msg
+    if _is_arrow_error(exc):
+        return EXIT_CORRUPT, (
+            f"cannot read a data file: {msg} (run `tickvault verify` to find it, "
+            f"`tickvault verify --repair` to drop it)"
+        )
+    if isinstance(exc, OSError):
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        return EXIT_PROBLEMS, f"cannot access{where}: {exc.strerror or msg}"
+    return EXIT_INTERNAL, (
+        f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback "
+        f"and please report it)"
+    )
+
+
+def _is_arrow_error(exc: BaseException) -> bool:
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(exc, pa.ArrowException)

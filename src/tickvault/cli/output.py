@@ -1,0 +1,242 @@
+"""How the command line prints: rich tables and progress for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import EXIT_OK, EXIT_PROBLEMS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+
+class Output:
+    """Where a command writes: stdout for results, stderr for progress and messages."""
+
+    def __init__(self, *, as_json: bool, quiet: bool) -> None:
+        self.json = as_json
+        self.quiet = quiet
+        self._out: Console | None = None
+        self._err: Console | None = None
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            from rich.console import Console
+
+            # piped output is for files and scripts: never truncate it to 80 columns
+            width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 200)
+            self._out = Console(highlight=False, soft_wrap=False, width=width)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, highlight=False)
+        return self._err
+
+    def data(self, obj: Any) -> None:
+        """A JSON document on stdout (``--json``)."""
+        sys.stdout.write(json.dumps(obj, indent=2, default=json_default, ensure_ascii=False))
+        sys.stdout.write("\n")
+
+    def print(self, *items: Any) -> None:
+        if not self.quiet:
+            self.out.print(*items)
+
+    def note(self, text: str) -> None:
+        """A message for the person at the terminal (stderr; silenced by --quiet)."""
+        if not self.quiet:
+            self.err.print(text)
+
+
+def json_default(obj: Any) -> Any:
+    if hasattr(obj, "isoformat"):
+        return None if isnull(obj) else obj.isoformat()
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, set | frozenset | tuple):
+        return sorted(obj)
+    return str(obj)
+
+
+def isnull(x: Any) -> bool:
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    header: bool = True,
+) -> Any:
+    from rich.table import Table
+
+    t = Table(
+        title=title, title_justify="left", show_edge=False, pad_edge=False, show_header=header
+    )
+    for c in columns:
+        t.add_column(c, justify="right" if c in _NUMERIC else "left", no_wrap=True)
+    for r in rows:
+        t.add_row(*("" if v is None or isnull(v) else str(v) for v in r))
+    return t
+
+
+_NUMERIC = {"rows", "files", "tickers", "version", "age", "total", "written", "failed", "seconds"}
+_NUMERIC |= {"open", "high", "low", "close", "volume", "adj_close", "unchanged", "skipped"}
+_NUMERIC |= {"+files", "-files", "size"}
+
+
+def size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def when(iso: Any) -> str:
+    """A stored ISO timestamp, shortened for a table."""
+    if not iso:
+        return ""
+    s = str(iso).replace("T", " ")
+    return s[:19] if len(s) > 10 and not s.endswith("00:00:00+00:00") else s[:10]
+
+
+@contextmanager
+def progress(out: Output, total: int, label: str) -> Iterator[Callable[[Any], None] | None]:
+    """A rich progress bar fed by the pipeline's ``on_progress`` events (on stderr)."""
+    if out.quiet or out.json:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rows]:>10,} rows  {task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=out.err,
+        transient=False,
+    )
+    task = bar.add_task(label, total=total or None, rows=0, failed=0)
+
+    def on_progress(event: Any) -> None:
+        bar.update(
+            task,
+            completed=int(getattr(event, "done", 0)),
+            total=int(getattr(event, "total", total)) or None,
+            rows=int(getattr(event, "rows", 0)),
+            failed=int(getattr(event, "failed", 0)),
+        )
+
+    with bar:
+        yield on_progress
+
+
+def report_summary(out: Output, report: Any, top: int = 10) -> int:
+    """The one-screen summary of a pipeline run; returns the exit code."""
+    doc = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    failed = int(doc.get("failed", 0))
+    if out.json:
+        doc.pop("tickers", None)
+        out.data(doc)
+        return EXIT_PROBLEMS if failed else EXIT_OK
+    if not out.quiet:
+        keys = ["total", "written", "unchanged", "failed", "skipped", "rows", "seconds"]
+        rows = [(k, fmt_num(doc[k])) for k in keys if k in doc]
+        if doc.get("run_id"):
+            rows.append(("run_id", doc["run_id"]))
+        out.print(
+            table(
+                f"{doc.get('kind') or 'run'} into {doc.get('db', '')}",
+                ["", "n"],
+                rows,
+                header=False,
+            )
+        )
+    errors = dict(doc.get("errors") or {})
+    if errors:
+        shown = sorted(errors.items())[:top]
+        lines = [f"  {t}: {' '.join(str(e).split())}" for t, e in shown]
+        more = f"\n  … and {len(errors) - top} more" if len(errors) > top else ""
+        out.err.print(f"{len(errors)} ticker(s) failed:\n" + "\n".join(lines) + more)
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def fmt_num(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
+    if fmt == "parquet":
+        df.to_parquet(str(target), index=False)
+    elif fmt == "csv" or fmt == "table":
+        df.to_csv(target, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+    else:
+        text = df.to_json(orient="records", date_format="iso", date_unit="s")
+        if isinstance(target, str):
+            Path(target).write_text(text + "\n", encoding="utf-8")
+        else:
+            target.write(text + "\n")
+
+
+def print_frame(out: Output, df: pd.DataFrame, head: int = 25) -> None:
+    shown = df if len(df) <= 2 * head else None
+    cols = list(df.columns)
+
+    def rows(frame: pd.DataFrame) -> list[list[str]]:
+        return [[cell(v) for v in r] for r in frame.itertuples(index=False)]
+
+    if shown is not None:
+        body = rows(df)
+    else:
+        body = [*rows(df.head(head)), ["…"] * len(cols), *rows(df.tail(head))]
+    out.print(table(None, cols, body))
+    if shown is None:
+        out.note(f"{len(df):,} rows; showing the first and last {head} (use --format csv)")
+
+
+def cell(v: Any) -> str:
+    if hasattr(v, "isoformat"):
+        return when(v.isoformat())
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        return f"{v:.0f}" if v.is_integer() and abs(v) >= 1000 else f"{v:.2f}"
+    return str(v)
+
+
+def as_int(v: Any) -> int | None:
+    return None if v is None or isnull(v) else int(v)
