@@ -217,11 +217,13 @@ def test_token_bucket_spaces_grants_exactly_across_threads() -> None:
     grants.sort()
     span = grants[-1] - grants[0]
     assert len(grants) == 80
-    assert span == pytest.approx(79 / 50, rel=0.05)
+    # never faster than the rate (SLACK lets a late grant be made up by 0.1 interval);
+    # slower only by wake-up latency, which a shared CI machine can make large
+    assert 79 / 50 - 0.1 / 50 - 0.005 <= span <= 79 / 50 * 1.5
     # never more than per_second * t + burst in any window (tiny wake-up jitter allowed)
     for i in range(len(grants)):
         for j in range(i + 1, len(grants)):
-            assert j - i <= 50 * (grants[j] - grants[i]) + 1 + 1
+            assert j - i <= 50 * (grants[j] - grants[i]) + 1 + 0.1 + 1
 
 
 def test_token_bucket_burst_and_defer() -> None:

@@ -8,11 +8,14 @@ Two small frozen value objects (keyword-only, like httpx ``Timeout``):
   HTTP sources additionally use a policy per request (their ``http_retry`` attribute).
 * :class:`RateLimit` — requests per second with a burst size.
 
-:class:`TokenBucket` enforces a :class:`RateLimit` for every thread of a process. It uses
-virtual scheduling (GCRA): each caller reserves the next free slot under a lock and then
-sleeps outside the lock until its slot, so N threads together never exceed the rate and, when
-they keep it busy, reach it almost exactly (no drift from sleep overshoot, because slots are
-computed from the schedule, not from when the previous caller woke up).
+:class:`TokenBucket` enforces a :class:`RateLimit` for every thread of a process. It is a
+GCRA (virtual scheduling) bucket checked under a lock: a caller takes the token if the
+theoretical arrival time allows it, otherwise it sleeps until then and checks again. The next
+slot is counted from the moment a token is really taken (less :data:`SLACK`, a tenth of an
+interval, so ordinary wake-up latency costs no rate), so a thread that wakes very late never
+lets the threads after it bunch up. Over any ``t`` seconds at most
+``per_second * t + burst + SLACK`` tokens are granted (exactly ``per_second * t + burst``
+when callers wake on time), and a saturated bucket grants ``per_second`` on average.
 """
 
 from __future__ import annotations
@@ -146,6 +149,10 @@ class RateLimit:
         )
 
 
+#: Lateness (as a fraction of the interval) a slot may absorb without losing rate.
+SLACK = 0.1
+
+
 @dataclass(eq=False)
 class TokenBucket:
     """Thread-safe token bucket (GCRA) enforcing a :class:`RateLimit` within one process."""
@@ -160,27 +167,30 @@ class TokenBucket:
     def interval(self) -> float:
         return 1.0 / self.limit.per_second
 
-    def reserve(self) -> float:
-        """Reserve the next slot; return the monotonic time at which it may be used."""
+    def try_acquire(self) -> float:
+        """Take a token if one is free now (return 0.0), else return seconds to wait."""
         interval = self.interval
         tolerance = (self.limit.burst - 1) * interval
         with self._lock:
-            now = max(self.clock(), self._not_before)
-            tat = max(self._tat, now)
-            slot = max(now, tat - tolerance)
-            self._tat = tat + interval
-            return slot
+            now = self.clock()
+            earliest = max(self._tat - tolerance, self._not_before)
+            if now < earliest:
+                return earliest - now
+            # the next slot counts from when this one was really used, less at most SLACK of
+            # an interval: a caller that woke a little late (a busy machine) costs no rate,
+            # one that woke very late does not let the callers after it bunch up
+            self._tat = max(self._tat, now - SLACK * interval) + interval
+            return 0.0
 
     def acquire(self) -> float:
         """Block until a request may start; return the seconds waited."""
-        slot = self.reserve()
         waited = 0.0
         while True:
-            remaining = slot - self.clock()
-            if remaining <= 0:
+            wait = self.try_acquire()
+            if wait <= 0.0:
                 return waited
-            time.sleep(remaining)
-            waited += remaining
+            time.sleep(wait)
+            waited += wait
 
     def defer(self, seconds: float) -> None:
         """Let no new slot start before ``seconds`` from now (e.g. after a Retry-After)."""

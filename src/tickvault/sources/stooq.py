@@ -1,0 +1,105 @@
+"""``stooq``: daily bars from the Stooq CSV download.
+
+``GET {base_url}/q/d/l/?s={symbol}&i=d&d1=YYYYMMDD&d2=YYYYMMDD`` returns
+``Date,Open,High,Low,Close,Volume`` (indices have no Volume column: volume 0). The body
+``No data`` means an unknown symbol (TickerNotFound). Stooq symbols are lower case and US
+stocks carry a market suffix (``aapl.us``): pass ``symbol_suffix=".us"`` to add it to
+tickers that have no suffix; the rows keep the ticker as asked.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BadSourceData, RateLimited, TickerNotFound
+from .base import TimeLike, bounds, clip, empty_prices
+from .files import CsvSource, _Rows
+from .http import HttpSource
+
+log = logging.getLogger(__name__)
+
+
+class StooqSource(HttpSource):
+    """``get_source("stooq", base_url=None, rate_limit=1, symbol_suffix=None, ...)``."""
+
+    provider: ClassVar[str] = "stooq"
+    default_base_url: ClassVar[str] = "https://stooq.com"
+    default_rate_limit: ClassVar[float | None] = 1.0
+
+    def __init__(self, *, symbol_suffix: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.symbol_suffix = symbol_suffix
+
+    def symbol(self, ticker: str) -> str:
+        if self.symbol_suffix and "." not in ticker:
+            ticker = ticker + self.symbol_suffix
+        return ticker.lower()
+
+    def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+        lo, hi = bounds(start, end)
+        if lo is not None and hi is not None and lo > hi:
+            return empty_prices()
+        params: dict[str, Any] = {"s": self.symbol(ticker), "i": "d"}
+        if lo is not None:
+            params["d1"] = lo.strftime("%Y%m%d")
+        if hi is not None:
+            params["d2"] = hi.strftime("%Y%m%d")
+        response = self.get("/q/d/l/", params, ticker=ticker)
+        return clip(self.parse(response.text, ticker), lo, hi)
+
+    def parse(self, body: str, ticker: str) -> pd.DataFrame:
+        """Bars from a Stooq CSV ``body`` (raises TickerNotFound / BadSourceData)."""
+        text = body.strip()
+        lowered = text.lower()
+        if lowered.startswith("no data"):
+            raise TickerNotFound(
+                f"{self.name}: no data for symbol {self.symbol(ticker)!r} (ticker {ticker!r})",
+                ticker=ticker,
+                source=self.name,
+            )
+        if "exceeded the daily hits limit" in lowered:
+            raise RateLimited(
+                f"{self.name}: daily hits limit exceeded", ticker=ticker, source=self.name
+            )
+        if not text:
+            return empty_prices()
+        reader = _BodyReader(path=Path("."), name=self.name)
+        try:
+            raw = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False
+            )
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise BadSourceData(
+                f"{self.name}: response for {ticker!r} is not CSV: {exc}",
+                ticker=ticker,
+                source=self.name,
+            ) from exc
+        raw.columns = [str(c).strip() for c in raw.columns]
+        where = Path(f"{self.name} response for {ticker}")
+        mapping = reader.mapping_for(list(raw.columns), where)
+        mapping = {k: v for k, v in mapping.items() if v != "ticker"}
+        rows = _Rows(raw.fillna(""), np.arange(2, len(raw) + 2), where, "line")
+        return reader.parse_rows(rows, mapping, ticker)
+
+
+class _BodyReader(CsvSource):
+    """The CSV parsing of the files source, applied to a response body."""
+
+    def __init__(self, *, path: Path, name: str) -> None:
+        self.path = path
+        self.columns = {}
+        self.ticker_column = None
+        self.date_format = None
+        self.name = name
+
+    def mapping_for(self, header: list[str], where: Path) -> dict[str, str]:
+        return self._mapping(header, where)
+
+    def parse_rows(self, rows: _Rows, mapping: dict[str, str], ticker: str) -> pd.DataFrame:
+        return self._parse(rows, mapping, ticker, None, None)

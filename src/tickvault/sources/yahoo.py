@@ -1,0 +1,163 @@
+"""``yahoo``: daily bars from the Yahoo Finance v8 chart API.
+
+``GET {base_url}/v8/finance/chart/{ticker}?period1=..&period2=..&interval=1d&events=div,split``
+returns JSON with ``chart.result[0]``: ``timestamp[]`` (epoch seconds of each session's
+start), ``indicators.quote[0].{open,high,low,close,volume}``, ``indicators.adjclose[0]``
+and ``meta`` (``exchangeTimezoneName``, ``gmtoffset``); or ``chart.error`` (code
+``Not Found`` for an unknown symbol, raised as TickerNotFound).
+
+Each bar keeps its exchange session date: the epoch is converted to the exchange's local
+time (``exchangeTimezoneName``, else ``gmtoffset``) and the bar is stamped 00:00 UTC of that
+date. Bars with a null price (holidays, halts) are dropped; a null volume is 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.parse
+import zoneinfo
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BadSourceData, TickerNotFound
+from .base import TimeLike, bounds, clip, empty_prices, validate_prices
+from .http import HttpSource
+
+log = logging.getLogger(__name__)
+
+#: period1 when start=None: 1900-01-01, before any listed history
+EARLIEST = -2208988800
+_DAY = 86400
+
+
+class YahooSource(HttpSource):
+    """``get_source("yahoo", base_url=None, rate_limit=2, ...)``; see :class:`HttpSource`."""
+
+    provider: ClassVar[str] = "yahoo"
+    default_base_url: ClassVar[str] = "https://query1.finance.yahoo.com"
+    default_rate_limit: ClassVar[float | None] = 2.0
+    ok_statuses: ClassVar[frozenset[int]] = frozenset({200, 404})
+
+    def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+        lo, hi = bounds(start, end)
+        if lo is not None and hi is not None and lo > hi:
+            return empty_prices(adj_close=True)
+        # widen by a day each side: session dates are local, the period is in UTC
+        period1 = EARLIEST if lo is None else int(lo.timestamp()) - _DAY
+        period2 = int(time.time()) + _DAY if hi is None else int(hi.timestamp()) + 2 * _DAY
+        response = self.get(
+            f"/v8/finance/chart/{urllib.parse.quote(ticker, safe='')}",
+            {
+                "period1": period1,
+                "period2": period2,
+                "interval": "1d",
+                "events": "div,split",
+                "includeAdjustedClose": "true",
+            },
+            ticker=ticker,
+        )
+        try:
+            payload = json.loads(response.content)
+        except ValueError as exc:
+            problem = f"response is not JSON ({exc}): {response.text[:100]!r}"
+            raise self._bad(ticker, problem) from exc
+        df = self.parse(payload, ticker, status=response.status_code)
+        return clip(df, lo, hi)
+
+    def _bad(self, ticker: str, problem: str) -> BadSourceData:
+        return BadSourceData(
+            f"{self.name}: {problem} (ticker {ticker!r})", ticker=ticker, source=self.name
+        )
+
+    def parse(self, payload: Any, ticker: str, *, status: int = 200) -> pd.DataFrame:
+        """Bars from a chart API JSON ``payload`` (raises TickerNotFound / BadSourceData)."""
+        chart = payload.get("chart") if isinstance(payload, dict) else None
+        if not isinstance(chart, dict):
+            raise self._bad(ticker, "response has no 'chart' object")
+        error = chart.get("error")
+        if error:
+            code = error.get("code") if isinstance(error, dict) else None
+            text = error.get("description") if isinstance(error, dict) else error
+            if code == "Not Found" or status == 404:
+                raise TickerNotFound(
+                    f"{self.name}: unknown symbol {ticker!r}: {text}",
+                    ticker=ticker,
+                    source=self.name,
+                )
+            raise self._bad(ticker, f"chart error {code}: {text}")
+        results = chart.get("result")
+        if not results:
+            if status == 404:
+                raise TickerNotFound(
+                    f"{self.name}: unknown symbol {ticker!r}", ticker=ticker, source=self.name
+                )
+            raise self._bad(ticker, "chart.result is empty")
+        result = results[0]
+        if not isinstance(result, dict):
+            raise self._bad(ticker, "chart.result[0] is not an object")
+        stamps = result.get("timestamp") or []
+        if not stamps:
+            return empty_prices(adj_close=True)
+        try:
+            indicators = result["indicators"]
+            quote = indicators["quote"][0]
+            columns = {c: _floats(quote.get(c), len(stamps), c) for c in _QUOTE}
+            adj_list = indicators.get("adjclose") or [{}]
+            adj = _floats(adj_list[0].get("adjclose"), len(stamps), "adjclose")
+            epochs = np.asarray(stamps, dtype="int64")
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            problem = f"malformed chart result: {type(exc).__name__}: {exc}"
+            raise self._bad(ticker, problem) from exc
+        keep = ~np.isnan(np.column_stack([columns[c] for c in _PRICES])).any(axis=1)
+        if not keep.all():
+            log.debug("%s: dropped %d null bars for %r", self.name, int((~keep).sum()), ticker)
+        dates = session_dates(epochs[keep], result.get("meta") or {})
+        volume = columns["volume"][keep]
+        frame = pd.DataFrame(
+            {
+                "ticker": ticker,
+                "timestamp": dates,
+                "open": columns["open"][keep],
+                "high": columns["high"][keep],
+                "low": columns["low"][keep],
+                "close": columns["close"][keep],
+                "volume": np.where(np.isnan(volume), 0.0, volume),
+                "adj_close": adj[keep],
+            }
+        )
+        return validate_prices(frame, ticker=ticker, source=self.name)
+
+
+_PRICES = ("open", "high", "low", "close")
+_QUOTE = (*_PRICES, "volume")
+
+
+def _floats(values: Any, n: int, name: str) -> np.ndarray:
+    if values is None:
+        return np.full(n, np.nan)
+    if not isinstance(values, list) or len(values) != n:
+        raise ValueError(
+            f"{name} has {len(values) if isinstance(values, list) else values!r} "
+            f"values for {n} timestamps"
+        )
+    return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
+
+
+def session_dates(epochs: np.ndarray, meta: dict[str, Any]) -> pd.DatetimeIndex:
+    """00:00 UTC of each epoch's date in the exchange's time zone."""
+    utc = pd.to_datetime(epochs, unit="s", utc=True)
+    tz_name = meta.get("exchangeTimezoneName")
+    local: pd.DatetimeIndex | None = None
+    if isinstance(tz_name, str) and tz_name:
+        try:
+            local = utc.tz_convert(zoneinfo.ZoneInfo(tz_name)).tz_localize(None)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            log.warning("unknown exchange time zone %r; using gmtoffset", tz_name)
+    if local is None:
+        offset = int(meta.get("gmtoffset") or 0)
+        local = (utc + pd.Timedelta(seconds=offset)).tz_localize(None)
+    return local.normalize().tz_localize("UTC").as_unit("ns")
