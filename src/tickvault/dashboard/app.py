@@ -36,7 +36,7 @@ from ..errors import (
 from ..storage import ParquetDB
 from ..storage.db import MARKER
 from . import views
-from .views import FreshnessOptions, PageNotFound, VerifyCache
+from .views import FreshnessCache, FreshnessOptions, PageNotFound, VerifyCache
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class _State:
 
     def __init__(self, db_path: str | os.PathLike[str], opts: FreshnessOptions) -> None:
         self.path = Path(db_path)
-        self.opts = opts
+        self.fresh = FreshnessCache(opts)
         self.verify = VerifyCache()
         self._db: ParquetDB | None = None
         self._lock = threading.Lock()
@@ -201,13 +201,13 @@ def create_app(
 
     def v_overview(request: Request) -> dict[str, Any]:
         wait = request.query_params.get("wait_verify", "") in ("1", "true", "yes")
-        return views.overview(state.db(), state.opts, state.verify, wait_verify=wait)
+        return views.overview(state.db(), state.fresh, state.verify, wait_verify=wait)
 
     def v_tickers(request: Request) -> dict[str, Any]:
         p = request.query_params
         return views.tickers(
             state.db(),
-            state.opts,
+            state.fresh,
             q=p.get("q"),
             level=p.get("level"),
             stale=p.get("stale"),
@@ -221,7 +221,7 @@ def create_app(
         p = request.query_params
         return views.ticker_detail(
             state.db(),
-            state.opts,
+            state.fresh,
             request.path_params["ticker"],
             range_=p.get("range"),
             start=p.get("start"),

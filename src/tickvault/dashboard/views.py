@@ -25,6 +25,7 @@ from ..storage import ParquetDB
 
 __all__ = [
     "RANGES",
+    "FreshnessCache",
     "FreshnessOptions",
     "PageNotFound",
     "VerifyCache",
@@ -103,6 +104,33 @@ def _int_arg(value: Any, name: str, default: int, lo: int, hi: int) -> int:
     if not lo <= n <= hi:
         raise ValidationError(f"{name}={n} is out of range; use {lo}..{hi}", column=name)
     return n
+
+
+class FreshnessCache:
+    """:func:`tickvault.freshness.freshness` of every ticker, cached per (version, minute).
+
+    Freshness reads only the log, but for thousands of tickers it still costs a noticeable
+    fraction of a second, and paging, sorting and filtering the tickers table would pay it
+    on every click. The frame is computed with ``now`` floored to the minute and reused
+    while the database version and the minute stay the same, so every answer is exactly
+    the library's answer for that minute.
+    """
+
+    def __init__(self, opts: FreshnessOptions | None = None) -> None:
+        self.opts = opts or FreshnessOptions()
+        self._lock = threading.Lock()
+        self._key: tuple[int, pd.Timestamp] | None = None
+        self._frame: pd.DataFrame | None = None
+
+    def frame(self, db: ParquetDB) -> pd.DataFrame:
+        key = (db.version, pd.Timestamp.now(tz="UTC").floor("min"))
+        with self._lock:
+            if self._key == key and self._frame is not None:
+                return self._frame
+        frame = freshness(db, now=key[1], **self.opts.kwargs())
+        with self._lock:
+            self._key, self._frame = key, frame
+        return frame
 
 
 # -- verify: lazy, cached per version -----------------------------------------------------
@@ -194,7 +222,7 @@ def _level_rows(counts: dict[str, int]) -> list[dict[str, Any]]:
 
 def overview(
     db: ParquetDB,
-    opts: FreshnessOptions,
+    fresh: FreshnessCache,
     verify_cache: VerifyCache,
     *,
     wait_verify: bool = False,
@@ -203,9 +231,9 @@ def overview(
     last run and the last verify result."""
     info = db.info()
     table = info["tables"].get(TABLE)
-    frame = freshness(db, **opts.kwargs())
+    frame = fresh.frame(db)
     summary = freshness_summary(frame)
-    overall = get_price_data_freshness(db, **opts.kwargs())
+    overall = get_price_data_freshness(db, now=frame.attrs["now"], **fresh.opts.kwargs())
     version = int(table["version"]) if table else -1
     last_runs = db.runs(1)
     return {
@@ -231,7 +259,7 @@ def overview(
 
 def tickers(
     db: ParquetDB,
-    opts: FreshnessOptions,
+    fresh: FreshnessCache,
     *,
     q: str | None = None,
     level: str | None = None,
@@ -259,7 +287,7 @@ def tickers(
         stale_flag = stale.lower() in ("true", "1", "yes")
     per = _int_arg(per_page, "per_page", 100, 1, MAX_PER_PAGE)
 
-    frame = freshness(db, **opts.kwargs())
+    frame = fresh.frame(db)
     summary = freshness_summary(frame)
     total_all = len(frame)
     sel = frame
@@ -333,7 +361,7 @@ def _resolve_range(
 
 def ticker_detail(
     db: ParquetDB,
-    opts: FreshnessOptions,
+    fresh: FreshnessCache,
     ticker: str,
     *,
     range_: str | None = None,
@@ -348,7 +376,11 @@ def ticker_detail(
     marks = snap.watermarks() if snap is not None else {}
     if snap is None or ticker not in marks:
         raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}")
-    fr = freshness(db, tickers=[ticker], **opts.kwargs()).iloc[0]
+    frame = fresh.frame(db)
+    match = frame[frame["ticker"] == ticker]
+    if match.empty:  # committed after the cached frame was computed
+        match = freshness(db, tickers=[ticker], **fresh.opts.kwargs())
+    fr = match.iloc[0]
     first = snap.first_timestamps().get(ticker)
     name, s, e = _resolve_range(marks[ticker], range_, start, end)
     df = snap.read_table(tickers=ticker, start=s, end=e, columns=BAR_COLUMNS)
