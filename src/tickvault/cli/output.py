@@ -172,16 +172,9 @@ def report_summary(out: Output, report: Any, top: int = 10) -> int:
     if not out.quiet:
         keys = ["total", "written", "unchanged", "failed", "skipped", "rows", "seconds"]
         rows = [(k, fmt_num(doc[k])) for k in keys if k in doc]
-        if doc.get("run_id"):
-            rows.append(("run_id", doc["run_id"]))
-        out.print(
-            table(
-                f"{doc.get('kind') or 'run'} into {doc.get('db', '')}",
-                ["", "n"],
-                rows,
-                header=False,
-            )
-        )
+        run = f" (run {doc['run_id']})" if doc.get("run_id") else ""
+        out.print(f"{doc.get('kind') or 'run'} into {doc.get('db', '')}{run}")
+        out.print(table(None, ["", "n"], rows, header=False))
     errors = dict(doc.get("errors") or {})
     if errors:
         shown = sorted(errors.items())[:top]

@@ -1,0 +1,64 @@
+"""Every command and option has help text and is documented in docs/cli.md
+(like sqlite-utils' test_docs.py)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from tickvault.cli import EXIT_CODES, build_parser
+
+DOCS = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+COMMANDS = _subcommands()
+
+
+def test_the_expected_commands_exist():
+    assert set(COMMANDS) == {
+        "backfill",
+        "update",
+        "query",
+        "freshness",
+        "verify",
+        "info",
+        "history",
+        "compact",
+        "vacuum",
+        "runs",
+        "serve",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_command_has_help_and_a_docs_section(name):
+    sub = COMMANDS[name]
+    assert sub.description, f"{name} has no help text"
+    for action in sub._actions:
+        if action.option_strings or action.dest != "help":
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+    assert f"### `tickvault {name}`" in DOCS, f"docs/cli.md has no section for {name}"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_option_is_documented(name):
+    common = {"--help", "-h", "--db", "--json", "--quiet", "-q", "--debug"}
+    for action in COMMANDS[name]._actions:
+        for opt in action.option_strings:
+            if opt in common or not opt.startswith("--"):
+                continue
+            assert re.search(re.escape(opt) + r"\b", DOCS), f"{name} {opt} is not in docs/cli.md"
+
+
+def test_every_exit_code_is_documented():
+    for code in EXIT_CODES:
+        assert f"| {code} |" in DOCS, f"exit code {code} is not in docs/cli.md"
