@@ -395,3 +395,30 @@ def test_static_assets_are_served_locally(demo: tuple[ParquetDB, TestClient]):
     for page in ["/", "/tickers", "/tickers/AAPL", "/runs"]:
         html = get_html(client, page)
         assert "https://" not in html and "http://cdn" not in html
+
+
+def test_a_real_pipeline_run_shows_on_the_runs_page(tmp_path: Path):
+    from tickvault.pipeline import fetch_and_write
+    from tickvault.sources.demo import DemoSource
+
+    source = DemoSource(unknown_tickers=["NOPE"])
+    report = fetch_and_write(
+        ["AAA", "BBB", "NOPE"],
+        source,
+        tmp_path / "db",
+        start="2024-01-01",
+        end="2024-03-31",
+        scheduler="synchronous",
+    )
+    assert report["failed"] == 1
+    with TestClient(create_app(tmp_path / "db")) as client:
+        run = get_json(client, "/api/runs")["runs"][0]
+        assert run["run_id"] == report["run_id"] and run["kind"] == report["kind"]
+        assert run["written"] == 2 and run["failed"] == 1 and run["ticker_count"] == 3
+        assert set(run["errors"]) == {"NOPE"} and "tickers" not in run
+        html = get_html(client, "/runs")
+        assert f'data-run-id="{report["run_id"]}"' in html and "1 error(s)" in html
+        tickers = get_json(client, "/api/tickers")
+        assert [r["ticker"] for r in tickers["rows"]] == ["AAA", "BBB"]
+        assert get_json(client, "/api/tickers/AAA?range=all")["count"] == 65
+        client.get("/api/overview?wait_verify=1")

@@ -438,8 +438,10 @@ def _run_row(run: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(errors, dict):
         errors = {"?": str(errors)}
     tickers = run.get("tickers")
+    detail = {k: v for k, v in run.items() if k != "tickers"}  # per-ticker results: large
     return {
-        **run,
+        **detail,
+        "ticker_count": len(tickers) if isinstance(tickers, dict | list) else None,
         "run_id": run.get("run_id"),
         "started": run.get("started"),
         "finished": run.get("finished"),
@@ -454,7 +456,9 @@ def _run_row(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def runs(db: ParquetDB, *, limit: Any = None) -> dict[str, Any]:
-    """The newest ``limit`` run records (default 50), newest first, with per-ticker errors."""
+    """The newest ``limit`` run records (default 50), newest first, with per-ticker errors.
+    The per-ticker results of pipeline runs (``tickers``) are left out; ``ticker_count``
+    says how many there were."""
     n = _int_arg(limit, "limit", 50, 1, 100_000)
     records = [_run_row(r) for r in db.runs(n)]
     return {"limit": n, "count": len(records), "runs": records}
