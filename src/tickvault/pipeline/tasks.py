@@ -76,7 +76,7 @@ def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
                 source=source_name,
             )
         try:
-            return pa.Table.from_pandas(result, preserve_index=False)
+            return pa.Table.from_pandas(result, preserve_index=False, nthreads=1)
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise BadSourceData(
                 f"source {source_name!r} returned data for {ticker!r} that Arrow cannot "
