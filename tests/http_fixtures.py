@@ -23,9 +23,11 @@ import collections
 import dataclasses
 import itertools
 import json
+import multiprocessing
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -238,6 +240,15 @@ class _Handler(BaseHTTPRequestHandler):
             api, ticker = "yahoo", urllib.parse.unquote(url.path.rsplit("/", 1)[1])
         elif url.path.rstrip("/") == "/q/d/l":
             api, ticker = "stooq", params.get("s", "")
+        elif url.path == "/_log":  # the request log, for a server in another process
+            with market.lock:
+                log = [dataclasses.asdict(r) for r in market.requests]
+            self._send(200, "application/json", json.dumps(log).encode(), {})
+            return
+        elif url.path == "/_reset":
+            market.reset()
+            self._send(200, "text/plain", b"ok", {})
+            return
         else:
             api, ticker = "other", ""
         reply, _ = market.answer(api, ticker, params)
@@ -252,16 +263,62 @@ class _Handler(BaseHTTPRequestHandler):
                 status, body = market.body(api, ticker, params)
             else:
                 status, body = 404, b"not found"
+        self._send(status, ctype, body, reply.headers)
+
+    def _send(self, status: int, ctype: str, body: bytes, headers: dict[str, str]) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
-            for key, value in reply.headers.items():
+            for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+class MarketServerProcess:
+    """A :class:`MarketServer` in its own process, so its request timestamps do not wait
+    for the GIL of the process under test (used to measure rate limits precisely)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.base_url = ""
+
+    def start(self) -> MarketServerProcess:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, self.options), daemon=True)
+        self._proc.start()
+        self.base_url = self._conn.recv()
+        return self
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self._proc.join(10)
+        self._conn.close()
+
+    def requests(self) -> list[Request]:
+        with urllib.request.urlopen(self.base_url + "/_log") as response:
+            return [Request(**r) for r in json.loads(response.read())]
+
+    def reset(self) -> None:
+        with urllib.request.urlopen(self.base_url + "/_reset") as response:
+            response.read()
+
+    def times(self) -> list[float]:
+        return [r.at for r in self.requests()]
+
+    def count(self, status: int | None = None) -> int:
+        return sum(1 for r in self.requests() if status is None or r.status == status)
+
+
+def _serve(conn: Any, options: dict[str, Any]) -> None:
+    server = MarketServer(**options).start()
+    conn.send(server.base_url)
+    conn.recv()
+    server.stop()
 
 
 @pytest.fixture(name="market_server")

@@ -199,16 +199,27 @@ class HttpSource:
         return response
 
     def _attempt(self, url: str, params: Mapping[str, Any], ticker: str) -> httpx.Response:
-        # everything slow (creating the client loads certificates) happens before the token
-        # is taken, so requests leave as close to their slot as possible
         client = shared_client()
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
-        request = client.build_request(
-            "GET", url, params=dict(params), headers=self.headers, timeout=timeout
-        )
         bucket = self.bucket
+        extensions: dict[str, Any] = {}
         if bucket is not None:
-            bucket.acquire()
+            # Take the token at the last moment: when the request headers are about to be
+            # written to an open connection (httpcore's documented ``trace`` extension), so
+            # pool waits and connection set-up do not sit between the token and the wire.
+            def trace(event: str, info: dict[str, Any]) -> None:
+                if event.endswith("send_request_headers.started"):
+                    bucket.acquire()
+
+            extensions["trace"] = trace
+        request = client.build_request(
+            "GET",
+            url,
+            params=dict(params),
+            headers=self.headers,
+            timeout=timeout,
+            extensions=extensions,
+        )
         try:
             response = client.send(request)
         except httpx.TimeoutException as exc:
