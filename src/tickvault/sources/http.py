@@ -27,6 +27,7 @@ worker *process* has its own bucket, so with P processes pass ``rate_limit=R / P
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import email.utils
 import logging
@@ -69,6 +70,7 @@ def shared_client() -> httpx.Client:
                 follow_redirects=True,
             )
             _CLIENT_PID = pid
+            atexit.register(close_shared_client)
         return _CLIENT
 
 
