@@ -319,6 +319,6 @@ def _fetch_in_child(blob: bytes) -> int:
 def test_sources_work_after_pickling_to_other_processes(market_server: MarketServer) -> None:
     blobs = [pickle.dumps(yahoo(market_server)), pickle.dumps(stooq(market_server))]
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
         assert list(pool.map(_fetch_in_child, blobs)) == [20, 20]
     assert {r.api for r in market_server.requests} == {"yahoo", "stooq"}
