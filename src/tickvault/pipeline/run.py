@@ -487,24 +487,27 @@ def verify_files(db: ParquetDB, files: list[FileInfo]) -> dict[str, Any]:
 
     def check(f: FileInfo) -> list[str]:
         where = f"prices/{f.path}"
+        rows = 0
+        tickers: set[str] = set()
         try:
-            data = pq.read_table(table.dir / f.path)
+            pf = pq.ParquetFile(table.dir / f.path)
+            names = pf.schema_arrow.names
+            if [c for c in names if c in want] != want:
+                return [f"{where}: schema: columns {names}, expected {want}"]
+            for batch in pf.iter_batches():  # every page decoded, one batch in memory
+                rows += batch.num_rows
+                tickers.update(pc.unique(batch.column("ticker")).to_pylist())
         except FileNotFoundError:
             return [f"{where}: missing: the log lists it but it is not on disk"]
         except Exception as exc:  # any decoding failure means unreadable
             return [f"{where}: unreadable: {describe(exc)}"]
-        out = []
-        if [c for c in data.column_names if c in want] != want:
-            out.append(f"{where}: schema: columns {data.column_names}, expected {want}")
-        if data.num_rows != f.rows:
-            out.append(f"{where}: row_count: {data.num_rows} rows, the log says {f.rows}")
-        elif "ticker" in data.column_names:
-            found = sorted(pc.unique(data.column("ticker")).to_pylist())
-            if found != sorted(f.tickers):
-                out.append(f"{where}: stats: tickers differ from the log")
-        return out
+        if rows != f.rows:
+            return [f"{where}: row_count: {rows} rows, the log says {f.rows}"]
+        if sorted(tickers) != sorted(f.tickers):
+            return [f"{where}: stats: tickers differ from the log"]
+        return []
 
-    with ThreadPoolExecutor(max_workers=min(4, len(files))) as ex:
+    with ThreadPoolExecutor(max_workers=min(2, len(files))) as ex:
         found = list(ex.map(check, files))
     problems = [p for ps in found for p in ps]
     return {
@@ -592,7 +595,11 @@ def fetch_and_write(
         start=lo,
         end=hi,
     )
-    return run.execute()
+    try:
+        return run.execute()
+    finally:
+        if database is not db:
+            database.close()
 
 
 def update_start(
@@ -676,4 +683,8 @@ def update(
         start=lo,
         end=hi,
     )
-    return run.execute()
+    try:
+        return run.execute()
+    finally:
+        if database is not db:
+            database.close()
