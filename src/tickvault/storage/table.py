@@ -296,6 +296,9 @@ class Table:
                     candidates.append((f, None))
         if not candidates:
             return _empty(schema, out_cols)
+        # order by the first ticker this read takes from each file: when the files are
+        # disjoint for this read, concatenating in this order is already sorted
+        candidates.sort(key=lambda c: (c[1][0] if c[1] else c[0].min_ticker, c[0].path))
         disjoint = _disjoint(candidates)
         read_cols = list(out_cols) if disjoint else [*out_cols, SEQ_COLUMN]
 
