@@ -200,7 +200,8 @@ class LogStore:
     # -- reading ---------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return (self.dir / entry_name(0)).exists()
+        """Has version 0 ever been published? (Old entries may have been pruned.)"""
+        return (self.dir / entry_name(0)).exists() or (self.dir / CHECKPOINT_HINT).exists()
 
     def read_entry(self, version: int) -> dict[str, Any] | None:
         path = self.dir / entry_name(version)
@@ -268,6 +269,10 @@ class LogStore:
         state = base.copy() if base is not None else None
         if state is None or (upto is not None and upto < state.version):
             state = self._start_state(upto)
+        else:
+            hint = self.checkpoint_hint()
+            if hint is not None and hint > state.version and (upto is None or hint <= upto):
+                state = self._start_state(upto)  # far behind: jump to the checkpoint
         v = state.version + 1
         while upto is None or v <= upto:
             entry = self.read_entry(v)
@@ -285,17 +290,15 @@ class LogStore:
 
     def _start_state(self, upto: int | None) -> TableState:
         hint = self.checkpoint_hint()
-        candidates: list[int] = []
         if hint is not None and (upto is None or hint <= upto):
-            candidates.append(hint)
-        if upto is not None or hint is None:
-            candidates.extend(
-                c for c in reversed(self.list_checkpoints()) if upto is None or c <= upto
-            )
-        for c in candidates:
-            st = self.read_checkpoint(c)
+            st = self.read_checkpoint(hint)
             if st is not None:
                 return st
+        for c in reversed(self.list_checkpoints()):
+            if upto is None or c <= upto:
+                st = self.read_checkpoint(c)
+                if st is not None:
+                    return st
         return TableState()
 
     def iter_entries(self, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import CommitConflict, StorageError
+from ..errors import CommitConflict, CorruptDatabaseError, StorageError
 from ..schema import TableSchema
 from .files import SEQ_COLUMN, FooterCache, WriteOptions, read_file, remove_quietly
 from .log import FileInfo, LogStore, TableState, now_iso
@@ -304,15 +304,23 @@ class Table:
 
         def one(item: tuple[FileInfo, list[str] | None]) -> pa.Table:
             f, tk = item
-            t = read_file(
-                self.dir / f.path,
-                self.footers,
-                schema,
-                tickers=tk,
-                start=start,
-                end=end,
-                columns=read_cols,
-            )
+            try:
+                t = read_file(
+                    self.dir / f.path,
+                    self.footers,
+                    schema,
+                    tickers=tk,
+                    start=start,
+                    end=end,
+                    columns=read_cols,
+                )
+            except (OSError, pa.ArrowException, ValueError, IndexError) as exc:
+                self.footers.discard(self.dir / f.path)
+                raise CorruptDatabaseError(
+                    f"{self.name}: data file {f.path} of version {state.version} cannot be "
+                    f"read ({type(exc).__name__}: {exc}); run `tickvault verify` and "
+                    f"`tickvault verify --repair`"
+                ) from exc
             if not disjoint:
                 t = with_seq(t, f)
             return t.select(read_cols)

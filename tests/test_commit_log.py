@@ -1,0 +1,73 @@
+"""The commit log: exclusive publication, checkpoints, incremental refresh."""
+
+from __future__ import annotations
+
+import threading
+
+from tickvault import ParquetDB
+from tickvault.storage.log import LogStore, checkpoint_name, entry_name
+
+
+def test_exactly_one_writer_publishes_a_version(tmp_path):
+    store = LogStore(tmp_path / "t", fsync=False)
+    results: list[bool] = []
+    barrier = threading.Barrier(16)
+
+    def go(i: int) -> None:
+        barrier.wait()
+        results.append(store.publish(0, {"operation": "create", "writer": i}))
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+    entry = store.read_entry(0)
+    assert entry is not None and entry["operation"] == "create"
+    # no temporary files are left behind and nothing else claims version 0
+    assert sorted(p.name for p in (tmp_path / "t" / "_log").iterdir()) == [entry_name(0)]
+
+
+def test_checkpoints_make_old_entries_unnecessary(tmp_path, bars):
+    path = tmp_path / "db"
+    db = ParquetDB(path, checkpoint_interval=10, fsync=False)
+    for i in range(25):
+        db.upsert_prices(bars(["AAPL", "MSFT"], start="2024-01-01", periods=3, salt=i))
+    expected = db.read_table()
+    log_dir = path / "prices" / "_log"
+    assert (log_dir / checkpoint_name(20)).exists()
+    # entries before the newest checkpoint are not needed to open the database
+    for v in range(0, 20):
+        (log_dir / entry_name(v)).unlink()
+    fresh = ParquetDB(path)
+    assert fresh.version == db.version
+    assert fresh.read_table().equals(expected)
+    assert fresh.watermarks() == db.watermarks()
+
+
+def test_long_lived_instance_reads_only_new_entries(tmp_path, bars):
+    path = tmp_path / "db"
+    reader = ParquetDB(path, fsync=False)
+    writer = ParquetDB(path, fsync=False)
+    writer.upsert_prices(bars("AAPL", periods=3))
+    assert reader.version == 1
+    # once seen, old entries are never re-read: removing them does not disturb the reader
+    log_dir = path / "prices" / "_log"
+    for v in (0, 1):
+        (log_dir / entry_name(v)).unlink()
+    writer.upsert_prices(bars("MSFT", periods=3))
+    assert reader.version == 2
+    assert reader.tickers() == ["AAPL", "MSFT"]
+
+
+def test_history_lists_operations(tmp_path, bars):
+    db = ParquetDB(tmp_path / "db", auto_compact=False)
+    for i in range(3):
+        db.upsert_prices(bars("AAPL", periods=2, salt=i))
+    db.compact()
+    ops = [h["operation"] for h in db.history()]
+    assert ops == ["create", "upsert", "upsert", "upsert", "compact"]
+    assert [h["version"] for h in db.history(limit=2)] == [3, 4]
+    info = db.info()["tables"]["prices"]
+    assert info["tickers"] == 1 and info["files"] == 1 and info["version"] == 4
