@@ -1,4 +1,13 @@
-"""tickvault: a Parquet market-data store that cannot lose or corrupt data."""
+"""tickvault: a Parquet market-data store that cannot lose or corrupt data.
+
+The public surface is exactly ``__all__``. Importing tickvault has no side effects; the
+pipeline (Dask) and freshness (exchange calendars) are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BadSourceData,
@@ -18,7 +27,41 @@ from .errors import (
 )
 from .storage import CommitResult, ParquetDB, Snapshot, StorageOptions
 
+if TYPE_CHECKING:
+    from .freshness import freshness, freshness_summary, get_price_data_freshness
+    from .pipeline import Progress, RunReport, fetch_and_write, update
+    from .sources import RateLimit, RetryPolicy, available_sources, get_source, register_source
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "fetch_and_write": "tickvault.pipeline",
+    "update": "tickvault.pipeline",
+    "RunReport": "tickvault.pipeline",
+    "Progress": "tickvault.pipeline",
+    "freshness": "tickvault.freshness",
+    "freshness_summary": "tickvault.freshness",
+    "get_price_data_freshness": "tickvault.freshness",
+    "get_source": "tickvault.sources",
+    "available_sources": "tickvault.sources",
+    "register_source": "tickvault.sources",
+    "RetryPolicy": "tickvault.sources",
+    "RateLimit": "tickvault.sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tickvault' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "BadSourceData",
@@ -28,7 +71,11 @@ __all__ = [
     "CorruptDatabaseError",
     "DatabaseNotFound",
     "ParquetDB",
+    "Progress",
+    "RateLimit",
     "RateLimited",
+    "RetryPolicy",
+    "RunReport",
     "Snapshot",
     "SourceError",
     "SourceUnavailable",
@@ -40,4 +87,12 @@ __all__ = [
     "TransientSourceError",
     "ValidationError",
     "__version__",
+    "available_sources",
+    "fetch_and_write",
+    "freshness",
+    "freshness_summary",
+    "get_price_data_freshness",
+    "get_source",
+    "register_source",
+    "update",
 ]
