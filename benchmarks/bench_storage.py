@@ -1,0 +1,821 @@
+"""Storage benchmark for issue 2: tickvault's ParquetDB next to the alternatives.
+
+One process, one generated data set (``--tickers`` x ``--bars`` daily bars: ticker, timestamp
+(UTC), open, high, low, close, volume, adj_close), every system side by side:
+
+* ``floor``     one ``pyarrow.parquet.write_table`` of the data (bulk load only);
+* ``naive``     one Parquet file per ticker, pandas read-modify-write for every update (the
+                original pattern);
+* ``deltalake`` one unpartitioned Delta table (append for "add 1 bar", merge for "replace");
+* ``arcticdb``  LMDB, one symbol per ticker (write_batch / append_batch / update_batch);
+* ``tickvault`` ``ParquetDB`` with default options, and again with ``fsync=False``.
+
+deltalake and arcticdb are the optional ``bench`` extra; a system that cannot be imported is
+reported as unavailable and skipped. Every system gets its input in its natural form, built
+before the clock starts: a ``pyarrow.Table`` for floor, deltalake and tickvault; per-ticker
+pandas frames for naive and arcticdb (their APIs are per ticker).
+
+Usage::
+
+    python benchmarks/bench_storage.py                       # full size: 2000 x 2520
+    python benchmarks/bench_storage.py --tickers 50 --bars 300   # smoke run
+    python benchmarks/bench_storage.py --systems tickvault,deltalake --json out.json
+
+Times are seconds: the median of ``--repeats`` runs for writes; for "read 1 ticker" the
+median over ``--read-tickers`` random tickers on a warm handle (the same open database object;
+the second pass over the tickers is reported, the first is kept as ``read1_first``); the
+median of 3 for the other reads. The naive pattern's "replace last 5 bars" is timed on
+``--naive-subset`` tickers and extrapolated linearly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+PRICE_COLS = ["open", "high", "low", "close", "volume", "adj_close"]
+TS_NS = pa.timestamp("ns", tz="UTC")
+TS_US = pa.timestamp("us", tz="UTC")
+
+OPS = [
+    ("bulk", "bulk load"),
+    ("add1", "add 1 bar x N"),
+    ("rep5", "replace last 5 x N"),
+    ("read1", "read 1 ticker"),
+    ("read1_after30", "read 1 ticker, after 30 updates"),
+    ("month_mid", "read month (middle), all"),
+    ("month_last", "read month (last), all"),
+    ("month_last_after30", "read last month, after 30 updates"),
+    ("watermarks", "watermarks()"),
+    ("watermarks_after30", "watermarks(), after 30 updates"),
+]
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Data:
+    tickers: list[str]
+    dates: pd.DatetimeIndex  # every business day we may use (base bars + future days)
+    n_bars: int
+    base: pa.Table  # sorted by (ticker, timestamp)
+    offsets: np.ndarray  # row offsets of each ticker's run in ``base`` (len = tickers + 1)
+    rng: np.random.Generator = field(repr=False)
+
+    def day(self, i: int) -> pd.Timestamp:
+        """The i-th business day after the base data (0 = the first new day)."""
+        return self.dates[self.n_bars + i]
+
+    def bars(self, days: list[pd.Timestamp]) -> pa.Table:
+        """New bars for every ticker on ``days`` (random values), sorted by key."""
+        n_t, n_d = len(self.tickers), len(days)
+        close = 50.0 + 100.0 * self.rng.random(n_t * n_d)
+        return _ohlc(
+            np.repeat(np.array(self.tickers, dtype=object), n_d),
+            np.tile(pd.DatetimeIndex(days).as_unit("ns").asi8, n_t),
+            close,
+            self.rng,
+        )
+
+
+def _ohlc(
+    tickers: np.ndarray, ts_ns: np.ndarray, close: np.ndarray, rng: np.random.Generator
+) -> pa.Table:
+    n = len(close)
+    open_ = close * (1.0 + 0.01 * rng.standard_normal(n))
+    high = np.maximum(open_, close) * (1.0 + 0.01 * rng.random(n))
+    low = np.minimum(open_, close) * (1.0 - 0.01 * rng.random(n))
+    volume = np.floor(1e5 + 1e6 * rng.random(n))
+    return pa.table(
+        {
+            "ticker": pa.array(tickers, pa.string()),
+            "timestamp": pa.array(ts_ns, pa.int64()).cast(TS_NS),
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+            "adj_close": close * 0.98,
+        }
+    )
+
+
+def make_data(n_tickers: int, n_bars: int, extra_days: int, seed: int = 2) -> Data:
+    rng = np.random.default_rng(seed)
+    tickers = [f"T{i:05d}" for i in range(n_tickers)]
+    dates = pd.bdate_range(start="2010-01-04", periods=n_bars + extra_days, tz="UTC")
+    steps = 0.02 * rng.standard_normal((n_tickers, n_bars))
+    close = (20.0 + 200.0 * rng.random((n_tickers, 1))) * np.exp(np.cumsum(steps, axis=1))
+    ts = np.tile(dates[:n_bars].as_unit("ns").asi8, n_tickers)
+    base = _ohlc(np.repeat(np.array(tickers, dtype=object), n_bars), ts, close.ravel(), rng)
+    offsets = np.arange(n_tickers + 1, dtype=np.int64) * n_bars
+    return Data(tickers, dates, n_bars, base, offsets, rng)
+
+
+def per_ticker_frames(t: pa.Table, *, naive_index: bool) -> dict[str, pd.DataFrame]:
+    """Split a key-sorted table into one pandas frame per ticker (untimed input prep).
+    ``naive_index``: timestamp as a tz-naive UTC index (arcticdb); else plain columns."""
+    tick = t.column("ticker").combine_chunks()
+    ree = pc.run_end_encode(tick)
+    ends = ree.run_ends.to_numpy()
+    names = ree.values.to_pylist()
+    df = t.to_pandas()
+    if naive_index:
+        df = df.drop(columns=["ticker"])
+        df["timestamp"] = df["timestamp"].dt.tz_convert(None).astype("datetime64[ns]")
+        df = df.set_index("timestamp")
+    out = {}
+    a = 0
+    for name, e in zip(names, ends.tolist(), strict=True):
+        out[name] = df.iloc[a:e]
+        a = e
+    return out
+
+
+# -- timing helpers --------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    r = fn()
+    return time.perf_counter() - t0, r
+
+
+def median(xs: list[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def month_bounds(data: Data) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    mid = data.dates[data.n_bars // 2]
+    start = mid.replace(day=1)
+    end = start + pd.offsets.MonthEnd(1)
+    return {"month_mid": (start, end)}
+
+
+def last_month(last_day: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The month (31 calendar days) ending at the newest bar."""
+    return last_day - pd.Timedelta(days=30), last_day
+
+
+@dataclass
+class Plan:
+    """What every system does, prepared up front so all systems do the same work."""
+
+    data: Data
+    repeats: int
+    add_days: list[pd.Timestamp]  # one new day per add-1 repeat
+    rep5_batches: list[pa.Table]  # new values for the last 5 days, one per repeat
+    after_days: list[pd.Timestamp]  # the 30 daily updates (tickvault)
+    read_tickers: list[str]
+    naive_subset: int
+
+    @property
+    def last_day(self) -> pd.Timestamp:
+        return self.add_days[-1]
+
+
+# -- systems ---------------------------------------------------------------------------------
+
+
+class System:
+    name = "?"
+    label = "?"
+
+    def __init__(self, root: Path, plan: Plan, log: Callable[[str], None]) -> None:
+        self.root = root
+        self.plan = plan
+        self.log = log
+        self.results: dict[str, float] = {}
+        self.notes: list[str] = []
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # shared pieces
+    def time_add1(self, batches: list[Any], fn: Callable[[Any], Any]) -> None:
+        times = []
+        for b in batches:
+            dt_, _ = timed(lambda b=b: fn(b))
+            times.append(dt_)
+        self.results["add1"] = median(times)
+        self.log(f"  add1: {fmt_times(times)}")
+
+    def time_rep5(self, batches: list[Any], fn: Callable[[Any], Any]) -> None:
+        times = []
+        for b in batches:
+            dt_, _ = timed(lambda b=b: fn(b))
+            times.append(dt_)
+        self.results["rep5"] = median(times)
+        self.log(f"  rep5: {fmt_times(times)}")
+
+    def time_read1(self, fn: Callable[[str], Any], key: str = "read1") -> None:
+        """Median over the read tickers, second pass (warm handle: every file touched once);
+        the first pass is kept as ``<key>_first``."""
+        tickers = self.plan.read_tickers
+        fn(self.plan.data.tickers[0])
+        passes = []
+        n_rows = set()
+        for _ in range(2):
+            times = []
+            for t in tickers:
+                dt_, r = timed(lambda t=t: fn(t))
+                times.append(dt_)
+                n_rows.add(len(r))
+            passes.append(median(times))
+        self.results[key + "_first"] = passes[0]
+        self.results[key] = passes[1]
+        self.log(
+            f"  {key}: median {passes[1] * 1e3:.2f} ms (first pass {passes[0] * 1e3:.2f} ms), "
+            f"rows {sorted(n_rows)[:3]}"
+        )
+
+    def time_month(self, fn: Callable[[pd.Timestamp, pd.Timestamp], Any], suffix: str = "") -> None:
+        bounds = month_bounds(self.plan.data)
+        bounds["month_last"] = last_month(self.plan.last_day)
+        for key, (s, e) in bounds.items():
+            times = []
+            rows = 0
+            for _ in range(3):
+                dt_, r = timed(lambda s=s, e=e: fn(s, e))
+                times.append(dt_)
+                rows = len(r)
+            self.results[key + suffix] = median(times)
+            self.log(f"  {key}{suffix}: {fmt_times(times)} rows {rows}")
+
+
+def fmt_times(xs: list[float]) -> str:
+    return "[" + ", ".join(f"{x:.4f}" for x in xs) + "]"
+
+
+class Floor(System):
+    name = "floor"
+    label = "pyarrow write_table (floor)"
+
+    def run(self) -> None:
+        base = self.plan.data.base
+        times = []
+        for i in range(3):
+            dt_, _ = timed(lambda i=i: pq.write_table(base, self.root / f"all{i}.parquet"))
+            times.append(dt_)
+        self.results["bulk"] = median(times)
+        self.log(f"  bulk: {fmt_times(times)}")
+
+
+class Naive(System):
+    name = "naive"
+    label = "naive per-ticker files (read-modify-write)"
+
+    def path(self, ticker: str) -> Path:
+        return self.root / f"{ticker}.parquet"
+
+    def rmw(self, frames: dict[str, pd.DataFrame]) -> None:
+        for ticker, new in frames.items():
+            p = self.path(ticker)
+            old = pd.read_parquet(p)
+            df = pd.concat([old, new], ignore_index=True)
+            df = df.drop_duplicates(subset=["timestamp"], keep="last").sort_values("timestamp")
+            df.to_parquet(p, index=False)
+
+    def run(self) -> None:
+        plan, data = self.plan, self.plan.data
+        self.root.mkdir(parents=True, exist_ok=True)
+        base, off = data.base, data.offsets
+
+        def bulk() -> None:
+            for i, t in enumerate(data.tickers):
+                pq.write_table(base.slice(off[i], off[i + 1] - off[i]), self.path(t))
+
+        dt_, _ = timed(bulk)
+        self.results["bulk"] = dt_
+        self.log(f"  bulk: {dt_:.3f}")
+        # add 1 bar: all tickers, once (it is slow); the other add-days are applied untimed
+        # so the state matches the other systems
+        b0 = per_ticker_frames(data.bars([plan.add_days[0]]), naive_index=False)
+        dt_, _ = timed(lambda: self.rmw(b0))
+        self.results["add1"] = dt_
+        self.log(f"  add1 (all {len(b0)} tickers, 1 run): {dt_:.3f}")
+        for d in plan.add_days[1:]:
+            self.rmw(per_ticker_frames(data.bars([d]), naive_index=False))
+        # replace last 5: a subset, extrapolated
+        k = min(plan.naive_subset, len(data.tickers))
+        scale = len(data.tickers) / k
+        times = []
+        for b in plan.rep5_batches[: max(1, min(2, plan.repeats))]:
+            frames = per_ticker_frames(b, naive_index=False)
+            sub = {t: frames[t] for t in list(frames)[:k]}
+            dt_, _ = timed(lambda sub=sub: self.rmw(sub))
+            times.append(dt_ * scale)
+        self.results["rep5"] = median(times)
+        if k < len(data.tickers):
+            self.notes.append(
+                f"replace-5 timed on {k} of {len(data.tickers)} tickers, x{scale:.1f} "
+                f"(linear extrapolation)"
+            )
+        self.log(f"  rep5 (extrapolated from {k} tickers): {fmt_times(times)}")
+        self.time_read1(lambda t: pd.read_parquet(self.path(t)))
+
+        def month(s: pd.Timestamp, e: pd.Timestamp) -> pd.DataFrame:
+            flt = [("timestamp", ">=", s), ("timestamp", "<=", e)]
+            parts = [pq.read_table(self.path(t), filters=flt) for t in data.tickers]
+            return pa.concat_tables(parts).to_pandas()
+
+        self.time_month(month)
+
+
+class Delta(System):
+    name = "deltalake"
+    label = "deltalake (unpartitioned; append / merge)"
+
+    def run(self) -> None:
+        import deltalake
+
+        plan, data = self.plan, self.plan.data
+        uri = str(self.root / "delta")
+
+        def us(t: pa.Table) -> pa.Table:
+            return t.set_column(1, "timestamp", t.column("timestamp").cast(TS_US))
+
+        base = us(data.base)
+        dt_, _ = timed(lambda: deltalake.write_deltalake(uri, base))
+        self.results["bulk"] = dt_
+        self.log(f"  bulk: {dt_:.3f}")
+        adds = [us(data.bars([d])) for d in plan.add_days]
+        self.time_add1(adds, lambda b: deltalake.write_deltalake(uri, b, mode="append"))
+        self.notes.append("add 1 bar is a plain append (no dedupe: a re-run would duplicate)")
+
+        def merge(b: pa.Table) -> Any:
+            return (
+                deltalake.DeltaTable(uri)
+                .merge(
+                    source=b,
+                    predicate="t.ticker = s.ticker AND t.timestamp = s.timestamp",
+                    source_alias="s",
+                    target_alias="t",
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+
+        self.time_rep5([us(b) for b in plan.rep5_batches], merge)
+        table = deltalake.DeltaTable(uri)
+        # merge writes string_view files, append writes string: pyarrow cannot compare a
+        # string_view column with a string scalar, hence the cast in the filter
+        ds = table.to_pyarrow_dataset()
+        qb = deltalake.QueryBuilder().register("t", table)
+
+        def sql(where: str) -> pd.DataFrame:
+            return pa.table(qb.execute(f"SELECT * FROM t WHERE {where}").read_all()).to_pandas()
+
+        def ts_sql(x: pd.Timestamp) -> str:
+            return f"arrow_cast('{x.isoformat()}', 'Timestamp(Microsecond, Some(\"UTC\"))')"
+
+        self.time_read1(
+            lambda t: ds.to_table(filter=pc.field("ticker").cast(pa.string()) == t).to_pandas(),
+            key="read1_pyarrow",
+        )
+        self.time_read1(lambda t: sql(f"ticker = '{t}'"), key="read1_sql")
+
+        def month(s: pd.Timestamp, e: pd.Timestamp) -> pd.DataFrame:
+            f = (pc.field("timestamp") >= pa.scalar(s, TS_US)) & (
+                pc.field("timestamp") <= pa.scalar(e, TS_US)
+            )
+            return ds.to_table(filter=f).to_pandas()
+
+        self.time_month(month, suffix="_pyarrow")
+        self.time_month(
+            lambda s, e: sql(f'"timestamp" >= {ts_sql(s)} AND "timestamp" <= {ts_sql(e)}'),
+            suffix="_sql",
+        )
+        for k in ("read1", "month_mid", "month_last"):
+            a, b = self.results[k + "_pyarrow"], self.results[k + "_sql"]
+            self.results[k] = min(a, b)
+            self.notes.append(
+                f"{k}: pyarrow dataset {fmt(a)} s, QueryBuilder (DataFusion) {fmt(b)} s; "
+                f"the faster is reported"
+            )
+        self.notes.append(
+            f"reads through one cached handle (output not sorted by key); "
+            f"{len(table.file_uris())} data files at read time"
+        )
+
+
+class Arctic(System):
+    name = "arcticdb"
+    label = "arcticdb (LMDB; write/append/update_batch)"
+
+    def run(self) -> None:
+        import arcticdb
+        from arcticdb import ReadRequest, UpdatePayload, WritePayload
+
+        plan, data = self.plan, self.plan.data
+        ac = arcticdb.Arctic(f"lmdb://{self.root / 'lmdb'}?map_size=16GB")
+        lib = ac.get_library("bench", create_if_missing=True)
+
+        def check(results: list[Any]) -> None:
+            bad = [r for r in results if not hasattr(r, "version")]
+            if bad:
+                raise RuntimeError(f"arcticdb batch errors: {bad[:2]}")
+
+        frames = per_ticker_frames(data.base, naive_index=True)
+        payload = [WritePayload(t, df) for t, df in frames.items()]
+        dt_, _ = timed(lambda: check(lib.write_batch(payload)))
+        frames = payload = None  # free memory
+        self.results["bulk"] = dt_
+        self.log(f"  bulk: {dt_:.3f}")
+        reps = min(plan.repeats, 2)
+        if reps < plan.repeats:
+            self.notes.append(f"writes: median of {reps} (slow)")
+        adds = [per_ticker_frames(data.bars([d]), naive_index=True) for d in plan.add_days]
+        add_times = []
+        for i, fr in enumerate(adds):
+            dt_, _ = timed(
+                lambda fr=fr: check(lib.append_batch([WritePayload(t, df) for t, df in fr.items()]))
+            )
+            if i < reps:
+                add_times.append(dt_)
+        self.results["add1"] = median(add_times)
+        self.log(f"  add1: {fmt_times(add_times)}")
+        reps5 = [per_ticker_frames(b, naive_index=True) for b in plan.rep5_batches[:reps]]
+        self.time_rep5(
+            reps5,
+            lambda fr: check(lib.update_batch([UpdatePayload(t, df) for t, df in fr.items()])),
+        )
+        self.time_read1(lambda t: lib.read(t).data)
+
+        def month(s: pd.Timestamp, e: pd.Timestamp) -> list[Any]:
+            rng = (s.tz_convert(None), e.tz_convert(None))
+            out = lib.read_batch([ReadRequest(t, date_range=rng) for t in data.tickers])
+            return [r.data for r in out]
+
+        self.time_month(month)
+        self.notes.append("read month = read_batch, 2000 frames not concatenated (len = tickers)")
+
+
+class Tickvault(System):
+    name = "tickvault"
+    label = "tickvault ParquetDB (defaults)"
+    options: dict[str, Any] = {}  # noqa: RUF012
+
+    def __init__(self, root: Path, plan: Plan, log: Callable[[str], None], **options: Any):
+        super().__init__(root, plan, log)
+        self.options = options
+        if options:
+            self.name = "tickvault[" + ",".join(f"{k}={v}" for k, v in options.items()) + "]"
+            self.label = (
+                "tickvault ParquetDB (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
+            )
+
+    def run(self) -> None:
+        from tickvault import ParquetDB
+
+        plan, data = self.plan, self.plan.data
+        path = self.root / "db"
+        db = ParquetDB(path, **self.options)
+        dt_, _ = timed(lambda: db.upsert_prices(data.base))
+        self.results["bulk"] = dt_
+        self.log(f"  bulk: {dt_:.3f}")
+        adds = [data.bars([d]) for d in plan.add_days]
+        self.time_add1(adds, db.upsert_prices)
+        self.time_rep5(plan.rep5_batches, db.upsert_prices)
+        self.time_read1(lambda t: db.read_table(tickers=t))
+        self.time_month(lambda s, e: db.read_table(start=s, end=e))
+        self.time_watermarks(db, "watermarks")
+        # 30 daily updates, auto compaction on, no manual compaction
+        upd = []
+        for d in plan.after_days:
+            b = data.bars([d])
+            dt_, _ = timed(lambda b=b: db.upsert_prices(b))
+            upd.append(dt_)
+        plan_last = plan.after_days[-1] if plan.after_days else plan.last_day
+        st = db.snapshot()
+        levels = [f.level for f in st._state.files.values()]
+        self.log(
+            f"  30 updates: median {median(upd):.4f} p90 {np.percentile(upd, 90):.4f} "
+            f"max {max(upd):.4f} total {sum(upd):.2f}; files {len(levels)} "
+            f"(level 0: {levels.count(0)})"
+        )
+        self.results["upd30_median"] = median(upd)
+        self.results["upd30_max"] = max(upd)
+        self.results["upd30_total"] = sum(upd)
+        self.notes.append(
+            f"30 daily updates (auto compaction): median {median(upd) * 1e3:.1f} ms, "
+            f"max {max(upd) * 1e3:.0f} ms, total {sum(upd):.2f} s; then {len(levels)} files "
+            f"({levels.count(0)} at level 0)"
+        )
+        self.time_read1(lambda t: db.read_table(tickers=t), key="read1_after30")
+        s, e = last_month(plan_last)
+        times = [timed(lambda: db.read_table(start=s, end=e))[0] for _ in range(3)]
+        self.results["month_last_after30"] = median(times)
+        self.log(f"  month_last_after30: {fmt_times(times)}")
+        self.time_watermarks(db, "watermarks_after30")
+        # cold open + watermarks (a fresh handle: checkpoint + log tail)
+        cold = []
+        for _ in range(5):
+            dt_, wm = timed(lambda: ParquetDB(path, **self.options).watermarks())
+            cold.append(dt_)
+        assert len(wm) == len(data.tickers)
+        self.results["watermarks_cold"] = median(cold)
+        self.notes.append(f"watermarks() on a fresh handle: {median(cold) * 1e3:.1f} ms")
+        db.close()
+
+    def time_watermarks(self, db: Any, key: str) -> None:
+        times = []
+        for _ in range(7):
+            dt_, wm = timed(db.watermarks)
+            times.append(dt_)
+        assert len(wm) == len(self.plan.data.tickers)
+        self.results[key] = median(times)
+        self.log(f"  {key}: median {median(times) * 1e3:.2f} ms")
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    if x >= 0.1:
+        return f"{x:.3f}"
+    return f"{x:.4f}"
+
+
+def results_table(rows: dict[str, dict[str, Any]]) -> str:
+    cols = [k for k, _ in OPS]
+    lines = [
+        "| system | " + " | ".join(lbl for _, lbl in OPS) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for r in rows.values():
+        if r.get("unavailable"):
+            lines.append(
+                f"| {r['label']} | unavailable: {r['unavailable']} |" + " |" * (len(cols) - 1)
+            )
+            continue
+        res = r["results"]
+        lines.append(f"| {r['label']} | " + " | ".join(fmt(res.get(k)) for k in cols) + " |")
+    return "\n".join(lines)
+
+
+def goals(rows: dict[str, dict[str, Any]], tv: str = "tickvault") -> list[tuple[str, str, str]]:
+    """(goal, measured, verdict) for the issue's performance goals."""
+
+    def get(sys_: str, op: str) -> float | None:
+        r = rows.get(sys_)
+        if not r or r.get("unavailable"):
+            return None
+        return r["results"].get(op)
+
+    out = []
+
+    def ratio_goal(text: str, mine: float | None, other: float | None, want: str) -> None:
+        # want: "faster>=X" (other/mine >= X) or "within<=X" (mine/other <= X)
+        if mine is None or other is None:
+            out.append((text, "n/a (not measured)", "n/a"))
+            return
+        kind, x = want.split(":")
+        lim = float(x)
+        if kind == "faster":
+            r = other / mine
+            out.append(
+                (text, f"{fmt(mine)} s vs {fmt(other)} s = {r:.1f}x faster", verdict(r >= lim))
+            )
+        else:
+            r = mine / other
+            out.append((text, f"{fmt(mine)} s vs {fmt(other)} s = {r:.2f}x", verdict(r <= lim)))
+
+    ratio_goal(
+        "add 1 bar: >= 100x faster than naive", get(tv, "add1"), get("naive", "add1"), "faster:100"
+    )
+    ratio_goal(
+        "add 1 bar: within 2x of deltalake append",
+        get(tv, "add1"),
+        get("deltalake", "add1"),
+        "within:2",
+    )
+    ratio_goal(
+        "replace last 5: >= 20x faster than deltalake merge",
+        get(tv, "rep5"),
+        get("deltalake", "rep5"),
+        "faster:20",
+    )
+    ratio_goal(
+        "read 1 ticker: within 1.5x of arcticdb",
+        get(tv, "read1"),
+        get("arcticdb", "read1"),
+        "within:1.5",
+    )
+    ratio_goal(
+        "read 1 ticker after 30 updates: within 1.5x of arcticdb",
+        get(tv, "read1_after30"),
+        get("arcticdb", "read1"),
+        "within:1.5",
+    )
+    for k, lbl in (("month_mid", "middle"), ("month_last", "last")):
+        ratio_goal(
+            f"read one month ({lbl}), all tickers: within 1.5x of deltalake",
+            get(tv, k),
+            get("deltalake", k),
+            "within:1.5",
+        )
+    ratio_goal(
+        "bulk load: no slower than deltalake", get(tv, "bulk"), get("deltalake", "bulk"), "within:1"
+    )
+    for k in ("watermarks", "watermarks_after30"):
+        w = get(tv, k)
+        out.append(
+            (
+                f"{k}() <= 50 ms".replace("_after30()", "() after 30 updates"),
+                "n/a" if w is None else f"{w * 1e3:.1f} ms",
+                "n/a" if w is None else verdict(w <= 0.05),
+            )
+        )
+    return out
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "pandas": pd.__version__, "pyarrow": pa.__version__}
+    out["numpy"] = np.__version__
+    for mod in ("deltalake", "arcticdb", "tickvault"):
+        try:
+            m = __import__(mod)
+            out[mod] = getattr(m, "__version__", "?")
+        except Exception as exc:
+            out[mod] = f"unavailable ({type(exc).__name__}: {exc})"
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 2**20:.0f} GiB"
+    return f"{os.cpu_count()} cores ({cpu}), {mem} RAM, {platform.system()} {platform.release()}"
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+SYSTEMS = ["floor", "naive", "deltalake", "arcticdb", "tickvault", "tickvault-nofsync"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--tickers", type=int, default=2000)
+    ap.add_argument("--bars", type=int, default=2520)
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of each write op")
+    ap.add_argument("--read-tickers", type=int, default=50)
+    ap.add_argument("--updates", type=int, default=30, help="daily updates before re-reading")
+    ap.add_argument("--naive-subset", type=int, default=250, help="tickers for naive replace-5")
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
+    ap.add_argument("--tmp", default=None, help="parent folder for the databases (default /tmp)")
+    ap.add_argument("--json", default=None, help="also write the results as JSON here")
+    ap.add_argument("--seed", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    t_start = time.perf_counter()
+    want = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = sorted(set(want) - set(SYSTEMS))
+    if unknown:
+        ap.error(f"unknown systems {unknown}; choose from {SYSTEMS}")
+    log(f"machine: {machine()}")
+    vers = versions()
+    log("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
+    extra = args.repeats + args.updates + 5
+    t0 = time.perf_counter()
+    data = make_data(args.tickers, args.bars, extra, seed=args.seed)
+    log(
+        f"data: {args.tickers} tickers x {args.bars} bars = {data.base.num_rows:,} rows, "
+        f"{data.base.nbytes / 2**20:.0f} MiB in memory ({time.perf_counter() - t0:.1f} s to make)"
+    )
+    add_days = [data.day(i) for i in range(args.repeats)]
+    last5 = list(data.dates[args.bars + args.repeats - 5 : args.bars + args.repeats])
+    rep5 = [data.bars(last5) for _ in range(args.repeats)]
+    after = [data.day(args.repeats + i) for i in range(args.updates)]
+    rng = np.random.default_rng(args.seed + 1)
+    read_tickers = [
+        data.tickers[i]
+        for i in rng.choice(len(data.tickers), min(args.read_tickers, len(data.tickers)), False)
+    ]
+    plan = Plan(data, args.repeats, add_days, rep5, after, read_tickers, args.naive_subset)
+
+    parent = Path(args.tmp or tempfile.gettempdir())
+    work = Path(tempfile.mkdtemp(prefix="tv-bench-", dir=parent))
+    rows: dict[str, dict[str, Any]] = {}
+    factories: dict[str, Callable[[Path], System]] = {
+        "floor": lambda p: Floor(p, plan, log),
+        "naive": lambda p: Naive(p, plan, log),
+        "deltalake": lambda p: Delta(p, plan, log),
+        "arcticdb": lambda p: Arctic(p, plan, log),
+        "tickvault": lambda p: Tickvault(p, plan, log),
+        "tickvault-nofsync": lambda p: Tickvault(p, plan, log, fsync=False),
+    }
+    try:
+        for key in SYSTEMS:
+            if key not in want:
+                continue
+            sysobj = factories[key](work / key)
+            sysobj.root.mkdir(parents=True, exist_ok=True)
+            modname = {"deltalake": "deltalake", "arcticdb": "arcticdb"}.get(key)
+            if modname and vers[modname].startswith("unavailable"):
+                rows[key] = {"label": sysobj.label, "unavailable": vers[modname]}
+                log(f"== {sysobj.label}: {vers[modname]}, skipped")
+                continue
+            log(f"== {sysobj.label}")
+            gc.collect()
+            t1 = time.perf_counter()
+            try:
+                sysobj.run()
+            except Exception as exc:  # report and carry on with the others
+                traceback.print_exc()
+                sysobj.notes.append(f"FAILED: {type(exc).__name__}: {exc}")
+            finally:
+                sysobj.cleanup()
+            log(f"   ({time.perf_counter() - t1:.1f} s)")
+            rows[key] = {"label": sysobj.label, "results": sysobj.results, "notes": sysobj.notes}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    n = args.tickers
+    log("")
+    log(f"## Results: {n} tickers x {args.bars} bars, seconds (N = {n} tickers)")
+    log("")
+    log(results_table(rows))
+    log("")
+    for r in rows.values():
+        for note in r.get("notes", []):
+            log(f"- {r['label']}: {note}")
+    tv_rows = [k for k in ("tickvault", "tickvault-nofsync") if k in rows]
+    all_goals = {}
+    for tv in tv_rows:
+        g = goals(rows, tv)
+        all_goals[tv] = g
+        log("")
+        log(f"## Goals (issue 2) for {rows[tv]['label']}")
+        log("")
+        log("| goal | measured | verdict |")
+        log("|---|---|---|")
+        for text, measured, v in g:
+            log(f"| {text} | {measured} | {v} |")
+    log("")
+    log(f"total benchmark time {time.perf_counter() - t_start:.0f} s")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "args": vars(args),
+                    "machine": machine(),
+                    "versions": vers,
+                    "rows": rows,
+                    "goals": all_goals,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
