@@ -160,3 +160,28 @@ def test_run_records_round_trip_newest_first(db):
     assert [r["run_id"] for r in runs] == [b, a]
     assert runs[0]["failed"] == 1
     assert db.runs(limit=1)[0]["run_id"] == b
+
+
+@pytest.mark.parametrize(
+    ("tickers", "days", "expected"),
+    [
+        (["A", "A", "B"], [1, 2, 1], True),
+        (["A", "A", "B"], [2, 1, 1], False),  # time goes back inside a ticker
+        (["B", "A", "A"], [1, 1, 2], False),  # tickers out of order
+        (["A", "A", "B"], [1, 1, 1], False),  # duplicate key
+        (["A"], [1], True),
+    ],
+)
+def test_sorted_unique_detection(tickers, days, expected):
+    from tickvault.schema import PRICES, is_sorted_unique
+
+    t = pa.table(
+        {
+            "ticker": tickers,
+            "timestamp": pa.array(
+                [pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=d) for d in days],
+                type=pa.timestamp("ns", tz="UTC"),
+            ),
+        }
+    )
+    assert is_sorted_unique(t, PRICES.key) is expected

@@ -311,10 +311,29 @@ def _cast_column(table: pa.Table, col: Column, arr: Any, schema: TableSchema) ->
     return pa.array(coerced.to_numpy(dtype="float64"), type=pa.float64()).cast(col.type)
 
 
+def is_sorted_unique(table: pa.Table, key: Sequence[str]) -> bool:
+    """True when rows are strictly increasing by ``key`` (sorted, no duplicate keys)."""
+    n = table.num_rows
+    if n < 2:
+        return True
+    undecided = np.ones(n - 1, dtype=bool)
+    for k in key:
+        col = table.column(k)
+        a, b = col.slice(0, n - 1), col.slice(1)
+        if undecided.any() and pc.any(pc.greater(a, b)).as_py():
+            bigger = pc.greater(a, b).to_numpy(zero_copy_only=False)
+            if (undecided & bigger).any():
+                return False
+        undecided &= pc.equal(a, b).to_numpy(zero_copy_only=False)
+        if not undecided.any():
+            return True
+    return not undecided.any()
+
+
 def dedupe_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
     """Sort by ``key`` and keep, for each key, the last occurrence in input order."""
     n = table.num_rows
-    if n == 0:
+    if n == 0 or is_sorted_unique(table, key):
         return table
     pos = pa.array(np.arange(n, dtype=np.int64))
     t = table.append_column("__pos", pos)
@@ -339,15 +358,18 @@ _PRICE_COLS = ("open", "high", "low", "close")
 
 def _check_prices(table: pa.Table, schema: TableSchema) -> None:
     key = schema.key
-    cols = {c: table.column(c).to_numpy(zero_copy_only=False) for c in _PRICE_COLS}
+    cols = {
+        c: np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype="float64")
+        for c in _PRICE_COLS
+    }
     for name in (*_PRICE_COLS, "adj_close"):
         if name == "adj_close":
             arr = table.column(name)
-            values = arr.to_numpy(zero_copy_only=False).astype("float64")
+            values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype="float64")
             present = ~pc.is_null(arr).to_numpy(zero_copy_only=False)
             bad_finite = present & ~np.isfinite(values)
         else:
-            values = cols[name].astype("float64")
+            values = cols[name]
             present = np.ones(len(values), dtype=bool)
             bad_finite = ~np.isfinite(values)
         _fail(table, bad_finite, name, "non-finite", key, "prices must be finite, e.g. 101.25")
@@ -366,7 +388,7 @@ def _check_prices(table: pa.Table, schema: TableSchema) -> None:
     _fail(table, h < c, "high", "below-close", key, "high must be >= close")
     _fail(table, lo > o, "low", "above-open", key, "low must be <= open")
     _fail(table, lo > c, "low", "above-close", key, "low must be <= close")
-    vol = table.column("volume").to_numpy(zero_copy_only=False).astype("float64")
+    vol = np.asarray(table.column("volume").to_numpy(zero_copy_only=False), dtype="float64")
     _fail(table, ~np.isfinite(vol), "volume", "non-finite", key, "volume must be finite, e.g. 1200")
     _fail(table, vol < 0, "volume", "negative", key, "volume must be >= 0, e.g. 1200")
 

@@ -96,6 +96,7 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
                     table.dir / f.path,
                     table.footers,
                     schema,
+                    f,
                     tickers=tk,
                     start=None,
                     end=None,

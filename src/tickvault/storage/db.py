@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -96,7 +97,9 @@ class Snapshot:
             for t, m in zip(f.tickers, f.max_ts, strict=True):
                 if m > best.get(t, -(2**63)):
                     best[t] = m
-        return {t: pd.Timestamp(best[t], tz="UTC") for t in sorted(best)}
+        names = sorted(best)
+        stamps = pd.DatetimeIndex(np.array([best[t] for t in names], dtype="M8[ns]"), tz="UTC")
+        return dict(zip(names, stamps, strict=True))
 
     def first_timestamps(self) -> dict[str, pd.Timestamp]:
         best: dict[str, int] = {}

@@ -10,6 +10,7 @@ final name: every ``*.parquet`` in a table folder is complete at every instant.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 import uuid
@@ -48,23 +49,31 @@ def ticker_runs(table: pa.Table, series: str) -> tuple[list[str], np.ndarray, np
     return ree.values.to_pylist(), starts, ends
 
 
-def _row_groups(starts: np.ndarray, ends: np.ndarray, opts: WriteOptions) -> list[tuple[int, int]]:
+def _row_groups(
+    starts: np.ndarray, ends: np.ndarray, ts: np.ndarray, opts: WriteOptions
+) -> list[tuple[int, int]]:
+    """Row-group boundaries: whole tickers, small tickers grouped until
+    ``min_row_group_rows``; a larger ticker gets its own row groups, cut at calendar-year
+    boundaries and at ``max_row_group_rows`` — so a one-month cross-section decodes about a
+    year per ticker, not its whole history (decision 002)."""
     groups: list[tuple[int, int]] = []
     cur_start: int | None = None
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        n = e - s
-        if n > opts.max_row_group_rows:
-            if cur_start is not None:
-                groups.append((cur_start, s))
+        if e - s < opts.min_row_group_rows:
+            if cur_start is None:
+                cur_start = s
+            if e - cur_start >= opts.min_row_group_rows:
+                groups.append((cur_start, e))
                 cur_start = None
-            for off in range(s, e, opts.max_row_group_rows):
-                groups.append((off, min(e, off + opts.max_row_group_rows)))
             continue
-        if cur_start is None:
-            cur_start = s
-        if e - cur_start >= opts.min_row_group_rows:
-            groups.append((cur_start, e))
+        if cur_start is not None:
+            groups.append((cur_start, s))
             cur_start = None
+        years = ts[s:e].astype("datetime64[ns]").astype("datetime64[Y]")
+        cuts = [s, *(np.flatnonzero(years[1:] != years[:-1]) + 1 + s).tolist(), e]
+        for a, b in itertools.pairwise(cuts):
+            for off in range(a, b, opts.max_row_group_rows):
+                groups.append((off, min(b, off + opts.max_row_group_rows)))
     if cur_start is not None:
         groups.append((cur_start, int(ends[-1])))
     return groups
@@ -94,7 +103,7 @@ def write_data_file(
             use_dictionary=dict_cols,
             write_statistics=[series, time_col],
         ) as writer:
-            for a, b in _row_groups(starts, ends, opts):
+            for a, b in _row_groups(starts, ends, ts, opts):
                 writer.write_table(table.slice(a, b - a), row_group_size=b - a)
         fh.flush()
         if opts.fsync:
@@ -118,25 +127,27 @@ def write_data_file(
 @dataclass
 class _Footer:
     meta: pq.FileMetaData
-    rg_min_ticker: list[str]
-    rg_max_ticker: list[str]
+    rg_start: np.ndarray  # first row of each row group
+    rg_end: np.ndarray  # one past the last row
     rg_min_ts: np.ndarray
     rg_max_ts: np.ndarray
 
 
-def _stat(md: pq.FileMetaData, rg: int, col: int) -> tuple[object, object]:
-    st = md.row_group(rg).column(col).statistics
-    if st is None or not st.has_min_max:
-        return None, None
-    return st.min, st.max
+_I64_MIN = np.iinfo(np.int64).min
+_I64_MAX = np.iinfo(np.int64).max
 
 
 class FooterCache:
-    """Parsed Parquet footers of immutable files, shared by the reads of one ParquetDB."""
+    """Parsed Parquet footers of immutable files, shared by the reads of one ParquetDB,
+    plus the decoded content of small files (level-0 updates), which single-ticker reads
+    then slice without decoding again. Files never change, so nothing here goes stale."""
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, small_bytes: int = 64 << 20) -> None:
         self.capacity = capacity
+        self.small_bytes = small_bytes
         self._items: OrderedDict[str, _Footer] = OrderedDict()
+        self._small: OrderedDict[str, pa.Table] = OrderedDict()
+        self._small_used = 0
         self._lock = threading.Lock()
 
     def get(self, path: Path, schema: TableSchema) -> _Footer:
@@ -147,26 +158,52 @@ class FooterCache:
                 self._items.move_to_end(key)
                 return item
         md = pq.read_metadata(path)
-        names = md.schema.names
-        si, ti = names.index(schema.series_column), names.index(schema.time_column)
-        mins, maxs, tmin, tmax = [], [], [], []
-        for rg in range(md.num_row_groups):
-            a, b = _stat(md, rg, si)
-            mins.append("" if a is None else str(a))
-            maxs.append("\U0010ffff" if b is None else str(b))
-            c, d = _stat(md, rg, ti)
-            tmin.append(np.iinfo(np.int64).min if c is None else _ns(c))
-            tmax.append(np.iinfo(np.int64).max if d is None else _ns(d))
-        item = _Footer(md, mins, maxs, np.array(tmin, dtype=np.int64), np.array(tmax, np.int64))
+        ti = md.schema.names.index(schema.time_column)
+        n = md.num_row_groups
+        rows = np.empty(n, dtype=np.int64)
+        tmin = np.full(n, _I64_MIN, dtype=np.int64)
+        tmax = np.full(n, _I64_MAX, dtype=np.int64)
+        for rg in range(n):
+            g = md.row_group(rg)
+            rows[rg] = g.num_rows
+            st = g.column(ti).statistics
+            if st is not None and st.has_min_max:
+                tmin[rg] = _ns(st.min_raw)
+                tmax[rg] = _ns(st.max_raw)
+        end = np.cumsum(rows)
+        item = _Footer(md, end - rows, end, tmin, tmax)
         with self._lock:
             self._items[key] = item
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
         return item
 
+    def small_table(self, path: Path, info: FileInfo, columns: list[str]) -> pa.Table | None:
+        """The whole decoded file if it is small enough to keep; None otherwise."""
+        if info.rows > 65_536:
+            return None
+        key = str(path)
+        with self._lock:
+            t = self._small.get(key)
+            if t is not None:
+                self._small.move_to_end(key)
+        if t is None:
+            t = pq.read_table(path)
+            with self._lock:
+                if key not in self._small:
+                    self._small[key] = t
+                    self._small_used += t.nbytes
+                while self._small_used > self.small_bytes and len(self._small) > 1:
+                    _, old = self._small.popitem(last=False)
+                    self._small_used -= old.nbytes
+        return t.select([c for c in columns if c in t.column_names])
+
     def discard(self, path: Path) -> None:
         with self._lock:
             self._items.pop(str(path), None)
+            t = self._small.pop(str(path), None)
+            if t is not None:
+                self._small_used -= t.nbytes
 
 
 def _ns(value: object) -> int:
@@ -177,61 +214,80 @@ def _ns(value: object) -> int:
     return int(pd.Timestamp(value).value)  # type: ignore[arg-type]
 
 
+def _ranges_for(info: FileInfo, tickers: Sequence[str]) -> list[tuple[int, int]]:
+    """Row ranges [a, b) of ``tickers`` in the file, from the log's statistics."""
+    idx = info.index()
+    offsets = info.offsets()
+    out = []
+    for t in tickers:
+        i = idx.get(t)
+        if i is not None:
+            out.append((int(offsets[i]), int(offsets[i] + info.ticker_rows[i])))
+    out.sort()
+    return out
+
+
 def read_file(
     path: Path,
     footers: FooterCache,
     schema: TableSchema,
+    info: FileInfo,
     *,
     tickers: Sequence[str] | None,
     start: int | None,
     end: int | None,
     columns: list[str],
 ) -> pa.Table:
-    """Read ``columns`` of the rows of one file matching tickers and [start, end]."""
-    ft = footers.get(path, schema)
-    n = ft.meta.num_row_groups
-    keep = np.ones(n, dtype=bool)
-    if start is not None:
-        keep &= ft.rg_max_ts >= start
-    if end is not None:
-        keep &= ft.rg_min_ts <= end
-    if tickers is not None:
-        tk = sorted(tickers)
-        mins, maxs = ft.rg_min_ticker, ft.rg_max_ticker
-        sel = np.zeros(n, dtype=bool)
-        import bisect
+    """Read ``columns`` of the rows of one file matching tickers and [start, end].
 
-        for rg in range(n):
-            if not keep[rg]:
-                continue
-            i = bisect.bisect_left(tk, mins[rg])
-            sel[rg] = i < len(tk) and tk[i] <= maxs[rg]
-        keep &= sel
-    rgs = np.flatnonzero(keep).tolist()
-    file_cols = set(ft.meta.schema.names)
-    cols = [c for c in columns if c in file_cols]
-    if not rgs:
-        return pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
-    pf = pq.ParquetFile(path, metadata=ft.meta)
-    t = pf.read(columns=cols) if len(rgs) == n else pf.read_row_groups(rgs, columns=cols)
-    mask = None
-    if tickers is not None and not (len(tickers) == 1 and mins_eq(ft, rgs, tickers[0])):
-        mask = pc.is_in(t.column(schema.series_column), value_set=pa.array(list(tickers)))
-    ts = t.column(schema.time_column)
-    if start is not None:
-        m = pc.greater_equal(ts, pa.scalar(start, pa.timestamp("ns", tz="UTC")))
-        mask = m if mask is None else pc.and_(mask, m)
-    if end is not None:
-        m = pc.less_equal(ts, pa.scalar(end, pa.timestamp("ns", tz="UTC")))
-        mask = m if mask is None else pc.and_(mask, m)
-    if mask is not None:
-        t = t.filter(mask)
+    The log says where each ticker's rows are (files are sorted by ticker), so only the
+    row groups holding them are decoded and no ticker filter is evaluated."""
+    ranges = None if tickers is None else _ranges_for(info, tickers)
+    small = footers.small_table(path, info, columns) if tickers is not None else None
+    if small is not None:
+        assert ranges is not None
+        parts = [small.slice(a, b - a) for a, b in ranges]
+        t = pa.concat_tables(parts) if len(parts) != 1 else parts[0]
+    else:
+        ft = footers.get(path, schema)
+        keep = np.ones(ft.meta.num_row_groups, dtype=bool)
+        if start is not None:
+            keep &= ft.rg_max_ts >= start
+        if end is not None:
+            keep &= ft.rg_min_ts <= end
+        if ranges is not None:
+            sel = np.zeros_like(keep)
+            for a, b in ranges:
+                sel |= (ft.rg_start < b) & (ft.rg_end > a)
+            keep &= sel
+        rgs = np.flatnonzero(keep)
+        cols = [c for c in columns if c in ft.meta.schema.names]
+        if len(rgs) == 0:
+            return pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
+        pf = pq.ParquetFile(path, metadata=ft.meta)
+        if len(rgs) == len(keep):
+            t = pf.read(columns=cols, use_threads=False)
+        else:
+            t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=False)
+        if ranges is not None:
+            # rows of the selected row groups, in file order -> keep only the ranges
+            wanted = np.zeros(info.rows, dtype=bool)
+            for a, b in ranges:
+                wanted[a:b] = True
+            mask = np.concatenate([wanted[ft.rg_start[r] : ft.rg_end[r]] for r in rgs.tolist()])
+            if not mask.all():
+                t = t.filter(pa.array(mask))
+    mask_t = None
+    if start is not None or end is not None:
+        ts = t.column(schema.time_column)
+        if start is not None:
+            mask_t = pc.greater_equal(ts, pa.scalar(start, pa.timestamp("ns", tz="UTC")))
+        if end is not None:
+            m = pc.less_equal(ts, pa.scalar(end, pa.timestamp("ns", tz="UTC")))
+            mask_t = m if mask_t is None else pc.and_(mask_t, m)
+    if mask_t is not None:
+        t = t.filter(mask_t)
     return t
-
-
-def mins_eq(ft: _Footer, rgs: list[int], ticker: str) -> bool:
-    """True when every selected row group holds only ``ticker`` (no filter needed)."""
-    return all(ft.rg_min_ticker[r] == ticker == ft.rg_max_ticker[r] for r in rgs)
 
 
 def _type_of(schema: TableSchema, name: str) -> pa.DataType:

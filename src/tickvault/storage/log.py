@@ -75,6 +75,7 @@ class FileInfo:
     ticker_rows: list[int]
     added: int = 0  # version that added this file
     _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _offsets: Any = field(default=None, repr=False, compare=False)
 
     @property
     def min_ticker(self) -> str:
@@ -91,6 +92,15 @@ class FileInfo:
     @property
     def end(self) -> int:
         return max(self.max_ts)
+
+    def offsets(self) -> Any:
+        """First row of each ticker in the file (files are sorted by ticker)."""
+        if self._offsets is None:
+            import numpy as np
+
+            rows = np.asarray(self.ticker_rows, dtype=np.int64)
+            self._offsets = np.cumsum(rows) - rows
+        return self._offsets
 
     def index(self) -> dict[str, int]:
         if self._index is None:
@@ -141,7 +151,8 @@ class TableState:
     _by_ticker: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def copy(self) -> TableState:
-        return TableState(self.version, dict(self.files), dict(self.meta))
+        # the ticker index is derived from ``files`` and replaced (never mutated) on change
+        return TableState(self.version, dict(self.files), dict(self.meta), self._by_ticker)
 
     def apply(self, version: int, entry: dict[str, Any]) -> None:
         if version != self.version + 1:

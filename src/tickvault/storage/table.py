@@ -309,6 +309,7 @@ class Table:
                     self.dir / f.path,
                     self.footers,
                     schema,
+                    f,
                     tickers=tk,
                     start=start,
                     end=end,
@@ -325,7 +326,14 @@ class Table:
                 t = with_seq(t, f)
             return t.select(read_cols)
 
-        if len(candidates) >= 3:
+        est = 0
+        for f, tk in candidates:
+            if tk is None:
+                est += f.rows
+            else:
+                idx = f.index()
+                est += sum(f.ticker_rows[idx[t]] for t in tk)
+        if len(candidates) >= 2 and est > 100_000:
             parts = list(self._executor().map(one, candidates))
         else:
             parts = [one(c) for c in candidates]
