@@ -131,7 +131,9 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
     verify = data["verify"]
     assert verify["state"] == "ok" and verify["current"] and not verify["running"]
     assert verify["result"]["version"] == db.version
-    assert verify["result"]["files_checked"] >= 1
+    assert verify["result"]["files_checked"] == info["files"] >= 1
+    assert verify["result"]["rows_checked"] == info["stored_rows"]
+    assert verify["result"]["problems"] == []
 
     html = get_html(client, "/")
     assert "🟢 Fresh" in html and "🔴 STALE (30 days)" in html
@@ -212,6 +214,33 @@ def test_tickers_filter_sort_and_page(
     assert html.count('<tr data-level="') == len(tickers)
     for t in tickers:
         assert f'href="/tickers/{t}">{t}</a>' in html
+
+
+def test_five_thousand_tickers_are_paged(tmp_path: Path):
+    db = ParquetDB(tmp_path / "db")
+    names = [f"T{i:04d}" for i in range(5000)]
+    last = [TODAY - pd.Timedelta(days=i % 40) for i in range(5000)]
+    frame = pd.concat([daily_bars(t, d, 1) for t, d in zip(names, last, strict=True)])
+    db.upsert_prices(frame.reset_index(drop=True))
+    stale = sorted(t for t, d in zip(names, last, strict=True) if (TODAY - d).days > 7)
+    with TestClient(create_app(db.path)) as client:
+        first = get_json(client, "/api/tickers")
+        assert first["total"] == first["matched"] == 5000
+        assert first["pages"] == 50 and first["per_page"] == 100
+        assert [r["ticker"] for r in first["rows"]] == names[:100]
+        last_page = get_json(client, "/api/tickers?page=50")
+        assert [r["ticker"] for r in last_page["rows"]] == names[4900:]
+        big = get_json(client, "/api/tickers?per_page=5000")
+        assert [r["ticker"] for r in big["rows"]] == names and big["pages"] == 1
+        stale_page = get_json(client, "/api/tickers?stale=true&per_page=1000&page=2")
+        assert stale_page["matched"] == len(stale)
+        assert [r["ticker"] for r in stale_page["rows"]] == stale[1000:2000]
+        html = get_html(client, "/tickers?page=2")
+        assert html.count('<tr data-level="') == 100
+        assert 'href="/tickers/T0100">T0100</a>' in html
+        assert 'id="matched" data-matched="5000" data-total="5000"' in html
+        assert "page 2 of 50" in html and 'rel="next"' in html and 'rel="prev"' in html
+    db.close()
 
 
 @pytest.mark.parametrize(
@@ -329,8 +358,9 @@ def test_corrupt_data_file_is_an_error_page_and_a_failed_verify(tmp_path: Path):
     db.close()
     with TestClient(create_app(tmp_path / "db"), raise_server_exceptions=False) as client:
         html = get_html(client, "/tickers/AAPL", status=500)
-        assert "The database could not be read" in html or "corrupt" in html
-        assert "tickvault verify" in html
+        assert "The database is corrupt" in html
+        assert "`tickvault verify --repair` to fix it" in html  # a command that exists
+        assert "tickvault repair" not in html
         err = get_json(client, "/api/tickers/AAPL", status=500)
         assert err["status"] == 500 and err["message"]
         # metadata pages still work, and the overview says what verify found

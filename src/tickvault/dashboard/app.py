@@ -69,7 +69,10 @@ def _hint(status: int, exc: BaseException) -> str:
     if isinstance(exc, DatabaseNotFound):
         return "Start the dashboard with --db pointing at a tickvault database."
     if status == 500:
-        return "Run `tickvault verify` to find the damaged file and `tickvault repair` to fix it."
+        return (
+            "Run `tickvault verify` to find the damaged file and `tickvault verify --repair` "
+            "to fix it."
+        )
     return ""
 
 
