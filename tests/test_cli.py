@@ -249,10 +249,17 @@ def test_corrupt_data_file(demo, tmp_path):
     assert f"prices/{victim.name}: unreadable" in verify.stderr
     doc = json.loads(verify_json.stdout)
     assert doc["ok"] is False and doc["problems"][0]["path"] == victim.name
+    rows_lost = pq.ParquetFile(db / "prices" / victim.name).metadata.num_rows
     repaired = tv("verify", "--repair", db=copy)
-    assert repaired.returncode == 0, repaired.stderr + repaired.stdout
-    assert f"repaired prices/{victim.name}: drop" in repaired.stderr
+    # problems were found (and rows lost): exit 1 like fsck, though the result verifies clean
+    assert repaired.returncode == 1, repaired.stderr + repaired.stdout
+    assert f"repaired prices/{victim.name}: drop ({rows_lost:,} rows lost)" in repaired.stderr
     assert repaired.stdout.startswith("OK:")
+    again, again_json = tv_many(["verify", "--repair"], ["verify", "--repair", "--json"], db=copy)
+    assert again.returncode == 0, again.stderr + again.stdout  # nothing left to repair
+    assert again.stdout.startswith("OK:") and "repaired" not in again.stderr
+    assert again_json.returncode == 0
+    assert json.loads(again_json.stdout)["repair"]["actions"] == []
 
 
 def test_debug_shows_the_traceback(tmp_path):

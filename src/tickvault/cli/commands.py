@@ -228,11 +228,14 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     if args.repair:
         repaired = db.repair(dry_run=False, table=args.table)
     report = db.verify(args.table)
+    # like fsck: problems found are exit 1 even when --repair fixed them (rows may be lost)
+    found = repaired is not None and bool(repaired.actions or repaired.unrepairable)
+    code = EXIT_OK if report.ok and not found else EXIT_PROBLEMS
     if out.json:
         out.data(
             {**report.to_dict(), "repair": repaired.to_dict() if repaired is not None else None}
         )
-        return EXIT_OK if report.ok else EXIT_PROBLEMS
+        return code
     for a in repaired.actions if repaired is not None else []:
         extra = f" ({a['rows_lost']:,} rows lost)" if "rows_lost" in a else ""
         out.note(f"repaired {a['table']}/{a['path']}: {a['action']}{extra}")
@@ -254,7 +257,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
             )
         if not report.ok and not args.repair:
             out.note("run `tickvault verify --repair` to drop or rewrite the damaged files")
-    return EXIT_OK if report.ok else EXIT_PROBLEMS
+    return code
 
 
 def cmd_info(args: argparse.Namespace, out: Output) -> int:
