@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from http_fixtures import gaps
 from tickvault.errors import (
     BadSourceData,
     ConfigError,
@@ -215,26 +216,77 @@ def test_token_bucket_spaces_grants_exactly_across_threads() -> None:
     for t in threads:
         t.join()
     grants.sort()
-    span = grants[-1] - grants[0]
     assert len(grants) == 80
-    # never faster than the rate (SLACK lets a late grant be made up by 0.1 interval);
-    # slower only by wake-up latency, which a shared CI machine can make large
-    assert 79 / 50 - 0.1 / 50 - 0.005 <= span <= 79 / 50 * 1.5
-    # never more than per_second * t + burst in any window (tiny wake-up jitter allowed)
+    # never faster than the rate: 79 intervals (SLACK may make up 0.1 interval, and the
+    # times are taken just after each grant, so a preempted first thread shortens the span;
+    # allow one interval for that). How close to the rate it gets is a benchmark's question.
+    assert grants[-1] - grants[0] >= 78 / 50
+    # never more than per_second * t + burst in any window (+ SLACK + one for jitter)
     for i in range(len(grants)):
         for j in range(i + 1, len(grants)):
             assert j - i <= 50 * (grants[j] - grants[i]) + 1 + 0.1 + 1
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _grant(bucket: TokenBucket, clock: FakeClock, *, late: float = 0.0) -> float:
+    """Wait (on the fake clock) for a token, waking ``late`` seconds after asked; return the
+    time it was granted."""
+    while (wait := bucket.try_acquire()) > 0:
+        clock.now += wait + late
+    return clock.now
+
+
+def test_token_bucket_grants_exactly_at_the_rate_on_a_fake_clock() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(RateLimit(per_second=10), clock=clock)
+    times = [_grant(bucket, clock) for _ in range(50)]
+    assert times[0] == 1000.0
+    # the first slot may be taken SLACK (a tenth of an interval) early, then exactly 1/rate
+    assert times[1] - times[0] == pytest.approx(0.09)
+    assert gaps(times[1:]) == pytest.approx([0.1] * 48)
+    # a saturated bucket grants the rate: 49 grants after the first in 4.89 s
+    assert times[-1] - times[0] == pytest.approx(4.89)
+
+
+def test_token_bucket_late_wake_ups_never_exceed_the_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(RateLimit(per_second=10), clock=clock)
+    times = [_grant(bucket, clock, late=0.003 * (i % 7)) for i in range(200)]
+    # over any t seconds at most rate * t + burst + SLACK grants
+    for i in range(len(times)):
+        for j in range(i + 1, len(times)):
+            assert j - i + 1 <= 10 * (times[j] - times[i]) + 1 + 0.1 + 1e-9
+
+
 def test_token_bucket_burst_and_defer() -> None:
-    bucket = TokenBucket(RateLimit(per_second=10, burst=3))
-    t0 = time.monotonic()
-    for _ in range(3):
-        bucket.acquire()
-    assert time.monotonic() - t0 < 0.05  # the burst is immediate
-    bucket.acquire()
-    assert time.monotonic() - t0 >= 0.09
+    clock = FakeClock()
+    bucket = TokenBucket(RateLimit(per_second=10, burst=3), clock=clock)
+    assert [bucket.try_acquire() for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst at once
+    assert bucket.try_acquire() == pytest.approx(0.09)  # then one slot per interval
+    clock.now += 0.09
+    assert bucket.try_acquire() == 0.0
+    assert bucket.paused_until == float("-inf")
+    clock.now += 5  # idle: the burst refills
     bucket.defer(0.3)
-    t1 = time.monotonic()
-    bucket.acquire()
-    assert time.monotonic() - t1 >= 0.29
+    assert bucket.paused_until == pytest.approx(clock.now + 0.3)
+    assert bucket.try_acquire() == pytest.approx(0.3)  # nothing before the pause ends
+    clock.now += 0.3
+    assert bucket.try_acquire() == 0.0
+    bucket.defer(0.1)  # a shorter pause never shortens a longer one
+    bucket.defer(0.05)
+    assert bucket.paused_until == pytest.approx(clock.now + 0.1)
+
+
+def test_token_bucket_acquire_sleeps_until_a_token_is_free() -> None:
+    bucket = TokenBucket(RateLimit(per_second=10, burst=1))
+    assert bucket.acquire() == 0.0
+    t0 = time.monotonic()
+    waited = bucket.acquire()
+    assert waited >= 0.08 and time.monotonic() - t0 >= 0.08  # slept: never early

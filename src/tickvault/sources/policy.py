@@ -124,7 +124,12 @@ class RateLimit:
     """At most ``per_second`` requests per second on average, at most ``burst`` at once.
 
     Precisely: over any interval of ``t`` seconds at most ``per_second * t + burst`` requests
-    start. ``burst=1`` (the default) spaces requests evenly, ``1 / per_second`` apart.
+    start, plus at most :data:`SLACK` (a tenth of a request: a slot may start up to a tenth
+    of an interval early to make up for a late wake-up, see :class:`TokenBucket`), so the
+    average rate never exceeds ``per_second``. ``burst=1`` (the default) spaces requests
+    evenly, ``1 / per_second`` apart (at least ``0.9 / per_second``). A server that allows
+    no burst at all may answer 429 to such a pair; give ``per_second`` a little below its
+    limit then.
     """
 
     per_second: float
@@ -191,6 +196,12 @@ class TokenBucket:
                 return waited
             time.sleep(wait)
             waited += wait
+
+    @property
+    def paused_until(self) -> float:
+        """The clock time before which no slot starts (``-inf`` if never deferred)."""
+        with self._lock:
+            return self._not_before
 
     def defer(self, seconds: float) -> None:
         """Let no new slot start before ``seconds`` from now (e.g. after a Retry-After)."""
