@@ -92,6 +92,9 @@ class Snapshot:
 
     def watermarks(self) -> dict[str, pd.Timestamp]:
         """Last timestamp per ticker, from the log's statistics (no data file is opened)."""
+        cached = self._state._derived.get("watermarks")
+        if cached is not None:
+            return dict(cached)
         best: dict[str, int] = {}
         for f in self._state.files.values():
             for t, m in zip(f.tickers, f.max_ts, strict=True):
@@ -99,7 +102,9 @@ class Snapshot:
                     best[t] = m
         names = sorted(best)
         stamps = pd.DatetimeIndex(np.array([best[t] for t in names], dtype="M8[ns]"), tz="UTC")
-        return dict(zip(names, stamps, strict=True))
+        result = dict(zip(names, stamps, strict=True))
+        self._state._derived["watermarks"] = result
+        return dict(result)
 
     def first_timestamps(self) -> dict[str, pd.Timestamp]:
         best: dict[str, int] = {}

@@ -148,11 +148,12 @@ class TableState:
     version: int = -1
     files: dict[str, FileInfo] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-    _by_ticker: dict[str, list[str]] | None = field(default=None, repr=False)
+    # derived indexes, shared by copies of the same version (replaced, never mutated, when
+    # ``files`` changes), so an index is built once per version however many reads pin it
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def copy(self) -> TableState:
-        # the ticker index is derived from ``files`` and replaced (never mutated) on change
-        return TableState(self.version, dict(self.files), dict(self.meta), self._by_ticker)
+        return TableState(self.version, dict(self.files), dict(self.meta), self._derived)
 
     def apply(self, version: int, entry: dict[str, Any]) -> None:
         if version != self.version + 1:
@@ -167,16 +168,17 @@ class TableState:
             info = FileInfo.from_json(d, added=version)
             self.files[info.path] = info
         self.version = version
-        self._by_ticker = None
+        self._derived = {}
 
     def by_ticker(self) -> dict[str, list[str]]:
-        if self._by_ticker is None:
-            idx: dict[str, list[str]] = {}
+        idx: dict[str, list[str]] | None = self._derived.get("by_ticker")
+        if idx is None:
+            idx = {}
             for f in sorted(self.files.values(), key=lambda f: f.path):
                 for t in f.tickers:
                     idx.setdefault(t, []).append(f.path)
-            self._by_ticker = idx
-        return self._by_ticker
+            self._derived["by_ticker"] = idx
+        return idx
 
     def to_json(self) -> dict[str, Any]:
         files = []
