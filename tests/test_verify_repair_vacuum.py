@@ -122,3 +122,14 @@ def test_log_problems_are_reported(db, bars, db_path):
     r = ParquetDB(db_path).verify()
     assert not r.ok
     assert r.problems[0].kind == "log"
+
+
+def test_a_commit_never_references_a_vanished_file(db, bars, db_path):
+    from tickvault import StorageError
+
+    files = db.write_files("prices", bars(["AAPL"], periods=3))
+    for f in files:  # e.g. a vacuum with retention=0 ran between write and commit
+        (db_path / "prices" / f.path).unlink()
+    with pytest.raises(StorageError, match="disappeared"):
+        db.commit_files("prices", files)
+    assert db.version == 0 and db.read_table().empty and db.verify().ok

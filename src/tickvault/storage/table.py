@@ -195,6 +195,12 @@ class Table:
         while True:
             state = self.refresh()
             version = state.version + 1
+            missing = [f.path for f in add if not (self.dir / f.path).exists()]
+            if missing:  # never publish a reference to a file that is gone
+                raise StorageError(
+                    f"{self.name}: data file(s) {missing[:3]} disappeared before they were "
+                    f"committed (was `vacuum` run with a retention shorter than a commit?)"
+                )
             if prepare is not None:
                 prepare(state, version)
             for f in add:
