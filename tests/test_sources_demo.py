@@ -16,6 +16,7 @@ import pytest
 from tickvault.errors import ConfigError, SourceUnavailable, TickerNotFound
 from tickvault.schema import PRICES
 from tickvault.sources import DemoSource, RetryPolicy, get_source
+from tickvault.sources.base import PRICE_COLUMNS
 from tickvault.sources.demo import EPOCH, last_business_day
 from tickvault.sources.testing import check_source_contract
 
@@ -188,3 +189,51 @@ def test_validate_option_and_bad_options() -> None:
             DemoSource(**bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="options are"):
         get_source("demo", latncy=1)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"revision": 2}, {"revision": 1, "revised_bars": 30, "history_years": 3}],
+    ids=["plain", "revised", "revised-window"],
+)
+def test_fetch_arrow_is_fetch_as_an_arrow_table(options: dict[str, int]) -> None:
+    source = DemoSource(as_of=AS_OF, **options)
+    ranges = [
+        (None, None),
+        ("2019-01-01", None),
+        ("2015-03-02", "2015-03-31"),
+        ("1999-01-01", "2000-01-10"),
+        ("2024-06-29", "2024-06-30"),  # a weekend: empty
+        ("2024-06-20", "2030-01-01"),  # revised bars inside the range
+        (None, "2010-05-05"),
+    ]
+    for ticker in ["AAPL", "BRK.B", "7203.T"]:
+        for start, end in ranges:
+            table = source.fetch_arrow(ticker, start, end)
+            expected = PRICES.validate(source.fetch(ticker, start, end))
+            expected = expected.select(list(PRICE_COLUMNS))
+            assert table.schema.equals(expected.schema)
+            assert table.equals(expected), (ticker, start, end)
+            table.validate(full=True)
+
+
+def test_fetch_arrow_has_the_same_latency_and_failures() -> None:
+    source = DemoSource(
+        as_of=AS_OF, unknown_tickers=["NOPE"], transient_failures=1, validate=True, latency=0.02
+    )
+    with pytest.raises(TickerNotFound):
+        source.fetch_arrow("NOPE")
+    with pytest.raises(SourceUnavailable):
+        source.fetch_arrow("AAPL", "2024-06-03", "2024-06-07")
+    t0 = time.perf_counter()
+    assert source.fetch_arrow("AAPL", "2024-06-03", "2024-06-07").num_rows == 5
+    assert time.perf_counter() - t0 >= 0.02
+    assert source.attempts("AAPL") == 2
+
+
+def test_later_bars_do_not_change_earlier_ones() -> None:
+    # the walk is computed from the epoch; a bar depends only on bars before it
+    source = DemoSource(as_of=AS_OF)
+    short = source.fetch("MSFT", "2001-01-01", "2003-12-31")
+    long = source.fetch("MSFT", "2001-01-01", AS_OF).iloc[: len(short)]
+    pd.testing.assert_frame_equal(short, long.reset_index(drop=True), check_exact=True)

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from .tasks import (
     fetch_one,
     fetch_write_chunk,
     validate_batch,
+    write_validated,
 )
 
 log = logging.getLogger("tickvault.pipeline")
@@ -219,6 +220,7 @@ class _Run:
         self.last_log = self.t0
         self.done = 0
         self.committed: list[FileInfo] = []
+        self.verifier = _Verifier(db)
         self.counts: dict[str, int] = {"pending": len(jobs)}
         self.rows_written = 0
         self.rows_fetched = 0
@@ -319,7 +321,7 @@ class _Run:
             files = []
             written = {}
             if table is not None and table.num_rows:
-                files = self.db.write_files("prices", table)
+                files = write_validated(self.db, table)
                 for f in files:
                     for t, n in zip(f.tickers, f.ticker_rows, strict=True):
                         written[t] = written.get(t, 0) + n
@@ -331,6 +333,7 @@ class _Run:
             info["run_key"] = self.run_key
             info["done"] = done
         result = self.db.commit_files("prices", files, info=info)
+        self.verifier.add(files)
         with self.lock:
             self.committed.extend(files)
             self.report.versions.append(result.version)
@@ -353,19 +356,22 @@ class _Run:
         if self.skip:
             log.info("%s: resuming, %d ticker(s) already committed", self.kind, len(self.skip))
             self._emit(None, "skipped")
-        writer = _Writer(self)
         try:
-            if todo:
-                with open_runner(
-                    self.scheduler, self.n_workers, cluster_options=self.cluster_options
-                ) as runner:
-                    if self.parallel_write:
-                        self._stream_files(runner, todo, writer)
-                    else:
-                        self._stream_rows(runner, todo, writer)
+            writer = _Writer(self)
+            try:
+                if todo:
+                    with open_runner(
+                        self.scheduler, self.n_workers, cluster_options=self.cluster_options
+                    ) as runner:
+                        if self.parallel_write:
+                            self._stream_files(runner, todo, writer)
+                        else:
+                            self._stream_rows(runner, todo, writer)
+            finally:
+                writer.finish()
+            self.report.verify = self.verifier.result()
         finally:
-            writer.finish()
-        self.report.verify = verify_files(self.db, self.committed)
+            self.verifier.close()
         self.report.finished = now_iso()
         self.report.seconds = round(time.perf_counter() - self.t0, 6)
         if not self.report.verify.get("ok", True):
@@ -476,46 +482,79 @@ def _crashed(job: Job, exc: BaseException) -> Outcome:
     )
 
 
-def verify_files(db: ParquetDB, files: list[FileInfo]) -> dict[str, Any]:
-    """Open every data file the run committed, read it back with pyarrow and check it
-    against what the log says: columns, row count and tickers. (``db.verify()`` checks
-    every live file in depth: sort order, unique keys, per-ticker time ranges.)"""
-    if not files:
-        return {"ok": True, "files": 0, "rows": 0, "problems": []}
+def check_file(db: ParquetDB, f: FileInfo) -> list[str]:
+    """Open one committed data file, read every page back with pyarrow and check it
+    against what the log says: columns, row count and tickers. Returns the problems."""
     table = db._table("prices")
     want = table.schema.column_names
+    where = f"prices/{f.path}"
+    rows = 0
+    tickers: set[str] = set()
+    try:
+        pf = pq.ParquetFile(table.dir / f.path)
+        names = pf.schema_arrow.names
+        if [c for c in names if c in want] != want:
+            return [f"{where}: schema: columns {names}, expected {want}"]
+        for batch in pf.iter_batches():  # every page decoded, one batch in memory
+            rows += batch.num_rows
+            tickers.update(pc.unique(batch.column("ticker")).to_pylist())
+    except FileNotFoundError:
+        return [f"{where}: missing: the log lists it but it is not on disk"]
+    except Exception as exc:  # any decoding failure means unreadable
+        return [f"{where}: unreadable: {describe(exc)}"]
+    if rows != f.rows:
+        return [f"{where}: row_count: {rows} rows, the log says {f.rows}"]
+    if sorted(tickers) != sorted(f.tickers):
+        return [f"{where}: stats: tickers differ from the log"]
+    return []
 
-    def check(f: FileInfo) -> list[str]:
-        where = f"prices/{f.path}"
-        rows = 0
-        tickers: set[str] = set()
-        try:
-            pf = pq.ParquetFile(table.dir / f.path)
-            names = pf.schema_arrow.names
-            if [c for c in names if c in want] != want:
-                return [f"{where}: schema: columns {names}, expected {want}"]
-            for batch in pf.iter_batches():  # every page decoded, one batch in memory
-                rows += batch.num_rows
-                tickers.update(pc.unique(batch.column("ticker")).to_pylist())
-        except FileNotFoundError:
-            return [f"{where}: missing: the log lists it but it is not on disk"]
-        except Exception as exc:  # any decoding failure means unreadable
-            return [f"{where}: unreadable: {describe(exc)}"]
-        if rows != f.rows:
-            return [f"{where}: row_count: {rows} rows, the log says {f.rows}"]
-        if sorted(tickers) != sorted(f.tickers):
-            return [f"{where}: stats: tickers differ from the log"]
-        return []
 
-    with ThreadPoolExecutor(max_workers=min(2, len(files))) as ex:
-        found = list(ex.map(check, files))
-    problems = [p for ps in found for p in ps]
+def _verify_result(files: list[FileInfo], problems: list[str]) -> dict[str, Any]:
     return {
         "ok": not problems,
         "files": len(files),
         "rows": sum(f.rows for f in files),
         "problems": problems,
     }
+
+
+def verify_files(db: ParquetDB, files: list[FileInfo]) -> dict[str, Any]:
+    """Open every data file the run committed, read it back with pyarrow and check it
+    against what the log says: columns, row count and tickers (:func:`check_file`).
+    (``db.verify()`` checks every live file in depth: sort order, unique keys, per-ticker
+    time ranges.)"""
+    if not files:
+        return _verify_result(files, [])
+    with ThreadPoolExecutor(max_workers=min(2, len(files))) as ex:
+        found = list(ex.map(lambda f: check_file(db, f), files))
+    return _verify_result(files, [p for ps in found for p in ps])
+
+
+class _Verifier:
+    """Checks committed files (:func:`check_file`) on a background thread while the run
+    goes on, so the post-run verification only waits for the last commit's files instead
+    of reading the whole run back at the end."""
+
+    def __init__(self, db: ParquetDB) -> None:
+        self.db = db
+        self.files: list[FileInfo] = []
+        self.futures: list[Future[list[str]]] = []
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tickvault-verify")
+
+    def add(self, files: list[FileInfo]) -> None:
+        for f in files:
+            self.files.append(f)
+            self.futures.append(self.pool.submit(check_file, self.db, f))
+
+    def result(self) -> dict[str, Any]:
+        try:
+            problems = [p for fut in self.futures for p in fut.result()]
+        finally:
+            self.pool.shutdown(wait=True)
+        return _verify_result(self.files, problems)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- public API ------------------------------------------------------------------------------
@@ -553,6 +592,11 @@ def fetch_and_write(
     ``parallel_write=True``: workers write their data files straight into the database folder
     (chunks of ``chunk_size`` tickers per task) and return only file metadata; the client
     publishes them in atomic commits. The database path must be reachable from the workers.
+
+    A source that also has ``fetch_arrow(ticker, start, end) -> pyarrow.Table`` (like the
+    demo source) is called through it, which skips a pandas round trip per ticker. Rows are
+    validated once, per batch, on the writer thread; each commit's files are read back
+    (``report.verify``) on a background thread while the run goes on.
 
     Each ticker is retried per ``retry`` (default: the source's ``retry_policy``) on the
     errors it lists (transient ones); any other error, or the last one, is recorded in the

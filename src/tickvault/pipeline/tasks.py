@@ -10,6 +10,7 @@ failure: errors are returned as data, so one bad ticker never aborts a run.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,13 +86,54 @@ def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
                 source=source_name,
             ) from exc
     if isinstance(result, pa.Table):
+        if "ticker" not in result.column_names:
+            return result.append_column("ticker", pa.repeat(ticker, result.num_rows))
+        col = result.column("ticker")
+        if result.num_rows and not pc.all(pc.equal(col, ticker)).as_py():
+            other = pc.filter(col, pc.invert(pc.equal(col, ticker)))
+            shown = other[0].as_py() if len(other) else None
+            raise BadSourceData(
+                f"source {source_name!r} returned rows for ticker {shown!r} when asked for "
+                f"{ticker!r}",
+                ticker=ticker,
+                source=source_name,
+            )
         return result
     raise BadSourceData(
         f"source {source_name!r} returned {type(result).__name__} for {ticker!r}; expected a "
-        f"pandas DataFrame",
+        f"pandas DataFrame (or a pyarrow Table)",
         ticker=ticker,
         source=source_name,
     )
+
+
+def _defined_at(cls: type, attr: str) -> int | None:
+    """Position in ``cls.__mro__`` of the class that defines ``attr`` (None: nowhere)."""
+    for i, klass in enumerate(cls.__mro__):
+        if attr in vars(klass):
+            return i
+    return None
+
+
+def fetcher(source: Any) -> Callable[[str, Any, Any], Any]:
+    """The method the pipeline calls to fetch: ``source.fetch_arrow`` when the source offers
+    one (it returns a ``pyarrow.Table`` and skips building a pandas frame that would only be
+    converted to Arrow again), else ``source.fetch``.
+
+    ``fetch_arrow`` is used only if it is defined at least as deep in the class hierarchy
+    as ``fetch`` (and ``fetch`` was not replaced on the instance): a subclass that overrides
+    ``fetch`` alone keeps being called through it."""
+    arrow = getattr(source, "fetch_arrow", None)
+    if arrow is None or not callable(arrow):
+        return source.fetch
+    own = getattr(source, "__dict__", {})
+    if "fetch" in own and "fetch_arrow" not in own:  # fetch replaced on the instance
+        return source.fetch
+    at_arrow = _defined_at(type(source), "fetch_arrow")
+    at_fetch = _defined_at(type(source), "fetch")
+    if at_arrow is None or (at_fetch is not None and at_fetch < at_arrow):
+        return source.fetch
+    return arrow
 
 
 def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
@@ -99,10 +141,11 @@ def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
     t0 = time.perf_counter()
     attempt = 0
     name = str(getattr(source, "name", "source"))
+    fetch = fetcher(source)
     while True:
         attempt += 1
         try:
-            data = _as_arrow(source.fetch(job.ticker, job.start, job.end), job.ticker, name)
+            data = _as_arrow(fetch(job.ticker, job.start, job.end), job.ticker, name)
         except Exception as exc:
             if policy.should_retry(exc, attempt):
                 time.sleep(policy.delay(attempt, exc))
@@ -134,7 +177,11 @@ def validate_batch(
     Returns the clean table (sorted by key; None if no rows) and the outcomes that failed
     validation (turned into ``BadSourceData`` failures, ``data`` dropped).
     """
-    parts = [o.data for o in outcomes if o.ok and o.data is not None and o.data.num_rows]
+    # in ticker order: each ticker's rows come from one fetch (already in time order from
+    # most sources), so the combined table is often sorted already and validation's
+    # sort-and-dedupe step has nothing to reorder
+    ordered = sorted(outcomes, key=lambda o: o.ticker)
+    parts = [o.data for o in ordered if o.ok and o.data is not None and o.data.num_rows]
     if not parts:
         return None, {}
     try:
@@ -187,6 +234,17 @@ def drop_unchanged(db: ParquetDB, table: pa.Table) -> pa.Table:
     return table.filter(pa.array(keep))
 
 
+def write_validated(db: ParquetDB, table: pa.Table) -> list[FileInfo]:
+    """Write ``table`` — already through :meth:`PRICES.validate <tickvault.schema.TableSchema.
+    validate>` (in :func:`validate_batch`) — as new uncommitted data files.
+
+    ``db.write_files`` would validate the whole batch a second time (cast, checks, dedupe
+    and sort: about as costly as the first pass); the table's own writer takes it as is."""
+    if table.num_rows == 0:
+        return []
+    return db._table("prices").write_files(table)
+
+
 def fetch_write_chunk(
     db: ParquetDB,
     source: Any,
@@ -205,7 +263,7 @@ def fetch_write_chunk(
         return ChunkOutcome(outcomes)
     if skip_unchanged:
         table = drop_unchanged(db, table)
-    files = db.write_files("prices", table) if table.num_rows else []
+    files = write_validated(db, table)
     written: dict[str, int] = {}
     for f in files:
         for t, n in zip(f.tickers, f.ticker_rows, strict=True):
