@@ -35,6 +35,7 @@ class WriteOptions:
     compression: str = "lz4"
     min_row_group_rows: int = 1024
     max_row_group_rows: int = 131_072
+    row_group_years: int = 2
     fsync: bool = True
 
 
@@ -53,9 +54,10 @@ def _row_groups(
     starts: np.ndarray, ends: np.ndarray, ts: np.ndarray, opts: WriteOptions
 ) -> list[tuple[int, int]]:
     """Row-group boundaries: whole tickers, small tickers grouped until
-    ``min_row_group_rows``; a larger ticker gets its own row groups, cut at calendar-year
-    boundaries and at ``max_row_group_rows`` — so a one-month cross-section decodes about a
-    year per ticker, not its whole history (decision 002)."""
+    ``min_row_group_rows``; a larger ticker gets its own row groups, cut every
+    ``row_group_years`` calendar years (0: never) and at ``max_row_group_rows`` — so a
+    one-month cross-section decodes about a year per ticker, not its whole history
+    (decision 002)."""
     groups: list[tuple[int, int]] = []
     cur_start: int | None = None
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
@@ -69,8 +71,12 @@ def _row_groups(
         if cur_start is not None:
             groups.append((cur_start, s))
             cur_start = None
-        years = ts[s:e].astype("datetime64[ns]").astype("datetime64[Y]")
-        cuts = [s, *(np.flatnonzero(years[1:] != years[:-1]) + 1 + s).tolist(), e]
+        if opts.row_group_years > 0:
+            years = ts[s:e].astype("datetime64[ns]").astype("datetime64[Y]").astype(np.int64)
+            period = years // opts.row_group_years
+            cuts = [s, *(np.flatnonzero(period[1:] != period[:-1]) + 1 + s).tolist(), e]
+        else:
+            cuts = [s, e]
         for a, b in itertools.pairwise(cuts):
             for off in range(a, b, opts.max_row_group_rows):
                 groups.append((off, min(b, off + opts.max_row_group_rows)))

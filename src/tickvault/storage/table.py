@@ -38,6 +38,7 @@ class StorageOptions:
     target_file_rows: int = 262_144
     min_row_group_rows: int = 1024
     max_row_group_rows: int = 131_072
+    row_group_years: int = 2
     checkpoint_interval: int = 50
     auto_compact: bool = True
     l0_max_files: int = 4
@@ -49,6 +50,7 @@ class StorageOptions:
             compression=self.compression,
             min_row_group_rows=self.min_row_group_rows,
             max_row_group_rows=self.max_row_group_rows,
+            row_group_years=self.row_group_years,
             fsync=self.fsync,
         )
 

@@ -1,0 +1,63 @@
+"""Data files: sorted by key, row groups aligned to tickers and time periods."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from tickvault import ParquetDB
+
+
+def row_groups(path):
+    md = pq.ParquetFile(path).metadata
+    out = []
+    for i in range(md.num_row_groups):
+        t = pq.ParquetFile(path).read_row_group(i, columns=["ticker", "timestamp"])
+        out.append((sorted(set(t.column("ticker").to_pylist())), t.num_rows))
+    return out
+
+
+def frame(ticker: str, start: str, periods: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ticker": ticker,
+            "timestamp": pd.bdate_range(start, periods=periods, tz="UTC"),
+            "open": 1.0,
+            "high": 2.0,
+            "low": 0.5,
+            "close": 1.5,
+            "volume": 1.0,
+        }
+    )
+
+
+def test_long_tickers_get_period_row_groups_and_small_ones_share(tmp_path):
+    db = ParquetDB(tmp_path / "db", min_row_group_rows=100, row_group_years=2)
+    df = pd.concat(
+        [
+            frame("AAA", "2019-01-01", 1300),  # 2019-2023: cut at 2020/2022 boundaries
+            frame("BBB", "2024-01-01", 10),
+            frame("CCC", "2024-01-01", 10),
+        ]
+    )
+    db.upsert_prices(df)
+    (path,) = (tmp_path / "db" / "prices").glob("*.parquet")
+    groups = row_groups(path)
+    assert [g[0] for g in groups] == [["AAA"], ["AAA"], ["AAA"], ["BBB", "CCC"]]
+    # 2019 alone (periods are calendar-aligned: 2018-19, 2020-21, 2022-23)
+    assert groups[0][1] == len(pd.bdate_range("2019-01-01", "2019-12-31"))
+    assert sum(n for _, n in groups) == 1320
+    t = pq.read_table(path)
+    assert t.to_pandas().equals(
+        t.to_pandas().sort_values(["ticker", "timestamp"]).reset_index(drop=True)
+    )
+
+
+def test_max_rows_split_and_period_off(tmp_path):
+    db = ParquetDB(tmp_path / "db", row_group_years=0, max_row_group_rows=500)
+    db.upsert_prices(frame("AAA", "2010-01-01", 1200))
+    (path,) = (tmp_path / "db" / "prices").glob("*.parquet")
+    assert [n for _, n in row_groups(path)] == [500, 500, 200]
+    assert len(db.read_table(tickers="AAA", start="2012-01-01")) == len(
+        pd.bdate_range("2012-01-01", periods=1200 - len(pd.bdate_range("2010-01-01", "2011-12-31")))
+    )
