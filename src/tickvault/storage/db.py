@@ -122,8 +122,7 @@ class Snapshot:
 
 
 def _to_pandas(t: pa.Table) -> pd.DataFrame:
-    df = t.to_pandas()
-    return df.reset_index(drop=True)
+    return t.to_pandas(split_blocks=True)
 
 
 class ParquetDB:

@@ -202,7 +202,8 @@ class FooterCache:
                 while self._small_used > self.small_bytes and len(self._small) > 1:
                     _, old = self._small.popitem(last=False)
                     self._small_used -= old.nbytes
-        return t.select([c for c in columns if c in t.column_names])
+        names = t.schema.names
+        return t.select([c for c in columns if c in names])
 
     def discard(self, path: Path) -> None:
         with self._lock:

@@ -39,7 +39,7 @@ class StorageOptions:
     min_row_group_rows: int = 1024
     max_row_group_rows: int = 131_072
     row_group_years: int = 2
-    checkpoint_interval: int = 50
+    checkpoint_interval: int = 25
     auto_compact: bool = True
     l0_max_files: int = 4
     l1_merge_ratio: float = 0.05
@@ -100,15 +100,24 @@ def split_by_rows(table: pa.Table, series: str, target: int) -> list[pa.Table]:
 def merge_newest(tables: Sequence[pa.Table], key: Sequence[str]) -> pa.Table:
     """Concatenate tables carrying a _tv_seq column, keep the highest seq per key, sort."""
     t = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    if t.num_rows == 0:
+    n = t.num_rows
+    if n < 2:
         return t
+    series, rest = key[0], list(key[1:])
+    lo, hi = pc.min_max(t.column(series)).values()
+    if lo == hi and len(rest) == 1:
+        # one series (a single-ticker read): a numpy sort on (time, -seq) is much cheaper
+        ts = t.column(rest[0]).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        seq = t.column(SEQ_COLUMN).combine_chunks().to_numpy(zero_copy_only=False)
+        order = np.lexsort((-seq, ts))
+        ts_sorted = ts[order]
+        keep = np.ones(n, dtype=bool)
+        keep[1:] = ts_sorted[1:] != ts_sorted[:-1]
+        return t.take(pa.array(order[keep]))
     order = pc.sort_indices(
         t, sort_keys=[(k, "ascending") for k in key] + [(SEQ_COLUMN, "descending")]
     )
     t = t.take(order)
-    n = t.num_rows
-    if n < 2:
-        return t
     same = np.ones(n - 1, dtype=bool)
     for k in key:
         col = t.column(k)
