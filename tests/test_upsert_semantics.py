@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -159,6 +161,7 @@ def test_run_records_round_trip_newest_first(db):
     runs = db.runs()
     assert [r["run_id"] for r in runs] == [b, a]
     assert runs[0]["failed"] == 1
+    assert runs[0]["pid"] == os.getpid() and runs[0]["host"] and runs[0]["user"]
     assert db.runs(limit=1)[0]["run_id"] == b
 
 

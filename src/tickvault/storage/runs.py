@@ -6,8 +6,10 @@ concurrent runs never clobber each other and a reader never sees half a record.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ def record_run(root: Path, run: dict[str, Any]) -> str:
     run_id = str(run.get("run_id") or uuid.uuid4().hex[:12])
     stamp = str(run.get("finished") or run.get("started") or now_iso())
     safe = stamp.replace(":", "").replace("-", "").replace(".", "")
-    doc = {**run, "run_id": run_id}
+    doc = {**_who(), **run, "run_id": run_id}
     data = json.dumps(doc, default=str, separators=(",", ":")).encode()
     tmp = folder / f".{run_id}.{os.getpid()}.tmp"
     with open(tmp, "wb") as fh:
@@ -33,6 +35,15 @@ def record_run(root: Path, run: dict[str, Any]) -> str:
         os.fsync(fh.fileno())
     os.replace(tmp, folder / f"{safe}-{run_id}.json")
     return run_id
+
+
+def _who() -> dict[str, Any]:
+    """Who ran it: user, host and process (a run record says who, when, what, result)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return {"user": user, "host": socket.gethostname(), "pid": os.getpid()}
 
 
 def list_runs(root: Path, limit: int | None = None) -> list[dict[str, Any]]:
