@@ -12,7 +12,7 @@ fi
 # The dashboard's browser test drives Debian's chromium (browsers cannot be downloaded here).
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium"
+        (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null) || echo "warning: could not install chromium"
     fi
 fi
 .venv/bin/ruff check src tests benchmarks
