@@ -4,8 +4,9 @@ Every test compares the database with a plain in-memory model (a dict from key t
 built from what each writer was told it committed (``CommitResult.version``): for each key
 the row of the highest committed version wins, and within one batch the last occurrence.
 
-Tests marked ``xfail(strict=True)`` record real defects found by this review; the reason
-names the defect (details in the commit message / review report).
+Four of these tests found real defects when they were written (repair losing compacted
+rows' commit order, vacuum racing a commit, commit_files with files sharing keys, values
+outside the storable range escaping ValidationError); they pass since the fixes.
 """
 
 from __future__ import annotations
@@ -394,11 +395,6 @@ def test_snapshot_reads_stay_exact_while_compacting_and_default_vacuum(tmp_path)
     assert errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vacuum refreshes the table state before listing the folder: a commit landing "
-    "in between has its (old-mtime) files deleted, breaking the current version",
-)
 def test_vacuum_never_deletes_a_file_committed_while_it_runs(tmp_path, monkeypatch):
     path = tmp_path / "db"
     db, model = _seed_db(path)
@@ -680,11 +676,6 @@ def _db_with_compacted_l0(path: Path) -> tuple[ParquetDB, Model, Path]:
     return db, model, path / "prices" / compacted[0].path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="repair._rewrite re-sorts the data with validate() but appends the _tv_seq "
-    "column in the old row order: rows get another row's commit order and old values win",
-)
 def test_repair_of_unsorted_compacted_file_keeps_commit_order(tmp_path):
     db, model, p = _db_with_compacted_l0(tmp_path / "db")
     t = pq.read_table(p)
@@ -695,11 +686,6 @@ def test_repair_of_unsorted_compacted_file_keeps_commit_order(tmp_path):
     assert_same(db.read_table(), model.frame())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="repair._rewrite drops _tv_seq when validate() removed duplicate rows; every row "
-    "then gets the compaction's version as its order and stale rows beat newer commits",
-)
 def test_repair_of_compacted_file_with_duplicate_rows_keeps_commit_order(tmp_path):
     db, model, p = _db_with_compacted_l0(tmp_path / "db")
     t = pq.read_table(p)
@@ -727,11 +713,6 @@ def test_repair_drops_unreadable_compacted_file_and_reports_rows(tmp_path):
 # -- 6. parallel-mode commits ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="commit_files accepts files of one commit that share keys; both get the same "
-    "seq, so the visible row depends on random file names and flips after compaction",
-)
 def test_commit_files_with_overlapping_files_is_deterministic(tmp_path):
     db = ParquetDB(tmp_path / "db", fsync=False, auto_compact=False)
     ts = [Y2020 + d * NS_DAY for d in range(4)]
@@ -781,12 +762,6 @@ def _bad_inputs() -> dict[str, object]:
 
 
 @pytest.mark.parametrize("case", sorted(_bad_inputs()))
-@pytest.mark.xfail(
-    strict=True,
-    reason="timestamps outside 1677..2262 (and non-UTF-8 tickers) escape validation as raw "
-    "pandas/pyarrow errors (OutOfBoundsDatetime, ArrowInvalid, UnicodeEncodeError), not "
-    "ValidationError naming the column",
-)
 def test_unstorable_values_raise_validation_error(tmp_path, case):
     path = tmp_path / "db"
     db = ParquetDB(path, fsync=False)

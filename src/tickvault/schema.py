@@ -117,8 +117,8 @@ class TableSchema:
     def validate(self, data: Any) -> pa.Table:
         """Cast, check, dedupe (last wins) and sort ``data``; raise ValidationError if bad."""
         table = self._to_arrow(data)
-        self._check_columns(table)
-        table = self._cast(table)
+        self.check_columns(table)
+        table = self.cast(table)
         if table.num_rows == 0:
             return table
         self._check_nulls(table)
@@ -157,12 +157,24 @@ class TableSchema:
         if col is not None and pa.types.is_timestamp(col.type):
             return _timestamps_to_arrow(name, s, self)
         try:
-            return pa.array(s, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-            # mixed objects: keep as strings so the cast step can report the bad rows
-            return pa.array(s.astype(object).map(lambda v: None if v is None else str(v)))
+            try:
+                return pa.array(s, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+                # mixed objects: keep as strings so the cast step can report the bad rows
+                return pa.array(s.astype(object).map(lambda v: None if v is None else str(v)))
+        except UnicodeEncodeError:
+            values = s.astype(object).tolist()
+            bad = [i for i, v in enumerate(values) if isinstance(v, str) and not _utf8(v)]
+            raise ValidationError(
+                f"column {name!r} has {len(bad)} value(s) that are not valid UTF-8 text, "
+                f"first at row {bad[0]}: {values[bad[0]]!r}; use plain text such as 'AAPL'",
+                column=name,
+                count=len(bad),
+                row=bad[0],
+            ) from None
 
-    def _check_columns(self, table: pa.Table) -> None:
+    def check_columns(self, table: pa.Table) -> None:
+        """Raise ValidationError for unknown or missing columns."""
         got = table.column_names
         known = set(self.column_names)
         unknown = [c for c in got if c not in known]
@@ -181,7 +193,8 @@ class TableSchema:
                 column=missing[0],
             )
 
-    def _cast(self, table: pa.Table) -> pa.Table:
+    def cast(self, table: pa.Table) -> pa.Table:
+        """Each column cast to its type (missing optional columns become nulls)."""
         out = []
         for col in self.columns:
             if col.name not in table.column_names:
@@ -217,10 +230,65 @@ class TableSchema:
                 )
 
 
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_TS_MIN = pd.Timestamp.min.tz_localize("UTC")
+_TS_MAX = pd.Timestamp.max.tz_localize("UTC")
+
+
+def _check_ns_range(name: str, utc: pd.Series, original: Any) -> None:
+    """Timestamps are stored in ns: reject what falls outside 1677-09-21 .. 2262-04-11."""
+    bad = ((utc < _TS_MIN) | (utc > _TS_MAX)).to_numpy(dtype=bool) & utc.notna().to_numpy()
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValidationError(
+            f"column {name!r} has {int(bad.sum())} value(s) outside the storable range "
+            f"1677-09-21 .. 2262-04-11 (nanoseconds since 1970), first at row {first}: "
+            f"{original[first]!r}; e.g. '2024-03-01'",
+            column=name,
+            count=int(bad.sum()),
+            row=first,
+        )
+
+
+def _raise_out_of_range(table: pa.Table, name: str, arr: Any, schema: TableSchema) -> None:
+    """Name the first Arrow timestamp/date that does not fit in ns since 1970."""
+    if pa.types.is_date32(arr.type):
+        ints, factor = arr.cast(pa.int32()).cast(pa.int64()), 86_400 * 10**9
+    elif pa.types.is_date64(arr.type):
+        ints, factor = arr.cast(pa.int64()), 10**6
+    else:
+        ints = arr.cast(pa.int64())
+        factor = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[arr.type.unit]
+    valid = ~pc.is_null(ints).to_numpy(zero_copy_only=False)
+    v = ints.fill_null(0).to_numpy(zero_copy_only=False)
+    info = np.iinfo(np.int64)
+    bad = valid & ((v < info.min // factor) | (v > info.max // factor))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValidationError(
+            f"column {name!r} has {int(bad.sum())} value(s) outside the storable range "
+            f"1677-09-21 .. 2262-04-11 (nanoseconds since 1970), first at row {first}: "
+            f"{arr[first].as_py()!r}; e.g. '2024-03-01'",
+            column=name,
+            count=int(bad.sum()),
+            row=first,
+        )
+
+
 def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> pa.Array:
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return pa.array(s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
+        utc = s.dt.tz_convert("UTC")
+        _check_ns_range(name, utc, s.tolist())
+        return pa.array(utc.astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        _check_ns_range(name, s.dt.tz_localize("UTC"), s.tolist())
         return pa.array(s.astype("datetime64[ns]"), type=pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         if len(s) == 0:
@@ -250,6 +318,7 @@ def _parse_timestamp_objects(name: str, values: np.ndarray, schema: TableSchema)
             count=int(bad.sum()),
             row=first,
         )
+    _check_ns_range(name, parsed, values)
     return pa.array(parsed.astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
 
 
@@ -257,12 +326,12 @@ def _cast_column(table: pa.Table, col: Column, arr: Any, schema: TableSchema) ->
     if arr.type == col.type:
         return arr
     if pa.types.is_timestamp(col.type):
-        if pa.types.is_timestamp(arr.type):
-            if arr.type.tz is None:
+        if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+            try:
                 return arr.cast(pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
-            return arr.cast(TIMESTAMP_TYPE)
-        if pa.types.is_date(arr.type):
-            return arr.cast(pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
+            except pa.ArrowInvalid:
+                _raise_out_of_range(table, col.name, arr, schema)
+                raise
         if pa.types.is_null(arr.type):
             return pa.nulls(len(arr), TIMESTAMP_TYPE)
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import os
@@ -444,6 +445,7 @@ class ParquetDB:
         rows = sum(f.rows for f in add)
         if not add:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
+        _reject_shared_keys(add)
         ranges = sorted((f.min_ticker, f.max_ticker) for f in add)
         disjoint = all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
 
@@ -478,3 +480,24 @@ class ParquetDB:
         return CommitResult(
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
         )
+
+
+def _reject_shared_keys(files: Sequence[Any]) -> None:
+    """Files of one commit share its commit order, so no key may be in two of them:
+    which row won would be arbitrary. The log statistics make this check cheap."""
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    for f in files:
+        for t, lo, hi in zip(f.tickers, f.min_ts, f.max_ts, strict=True):
+            spans.setdefault(t, []).append((lo, hi, f.path))
+    for t, items in spans.items():
+        if len(items) < 2:
+            continue
+        items.sort()
+        for (_, hi_a, a), (lo_b, _, b) in itertools.pairwise(items):
+            if lo_b <= hi_a:
+                raise ValidationError(
+                    f"files {a} and {b} of one commit both hold rows of ticker {t!r} in "
+                    f"overlapping time ranges; commit them separately (the later commit "
+                    f"wins) or write them in one write_files call",
+                    column="ticker",
+                )

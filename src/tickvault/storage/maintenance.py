@@ -17,7 +17,7 @@ from ..errors import CorruptDatabaseError
 from ..schema import TableSchema
 from .files import SEQ_COLUMN, ticker_runs, write_data_file
 from .log import LOG_DIR, FileInfo, TableState
-from .table import Table
+from .table import Table, merge_newest
 
 if TYPE_CHECKING:
     from .db import ParquetDB
@@ -147,6 +147,9 @@ def verify(db: ParquetDB, table: str | None) -> VerifyReport:
     report = VerifyReport(ok=True, files_checked=0, rows_checked=0)
     for name in [table] if table else db.tables():
         t = db._table(name)
+        # list the folder BEFORE reading the log: a file committed meanwhile is then in
+        # the (newer) state we classify against, never mistaken for an orphan
+        listing = sorted(os.listdir(t.dir)) if t.dir.exists() else []
         try:
             state = t.refresh()
         except CorruptDatabaseError as exc:
@@ -159,8 +162,9 @@ def verify(db: ParquetDB, table: str | None) -> VerifyReport:
             report.files_checked += 1
             report.rows_checked += f.rows
             report.problems.extend(check_file(t, f))
-        for entry in sorted(os.listdir(t.dir)) if t.dir.exists() else []:
-            if entry.endswith(".parquet") and entry not in state.files:
+        live = set(t.refresh().files) | set(state.files)
+        for entry in listing:
+            if entry.endswith(".parquet") and entry not in live:
                 if entry in added:
                     report.unreferenced.append(f"{name}/{entry}")
                 else:
@@ -192,16 +196,20 @@ def vacuum(
     cutoff = time.time() - retention.total_seconds()
     for name in [table] if table else db.tables():
         t = db._table(name)
+        # list first, then read the state and the log: a file committed while vacuum runs
+        # is in that newer state, and every deletion re-checks the newest state
+        listing = os.listdir(t.dir)
+        log_listing = os.listdir(t.dir / LOG_DIR)
         state = t.refresh()
         _, removed_at, _ = _scan_log(t)
         candidates = []
-        for entry in os.listdir(t.dir):
+        for entry in listing:
             p = t.dir / entry
             if entry.endswith(".parquet") and entry not in state.files:
                 candidates.append((p, max(_mtime(p), removed_at.get(entry, 0.0))))
             elif entry.endswith(".tmp"):
                 candidates.append((p, _mtime(p)))
-        for entry in os.listdir(t.dir / LOG_DIR):
+        for entry in log_listing:
             if entry.endswith(".tmp"):
                 p = t.dir / LOG_DIR / entry
                 candidates.append((p, _mtime(p)))
@@ -210,6 +218,8 @@ def vacuum(
             if stamp > cutoff:
                 report.kept_recent.append(rel)
                 continue
+            if p.name in t.refresh().files:
+                continue  # committed while vacuum ran: live, keep it
             report.files.append(rel)
             try:
                 report.bytes += p.stat().st_size
@@ -284,15 +294,28 @@ def repair(db: ParquetDB, *, dry_run: bool, table: str | None) -> RepairReport:
 
 
 def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
+    """Rewrite a readable file whose content differs from the log: cast and check the
+    values, resolve duplicate keys and sort — without changing which row wins. Rows of a
+    compacted file keep their own commit order (``_tv_seq``): duplicates resolve to the
+    highest seq and the column stays aligned with its rows."""
     data = pq.read_table(t.dir / f.path)
-    seq = data.column(SEQ_COLUMN) if SEQ_COLUMN in data.column_names else None
-    base = data.drop_columns([SEQ_COLUMN]) if seq is not None else data
+    key = list(t.schema.key)
     try:
-        clean = t.schema.validate(base)
+        if SEQ_COLUMN in data.column_names:
+            seq = data.column(SEQ_COLUMN).cast(pa.int64())
+            values = data.drop_columns([SEQ_COLUMN])
+            t.schema.check_columns(values)
+            cast = t.schema.cast(values)
+            resolved = merge_newest([cast.append_column(SEQ_COLUMN, seq)], key)
+            values = resolved.drop_columns([SEQ_COLUMN])
+            clean = t.schema.validate(values)  # sorted and unique: keeps the order
+            if clean.num_rows != resolved.num_rows:
+                return None
+            clean = clean.append_column(SEQ_COLUMN, resolved.column(SEQ_COLUMN))
+        else:
+            clean = t.schema.validate(data)  # like one batch: the last occurrence wins
     except Exception:
         return None
-    if seq is not None and clean.num_rows == data.num_rows:
-        clean = clean.append_column(SEQ_COLUMN, seq)
     new = write_data_file(t.dir, clean, t.schema, t.opts.write)
     new.seq = f.seq
     new.level = f.level
