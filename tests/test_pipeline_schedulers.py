@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import dask
@@ -84,6 +85,8 @@ def test_report_is_stored_and_dict_compatible(tmp_path: Path):
     assert d == report.to_dict()
     stored = db.runs()
     assert len(stored) == 1
+    who = {k: stored[0].pop(k) for k in ("user", "host", "pid")}  # added by record_run
+    assert who["pid"] == os.getpid() and who["host"] and who["user"]
     assert stored[0] == json.loads(json.dumps(report.to_dict()))
     assert stored[0]["run_id"] == report.run_id
     again = RunReport.from_dict(stored[0])

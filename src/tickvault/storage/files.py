@@ -15,7 +15,7 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,6 +154,8 @@ class FooterCache:
         self._items: OrderedDict[str, _Footer] = OrderedDict()
         self._small: OrderedDict[str, pa.Table] = OrderedDict()
         self._small_used = 0
+        self.max_readers = 32
+        self._readers: OrderedDict[str, tuple[threading.Lock, pq.ParquetFile]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, path: Path, schema: TableSchema) -> _Footer:
@@ -205,9 +207,56 @@ class FooterCache:
         names = t.schema.names
         return t.select([c for c in columns if c in names])
 
+    @contextlib.contextmanager
+    def reader(self, path: Path, meta: pq.FileMetaData) -> Iterator[pq.ParquetFile]:
+        """An open ParquetFile for ``path``, reused across reads (opening one costs about
+        as much as decoding a row group). Each is used by one thread at a time; a thread
+        that finds it busy opens its own."""
+        key = str(path)
+        with self._lock:
+            entry = self._readers.get(key)
+            if entry is not None:
+                self._readers.move_to_end(key)
+        if entry is None:
+            entry = (threading.Lock(), pq.ParquetFile(path, metadata=meta))
+            with self._lock:
+                entry = self._readers.setdefault(key, entry)
+                while len(self._readers) > self.max_readers:
+                    _, (old_lock, old_pf) = self._readers.popitem(last=False)
+                    if old_lock.acquire(blocking=False):
+                        old_pf.close()
+                        old_lock.release()
+        lock, pf = entry
+        if lock.acquire(blocking=False):
+            try:
+                yield pf
+            finally:
+                lock.release()
+        else:
+            own = pq.ParquetFile(path, metadata=meta)
+            try:
+                yield own
+            finally:
+                own.close()
+
+    def close(self) -> None:
+        """Close every cached reader (those in use close when their reader finishes)."""
+        with self._lock:
+            readers = list(self._readers.values())
+            self._readers.clear()
+        for lock, pf in readers:
+            if lock.acquire(blocking=False):
+                pf.close()
+                lock.release()
+
     def discard(self, path: Path) -> None:
         with self._lock:
             self._items.pop(str(path), None)
+            entry = self._readers.pop(str(path), None)
+        if entry is not None and entry[0].acquire(blocking=False):
+            entry[1].close()
+            entry[0].release()
+        with self._lock:
             t = self._small.pop(str(path), None)
             if t is not None:
                 self._small_used -= t.nbytes
@@ -271,11 +320,11 @@ def read_file(
         cols = [c for c in columns if c in ft.meta.schema.names]
         if len(rgs) == 0:
             return pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
-        pf = pq.ParquetFile(path, metadata=ft.meta)
-        if len(rgs) == len(keep):
-            t = pf.read(columns=cols, use_threads=False)
-        else:
-            t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=False)
+        with footers.reader(path, ft.meta) as pf:
+            if len(rgs) == len(keep):
+                t = pf.read(columns=cols, use_threads=False)
+            else:
+                t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=False)
         if ranges is not None:
             # rows of the selected row groups, in file order -> keep only the ranges
             wanted = np.zeros(info.rows, dtype=bool)

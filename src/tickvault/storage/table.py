@@ -280,6 +280,7 @@ class Table:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
                 self._pool = None
+        self.footers.close()
 
     def read(
         self,
