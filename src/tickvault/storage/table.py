@@ -318,6 +318,11 @@ class Table:
         # disjoint for this read, concatenating in this order is already sorted
         candidates.sort(key=lambda c: (c[1][0] if c[1] else c[0].min_ticker, c[0].path))
         disjoint = _disjoint(candidates)
+        # one ticker from several files (the common backtest read after daily updates):
+        # resolve keys in numpy instead of tagging and sorting Arrow tables
+        single = (
+            not disjoint and tickers is not None and len(set(tickers)) == 1 and len(schema.key) == 2
+        )
         read_cols = list(out_cols) if disjoint else [*out_cols, SEQ_COLUMN]
 
         def one(item: tuple[FileInfo, list[str] | None]) -> pa.Table:
@@ -340,9 +345,9 @@ class Table:
                     f"read ({type(exc).__name__}: {exc}); run `tickvault verify` and "
                     f"`tickvault verify --repair`"
                 ) from exc
-            if not disjoint:
+            if not disjoint and not single:
                 t = with_seq(t, f)
-            return t.select(read_cols)
+            return t.select([c for c in read_cols if c in t.schema.names or c != SEQ_COLUMN])
 
         est = 0
         for f, tk in candidates:
@@ -357,9 +362,41 @@ class Table:
             parts = [one(c) for c in candidates]
         if disjoint:
             result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        elif single:
+            return _merge_one_series(parts, [c[0] for c in candidates], schema.time_column).select(
+                out_cols
+            )
         else:
             result = merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
         return result.select(out_cols)
+
+
+def _merge_one_series(parts: list[pa.Table], files: list[FileInfo], time_col: str) -> pa.Table:
+    """Newest-wins merge of one ticker's rows from several files: per row, the commit order
+    is the file's (or the row's own ``_tv_seq`` in compacted files)."""
+    ts_parts, seq_parts, tables = [], [], []
+    for t, f in zip(parts, files, strict=True):
+        ts_parts.append(
+            t.column(time_col).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        )
+        if SEQ_COLUMN in t.schema.names:
+            seq_parts.append(t.column(SEQ_COLUMN).to_numpy(zero_copy_only=False))
+            t = t.drop_columns([SEQ_COLUMN])
+        else:
+            seq_parts.append(np.full(t.num_rows, f.seq, dtype=np.int64))
+        tables.append(t)
+    ts = np.concatenate(ts_parts)
+    seq = np.concatenate(seq_parts)
+    merged = pa.concat_tables(tables)
+    if len(ts) < 2:
+        return merged
+    order = np.lexsort((-seq, ts))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ts[order[1:]] != ts[order[:-1]]
+    idx = order[first]
+    if len(idx) == len(ts) and bool(np.all(idx[1:] > idx[:-1])):
+        return merged  # nothing superseded and already in time order
+    return merged.take(pa.array(idx))
 
 
 def _output_columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
