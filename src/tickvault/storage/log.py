@@ -280,12 +280,16 @@ class LogStore:
     def load(self, upto: int | None = None, base: TableState | None = None) -> TableState:
         """The state at version ``upto`` (None: the newest), from ``base`` if given."""
         state = base.copy() if base is not None else None
-        if state is None or (upto is not None and upto < state.version):
+        if state is None or state.version < 0 or (upto is not None and upto < state.version):
             state = self._start_state(upto)
-        else:
-            hint = self.checkpoint_hint()
-            if hint is not None and hint > state.version and (upto is None or hint <= upto):
-                state = self._start_state(upto)  # far behind: jump to the checkpoint
+        elif upto is None or upto > state.version:
+            nxt = self.read_entry(state.version + 1)
+            if nxt is not None:  # new commits: if far behind, jump to the newest checkpoint
+                hint = self.checkpoint_hint()
+                if hint is not None and hint > state.version and (upto is None or hint <= upto):
+                    state = self._start_state(upto)
+                else:
+                    state.apply(state.version + 1, nxt)
         v = state.version + 1
         while upto is None or v <= upto:
             entry = self.read_entry(v)
