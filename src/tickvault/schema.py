@@ -245,12 +245,16 @@ _TS_MAX = pd.Timestamp.max.tz_localize("UTC")
 def _check_ns_range(name: str, utc: pd.Series, original: Any) -> None:
     """Timestamps are stored in ns: reject what falls outside 1677-09-21 .. 2262-04-11."""
     bad = ((utc < _TS_MIN) | (utc > _TS_MAX)).to_numpy(dtype=bool) & utc.notna().to_numpy()
+    _fail_range(name, bad, lambda i: original[i])
+
+
+def _fail_range(name: str, bad: np.ndarray, value_at: Callable[[int], Any]) -> None:
     if bad.any():
         first = int(np.argmax(bad))
         raise ValidationError(
             f"column {name!r} has {int(bad.sum())} value(s) outside the storable range "
             f"1677-09-21 .. 2262-04-11 (nanoseconds since 1970), first at row {first}: "
-            f"{original[first]!r}; e.g. '2024-03-01'",
+            f"{value_at(first)!r}; e.g. '2024-03-01'",
             column=name,
             count=int(bad.sum()),
             row=first,
@@ -270,16 +274,7 @@ def _raise_out_of_range(table: pa.Table, name: str, arr: Any, schema: TableSchem
     v = ints.fill_null(0).to_numpy(zero_copy_only=False)
     info = np.iinfo(np.int64)
     bad = valid & ((v < info.min // factor) | (v > info.max // factor))
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise ValidationError(
-            f"column {name!r} has {int(bad.sum())} value(s) outside the storable range "
-            f"1677-09-21 .. 2262-04-11 (nanoseconds since 1970), first at row {first}: "
-            f"{arr[first].as_py()!r}; e.g. '2024-03-01'",
-            column=name,
-            count=int(bad.sum()),
-            row=first,
-        )
+    _fail_range(name, bad, lambda i: arr[i].as_py())
 
 
 def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> pa.Array:

@@ -19,8 +19,8 @@ import pyarrow as pa
 from ..errors import DatabaseNotFound, StorageError, TickvaultError, ValidationError
 from ..schema import TableSchema, get_schema, table_names
 from . import compaction
-from .log import LOG_DIR, TableState, now_iso
-from .table import CommitResult, StorageOptions, Table
+from .log import LOG_DIR, FileInfo, TableState, now_iso
+from .table import CommitResult, StorageOptions, Table, overlaps_any
 
 log = logging.getLogger(__name__)
 
@@ -215,35 +215,39 @@ class ParquetDB:
         if clean.num_rows == 0:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
         files = t.write_files(clean)
-        ranges = [(f.min_ticker, f.max_ticker) for f in files]
+        info = {"rows": clean.num_rows, "tickers": sum(len(f.tickers) for f in files)}
+        version = self._publish(t, files, info)
+        return CommitResult(
+            table=table, version=version, rows=clean.num_rows, files=tuple(f.path for f in files)
+        )
+
+    def _publish(self, t: Table, files: list[FileInfo], info: dict[str, Any]) -> int:
+        """Commit freshly written files as one upsert (deleting them if that fails), then
+        compact if due. Files go to level 1 when they fit between the level-1 ranges and
+        are not small; otherwise to level 0, where compaction places them."""
+        ranges = sorted((f.min_ticker, f.max_ticker) for f in files)
+        disjoint = all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
 
         def prepare(state: TableState, version: int) -> None:
             l1 = sorted((f.min_ticker, f.max_ticker) for f in state.files.values() if f.level != 0)
-            from .table import overlaps_any
-
             level = 1
-            if any(overlaps_any(lo, hi, l1) for lo, hi in ranges):
+            if (
+                not disjoint
+                or any(overlaps_any(lo, hi, l1) for lo, hi in ranges)
+                or (l1 and any(f.rows < t.opts.target_file_rows // 8 for f in files))
+            ):
                 level = 0
-            elif any(f.rows < t.opts.target_file_rows // 8 for f in files) and l1:
-                level = 0  # small batches go to level 0; compaction places them
             for f in files:
                 f.level = level
 
         try:
-            version = t.commit(
-                operation="upsert",
-                add=files,
-                info={"rows": clean.num_rows, "tickers": sum(len(f.tickers) for f in files)},
-                prepare=prepare,
-            )
+            version = t.commit(operation="upsert", add=files, info=info, prepare=prepare)
         except BaseException:
             t.discard_files(files)
             raise
         if t.opts.auto_compact:
             self._auto_compact(t)
-        return CommitResult(
-            table=table, version=version, rows=clean.num_rows, files=tuple(f.path for f in files)
-        )
+        return version
 
     def upsert_prices(self, df: Any) -> CommitResult:
         """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close])."""
@@ -412,7 +416,7 @@ class ParquetDB:
 
     # -- parallel-write mode (pipeline) ----------------------------------------------------
 
-    def write_files(self, table: str, data: Any) -> list[compaction.FileInfo]:
+    def write_files(self, table: str, data: Any) -> list[FileInfo]:
         """Validate ``data`` and write it as new immutable data files, *without* committing.
 
         For parallel writers (e.g. Dask workers): each writes its own uniquely named files
@@ -429,7 +433,7 @@ class ParquetDB:
     def commit_files(
         self,
         table: str,
-        files: Sequence[compaction.FileInfo],  # (storage.log.FileInfo)
+        files: Sequence[FileInfo],
         *,
         info: dict[str, Any] | None = None,
     ) -> CommitResult:
@@ -446,37 +450,9 @@ class ParquetDB:
         if not add:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
         _reject_shared_keys(add)
-        ranges = sorted((f.min_ticker, f.max_ticker) for f in add)
-        disjoint = all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
-
-        def prepare(state: TableState, version: int) -> None:
-            from .table import overlaps_any
-
-            l1 = sorted((f.min_ticker, f.max_ticker) for f in state.files.values() if f.level != 0)
-            level = 1
-            if not disjoint or any(overlaps_any(lo, hi, l1) for lo, hi in ranges):
-                level = 0
-            elif any(f.rows < t.opts.target_file_rows // 8 for f in add) and l1:
-                level = 0  # small batches go to level 0; compaction places them
-            for f in add:
-                f.level = level
-
-        try:
-            version = t.commit(
-                operation="upsert",
-                add=add,
-                info={
-                    "rows": rows,
-                    "tickers": sum(len(f.tickers) for f in add),
-                    **(info or {}),
-                },
-                prepare=prepare,
-            )
-        except BaseException:
-            t.discard_files(add)
-            raise
-        if t.opts.auto_compact:
-            self._auto_compact(t)
+        version = self._publish(
+            t, add, {"rows": rows, "tickers": sum(len(f.tickers) for f in add), **(info or {})}
+        )
         return CommitResult(
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
         )
