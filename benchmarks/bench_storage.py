@@ -30,6 +30,7 @@ median of 3 for the other reads. The naive pattern's "replace last 5 bars" is ti
 
 from __future__ import annotations
 
+import abc
 import argparse
 import contextlib
 import gc
@@ -198,7 +199,7 @@ class Plan:
 # -- systems ---------------------------------------------------------------------------------
 
 
-class System:
+class System(abc.ABC):
     name = "?"
     label = "?"
 
@@ -209,8 +210,9 @@ class System:
         self.results: dict[str, float] = {}
         self.notes: list[str] = []
 
+    @abc.abstractmethod
     def run(self) -> None:
-        raise NotImplementedError
+        """Run this system's operations, filling ``self.results``."""
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -15,6 +15,7 @@ of tasks in flight, not by the number of tickers.
 
 from __future__ import annotations
 
+import abc
 import logging
 import multiprocessing
 import os
@@ -40,22 +41,23 @@ DEFAULT_THREADS = 8
 Done = tuple[tuple[Any, ...], Any, BaseException | None]
 
 
-class Runner:
+class Runner(abc.ABC):
     """Runs tasks somewhere; subclasses implement :meth:`imap_unordered`."""
 
     name = "runner"
     slots = 1  # tasks that can run at once
 
+    @abc.abstractmethod
     def imap_unordered(
         self,
         fn: Callable[..., Any],
         tasks: Iterable[tuple[Any, ...]],
         max_inflight: int,
     ) -> Iterator[Done]:
-        raise NotImplementedError
+        """Yield ``(args, result, error)`` for each task as it completes."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook: most runners hold nothing
+        """Release what the runner holds (pools, clusters); nothing by default."""
 
     def __enter__(self) -> Runner:
         return self

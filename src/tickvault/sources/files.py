@@ -21,6 +21,7 @@ header is line 1; Parquet: the row) and the column.
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 import re
@@ -88,7 +89,7 @@ class _Rows:
         return f"{self.file} {self.unit} {int(self.places[i])}"
 
 
-class FileSource:
+class FileSource(abc.ABC):
     """Prices from CSV or Parquet files; see the module docstring. Options keyword-only."""
 
     format: str = "csv"
@@ -182,9 +183,9 @@ class FileSource:
 
     # -- reading ---------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _read(self, file: Path) -> tuple[pd.DataFrame, np.ndarray]:
         """The raw rows of ``file`` and the line (or row) number of each."""
-        raise NotImplementedError
 
     def _read_cached(self, file: Path) -> tuple[pd.DataFrame, np.ndarray]:
         st = file.stat()
