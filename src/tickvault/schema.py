@@ -66,14 +66,20 @@ def _fail(
 ) -> None:
     """Raise ValidationError if any element of the boolean mask is true."""
     arr = np.asarray(mask, dtype=bool)
+    noun = "value" if int(arr.sum()) == 1 else "values"
+    _reject(column, arr, f"{problem} {noun}", lambda i: _row_desc(table, i, key), hint)
+
+
+def _reject(column: str, bad: Any, what: str, where: Callable[[int], str], hint: str) -> None:
+    """The one shape of a bad-value error: the column, how many rows, the first one
+    (``where(row)``) and what to do instead. Nothing when ``bad`` has no true element."""
+    arr = np.asarray(bad, dtype=bool)
     count = int(arr.sum())
     if count == 0:
         return
     first = int(np.argmax(arr))
-    noun = "value" if count == 1 else "values"
     raise ValidationError(
-        f"column {column!r} has {count} {problem} {noun}, first at "
-        f"{_row_desc(table, first, key)}; {hint}",
+        f"column {column!r} has {count} {what}, first at {where(first)}; {hint}",
         column=column,
         count=count,
         row=first,
@@ -164,14 +170,15 @@ class TableSchema:
                 return pa.array(s.astype(object).map(lambda v: None if v is None else str(v)))
         except UnicodeEncodeError:
             values = s.astype(object).tolist()
-            bad = [i for i, v in enumerate(values) if isinstance(v, str) and not _utf8(v)]
-            raise ValidationError(
-                f"column {name!r} has {len(bad)} value(s) that are not valid UTF-8 text, "
-                f"first at row {bad[0]}: {values[bad[0]]!r}; use plain text such as 'AAPL'",
-                column=name,
-                count=len(bad),
-                row=bad[0],
-            ) from None
+            bad = [isinstance(v, str) and not _utf8(v) for v in values]
+            _reject(
+                name,
+                bad,
+                "value(s) that are not valid UTF-8 text",
+                lambda i: f"row {i}: {values[i]!r}",
+                "use plain text such as 'AAPL'",
+            )
+            raise
 
     def check_columns(self, table: pa.Table) -> None:
         """Raise ValidationError for unknown or missing columns."""
@@ -249,16 +256,13 @@ def _check_ns_range(name: str, utc: pd.Series, original: Any) -> None:
 
 
 def _fail_range(name: str, bad: np.ndarray, value_at: Callable[[int], Any]) -> None:
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise ValidationError(
-            f"column {name!r} has {int(bad.sum())} value(s) outside the storable range "
-            f"1677-09-21 .. 2262-04-11 (nanoseconds since 1970), first at row {first}: "
-            f"{value_at(first)!r}; e.g. '2024-03-01'",
-            column=name,
-            count=int(bad.sum()),
-            row=first,
-        )
+    _reject(
+        name,
+        bad,
+        "value(s) outside the storable range 1677-09-21 .. 2262-04-11 (nanoseconds since 1970)",
+        lambda i: f"row {i}: {value_at(i)!r}",
+        "e.g. '2024-03-01'",
+    )
 
 
 def _raise_out_of_range(table: pa.Table, name: str, arr: Any, schema: TableSchema) -> None:
@@ -302,17 +306,13 @@ def _parse_timestamp_objects(name: str, values: np.ndarray, schema: TableSchema)
         parsed = pd.to_datetime(pd.Series(values), utc=True, format="mixed", errors="coerce")
     except (TypeError, ValueError, OverflowError):
         parsed = pd.Series(pd.NaT, index=range(len(values)), dtype="datetime64[ns, UTC]")
-    bad = parsed.isna().to_numpy() & ~nulls
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise ValidationError(
-            f"column {name!r} has {int(bad.sum())} value(s) that are not timestamps, first at "
-            f"row {first}: {values[first]!r}; use datetimes, dates or ISO strings such as "
-            f"'2024-03-01' or '2024-03-01T14:30:00Z'",
-            column=name,
-            count=int(bad.sum()),
-            row=first,
-        )
+    _reject(
+        name,
+        parsed.isna().to_numpy() & ~nulls,
+        "value(s) that are not timestamps",
+        lambda i: f"row {i}: {values[i]!r}",
+        "use datetimes, dates or ISO strings such as '2024-03-01' or '2024-03-01T14:30:00Z'",
+    )
     _check_ns_range(name, parsed, values)
     return pa.array(parsed.astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
 
@@ -361,17 +361,13 @@ def _cast_column(table: pa.Table, col: Column, arr: Any, schema: TableSchema) ->
         pass
     values = pd.Series(arr.to_pandas(), dtype=object)
     coerced = pd.to_numeric(values, errors="coerce")
-    bad = coerced.isna().to_numpy() & ~values.isna().to_numpy()
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise ValidationError(
-            f"column {col.name!r} has {int(bad.sum())} value(s) that cannot be cast to "
-            f"{col.type}, first at {_row_desc(table, first, schema.key)}: {values.iloc[first]!r}; "
-            f"expected numbers such as {col.example}",
-            column=col.name,
-            count=int(bad.sum()),
-            row=first,
-        )
+    _reject(
+        col.name,
+        coerced.isna().to_numpy() & ~values.isna().to_numpy(),
+        f"value(s) that cannot be cast to {col.type}",
+        lambda i: f"{_row_desc(table, i, schema.key)}: {values.iloc[i]!r}",
+        f"expected numbers such as {col.example}",
+    )
     return pa.array(coerced.to_numpy(dtype="float64"), type=pa.float64()).cast(col.type)
 
 
