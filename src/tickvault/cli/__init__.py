@@ -2,19 +2,8 @@
 
 Every command parses its options, calls one library function with the same option names,
 and formats the result (a rich table for people, ``--json`` for scripts). Errors become a
-message and an exit code in exactly one place, :mod:`tickvault.cli.errors`:
-
-====  ===========================================================================
-0     success (``freshness``: everything fresh; ``verify``: no problems)
-1     something to look at: stale data, problems found by ``verify``, tickers that
-      failed in a ``backfill``/``update`` run, the dashboard is not installed
-2     usage: unknown command/option/value, bad date, unknown source/calendar/column
-3     not found: no database at ``--db``, unknown ticker or table
-4     the database is damaged: a log entry or data file cannot be read
-5     a data source failed
-70    internal error (a bug: please report it with the ``--debug`` traceback)
-130   interrupted (Ctrl-C)
-====  ===========================================================================
+message and an exit code in exactly one place, :mod:`tickvault.cli.errors`, whose
+docstring lists the exit codes.
 
 See ``docs/cli.md``.
 """

@@ -88,20 +88,22 @@ def cmd_backfill(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("no tickers: give TICKER... or --tickers-file FILE")
     from ..pipeline import fetch_and_write
 
-    source = _source(args)
+    options = _run_options(args)
     with progress(out, len(tickers), "backfill") as on_progress:
-        report = fetch_and_write(
-            tickers,
-            source=source,
-            db=_db_path(args),
-            start=args.start,
-            end=args.end,
-            scheduler=args.scheduler,
-            n_workers=args.workers,
-            on_progress=on_progress,
-            resume=args.resume,
-        )
+        report = fetch_and_write(tickers, on_progress=on_progress, resume=args.resume, **options)
     return report_summary(out, report)
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options backfill and update share, by their library names."""
+    return {
+        "source": _source(args),
+        "db": _db_path(args),
+        "start": args.start,
+        "end": args.end,
+        "scheduler": args.scheduler,
+        "n_workers": args.workers,
+    }
 
 
 def cmd_update(args: argparse.Namespace, out: Output) -> int:
@@ -116,22 +118,11 @@ def cmd_update(args: argparse.Namespace, out: Output) -> int:
         )
     from ..pipeline import update
 
-    source = _source(args)
-    options: dict[str, Any] = {}
+    options = _run_options(args)
     if args.lookback is not None:
         options["lookback"] = args.lookback
     with progress(out, total, "update") as on_progress:
-        report = update(
-            tickers,
-            source=source,
-            db=_db_path(args),
-            start=args.start,
-            end=args.end,
-            scheduler=args.scheduler,
-            n_workers=args.workers,
-            on_progress=on_progress,
-            **options,
-        )
+        report = update(tickers, on_progress=on_progress, **options)
     return report_summary(out, report)
 
 
