@@ -390,25 +390,35 @@ def is_sorted_unique(table: pa.Table, key: Sequence[str]) -> bool:
     return not undecided.any()
 
 
+def same_as_previous(table: pa.Table, key: Sequence[str]) -> np.ndarray:
+    """For rows 1..n-1 of a table sorted by ``key``: does the row repeat the previous key?"""
+    n = table.num_rows
+    same = np.ones(max(n - 1, 0), dtype=bool)
+    for k in key:
+        col = table.column(k)
+        same &= pc.equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    return same
+
+
+def keep_highest(table: pa.Table, key: Sequence[str], rank: str) -> pa.Table:
+    """Sorted by ``key``, with one row per key: the one with the highest ``rank``."""
+    if table.num_rows < 2:
+        return table
+    sort_keys = [(k, "ascending") for k in key] + [(rank, "descending")]
+    t = table.take(pc.sort_indices(table, sort_keys=sort_keys))
+    same = same_as_previous(t, key)
+    if not same.any():
+        return t
+    return t.filter(pa.array(np.concatenate([[True], ~same])))
+
+
 def dedupe_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
     """Sort by ``key`` and keep, for each key, the last occurrence in input order."""
     n = table.num_rows
     if n == 0 or is_sorted_unique(table, key):
         return table
-    pos = pa.array(np.arange(n, dtype=np.int64))
-    t = table.append_column("__pos", pos)
-    order = pc.sort_indices(
-        t, sort_keys=[(k, "ascending") for k in key] + [("__pos", "descending")]
-    )
-    t = t.take(order)
-    keep = np.ones(n, dtype=bool)
-    same = np.ones(n - 1, dtype=bool)
-    for k in key:
-        col = t.column(k)
-        same &= pc.equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    keep[1:] = ~same
-    t = t.filter(pa.array(keep)) if not keep.all() else t
-    return t.drop_columns(["__pos"])
+    t = table.append_column("__pos", pa.array(np.arange(n, dtype=np.int64)))
+    return keep_highest(t, key, "__pos").drop_columns(["__pos"])
 
 
 # -- prices ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import CorruptDatabaseError
-from ..schema import TableSchema
+from ..schema import TableSchema, same_as_previous
 from .files import SEQ_COLUMN, ticker_runs, write_data_file
 from .log import LOG_DIR, FileInfo, TableState
 from .table import Table, merge_newest
@@ -121,11 +121,7 @@ def check_table(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> 
         if not np.array_equal(order.to_numpy(), np.arange(data.num_rows)):
             out.append(Problem(name, f.path, "unsorted", "rows are not sorted by the key"))
             data = data.take(order)
-        n = data.num_rows
-        same = np.ones(n - 1, dtype=bool)
-        for k in key:
-            col = data.column(k)
-            same &= pc.equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        same = same_as_previous(data, key)
         if same.any():
             out.append(
                 Problem(name, f.path, "duplicate_keys", f"{int(same.sum())} duplicate key(s)")

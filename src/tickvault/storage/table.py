@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CommitConflict, CorruptDatabaseError, StorageError
-from ..schema import TableSchema
+from ..schema import TableSchema, keep_highest
 from .files import SEQ_COLUMN, FooterCache, WriteOptions, read_file, remove_quietly
 from .log import FileInfo, LogStore, TableState, now_iso
 
@@ -100,33 +100,25 @@ def split_by_rows(table: pa.Table, series: str, target: int) -> list[pa.Table]:
 def merge_newest(tables: Sequence[pa.Table], key: Sequence[str]) -> pa.Table:
     """Concatenate tables carrying a _tv_seq column, keep the highest seq per key, sort."""
     t = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    n = t.num_rows
-    if n < 2:
+    if t.num_rows < 2:
         return t
-    series, rest = key[0], list(key[1:])
-    lo, hi = pc.min_max(t.column(series)).values()
-    if lo == hi and len(rest) == 1:
-        # one series (a single-ticker read): a numpy sort on (time, -seq) is much cheaper
-        ts = t.column(rest[0]).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    lo, hi = pc.min_max(t.column(key[0])).values()
+    if lo == hi and len(key) == 2:  # one series: resolve in numpy
+        ts = t.column(key[1]).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
         seq = t.column(SEQ_COLUMN).combine_chunks().to_numpy(zero_copy_only=False)
-        order = np.lexsort((-seq, ts))
-        ts_sorted = ts[order]
-        keep = np.ones(n, dtype=bool)
-        keep[1:] = ts_sorted[1:] != ts_sorted[:-1]
-        return t.take(pa.array(order[keep]))
-    order = pc.sort_indices(
-        t, sort_keys=[(k, "ascending") for k in key] + [(SEQ_COLUMN, "descending")]
-    )
-    t = t.take(order)
-    same = np.ones(n - 1, dtype=bool)
-    for k in key:
-        col = t.column(k)
-        same &= pc.equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    if not same.any():
-        return t
-    keep = np.ones(n, dtype=bool)
-    keep[1:] = ~same
-    return t.filter(pa.array(keep))
+        return _take_newest(t, ts, seq)
+    return keep_highest(t, key, SEQ_COLUMN)
+
+
+def _take_newest(t: pa.Table, ts: np.ndarray, seq: np.ndarray) -> pa.Table:
+    """Rows of one series sorted by time, keeping the highest seq per timestamp."""
+    order = np.lexsort((-seq, ts))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ts[order[1:]] != ts[order[:-1]]
+    idx = order[first]
+    if len(idx) == len(ts) and bool(np.all(idx[1:] > idx[:-1])):
+        return t  # nothing superseded and already in time order
+    return t.take(pa.array(idx))
 
 
 def with_seq(t: pa.Table, info: FileInfo) -> pa.Table:
@@ -385,18 +377,9 @@ def _merge_one_series(parts: list[pa.Table], files: list[FileInfo], time_col: st
         else:
             seq_parts.append(np.full(t.num_rows, f.seq, dtype=np.int64))
         tables.append(t)
-    ts = np.concatenate(ts_parts)
-    seq = np.concatenate(seq_parts)
-    merged = pa.concat_tables(tables)
-    if len(ts) < 2:
-        return merged
-    order = np.lexsort((-seq, ts))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = ts[order[1:]] != ts[order[:-1]]
-    idx = order[first]
-    if len(idx) == len(ts) and bool(np.all(idx[1:] > idx[:-1])):
-        return merged  # nothing superseded and already in time order
-    return merged.take(pa.array(idx))
+    return _take_newest(
+        pa.concat_tables(tables), np.concatenate(ts_parts), np.concatenate(seq_parts)
+    )
 
 
 def _output_columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
