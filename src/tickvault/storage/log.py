@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import functools
 import json
 import logging
 import os
@@ -85,11 +86,11 @@ class FileInfo:
     def max_ticker(self) -> str:
         return self.tickers[-1]
 
-    @property
+    @functools.cached_property
     def start(self) -> int:
         return min(self.min_ts)
 
-    @property
+    @functools.cached_property
     def end(self) -> int:
         return max(self.max_ts)
 
