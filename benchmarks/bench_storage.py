@@ -699,6 +699,27 @@ def machine() -> str:
 SYSTEMS = ["floor", "naive", "deltalake", "arcticdb", "tickvault", "tickvault-nofsync"]
 
 
+def parse_options(spec: str) -> dict[str, Any]:
+    """``"row_group_years=3,fsync=False"`` -> {"row_group_years": 3, "fsync": False}."""
+    out: dict[str, Any] = {}
+    for item in spec.split(","):
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--variant: expected OPT=VALUE, got {item!r}")
+        value: Any = raw.strip()
+        if value in ("True", "False"):
+            value = value == "True"
+        else:
+            for conv in (int, float):
+                try:
+                    value = conv(value)
+                    break
+                except ValueError:
+                    pass
+        out[name.strip()] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tickers", type=int, default=2000)
@@ -711,6 +732,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tmp", default=None, help="parent folder for the databases (default /tmp)")
     ap.add_argument("--json", default=None, help="also write the results as JSON here")
     ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="OPT=VALUE[,OPT=VALUE]",
+        help="one more tickvault run with these StorageOptions, e.g. row_group_years=3 "
+        "(repeatable; runs after the systems above, goals reported for it too)",
+    )
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -753,14 +782,18 @@ def main(argv: list[str] | None = None) -> int:
         "tickvault": lambda p: Tickvault(p, plan, log),
         "tickvault-nofsync": lambda p: Tickvault(p, plan, log, fsync=False),
     }
+    order = [k for k in SYSTEMS if k in want]
+    for spec in args.variant:
+        opts = parse_options(spec)
+        key = "tickvault[" + ",".join(f"{k}={v}" for k, v in opts.items()) + "]"
+        factories[key] = lambda p, o=opts: Tickvault(p, plan, log, **o)  # type: ignore[misc]
+        order.append(key)
     try:
-        for key in SYSTEMS:
-            if key not in want:
-                continue
-            sysobj = factories[key](work / key)
+        for key in order:
+            sysobj = factories[key](work / key.replace("[", "_").replace("]", "").replace(",", "_"))
             sysobj.root.mkdir(parents=True, exist_ok=True)
             modname = {"deltalake": "deltalake", "arcticdb": "arcticdb"}.get(key)
-            if modname and vers[modname].startswith("unavailable"):
+            if modname and vers.get(modname, "").startswith("unavailable"):
                 rows[key] = {"label": sysobj.label, "unavailable": vers[modname]}
                 log(f"== {sysobj.label}: {vers[modname]}, skipped")
                 continue
@@ -788,7 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows.values():
         for note in r.get("notes", []):
             log(f"- {r['label']}: {note}")
-    tv_rows = [k for k in ("tickvault", "tickvault-nofsync") if k in rows]
+    tv_rows = [k for k in rows if k.startswith("tickvault")]
     all_goals = {}
     for tv in tv_rows:
         g = goals(rows, tv)

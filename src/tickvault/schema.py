@@ -66,7 +66,10 @@ def _fail(
 ) -> None:
     """Raise ValidationError if any element of the boolean mask is true."""
     arr = np.asarray(mask, dtype=bool)
-    noun = "value" if int(arr.sum()) == 1 else "values"
+    count = int(np.count_nonzero(arr))
+    if count == 0:
+        return
+    noun = "value" if count == 1 else "values"
     _reject(column, arr, f"{problem} {noun}", lambda i: _row_desc(table, i, key), hint)
 
 
@@ -74,7 +77,7 @@ def _reject(column: str, bad: Any, what: str, where: Callable[[int], str], hint:
     """The one shape of a bad-value error: the column, how many rows, the first one
     (``where(row)``) and what to do instead. Nothing when ``bad`` has no true element."""
     arr = np.asarray(bad, dtype=bool)
-    count = int(arr.sum())
+    count = int(np.count_nonzero(arr))
     if count == 0:
         return
     first = int(np.argmax(arr))
@@ -84,6 +87,45 @@ def _reject(column: str, bad: Any, what: str, where: Callable[[int], str], hint:
         count=count,
         row=first,
     )
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The runs of equal values of one column: rows ``starts[i]:ends[i]`` hold
+    ``values[i]``. For a table sorted by its series column these are the series (tickers)
+    and where each one's rows are; computed once per batch and shared by validation, the
+    split into files and each file's statistics."""
+
+    values: pa.Array
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.ends - self.starts
+
+    def slice(self, i: int, j: int) -> Runs:
+        """Runs ``i .. j-1``, with row numbers counted from the first of them."""
+        base = self.starts[i] if i < len(self.starts) else 0
+        return Runs(self.values.slice(i, j - i), self.starts[i:j] - base, self.ends[i:j] - base)
+
+    def expand(self, per_run: np.ndarray) -> np.ndarray:
+        """A per-run boolean as a per-row one."""
+        return np.repeat(per_run, self.lengths)
+
+
+def column_runs(table: pa.Table, column: str) -> Runs:
+    """Runs of equal values of ``column`` (nulls form runs of their own)."""
+    if table.num_rows == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Runs(pa.array([], type=table.schema.field(column).type), empty, empty)
+    ree = pc.run_end_encode(table.column(column).combine_chunks())
+    ends = np.asarray(ree.run_ends.to_numpy(zero_copy_only=False), dtype=np.int64)
+    starts = np.concatenate([[0], ends[:-1]])
+    return Runs(ree.values, starts, ends)
 
 
 @dataclass(frozen=True)
@@ -122,15 +164,23 @@ class TableSchema:
 
     def validate(self, data: Any) -> pa.Table:
         """Cast, check, dedupe (last wins) and sort ``data``; raise ValidationError if bad."""
+        return self.validate_runs(data)[0]
+
+    def validate_runs(self, data: Any) -> tuple[pa.Table, Runs]:
+        """:meth:`validate`, also returning the runs of the series column of the result."""
         table = self._to_arrow(data)
         self.check_columns(table)
         table = self.cast(table)
-        if table.num_rows == 0:
-            return table
-        self._check_nulls(table)
+        runs = column_runs(table, self.series_column) if table.num_rows else None
+        if runs is None:
+            return table, column_runs(table, self.series_column)
+        self._check_nulls(table, runs)
         if self.checks is not None:
             self.checks(table, self)
-        return dedupe_last(table, self.key)
+        if is_sorted_unique(table, self.key, runs):
+            return table, runs
+        out = dedupe_last(table, self.key)
+        return out, column_runs(out, self.series_column)
 
     def _to_arrow(self, data: Any) -> pa.Table:
         if isinstance(data, pa.Table):
@@ -211,7 +261,7 @@ class TableSchema:
             out.append(_cast_column(table, col, arr, self))
         return pa.table(out, schema=self.arrow_schema)
 
-    def _check_nulls(self, table: pa.Table) -> None:
+    def _check_nulls(self, table: pa.Table, series_runs: Runs) -> None:
         for col in self.columns:
             if col.nullable:
                 continue
@@ -226,15 +276,21 @@ class TableSchema:
                     f"every row needs a {col.name}, e.g. {col.example}",
                 )
             if pa.types.is_string(col.type):
-                empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0)
-                _fail(
-                    table,
-                    empty.to_numpy(zero_copy_only=False),
-                    col.name,
-                    "empty",
-                    self.key,
-                    f"use a non-empty string such as {col.example}",
+                # blank strings, checked once per run of equal values (few for sorted data)
+                runs = (
+                    series_runs if col.name == self.series_column else column_runs(table, col.name)
                 )
+                blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(runs.values)), 0)
+                blank_np = blank.to_numpy(zero_copy_only=False)
+                if blank_np.any():
+                    _fail(
+                        table,
+                        runs.expand(blank_np),
+                        col.name,
+                        "empty",
+                        self.key,
+                        f"use a non-empty string such as {col.example}",
+                    )
 
 
 def _utf8(value: str) -> bool:
@@ -371,20 +427,41 @@ def _cast_column(table: pa.Table, col: Column, arr: Any, schema: TableSchema) ->
     return pa.array(coerced.to_numpy(dtype="float64"), type=pa.float64()).cast(col.type)
 
 
-def is_sorted_unique(table: pa.Table, key: Sequence[str]) -> bool:
-    """True when rows are strictly increasing by ``key`` (sorted, no duplicate keys)."""
+def is_sorted_unique(table: pa.Table, key: Sequence[str], runs: Runs | None = None) -> bool:
+    """True when rows are strictly increasing by ``key`` (sorted, no duplicate keys).
+    ``runs``, the runs of ``key[0]``, saves comparing that column row by row."""
     n = table.num_rows
     if n < 2:
         return True
-    undecided = np.ones(n - 1, dtype=bool)
-    for k in key:
-        col = table.column(k)
-        a, b = col.slice(0, n - 1), col.slice(1)
-        if undecided.any() and pc.any(pc.greater(a, b)).as_py():
-            bigger = pc.greater(a, b).to_numpy(zero_copy_only=False)
-            if (undecided & bigger).any():
+    undecided = np.ones(n - 1, dtype=bool)  # row i+1 equal to row i on the keys so far
+    for pos, k in enumerate(key):
+        if pos == 0 and runs is not None:
+            # consecutive runs differ by construction; the table is sorted by this
+            # column when the run values increase, and rows tie only inside a run
+            if (
+                len(runs) > 1
+                and pc.any(
+                    pc.greater_equal(runs.values.slice(0, len(runs) - 1), runs.values.slice(1))
+                ).as_py()
+            ):
                 return False
-        undecided &= pc.equal(a, b).to_numpy(zero_copy_only=False)
+            undecided[runs.ends[:-1] - 1] = False
+        else:
+            col = table.column(k)
+            if col.null_count == 0 and (
+                pa.types.is_timestamp(col.type) or pa.types.is_integer(col.type)
+            ):
+                v = col.combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+                if np.any(undecided & (v[:-1] > v[1:])):
+                    return False
+                undecided &= v[:-1] == v[1:]
+            else:
+                a, b = col.slice(0, n - 1), col.slice(1)
+                if undecided.any() and pc.any(pc.greater(a, b)).as_py():
+                    bigger = pc.greater(a, b).to_numpy(zero_copy_only=False)
+                    if (undecided & bigger).any():
+                        return False
+                undecided &= pc.equal(a, b).to_numpy(zero_copy_only=False)
         if not undecided.any():
             return True
     return not undecided.any()

@@ -108,8 +108,8 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
             merged = merge_newest(parts, schema.key)
             level = 1 if p.kind == "l1" else 0
             target = table.opts.target_file_rows if level == 1 else max(merged.num_rows, 1)
-            for piece in split_by_rows(merged, schema.series_column, target):
-                info = write_data_file(table.dir, piece, schema, table.opts.write)
+            for piece, runs in split_by_rows(merged, schema.series_column, target):
+                info = write_data_file(table.dir, piece, schema, table.opts.write, runs)
                 info.level = level
                 outputs.append(info)
         removed = [f.path for f in p.inputs]

@@ -211,10 +211,10 @@ class ParquetDB:
         """Insert or replace rows by key; the newest commit wins, and within one batch the
         last occurrence wins. Validation happens before anything is written."""
         t = self._table(table)
-        clean = t.schema.validate(data)
+        clean, runs = t.schema.validate_runs(data)
         if clean.num_rows == 0:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
-        files = t.write_files(clean)
+        files = t.write_files(clean, runs)
         info = {"rows": clean.num_rows, "tickers": sum(len(f.tickers) for f in files)}
         version = self._publish(t, files, info)
         return CommitResult(
@@ -425,10 +425,10 @@ class ParquetDB:
         committed they are orphans that ``verify`` reports and ``vacuum`` removes.
         """
         t = self._table(table)
-        clean = t.schema.validate(data)
+        clean, runs = t.schema.validate_runs(data)
         if clean.num_rows == 0:
             return []
-        return t.write_files(clean)
+        return t.write_files(clean, runs)
 
     def commit_files(
         self,

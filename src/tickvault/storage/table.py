@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CommitConflict, CorruptDatabaseError, StorageError
-from ..schema import TableSchema, keep_highest
+from ..schema import Runs, TableSchema, column_runs, keep_highest
 from .files import SEQ_COLUMN, FooterCache, WriteOptions, read_file, remove_quietly
-from .log import FileInfo, LogStore, TableState, now_iso
+from .log import FileInfo, LogStore, TableState, fsync_dir, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +78,23 @@ class CommitResult:
         }
 
 
-def split_by_rows(table: pa.Table, series: str, target: int) -> list[pa.Table]:
+def split_by_rows(
+    table: pa.Table, series: str, target: int, runs: Runs | None = None
+) -> list[tuple[pa.Table, Runs]]:
     """Split a table sorted by ``series`` into pieces of about ``target`` rows, cutting
-    only at ticker boundaries."""
+    only at ticker boundaries; each piece with its ticker runs."""
+    if runs is None:
+        runs = column_runs(table, series)
     if table.num_rows <= target:
-        return [table]
-    from .files import ticker_runs
-
-    _, _starts, ends = ticker_runs(table, series)
+        return [(table, runs)]
     pieces = []
-    a = 0
-    for e in ends.tolist():
+    a, first = 0, 0
+    for i, e in enumerate(runs.ends.tolist()):
         if e - a >= target:
-            pieces.append(table.slice(a, e - a))
-            a = e
+            pieces.append((table.slice(a, e - a), runs.slice(first, i + 1)))
+            a, first = e, i + 1
     if a < table.num_rows:
-        pieces.append(table.slice(a))
+        pieces.append((table.slice(a), runs.slice(first, len(runs))))
     return pieces
 
 
@@ -104,9 +105,7 @@ def merge_newest(tables: Sequence[pa.Table], key: Sequence[str]) -> pa.Table:
         return t
     lo, hi = pc.min_max(t.column(key[0])).values()
     if lo == hi and len(key) == 2:  # one series: resolve in numpy
-        ts = t.column(key[1]).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-        seq = t.column(SEQ_COLUMN).combine_chunks().to_numpy(zero_copy_only=False)
-        return _take_newest(t, ts, seq)
+        return _take_newest(t, _int64(t.column(key[1])), _int64(t.column(SEQ_COLUMN)))
     return keep_highest(t, key, SEQ_COLUMN)
 
 
@@ -193,6 +192,10 @@ class Table:
         """Publish one log entry adding/removing files. ``prepare(state, version)`` may
         adjust levels or raise CommitConflict to abandon the commit (compaction)."""
         self.ensure_created()
+        if add and self.opts.fsync:
+            # the new files' names (renamed into the table folder) must be durable
+            # before a log entry refers to them
+            fsync_dir(self.dir)
         deadline = time.monotonic() + MAX_COMMIT_SECONDS
         attempt = 0
         while True:
@@ -243,17 +246,28 @@ class Table:
         except (OSError, StorageError) as exc:  # a checkpoint is an optimisation only
             log.warning("%s: could not write checkpoint %d: %s", self.name, version, exc)
 
-    def write_files(self, table: pa.Table) -> list[FileInfo]:
-        pieces = split_by_rows(table, self.schema.series_column, self.opts.target_file_rows)
+    def write_files(self, table: pa.Table, runs: Runs | None = None) -> list[FileInfo]:
+        """Write a validated batch as level-sized files, in parallel threads (the Parquet
+        encoder releases the GIL). ``runs``: the batch's ticker runs, if known."""
+        pieces = split_by_rows(table, self.schema.series_column, self.opts.target_file_rows, runs)
         self.dir.mkdir(parents=True, exist_ok=True)
         from .files import write_data_file
 
+        def write(piece: tuple[pa.Table, Runs]) -> FileInfo:
+            return write_data_file(self.dir, piece[0], self.schema, self.opts.write, piece[1])
+
         if len(pieces) == 1:
-            return [write_data_file(self.dir, pieces[0], self.schema, self.opts.write)]
-        with ThreadPoolExecutor(max_workers=min(len(pieces), os.cpu_count() or 2)) as ex:
-            return list(
-                ex.map(lambda p: write_data_file(self.dir, p, self.schema, self.opts.write), pieces)
-            )
+            return [write(pieces[0])]
+        # more threads than cores: while one thread waits in fsync, the others encode
+        workers = (os.cpu_count() or 2) * (2 if self.opts.fsync else 1)
+        with ThreadPoolExecutor(max_workers=min(len(pieces), workers)) as ex:
+            futures = [ex.submit(write, p) for p in pieces]
+        done = [f.result() for f in futures if f.exception() is None]
+        for f in futures:
+            if f.exception() is not None:
+                self.discard_files(done)  # written but never to be committed
+                raise f.exception()  # type: ignore[misc]
+        return done
 
     def discard_files(self, files: Sequence[FileInfo]) -> None:
         for f in files:
@@ -339,7 +353,9 @@ class Table:
                 ) from exc
             if not disjoint and not single:
                 t = with_seq(t, f)
-            return t.select([c for c in read_cols if c in t.schema.names or c != SEQ_COLUMN])
+            names = t.schema.names
+            want = [c for c in read_cols if c != SEQ_COLUMN or c in names]
+            return t if names == want else t.select(want)
 
         est = 0
         for f, tk in candidates:
@@ -365,21 +381,42 @@ class Table:
 
 def _merge_one_series(parts: list[pa.Table], files: list[FileInfo], time_col: str) -> pa.Table:
     """Newest-wins merge of one ticker's rows from several files: per row, the commit order
-    is the file's (or the row's own ``_tv_seq`` in compacted files)."""
+    is the file's (or the row's own ``_tv_seq`` in compacted files).
+
+    Each part is sorted by time. After daily updates one part (the level-1 history) is
+    large and the others are a few recent rows, so the large part's rows older than every
+    other part's first row are final as they are; only the overlapping tail is resolved."""
     ts_parts, seq_parts, tables = [], [], []
     for t, f in zip(parts, files, strict=True):
-        ts_parts.append(
-            t.column(time_col).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-        )
+        ts_parts.append(_int64(t.column(time_col)))
         if SEQ_COLUMN in t.schema.names:
-            seq_parts.append(t.column(SEQ_COLUMN).to_numpy(zero_copy_only=False))
+            seq_parts.append(_int64(t.column(SEQ_COLUMN)))
             t = t.drop_columns([SEQ_COLUMN])
         else:
             seq_parts.append(np.full(t.num_rows, f.seq, dtype=np.int64))
         tables.append(t)
-    return _take_newest(
-        pa.concat_tables(tables), np.concatenate(ts_parts), np.concatenate(seq_parts)
-    )
+    big = max(range(len(tables)), key=lambda i: tables[i].num_rows)
+    others = [ts_parts[i][0] for i in range(len(tables)) if i != big and len(ts_parts[i])]
+    head = None
+    if others:
+        k = int(np.searchsorted(ts_parts[big], min(others), side="left"))
+        if k:
+            head = tables[big].slice(0, k)
+            tables[big] = tables[big].slice(k)
+            ts_parts[big] = ts_parts[big][k:]
+            seq_parts[big] = seq_parts[big][k:]
+    ts = np.concatenate(ts_parts)
+    if head is not None and len(ts) == 0:
+        return head
+    tail = _take_newest(pa.concat_tables(tables), ts, np.concatenate(seq_parts))
+    return tail if head is None else pa.concat_tables([head, tail])
+
+
+def _int64(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A timestamp or integer column's values as an int64 numpy array (no copy when it
+    is one chunk)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return arr.view(pa.int64()).to_numpy(zero_copy_only=False)
 
 
 def _output_columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
