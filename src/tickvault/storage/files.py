@@ -37,7 +37,7 @@ class WriteOptions:
     compression: str = "lz4"
     min_row_group_rows: int = 1024
     max_row_group_rows: int = 131_072
-    row_group_years: int = 2
+    row_group_years: int = 3
     fsync: bool = True
 
 
