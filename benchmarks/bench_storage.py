@@ -21,8 +21,10 @@ Usage::
     python benchmarks/bench_storage.py --tickers 50 --bars 300   # smoke run
     python benchmarks/bench_storage.py --systems tickvault,deltalake --json out.json
 
-Times are seconds: the median of ``--repeats`` runs for writes (of ``--bulk-repeats`` fresh
-bulk loads for floor, deltalake and tickvault; naive and arcticdb load once); for "read 1
+Times are seconds: the median of ``--repeats`` runs for writes (bulk load: of
+``--bulk-repeats`` fresh loads for floor, deltalake and tickvault, taken round-robin across
+the systems so that a drift in machine load hits all alike; naive and arcticdb load once,
+they are far slower); for "read 1
 ticker" the median over ``--read-tickers`` random tickers on a warm handle (the same open
 database object; the second pass over the tickers is reported, the first is kept as
 ``read1_first``); the median of 3 for the other reads. The naive pattern's "replace last 5
@@ -191,7 +193,7 @@ class Plan:
     after_days: list[pd.Timestamp]  # the 30 daily updates (tickvault)
     read_tickers: list[str]
     naive_subset: int
-    bulk_repeats: int = 3
+    bulk_repeats: int = 5
 
     @property
     def last_day(self) -> pd.Timestamp:
@@ -211,6 +213,7 @@ class System(abc.ABC):
         self.log = log
         self.results: dict[str, float] = {}
         self.notes: list[str] = []
+        self.bulk_samples: list[float] = []  # from the interleaved rounds (see main)
 
     @abc.abstractmethod
     def run(self) -> None:
@@ -220,22 +223,19 @@ class System(abc.ABC):
         shutil.rmtree(self.root, ignore_errors=True)
 
     # shared pieces
-    def time_bulk(self, load: Callable[[Path], Any], final: Path) -> Any:
-        """Bulk-load ``plan.bulk_repeats`` times and report the median: the extra loads go
-        to scratch folders (deleted after each, with the page cache flushed), the last one
-        to ``final``, which the rest of the run uses. Returns what the last load returned."""
-        times = []
-        for i in range(self.plan.bulk_repeats - 1):
-            scratch = self.root / f"bulk-scratch-{i}"
-            os.sync()
-            dt_, _ = timed(lambda scratch=scratch: load(scratch))
-            times.append(dt_)
-            shutil.rmtree(scratch, ignore_errors=True)
+    def bulk_load(self, path: Path) -> Any:
+        """Load ``plan.data`` into a new store at ``path`` (systems that take part in the
+        interleaved bulk-load rounds override this)."""
+        raise NotImplementedError
+
+    def time_bulk(self, final: Path) -> Any:
+        """The last bulk load, into ``final`` (used by the rest of the run); the reported
+        time is the median of it and the interleaved rounds' samples."""
         os.sync()
-        dt_, out = timed(lambda: load(final))
-        times.append(dt_)
-        self.results["bulk"] = median(times)
-        self.log(f"  bulk: {fmt_times(times)}")
+        dt_, out = timed(lambda: self.bulk_load(final))
+        self.bulk_samples.append(dt_)
+        self.results["bulk"] = median(self.bulk_samples)
+        self.log(f"  bulk: {fmt_times(self.bulk_samples)}")
         return out
 
     def time_add1(self, batches: list[Any], fn: Callable[[Any], Any]) -> None:
@@ -297,14 +297,12 @@ class Floor(System):
     name = "floor"
     label = "pyarrow write_table (floor)"
 
+    def bulk_load(self, path: Path) -> Any:
+        path.mkdir(parents=True, exist_ok=True)
+        pq.write_table(self.plan.data.base, path / "all.parquet")
+
     def run(self) -> None:
-        base = self.plan.data.base
-        times = []
-        for i in range(3):
-            dt_, _ = timed(lambda i=i: pq.write_table(base, self.root / f"all{i}.parquet"))
-            times.append(dt_)
-        self.results["bulk"] = median(times)
-        self.log(f"  bulk: {fmt_times(times)}")
+        self.time_bulk(self.root / "final")
 
 
 class Naive(System):
@@ -372,6 +370,15 @@ class Delta(System):
     name = "deltalake"
     label = "deltalake (unpartitioned; append / merge)"
 
+    def bulk_load(self, path: Path) -> Any:
+        import deltalake
+
+        if not hasattr(self, "_base_us"):
+            self._base_us = self.plan.data.base.set_column(
+                1, "timestamp", self.plan.data.base.column("timestamp").cast(TS_US)
+            )
+        deltalake.write_deltalake(str(path), self._base_us)
+
     def run(self) -> None:
         import deltalake
 
@@ -381,8 +388,7 @@ class Delta(System):
         def us(t: pa.Table) -> pa.Table:
             return t.set_column(1, "timestamp", t.column("timestamp").cast(TS_US))
 
-        base = us(data.base)
-        self.time_bulk(lambda p: deltalake.write_deltalake(str(p), base), Path(uri))
+        self.time_bulk(Path(uri))
         adds = [us(data.bars([d])) for d in plan.add_days]
         self.time_add1(adds, lambda b: deltalake.write_deltalake(uri, b, mode="append"))
         self.notes.append("add 1 bar is a plain append (no dedupe: a re-run would duplicate)")
@@ -510,18 +516,19 @@ class Tickvault(System):
                 "tickvault ParquetDB (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
             )
 
+    def bulk_load(self, path: Path) -> Any:
+        from tickvault import ParquetDB
+
+        db = ParquetDB(path, **self.options)
+        db.upsert_prices(self.plan.data.base)
+        return db
+
     def run(self) -> None:
         from tickvault import ParquetDB
 
         plan, data = self.plan, self.plan.data
         path = self.root / "db"
-
-        def load(p: Path) -> Any:
-            db = ParquetDB(p, **self.options)
-            db.upsert_prices(data.base)
-            return db
-
-        db = self.time_bulk(load, path)
+        db = self.time_bulk(path)
         adds = [data.bars([d]) for d in plan.add_days]
         self.time_add1(adds, db.upsert_prices)
         self.time_rep5(plan.rep5_batches, db.upsert_prices)
@@ -747,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bars", type=int, default=2520)
     ap.add_argument("--repeats", type=int, default=3, help="repeats of each write op")
     ap.add_argument(
-        "--bulk-repeats", type=int, default=3, help="bulk loads of floor, deltalake, tickvault"
+        "--bulk-repeats", type=int, default=5, help="bulk loads of floor, deltalake, tickvault"
     )
     ap.add_argument("--read-tickers", type=int, default=50)
     ap.add_argument("--updates", type=int, default=30, help="daily updates before re-reading")
@@ -821,9 +828,37 @@ def main(argv: list[str] | None = None) -> int:
         key = "tickvault[" + ",".join(f"{k}={v}" for k, v in opts.items()) + "]"
         factories[key] = lambda p, o=opts: Tickvault(p, plan, log, **o)  # type: ignore[misc]
         order.append(key)
+    systems = {
+        key: factories[key](work / key.replace("[", "_").replace("]", "").replace(",", "_"))
+        for key in order
+    }
     try:
+        # bulk loads first, round-robin over the systems that support it, so a drift in
+        # machine load hits every system alike (the final load happens in each run)
+        rounds = [
+            k
+            for k, s in systems.items()
+            if type(s).bulk_load is not System.bulk_load
+            and not vers.get({"deltalake": "deltalake"}.get(k, ""), "").startswith("unavailable")
+        ]
+        for r in range(plan.bulk_repeats - 1):
+            for key in rounds:
+                sysobj = systems[key]
+                scratch = sysobj.root / f"bulk-round-{r}"
+                scratch.parent.mkdir(parents=True, exist_ok=True)
+                gc.collect()
+                os.sync()
+                dt_, out = timed(lambda s=sysobj, p=scratch: s.bulk_load(p))
+                if hasattr(out, "close"):
+                    out.close()
+                sysobj.bulk_samples.append(dt_)
+                shutil.rmtree(scratch, ignore_errors=True)
+            log(
+                f"bulk round {r + 1}: "
+                + ", ".join(f"{k} {systems[k].bulk_samples[-1]:.3f}" for k in rounds)
+            )
         for key in order:
-            sysobj = factories[key](work / key.replace("[", "_").replace("]", "").replace(",", "_"))
+            sysobj = systems[key]
             sysobj.root.mkdir(parents=True, exist_ok=True)
             modname = {"deltalake": "deltalake", "arcticdb": "arcticdb"}.get(key)
             if modname and vers.get(modname, "").startswith("unavailable"):
