@@ -1,6 +1,6 @@
 """Compaction: keep read cost bounded by merging small files, as ordinary commits.
 
-Two levels (docs/decisions/001-storage-layout.md):
+Two levels (docs/decisions/002-storage-layout.md):
 
 * level 1 files hold disjoint ticker ranges, sorted, about ``target_file_rows`` each;
 * level 0 files are what upserts write (any tickers), plus merges of them.

@@ -62,7 +62,7 @@ def _row_groups(
     """Row-group boundaries: whole tickers, small tickers grouped until
     ``min_row_group_rows``; a larger ticker gets its own row groups, cut every
     ``row_group_years`` calendar years (0: never) and at ``max_row_group_rows`` — so a
-    one-month cross-section decodes about a year per ticker, not its whole history
+    one-month cross-section decodes one period per ticker, not its whole history
     (decision 002)."""
     groups: list[tuple[int, int]] = []
     cur_start: int | None = None

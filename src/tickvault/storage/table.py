@@ -31,7 +31,7 @@ MAX_COMMIT_SECONDS = 600.0
 
 @dataclass(frozen=True)
 class StorageOptions:
-    """Tuning knobs of the storage engine (see docs/decisions/001-storage-layout.md)."""
+    """Tuning knobs of the storage engine (see docs/decisions/002-storage-layout.md)."""
 
     fsync: bool = True
     compression: str = "lz4"
