@@ -21,8 +21,8 @@ Malformed responses (:class:`~tickvault.errors.BadSourceData`) and unknown symbo
 (:class:`~tickvault.errors.TickerNotFound`) are permanent and never retried.
 
 The rate limit (``rate_limit=`` requests per second, or a :class:`RateLimit`) is shared by
-every thread of a process and by every pickled copy of the source in that process; each
-worker *process* has its own bucket, so with P processes pass ``rate_limit=R / P``.
+every thread, every worker process and every pickled copy of the source on one machine (a
+state file under a lock, see :func:`~tickvault.sources.policy.shared_bucket`).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class HttpSource:
         self.http_retry = http_retry or RetryPolicy(attempts=4, backoff=0.5, max_backoff=30.0)
         self.retry_policy = retry_policy or RetryPolicy(attempts=1)
         self.headers = {"User-Agent": USER_AGENT, **dict(headers or {})}
-        self._id = uuid.uuid4().hex  # shared by pickled copies: one rate limit per process
+        self._id = uuid.uuid4().hex  # shared by pickled copies: one rate limit per machine
 
     def __repr__(self) -> str:
         rate = self.rate_limit.per_second if self.rate_limit else None
@@ -157,7 +157,7 @@ class HttpSource:
 
     @property
     def bucket(self) -> TokenBucket | None:
-        """This source's rate-limit bucket in this process (None if unlimited)."""
+        """This source's rate-limit bucket (None if unlimited); machine-wide."""
         if self.rate_limit is None:
             return None
         return shared_bucket(self._id, self.rate_limit)

@@ -8,7 +8,9 @@ Two small frozen value objects (keyword-only, like httpx ``Timeout``):
   HTTP sources additionally use a policy per request (their ``http_retry`` attribute).
 * :class:`RateLimit` — requests per second with a burst size.
 
-:class:`TokenBucket` enforces a :class:`RateLimit` for every thread of a process. It is a
+:class:`TokenBucket` enforces a :class:`RateLimit` for every thread of a process, and
+:class:`FileTokenBucket` (what sources use, through :func:`shared_bucket`) for every process
+of the machine. It is a
 GCRA (virtual scheduling) bucket checked under a lock: a caller takes the token if the
 theoretical arrival time allows it, otherwise it sleeps until then and checks again. The next
 slot is counted from the moment a token is really taken (less :data:`SLACK`, a tenth of an
@@ -20,12 +22,23 @@ when callers wake on time), and a saturated bucket grants ``per_second`` on aver
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 import random
+import struct
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the limit is per process there
+    fcntl = None  # type: ignore[assignment]
 
 from ..errors import ConfigError, TransientSourceError
 
@@ -172,19 +185,27 @@ class TokenBucket:
     def interval(self) -> float:
         return 1.0 / self.limit.per_second
 
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[list[float]]:
+        """``[tat, not_before]`` under the bucket's lock; changes to the list are kept."""
+        with self._lock:
+            st = [self._tat, self._not_before]
+            yield st
+            self._tat, self._not_before = st
+
     def try_acquire(self) -> float:
         """Take a token if one is free now (return 0.0), else return seconds to wait."""
         interval = self.interval
         tolerance = (self.limit.burst - 1) * interval
-        with self._lock:
+        with self._state() as st:
             now = self.clock()
-            earliest = max(self._tat - tolerance, self._not_before)
+            earliest = max(st[0] - tolerance, st[1])
             if now < earliest:
                 return earliest - now
             # the next slot counts from when this one was really used, less at most SLACK of
             # an interval: a caller that woke a little late (a busy machine) costs no rate,
             # one that woke very late does not let the callers after it bunch up
-            self._tat = max(self._tat, now - SLACK * interval) + interval
+            st[0] = max(st[0], now - SLACK * interval) + interval
             return 0.0
 
     def acquire(self) -> float:
@@ -200,28 +221,106 @@ class TokenBucket:
     @property
     def paused_until(self) -> float:
         """The clock time before which no slot starts (``-inf`` if never deferred)."""
-        with self._lock:
-            return self._not_before
+        with self._state() as st:
+            return st[1]
 
     def defer(self, seconds: float) -> None:
         """Let no new slot start before ``seconds`` from now (e.g. after a Retry-After)."""
+        with self._state() as st:
+            st[1] = max(st[1], self.clock() + max(0.0, seconds))
+
+
+_STATE = struct.Struct("<dd")  # tat, not_before
+
+
+@dataclass(eq=False)
+class FileTokenBucket(TokenBucket):
+    """A :class:`TokenBucket` whose state lives in a small file under an exclusive
+    ``flock``, so every process on the machine that uses the same file shares one limit.
+
+    The clock must mean the same in every process: ``time.monotonic`` (CLOCK_MONOTONIC) is
+    system-wide on Linux and macOS. The lock is released by the kernel when a holder dies,
+    so a killed worker never blocks the others. The file is reopened after a fork (a
+    descriptor inherited across ``fork`` would share its lock with the parent)."""
+
+    path: Path = field(kw_only=True)
+    _fd: int = field(default=-1, init=False, repr=False)
+    _pid: int = field(default=-1, init=False, repr=False)
+
+    def _open(self) -> int:
+        if self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[list[float]]:
         with self._lock:
-            self._not_before = max(self._not_before, self.clock() + max(0.0, seconds))
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                raw = os.pread(fd, _STATE.size, 0)
+                st = list(_STATE.unpack(raw)) if len(raw) == _STATE.size else [-math.inf] * 2
+                before = list(st)
+                yield st
+                if st != before:
+                    os.pwrite(fd, _STATE.pack(*st), 0)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 _BUCKETS: dict[tuple[str, RateLimit], TokenBucket] = {}
 _BUCKETS_LOCK = threading.Lock()
 
 
-def shared_bucket(key: str, limit: RateLimit) -> TokenBucket:
-    """The process-wide bucket for ``key``: every copy of one source in a process shares it.
+def rate_state_dir() -> Path | None:
+    """Where machine-wide rate-limit state lives: ``$TICKVAULT_RATE_DIR``, else a private
+    folder in the temporary directory. None where file locks are unavailable (Windows)."""
+    if fcntl is None:
+        return None
+    env = os.environ.get("TICKVAULT_RATE_DIR")
+    d = Path(env) if env else Path(tempfile.gettempdir()) / f"tickvault-rate-{os.getuid()}"
+    try:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return d
 
-    Sources are pickled to worker processes (and, with Dask, possibly once per task); keying
-    the bucket by a stable id keeps one limit per source per process however many copies
-    exist. Across processes each process has its own bucket.
+
+#: State files unused (not written) for this long are removed when a new bucket is made.
+STALE_SECONDS = 86_400.0
+
+
+def _sweep(folder: Path) -> None:
+    """Remove other sources' state files that nobody has used for a day (best effort)."""
+    cutoff = time.time() - STALE_SECONDS
+    with contextlib.suppress(OSError):
+        for f in folder.glob("*.bucket"):
+            with contextlib.suppress(OSError):
+                if f.stat().st_mtime < cutoff:
+                    f.unlink()
+
+
+def shared_bucket(key: str, limit: RateLimit) -> TokenBucket:
+    """The bucket for ``key``, shared by every copy of one source on this machine.
+
+    Sources are pickled to worker threads, processes and Dask workers, possibly once per
+    task; keying the bucket by the source's stable id gives one limit per source however
+    many copies exist. Processes share it through a state file (:class:`FileTokenBucket`) in
+    :func:`rate_state_dir`, so ``rate_limit=R`` means R requests per second from the whole
+    machine, whatever the scheduler. (Workers on other machines have their own file unless
+    ``TICKVAULT_RATE_DIR`` points at a shared folder whose filesystem supports ``flock``.)
+    Where no state folder is available the limit is per process.
     """
     with _BUCKETS_LOCK:
         bucket = _BUCKETS.get((key, limit))
         if bucket is None:
-            bucket = _BUCKETS[(key, limit)] = TokenBucket(limit)
+            folder = rate_state_dir()
+            if folder is None:
+                bucket = TokenBucket(limit)
+            else:
+                _sweep(folder)
+                name = f"{key}-{limit.per_second!r}-{limit.burst}.bucket"
+                bucket = FileTokenBucket(limit, path=folder / name)
+            _BUCKETS[(key, limit)] = bucket
         return bucket
