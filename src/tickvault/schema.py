@@ -438,6 +438,9 @@ def is_sorted_unique(table: pa.Table, key: Sequence[str], runs: Runs | None = No
         if pos == 0 and runs is not None:
             # consecutive runs differ by construction; the table is sorted by this
             # column when the run values increase, and rows tie only inside a run
+            # (a null value: not sorted, let the sort decide where nulls go)
+            if runs.values.null_count:
+                return False
             if (
                 len(runs) > 1
                 and pc.any(
@@ -449,7 +452,7 @@ def is_sorted_unique(table: pa.Table, key: Sequence[str], runs: Runs | None = No
         else:
             col = table.column(k)
             if col.null_count == 0 and (
-                pa.types.is_timestamp(col.type) or pa.types.is_integer(col.type)
+                pa.types.is_timestamp(col.type) or pa.types.is_signed_integer(col.type)
             ):
                 v = col.combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
                 if np.any(undecided & (v[:-1] > v[1:])):

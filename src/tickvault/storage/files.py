@@ -113,23 +113,27 @@ def write_data_file(
     # A native Arrow stream, not a Python file object: the Parquet encoder then never
     # takes the GIL to write a page, so files written in parallel threads really encode
     # in parallel (with a Python file, thousands of small row groups serialised on it).
-    sink = pa.BufferedOutputStream(pa.OSFile(str(tmp), "wb"), buffer_size=1 << 20)
-    try:
-        with pq.ParquetWriter(
-            sink,
-            table.schema,
-            compression=opts.compression,
-            use_dictionary=dict_cols,
-            write_statistics=[series, time_col],
-        ) as writer:
-            for a, b in _row_groups(starts, ends, ts, opts):
-                writer.write_table(table.slice(a, b - a), row_group_size=b - a)
-    finally:
-        sink.close()
-    if opts.fsync:
-        fsync_path(tmp)
     final = table_dir / name
-    os.rename(tmp, final)  # unique name: never replaces another file
+    try:
+        sink = pa.BufferedOutputStream(pa.OSFile(str(tmp), "wb"), buffer_size=1 << 20)
+        try:
+            with pq.ParquetWriter(
+                sink,
+                table.schema,
+                compression=opts.compression,
+                use_dictionary=dict_cols,
+                write_statistics=[series, time_col],
+            ) as writer:
+                for a, b in _row_groups(starts, ends, ts, opts):
+                    writer.write_table(table.slice(a, b - a), row_group_size=b - a)
+        finally:
+            sink.close()
+        if opts.fsync:
+            fsync_path(tmp)
+        os.rename(tmp, final)  # unique name: never replaces another file
+    except BaseException:
+        remove_quietly(tmp)  # a failed write leaves nothing behind
+        raise
     return FileInfo(
         path=name,
         rows=table.num_rows,

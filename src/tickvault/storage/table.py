@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,47 @@ class StorageOptions:
     auto_compact: bool = True
     l0_max_files: int = 4
     l1_merge_ratio: float = 0.05
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigError
+
+        for name in ("fsync", "auto_compact"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"ParquetDB option {name}={getattr(self, name)!r} must be True or False"
+                )
+        minimum = {
+            "target_file_rows": 1,
+            "min_row_group_rows": 1,
+            "max_row_group_rows": 1,
+            "row_group_years": 0,
+            "checkpoint_interval": 1,
+            "l0_max_files": 1,
+        }
+        for name, low in minimum.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(
+                    f"ParquetDB option {name}={value!r} must be an integer >= {low}, "
+                    f"e.g. {name}={getattr(StorageOptions, name)}"
+                )
+        ratio = self.l1_merge_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not ratio > 0:
+            raise ConfigError(
+                f"ParquetDB option l1_merge_ratio={ratio!r} must be a number > 0, e.g. 0.05"
+            )
+        codec = self.compression
+        known = ("none", "snappy", "gzip", "brotli", "lz4", "zstd")
+        if not isinstance(codec, str) or codec.lower() not in known:
+            raise ConfigError(
+                f"ParquetDB option compression={codec!r} is not one of {list(known)}; "
+                f"e.g. compression='lz4'"
+            )
+        if codec.lower() != "none" and not pa.Codec.is_available(codec.lower()):
+            raise ConfigError(
+                f"ParquetDB option compression={codec!r}: this pyarrow build lacks that "
+                f"codec; e.g. compression='lz4'"
+            )
 
     @property
     def write(self) -> WriteOptions:
@@ -260,14 +301,23 @@ class Table:
             return [write(pieces[0])]
         # more threads than cores: while one thread waits in fsync, the others encode
         workers = (os.cpu_count() or 2) * (2 if self.opts.fsync else 1)
-        with ThreadPoolExecutor(max_workers=min(len(pieces), workers)) as ex:
-            futures = [ex.submit(write, p) for p in pieces]
-        done = [f.result() for f in futures if f.exception() is None]
-        for f in futures:
-            if f.exception() is not None:
-                self.discard_files(done)  # written but never to be committed
-                raise f.exception()  # type: ignore[misc]
-        return done
+        futures = []
+        try:
+            with ThreadPoolExecutor(max_workers=min(len(pieces), workers)) as ex:
+                futures = [ex.submit(write, p) for p in pieces]
+            for f in futures:
+                exc = f.exception()
+                if exc is not None:
+                    raise exc
+            return [f.result() for f in futures]
+        except BaseException:
+            # a piece failed, or the caller was interrupted while waiting (Ctrl-C): files
+            # already written would never be committed
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            self.discard_files([f.result() for f in futures if _finished(f)])
+            raise
 
     def discard_files(self, files: Sequence[FileInfo]) -> None:
         for f in files:
@@ -377,6 +427,10 @@ class Table:
         else:
             result = merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
         return result.select(out_cols)
+
+
+def _finished(f: Future[Any]) -> bool:
+    return f.done() and not f.cancelled() and f.exception() is None
 
 
 def _merge_one_series(parts: list[pa.Table], files: list[FileInfo], time_col: str) -> pa.Table:
