@@ -127,3 +127,19 @@ def test_pipeline_on_worker_processes_respects_the_servers_limit(tmp_path: Path)
         assert times[-1] - times[0] >= 21 / 10
     finally:
         server.stop()
+
+
+def test_unusable_state_file_falls_back_to_a_per_process_limit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    bucket = FileTokenBucket(
+        RateLimit(per_second=10), clock=clock, path=tmp_path / "missing" / "x.bucket"
+    )
+    with caplog.at_level("WARNING", logger="tickvault.sources.policy"):
+        assert bucket.try_acquire() == 0.0
+        assert bucket.try_acquire() == pytest.approx(0.09)  # still limited, in memory
+        clock.now += 0.09
+        assert bucket.try_acquire() == 0.0
+    warnings = [r for r in caplog.records if "unusable" in r.getMessage()]
+    assert len(warnings) == 1

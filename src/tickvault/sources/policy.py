@@ -23,6 +23,7 @@ when callers wake on time), and a saturated bucket grants ``per_second`` on aver
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import random
@@ -41,6 +42,8 @@ except ImportError:  # pragma: no cover - Windows: the limit is per process ther
     fcntl = None  # type: ignore[assignment]
 
 from ..errors import ConfigError, TransientSourceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,7 +259,20 @@ class FileTokenBucket(TokenBucket):
     @contextlib.contextmanager
     def _state(self) -> Iterator[list[float]]:
         with self._lock:
-            fd = self._open()
+            try:
+                fd = self._open()
+            except OSError as exc:  # e.g. a read-only temporary folder: limit per process
+                if self._pid != -2:
+                    log.warning(
+                        "rate limit state file %s unusable (%s); limiting per process",
+                        self.path,
+                        exc,
+                    )
+                    self._pid = -2
+                st = [self._tat, self._not_before]
+                yield st
+                self._tat, self._not_before = st
+                return
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 raw = os.pread(fd, _STATE.size, 0)
