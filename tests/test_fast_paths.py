@@ -260,3 +260,35 @@ def test_bulk_files_are_plain_parquet_with_the_row_groups_described(tmp_path):
     assert total == t.num_rows
     # 2011..2020 holds 4 periods of 3 years counted from 1970 (2009-, 2012-, 2015-, 2018-)
     assert groups == 6 * len({(d.year - 1970) // years for d in days})
+
+
+# -- balanced split into files ---------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=40), st.integers(1, 400))
+def test_split_by_rows_is_balanced_and_cuts_between_tickers(lengths, target):
+    from tickvault.storage.table import split_by_rows
+
+    tickers = [f"T{i:03d}" for i, n in enumerate(lengths) for _ in range(n)]
+    t = pa.table({"ticker": tickers, "row": list(range(len(tickers)))})
+    pieces = split_by_rows(t, "ticker", target)
+    # everything, in order, each piece with the runs of its own rows
+    rows = [r for p, _ in pieces for r in p.column("row").to_pylist()]
+    assert rows == list(range(len(tickers)))
+    for p, runs in pieces:
+        assert runs.values.to_pylist() == sorted(set(p.column("ticker").to_pylist()))
+        assert int(runs.ends[-1]) == p.num_rows and int(runs.starts[0]) == 0
+    # no ticker is split between pieces
+    firsts = [p.column("ticker")[0].as_py() for p, _ in pieces]
+    lasts = [p.column("ticker")[-1].as_py() for p, _ in pieces]
+    assert all(a < b for a, b in zip(lasts, firsts[1:], strict=False))
+    # round(n / target) pieces when there are enough tickers to cut between
+    want = max(1, round(len(tickers) / target))
+    assert len(pieces) <= want
+    if len(lengths) >= 2 * want:
+        # each cut is at the ticker boundary nearest its even share: off by < 1 ticker
+        n = len(tickers)
+        ends = np.cumsum([p.num_rows for p, _ in pieces])[:-1]
+        for k, e in enumerate(ends, start=1):
+            assert abs(e - k * n / len(pieces)) <= max(lengths)

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Sequence
 
 from ..errors import CommitConflict
-from .files import SEQ_COLUMN, read_file, write_data_file
+from .files import SEQ_COLUMN, write_data_file
 from .log import FileInfo, TableState
 from .table import CommitResult, Plan, Table, merge_newest, split_by_rows, with_seq
 
@@ -78,40 +78,40 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
         (f for f in state.files.values() if f.level != 0), key=lambda f: f.min_ticker
     )
     l1_mins = [f.min_ticker for f in l1_sorted]
-    outputs: list[FileInfo] = []
-    try:
-        for group in p.groups:
-            bounds = _bounds(group, p, l1_sorted, l1_mins)
-            parts = []
-            for f in group:
-                tk = None
-                if bounds is not None:
-                    lo, hi = bounds
-                    tk = [
-                        t for t in f.tickers if (lo is None or t >= lo) and (hi is None or t < hi)
-                    ]
-                    if not tk:
-                        continue
-                t = read_file(
-                    table.dir / f.path,
-                    table.footers,
-                    schema,
-                    f,
-                    tickers=tk,
-                    start=None,
-                    end=None,
-                    columns=cols,
-                )
-                parts.append(with_seq(t, f).select(cols))
-            if not parts:
-                continue
-            merged = merge_newest(parts, schema.key)
-            level = 1 if p.kind == "l1" else 0
-            target = table.opts.target_file_rows if level == 1 else max(merged.num_rows, 1)
+    level = 1 if p.kind == "l1" else 0
+
+    def merge_group(group: list[FileInfo]) -> list[FileInfo]:
+        """Read one group's rows, keep the newest per key, write them as new files."""
+        bounds = _bounds(group, p, l1_sorted, l1_mins)
+        parts = []
+        for f in group:
+            tk = None
+            if bounds is not None:
+                lo, hi = bounds
+                tk = [t for t in f.tickers if (lo is None or t >= lo) and (hi is None or t < hi)]
+                if not tk:
+                    continue
+            t = table.read_part(f, state.version, tickers=tk, start=None, end=None, cols=cols)
+            parts.append(with_seq(t, f).select(cols))
+        if not parts:
+            return []
+        merged = merge_newest(parts, schema.key)
+        target = table.opts.target_file_rows if level == 1 else max(merged.num_rows, 1)
+        written: list[FileInfo] = []
+        try:
             for piece, runs in split_by_rows(merged, schema.series_column, target):
                 info = write_data_file(table.dir, piece, schema, table.opts.write, runs)
                 info.level = level
-                outputs.append(info)
+                written.append(info)
+        except BaseException:
+            table.discard_files(written)
+            raise
+        return written
+
+    outputs: list[FileInfo] = []
+    try:
+        # groups are independent (disjoint ticker ranges): merge them in parallel threads
+        outputs = table.map_writing(merge_group, p.groups)
         removed = [f.path for f in p.inputs]
 
         def prepare(current: TableState, version: int) -> None:

@@ -123,19 +123,33 @@ def split_by_rows(
     table: pa.Table, series: str, target: int, runs: Runs | None = None
 ) -> list[tuple[pa.Table, Runs]]:
     """Split a table sorted by ``series`` into pieces of about ``target`` rows, cutting
-    only at ticker boundaries; each piece with its ticker runs."""
+    only at ticker boundaries; each piece with its ticker runs.
+
+    The pieces are balanced: ``round(rows / target)`` of them (at least one), cut at the
+    ticker boundary nearest to each even share. So 1.02 x target rows stay one file
+    instead of a full file plus a sliver, and 19.2 x target make 19 files."""
     if runs is None:
         runs = column_runs(table, series)
-    if table.num_rows <= target:
+    n = table.num_rows
+    count = max(1, round(n / target)) if target > 0 else 1
+    if count == 1 or len(runs) < 2:
         return [(table, runs)]
+    ends = runs.ends
+    cut_runs: list[int] = []  # index of the last run of each piece but the last
+    for k in range(1, count):
+        want = k * n / count
+        i = int(np.searchsorted(ends, want))  # first run ending at or after ``want``
+        if i > 0 and want - ends[i - 1] < ends[min(i, len(ends) - 1)] - want:
+            i -= 1  # the boundary before is nearer
+        i = min(i, len(ends) - 2)
+        if (not cut_runs or i > cut_runs[-1]) and i >= 0:
+            cut_runs.append(i)
     pieces = []
-    a, first = 0, 0
-    for i, e in enumerate(runs.ends.tolist()):
-        if e - a >= target:
-            pieces.append((table.slice(a, e - a), runs.slice(first, i + 1)))
-            a, first = e, i + 1
-    if a < table.num_rows:
-        pieces.append((table.slice(a), runs.slice(first, len(runs))))
+    first = 0
+    for i in [*cut_runs, len(ends) - 1]:
+        a, b = int(runs.starts[first]), int(ends[i])
+        pieces.append((table.slice(a, b - a), runs.slice(first, i + 1)))
+        first = i + 1
     return pieces
 
 
@@ -294,29 +308,36 @@ class Table:
         self.dir.mkdir(parents=True, exist_ok=True)
         from .files import write_data_file
 
-        def write(piece: tuple[pa.Table, Runs]) -> FileInfo:
-            return write_data_file(self.dir, piece[0], self.schema, self.opts.write, piece[1])
+        def write(piece: tuple[pa.Table, Runs]) -> list[FileInfo]:
+            return [write_data_file(self.dir, piece[0], self.schema, self.opts.write, piece[1])]
 
-        if len(pieces) == 1:
-            return [write(pieces[0])]
+        return self.map_writing(write, pieces)
+
+    def map_writing(
+        self, fn: Callable[[Any], list[FileInfo]], items: Sequence[Any]
+    ) -> list[FileInfo]:
+        """``fn(item)`` writes data files and returns them; run it for every item, in
+        parallel threads when there are several, and return all files in item order. If any
+        call fails, or the caller is interrupted while waiting (Ctrl-C), every file already
+        written is deleted before the error propagates: none would ever be committed."""
+        if len(items) == 1:
+            return fn(items[0])
         # more threads than cores: while one thread waits in fsync, the others encode
         workers = (os.cpu_count() or 2) * (2 if self.opts.fsync else 1)
-        futures = []
+        futures: list[Future[list[FileInfo]]] = []
         try:
-            with ThreadPoolExecutor(max_workers=min(len(pieces), workers)) as ex:
-                futures = [ex.submit(write, p) for p in pieces]
+            with ThreadPoolExecutor(max_workers=max(1, min(len(items), workers))) as ex:
+                futures = [ex.submit(fn, item) for item in items]
             for f in futures:
                 exc = f.exception()
                 if exc is not None:
                     raise exc
-            return [f.result() for f in futures]
+            return [info for f in futures for info in f.result()]
         except BaseException:
-            # a piece failed, or the caller was interrupted while waiting (Ctrl-C): files
-            # already written would never be committed
             for f in futures:
                 f.cancel()
             wait(futures)
-            self.discard_files([f.result() for f in futures if _finished(f)])
+            self.discard_files([i for f in futures if _finished(f) for i in f.result()])
             raise
 
     def discard_files(self, files: Sequence[FileInfo]) -> None:
@@ -337,6 +358,37 @@ class Table:
                 self._pool.shutdown(wait=False)
                 self._pool = None
         self.footers.close()
+
+    def read_part(
+        self,
+        f: FileInfo,
+        version: int,
+        *,
+        tickers: list[str] | None,
+        start: int | None,
+        end: int | None,
+        cols: list[str],
+    ) -> pa.Table:
+        """One data file's rows for a read (see :func:`read_file`); a file that cannot be
+        read raises CorruptDatabaseError naming it and what to run."""
+        try:
+            return read_file(
+                self.dir / f.path,
+                self.footers,
+                self.schema,
+                f,
+                tickers=tickers,
+                start=start,
+                end=end,
+                columns=cols,
+            )
+        except (OSError, pa.ArrowException, ValueError, IndexError) as exc:
+            self.footers.discard(self.dir / f.path)
+            raise CorruptDatabaseError(
+                f"{self.name}: data file {f.path} of version {version} cannot be "
+                f"read ({type(exc).__name__}: {exc}); run `tickvault verify` and "
+                f"`tickvault verify --repair`"
+            ) from exc
 
     def read(
         self,
@@ -383,24 +435,7 @@ class Table:
 
         def one(item: tuple[FileInfo, list[str] | None]) -> pa.Table:
             f, tk = item
-            try:
-                t = read_file(
-                    self.dir / f.path,
-                    self.footers,
-                    schema,
-                    f,
-                    tickers=tk,
-                    start=start,
-                    end=end,
-                    columns=read_cols,
-                )
-            except (OSError, pa.ArrowException, ValueError, IndexError) as exc:
-                self.footers.discard(self.dir / f.path)
-                raise CorruptDatabaseError(
-                    f"{self.name}: data file {f.path} of version {state.version} cannot be "
-                    f"read ({type(exc).__name__}: {exc}); run `tickvault verify` and "
-                    f"`tickvault verify --repair`"
-                ) from exc
+            t = self.read_part(f, state.version, tickers=tk, start=start, end=end, cols=read_cols)
             if not disjoint and not single:
                 t = with_seq(t, f)
             names = t.schema.names
