@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import struct
 import time
 from pathlib import Path
 
@@ -68,8 +69,9 @@ def test_stale_state_files_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyP
     folder = tmp_path / "rate"
     folder.mkdir()
     old, young = folder / "old.bucket", folder / "young.bucket"
-    old.write_bytes(b"x" * 16)
-    young.write_bytes(b"x" * 16)
+    expired = struct.pack("<dd", 0.0, float("-inf"))  # both long before now
+    old.write_bytes(expired)
+    young.write_bytes(expired)
     two_days_ago = time.time() - 2 * 86_400
     os.utime(old, (two_days_ago, two_days_ago))
     monkeypatch.setenv("TICKVAULT_RATE_DIR", str(folder))

@@ -27,6 +27,7 @@ from ..sources.base import Source, TimeLike, to_utc
 from ..sources.policy import RetryPolicy
 from ..storage import ParquetDB
 from ..storage.log import FileInfo, now_iso
+from ..storage.table import committed
 from .report import Progress, RunReport, TickerResult
 from .schedulers import Runner, open_runner, scheduler_name
 from .tasks import (
@@ -166,8 +167,8 @@ class _Writer:
                 self.run.commit(batch)
             except BaseException as exc:
                 self.error = exc
-                for f in batch.files:  # never committed: do not leave orphans
-                    self.run.db._table("prices").discard_files([f])
+                if not committed(exc):  # never committed: do not leave orphans
+                    self.run.db._table("prices").discard_files(batch.files)
 
 
 class _Run:

@@ -31,6 +31,7 @@ import struct
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,12 +229,22 @@ class TokenBucket:
             return st[1]
 
     def defer(self, seconds: float) -> None:
-        """Let no new slot start before ``seconds`` from now (e.g. after a Retry-After)."""
+        """Let no new slot start before ``seconds`` from now (e.g. after a Retry-After),
+        at most :data:`MAX_DEFER` seconds."""
+        seconds = min(seconds, MAX_DEFER) if seconds > 0 else 0.0  # NaN -> 0
         with self._state() as st:
-            st[1] = max(st[1], self.clock() + max(0.0, seconds))
+            st[1] = max(st[1], self.clock() + seconds)
 
+    def __post_init__(self) -> None:
+        _ALL_BUCKETS.add(self)
+
+
+#: The longest pause a single Retry-After can impose on a bucket.
+MAX_DEFER = 3600.0
 
 _STATE = struct.Struct("<dd")  # tat, not_before
+_ALL_BUCKETS: weakref.WeakSet[TokenBucket] = weakref.WeakSet()
+_OPEN_FDS: set[int] = set()  # state-file descriptors open right now (inside _state)
 
 
 @dataclass(eq=False)
@@ -241,52 +252,93 @@ class FileTokenBucket(TokenBucket):
     """A :class:`TokenBucket` whose state lives in a small file under an exclusive
     ``flock``, so every process on the machine that uses the same file shares one limit.
 
-    The clock must mean the same in every process: ``time.monotonic`` (CLOCK_MONOTONIC) is
-    system-wide on Linux and macOS. The lock is released by the kernel when a holder dies,
-    so a killed worker never blocks the others. The file is reopened after a fork (a
-    descriptor inherited across ``fork`` would share its lock with the parent)."""
+    * One machine: the state is in ``time.monotonic`` units (CLOCK_MONOTONIC, system-wide
+      on Linux and macOS, but counted from each machine's boot).
+    * The file is opened for each use and closed right after, so no descriptor outlives
+      a call: a killed holder's lock goes with it, a forked child inherits nothing, and a
+      long-lived process keeps no file open per source.
+    * State read from the file is sanitised (not-a-number, or further ahead than one
+      burst or :data:`MAX_DEFER`, is reset), so a damaged file cannot stop or unlimit the
+      bucket.
+    * Any failure to use the file (no space, no ``flock`` on this filesystem, a read-only
+      folder) falls back to the in-process state, with one warning."""
 
     path: Path = field(kw_only=True)
-    _fd: int = field(default=-1, init=False, repr=False)
-    _pid: int = field(default=-1, init=False, repr=False)
+    _warned: bool = field(default=False, init=False, repr=False)
 
-    def _open(self) -> int:
-        if self._pid != os.getpid():
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        return self._fd
+    def _fallback(self, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "rate limit state file %s unusable (%s); limiting per process", self.path, exc
+            )
+
+    def _sanitise(self, raw: bytes) -> list[float]:
+        if len(raw) != _STATE.size:
+            return [-math.inf, -math.inf]
+        tat, not_before = _STATE.unpack(raw)
+        now = self.clock()
+        if math.isnan(tat) or tat > now + self.limit.burst * self.interval:
+            tat = -math.inf  # impossible for this bucket: reset
+        if math.isnan(not_before) or not_before > now + MAX_DEFER:
+            not_before = -math.inf
+        return [tat, not_before]
 
     @contextlib.contextmanager
     def _state(self) -> Iterator[list[float]]:
         with self._lock:
+            fd = -1
             try:
-                fd = self._open()
-            except OSError as exc:  # e.g. a read-only temporary folder: limit per process
-                if self._pid != -2:
-                    log.warning(
-                        "rate limit state file %s unusable (%s); limiting per process",
-                        self.path,
-                        exc,
-                    )
-                    self._pid = -2
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                _OPEN_FDS.add(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                st = self._sanitise(os.pread(fd, _STATE.size, 0))
+            except OSError as exc:
+                if fd >= 0:
+                    _OPEN_FDS.discard(fd)
+                    os.close(fd)
+                self._fallback(exc)
                 st = [self._tat, self._not_before]
                 yield st
                 self._tat, self._not_before = st
                 return
-            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                raw = os.pread(fd, _STATE.size, 0)
-                st = list(_STATE.unpack(raw)) if len(raw) == _STATE.size else [-math.inf] * 2
                 before = list(st)
                 yield st
+                self._tat, self._not_before = st  # what the fallback would continue from
                 if st != before:
-                    os.pwrite(fd, _STATE.pack(*st), 0)
+                    try:
+                        os.pwrite(fd, _STATE.pack(*st), 0)
+                    except OSError as exc:
+                        self._fallback(exc)
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                # unlock explicitly: a child forked meanwhile holds a copy of ``fd``, and
+                # closing ours alone would leave the lock held while the child lives
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                _OPEN_FDS.discard(fd)
+                os.close(fd)
+
+
+def _after_fork_in_child() -> None:
+    """A child forked while another thread was inside a bucket inherits its lock held:
+    give every bucket (and the registry) fresh locks."""
+    global _BUCKETS_LOCK
+    _BUCKETS_LOCK = threading.Lock()
+    for bucket in list(_ALL_BUCKETS):
+        bucket._lock = threading.Lock()
+    # state files the parent's threads had open: this process's copies would keep their
+    # lock alive if the parent died holding it
+    for fd in list(_OPEN_FDS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _OPEN_FDS.clear()
 
 
 _BUCKETS: dict[tuple[str, RateLimit], TokenBucket] = {}
 _BUCKETS_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def rate_state_dir() -> Path | None:
@@ -308,13 +360,26 @@ STALE_SECONDS = 86_400.0
 
 
 def _sweep(folder: Path) -> None:
-    """Remove other sources' state files that nobody has used for a day (best effort)."""
+    """Remove state files nobody has written for a day and whose limit has fully
+    recovered, each under its lock (a file in use is skipped). Best effort."""
     cutoff = time.time() - STALE_SECONDS
+    now = time.monotonic()
     with contextlib.suppress(OSError):
         for f in folder.glob("*.bucket"):
             with contextlib.suppress(OSError):
-                if f.stat().st_mtime < cutoff:
-                    f.unlink()
+                if f.stat().st_mtime >= cutoff:
+                    continue
+                fd = os.open(f, os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    raw = os.pread(fd, _STATE.size, 0)
+                    live = len(raw) == _STATE.size and any(
+                        v > now for v in _STATE.unpack(raw) if not math.isnan(v)
+                    )
+                    if os.fstat(fd).st_mtime < cutoff and not live:
+                        f.unlink()
+                finally:
+                    os.close(fd)
 
 
 def shared_bucket(key: str, limit: RateLimit) -> TokenBucket:
@@ -324,9 +389,10 @@ def shared_bucket(key: str, limit: RateLimit) -> TokenBucket:
     task; keying the bucket by the source's stable id gives one limit per source however
     many copies exist. Processes share it through a state file (:class:`FileTokenBucket`) in
     :func:`rate_state_dir`, so ``rate_limit=R`` means R requests per second from the whole
-    machine, whatever the scheduler. (Workers on other machines have their own file unless
-    ``TICKVAULT_RATE_DIR`` points at a shared folder whose filesystem supports ``flock``.)
-    Where no state folder is available the limit is per process.
+    machine, whatever the scheduler. Workers on other machines have their own limit (the
+    state is in each machine's monotonic clock; do not point ``TICKVAULT_RATE_DIR`` at a
+    folder shared between machines). Where no state folder is available the limit is per
+    process.
     """
     with _BUCKETS_LOCK:
         bucket = _BUCKETS.get((key, limit))

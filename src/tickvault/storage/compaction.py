@@ -20,10 +20,18 @@ import bisect
 import logging
 from collections.abc import Sequence
 
-from ..errors import CommitConflict
+from ..errors import CommitConflict, CorruptDatabaseError
 from .files import SEQ_COLUMN, write_data_file
 from .log import FileInfo, TableState
-from .table import CommitResult, Plan, Table, merge_newest, split_by_rows, with_seq
+from .table import (
+    CommitResult,
+    Plan,
+    Table,
+    committed,
+    merge_newest,
+    split_by_rows,
+    with_seq,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +99,13 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
                 tk = [t for t in f.tickers if (lo is None or t >= lo) and (hi is None or t < hi)]
                 if not tk:
                     continue
-            t = table.read_part(f, state.version, tickers=tk, start=None, end=None, cols=cols)
+            try:
+                t = table.read_part(f, state.version, tickers=tk, start=None, end=None, cols=cols)
+            except CorruptDatabaseError:
+                if f.path not in table.refresh().files:
+                    # another writer compacted (and vacuumed) this input first: we lost
+                    raise CommitConflict(f"compaction input {f.path} already removed") from None
+                raise
             parts.append(with_seq(t, f).select(cols))
         if not parts:
             return []
@@ -141,8 +155,9 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
         log.info("%s: compaction abandoned: %s", table.name, exc)
         table.discard_files(outputs)
         return None
-    except BaseException:
-        table.discard_files(outputs)
+    except BaseException as exc:
+        if not committed(exc):
+            table.discard_files(outputs)
         raise
     return CommitResult(
         table=table.name,

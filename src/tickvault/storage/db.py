@@ -20,7 +20,7 @@ from ..errors import DatabaseNotFound, StorageError, TickvaultError, ValidationE
 from ..schema import TableSchema, get_schema, table_names
 from . import compaction
 from .log import LOG_DIR, FileInfo, TableState, now_iso
-from .table import CommitResult, StorageOptions, Table, overlaps_any
+from .table import CommitResult, StorageOptions, Table, committed, overlaps_any
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,9 @@ class ParquetDB:
 
         try:
             version = t.commit(operation="upsert", add=files, info=info, prepare=prepare)
-        except BaseException:
-            t.discard_files(files)
+        except BaseException as exc:
+            if not committed(exc):
+                t.discard_files(files)
             raise
         if t.opts.auto_compact:
             self._auto_compact(t)

@@ -45,13 +45,17 @@ class StorageOptions:
     l1_merge_ratio: float = 0.05
 
     def __post_init__(self) -> None:
+        import operator
+
         from ..errors import ConfigError
 
+        def bad(name: str, value: Any, want: str, example: Any) -> ConfigError:
+            return ConfigError(f"ParquetDB option {name}={value!r} {want}, e.g. {name}={example!r}")
+
         for name in ("fsync", "auto_compact"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(
-                    f"ParquetDB option {name}={getattr(self, name)!r} must be True or False"
-                )
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise bad(name, getattr(self, name), "must be True or False", True)
+            object.__setattr__(self, name, bool(getattr(self, name)))
         minimum = {
             "target_file_rows": 1,
             "min_row_group_rows": 1,
@@ -62,28 +66,33 @@ class StorageOptions:
         }
         for name, low in minimum.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(
-                    f"ParquetDB option {name}={value!r} must be an integer >= {low}, "
-                    f"e.g. {name}={getattr(StorageOptions, name)}"
-                )
+            try:
+                number = operator.index(value)  # any integer type, numpy's too
+            except TypeError:
+                number = None
+            if isinstance(value, bool) or number is None or number < low:
+                default = getattr(StorageOptions, name)
+                raise bad(name, value, f"must be an integer >= {low}", default)
+            object.__setattr__(self, name, int(number))
         ratio = self.l1_merge_ratio
-        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not ratio > 0:
-            raise ConfigError(
-                f"ParquetDB option l1_merge_ratio={ratio!r} must be a number > 0, e.g. 0.05"
-            )
-        codec = self.compression
-        known = ("none", "snappy", "gzip", "brotli", "lz4", "zstd")
-        if not isinstance(codec, str) or codec.lower() not in known:
-            raise ConfigError(
-                f"ParquetDB option compression={codec!r} is not one of {list(known)}; "
-                f"e.g. compression='lz4'"
-            )
-        if codec.lower() != "none" and not pa.Codec.is_available(codec.lower()):
-            raise ConfigError(
-                f"ParquetDB option compression={codec!r}: this pyarrow build lacks that "
-                f"codec; e.g. compression='lz4'"
-            )
+        if (
+            isinstance(ratio, bool)
+            or not isinstance(ratio, int | float | np.number)
+            or not (ratio >= 0)
+        ):
+            raise bad("l1_merge_ratio", ratio, "must be a number >= 0", 0.05)
+        codec = "none" if self.compression is None else self.compression
+        if not isinstance(codec, str):
+            raise bad("compression", codec, "must be a codec name", "lz4")
+        name = codec.lower()
+        known = ("none", "uncompressed", "snappy", "gzip", "brotli", "lz4", "lz4_raw", "zstd")
+        if name not in known:
+            raise bad("compression", codec, f"is not one of {list(known)}", "lz4")
+        if name not in ("none", "uncompressed") and not pa.Codec.is_available(
+            "lz4" if name == "lz4_raw" else name
+        ):
+            raise bad("compression", codec, "is not available in this pyarrow build", "lz4")
+        object.__setattr__(self, "compression", name)
 
     @property
     def write(self) -> WriteOptions:
@@ -280,11 +289,17 @@ class Table:
                 },
             }
             if self.log.publish(version, entry):
-                with self._lock:
-                    if self._state.version == version - 1:
-                        self._state.apply(version, entry)
-                if version % self.opts.checkpoint_interval == 0:
-                    self._checkpoint(version)
+                try:
+                    with self._lock:
+                        if self._state.version == version - 1:
+                            self._state.apply(version, entry)
+                    if version % self.opts.checkpoint_interval == 0:
+                        self._checkpoint(version)
+                except BaseException as exc:  # e.g. Ctrl-C during the checkpoint
+                    # the entry is published: its files belong to the table now, and a
+                    # caller cleaning up after a failed commit must not delete them
+                    exc.tickvault_committed = version  # type: ignore[attr-defined]
+                    raise
                 return version
             attempt += 1
             if time.monotonic() > deadline:
@@ -462,6 +477,11 @@ class Table:
         else:
             result = merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
         return result.select(out_cols)
+
+
+def committed(exc: BaseException) -> bool:
+    """Did ``exc`` interrupt a commit after its log entry was published?"""
+    return getattr(exc, "tickvault_committed", None) is not None
 
 
 def _finished(f: Future[Any]) -> bool:
