@@ -142,36 +142,22 @@ def main() -> None:
     ap.add_argument("--write", type=Path, help="write a markdown report here")
     args = ap.parse_args()
 
+    configs = [(args.rate, args.seconds, 1)]  # (client limit, seconds, processes)
+    if args.processes > 1:
+        configs.append((args.rate, args.seconds, args.processes))
+    if not args.no_baseline:
+        configs.append((None, min(args.seconds, 5.0), 1))
     runs = [
         run(
             rate=args.rate,
-            client_rate=args.rate,
+            client_rate=client_rate,
             threads=args.threads,
-            seconds=args.seconds,
+            seconds=seconds,
             server_burst=args.server_burst,
+            processes=processes,
         )
+        for client_rate, seconds, processes in configs
     ]
-    if args.processes > 1:
-        runs.append(
-            run(
-                rate=args.rate,
-                client_rate=args.rate,
-                threads=args.threads,
-                seconds=args.seconds,
-                server_burst=args.server_burst,
-                processes=args.processes,
-            )
-        )
-    if not args.no_baseline:
-        runs.append(
-            run(
-                rate=args.rate,
-                client_rate=None,
-                threads=args.threads,
-                seconds=min(args.seconds, 5.0),
-                server_burst=args.server_burst,
-            )
-        )
     header = (
         "| client rate_limit | workers | requests | 200s | achieved req/s | vs limit | 429s | "
         "max in any 1 s | burst needed | load avg |"

@@ -223,36 +223,20 @@ class System(abc.ABC):
         shutil.rmtree(self.root, ignore_errors=True)
 
     # shared pieces
-    def bulk_load(self, path: Path) -> Any:
-        """Load ``plan.data`` into a new store at ``path`` (systems that take part in the
-        interleaved bulk-load rounds override this)."""
-        raise NotImplementedError
-
-    def time_bulk(self, final: Path) -> Any:
-        """The last bulk load, into ``final`` (used by the rest of the run); the reported
-        time is the median of it and the interleaved rounds' samples."""
-        os.sync()
-        dt_, out = timed(lambda: self.bulk_load(final))
-        self.bulk_samples.append(dt_)
-        self.results["bulk"] = median(self.bulk_samples)
-        self.log(f"  bulk: {fmt_times(self.bulk_samples)}")
-        return out
-
     def time_add1(self, batches: list[Any], fn: Callable[[Any], Any]) -> None:
-        times = []
-        for b in batches:
-            dt_, _ = timed(lambda b=b: fn(b))
-            times.append(dt_)
-        self.results["add1"] = median(times)
-        self.log(f"  add1: {fmt_times(times)}")
+        self.time_writes("add1", batches, fn)
 
     def time_rep5(self, batches: list[Any], fn: Callable[[Any], Any]) -> None:
+        self.time_writes("rep5", batches, fn)
+
+    def time_writes(self, key: str, batches: list[Any], fn: Callable[[Any], Any]) -> None:
+        """``fn(batch)`` for each batch; the median is the result ``key``."""
         times = []
         for b in batches:
             dt_, _ = timed(lambda b=b: fn(b))
             times.append(dt_)
-        self.results["rep5"] = median(times)
-        self.log(f"  rep5: {fmt_times(times)}")
+        self.results[key] = median(times)
+        self.log(f"  {key}: {fmt_times(times)}")
 
     def time_read1(self, fn: Callable[[str], Any], key: str = "read1") -> None:
         """Median over the read tickers, second pass (warm handle: every file touched once);
@@ -289,11 +273,30 @@ class System(abc.ABC):
             self.log(f"  {key}{suffix}: {fmt_times(times)} rows {rows}")
 
 
+class BulkRounds(System):
+    """A system whose bulk load is cheap enough to repeat: it takes part in the
+    interleaved bulk-load rounds (see ``main``) and reports their median."""
+
+    @abc.abstractmethod
+    def bulk_load(self, path: Path) -> Any:
+        """Load ``plan.data`` into a new store at ``path``; return its handle (or None)."""
+
+    def time_bulk(self, final: Path) -> Any:
+        """The last bulk load, into ``final`` (used by the rest of the run); the reported
+        time is the median of it and the interleaved rounds' samples."""
+        os.sync()
+        dt_, out = timed(lambda: self.bulk_load(final))
+        self.bulk_samples.append(dt_)
+        self.results["bulk"] = median(self.bulk_samples)
+        self.log(f"  bulk: {fmt_times(self.bulk_samples)}")
+        return out
+
+
 def fmt_times(xs: list[float]) -> str:
     return "[" + ", ".join(f"{x:.4f}" for x in xs) + "]"
 
 
-class Floor(System):
+class Floor(BulkRounds):
     name = "floor"
     label = "pyarrow write_table (floor)"
 
@@ -366,7 +369,7 @@ class Naive(System):
         self.time_month(month)
 
 
-class Delta(System):
+class Delta(BulkRounds):
     name = "deltalake"
     label = "deltalake (unpartitioned; append / merge)"
 
@@ -502,7 +505,7 @@ class Arctic(System):
         self.notes.append("read month = read_batch, 2000 frames not concatenated (len = tickers)")
 
 
-class Tickvault(System):
+class Tickvault(BulkRounds):
     name = "tickvault"
     label = "tickvault ParquetDB (defaults)"
     options: dict[str, Any] = {}  # noqa: RUF012
@@ -838,7 +841,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds = [
             k
             for k, s in systems.items()
-            if type(s).bulk_load is not System.bulk_load
+            if isinstance(s, BulkRounds)
             and not vers.get({"deltalake": "deltalake"}.get(k, ""), "").startswith("unavailable")
         ]
         for r in range(plan.bulk_repeats - 1):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from tickvault import ParquetDB
@@ -43,6 +44,27 @@ def make_bars(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def arrow_bars(tickers: list[str], days: list[int], close: float | list[float] = 10.0) -> pa.Table:
+    """Valid daily bars as an Arrow table: ``tickers[i]`` on day ``days[i]`` (days since
+    1970, UTC) with close ``close`` (one value or one per row)."""
+    n = len(tickers)
+    c = np.broadcast_to(np.asarray(close, dtype="float64"), (n,)).copy()
+    return pa.table(
+        {
+            "ticker": pa.array(tickers, pa.string()),
+            "timestamp": pa.array(np.asarray(days, dtype=np.int64) * 86_400 * 10**9).cast(
+                pa.timestamp("ns", tz="UTC")
+            ),
+            "open": c,
+            "high": c + 1,
+            "low": c / 2,
+            "close": c,
+            "volume": np.full(n, 100.0),
+            "adj_close": c,
+        }
+    )
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import arrow_bars
 from tickvault import ParquetDB, ValidationError
 from tickvault.schema import PRICES, column_runs, is_sorted_unique
 from tickvault.storage.files import SEQ_COLUMN, _keep_ranges
@@ -21,23 +22,6 @@ from tickvault.storage.log import FileInfo
 from tickvault.storage.table import _merge_one_series
 
 TS = pa.timestamp("ns", tz="UTC")
-
-
-def _bars(tickers: list[str], days: list[int], close: float = 10.0) -> pa.Table:
-    n = len(tickers)
-    c = np.full(n, close)
-    return pa.table(
-        {
-            "ticker": pa.array(tickers, pa.string()),
-            "timestamp": pa.array(np.asarray(days, dtype=np.int64) * 86_400 * 10**9).cast(TS),
-            "open": c,
-            "high": c + 1,
-            "low": c - 1,
-            "close": c,
-            "volume": np.full(n, 100.0),
-            "adj_close": c,
-        }
-    )
 
 
 # -- validation with shared runs -------------------------------------------------------------
@@ -50,7 +34,7 @@ keys = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(keys)
 def test_sorted_check_with_runs_matches_row_by_row(rows):
-    t = _bars([r[0] for r in rows], [r[1] for r in rows])
+    t = arrow_bars([r[0] for r in rows], [r[1] for r in rows])
     ref = all(rows[i] < rows[i + 1] for i in range(len(rows) - 1))
     assert is_sorted_unique(t, PRICES.key) is ref
     assert is_sorted_unique(t, PRICES.key, column_runs(t, "ticker")) is ref
@@ -59,7 +43,7 @@ def test_sorted_check_with_runs_matches_row_by_row(rows):
 @settings(max_examples=200, deadline=None)
 @given(keys)
 def test_validate_runs_describe_the_result(rows):
-    t = _bars([r[0] for r in rows], [r[1] for r in rows])
+    t = arrow_bars([r[0] for r in rows], [r[1] for r in rows])
     clean, runs = PRICES.validate_runs(t)
     # last occurrence wins, sorted by key
     want = sorted({(tk, d): i for i, (tk, d) in enumerate(rows)}.items())
@@ -78,7 +62,7 @@ def test_validate_runs_describe_the_result(rows):
 
 @pytest.mark.parametrize("blank", ["", "   ", "\t"])
 def test_blank_ticker_is_found_in_unsorted_input(blank):
-    t = _bars(["B", "A", blank, "A", blank], [1, 1, 2, 2, 3])
+    t = arrow_bars(["B", "A", blank, "A", blank], [1, 1, 2, 2, 3])
     with pytest.raises(ValidationError) as info:
         PRICES.validate(t)
     msg = str(info.value)
@@ -92,7 +76,7 @@ def test_blank_ticker_is_found_in_unsorted_input(blank):
 def _part(days: list[int], seqs: list[int] | int, tag: float) -> tuple[pa.Table, FileInfo]:
     """One file's rows of ticker X: a whole-file commit order (int), or per-row orders
     as in compacted files (list)."""
-    t = _bars(["X"] * len(days), days, close=tag)
+    t = arrow_bars(["X"] * len(days), days, close=tag)
     if isinstance(seqs, list):
         t = t.append_column(SEQ_COLUMN, pa.array(seqs, pa.int64()))
     info = FileInfo(
@@ -176,7 +160,7 @@ def test_single_ticker_reads_after_overlapping_updates_match_a_model(tmp_path):
 
     def put(tk: list[str], days: list[int]) -> None:
         closes = rng.uniform(5, 50, len(tk)).round(2)
-        t = _bars(tk, days).set_column(5, "close", pa.array(closes))
+        t = arrow_bars(tk, days).set_column(5, "close", pa.array(closes))
         t = t.set_column(2, "open", pa.array(closes)).set_column(7, "adj_close", pa.array(closes))
         t = t.set_column(3, "high", pa.array(closes + 1)).set_column(4, "low", pa.array(closes - 1))
         db.upsert_prices(t)
@@ -205,7 +189,7 @@ def test_failed_parallel_write_leaves_no_files(tmp_path, monkeypatch):
     from tickvault.storage import files as files_mod
 
     db = ParquetDB(tmp_path / "db", target_file_rows=1000)
-    db.upsert_prices(_bars(["A"], [0]))
+    db.upsert_prices(arrow_bars(["A"], [0]))
     before = sorted(p.name for p in (tmp_path / "db" / "prices").glob("*.parquet"))
     real = files_mod.write_data_file
     calls = {"n": 0}
@@ -217,7 +201,7 @@ def test_failed_parallel_write_leaves_no_files(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(files_mod, "write_data_file", flaky)
-    big = _bars([f"T{i:03d}" for i in range(40) for _ in range(200)], list(range(200)) * 40)
+    big = arrow_bars([f"T{i:03d}" for i in range(40) for _ in range(200)], list(range(200)) * 40)
     with pytest.raises(OSError):
         db.upsert_prices(big)
     after = sorted(p.name for p in (tmp_path / "db" / "prices").glob("*.parquet"))
@@ -236,7 +220,7 @@ def test_bulk_files_are_plain_parquet_with_the_row_groups_described(tmp_path):
     db = ParquetDB(tmp_path / "db", target_file_rows=5000)
     days = pd.bdate_range("2011-01-01", "2020-12-31")
     n = len(days)
-    t = _bars(
+    t = arrow_bars(
         [f"T{i}" for i in range(6) for _ in range(n)],
         [int(d.value // (86_400 * 10**9)) for _ in range(6) for d in days],
     )

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import arrow_bars
 from tickvault import ParquetDB
 from tickvault.schema import (
     ACTIONS,
@@ -35,23 +36,6 @@ from tickvault.storage.log import FileInfo
 from tickvault.storage.table import _int64, _merge_one_series, split_by_rows
 
 DAY = 86_400 * 10**9
-
-
-def _bars(tickers: list[str], days: list[int], close: list[float] | float = 10.0) -> pa.Table:
-    n = len(tickers)
-    c = np.broadcast_to(np.asarray(close, dtype="float64"), (n,)).copy()
-    return pa.table(
-        {
-            "ticker": pa.array(tickers, pa.string()),
-            "timestamp": pa.array(np.asarray(days, dtype=np.int64) * DAY).cast(TIMESTAMP_TYPE),
-            "open": c,
-            "high": c + 1,
-            "low": c / 2,
-            "close": c,
-            "volume": np.full(n, 100.0),
-            "adj_close": c,
-        }
-    )
 
 
 def _files(db_dir) -> list[str]:
@@ -97,7 +81,7 @@ def test_null_series_value_is_not_sorted_by_the_runs_check():
     # null run and pc.any skips nulls, so a null ticker in the middle counts as sorted.
     # Arrow sorts nulls last (keep_highest), so the claim is wrong. Reachable only with a
     # custom schema whose series column is nullable (register_table allows it).
-    t = _bars(["A", "B", "C"], [0, 0, 0]).set_column(
+    t = arrow_bars(["A", "B", "C"], [0, 0, 0]).set_column(
         0, "ticker", pa.array(["A", None, "B"], pa.string())
     )
     assert not is_sorted_unique(t, PRICES.key, column_runs(t, "ticker"))
@@ -124,7 +108,7 @@ def test_failed_file_write_leaves_no_tmp_file(tmp_path, monkeypatch, failure, ta
             return real(*args, **{**kwargs, "compression": "no-such-codec"})
 
         monkeypatch.setattr(files_mod.pq, "ParquetWriter", broken)
-    big = _bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
+    big = arrow_bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
     with pytest.raises((OSError, pa.ArrowException)):
         db.upsert_prices(big)
     assert _files(tmp_path / "db") == []
@@ -146,7 +130,7 @@ def test_interrupt_while_waiting_for_parallel_writes_leaves_no_files(tmp_path, m
     # KeyboardInterrupt (or any BaseException) in the calling thread while it waits for
     # the pool leaves every finished file behind as an orphan .parquet.
     db = ParquetDB(tmp_path / "db", fsync=False, target_file_rows=500)
-    db.upsert_prices(_bars(["A"], [0]))
+    db.upsert_prices(arrow_bars(["A"], [0]))
     before = _files(tmp_path / "db")
 
     class InterruptedPool(ThreadPoolExecutor):
@@ -155,7 +139,7 @@ def test_interrupt_while_waiting_for_parallel_writes_leaves_no_files(tmp_path, m
             raise KeyboardInterrupt  # Ctrl-C arrives while the caller waits
 
     monkeypatch.setattr(table_mod, "ThreadPoolExecutor", InterruptedPool)
-    big = _bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
+    big = arrow_bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
     with pytest.raises(KeyboardInterrupt):
         db.upsert_prices(big)
     monkeypatch.undo()
@@ -169,7 +153,7 @@ def test_interrupt_while_waiting_for_parallel_writes_leaves_no_files(tmp_path, m
 
 def test_worker_raising_base_exception_discards_written_files(tmp_path, monkeypatch):
     db = ParquetDB(tmp_path / "db", fsync=False, target_file_rows=500)
-    db.upsert_prices(_bars(["A"], [0]))
+    db.upsert_prices(arrow_bars(["A"], [0]))
     before = _files(tmp_path / "db")
     real = files_mod.write_data_file
     calls = itertools.count()
@@ -180,7 +164,7 @@ def test_worker_raising_base_exception_discards_written_files(tmp_path, monkeypa
         return real(*args, **kwargs)
 
     monkeypatch.setattr(files_mod, "write_data_file", flaky)
-    big = _bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
+    big = arrow_bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
     with pytest.raises(KeyboardInterrupt):
         db.upsert_prices(big)
     assert _files(tmp_path / "db") == before
@@ -190,7 +174,7 @@ def test_worker_raising_base_exception_discards_written_files(tmp_path, monkeypa
 def test_sink_closed_when_parquet_writer_construction_fails(tmp_path):
     opts = WriteOptions(compression="no-such-codec", fsync=False)
     fds = len(os.listdir("/proc/self/fd"))
-    t = PRICES.validate(_bars(["A", "B", "C"] * 4, [0] * 4 + [1] * 4 + [2] * 4))
+    t = PRICES.validate(arrow_bars(["A", "B", "C"] * 4, [0] * 4 + [1] * 4 + [2] * 4))
     for _ in range(5):
         with pytest.raises(pa.ArrowException):
             files_mod.write_data_file(tmp_path, t, PRICES, opts)
@@ -213,7 +197,7 @@ def test_validate_runs_on_chunked_sliced_and_noncontiguous_input(shape, schema):
     kinds = rng.choice(["dividend", "split"], n).tolist()
     vals = rng.uniform(1, 5, n).round(3).tolist()
     if schema is PRICES:
-        t = _bars(tk, days, vals)
+        t = arrow_bars(tk, days, vals)
         keyof = list(zip(tk, days, strict=True))
     else:
         t = pa.table(
@@ -253,13 +237,13 @@ def test_validate_runs_on_chunked_sliced_and_noncontiguous_input(shape, schema):
 
 
 def test_sorted_check_small_and_degenerate_tables():
-    one = _bars(["A"], [0])
+    one = arrow_bars(["A"], [0])
     empty = one.slice(0, 0)
     assert is_sorted_unique(empty, PRICES.key, column_runs(empty, "ticker"))
     assert is_sorted_unique(one, PRICES.key, column_runs(one, "ticker"))
-    same = _bars(["A", "A"], [1, 1])
+    same = arrow_bars(["A", "A"], [1, 1])
     assert not is_sorted_unique(same, PRICES.key, column_runs(same, "ticker"))
-    back = _chunked(_bars(["A", "B", "A"], [1, 2, 3]), [1, 2])
+    back = _chunked(arrow_bars(["A", "B", "A"], [1, 2, 3]), [1, 2])
     assert not is_sorted_unique(back, PRICES.key, column_runs(back, "ticker"))
     assert PRICES.validate_runs(empty)[1].starts.size == 0
 
@@ -335,7 +319,7 @@ def test_row_groups_match_calendar_periods_near_ns_limits(years):
 
 
 def _part(days: list[int], seq: int | list[int], tag: float):
-    t = _bars(["X"] * len(days), days, tag)
+    t = arrow_bars(["X"] * len(days), days, tag)
     if isinstance(seq, list):
         t = t.append_column(SEQ_COLUMN, pa.array(seq, pa.int64()))
     f = FileInfo(
@@ -392,7 +376,7 @@ def test_single_series_merge_edge_cases(specs):
 
 
 def test_split_by_rows_runs_line_up_with_pieces():
-    t = _chunked(_bars(["A"] * 3 + ["B"] * 5 + ["C"] + ["D"] * 4, list(range(13))), [2, 9])
+    t = _chunked(arrow_bars(["A"] * 3 + ["B"] * 5 + ["C"] + ["D"] * 4, list(range(13))), [2, 9])
     pieces = split_by_rows(t, "ticker", 4, column_runs(t, "ticker"))
     assert sum(p.num_rows for p, _ in pieces) == 13
     for piece, runs in pieces:
@@ -412,7 +396,7 @@ def test_reads_after_overlapping_daily_upserts_match_a_pandas_model(tmp_path):
     def put(tk: list[str], days: list[int]) -> None:
         nonlocal model
         closes = rng.uniform(5, 50, len(tk)).round(2)
-        db.upsert_prices(_bars(tk, days, closes))
+        db.upsert_prices(arrow_bars(tk, days, closes))
         new = pd.DataFrame({"ticker": tk, "day": days, "close": closes})
         model = pd.concat([model, new]).drop_duplicates(["ticker", "day"], keep="last")
 

@@ -25,7 +25,16 @@ import pyarrow as pa
 import pytest
 
 from http_fixtures import MarketServer, Reply
-from test_storage_adversarial import NS_DAY, TINY, Y2020, Model, assert_healthy, assert_same, bars
+from test_storage_adversarial import (
+    NS_DAY,
+    TINY,
+    Y2020,
+    Model,
+    assert_healthy,
+    assert_same,
+    bars,
+    seed_db,
+)
 from tickvault import ParquetDB, StorageOptions
 from tickvault.errors import TickvaultError
 from tickvault.sources import RetryPolicy, get_source
@@ -289,15 +298,6 @@ def test_valid_options_are_accepted(tmp_path, opts):
 # -- 4. compaction ----------------------------------------------------------------------
 
 
-def _seeded(path: Path, **opts) -> tuple[ParquetDB, Model]:
-    db = ParquetDB(path, **{**TINY, "auto_compact": False, **opts})
-    model = Model()
-    for i, tks in enumerate([["A", "B"], ["B", "C"], ["A", "C"]]):
-        df = bars((t, Y2020 + d * NS_DAY, 20.0 + i) for t in tks for d in range(6))
-        model.add(db.upsert_prices(df).version, df)
-    return db, model
-
-
 def test_compaction_that_lost_a_race_to_compact_and_vacuum_is_abandoned(tmp_path, monkeypatch):
     """Another process compacts the same inputs and a zero-retention vacuum deletes them
     before this compaction reads them: this compaction lost the race and should return
@@ -305,7 +305,7 @@ def test_compaction_that_lost_a_race_to_compact_and_vacuum_is_abandoned(tmp_path
     'run tickvault verify --repair' (read_part turns the FileNotFoundError into
     CorruptDatabaseError)."""
     path = tmp_path / "db"
-    db, model = _seeded(path)
+    db, model = seed_db(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     real_plan = compaction.plan
 
@@ -327,7 +327,7 @@ def test_interrupt_after_compaction_commit_keeps_its_files(tmp_path, monkeypatch
     deletes the committed output files, and the inputs are already removed from the
     newest version. (Pre-existing; db._publish has the same pattern for upserts.)"""
     path = tmp_path / "db"
-    db, model = _seeded(path, checkpoint_interval=1)
+    db, model = seed_db(path, checkpoint_interval=1)
     real = Table._checkpoint
 
     def interrupted(self, version):

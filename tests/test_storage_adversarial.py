@@ -264,7 +264,7 @@ def _inject_during_compaction(monkeypatch, action) -> list:
     return fired
 
 
-def _seed_db(path: Path, **opts) -> tuple[ParquetDB, Model]:
+def seed_db(path: Path, **opts) -> tuple[ParquetDB, Model]:
     db = ParquetDB(path, **{**TINY, "auto_compact": False, **opts})
     model = Model()
     for i, tks in enumerate([["A", "B"], ["B", "C"], ["A", "C"]]):
@@ -275,7 +275,7 @@ def _seed_db(path: Path, **opts) -> tuple[ParquetDB, Model]:
 
 def test_upsert_of_same_keys_during_compaction_still_wins(tmp_path, monkeypatch):
     path = tmp_path / "db"
-    db, model = _seed_db(path)
+    db, model = seed_db(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     newer = bars((t, Y2020 + d * NS_DAY, 99.0) for t in ["A", "B", "C"] for d in (0, 3, 5))
     fired = _inject_during_compaction(monkeypatch, lambda: other.upsert_prices(newer))
@@ -290,7 +290,7 @@ def test_upsert_of_same_keys_during_compaction_still_wins(tmp_path, monkeypatch)
 
 def test_level1_upsert_during_compaction_aborts_it_cleanly(tmp_path, monkeypatch):
     path = tmp_path / "db"
-    db, model = _seed_db(path)
+    db, model = seed_db(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     # a large batch of a ticker outside every level-1 range but inside the range the
     # compaction is about to write ([A..C]): it is published straight to level 1
@@ -309,7 +309,7 @@ def test_level1_upsert_during_compaction_aborts_it_cleanly(tmp_path, monkeypatch
 
 def test_competing_compaction_wins_and_loser_leaves_nothing(tmp_path, monkeypatch):
     path = tmp_path / "db"
-    db, model = _seed_db(path)
+    db, model = seed_db(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     monkeypatch_done: list = []
 
@@ -335,7 +335,7 @@ def test_pinned_snapshot_vs_zero_retention_vacuum(tmp_path):
     until a 0-retention vacuum removes its files; then it raises CorruptDatabaseError (never
     returns other data); the current version always reads exactly."""
     path = tmp_path / "db"
-    db, model = _seed_db(path)
+    db, model = seed_db(path)
     snap = db.snapshot()
     pinned = model.frame(snap.version)
     assert_same(snap.read_table(), pinned)
@@ -364,7 +364,7 @@ def test_pinned_snapshot_vs_zero_retention_vacuum(tmp_path):
 
 def test_snapshot_reads_stay_exact_while_compacting_and_default_vacuum(tmp_path):
     path = tmp_path / "db"
-    db, model = _seed_db(path)
+    db, model = seed_db(path)
     snap = db.snapshot()
     pinned = model.frame(snap.version)
     errors: list[BaseException] = []
@@ -397,7 +397,7 @@ def test_snapshot_reads_stay_exact_while_compacting_and_default_vacuum(tmp_path)
 
 def test_vacuum_never_deletes_a_file_committed_while_it_runs(tmp_path, monkeypatch):
     path = tmp_path / "db"
-    db, model = _seed_db(path)
+    db, model = seed_db(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     # a parallel-mode writer wrote its files two hours ago and publishes them now
     late = bars(("D", Y2020 + d * NS_DAY, 42.0) for d in range(5))

@@ -171,9 +171,9 @@ class TableSchema:
         table = self._to_arrow(data)
         self.check_columns(table)
         table = self.cast(table)
-        runs = column_runs(table, self.series_column) if table.num_rows else None
-        if runs is None:
-            return table, column_runs(table, self.series_column)
+        runs = column_runs(table, self.series_column)
+        if table.num_rows == 0:
+            return table, runs
         self._check_nulls(table, runs)
         if self.checks is not None:
             self.checks(table, self)
