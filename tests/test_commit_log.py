@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 
 from tickvault import ParquetDB
+from tickvault.storage import LocalStore
 from tickvault.storage.log import LogStore, checkpoint_name, entry_name
 
 
 def test_exactly_one_writer_publishes_a_version(tmp_path):
-    store = LogStore(tmp_path / "t", fsync=False)
+    store = LogStore(LocalStore(tmp_path, fsync=False), "t")
     results: list[bool] = []
     barrier = threading.Barrier(16)
 

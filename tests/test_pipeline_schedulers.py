@@ -179,14 +179,12 @@ def test_seed_template_delayed_fetch_then_sequential_upserts_still_works(tmp_pat
 
 
 def test_post_run_verify_reports_a_damaged_file(tmp_path: Path):
-    from tickvault.pipeline import verify_files
-
     db = ParquetDB(tmp_path / "db")
     report = fetch_and_write(["AAA", "BBB"], demo(), db, start=START, end=END)
     assert report.verify == {"ok": True, "files": 1, "rows": report.rows, "problems": []}
     files = list(db._table("prices").refresh().files.values())
     path = db.path / "prices" / files[0].path
     path.write_bytes(path.read_bytes()[:100])  # simulate a torn file
-    result = verify_files(db, files)
-    assert result["ok"] is False
-    assert len(result["problems"]) == 1 and "unreadable" in result["problems"][0]
+    problems = db.check_files("prices", files)
+    assert [p.kind for p in problems] == ["unreadable"]
+    assert problems[0].path == files[0].path

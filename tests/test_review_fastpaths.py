@@ -29,11 +29,13 @@ from tickvault.schema import (
     column_runs,
     is_sorted_unique,
 )
+from tickvault.storage import LocalStore
 from tickvault.storage import files as files_mod
 from tickvault.storage import table as table_mod
-from tickvault.storage.files import SEQ_COLUMN, WriteOptions, _row_groups
-from tickvault.storage.log import FileInfo
-from tickvault.storage.table import _int64, _merge_one_series, split_by_rows
+from tickvault.storage.files import SEQ_COLUMN, WriteOptions, _row_groups, split_by_rows
+from tickvault.storage.reads import _int64
+from tickvault.storage.reads import merge_one_series as _merge_one_series
+from tickvault.storage.state import FileInfo
 
 DAY = 86_400 * 10**9
 
@@ -155,7 +157,7 @@ def test_worker_raising_base_exception_discards_written_files(tmp_path, monkeypa
     db = ParquetDB(tmp_path / "db", fsync=False, target_file_rows=500)
     db.upsert_prices(arrow_bars(["A"], [0]))
     before = _files(tmp_path / "db")
-    real = files_mod.write_data_file
+    real = table_mod.write_data_file
     calls = itertools.count()
 
     def flaky(*args, **kwargs):
@@ -163,7 +165,7 @@ def test_worker_raising_base_exception_discards_written_files(tmp_path, monkeypa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(files_mod, "write_data_file", flaky)
+    monkeypatch.setattr(table_mod, "write_data_file", flaky)
     big = arrow_bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
     with pytest.raises(KeyboardInterrupt):
         db.upsert_prices(big)
@@ -177,9 +179,9 @@ def test_sink_closed_when_parquet_writer_construction_fails(tmp_path):
     t = PRICES.validate(arrow_bars(["A", "B", "C"] * 4, [0] * 4 + [1] * 4 + [2] * 4))
     for _ in range(5):
         with pytest.raises(pa.ArrowException):
-            files_mod.write_data_file(tmp_path, t, PRICES, opts)
+            files_mod.write_data_file(LocalStore(tmp_path), "prices", t, PRICES, opts)
     assert len(os.listdir("/proc/self/fd")) == fds
-    assert list(tmp_path.iterdir()) == []
+    assert list((tmp_path / "prices").iterdir()) == []  # no temporary file left
 
 
 def _chunked(t: pa.Table, cuts: list[int]) -> pa.Table:

@@ -41,7 +41,9 @@ from tickvault.sources import RetryPolicy, get_source
 from tickvault.sources import policy as policy_mod
 from tickvault.sources.policy import FileTokenBucket, RateLimit, shared_bucket
 from tickvault.storage import compaction
-from tickvault.storage.table import Table, split_by_rows
+from tickvault.storage import table as table_mod
+from tickvault.storage.files import split_by_rows
+from tickvault.storage.table import Table
 
 FAST = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.05, jitter=False)
 posix_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and flock")
@@ -404,7 +406,7 @@ def test_failing_group_of_parallel_compaction_leaves_nothing(tmp_path, monkeypat
     p = compaction.plan(db._table("prices").refresh(), db._table("prices"), full=True)
     assert p is not None and len(p.groups) >= 4  # really several groups in parallel
     before = sorted(os.listdir(path / "prices"))
-    real = compaction.write_data_file
+    real = table_mod.write_data_file
     calls: list[int] = []
     lock = threading.Lock()
 
@@ -416,7 +418,7 @@ def test_failing_group_of_parallel_compaction_leaves_nothing(tmp_path, monkeypat
             raise OSError(errno.EIO, "injected")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(compaction, "write_data_file", flaky)
+    monkeypatch.setattr(table_mod, "write_data_file", flaky)
     with pytest.raises(OSError):
         compaction.run(db._table("prices"), full=True)
     assert sorted(os.listdir(path / "prices")) == before

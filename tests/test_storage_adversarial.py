@@ -31,6 +31,7 @@ from conftest import tree_snapshot
 from tickvault import ParquetDB, ValidationError
 from tickvault.errors import CorruptDatabaseError, StorageError, TickvaultError
 from tickvault.storage import compaction, maintenance
+from tickvault.storage import table as table_mod
 from tickvault.storage.log import entry_name
 
 PRICE_COLS = ["ticker", "timestamp", "open", "high", "low", "close", "volume"]
@@ -252,15 +253,17 @@ def test_processes_with_pickled_db_upsert_and_compact_concurrently(tmp_path):
 def _inject_during_compaction(monkeypatch, action) -> list:
     """Run ``action()`` once, in the middle of the next compaction (after it planned and
     read its inputs, before it commits)."""
-    real = compaction.write_data_file
+    real = table_mod.write_data_file
     fired: list = []
+    started: list = []
 
     def patched(*args, **kwargs):
-        if not fired:
+        if not started:  # the action's own writes must not fire it again
+            started.append(True)
             fired.append(action())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(compaction, "write_data_file", patched)
+    monkeypatch.setattr(table_mod, "write_data_file", patched)
     return fired
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import TableNotFound, ValidationError
+from .keys import Runs, column_runs, dedupe_last, is_sorted_unique
 
 TIMESTAMP_TYPE = pa.timestamp("ns", tz="UTC")
 
@@ -90,42 +91,27 @@ def _reject(column: str, bad: Any, what: str, where: Callable[[int], str], hint:
 
 
 @dataclass(frozen=True)
-class Runs:
-    """The runs of equal values of one column: rows ``starts[i]:ends[i]`` hold
-    ``values[i]``. For a table sorted by its series column these are the series (tickers)
-    and where each one's rows are; computed once per batch and shared by validation, the
-    split into files and each file's statistics."""
+class Validated:
+    """A batch that passed :meth:`TableSchema.validated`: cast to the table's types, checked,
+    unique by key and sorted, with the runs of its series column. Storage writes it as is
+    (``ParquetDB.write_files``), so a batch is validated exactly once."""
 
-    values: pa.Array
-    starts: np.ndarray
-    ends: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.starts)
+    table: str
+    data: pa.Table
+    runs: Runs
 
     @property
-    def lengths(self) -> np.ndarray:
-        return self.ends - self.starts
+    def num_rows(self) -> int:
+        return self.data.num_rows
 
-    def slice(self, i: int, j: int) -> Runs:
-        """Runs ``i .. j-1``, with row numbers counted from the first of them."""
-        base = self.starts[i] if i < len(self.starts) else 0
-        return Runs(self.values.slice(i, j - i), self.starts[i:j] - base, self.ends[i:j] - base)
+    def filter(self, mask: pa.Array | Sequence[bool]) -> Validated:
+        """The rows where ``mask`` is true (still sorted and unique)."""
+        data = self.data.filter(mask)
+        return Validated(self.table, data, column_runs(data, self.runs_column))
 
-    def expand(self, per_run: np.ndarray) -> np.ndarray:
-        """A per-run boolean as a per-row one."""
-        return np.repeat(per_run, self.lengths)
-
-
-def column_runs(table: pa.Table, column: str) -> Runs:
-    """Runs of equal values of ``column`` (nulls form runs of their own)."""
-    if table.num_rows == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return Runs(pa.array([], type=table.schema.field(column).type), empty, empty)
-    ree = pc.run_end_encode(table.column(column).combine_chunks())
-    ends = np.asarray(ree.run_ends.to_numpy(zero_copy_only=False), dtype=np.int64)
-    starts = np.concatenate([[0], ends[:-1]])
-    return Runs(ree.values, starts, ends)
+    @property
+    def runs_column(self) -> str:
+        return get_schema(self.table).series_column
 
 
 @dataclass(frozen=True)
@@ -165,6 +151,11 @@ class TableSchema:
     def validate(self, data: Any) -> pa.Table:
         """Cast, check, dedupe (last wins) and sort ``data``; raise ValidationError if bad."""
         return self.validate_runs(data)[0]
+
+    def validated(self, data: Any) -> Validated:
+        """:meth:`validate`, as a :class:`Validated` batch that storage writes as is."""
+        table, runs = self.validate_runs(data)
+        return Validated(self.name, table, runs)
 
     def validate_runs(self, data: Any) -> tuple[pa.Table, Runs]:
         """:meth:`validate`, also returning the runs of the series column of the result."""
@@ -425,80 +416,6 @@ def _cast_column(table: pa.Table, col: Column, arr: Any, schema: TableSchema) ->
         f"expected numbers such as {col.example}",
     )
     return pa.array(coerced.to_numpy(dtype="float64"), type=pa.float64()).cast(col.type)
-
-
-def is_sorted_unique(table: pa.Table, key: Sequence[str], runs: Runs | None = None) -> bool:
-    """True when rows are strictly increasing by ``key`` (sorted, no duplicate keys).
-    ``runs``, the runs of ``key[0]``, saves comparing that column row by row."""
-    n = table.num_rows
-    if n < 2:
-        return True
-    undecided = np.ones(n - 1, dtype=bool)  # row i+1 equal to row i on the keys so far
-    for pos, k in enumerate(key):
-        if pos == 0 and runs is not None:
-            # consecutive runs differ by construction; the table is sorted by this
-            # column when the run values increase, and rows tie only inside a run
-            # (a null value: not sorted, let the sort decide where nulls go)
-            if runs.values.null_count:
-                return False
-            if (
-                len(runs) > 1
-                and pc.any(
-                    pc.greater_equal(runs.values.slice(0, len(runs) - 1), runs.values.slice(1))
-                ).as_py()
-            ):
-                return False
-            undecided[runs.ends[:-1] - 1] = False
-        else:
-            col = table.column(k)
-            if col.null_count == 0 and (
-                pa.types.is_timestamp(col.type) or pa.types.is_signed_integer(col.type)
-            ):
-                v = col.combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-                if np.any(undecided & (v[:-1] > v[1:])):
-                    return False
-                undecided &= v[:-1] == v[1:]
-            else:
-                a, b = col.slice(0, n - 1), col.slice(1)
-                if undecided.any() and pc.any(pc.greater(a, b)).as_py():
-                    bigger = pc.greater(a, b).to_numpy(zero_copy_only=False)
-                    if (undecided & bigger).any():
-                        return False
-                undecided &= pc.equal(a, b).to_numpy(zero_copy_only=False)
-        if not undecided.any():
-            return True
-    return not undecided.any()
-
-
-def same_as_previous(table: pa.Table, key: Sequence[str]) -> np.ndarray:
-    """For rows 1..n-1 of a table sorted by ``key``: does the row repeat the previous key?"""
-    n = table.num_rows
-    same = np.ones(max(n - 1, 0), dtype=bool)
-    for k in key:
-        col = table.column(k)
-        same &= pc.equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    return same
-
-
-def keep_highest(table: pa.Table, key: Sequence[str], rank: str) -> pa.Table:
-    """Sorted by ``key``, with one row per key: the one with the highest ``rank``."""
-    if table.num_rows < 2:
-        return table
-    sort_keys = [(k, "ascending") for k in key] + [(rank, "descending")]
-    t = table.take(pc.sort_indices(table, sort_keys=sort_keys))
-    same = same_as_previous(t, key)
-    if not same.any():
-        return t
-    return t.filter(pa.array(np.concatenate([[True], ~same])))
-
-
-def dedupe_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
-    """Sort by ``key`` and keep, for each key, the last occurrence in input order."""
-    n = table.num_rows
-    if n == 0 or is_sorted_unique(table, key):
-        return table
-    t = table.append_column("__pos", pa.array(np.arange(n, dtype=np.int64)))
-    return keep_highest(t, key, "__pos").drop_columns(["__pos"])
 
 
 # -- prices ---------------------------------------------------------------------------------

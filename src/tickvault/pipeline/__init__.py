@@ -19,7 +19,6 @@ from .run import (
     resume_key,
     update,
     update_start,
-    verify_files,
 )
 from .schedulers import SCHEDULERS
 
@@ -35,5 +34,4 @@ __all__ = [
     "resume_key",
     "update",
     "update_start",
-    "verify_files",
 ]

@@ -18,16 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..sources import as_source, get_source
 from ..sources.base import Source, TimeLike, to_utc
 from ..sources.policy import RetryPolicy
-from ..storage import ParquetDB
-from ..storage.log import FileInfo, now_iso
-from ..storage.table import committed
+from ..storage import FileInfo, ParquetDB, Problem, committed
+from ..storage.log import now_iso
 from .report import Progress, RunReport, TickerResult
 from .schedulers import Runner, open_runner, scheduler_name
 from .tasks import (
@@ -38,8 +35,8 @@ from .tasks import (
     drop_unchanged,
     fetch_one,
     fetch_write_chunk,
+    rows_per_ticker,
     validate_batch,
-    write_validated,
 )
 
 log = logging.getLogger("tickvault.pipeline")
@@ -168,7 +165,7 @@ class _Writer:
             except BaseException as exc:
                 self.error = exc
                 if not committed(exc):  # never committed: do not leave orphans
-                    self.run.db._table("prices").discard_files(batch.files)
+                    self.run.db.discard_files("prices", batch.files)
 
 
 class _Run:
@@ -320,12 +317,9 @@ class _Run:
             if table is not None and self.skip_unchanged:
                 table = drop_unchanged(self.db, table)
             files = []
-            written = {}
             if table is not None and table.num_rows:
-                files = write_validated(self.db, table)
-                for f in files:
-                    for t, n in zip(f.tickers, f.ticker_rows, strict=True):
-                        written[t] = written.get(t, 0) + n
+                files = self.db.write_files("prices", table)  # validated once: as is
+            written = rows_per_ticker(files)
         done = sorted(o.ticker for o in batch.outcomes if o.ok)
         if not files:
             return
@@ -465,7 +459,7 @@ class _Run:
                     writer.put(batch)
                     batch = _Batch()
         except BaseException:
-            self.db._table("prices").discard_files(batch.files)
+            self.db.discard_files("prices", batch.files)
             raise
         if batch.outcomes:
             writer.put(batch)
@@ -483,69 +477,31 @@ def _crashed(job: Job, exc: BaseException) -> Outcome:
     )
 
 
-def check_file(db: ParquetDB, f: FileInfo) -> list[str]:
-    """Open one committed data file, read every page back with pyarrow and check it
-    against what the log says: columns, row count and tickers. Returns the problems."""
-    table = db._table("prices")
-    want = table.schema.column_names
-    where = f"prices/{f.path}"
-    rows = 0
-    tickers: set[str] = set()
-    try:
-        pf = pq.ParquetFile(table.dir / f.path)
-        names = pf.schema_arrow.names
-        if [c for c in names if c in want] != want:
-            return [f"{where}: schema: columns {names}, expected {want}"]
-        for batch in pf.iter_batches():  # every page decoded, one batch in memory
-            rows += batch.num_rows
-            tickers.update(pc.unique(batch.column("ticker")).to_pylist())
-    except FileNotFoundError:
-        return [f"{where}: missing: the log lists it but it is not on disk"]
-    except Exception as exc:  # any decoding failure means unreadable
-        return [f"{where}: unreadable: {describe(exc)}"]
-    if rows != f.rows:
-        return [f"{where}: row_count: {rows} rows, the log says {f.rows}"]
-    if sorted(tickers) != sorted(f.tickers):
-        return [f"{where}: stats: tickers differ from the log"]
-    return []
-
-
-def _verify_result(files: list[FileInfo], problems: list[str]) -> dict[str, Any]:
+def _verify_result(files: list[FileInfo], problems: list[Problem]) -> dict[str, Any]:
     return {
         "ok": not problems,
         "files": len(files),
         "rows": sum(f.rows for f in files),
-        "problems": problems,
+        "problems": [str(p) for p in problems],
     }
 
 
-def verify_files(db: ParquetDB, files: list[FileInfo]) -> dict[str, Any]:
-    """Open every data file the run committed, read it back with pyarrow and check it
-    against what the log says: columns, row count and tickers (:func:`check_file`).
-    (``db.verify()`` checks every live file in depth: sort order, unique keys, per-ticker
-    time ranges.)"""
-    if not files:
-        return _verify_result(files, [])
-    with ThreadPoolExecutor(max_workers=min(2, len(files))) as ex:
-        found = list(ex.map(lambda f: check_file(db, f), files))
-    return _verify_result(files, [p for ps in found for p in ps])
-
-
 class _Verifier:
-    """Checks committed files (:func:`check_file`) on a background thread while the run
+    """Reads committed files back (``db.check_files``, the check ``verify`` runs) on a
+    background thread while the run
     goes on, so the post-run verification only waits for the last commit's files instead
     of reading the whole run back at the end."""
 
     def __init__(self, db: ParquetDB) -> None:
         self.db = db
         self.files: list[FileInfo] = []
-        self.futures: list[Future[list[str]]] = []
+        self.futures: list[Future[list[Problem]]] = []
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tickvault-verify")
 
     def add(self, files: list[FileInfo]) -> None:
         for f in files:
             self.files.append(f)
-            self.futures.append(self.pool.submit(check_file, self.db, f))
+            self.futures.append(self.pool.submit(self.db.check_files, "prices", [f]))
 
     def result(self) -> dict[str, Any]:
         try:

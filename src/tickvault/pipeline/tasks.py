@@ -19,10 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ValidationError
-from ..schema import PRICES
+from ..schema import PRICES, Validated
 from ..sources.policy import RetryPolicy
-from ..storage import ParquetDB
-from ..storage.log import FileInfo
+from ..storage import FileInfo, ParquetDB
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
 
 def validate_batch(
     outcomes: list[Outcome], source_name: str
-) -> tuple[pa.Table | None, dict[str, Outcome]]:
+) -> tuple[Validated | None, dict[str, Outcome]]:
     """Validate the rows of successful outcomes together (fast path); if the batch is
     rejected, validate ticker by ticker so only the bad tickers fail.
 
@@ -186,7 +185,7 @@ def validate_batch(
         return None, {}
     try:
         combined = pa.concat_tables(parts, promote_options="permissive")
-        return PRICES.validate(combined), {}
+        return PRICES.validated(combined), {}
     except (ValidationError, pa.ArrowException, TypeError, ValueError):
         pass
     good: list[pa.Table] = []
@@ -207,13 +206,14 @@ def validate_batch(
             bad[o.ticker] = o
     if not good:
         return None, bad
-    return PRICES.validate(pa.concat_tables(good, promote_options="permissive")), bad
+    return PRICES.validated(pa.concat_tables(good, promote_options="permissive")), bad
 
 
-def drop_unchanged(db: ParquetDB, table: pa.Table) -> pa.Table:
-    """Rows of ``table`` (validated) that the database does not already hold identically."""
-    if table.num_rows == 0:
-        return table
+def drop_unchanged(db: ParquetDB, batch: Validated) -> Validated:
+    """Rows of ``batch`` that the database does not already hold identically."""
+    if batch.num_rows == 0:
+        return batch
+    table = batch.data
     tickers = sorted(set(table.column("ticker").to_pylist()))
     ts = table.column("timestamp")
     lo, hi = pc.min_max(ts).values()
@@ -225,24 +225,22 @@ def drop_unchanged(db: ParquetDB, table: pa.Table) -> pa.Table:
         columns=table.column_names,
     )
     if stored.num_rows == 0:
-        return table
+        return batch
     cols = table.column_names
     new = table.to_pandas()
     old = stored.select(cols).to_pandas()
     merged = new.merge(old.drop_duplicates(), how="left", on=cols, indicator=True)
     keep = (merged["_merge"] == "left_only").to_numpy()
-    return table.filter(pa.array(keep))
+    return batch.filter(pa.array(keep))
 
 
-def write_validated(db: ParquetDB, table: pa.Table) -> list[FileInfo]:
-    """Write ``table`` — already through :meth:`PRICES.validate <tickvault.schema.TableSchema.
-    validate>` (in :func:`validate_batch`) — as new uncommitted data files.
-
-    ``db.write_files`` would validate the whole batch a second time (cast, checks, dedupe
-    and sort: about as costly as the first pass); the table's own writer takes it as is."""
-    if table.num_rows == 0:
-        return []
-    return db._table("prices").write_files(table)
+def rows_per_ticker(files: list[FileInfo]) -> dict[str, int]:
+    """Rows each ticker has in ``files`` (from their statistics)."""
+    written: dict[str, int] = {}
+    for f in files:
+        for t, n in zip(f.tickers, f.ticker_rows, strict=True):
+            written[t] = written.get(t, 0) + n
+    return written
 
 
 def fetch_write_chunk(
@@ -263,9 +261,5 @@ def fetch_write_chunk(
         return ChunkOutcome(outcomes)
     if skip_unchanged:
         table = drop_unchanged(db, table)
-    files = write_validated(db, table)
-    written: dict[str, int] = {}
-    for f in files:
-        for t, n in zip(f.tickers, f.ticker_rows, strict=True):
-            written[t] = written.get(t, 0) + n
-    return ChunkOutcome(outcomes, files, written)
+    files = db.write_files("prices", table)  # validated once: written as is
+    return ChunkOutcome(outcomes, files, rows_per_ticker(files))

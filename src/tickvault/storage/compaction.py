@@ -19,21 +19,51 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from ..errors import CommitConflict, CorruptDatabaseError
-from .files import SEQ_COLUMN, write_data_file
-from .log import FileInfo, TableState
-from .table import (
-    CommitResult,
-    Plan,
-    Table,
-    committed,
-    merge_newest,
-    split_by_rows,
-    with_seq,
-)
+from .files import SEQ_COLUMN, split_by_rows
+from .options import StorageOptions
+from .reads import merge_newest, with_seq
+from .state import FileInfo, TableState
+from .table import CommitResult, Table, committed
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    """A compaction: which files to merge and how to lay out the result."""
+
+    kind: str  # "l0" (merge level-0 files) or "l1" (merge level 0 into level 1)
+    inputs: list[FileInfo]
+    groups: list[list[FileInfo]] = field(default_factory=list)
+
+
+def overlaps_any(lo: str, hi: str, ranges: list[tuple[str, str]]) -> bool:
+    """Does [lo, hi] intersect any of the sorted, disjoint ``ranges``?"""
+    i = bisect.bisect_left(ranges, (lo, lo))
+    for j in (i - 1, i):
+        if 0 <= j < len(ranges):
+            a, b = ranges[j]
+            if a <= hi and lo <= b:
+                return True
+    return False
+
+
+def place(files: Sequence[FileInfo], state: TableState, opts: StorageOptions) -> int:
+    """The level new upsert files go to: 1 when they fit between the level-1 ranges (no
+    overlap with each other or level 1) and are not small next to a level-1 file; else 0,
+    where compaction places them."""
+    ranges = sorted((f.min_ticker, f.max_ticker) for f in files)
+    if any(ranges[i][1] >= ranges[i + 1][0] for i in range(len(ranges) - 1)):
+        return 0
+    l1 = sorted((f.min_ticker, f.max_ticker) for f in state.files.values() if f.level != 0)
+    if any(overlaps_any(lo, hi, l1) for lo, hi in ranges):
+        return 0
+    if l1 and any(f.rows < opts.target_file_rows // 8 for f in files):
+        return 0
+    return 1
 
 
 def plan(state: TableState, table: Table, *, full: bool) -> Plan | None:
@@ -114,7 +144,7 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
         written: list[FileInfo] = []
         try:
             for piece, runs in split_by_rows(merged, schema.series_column, target):
-                info = write_data_file(table.dir, piece, schema, table.opts.write, runs)
+                info = table.write_file(piece, runs)
                 info.level = level
                 written.append(info)
         except BaseException:
@@ -138,8 +168,6 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
                     for f in current.files.values()
                     if f.level != 0 and f.path not in removed
                 )
-                from .table import overlaps_any
-
                 for o in outputs:
                     if overlaps_any(o.min_ticker, o.max_ticker, others):
                         raise CommitConflict("a new level-1 file overlaps the compaction output")

@@ -16,11 +16,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import DatabaseNotFound, StorageError, TickvaultError, ValidationError
-from ..schema import TableSchema, get_schema, table_names
-from . import compaction
-from .log import LOG_DIR, FileInfo, TableState, now_iso
-from .table import CommitResult, StorageOptions, Table, committed, overlaps_any
+from ..errors import ConfigError, DatabaseNotFound, StorageError, TickvaultError, ValidationError
+from ..schema import TableSchema, Validated, get_schema, table_names
+from . import compaction, maintenance
+from .log import now_iso
+from .maintenance import Problem, RepairReport, VacuumReport, VerifyReport
+from .options import StorageOptions
+from .runs import list_runs, record_run
+from .state import FileInfo, TableState
+from .store import LocalStore, Store
+from .table import CommitResult, Table, committed
 
 log = logging.getLogger(__name__)
 
@@ -140,45 +145,42 @@ class ParquetDB:
         *,
         create: bool = True,
         options: StorageOptions | None = None,
+        store: Store | None = None,
         **option_overrides: Any,
     ) -> None:
-        self.path = Path(path)
         opts = options or StorageOptions()
         if option_overrides:
             valid = set(StorageOptions.__dataclass_fields__)
             bad = sorted(set(option_overrides) - valid)
             if bad:
-                from ..errors import ConfigError
-
                 raise ConfigError(f"unknown ParquetDB option(s) {bad}; valid: {sorted(valid)}")
             opts = replace(opts, **option_overrides)
         self.options = opts
-        if not (self.path / MARKER).exists():
+        #: every byte of the database goes through this (decision 006)
+        self.store: Store = store if store is not None else LocalStore(path, fsync=opts.fsync)
+        self.path = Path(path) if store is None else Path(self.store.location)
+        self._tables: dict[str, Table] = {}
+        if not self.store.exists(MARKER):
             if not create:
                 raise DatabaseNotFound(
-                    f"no tickvault database at {str(self.path)!r} (expected {MARKER}); "
+                    f"no tickvault database at {self.store.location!r} (expected {MARKER}); "
                     f"create one with `tickvault backfill` or ParquetDB(path)"
                 )
-            if self.path.exists() and not self.path.is_dir():
-                raise StorageError(f"{str(self.path)!r} exists and is not a folder")
-            self.path.mkdir(parents=True, exist_ok=True)
+            marker = json.dumps({"format": 1, "created": now_iso()}).encode()
             try:
-                fd = os.open(self.path / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "w") as fh:
-                    json.dump({"format": 1, "created": now_iso()}, fh)
-        self._tables: dict[str, Table] = {}
+                self.store.put_if_absent(MARKER, marker)
+            except (NotADirectoryError, FileExistsError) as exc:
+                raise StorageError(f"{self.store.location!r} exists and is not a folder") from exc
 
     # -- plumbing --------------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path), "options": self.options}
+        return {"path": str(self.path), "options": self.options, "store": self.store}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = Path(state["path"])
         self.options = state["options"]
+        self.store = state["store"]
         self._tables = {}
 
     def __repr__(self) -> str:
@@ -188,12 +190,13 @@ class ParquetDB:
         t = self._tables.get(name)
         if t is None:
             schema: TableSchema = get_schema(name)
-            t = self._tables.setdefault(name, Table(self.path, schema, self.options))
+            t = self._tables.setdefault(name, Table(self.store, schema, self.options))
         return t
 
     def close(self) -> None:
         for t in self._tables.values():
             t.close()
+        self.store.close()
 
     def __enter__(self) -> ParquetDB:
         return self
@@ -203,7 +206,10 @@ class ParquetDB:
 
     def tables(self) -> list[str]:
         """Tables that exist in this database."""
-        return [n for n in table_names() if (self.path / n / LOG_DIR).is_dir()]
+        return [n for n in table_names() if self._table(n).log.exists()]
+
+    def _tables_named(self, table: str | None) -> list[Table]:
+        return [self._table(n) for n in ([table] if table else self.tables())]
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -211,32 +217,22 @@ class ParquetDB:
         """Insert or replace rows by key; the newest commit wins, and within one batch the
         last occurrence wins. Validation happens before anything is written."""
         t = self._table(table)
-        clean, runs = t.schema.validate_runs(data)
-        if clean.num_rows == 0:
+        batch = self._validated(t, data)
+        if batch.num_rows == 0:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
-        files = t.write_files(clean, runs)
-        info = {"rows": clean.num_rows, "tickers": sum(len(f.tickers) for f in files)}
+        files = t.write_files(batch.data, batch.runs)
+        info = {"rows": batch.num_rows, "tickers": sum(len(f.tickers) for f in files)}
         version = self._publish(t, files, info)
         return CommitResult(
-            table=table, version=version, rows=clean.num_rows, files=tuple(f.path for f in files)
+            table=table, version=version, rows=batch.num_rows, files=tuple(f.path for f in files)
         )
 
     def _publish(self, t: Table, files: list[FileInfo], info: dict[str, Any]) -> int:
         """Commit freshly written files as one upsert (deleting them if that fails), then
-        compact if due. Files go to level 1 when they fit between the level-1 ranges and
-        are not small; otherwise to level 0, where compaction places them."""
-        ranges = sorted((f.min_ticker, f.max_ticker) for f in files)
-        disjoint = all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+        compact if due. Files go to the level :func:`compaction.place` chooses."""
 
         def prepare(state: TableState, version: int) -> None:
-            l1 = sorted((f.min_ticker, f.max_ticker) for f in state.files.values() if f.level != 0)
-            level = 1
-            if (
-                not disjoint
-                or any(overlaps_any(lo, hi, l1) for lo, hi in ranges)
-                or (l1 and any(f.rows < t.opts.target_file_rows // 8 for f in files))
-            ):
-                level = 0
+            level = compaction.place(files, state, t.opts)
             for f in files:
                 f.level = level
 
@@ -378,58 +374,81 @@ class ParquetDB:
 
     def record_run(self, run: dict[str, Any]) -> str:
         """Store a pipeline run record (JSON-serialisable dict); returns its run id."""
-        from .runs import record_run
-
-        return record_run(self.path, run)
+        return record_run(self.store, run)
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Stored run records, newest first."""
-        from .runs import list_runs
-
-        return list_runs(self.path, limit)
+        return list_runs(self.store, limit)
 
     # -- maintenance -----------------------------------------------------------------------
 
-    def verify(self, table: str | None = None) -> Any:
+    def verify(self, table: str | None = None) -> VerifyReport:
         """Open every live data file and check it against the log. See VerifyReport."""
-        from .maintenance import verify
-
-        return verify(self, table)
+        return maintenance.verify(self._tables_named(table))
 
     def vacuum(
         self,
         *,
         dry_run: bool = True,
-        retention: dt.timedelta = dt.timedelta(hours=1),
+        retention: dt.timedelta | float = dt.timedelta(hours=1),
         table: str | None = None,
-    ) -> Any:
+    ) -> VacuumReport:
         """List (dry run) or delete files no version needs any more: orphans of crashed
-        writers and files removed by compaction, once older than ``retention``."""
-        from .maintenance import vacuum
+        writers and files removed by compaction, once older than ``retention`` (a
+        ``timedelta`` or seconds)."""
+        return maintenance.vacuum(
+            self._tables_named(table), dry_run=dry_run, retention=_retention(retention)
+        )
 
-        return vacuum(self, dry_run=dry_run, retention=retention, table=table)
-
-    def repair(self, *, dry_run: bool = True, table: str | None = None) -> Any:
+    def repair(self, *, dry_run: bool = True, table: str | None = None) -> RepairReport:
         """Fix what verify found where possible (as ordinary commits)."""
-        from .maintenance import repair
-
-        return repair(self, dry_run=dry_run, table=table)
+        return maintenance.repair(self._tables_named(table), dry_run=dry_run)
 
     # -- parallel-write mode (pipeline) ----------------------------------------------------
 
+    def validate(self, table: str, data: Any) -> Validated:
+        """Validate ``data`` for ``table`` (cast, check, dedupe — the last occurrence wins —
+        and sort) without writing anything; raises ValidationError. The result goes to
+        :meth:`write_files` or :meth:`upsert` as is, without a second validation."""
+        return self._validated(self._table(table), data)
+
+    def _validated(self, t: Table, data: Any) -> Validated:
+        if isinstance(data, Validated):
+            if data.table != t.name:
+                raise ValidationError(
+                    f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
+                )
+            return data
+        return t.schema.validated(data)
+
     def write_files(self, table: str, data: Any) -> list[FileInfo]:
-        """Validate ``data`` and write it as new immutable data files, *without* committing.
+        """Write ``data`` as new immutable data files, *without* committing. ``data`` is a
+        :class:`~tickvault.schema.Validated` batch (written as is) or anything
+        :meth:`upsert` takes (validated first).
 
         For parallel writers (e.g. Dask workers): each writes its own uniquely named files
         and returns the ``FileInfo`` list (picklable) to one client, which publishes them with
-        :meth:`commit_files`. Until then no version references the files; if they are never
-        committed they are orphans that ``verify`` reports and ``vacuum`` removes.
+        :meth:`commit_files` (or drops them with :meth:`discard_files`). Until then no version
+        references the files; if they are never committed they are orphans that ``verify``
+        reports and ``vacuum`` removes.
         """
         t = self._table(table)
-        clean, runs = t.schema.validate_runs(data)
-        if clean.num_rows == 0:
+        batch = self._validated(t, data)
+        if batch.num_rows == 0:
             return []
-        return t.write_files(clean, runs)
+        return t.write_files(batch.data, batch.runs)
+
+    def discard_files(self, table: str, files: Sequence[FileInfo]) -> None:
+        """Delete files written by :meth:`write_files` that will never be committed.
+        Never pass files of a commit that succeeded: they belong to the table."""
+        self._table(table).discard_files(files)
+
+    def check_files(self, table: str, files: Sequence[FileInfo]) -> list[Problem]:
+        """Read ``files`` back (every page) and check each against its statistics: columns,
+        row count, order, unique keys, tickers and time ranges — the check ``verify``
+        runs on every live file. Returns the problems found (none: all good)."""
+        t = self._table(table)
+        return [p for f in files for p in maintenance.check_file(t, f)]
 
     def commit_files(
         self,
@@ -478,3 +497,18 @@ def _reject_shared_keys(files: Sequence[Any]) -> None:
                     f"wins) or write them in one write_files call",
                     column="ticker",
                 )
+
+
+def _retention(value: dt.timedelta | float) -> dt.timedelta:
+    """A retention period from a timedelta or a number of seconds."""
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float | np.number) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigError(
+            f"retention={value!r} must be a timedelta or a number of seconds, e.g. 3600"
+        )
+    if not seconds >= 0:
+        raise ConfigError(f"retention={value!r} must not be negative, e.g. 3600")
+    return dt.timedelta(seconds=seconds)

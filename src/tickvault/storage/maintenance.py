@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -14,13 +14,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import CorruptDatabaseError
-from ..schema import TableSchema, same_as_previous
-from .files import SEQ_COLUMN, ticker_runs, write_data_file
-from .log import LOG_DIR, FileInfo, TableState
-from .table import Table, merge_newest
-
-if TYPE_CHECKING:
-    from .db import ParquetDB
+from ..keys import column_runs, is_sorted_unique, same_as_previous
+from ..schema import TableSchema
+from .files import SEQ_COLUMN
+from .log import LOG_DIR
+from .reads import merge_newest
+from .state import FileInfo, TableState
+from .table import Table
 
 
 @dataclass
@@ -87,16 +87,18 @@ def _entry_time(e: dict[str, Any]) -> float:
 
 
 def check_file(t: Table, f: FileInfo) -> list[Problem]:
-    """Open one live file and compare it with what the log says about it."""
-    path = t.dir / f.path
-    schema = t.schema
-    if not path.exists():
-        return [Problem(t.name, f.path, "missing", "the log lists it but it is not on disk")]
+    """Open one data file, decode every page and compare it with what the log says about
+    it: columns and types, row count, sort order, unique keys, per-ticker statistics.
+    The one file verifier (``verify``, ``repair`` and the pipeline's read-back)."""
+    key = t.key(f.path)
     try:
-        data = pq.read_table(path)
+        with t.store.open_input(key) as src:
+            data = pq.read_table(src)
+    except FileNotFoundError:
+        return [Problem(t.name, f.path, "missing", "the log lists it but it is not on disk")]
     except Exception as exc:  # any decoding failure means unreadable
         return [Problem(t.name, f.path, "unreadable", f"{type(exc).__name__}: {exc}")]
-    return check_table(t.name, schema, f, data)
+    return check_table(t.name, t.schema, f, data)
 
 
 def check_table(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> list[Problem]:
@@ -116,7 +118,8 @@ def check_table(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> 
             Problem(name, f.path, "row_count", f"{data.num_rows} rows, the log says {f.rows}")
         )
     key = list(schema.key)
-    if data.num_rows > 1:
+    runs = column_runs(data, schema.series_column)
+    if data.num_rows > 1 and not is_sorted_unique(data, key, runs):
         order = pc.sort_indices(data, sort_keys=[(k, "ascending") for k in key])
         if not np.array_equal(order.to_numpy(), np.arange(data.num_rows)):
             out.append(Problem(name, f.path, "unsorted", "rows are not sorted by the key"))
@@ -126,8 +129,8 @@ def check_table(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> 
             out.append(
                 Problem(name, f.path, "duplicate_keys", f"{int(same.sum())} duplicate key(s)")
             )
-    tickers, starts, ends = ticker_runs(data, schema.series_column)
     if not out:
+        tickers, starts, ends = runs.values.to_pylist(), runs.starts, runs.ends
         ts = data.column(schema.time_column).combine_chunks().cast(pa.int64()).to_numpy()
         if (
             tickers != f.tickers
@@ -139,13 +142,13 @@ def check_table(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> 
     return out
 
 
-def verify(db: ParquetDB, table: str | None) -> VerifyReport:
+def verify(tables: Sequence[Table]) -> VerifyReport:
     report = VerifyReport(ok=True, files_checked=0, rows_checked=0)
-    for name in [table] if table else db.tables():
-        t = db._table(name)
+    for t in tables:
+        name = t.name
         # list the folder BEFORE reading the log: a file committed meanwhile is then in
         # the (newer) state we classify against, never mistaken for an orphan
-        listing = sorted(os.listdir(t.dir)) if t.dir.exists() else []
+        listing = sorted(t.store.list(name))
         try:
             state = t.refresh()
         except CorruptDatabaseError as exc:
@@ -165,7 +168,7 @@ def verify(db: ParquetDB, table: str | None) -> VerifyReport:
                     report.unreferenced.append(f"{name}/{entry}")
                 else:
                     report.orphans.append(f"{name}/{entry}")
-            elif entry.endswith(".tmp"):
+            elif t.store.is_temporary(entry):
                 report.orphans.append(f"{name}/{entry}")
     report.ok = not report.problems
     return report
@@ -185,53 +188,48 @@ class VacuumReport:
         return asdict(self)
 
 
-def vacuum(
-    db: ParquetDB, *, dry_run: bool, retention: dt.timedelta, table: str | None
-) -> VacuumReport:
+def vacuum(tables: Sequence[Table], *, dry_run: bool, retention: dt.timedelta) -> VacuumReport:
     report = VacuumReport(dry_run=dry_run)
     cutoff = time.time() - retention.total_seconds()
-    for name in [table] if table else db.tables():
-        t = db._table(name)
+    for t in tables:
         # list first, then read the state and the log: a file committed while vacuum runs
         # is in that newer state, and every deletion re-checks the newest state
-        listing = os.listdir(t.dir)
-        log_listing = os.listdir(t.dir / LOG_DIR)
+        listing = t.store.list(t.name)
+        log_listing = t.log.names()
         state = t.refresh()
         _, removed_at, _ = _scan_log(t)
-        candidates = []
+        candidates: list[tuple[str, str, float]] = []  # (rel path, name, time)
         for entry in listing:
-            p = t.dir / entry
             if entry.endswith(".parquet") and entry not in state.files:
-                candidates.append((p, max(_mtime(p), removed_at.get(entry, 0.0))))
-            elif entry.endswith(".tmp"):
-                candidates.append((p, _mtime(p)))
+                stamp = max(_mtime(t, entry), removed_at.get(entry, 0.0))
+                candidates.append((entry, entry, stamp))
+            elif t.store.is_temporary(entry):
+                candidates.append((entry, entry, _mtime(t, entry)))
         for entry in log_listing:
-            if entry.endswith(".tmp"):
-                p = t.dir / LOG_DIR / entry
-                candidates.append((p, _mtime(p)))
-        for p, stamp in sorted(candidates):
-            rel = f"{name}/{p.relative_to(t.dir)}"
+            if t.store.is_temporary(entry):
+                rel = f"{LOG_DIR}/{entry}"
+                candidates.append((rel, entry, _mtime(t, rel)))
+        for rel, entry, stamp in sorted(candidates):
+            shown = f"{t.name}/{rel}"
             if stamp > cutoff:
-                report.kept_recent.append(rel)
+                report.kept_recent.append(shown)
                 continue
-            if p.name in t.refresh().files:
+            if entry in t.refresh().files:
                 continue  # committed while vacuum ran: live, keep it
-            report.files.append(rel)
-            try:
-                report.bytes += p.stat().st_size
-                if not dry_run:
-                    t.footers.discard(p)
-                    os.unlink(p)
-            except FileNotFoundError:
-                pass
+            meta = t.store.stat(t.key(rel))
+            if meta is None:
+                continue
+            report.files.append(shown)
+            report.bytes += meta.size
+            if not dry_run:
+                t.footers.discard(t.key(rel))
+                t.store.delete(t.key(rel))
     return report
 
 
-def _mtime(p: Any) -> float:
-    try:
-        return float(os.stat(p).st_mtime)
-    except OSError:
-        return 0.0
+def _mtime(t: Table, rel: str) -> float:
+    meta = t.store.stat(t.key(rel))
+    return 0.0 if meta is None else meta.mtime
 
 
 @dataclass
@@ -248,12 +246,13 @@ class RepairReport:
         return asdict(self)
 
 
-def repair(db: ParquetDB, *, dry_run: bool, table: str | None) -> RepairReport:
+def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
     """Drop live files that are missing or unreadable (their rows are lost; the report
     says how many) and rewrite readable files whose content differs from the log
     (unsorted, duplicate keys, wrong statistics) — each as an ordinary commit."""
     report = RepairReport(dry_run=dry_run)
-    vr = verify(db, table)
+    vr = verify(tables)
+    by_name = {t.name: t for t in tables}
     for p in vr.problems:
         if p.kind == "log":
             report.unrepairable.append(str(p))
@@ -262,7 +261,7 @@ def repair(db: ParquetDB, *, dry_run: bool, table: str | None) -> RepairReport:
         if p.kind != "log":
             by_table.setdefault(p.table, {}).setdefault(p.path, []).append(p)
     for name, files in by_table.items():
-        t = db._table(name)
+        t = by_name[name]
         state = t.refresh()
         for path, problems in sorted(files.items()):
             f = state.files.get(path)
@@ -294,7 +293,8 @@ def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
     values, resolve duplicate keys and sort — without changing which row wins. Rows of a
     compacted file keep their own commit order (``_tv_seq``): duplicates resolve to the
     highest seq and the column stays aligned with its rows."""
-    data = pq.read_table(t.dir / f.path)
+    with t.store.open_input(t.key(f.path)) as src:
+        data = pq.read_table(src)
     key = list(t.schema.key)
     try:
         if SEQ_COLUMN in data.column_names:
@@ -312,7 +312,7 @@ def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
             clean = t.schema.validate(data)  # like one batch: the last occurrence wins
     except Exception:
         return None
-    new = write_data_file(t.dir, clean, t.schema, t.opts.write)
+    new = t.write_file(clean)
     new.seq = f.seq
     new.level = f.level
     return new

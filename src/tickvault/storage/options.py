@@ -1,0 +1,108 @@
+"""The engine's options and what a commit reports."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import ConfigError
+from .files import WriteOptions
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """Tuning knobs of the storage engine (see docs/decisions/002-storage-layout.md)."""
+
+    fsync: bool = True
+    compression: str = "lz4"
+    target_file_rows: int = 262_144
+    min_row_group_rows: int = 1024
+    max_row_group_rows: int = 131_072
+    row_group_years: int = 3
+    checkpoint_interval: int = 25
+    auto_compact: bool = True
+    l0_max_files: int = 4
+    l1_merge_ratio: float = 0.05
+
+    def __post_init__(self) -> None:
+        def bad(name: str, value: Any, want: str, example: Any) -> ConfigError:
+            return ConfigError(f"ParquetDB option {name}={value!r} {want}, e.g. {name}={example!r}")
+
+        for name in ("fsync", "auto_compact"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise bad(name, getattr(self, name), "must be True or False", True)
+            object.__setattr__(self, name, bool(getattr(self, name)))
+        minimum = {
+            "target_file_rows": 1,
+            "min_row_group_rows": 1,
+            "max_row_group_rows": 1,
+            "row_group_years": 0,
+            "checkpoint_interval": 1,
+            "l0_max_files": 1,
+        }
+        for name, low in minimum.items():
+            value = getattr(self, name)
+            try:
+                number = operator.index(value)  # any integer type, numpy's too
+            except TypeError:
+                number = None
+            if isinstance(value, bool) or number is None or number < low:
+                default = getattr(StorageOptions, name)
+                raise bad(name, value, f"must be an integer >= {low}", default)
+            object.__setattr__(self, name, int(number))
+        ratio = self.l1_merge_ratio
+        if (
+            isinstance(ratio, bool)
+            or not isinstance(ratio, int | float | np.number)
+            or not (ratio >= 0)
+        ):
+            raise bad("l1_merge_ratio", ratio, "must be a number >= 0", 0.05)
+        codec = "none" if self.compression is None else self.compression
+        if not isinstance(codec, str):
+            raise bad("compression", codec, "must be a codec name", "lz4")
+        name = codec.lower()
+        known = ("none", "uncompressed", "snappy", "gzip", "brotli", "lz4", "lz4_raw", "zstd")
+        if name not in known:
+            raise bad("compression", codec, f"is not one of {list(known)}", "lz4")
+        if name not in ("none", "uncompressed") and not pa.Codec.is_available(
+            "lz4" if name == "lz4_raw" else name
+        ):
+            raise bad("compression", codec, "is not available in this pyarrow build", "lz4")
+        object.__setattr__(self, "compression", name)
+
+    @property
+    def write(self) -> WriteOptions:
+        return WriteOptions(
+            compression=self.compression,
+            min_row_group_rows=self.min_row_group_rows,
+            max_row_group_rows=self.max_row_group_rows,
+            row_group_years=self.row_group_years,
+            fsync=self.fsync,
+        )
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one commit published."""
+
+    table: str
+    version: int
+    rows: int
+    files: tuple[str, ...] = ()
+    operation: str = "upsert"
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "version": self.version,
+            "rows": self.rows,
+            "files": list(self.files),
+            "operation": self.operation,
+        }
