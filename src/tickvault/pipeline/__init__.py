@@ -10,6 +10,7 @@ See ``docs/pipeline.md``.
 
 from __future__ import annotations
 
+from .options import RunOptions
 from .report import Progress, RunReport, TickerResult
 from .run import (
     DEFAULT_BATCH_ROWS,
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_BATCH_SECONDS",
     "SCHEDULERS",
     "Progress",
+    "RunOptions",
     "RunReport",
     "TickerResult",
     "completed_tickers",
