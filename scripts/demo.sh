@@ -2,7 +2,7 @@
 # Quick start: install tickvault into .venv, backfill 20 tickers x 2 years of offline demo
 # bars, then show how fresh they are and what the database holds.
 # The database is $TICKVAULT_DB (default ./db); extra arguments go to `tickvault backfill`
-# (e.g. --workers 4 or --scheduler processes).
+# (e.g. --n-workers 4 or --scheduler processes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,8 @@ def tree_snapshot(path: Path) -> dict[str, bytes]:
         if p.is_file():
             out[str(p.relative_to(path))] = p.read_bytes()
     return out
+
+
+def chunked(t: pa.Table, cuts: list[int]) -> pa.Table:
+    bounds = [0, *cuts, t.num_rows]
+    return pa.concat_tables([t.slice(a, b - a) for a, b in itertools.pairwise(bounds)])

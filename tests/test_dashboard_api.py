@@ -15,7 +15,7 @@ import pytest
 from conftest import tree_snapshot
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
-from tickvault.freshness import freshness, get_price_data_freshness
+from tickvault.data_freshness import freshness, get_price_data_freshness
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 but works with httpx; the warning is about the test client

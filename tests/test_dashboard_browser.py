@@ -18,7 +18,7 @@ import uvicorn
 
 from test_dashboard_api import AGING, FRESH, STALE, make_demo_db
 from tickvault.dashboard import create_app
-from tickvault.freshness import get_price_data_freshness
+from tickvault.data_freshness import get_price_data_freshness
 
 CHROMIUM = os.environ.get("TICKVAULT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tickvault import ConfigError, DatabaseNotFound, ParquetDB
-from tickvault.freshness import (
+from tickvault.data_freshness import (
     freshness,
     freshness_summary,
     get_calendar,

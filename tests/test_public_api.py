@@ -5,16 +5,44 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import types
 
 import tickvault
 from tickvault import errors
 
+PUBLIC = {
+    # the database
+    "ParquetDB", "Snapshot", "StorageOptions", "CommitResult",
+    "VerifyReport", "VacuumReport", "RepairReport",
+    # the pipeline
+    "fetch_and_write", "update", "RunReport", "Progress",
+    # sources
+    "get_source", "available_sources", "register_source", "RetryPolicy", "RateLimit",
+    # freshness
+    "freshness", "freshness_summary", "get_price_data_freshness",
+    # errors
+    "TickvaultError", "ValidationError", "ConfigError", "BadTimeBound", "StorageError",
+    "DatabaseNotFound", "TableNotFound", "CorruptDatabaseError", "CommitConflict",
+    "SourceError", "TickerNotFound", "BadSourceData", "TransientSourceError", "RateLimited",
+    "SourceUnavailable",
+    "__version__",
+}  # fmt: skip
+
 
 def test_all_is_exactly_the_public_surface():
-    public = {n for n in dir(tickvault) if not n.startswith("_")} | {"__version__"}
-    assert set(tickvault.__all__) == public
+    assert set(tickvault.__all__) == PUBLIC
+    assert len(tickvault.__all__) == len(PUBLIC)  # no name listed twice
     for name in tickvault.__all__:
         assert getattr(tickvault, name) is not None
+    # the module's real attributes (not dir(), which the module may override): every public
+    # name it holds is in __all__, submodules aside; lazy names resolve on first access
+    real = {
+        n
+        for n, v in vars(tickvault).items()
+        if not n.startswith("_") and not isinstance(v, types.ModuleType)
+    }
+    assert real <= set(tickvault.__all__), sorted(real - set(tickvault.__all__))
+    assert set(tickvault.__all__) - {"__version__"} <= real  # all resolved by the loop above
 
 
 def test_every_error_derives_from_the_root_and_pickles():
@@ -48,3 +76,19 @@ def test_import_has_no_heavy_side_effects():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_no_public_name_is_shadowed_by_a_submodule():
+    # importing ``tickvault.<x>`` sets the package attribute ``x`` to the module: a public
+    # function named like a submodule would turn into a module once anything imports it
+    code = (
+        "import importlib, pkgutil, types, tickvault\n"
+        "for m in pkgutil.walk_packages(tickvault.__path__, 'tickvault.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "mods = [n for n in tickvault.__all__\n"
+        "        if isinstance(getattr(tickvault, n), types.ModuleType)]\n"
+        "print(mods)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,16 +1,18 @@
 """tickvault: a Parquet market-data store that cannot lose or corrupt data.
 
 The public surface is exactly ``__all__``. Importing tickvault has no side effects; the
-pipeline (Dask) and freshness (exchange calendars) are imported on first use.
+pipeline (Dask) and freshness (exchange calendars) are imported on first use. (No submodule
+shares a name with a public function: importing ``tickvault.<name>`` would replace the
+function with the module.)
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from .errors import (
     BadSourceData,
+    BadTimeBound,
     CommitConflict,
     ConfigError,
     CorruptDatabaseError,
@@ -25,10 +27,18 @@ from .errors import (
     TransientSourceError,
     ValidationError,
 )
-from .storage import CommitResult, ParquetDB, Snapshot, StorageOptions
+from .storage import (
+    CommitResult,
+    ParquetDB,
+    RepairReport,
+    Snapshot,
+    StorageOptions,
+    VacuumReport,
+    VerifyReport,
+)
 
-if TYPE_CHECKING:
-    from .freshness import freshness, freshness_summary, get_price_data_freshness
+if _TYPE_CHECKING:
+    from .data_freshness import freshness, freshness_summary, get_price_data_freshness
     from .pipeline import Progress, RunReport, fetch_and_write, update
     from .sources import RateLimit, RetryPolicy, available_sources, get_source, register_source
 
@@ -39,9 +49,9 @@ _LAZY = {
     "update": "tickvault.pipeline",
     "RunReport": "tickvault.pipeline",
     "Progress": "tickvault.pipeline",
-    "freshness": "tickvault.freshness",
-    "freshness_summary": "tickvault.freshness",
-    "get_price_data_freshness": "tickvault.freshness",
+    "freshness": "tickvault.data_freshness",
+    "freshness_summary": "tickvault.data_freshness",
+    "get_price_data_freshness": "tickvault.data_freshness",
     "get_source": "tickvault.sources",
     "available_sources": "tickvault.sources",
     "register_source": "tickvault.sources",
@@ -50,11 +60,11 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tickvault' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
@@ -65,6 +75,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BadSourceData",
+    "BadTimeBound",
     "CommitConflict",
     "CommitResult",
     "ConfigError",
@@ -74,6 +85,7 @@ __all__ = [
     "Progress",
     "RateLimit",
     "RateLimited",
+    "RepairReport",
     "RetryPolicy",
     "RunReport",
     "Snapshot",
@@ -85,7 +97,9 @@ __all__ = [
     "TickerNotFound",
     "TickvaultError",
     "TransientSourceError",
+    "VacuumReport",
     "ValidationError",
+    "VerifyReport",
     "__version__",
     "available_sources",
     "fetch_and_write",

@@ -5,6 +5,7 @@ Every error tickvault raises on purpose derives from :class:`TickvaultError`::
     TickvaultError
     ├── ValidationError            (also a ValueError) bad input; nothing was written
     ├── ConfigError                (also a ValueError) unknown option value, source name, ...
+    │   └── BadTimeBound           (also a ValidationError) a start/end/now that is not a time
     ├── StorageError               the database on disk
     │   ├── DatabaseNotFound       no database at the path (read-only opens)
     │   ├── TableNotFound          the table does not exist / is not registered
@@ -62,6 +63,17 @@ class ValidationError(TickvaultError, ValueError):
 
 class ConfigError(TickvaultError, ValueError):
     """An option has a value tickvault does not accept (the message lists valid ones)."""
+
+
+class BadTimeBound(ValidationError, ConfigError):
+    """A time bound (``start``, ``end``, ``now``, ...) that is not a date or time, is out of
+    the storable range, or a start after its end. ``option`` names it. One type wherever a
+    time is parsed (:mod:`tickvault.times`); it is both a ValidationError and a ConfigError,
+    so code that caught either keeps working."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message, column=option)
+        self.option = option
 
 
 class StorageError(TickvaultError):
@@ -133,6 +145,7 @@ class SourceUnavailable(TransientSourceError):
 
 __all__ = [
     "BadSourceData",
+    "BadTimeBound",
     "CommitConflict",
     "ConfigError",
     "CorruptDatabaseError",

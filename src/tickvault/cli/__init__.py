@@ -45,17 +45,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _date(value: str) -> str:
-    """An argparse type: a date or timestamp pandas understands (kept as the string)."""
-    import pandas as pd
+    """An argparse type: a date or timestamp (``tickvault.times``; kept as the string)."""
+    from ..errors import BadTimeBound
+    from ..times import parse_time
 
     try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError):
-        ts = None
-    if ts is None or ts is pd.NaT:
+        parse_time(value, name="date")
+    except BadTimeBound:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a date; use YYYY-MM-DD or an ISO timestamp like 2024-03-01T14:30Z"
-        )
+        ) from None
     return value
 
 
@@ -128,7 +127,12 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
         help="threads, processes, synchronous, or a dask.distributed address (default: threads)",
     )
     p.add_argument(
-        "--workers", type=_positive, metavar="N", help="parallel fetches (default: automatic)"
+        "--n-workers",
+        "--workers",
+        dest="n_workers",
+        type=_positive,
+        metavar="N",
+        help="parallel fetches, like n_workers= (default: automatic; --workers is an alias)",
     )
     p.add_argument(
         "--tickers-file",

@@ -102,7 +102,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         "start": args.start,
         "end": args.end,
         "scheduler": args.scheduler,
-        "n_workers": args.workers,
+        "n_workers": args.n_workers,
     }
 
 
@@ -167,7 +167,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     """How old each ticker's newest bar is; exit 1 when anything is stale."""
-    from ..freshness import freshness, freshness_summary
+    from ..data_freshness import freshness, freshness_summary
 
     db = _open_db(args)
     frame = freshness(
@@ -292,15 +292,9 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
 
 
 def _run_brief(run: dict[str, Any] | None) -> dict[str, Any] | None:
-    if run is None:
-        return None
-    keys = ["run_id", "kind", "source", "started", "finished", "total", "written", "failed"]
-    out = {k: run.get(k) for k in keys}
-    out["rows"] = int(run.get("rows") or 0)
-    out["seconds"] = float(run.get("seconds") or 0.0)
-    for k in ("total", "written", "failed"):
-        out[k] = int(out[k] or 0)
-    return out
+    from ..pipeline import run_summary
+
+    return None if run is None else run_summary(run)
 
 
 def cmd_history(args: argparse.Namespace, out: Output) -> int:

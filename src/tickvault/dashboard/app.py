@@ -173,7 +173,7 @@ def create_app(
     stale_days: int = 7,
 ) -> Starlette:
     """The dashboard for the database at ``db_path`` (read-only). ``calendar``,
-    ``fresh_days`` and ``stale_days`` are passed to :func:`tickvault.freshness.freshness`."""
+    ``fresh_days`` and ``stale_days`` are passed to :func:`tickvault.freshness`."""
     state = _State(db_path, FreshnessOptions(calendar, fresh_days, stale_days))
     templates = _make_templates()
 

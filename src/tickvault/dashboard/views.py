@@ -3,7 +3,7 @@ JSON-serialisable dicts.
 
 Each page and its JSON twin call the same function here; the HTML page renders the dict
 with a template and the API returns it as JSON. The functions hold no business logic of
-their own: freshness comes from :mod:`tickvault.freshness`, sizes and ranges from
+their own: freshness comes from :mod:`tickvault.data_freshness`, sizes and ranges from
 :meth:`ParquetDB.info`, bars from a pinned :class:`~tickvault.Snapshot`, runs from
 :meth:`ParquetDB.runs`. They only select, sort, page and format. Nothing here writes.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..data_freshness import LEVELS, freshness, freshness_summary, get_price_data_freshness
 from ..errors import ValidationError
-from ..freshness import LEVELS, freshness, freshness_summary, get_price_data_freshness
 from ..storage import ParquetDB
 
 __all__ = [
@@ -60,7 +60,7 @@ class PageNotFound(LookupError):
 
 @dataclass(frozen=True)
 class FreshnessOptions:
-    """Passed through unchanged to :func:`tickvault.freshness.freshness`."""
+    """Passed through unchanged to :func:`tickvault.freshness`."""
 
     calendar: str | None = None
     fresh_days: int = 1
@@ -107,7 +107,7 @@ def _int_arg(value: Any, name: str, default: int, lo: int, hi: int) -> int:
 
 
 class FreshnessCache:
-    """:func:`tickvault.freshness.freshness` of every ticker, cached per (version, minute).
+    """:func:`tickvault.freshness` of every ticker, cached per (version, minute).
 
     Freshness reads only the log, but for thousands of tickers it still costs a noticeable
     fraction of a second, and paging, sorting and filtering the tickers table would pay it

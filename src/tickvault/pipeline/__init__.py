@@ -11,7 +11,7 @@ See ``docs/pipeline.md``.
 from __future__ import annotations
 
 from .options import RunOptions
-from .report import Progress, RunReport, TickerResult
+from .report import Progress, RunReport, TickerResult, run_summary
 from .run import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_BATCH_SECONDS,
@@ -34,6 +34,7 @@ __all__ = [
     "completed_tickers",
     "fetch_and_write",
     "resume_key",
+    "run_summary",
     "update",
     "update_start",
 ]

@@ -6,15 +6,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: Per-ticker statuses. ``written``: rows committed; ``unchanged``: fetched, nothing new to
-#: write (empty answer, or every bar already stored identically); ``failed``: gave up after
-#: the retries; ``skipped``: not fetched because an earlier run already committed it (resume).
-STATUSES = ("written", "unchanged", "failed", "skipped")
-
 
 @dataclass
 class TickerResult:
-    """What happened to one ticker."""
+    """What happened to one ticker. ``status``: ``written`` (rows committed), ``unchanged``
+    (fetched, nothing new to write: an empty answer, or every bar already stored
+    identically), ``failed`` (gave up after the retries), ``skipped`` (not fetched because
+    an earlier run already committed it: resume), or ``pending`` while the run goes on."""
 
     ticker: str
     status: str = "pending"
@@ -59,7 +57,8 @@ class Progress:
         return self.done / self.total if self.total else 1.0
 
 
-_KEYS = (
+#: The keys of a report (``report[key]``, ``dict(report)``, ``report.to_dict()``).
+KEYS = (
     "run_id",
     "kind",
     "source",
@@ -171,7 +170,7 @@ class RunReport(Mapping[str, Any]):
     # -- mapping ---------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
-        if key not in _KEYS:
+        if key not in KEYS:
             raise KeyError(key)
         if key == "tickers":
             return {t: r.to_dict() for t, r in self.results.items()}
@@ -179,14 +178,14 @@ class RunReport(Mapping[str, Any]):
         return list(value) if key == "versions" else value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(_KEYS)
+        return iter(KEYS)
 
     def __len__(self) -> int:
-        return len(_KEYS)
+        return len(KEYS)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every key (stored by ``db.record_run``)."""
-        return {k: self[k] for k in _KEYS}
+        return {k: self[k] for k in KEYS}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunReport:
@@ -222,4 +221,27 @@ class RunReport(Mapping[str, Any]):
         )
 
 
-KEYS = _KEYS
+def run_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The headline of a stored run record (one of ``db.runs()``): who/when/what and the
+    counts, with types fixed and defaults for records written by older versions or by
+    other code. The per-ticker results are left out (``ticker_count`` says how many)."""
+    errors = record.get("errors") or {}
+    if not isinstance(errors, Mapping):
+        errors = {"?": str(errors)}
+    tickers = record.get("tickers")
+    count = len(tickers) if isinstance(tickers, Mapping | list) else None
+    failed = record.get("failed")
+    return {
+        "run_id": record.get("run_id"),
+        "kind": record.get("kind"),
+        "source": record.get("source"),
+        "started": record.get("started"),
+        "finished": record.get("finished"),
+        "total": int(record.get("total") or count or 0),
+        "written": int(record.get("written") or 0),
+        "failed": int(failed if failed is not None else len(errors)),
+        "rows": int(record.get("rows") or 0),
+        "seconds": float(record.get("seconds") or 0.0),
+        "ticker_count": count,
+        "errors": {str(k): str(v) for k, v in errors.items()},
+    }

@@ -15,10 +15,11 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..sources import as_source, get_source
-from ..sources.base import Source, TimeLike, to_utc
+from ..sources.base import Source
 from ..sources.policy import RetryPolicy
 from ..storage import ParquetDB
 from ..storage.log import now_iso
+from ..times import TimeLike, check_order, parse_time
 from .ledger import Ledger
 from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback, RunOptions
 from .report import RunReport, TickerResult
@@ -78,8 +79,6 @@ def completed_tickers(db: ParquetDB, key: str) -> set[str]:
     it completed in its ``info``, atomically with the data, so what is skipped is exactly
     what was committed."""
     done: set[str] = set()
-    if "prices" not in db.tables():
-        return done
     for entry in db.history("prices"):
         info = entry.get("info") or {}
         if info.get("run_key") == key:
@@ -288,7 +287,8 @@ def fetch_and_write(
         cluster_options=cluster_options,
     )
     src = resolve_source(source)
-    lo, hi = to_utc(start, what="start"), to_utc(end, what="end")
+    lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
+    check_order(start, end, lo, hi)
     names = unique_tickers(tickers)
     database = open_db(db)
     key = resume_key(src, lo, hi)
@@ -372,9 +372,10 @@ def update(
         cluster_options=cluster_options,
     )
     src = resolve_source(source)
-    lo, hi = to_utc(start, what="start"), to_utc(end, what="end")
+    lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
+    check_order(start, end, lo, hi)
     database = open_db(db)
-    marks = database.watermarks() if "prices" in database.tables() else {}
+    marks = database.watermarks()
     names = unique_tickers(marks if tickers is None else tickers)
     jobs = []
     for t in names:

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ValidationError
 from ..schema import PRICES, Validated
+from ..sources.base import reject_other_tickers
 from ..sources.policy import RetryPolicy
 from ..storage import FileInfo, ParquetDB
 
@@ -67,14 +68,8 @@ def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
     if isinstance(result, pd.DataFrame):
         if "ticker" not in result.columns:
             result = result.assign(ticker=ticker)
-        elif len(result) and bool((result["ticker"] != ticker).any()):
-            other = result["ticker"][result["ticker"] != ticker].iloc[0]
-            raise BadSourceData(
-                f"source {source_name!r} returned rows for ticker {other!r} when asked for "
-                f"{ticker!r}",
-                ticker=ticker,
-                source=source_name,
-            )
+        else:
+            reject_other_tickers(result["ticker"], ticker, source_name)
         try:
             return pa.Table.from_pandas(result, preserve_index=False, nthreads=1)
         except (pa.ArrowException, TypeError, ValueError) as exc:
@@ -87,16 +82,7 @@ def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
     if isinstance(result, pa.Table):
         if "ticker" not in result.column_names:
             return result.append_column("ticker", pa.repeat(ticker, result.num_rows))
-        col = result.column("ticker")
-        if result.num_rows and not pc.all(pc.equal(col, ticker)).as_py():
-            other = pc.filter(col, pc.invert(pc.equal(col, ticker)))
-            shown = other[0].as_py() if len(other) else None
-            raise BadSourceData(
-                f"source {source_name!r} returned rows for ticker {shown!r} when asked for "
-                f"{ticker!r}",
-                ticker=ticker,
-                source=source_name,
-            )
+        reject_other_tickers(result.column("ticker"), ticker, source_name)
         return result
     raise BadSourceData(
         f"source {source_name!r} returned {type(result).__name__} for {ticker!r}; expected a "

@@ -21,7 +21,6 @@ Sources are looked up by name with :func:`get_source`: built-ins, those added wi
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import inspect
 import logging
@@ -32,14 +31,15 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ConfigError, ValidationError
 from ..schema import PRICES
+from ..times import TimeLike, parse_time
 from .policy import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-TimeLike: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp | None
 
 #: The columns every source returns, in this order (``adj_close`` is optional).
 PRICE_COLUMNS: tuple[str, ...] = ("ticker", "timestamp", "open", "high", "low", "close", "volume")
@@ -62,26 +62,9 @@ class Source(Protocol):
 # -- time bounds ---------------------------------------------------------------------------
 
 
-def to_utc(value: TimeLike, *, what: str = "time") -> pd.Timestamp | None:
-    """Normalise a bound to a UTC ``pd.Timestamp`` (naive values are read as UTC)."""
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"{what} {value!r} is not a date or time; use e.g. '2024-03-01', a date, a "
-            f"datetime or a pandas Timestamp"
-        ) from exc
-    if ts is pd.NaT:
-        raise ConfigError(f"{what} {value!r} is not a date or time")
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.as_unit("ns")
-
-
 def bounds(start: TimeLike, end: TimeLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     """``(start, end)`` as UTC timestamps (or None)."""
-    return to_utc(start, what="start"), to_utc(end, what="end")
+    return parse_time(start, name="start"), parse_time(end, name="end")
 
 
 def clip(df: pd.DataFrame, start: TimeLike, end: TimeLike) -> pd.DataFrame:
@@ -134,16 +117,31 @@ def validate_prices(
             source=source,
         ) from exc
     keep = [*PRICE_COLUMNS, ADJ_CLOSE] if ADJ_CLOSE in names else list(PRICE_COLUMNS)
-    df = table.select(keep).to_pandas()
-    other = df["ticker"] != ticker
-    if bool(other.any()):
-        raise BadSourceData(
-            f"source {source!r} returned rows for ticker {df['ticker'][other].iloc[0]!r} "
-            f"when asked for {ticker!r}",
-            ticker=ticker,
-            source=source,
-        )
-    return df
+    reject_other_tickers(table.column("ticker"), ticker, source)
+    return table.select(keep).to_pandas()
+
+
+def reject_other_tickers(
+    column: pa.Array | pa.ChunkedArray | pd.Series, ticker: str, source: str
+) -> None:
+    """Raise BadSourceData if a row of a source's answer is for another ticker than the one
+    it was asked for."""
+    if isinstance(column, pd.Series):
+        if not len(column) or not bool((column != ticker).any()):
+            return
+        other = column[column != ticker].iloc[0]
+    else:
+        if not len(column):
+            return
+        differs = pc.fill_null(pc.not_equal(column, ticker), True)
+        if not pc.any(differs).as_py():
+            return
+        other = pc.filter(column, differs)[0].as_py()
+    raise BadSourceData(
+        f"source {source!r} returned rows for ticker {other!r} when asked for {ticker!r}",
+        ticker=ticker,
+        source=source,
+    )
 
 
 # -- plain callables -----------------------------------------------------------------------

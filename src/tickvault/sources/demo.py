@@ -28,7 +28,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -383,8 +382,3 @@ class DemoSource:
         for arr in (o, h, lo, c):
             arr[a:b] = _cents(arr[a:b] * f)
         v[a:b] = np.round(v[a:b] * f)
-
-
-def demo_source(**options: Any) -> DemoSource:
-    """``get_source("demo", **options)``."""
-    return DemoSource(**options)

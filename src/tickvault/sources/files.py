@@ -27,6 +27,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-<>]", "", str(name)).lower()
 
 
-class _Rows:
+class Rows:
     """One file's rows for one ticker, with where each came from."""
 
     def __init__(self, frame: pd.DataFrame, places: np.ndarray, file: Path, unit: str) -> None:
@@ -87,6 +88,118 @@ class _Rows:
 
     def where(self, i: int) -> str:
         return f"{self.file} {self.unit} {int(self.places[i])}"
+
+
+@dataclass(frozen=True)
+class BarParser:
+    """Turns rows of text or typed columns (a CSV or Parquet file, an HTTP response body)
+    into validated bars: maps their columns onto ours (``columns=`` first, then the usual
+    aliases), parses dates and numbers, and names the file and line of anything bad."""
+
+    name: str
+    columns: Mapping[str, str] = field(default_factory=dict)
+    ticker_column: str | None = None
+    date_format: str | None = None
+
+    def mapping(self, header: list[str], file: Path) -> dict[str, str]:
+        """``{their column: our column}`` for ``file``."""
+        mapping: dict[str, str] = {}
+        taken: dict[str, str] = {}
+        for col in header:
+            target = self.columns.get(col)
+            if target is None and col not in self.columns:
+                target = _ALIASES.get(_norm(col))
+            if col == self.ticker_column:
+                target = "ticker"
+            if target is None:
+                continue
+            if target in taken:
+                raise BadSourceData(
+                    f"{file}: columns {taken[target]!r} and {col!r} both map to {target!r}; "
+                    f"pass columns={{...}} to say which to use",
+                    source=self.name,
+                )
+            taken[target] = col
+            mapping[col] = target
+        missing = [c for c in ("timestamp", *_PRICES) if c not in taken]
+        if missing:
+            raise BadSourceData(
+                f"{file}: no column for {missing}; found columns {header}. Map them with "
+                f"columns={{'<your column>': '<one of {list(_TARGETS)}>'}}",
+                source=self.name,
+            )
+        if self.ticker_column is not None and self.ticker_column not in header:
+            raise BadSourceData(
+                f"{file}: ticker_column {self.ticker_column!r} not found; columns are {header}",
+                source=self.name,
+            )
+        return mapping
+
+    def parse(
+        self,
+        rows: Rows,
+        mapping: dict[str, str],
+        ticker: str,
+        lo: pd.Timestamp | None,
+        hi: pd.Timestamp | None,
+    ) -> pd.DataFrame:
+        ours = {v: k for k, v in mapping.items()}
+        if len(rows.frame) == 0:
+            return empty_prices(adj_close=ADJ_CLOSE in ours)
+        fail = self._failer(rows, ticker)
+        # dates first (a bad date cannot be placed in or out of the range), then only the
+        # rows in range: a bad value outside the range asked for does not matter
+        stamps = _timestamps(
+            rows.frame[ours["timestamp"]], ours["timestamp"], self.date_format, fail
+        )
+        ns = stamps.astype("datetime64[ns, UTC]")
+        in_range = np.ones(len(ns), dtype=bool)
+        if lo is not None:
+            in_range &= (ns >= lo).to_numpy()
+        if hi is not None:
+            in_range &= (ns <= hi).to_numpy()
+        places = np.flatnonzero(in_range)
+        raw = rows.frame.iloc[places]
+        sub = Rows(raw, rows.places[places], rows.file, rows.unit)
+        fail = self._failer(sub, ticker)
+        numbers: dict[str, np.ndarray] = {}
+        missing: dict[str, np.ndarray] = {}
+        for col in _NUMERIC:
+            if col in ours:
+                numbers[col], missing[col] = _numbers(sub.frame[ours[col]], ours[col], fail)
+        holiday = np.logical_and.reduce([missing[c] for c in _PRICES])
+        for col, miss in missing.items():
+            bad = miss & ~holiday
+            if col != ADJ_CLOSE and bad.any():
+                fail(int(np.argmax(bad)), ours[col], "is empty")
+        keep = ~holiday
+        n = int(keep.sum())
+        data: dict[str, Any] = {
+            "ticker": pa.array([ticker] * n, pa.string()),
+            "timestamp": pa.array(ns.to_numpy()[places][keep], pa.timestamp("ns", "UTC")),
+        }
+        for col in _NUMERIC:
+            if col in numbers:
+                data[col] = numbers[col][keep]
+            elif col == "volume":
+                data[col] = np.zeros(n)
+        kept = np.flatnonzero(keep)
+        return validate_prices(
+            pa.table(data),
+            ticker=ticker,
+            source=self.name,
+            where=lambda r: sub.where(int(kept[r])),
+        )
+
+    def _failer(self, rows: Rows, ticker: str) -> Callable[[int, str, str], None]:
+        def fail(i: int, column: str, problem: str) -> None:
+            raise BadSourceData(
+                f"{rows.where(i)}, column {column!r}: {problem}",
+                ticker=ticker,
+                source=self.name,
+            )
+
+        return fail
 
 
 class FileSource(abc.ABC):
@@ -198,42 +311,12 @@ class FileSource(abc.ABC):
             self._cache = (key, raw, places)
         return raw, places
 
-    def _mapping(self, header: list[str], file: Path) -> dict[str, str]:
-        """``{their column: our column}`` for ``file``."""
-        mapping: dict[str, str] = {}
-        taken: dict[str, str] = {}
-        for col in header:
-            target = self.columns.get(col)
-            if target is None and col not in self.columns:
-                target = _ALIASES.get(_norm(col))
-            if col == self.ticker_column:
-                target = "ticker"
-            if target is None:
-                continue
-            if target in taken:
-                raise BadSourceData(
-                    f"{file}: columns {taken[target]!r} and {col!r} both map to {target!r}; "
-                    f"pass columns={{...}} to say which to use",
-                    source=self.name,
-                )
-            taken[target] = col
-            mapping[col] = target
-        missing = [c for c in ("timestamp", *_PRICES) if c not in taken]
-        if missing:
-            raise BadSourceData(
-                f"{file}: no column for {missing}; found columns {header}. Map them with "
-                f"columns={{'<your column>': '<one of {list(_TARGETS)}>'}}",
-                source=self.name,
-            )
-        if self.ticker_column is not None and self.ticker_column not in header:
-            raise BadSourceData(
-                f"{file}: ticker_column {self.ticker_column!r} not found; columns are {header}",
-                source=self.name,
-            )
-        return mapping
+    @property
+    def parser(self) -> BarParser:
+        return BarParser(self.name, self.columns, self.ticker_column, self.date_format)
 
     def _ticker_source_column(self, header: list[str], file: Path) -> str | None:
-        for their, ours in self._mapping(header, file).items():
+        for their, ours in self.parser.mapping(header, file).items():
             if ours == "ticker":
                 return their
         return None
@@ -245,12 +328,12 @@ class FileSource(abc.ABC):
         if self.path.is_dir():
             file = self._file_for(ticker)
             raw, places = self._read(file)
-            mapping = self._mapping(list(raw.columns), file)
+            mapping = self.parser.mapping(list(raw.columns), file)
             mapping = {k: v for k, v in mapping.items() if v != "ticker"}
         else:
             file = self.path
             raw, places = self._read_cached(file)
-            mapping = self._mapping(list(raw.columns), file)
+            mapping = self.parser.mapping(list(raw.columns), file)
             tcol = next((k for k, v in mapping.items() if v == "ticker"), None)
             if tcol is None:
                 if ticker.lower() != file.stem.lower():
@@ -274,74 +357,8 @@ class FileSource(abc.ABC):
                     )
                 raw, places = raw.loc[mask], places[mask]
                 del mapping[tcol]
-        rows = _Rows(raw, places, file, "line" if self.format == "csv" else "row")
-        return self._parse(rows, mapping, ticker, lo, hi)
-
-    def _parse(
-        self,
-        rows: _Rows,
-        mapping: dict[str, str],
-        ticker: str,
-        lo: pd.Timestamp | None,
-        hi: pd.Timestamp | None,
-    ) -> pd.DataFrame:
-        ours = {v: k for k, v in mapping.items()}
-        if len(rows.frame) == 0:
-            return empty_prices(adj_close=ADJ_CLOSE in ours)
-        fail = self._failer(rows, ticker)
-        # dates first (a bad date cannot be placed in or out of the range), then only the
-        # rows in range: a bad value outside the range asked for does not matter
-        stamps = _timestamps(
-            rows.frame[ours["timestamp"]], ours["timestamp"], self.date_format, fail
-        )
-        ns = stamps.astype("datetime64[ns, UTC]")
-        in_range = np.ones(len(ns), dtype=bool)
-        if lo is not None:
-            in_range &= (ns >= lo).to_numpy()
-        if hi is not None:
-            in_range &= (ns <= hi).to_numpy()
-        places = np.flatnonzero(in_range)
-        raw = rows.frame.iloc[places]
-        sub = _Rows(raw, rows.places[places], rows.file, rows.unit)
-        fail = self._failer(sub, ticker)
-        numbers: dict[str, np.ndarray] = {}
-        missing: dict[str, np.ndarray] = {}
-        for col in _NUMERIC:
-            if col in ours:
-                numbers[col], missing[col] = _numbers(sub.frame[ours[col]], ours[col], fail)
-        holiday = np.logical_and.reduce([missing[c] for c in _PRICES])
-        for col, miss in missing.items():
-            bad = miss & ~holiday
-            if col != ADJ_CLOSE and bad.any():
-                fail(int(np.argmax(bad)), ours[col], "is empty")
-        keep = ~holiday
-        n = int(keep.sum())
-        data: dict[str, Any] = {
-            "ticker": pa.array([ticker] * n, pa.string()),
-            "timestamp": pa.array(ns.to_numpy()[places][keep], pa.timestamp("ns", "UTC")),
-        }
-        for col in _NUMERIC:
-            if col in numbers:
-                data[col] = numbers[col][keep]
-            elif col == "volume":
-                data[col] = np.zeros(n)
-        kept = np.flatnonzero(keep)
-        return validate_prices(
-            pa.table(data),
-            ticker=ticker,
-            source=self.name,
-            where=lambda r: sub.where(int(kept[r])),
-        )
-
-    def _failer(self, rows: _Rows, ticker: str) -> Callable[[int, str, str], None]:
-        def fail(i: int, column: str, problem: str) -> None:
-            raise BadSourceData(
-                f"{rows.where(i)}, column {column!r}: {problem}",
-                ticker=ticker,
-                source=self.name,
-            )
-
-        return fail
+        rows = Rows(raw, places, file, "line" if self.format == "csv" else "row")
+        return self.parser.parse(rows, mapping, ticker, lo, hi)
 
 
 def _numbers(

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import BadSourceData, RateLimited, TickerNotFound
 from .base import TimeLike, bounds, clip, empty_prices
-from .files import CsvSource, _Rows
+from .files import BarParser, Rows
 from .http import HttpSource
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class StooqSource(HttpSource):
             )
         if not text:
             return empty_prices()
-        reader = _BodyReader(path=Path("."), name=self.name)
+        parser = BarParser(self.name)
         try:
             raw = pd.read_csv(
                 io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False
@@ -82,24 +82,7 @@ class StooqSource(HttpSource):
             ) from exc
         raw.columns = [str(c).strip() for c in raw.columns]
         where = Path(f"{self.name} response for {ticker}")
-        mapping = reader.mapping_for(list(raw.columns), where)
+        mapping = parser.mapping(list(raw.columns), where)
         mapping = {k: v for k, v in mapping.items() if v != "ticker"}
-        rows = _Rows(raw.fillna(""), np.arange(2, len(raw) + 2), where, "line")
-        return reader.parse_rows(rows, mapping, ticker)
-
-
-class _BodyReader(CsvSource):
-    """The CSV parsing of the files source, applied to a response body."""
-
-    def __init__(self, *, path: Path, name: str) -> None:
-        self.path = path
-        self.columns = {}
-        self.ticker_column = None
-        self.date_format = None
-        self.name = name
-
-    def mapping_for(self, header: list[str], where: Path) -> dict[str, str]:
-        return self._mapping(header, where)
-
-    def parse_rows(self, rows: _Rows, mapping: dict[str, str], ticker: str) -> pd.DataFrame:
-        return self._parse(rows, mapping, ticker, None, None)
+        rows = Rows(raw.fillna(""), np.arange(2, len(raw) + 2), where, "line")
+        return parser.parse(rows, mapping, ticker, None, None)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import TickerNotFound, TickvaultError
 from ..schema import PRICES
-from .base import ADJ_CLOSE, PRICE_COLUMNS, TimeLike, as_source, to_utc
+from .base import ADJ_CLOSE, PRICE_COLUMNS, TimeLike, as_source, bounds
 from .policy import RetryPolicy
 
 
@@ -75,7 +75,7 @@ def check_source_contract(
     src = as_source(source)
     assert isinstance(src.name, str) and src.name, "a source needs a non-empty name"
     assert isinstance(src.retry_policy, RetryPolicy), "retry_policy must be a RetryPolicy"
-    lo, hi = to_utc(start), to_utc(end)
+    lo, hi = bounds(start, end)
     assert lo is not None and hi is not None, "pass a concrete start and end"
 
     df = src.fetch(known_ticker, start, end)

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from ..errors import ConfigError, DatabaseNotFound, StorageError, TickvaultError, ValidationError
 from ..schema import TableSchema, Validated, get_schema, table_names
+from ..times import TimeLike, check_order, to_ns
 from . import compaction, maintenance
 from .log import now_iso
 from .maintenance import Problem, RepairReport, VacuumReport, VerifyReport
@@ -30,33 +31,6 @@ from .table import CommitResult, Table, committed
 log = logging.getLogger(__name__)
 
 MARKER = "tickvault.json"
-
-TimeLike = str | dt.date | dt.datetime | pd.Timestamp | None
-
-
-def to_ns(value: TimeLike, *, end: bool = False, name: str = "start") -> int | None:
-    """A timestamp bound in ns since the epoch (UTC). A bare date as ``end`` means the
-    end of that day, so ``end='2024-03-31'`` includes intraday bars of the 31st."""
-    if value is None:
-        return None
-    date_only = isinstance(value, dt.date) and not isinstance(value, dt.datetime)
-    if isinstance(value, str):
-        s = value.strip()
-        date_only = len(s) == 10 and s[4] == "-" and s[7] == "-"
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(
-            f"{name}={value!r} is not a date or timestamp; use e.g. '2024-03-01' or "
-            f"'2024-03-01T14:30:00Z'",
-            column=name,
-        ) from exc
-    if ts is pd.NaT:
-        raise ValidationError(f"{name}={value!r} is not a date", column=name)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if end and date_only:
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-    return int(ts.value)
 
 
 class Snapshot:
@@ -86,8 +60,7 @@ class Snapshot:
             tickers = [tickers]
         tk = None if tickers is None else [str(t) for t in tickers]
         s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
-        if s is not None and e is not None and s > e:
-            raise ValidationError(f"start={start!r} is after end={end!r}", column="start")
+        check_order(start, end, s, e)
         return self._table.read(self._state, tickers=tk, start=s, end=e, columns=columns)
 
     def read_table(self, **kwargs: Any) -> pd.DataFrame:

@@ -83,26 +83,3 @@ class StorageOptions:
             row_group_years=self.row_group_years,
             fsync=self.fsync,
         )
-
-
-@dataclass(frozen=True)
-class CommitResult:
-    """What one commit published."""
-
-    table: str
-    version: int
-    rows: int
-    files: tuple[str, ...] = ()
-    operation: str = "upsert"
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "version": self.version,
-            "rows": self.rows,
-            "files": list(self.files),
-            "operation": self.operation,
-        }

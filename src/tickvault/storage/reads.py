@@ -131,42 +131,6 @@ def _int64(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return arr.view(pa.int64()).to_numpy(zero_copy_only=False)
 
 
-def _output_columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
-    names = schema.column_names
-    if columns is None:
-        return names
-    if isinstance(columns, str):
-        columns = [columns]
-    unknown = [c for c in columns if c not in names]
-    if unknown:
-        from ..errors import ValidationError
-
-        raise ValidationError(
-            f"{schema.name}: unknown column(s) {unknown} in columns=; the columns are {names}",
-            column=unknown[0],
-        )
-    want = set(columns) | set(schema.key)
-    return [c for c in names if c in want]
-
-
-def _empty(schema: TableSchema, cols: list[str]) -> pa.Table:
-    return schema.arrow_schema.empty_table().select(cols)
-
-
-def _disjoint(candidates: list[tuple[FileInfo, list[str] | None]]) -> bool:
-    """True when no two candidate files can hold the same key for this read."""
-    if len(candidates) == 1:
-        return True
-    ranges = []
-    for f, tk in candidates:
-        if tk is not None:
-            ranges.append((tk[0], tk[-1]))
-        else:
-            ranges.append((f.min_ticker, f.max_ticker))
-    ranges.sort()
-    return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
-
-
 def output_columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
     names = schema.column_names
     if columns is None:

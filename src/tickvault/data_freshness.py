@@ -33,7 +33,6 @@ Status (thresholds ``fresh_days`` and ``stale_days``, both inclusive upper bound
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 import warnings
@@ -46,6 +45,7 @@ import pandas as pd
 
 from .errors import ConfigError
 from .storage import ParquetDB
+from .times import TimeLike, parse_time
 
 __all__ = [
     "LEVELS",
@@ -68,7 +68,6 @@ COLUMNS = ["ticker", "last_timestamp", "age", "age_unit", "status", "level", "is
 _CALENDARS: dict[str, Calendar] = {}
 _CALENDARS_LOCK = threading.Lock()
 
-TimeLike = str | dt.date | dt.datetime | pd.Timestamp | None
 DBLike = ParquetDB | str | os.PathLike[str]
 
 
@@ -146,15 +145,8 @@ def _open(db: DBLike) -> ParquetDB:
 
 
 def _now(now: TimeLike) -> pd.Timestamp:
-    if now is None:
-        return pd.Timestamp.now(tz="UTC")
-    try:
-        ts = pd.Timestamp(now)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"now={now!r} is not a timestamp; use e.g. '2024-07-05T21:00Z'") from exc
-    if ts is pd.NaT:
-        raise ConfigError(f"now={now!r} is not a timestamp")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    ts = parse_time(now, name="now")
+    return pd.Timestamp.now(tz="UTC") if ts is None else ts
 
 
 def _check_thresholds(fresh_days: int, stale_days: int) -> None:
@@ -225,7 +217,7 @@ def freshness(
     cal = get_calendar(calendar) if calendar else None
     unit = "sessions" if cal is not None else "days"
     store = _open(db)
-    marks = store.watermarks(table) if table in store.tables() else {}
+    marks = store.watermarks(table)
     names = sorted(marks) if tickers is None else sorted({str(t) for t in tickers})
     have = [t for t in names if t in marks]
     last = pd.DatetimeIndex([marks[t] for t in have], tz="UTC", dtype="datetime64[ns, UTC]")

@@ -1,0 +1,75 @@
+"""Time bounds: the one parser for ``start``, ``end``, ``now`` and friends.
+
+Every place that takes a point in time — ``read_table(start=, end=)``,
+``fetch_and_write(start=, end=)``, sources, freshness ``now=``, the command line — parses it
+here, and a value that is not a time raises :class:`~tickvault.errors.BadTimeBound` naming
+the option, the value and an example. Naive values are read as UTC; aware ones are
+converted to UTC; bounds are nanoseconds since the epoch, so 1677-09-21 .. 2262-04-11.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TypeAlias
+
+import pandas as pd
+
+from .errors import BadTimeBound
+
+TimeLike: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp | None
+
+EXAMPLE = "use e.g. '2024-03-01' or '2024-03-01T14:30:00Z'"
+
+
+def parse_time(value: TimeLike, *, name: str = "time") -> pd.Timestamp | None:
+    """``value`` as a UTC ``pd.Timestamp`` in nanoseconds (None stays None)."""
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:  # OutOfBoundsDatetime is a ValueError
+        raise BadTimeBound(_message(name, value, exc), option=name) from exc
+    except OverflowError as exc:
+        raise BadTimeBound(_message(name, value, exc), option=name) from exc
+    if ts is pd.NaT:
+        raise BadTimeBound(f"{name}={value!r} is not a date or time; {EXAMPLE}", option=name)
+    try:
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return ts.as_unit("ns")
+    except (ValueError, OverflowError) as exc:
+        raise BadTimeBound(_message(name, value, exc), option=name) from exc
+
+
+def _message(name: str, value: object, exc: BaseException) -> str:
+    if isinstance(exc, OverflowError | pd.errors.OutOfBoundsDatetime):
+        return (
+            f"{name}={value!r} is outside the supported range 1677-09-21 .. 2262-04-11; {EXAMPLE}"
+        )
+    return f"{name}={value!r} is not a date or time; {EXAMPLE}"
+
+
+def is_date_only(value: TimeLike) -> bool:
+    """A calendar date without a time of day ('2024-03-31', ``datetime.date``)?"""
+    if isinstance(value, str):
+        s = value.strip()
+        return len(s) == 10 and s[4] == "-" and s[7] == "-"
+    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+
+
+def to_ns(value: TimeLike, *, name: str = "start", end: bool = False) -> int | None:
+    """A bound in ns since the epoch (UTC). A bare date as an ``end`` bound means the end
+    of that day, so ``end='2024-03-31'`` includes intraday bars of the 31st."""
+    ts = parse_time(value, name=name)
+    if ts is None:
+        return None
+    if end and is_date_only(value):
+        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    return int(ts.value)
+
+
+def check_order(start: TimeLike, end: TimeLike, s: object, e: object) -> None:
+    """Raise BadTimeBound if the parsed ``s`` (start) is after ``e`` (end)."""
+    if s is not None and e is not None and s > e:  # type: ignore[operator]
+        raise BadTimeBound(
+            f"start={start!r} is after end={end!r}; swap them or drop one", option="start"
+        )
