@@ -18,12 +18,13 @@ import pyarrow as pa
 
 from ..errors import ConfigError, DatabaseNotFound, StorageError, TickvaultError, ValidationError
 from ..schema import TableSchema, Validated, get_schema, table_names
-from ..times import TimeLike, check_order, to_ns
+from ..times import TimeLike
 from . import compaction, maintenance
 from .log import now_iso
 from .maintenance import Problem, RepairReport, VacuumReport, VerifyReport
 from .options import StorageOptions
 from .runs import list_runs, record_run
+from .snapshot import Snapshot, to_pandas
 from .state import FileInfo, TableState
 from .store import LocalStore, Store
 from .table import CommitResult, Table, committed
@@ -31,77 +32,6 @@ from .table import CommitResult, Table, committed
 log = logging.getLogger(__name__)
 
 MARKER = "tickvault.json"
-
-
-class Snapshot:
-    """One pinned version of one table: every read through it sees exactly that version."""
-
-    def __init__(self, table: Table, state: TableState) -> None:
-        self._table = table
-        self._state = state
-
-    @property
-    def version(self) -> int:
-        return self._state.version
-
-    @property
-    def files(self) -> list[str]:
-        return sorted(self._state.files)
-
-    def read_arrow(
-        self,
-        *,
-        tickers: str | Iterable[str] | None = None,
-        start: TimeLike = None,
-        end: TimeLike = None,
-        columns: Sequence[str] | None = None,
-    ) -> pa.Table:
-        if isinstance(tickers, str):
-            tickers = [tickers]
-        tk = None if tickers is None else [str(t) for t in tickers]
-        s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
-        check_order(start, end, s, e)
-        return self._table.read(self._state, tickers=tk, start=s, end=e, columns=columns)
-
-    def read_table(self, **kwargs: Any) -> pd.DataFrame:
-        return _to_pandas(self.read_arrow(**kwargs))
-
-    def tickers(self) -> list[str]:
-        return sorted(self._state.by_ticker())
-
-    def watermarks(self) -> dict[str, pd.Timestamp]:
-        """Last timestamp per ticker, from the log's statistics (no data file is opened)."""
-        cached = self._state._derived.get("watermarks")
-        if cached is not None:
-            return dict(cached)
-        best: dict[str, int] = {}
-        for f in self._state.files.values():
-            for t, m in zip(f.tickers, f.max_ts, strict=True):
-                if m > best.get(t, -(2**63)):
-                    best[t] = m
-        names = sorted(best)
-        stamps = pd.DatetimeIndex(np.array([best[t] for t in names], dtype="M8[ns]"), tz="UTC")
-        result = dict(zip(names, stamps, strict=True))
-        self._state._derived["watermarks"] = result
-        return dict(result)
-
-    def first_timestamps(self) -> dict[str, pd.Timestamp]:
-        best: dict[str, int] = {}
-        for f in self._state.files.values():
-            for t, m in zip(f.tickers, f.min_ts, strict=True):
-                if m < best.get(t, 2**63 - 1):
-                    best[t] = m
-        return {t: pd.Timestamp(best[t], tz="UTC") for t in sorted(best)}
-
-    def stored_rows(self) -> int:
-        return sum(f.rows for f in self._state.files.values())
-
-    def stored_bytes(self) -> int:
-        return sum(f.bytes for f in self._state.files.values())
-
-
-def _to_pandas(t: pa.Table) -> pd.DataFrame:
-    return t.to_pandas(split_blocks=True)
 
 
 class ParquetDB:
@@ -281,7 +211,7 @@ class ParquetDB:
         version: int | None = None,
     ) -> pd.DataFrame:
         """Like :meth:`read_arrow`, as a pandas DataFrame (timestamps tz-aware UTC)."""
-        return _to_pandas(
+        return to_pandas(
             self.read_arrow(
                 name, tickers=tickers, start=start, end=end, columns=columns, version=version
             )
