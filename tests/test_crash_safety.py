@@ -98,6 +98,8 @@ def test_sigkill_at_random_instants_loses_nothing_acknowledged(tmp_path):
     assert kills >= KILLS
     # the kills landed mid-write: crashed writers left files that no version references
     assert ParquetDB(path).verify().orphans
+    # and the writers' background compactions ran (and were killed) in between
+    assert any(e["operation"] == "compact" for e in ParquetDB(path).history())
     # after all the kills, a fresh writer carries on normally
     db = ParquetDB(path)
     db.upsert_prices(batch(nxt))

@@ -581,6 +581,7 @@ def _db_with_compacted_l0(path: Path) -> tuple[ParquetDB, Model, Path]:
     ):
         df = bars(rows)
         model.add(db.upsert_prices(df).version, df)
+    assert db.wait_for_compaction(timeout=60)  # automatic compaction runs in the background
     state = db._table("prices").refresh()
     compacted = [f for f in state.files.values() if f.seq_col]
     assert len(compacted) == 1 and compacted[0].level == 0

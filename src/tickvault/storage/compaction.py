@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import CommitConflict, CorruptDatabaseError
@@ -104,8 +104,11 @@ def _plan_l1(l0: list[FileInfo], l1: list[FileInfo]) -> Plan:
     return Plan(kind="l1", inputs=inputs, groups=[[*g, *l0] for g in groups])
 
 
-def run(table: Table, *, full: bool = False) -> CommitResult | None:
-    """Plan and run one compaction. None when there is nothing to do or it lost a race."""
+def run(
+    table: Table, *, full: bool = False, stop: Callable[[], bool] | None = None
+) -> CommitResult | None:
+    """Plan and run one compaction. None when there is nothing to do, it lost a race, or
+    ``stop()`` turned true before it committed (what it wrote is deleted)."""
     state = table.refresh()
     p = plan(state, table, full=full)
     if p is None:
@@ -120,6 +123,8 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
 
     def merge_group(group: list[FileInfo]) -> list[FileInfo]:
         """Read one group's rows, keep the newest per key, write them as new files."""
+        if stop is not None and stop():
+            raise CommitConflict("compaction stopped")
         bounds = _bounds(group, p, l1_sorted, l1_mins)
         parts = []
         for f in group:
@@ -159,6 +164,8 @@ def run(table: Table, *, full: bool = False) -> CommitResult | None:
         removed = [f.path for f in p.inputs]
 
         def prepare(current: TableState, version: int) -> None:
+            if stop is not None and stop():
+                raise CommitConflict("compaction stopped")
             gone = [path for path in removed if path not in current.files]
             if gone:
                 raise CommitConflict(f"compaction inputs already removed: {gone[:3]}")
@@ -207,3 +214,8 @@ def _bounds(
     lo = None if i == 0 else anchor.min_ticker
     hi = l1_mins[i + 1] if i + 1 < len(l1_mins) else None
     return lo, hi
+
+
+def due(state: TableState, opts: StorageOptions) -> bool:
+    """Would an automatic compaction do something at ``state``? (Cheap: no I/O.)"""
+    return sum(1 for f in state.files.values() if f.level == 0) > opts.l0_max_files

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import ConfigError, DatabaseNotFound, StorageError, TickvaultError, ValidationError
+from ..errors import ConfigError, DatabaseNotFound, StorageError, ValidationError
 from ..schema import TableSchema, Validated, get_schema, table_names
 from ..times import TimeLike
 from . import compaction, maintenance
+from .background import compactor_for
 from .log import now_iso
 from .maintenance import Problem, RepairReport, VacuumReport, VerifyReport
 from .options import StorageOptions
@@ -96,7 +97,15 @@ class ParquetDB:
             t = self._tables.setdefault(name, Table(self.store, schema, self.options))
         return t
 
-    def close(self) -> None:
+    def close(self, *, cancel: bool = False) -> None:
+        """Wait for this process's background compaction of the tables used through this
+        handle (``cancel=True``: abandon it; nothing half-done is ever committed), then
+        release cached readers and thread pools. The handle stays usable."""
+        for t in self._tables.values():
+            worker = compactor_for(t)
+            if cancel:
+                worker.cancel()
+            worker.wait()
         for t in self._tables.values():
             t.close()
         self.store.close()
@@ -145,39 +154,39 @@ class ParquetDB:
             if not committed(exc):
                 t.discard_files(files)
             raise
-        if t.opts.auto_compact:
-            self._auto_compact(t)
+        if t.opts.auto_compact and compaction.due(t.cached_state(), t.opts):
+            compactor_for(t).request()  # never inline: the caller only pays for its own I/O
         return version
 
     def upsert_prices(self, df: Any) -> CommitResult:
         """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close])."""
         return self.upsert("prices", df)
 
-    def _auto_compact(self, t: Table) -> None:
-        for _ in range(4):
-            try:
-                if compaction.run(t, full=False) is None:
-                    return
-            except TickvaultError as exc:  # the upsert itself succeeded
-                log.warning("%s: automatic compaction failed: %s", t.name, exc)
-                return
-            except OSError as exc:
-                log.warning("%s: automatic compaction failed: %s", t.name, exc)
-                return
-
-    def compact(self, table: str = "prices") -> CommitResult | None:
-        """Merge level-0 files into the sorted level-1 layout (one commit). None if there
-        was nothing to do."""
+    def compact(self, table: str = "prices", *, wait: bool = True) -> CommitResult | None:
+        """Merge level-0 files into the sorted level-1 layout. ``wait=True``: now, on this
+        thread (errors raise); returns the last compaction commit, None if there was nothing
+        to do. ``wait=False``: ask this process's background compactor to do it and return
+        at once (None)."""
         t = self._table(table)
+        worker = compactor_for(t)
+        if not wait:
+            worker.request(full=True)
+            return None
         result = None
-        for _ in range(20):
-            st = t.refresh()
-            if not any(f.level == 0 for f in st.files.values()):
-                return result
-            r = compaction.run(t, full=True)
-            if r is not None:
-                result = r
+        with worker.run_lock:  # one compaction of a table at a time in this process
+            for _ in range(20):
+                st = t.refresh()
+                if not any(f.level == 0 for f in st.files.values()):
+                    return result
+                r = compaction.run(t, full=True)
+                if r is not None:
+                    result = r
         return result
+
+    def wait_for_compaction(self, table: str = "prices", timeout: float | None = None) -> bool:
+        """Block until this process's background compaction of ``table`` has nothing pending
+        or running; False if ``timeout`` (seconds) ran out first."""
+        return compactor_for(self._table(table)).wait(timeout)
 
     # -- reads -----------------------------------------------------------------------------
 

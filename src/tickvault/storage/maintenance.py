@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from ..errors import CorruptDatabaseError
 from ..keys import column_runs, is_sorted_unique, same_as_previous
 from ..schema import TableSchema
+from . import background
 from .files import SEQ_COLUMN
 from .log import LOG_DIR
 from .reads import merge_newest
@@ -43,6 +44,8 @@ class VerifyReport:
     orphans: list[str] = field(default_factory=list)
     unreferenced: list[str] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)
+    #: not damage (``ok`` stays true), but worth a look: e.g. a failed background compaction
+    warnings: list[str] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -155,6 +158,13 @@ def verify(tables: Sequence[Table]) -> VerifyReport:
             report.problems.append(Problem(name, LOG_DIR, "log", str(exc)))
             continue
         report.versions[name] = state.version
+        failure = background.last_error(t)
+        if failure is not None:
+            report.warnings.append(
+                f"{name}: background compaction failed at {failure.get('time')} "
+                f"(pid {failure.get('pid')}): {failure.get('error')}; it is retried after the "
+                f"next commit, or run `tickvault compact`"
+            )
         added, _, log_problems = _scan_log(t)
         report.problems.extend(log_problems)
         for f in sorted(state.files.values(), key=lambda f: f.path):

@@ -103,6 +103,10 @@ class Store(abc.ABC):
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
 
+    def identity(self) -> tuple[object, ...]:
+        """Equal for two stores of the same database (per-process registries key on it)."""
+        return (type(self).__name__, self.location)
+
     def is_temporary(self, name: str) -> bool:
         """Is ``name`` a writer's temporary object (an orphan if its writer died)?"""
         return name.endswith(TEMP_SUFFIX)
@@ -133,6 +137,9 @@ class LocalStore(Store):
 
     def path(self, key: str) -> Path:
         return self.root / key if key else self.root
+
+    def identity(self) -> tuple[object, ...]:
+        return ("local", os.path.realpath(self.root))
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -272,6 +279,9 @@ class MemoryStore(Store):
         self.location = location
         self._objects: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
+
+    def identity(self) -> tuple[object, ...]:
+        return ("memory", id(self))
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         with self._lock:

@@ -84,6 +84,11 @@ class Table:
             self._state = self.log.load(base=self._state)
             return self._state.copy()
 
+    def cached_state(self) -> TableState:
+        """The newest state this handle knows (no I/O; may be behind other writers)."""
+        with self._lock:
+            return self._state.copy()
+
     def state_at(self, version: int | None) -> TableState:
         if version is None:
             return self.refresh()

@@ -1,0 +1,212 @@
+"""Compaction off the caller's thread (decision 007).
+
+An upsert commits its own files and returns; if compaction is due it only *asks* for it.
+Each process keeps one :class:`Compactor` per database and table: a daemon thread that
+coalesces requests (a burst of 400 commits is a handful of compactions, not 400) and runs at
+most one compaction of the table at a time in this process — ``db.compact()`` takes the same
+lock. Another process compacting the same table is safe as before: a compaction re-checks
+its inputs when it commits and abandons if another commit removed one (decision 001).
+
+Stopping: ``db.close()`` waits for pending work (``close(cancel=True)`` abandons it);
+at interpreter exit pending work is abandoned and a running compaction stops at its next
+check (it deletes what it wrote), waiting at most :data:`EXIT_WAIT_SECONDS`. A process killed
+outright leaves only orphan files, which ``vacuum`` removes. A failed background compaction is
+logged (once per distinct error), recorded for ``verify`` (``<table>/_compaction.json``), and
+retried at the next request; it is never raised into an unrelated call.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from ..errors import TickvaultError
+from . import compaction
+from .log import now_iso
+from .table import Table
+
+log = logging.getLogger(__name__)
+
+#: At interpreter exit, how long to wait for a running compaction to stop.
+EXIT_WAIT_SECONDS = 1.0
+#: An idle worker thread ends after this long; the next request starts a new one.
+IDLE_SECONDS = 30.0
+#: Where the last background failure of a table is recorded (cleared by a success).
+ERROR_KEY = "_compaction.json"
+
+
+class Compactor:
+    """Background compaction of one table in this process. Thread-safe."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        #: held while a compaction of this table runs in this process (also by db.compact)
+        self.run_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pending = False
+        self._full = False
+        self._running = False
+        self._cancelled = False
+        self._thread: threading.Thread | None = None
+        self._logged: set[str] = set()
+        self.last_error: str | None = None
+
+    # -- requests --------------------------------------------------------------------------
+
+    def request(self, *, full: bool = False) -> None:
+        """Ask for a compaction (``full``: merge all of level 0) and return at once."""
+        with self._cond:
+            self._pending = True
+            self._full = self._full or full
+            self._cancelled = False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name=f"tickvault-compact-{self.table.name}", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until nothing is pending or running; False if ``timeout`` ran out."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._running, timeout)
+
+    def cancel(self) -> None:
+        """Drop pending requests and make a running compaction stop at its next check (it
+        deletes what it wrote; nothing is committed)."""
+        with self._cond:
+            self._pending = False
+            self._full = False
+            self._cancelled = True
+            self._cond.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._pending or self._running
+
+    def stopping(self) -> bool:
+        return self._cancelled
+
+    # -- the worker ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._cond.wait_for(lambda: self._pending, IDLE_SECONDS):
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                    return
+                full, self._full = self._full, False
+                self._pending = False
+                self._running = True
+            try:
+                self.compact(full=full, stop=self.stopping)
+            finally:
+                with self._cond:
+                    self._running = False
+                    self._cond.notify_all()
+
+    def compact(self, *, full: bool, stop: Callable[[], bool] | None = None) -> bool:
+        """Run compactions until none is due (``full``: until level 0 is empty). Errors are
+        logged and recorded, not raised. True when it finished without an error."""
+        with self.run_lock:
+            try:
+                for _ in range(20 if full else 4):
+                    if stop is not None and stop():
+                        return True
+                    result = compaction.run(self.table, full=full, stop=stop)
+                    if result is None and not (full and self._level0_left()):
+                        break
+            except (TickvaultError, OSError) as exc:
+                self._failed(exc)
+                return False
+            except Exception as exc:  # a bug must not kill the worker thread silently
+                log.exception("%s: background compaction failed", self.table.name)
+                self._failed(exc)
+                return False
+        self._succeeded()
+        return True
+
+    def _level0_left(self) -> bool:
+        return any(f.level == 0 for f in self.table.refresh().files.values())
+
+    def _failed(self, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        self.last_error = message
+        if message not in self._logged:
+            self._logged.add(message)
+            log.warning(
+                "%s: background compaction failed (retried at the next commit): %s",
+                self.table.name,
+                message,
+            )
+        record = {"error": message, "time": now_iso(), "pid": os.getpid()}
+        # e.g. the disk is full: then the log line above is all we can do
+        with contextlib.suppress(OSError):
+            self.table.store.put(self.table.key(ERROR_KEY), json.dumps(record).encode())
+
+    def _succeeded(self) -> None:
+        self.last_error = None
+        self._logged.clear()
+        with contextlib.suppress(OSError):  # a failure recorded earlier, maybe elsewhere
+            self.table.store.delete(self.table.key(ERROR_KEY))
+
+
+def last_error(table: Table) -> dict[str, object] | None:
+    """The recorded failure of the last background compaction of ``table`` (any process),
+    or None."""
+    try:
+        data = table.store.get(table.key(ERROR_KEY))
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+# -- one compactor per process, database and table ------------------------------------------
+
+_lock = threading.Lock()
+_compactors: dict[tuple[object, str], Compactor] = {}
+
+
+def compactor_for(table: Table) -> Compactor:
+    """This process's compactor for ``table``'s database and name (created on first use,
+    with its own handle on the table)."""
+    key = (table.store.identity(), table.name)
+    with _lock:
+        c = _compactors.get(key)
+        if c is None:
+            c = _compactors[key] = Compactor(Table(table.store, table.schema, table.opts))
+        return c
+
+
+def _after_fork() -> None:
+    """A forked child has none of the parent's threads: start from an empty registry."""
+    global _lock
+    _lock = threading.Lock()
+    _compactors.clear()
+
+
+def _at_exit() -> None:
+    """Abandon pending work; give running compactions a moment to stop cleanly."""
+    with _lock:
+        compactors = list(_compactors.values())
+    for c in compactors:
+        c.cancel()
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    for c in compactors:
+        c.wait(max(0.0, deadline - time.monotonic()))
+
+
+os.register_at_fork(after_in_child=_after_fork)
+atexit.register(_at_exit)
