@@ -23,6 +23,7 @@ PUBLIC = {
     # errors
     "TickvaultError", "ValidationError", "ConfigError", "BadTimeBound", "StorageError",
     "DatabaseNotFound", "TableNotFound", "CorruptDatabaseError", "CommitConflict",
+    "StorageFull", "VersionUnavailable",
     "SourceError", "TickerNotFound", "BadSourceData", "TransientSourceError", "RateLimited",
     "SourceUnavailable",
     "__version__",

@@ -10,6 +10,8 @@ Every error tickvault raises on purpose derives from :class:`TickvaultError`::
     │   ├── DatabaseNotFound       no database at the path (read-only opens)
     │   ├── TableNotFound          the table does not exist / is not registered
     │   ├── CorruptDatabaseError   a log entry or data file cannot be read
+    │   ├── VersionUnavailable     an old version whose files were reclaimed
+    │   ├── StorageFull            (also an OSError) no space left; nothing was committed
     │   └── CommitConflict         retryable: another writer published first
     └── SourceError                fetching data from a source
         ├── TickerNotFound         permanent, for that ticker only
@@ -95,6 +97,28 @@ class CorruptDatabaseError(StorageError):
     """A log entry or data file could not be read; ``tickvault verify`` names it."""
 
 
+class VersionUnavailable(StorageError):
+    """``read_table(version=N)`` for a version whose files were reclaimed after the
+    retention period; ``oldest`` is the oldest version still readable."""
+
+    def __init__(self, message: str, *, oldest: int | None = None) -> None:
+        super().__init__(message)
+        self.oldest = oldest
+
+
+class StorageFull(StorageError, OSError):
+    """The disk (or quota) holding the database is full. Nothing of the failed write was
+    committed; ``reclaimable`` is how many bytes ``vacuum`` could free right now."""
+
+    def __init__(self, message: str, *, path: str = "", reclaimable: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reclaimable = reclaimable
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class CommitConflict(StorageError):
     """Another writer published the version this commit wanted. Retried internally."""
 
@@ -154,9 +178,11 @@ __all__ = [
     "SourceError",
     "SourceUnavailable",
     "StorageError",
+    "StorageFull",
     "TableNotFound",
     "TickerNotFound",
     "TickvaultError",
     "TransientSourceError",
     "ValidationError",
+    "VersionUnavailable",
 ]

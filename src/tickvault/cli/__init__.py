@@ -242,9 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--retention",
         type=_duration,
-        default=dt.timedelta(hours=1),
+        default=None,
         metavar="AGE",
-        help="keep files younger than AGE, e.g. 30m, 1h, 2d (default: 1h)",
+        help="keep files younger than AGE, e.g. 0, 30m, 1h, 2d (default: 1h)",
     )
     p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
 

@@ -8,6 +8,7 @@
 3     not found: no database at ``--db``, unknown ticker or table
 4     the database is damaged: a log entry or data file cannot be read
 5     a data source failed
+6     no space left on the disk holding the database (nothing of the write was committed)
 70    internal error (a bug: please report it with the ``--debug`` traceback)
 130   interrupted (Ctrl-C)
 ====  ===========================================================================
@@ -23,6 +24,7 @@ from ..errors import (
     DatabaseNotFound,
     SourceError,
     StorageError,
+    StorageFull,
     TableNotFound,
     TickerNotFound,
     TickvaultError,
@@ -35,6 +37,7 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_CORRUPT = 4
 EXIT_SOURCE = 5
+EXIT_FULL = 6
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
@@ -45,6 +48,7 @@ EXIT_CODES = {
     EXIT_NOT_FOUND: "database, table or ticker not found",
     EXIT_CORRUPT: "damaged database",
     EXIT_SOURCE: "data source error",
+    EXIT_FULL: "disk full",
     EXIT_INTERNAL: "internal error",
     EXIT_INTERRUPTED: "interrupted",
 }
@@ -72,6 +76,8 @@ def exit_code(exc: BaseException) -> tuple[int, str]:
         return EXIT_PROBLEMS, msg
     if isinstance(exc, DatabaseNotFound | TableNotFound | TickerNotFound):
         return EXIT_NOT_FOUND, msg
+    if isinstance(exc, StorageFull):
+        return EXIT_FULL, msg
     if isinstance(exc, CorruptDatabaseError):
         return EXIT_CORRUPT, f"{msg} (run `tickvault verify` to list what is damaged)"
     if isinstance(exc, StorageError):

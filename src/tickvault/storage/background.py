@@ -18,8 +18,6 @@ retried at the next request; it is never raised into an unrelated call.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import json
 import logging
 import os
 import threading
@@ -27,8 +25,8 @@ import time
 from collections.abc import Callable
 
 from ..errors import TickvaultError
-from . import compaction
-from .log import now_iso
+from . import compaction, maintenance
+from .snapshot import pinned_files
 from .table import Table
 
 log = logging.getLogger(__name__)
@@ -37,8 +35,9 @@ log = logging.getLogger(__name__)
 EXIT_WAIT_SECONDS = 1.0
 #: An idle worker thread ends after this long; the next request starts a new one.
 IDLE_SECONDS = 30.0
-#: Where the last background failure of a table is recorded (cleared by a success).
-ERROR_KEY = "_compaction.json"
+#: Orphans (files no commit ever referenced) younger than this are never reclaimed
+#: automatically, whatever the retention: a writer may be about to commit them.
+ORPHAN_MIN_AGE = 3600.0
 
 
 class Compactor:
@@ -56,14 +55,19 @@ class Compactor:
         self._thread: threading.Thread | None = None
         self._logged: set[str] = set()
         self.last_error: str | None = None
+        self._reclaim = False
+        self._next_reclaim: float | None = 0.0  # unknown yet: look at the first chance
+        self._removals = maintenance.RemovalIndex()
 
     # -- requests --------------------------------------------------------------------------
 
-    def request(self, *, full: bool = False) -> None:
-        """Ask for a compaction (``full``: merge all of level 0) and return at once."""
+    def request(self, *, full: bool = False, reclaim: bool = False) -> None:
+        """Ask for a compaction (``full``: merge all of level 0; ``reclaim``: only delete
+        what is due) and return at once."""
         with self._cond:
             self._pending = True
             self._full = self._full or full
+            self._reclaim = self._reclaim or reclaim
             self._cancelled = False
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -104,10 +108,14 @@ class Compactor:
                         self._thread = None
                     return
                 full, self._full = self._full, False
+                reclaim, self._reclaim = self._reclaim, False
                 self._pending = False
                 self._running = True
             try:
-                self.compact(full=full, stop=self.stopping)
+                compacted = self.compact(full=full, stop=self.stopping)
+                wanted = compacted or reclaim or self.reclaim_due()
+                if wanted and self.table.opts.auto_vacuum and not self._cancelled:
+                    self.reclaim()
             finally:
                 with self._cond:
                     self._running = False
@@ -115,13 +123,15 @@ class Compactor:
 
     def compact(self, *, full: bool, stop: Callable[[], bool] | None = None) -> bool:
         """Run compactions until none is due (``full``: until level 0 is empty). Errors are
-        logged and recorded, not raised. True when it finished without an error."""
+        logged and recorded, not raised. True when a compaction committed."""
+        committed = False
         with self.run_lock:
             try:
                 for _ in range(20 if full else 4):
                     if stop is not None and stop():
-                        return True
+                        return committed
                     result = compaction.run(self.table, full=full, stop=stop)
+                    committed = committed or result is not None
                     if result is None and not (full and self._level0_left()):
                         break
             except (TickvaultError, OSError) as exc:
@@ -132,7 +142,7 @@ class Compactor:
                 self._failed(exc)
                 return False
         self._succeeded()
-        return True
+        return committed
 
     def _level0_left(self) -> bool:
         return any(f.level == 0 for f in self.table.refresh().files.values())
@@ -147,30 +157,48 @@ class Compactor:
                 self.table.name,
                 message,
             )
-        record = {"error": message, "time": now_iso(), "pid": os.getpid()}
-        # e.g. the disk is full: then the log line above is all we can do
-        with contextlib.suppress(OSError):
-            self.table.store.put(self.table.key(ERROR_KEY), json.dumps(record).encode())
+        maintenance.record_error(self.table, message)
 
     def _succeeded(self) -> None:
         self.last_error = None
         self._logged.clear()
-        with contextlib.suppress(OSError):  # a failure recorded earlier, maybe elsewhere
-            self.table.store.delete(self.table.key(ERROR_KEY))
+        maintenance.clear_error(self.table)
 
+    # -- reclaiming space ------------------------------------------------------------------
 
-def last_error(table: Table) -> dict[str, object] | None:
-    """The recorded failure of the last background compaction of ``table`` (any process),
-    or None."""
-    try:
-        data = table.store.get(table.key(ERROR_KEY))
-    except FileNotFoundError:
-        return None
-    try:
-        record = json.loads(data)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
+    def reclaim_due(self) -> bool:
+        """Has a superseded file outlived the retention since the last reclaim pass?"""
+        due = self._next_reclaim
+        return due is not None and time.time() >= due
+
+    def reclaim(self) -> maintenance.VacuumReport | None:
+        """Delete what compaction superseded once it is older than the retention (the rules
+        of ``vacuum``; orphans only after :data:`ORPHAN_MIN_AGE`; files of open snapshots
+        kept). Errors are logged, not raised. None if it failed."""
+        opts = self.table.opts
+        report = maintenance.VacuumReport(dry_run=False)
+        with self.run_lock:
+            try:
+                self._next_reclaim = maintenance.vacuum_table(
+                    self.table,
+                    report,
+                    retention=opts.retention_seconds,
+                    orphan_age=max(opts.retention_seconds, ORPHAN_MIN_AGE),
+                    removed_at=self._removals.update(self.table),
+                    pinned=pinned_files(self.table),
+                )
+            except (TickvaultError, OSError) as exc:
+                log.warning("%s: automatic space reclamation failed: %s", self.table.name, exc)
+                self._next_reclaim = time.time() + 60.0
+                return None
+        if report.files:
+            log.info(
+                "%s: reclaimed %d superseded file(s), %d bytes",
+                self.table.name,
+                len(report.files),
+                report.bytes,
+            )
+        return report
 
 
 # -- one compactor per process, database and table ------------------------------------------

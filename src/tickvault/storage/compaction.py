@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import CommitConflict, CorruptDatabaseError
+from ..errors import CommitConflict, CorruptDatabaseError, VersionUnavailable
 from .files import SEQ_COLUMN, split_by_rows
 from .options import StorageOptions
 from .reads import merge_newest, with_seq
@@ -136,7 +136,7 @@ def run(
                     continue
             try:
                 t = table.read_part(f, state.version, tickers=tk, start=None, end=None, cols=cols)
-            except CorruptDatabaseError:
+            except (CorruptDatabaseError, VersionUnavailable):
                 if f.path not in table.refresh().files:
                     # another writer compacted (and vacuumed) this input first: we lost
                     raise CommitConflict(f"compaction input {f.path} already removed") from None

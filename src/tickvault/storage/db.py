@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import ConfigError, DatabaseNotFound, StorageError, ValidationError
+from ..errors import (
+    ConfigError,
+    DatabaseNotFound,
+    StorageError,
+    StorageFull,
+    TickvaultError,
+    ValidationError,
+)
 from ..schema import TableSchema, Validated, get_schema, table_names
 from ..times import TimeLike
 from . import compaction, maintenance
 from .background import compactor_for
 from .log import now_iso
 from .maintenance import Problem, RepairReport, VacuumReport, VerifyReport
-from .options import StorageOptions
+from .options import StorageOptions, seconds
 from .runs import list_runs, record_run
-from .snapshot import Snapshot, to_pandas
+from .snapshot import Snapshot, pinned_files, to_pandas
 from .state import FileInfo, TableState
 from .store import LocalStore, Store
 from .table import CommitResult, Table, committed
@@ -132,9 +140,10 @@ class ParquetDB:
         batch = self._validated(t, data)
         if batch.num_rows == 0:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
-        files = t.write_files(batch.data, batch.runs)
-        info = {"rows": batch.num_rows, "tickers": sum(len(f.tickers) for f in files)}
-        version = self._publish(t, files, info)
+        with self._disk_full_is_typed(t):
+            files = t.write_files(batch.data, batch.runs)
+            info = {"rows": batch.num_rows, "tickers": sum(len(f.tickers) for f in files)}
+            version = self._publish(t, files, info)
         return CommitResult(
             table=table, version=version, rows=batch.num_rows, files=tuple(f.path for f in files)
         )
@@ -154,9 +163,42 @@ class ParquetDB:
             if not committed(exc):
                 t.discard_files(files)
             raise
+        # never inline: the caller pays only for its own I/O (decision 007)
         if t.opts.auto_compact and compaction.due(t.cached_state(), t.opts):
-            compactor_for(t).request()  # never inline: the caller only pays for its own I/O
+            compactor_for(t).request()
+        elif t.opts.auto_vacuum and compactor_for(t).reclaim_due():
+            compactor_for(t).request(reclaim=True)
         return version
+
+    @contextlib.contextmanager
+    def _disk_full_is_typed(self, t: Table) -> Iterator[None]:
+        """A full disk (or quota) while writing becomes StorageFull, naming the database
+        and what vacuum could free. The write cleaned up after itself: nothing of it was
+        committed."""
+        try:
+            yield
+        except StorageFull:
+            raise
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or committed(exc):
+                raise
+            try:
+                free: int | None = self.vacuum(dry_run=True, retention=0).bytes
+            except (OSError, TickvaultError):
+                free = None
+            hint = (
+                f"`tickvault vacuum --retention 0 --apply` would free {_mb(free)} now, or free "
+                f"space on that disk"
+                if free
+                else "free space on that disk (vacuum has nothing to delete)"
+            )
+            raise StorageFull(
+                f"no space left on the disk holding the database at {self.store.location!r} "
+                f"({exc.strerror or exc}) while writing {t.name}; nothing of this write was "
+                f"committed and the database is unchanged; {hint}",
+                path=self.store.location,
+                reclaimable=free,
+            ) from exc
 
     def upsert_prices(self, df: Any) -> CommitResult:
         """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close])."""
@@ -177,10 +219,12 @@ class ParquetDB:
             for _ in range(20):
                 st = t.refresh()
                 if not any(f.level == 0 for f in st.files.values()):
-                    return result
+                    break
                 r = compaction.run(t, full=True)
                 if r is not None:
                     result = r
+        if result is not None and t.opts.auto_vacuum:
+            worker.reclaim()
         return result
 
     def wait_for_compaction(self, table: str = "prices", timeout: float | None = None) -> bool:
@@ -302,14 +346,19 @@ class ParquetDB:
         self,
         *,
         dry_run: bool = True,
-        retention: dt.timedelta | float = dt.timedelta(hours=1),
+        retention: dt.timedelta | float | None = None,
         table: str | None = None,
     ) -> VacuumReport:
         """List (dry run) or delete files no version needs any more: orphans of crashed
         writers and files removed by compaction, once older than ``retention`` (a
-        ``timedelta`` or seconds)."""
+        ``timedelta`` or seconds; default: the database's ``retention`` option, 1 hour).
+        Files that a snapshot open in this process reads are kept."""
+        keep = self.options.retention_seconds if retention is None else seconds(retention)
         return maintenance.vacuum(
-            self._tables_named(table), dry_run=dry_run, retention=_retention(retention)
+            self._tables_named(table),
+            dry_run=dry_run,
+            retention=dt.timedelta(seconds=keep),
+            pinned=pinned_files,
         )
 
     def repair(self, *, dry_run: bool = True, table: str | None = None) -> RepairReport:
@@ -348,7 +397,8 @@ class ParquetDB:
         batch = self._validated(t, data)
         if batch.num_rows == 0:
             return []
-        return t.write_files(batch.data, batch.runs)
+        with self._disk_full_is_typed(t):
+            return t.write_files(batch.data, batch.runs)
 
     def discard_files(self, table: str, files: Sequence[FileInfo]) -> None:
         """Delete files written by :meth:`write_files` that will never be committed.
@@ -382,9 +432,10 @@ class ParquetDB:
         if not add:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
         _reject_shared_keys(add)
-        version = self._publish(
-            t, add, {"rows": rows, "tickers": sum(len(f.tickers) for f in add), **(info or {})}
-        )
+        with self._disk_full_is_typed(t):
+            version = self._publish(
+                t, add, {"rows": rows, "tickers": sum(len(f.tickers) for f in add), **(info or {})}
+            )
         return CommitResult(
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
         )
@@ -411,16 +462,5 @@ def _reject_shared_keys(files: Sequence[Any]) -> None:
                 )
 
 
-def _retention(value: dt.timedelta | float) -> dt.timedelta:
-    """A retention period from a timedelta or a number of seconds."""
-    if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float | np.number) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ConfigError(
-            f"retention={value!r} must be a timedelta or a number of seconds, e.g. 3600"
-        )
-    if not seconds >= 0:
-        raise ConfigError(f"retention={value!r} must not be negative, e.g. 3600")
-    return dt.timedelta(seconds=seconds)
+def _mb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e6:.1f} MB"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,9 +19,8 @@ import pyarrow.parquet as pq
 from ..errors import CorruptDatabaseError
 from ..keys import column_runs, is_sorted_unique, same_as_previous
 from ..schema import TableSchema
-from . import background
 from .files import SEQ_COLUMN
-from .log import LOG_DIR
+from .log import LOG_DIR, now_iso
 from .reads import merge_newest
 from .state import FileInfo, TableState
 from .table import Table
@@ -158,7 +160,7 @@ def verify(tables: Sequence[Table]) -> VerifyReport:
             report.problems.append(Problem(name, LOG_DIR, "log", str(exc)))
             continue
         report.versions[name] = state.version
-        failure = background.last_error(t)
+        failure = last_error(t)
         if failure is not None:
             report.warnings.append(
                 f"{name}: background compaction failed at {failure.get('time')} "
@@ -198,43 +200,110 @@ class VacuumReport:
         return asdict(self)
 
 
-def vacuum(tables: Sequence[Table], *, dry_run: bool, retention: dt.timedelta) -> VacuumReport:
+class RemovalIndex:
+    """When each file left its table (the time of the commit that removed it), read from
+    the log incrementally: a long-lived reclaimer reads each entry once."""
+
+    def __init__(self) -> None:
+        self.upto = -1
+        self.removed_at: dict[str, float] = {}
+
+    def update(self, t: Table) -> dict[str, float]:
+        v = self.upto + 1
+        if v == 0:
+            versions = t.log.list_versions()
+            v = versions[0] if versions else 0
+        while True:
+            try:
+                entry = t.log.read_entry(v)
+            except CorruptDatabaseError:
+                break  # verify reports it; nothing after it is trusted here
+            if entry is None:
+                break
+            stamp = _entry_time(entry)
+            for p in entry.get("remove", []):
+                self.removed_at[p] = stamp
+            v += 1
+        self.upto = v - 1
+        return self.removed_at
+
+
+def vacuum(
+    tables: Sequence[Table],
+    *,
+    dry_run: bool,
+    retention: dt.timedelta,
+    pinned: Callable[[Table], set[str]] = lambda t: set(),
+) -> VacuumReport:
     report = VacuumReport(dry_run=dry_run)
-    cutoff = time.time() - retention.total_seconds()
     for t in tables:
-        # list first, then read the state and the log: a file committed while vacuum runs
-        # is in that newer state, and every deletion re-checks the newest state
-        listing = t.store.list(t.name)
-        log_listing = t.log.names()
-        state = t.refresh()
-        _, removed_at, _ = _scan_log(t)
-        candidates: list[tuple[str, str, float]] = []  # (rel path, name, time)
-        for entry in listing:
-            if entry.endswith(".parquet") and entry not in state.files:
-                stamp = max(_mtime(t, entry), removed_at.get(entry, 0.0))
-                candidates.append((entry, entry, stamp))
-            elif t.store.is_temporary(entry):
-                candidates.append((entry, entry, _mtime(t, entry)))
-        for entry in log_listing:
-            if t.store.is_temporary(entry):
-                rel = f"{LOG_DIR}/{entry}"
-                candidates.append((rel, entry, _mtime(t, rel)))
-        for rel, entry, stamp in sorted(candidates):
-            shown = f"{t.name}/{rel}"
-            if stamp > cutoff:
-                report.kept_recent.append(shown)
-                continue
-            if entry in t.refresh().files:
-                continue  # committed while vacuum ran: live, keep it
-            meta = t.store.stat(t.key(rel))
-            if meta is None:
-                continue
-            report.files.append(shown)
-            report.bytes += meta.size
-            if not dry_run:
-                t.footers.discard(t.key(rel))
-                t.store.delete(t.key(rel))
+        seconds = retention.total_seconds()
+        vacuum_table(
+            t,
+            report,
+            retention=seconds,
+            orphan_age=seconds,
+            removed_at=RemovalIndex().update(t),
+            pinned=pinned(t),
+        )
     return report
+
+
+def vacuum_table(
+    t: Table,
+    report: VacuumReport,
+    *,
+    retention: float,
+    orphan_age: float,
+    removed_at: dict[str, float],
+    pinned: set[str],
+) -> float | None:
+    """List (``report.dry_run``) or delete the files of ``t`` that no version within
+    ``retention`` seconds needs: files removed by a commit older than that, and orphans
+    (never committed; temporary files of crashed writers) older than ``orphan_age`` — an
+    in-flight writer may be about to commit a young one. Files in ``pinned`` (read by a
+    snapshot that is still open) are kept. Returns when the oldest file kept for its age
+    becomes deletable (seconds since the epoch), or None."""
+    now = time.time()
+    # list first, then read the state: a file committed while vacuum runs is in that newer
+    # state, and every deletion re-checks the newest state
+    listing = t.store.list(t.name)
+    log_listing = t.log.names()
+    state = t.refresh()
+    candidates: list[tuple[str, str, float, float]] = []  # (rel path, name, time, keep for)
+    for entry in listing:
+        if entry.endswith(".parquet") and entry not in state.files:
+            if entry in removed_at:  # superseded (compaction, repair)
+                stamp = max(_mtime(t, entry), removed_at[entry])
+                candidates.append((entry, entry, stamp, retention))
+            else:
+                candidates.append((entry, entry, _mtime(t, entry), orphan_age))
+        elif t.store.is_temporary(entry):
+            candidates.append((entry, entry, _mtime(t, entry), orphan_age))
+    for entry in log_listing:
+        if t.store.is_temporary(entry):
+            rel = f"{LOG_DIR}/{entry}"
+            candidates.append((rel, entry, _mtime(t, rel), orphan_age))
+    next_due: float | None = None
+    for rel, entry, stamp, keep in sorted(candidates):
+        shown = f"{t.name}/{rel}"
+        if stamp > now - keep or entry in pinned:
+            report.kept_recent.append(shown)
+            due = stamp + keep if entry not in pinned else max(stamp + keep, now + 60.0)
+            next_due = due if next_due is None else min(next_due, due)
+            continue
+        if entry in t.refresh().files:
+            continue  # committed while vacuum ran: live, keep it
+        meta = t.store.stat(t.key(rel))
+        if meta is None:
+            continue
+        report.files.append(shown)
+        report.bytes += meta.size
+        if not report.dry_run:
+            t.footers.discard(t.key(rel))
+            t.store.delete(t.key(rel))
+            removed_at.pop(entry, None)
+    return next_due
 
 
 def _mtime(t: Table, rel: str) -> float:
@@ -326,3 +395,34 @@ def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
     new.seq = f.seq
     new.level = f.level
     return new
+
+
+# -- the record of a failed background compaction ----------------------------------------
+
+#: Where the last background failure of a table is recorded (cleared by a success).
+ERROR_KEY = "_compaction.json"
+
+
+def record_error(t: Table, message: str) -> None:
+    record = {"error": message, "time": now_iso(), "pid": os.getpid()}
+    # e.g. the disk is full: then the caller's log line is all there is
+    with contextlib.suppress(OSError):
+        t.store.put(t.key(ERROR_KEY), json.dumps(record).encode())
+
+
+def clear_error(t: Table) -> None:
+    with contextlib.suppress(OSError):  # a failure recorded earlier, maybe by another process
+        t.store.delete(t.key(ERROR_KEY))
+
+
+def last_error(t: Table) -> dict[str, Any] | None:
+    """The recorded failure of the last background compaction of ``t`` (any process)."""
+    try:
+        data = t.store.get(t.key(ERROR_KEY))
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -27,12 +28,17 @@ class StorageOptions:
     auto_compact: bool = True
     l0_max_files: int = 4
     l1_merge_ratio: float = 0.05
+    #: how long superseded and orphaned files are kept (seconds, or a timedelta): old
+    #: versions stay readable this long, and vacuum's default
+    retention: float | dt.timedelta = 3600.0
+    #: delete files superseded by compaction once older than ``retention``, automatically
+    auto_vacuum: bool = True
 
     def __post_init__(self) -> None:
         def bad(name: str, value: Any, want: str, example: Any) -> ConfigError:
             return ConfigError(f"ParquetDB option {name}={value!r} {want}, e.g. {name}={example!r}")
 
-        for name in ("fsync", "auto_compact"):
+        for name in ("fsync", "auto_compact", "auto_vacuum"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise bad(name, getattr(self, name), "must be True or False", True)
             object.__setattr__(self, name, bool(getattr(self, name)))
@@ -73,6 +79,12 @@ class StorageOptions:
         ):
             raise bad("compression", codec, "is not available in this pyarrow build", "lz4")
         object.__setattr__(self, "compression", name)
+        object.__setattr__(self, "retention", seconds(self.retention, "retention"))
+
+    @property
+    def retention_seconds(self) -> float:
+        r = self.retention  # normalised to seconds in __post_init__
+        return r.total_seconds() if isinstance(r, dt.timedelta) else float(r)
 
     @property
     def write(self) -> WriteOptions:
@@ -83,3 +95,18 @@ class StorageOptions:
             row_group_years=self.row_group_years,
             fsync=self.fsync,
         )
+
+
+def seconds(value: object, name: str = "retention") -> float:
+    """A duration from a timedelta or a number of seconds (>= 0); ConfigError otherwise."""
+    if isinstance(value, dt.timedelta):
+        out = value.total_seconds()
+    elif isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_):
+        out = float(value)
+    else:
+        raise ConfigError(
+            f"{name}={value!r} must be a timedelta or a number of seconds, e.g. {name}=3600"
+        )
+    if not out >= 0:  # also catches NaN
+        raise ConfigError(f"{name}={value!r} must be 0 or more seconds, e.g. {name}=3600")
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -13,13 +15,27 @@ from ..times import TimeLike, check_order, to_ns
 from .state import TableState
 from .table import Table
 
+_pins_lock = threading.Lock()
+_pins: dict[tuple[object, str], weakref.WeakSet[Snapshot]] = {}
+
+
+def pinned_files(table: Table) -> set[str]:
+    """Files that open snapshots of ``table``'s database in this process read: automatic
+    reclamation and vacuum keep them whatever their age."""
+    with _pins_lock:
+        snaps = list(_pins.get((table.store.identity(), table.name), ()))
+    return {p for s in snaps for p in s._state.files}
+
 
 class Snapshot:
-    """One pinned version of one table: every read through it sees exactly that version."""
+    """One pinned version of one table: every read through it sees exactly that version.
+    While it is open, no file it reads is reclaimed by this process."""
 
     def __init__(self, table: Table, state: TableState) -> None:
         self._table = table
         self._state = state
+        with _pins_lock:
+            _pins.setdefault((table.store.identity(), table.name), weakref.WeakSet()).add(self)
 
     @property
     def version(self) -> int:

@@ -134,12 +134,13 @@ class LocalStore(Store):
         self.root = Path(root)
         self.fsync = fsync
         self.location = str(self.root)
+        self._identity = ("local", os.path.realpath(self.root))
 
     def path(self, key: str) -> Path:
         return self.root / key if key else self.root
 
     def identity(self) -> tuple[object, ...]:
-        return ("local", os.path.realpath(self.root))
+        return self._identity
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import CommitConflict, CorruptDatabaseError, StorageError
+from ..errors import CommitConflict, CorruptDatabaseError, StorageError, VersionUnavailable
 from ..keys import Runs
 from ..schema import TableSchema
 from . import reads
@@ -254,6 +254,28 @@ class Table:
                 self._pool = None
         self.footers.close()
 
+    def oldest_readable(self) -> int | None:
+        """The oldest version whose files all still exist (None: not even the newest).
+        Files only disappear once superseded, so readability is monotonic in the version:
+        a binary search over the log."""
+        newest = self.refresh().version
+        versions = self.log.list_versions()
+        lo = versions[0] if versions else newest
+        if newest < 0 or not _readable(self, newest):
+            return None
+        hi = newest
+        while lo < hi:
+            mid = (lo + hi) // 2
+            try:
+                ok = _readable(self, mid)
+            except StorageError:  # entries before a checkpoint may be gone
+                ok = False
+            if ok:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
     def read_part(
         self,
         f: FileInfo,
@@ -280,6 +302,16 @@ class Table:
             )
         except (OSError, pa.ArrowException, ValueError, IndexError) as exc:
             self.footers.discard(key)
+            if isinstance(exc, FileNotFoundError) and version < self.refresh().version:
+                oldest = self.oldest_readable()
+                if oldest is not None and version < oldest:
+                    raise VersionUnavailable(
+                        f"{self.name}: version {version} can no longer be read: its file "
+                        f"{f.path} was reclaimed (files replaced by compaction are kept for "
+                        f"the retention period, then deleted); the oldest version still "
+                        f"readable is {oldest}",
+                        oldest=oldest,
+                    ) from exc
             raise CorruptDatabaseError(
                 f"{self.name}: data file {f.path} of version {version} cannot be "
                 f"read ({type(exc).__name__}: {exc}); run `tickvault verify` and "
@@ -330,6 +362,11 @@ class Table:
         else:
             result = reads.merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
         return result.select(out_cols)
+
+
+def _readable(table: Table, version: int) -> bool:
+    state = table.log.load(upto=version)
+    return all(table.store.exists(table.key(p)) for p in state.files)
 
 
 def committed(exc: BaseException) -> bool:
