@@ -38,8 +38,15 @@ def to_ns(value: TimeLike, *, end: bool = False, name: str = "start") -> int | N
     if isinstance(value, str):
         s = value.strip()
         date_only = len(s) == 10 and s[4] == "-" and s[7] == "-"
+    out_of_range = ValidationError(
+        f"{name}={value!r} is outside the supported range 1677-09-21 .. 2262-04-11 "
+        f"(timestamps are stored in nanoseconds since 1970)",
+        column=name,
+    )
     try:
         ts = pd.Timestamp(value)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime) as exc:  # e.g. year 99999
+        raise out_of_range from exc
     except (ValueError, TypeError) as exc:
         raise ValidationError(
             f"{name}={value!r} is not a date or timestamp; use e.g. '2024-03-01' or "
@@ -48,10 +55,23 @@ def to_ns(value: TimeLike, *, end: bool = False, name: str = "start") -> int | N
         ) from exc
     if ts is pd.NaT:
         raise ValidationError(f"{name}={value!r} is not a date", column=name)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if end and date_only:
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-    return int(ts.value)
+    try:
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    except OverflowError as exc:
+        raise out_of_range from exc
+    if not _NS_MIN.date() <= ts.date() <= _NS_MAX.date():
+        raise out_of_range
+    if end and date_only:  # up to the last ns of that day (computed in us: no overflow)
+        next_day = ts.as_unit("us") + pd.Timedelta(days=1)
+        if next_day <= _NS_MAX:
+            return int(next_day.as_unit("ns").value) - 1
+        ts = _NS_MAX
+    # the first and last storable days hold a few minutes that do not fit: clamp
+    return int(min(max(ts, _NS_MIN), _NS_MAX).as_unit("ns").value)
+
+
+_NS_MIN = pd.Timestamp.min.tz_localize("UTC")
+_NS_MAX = pd.Timestamp.max.tz_localize("UTC")
 
 
 class Snapshot:
