@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from serve_fixtures import Served, serve
-from test_dashboard_api import TODAY, daily_bars, make_demo_db
+from test_dashboard_api import TODAY, TestClient, daily_bars, make_demo_db
+from tickvault.dashboard import create_app
 
 TOKEN = "s3cret-Token_0123456789abcdef"
 ODD = ["EUR/USD", "日本", "BRK-B"]  # symbols beside the demo database's tickers
@@ -99,6 +100,14 @@ def test_allowed_host_option_admits_a_reverse_proxy_name(tmp_path: Path):
             assert s.get("/api/runs", headers={"Host": host}).status_code == 200, host
         for host in ["evil.example", "dash.example.com.evil.example", "internal.example.evil"]:
             assert s.get("/api/runs", headers={"Host": host}).status_code == 400, host
+
+
+def test_an_embedded_app_checks_hosts_too(tmp_path: Path):
+    make_demo_db(tmp_path / "db").close()
+    for allowed, status in [((), 400), (["testserver"], 200), (["*"], 200)]:
+        app = create_app(tmp_path / "db", allowed_hosts=allowed)
+        with TestClient(app) as client:  # sends Host: testserver
+            assert client.get("/api/runs").status_code == status, allowed
 
 
 # -- 2. security headers ------------------------------------------------------------------
