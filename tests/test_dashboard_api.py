@@ -87,10 +87,16 @@ def make_demo_db(path: Path) -> ParquetDB:
     return db
 
 
+def local_client(app: Any, **kwargs: Any) -> TestClient:
+    """Starlette's test client, sending ``Host: 127.0.0.1`` (the dashboard answers only
+    local names, not the client's default ``testserver``)."""
+    return TestClient(app, base_url="http://127.0.0.1", **kwargs)
+
+
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[ParquetDB, TestClient]]:
     db = make_demo_db(tmp_path / "db")
-    with TestClient(create_app(db.path), raise_server_exceptions=False) as client:
+    with local_client(create_app(db.path), raise_server_exceptions=False) as client:
         yield db, client
         client.get("/api/overview?wait_verify=1")  # no verify thread outlives the test
     db.close()
@@ -143,7 +149,7 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
 
 def test_overview_of_an_empty_database_says_empty(tmp_path: Path):
     ParquetDB(tmp_path / "db").close()
-    with TestClient(create_app(tmp_path / "db")) as client:
+    with local_client(create_app(tmp_path / "db")) as client:
         data = get_json(client, "/api/overview?wait_verify=1")
         assert data["freshness"]["status"] == "⚪ Empty"
         assert data["tickers"] == 0 and data["version"] == -1
@@ -223,7 +229,7 @@ def test_five_thousand_tickers_are_paged(tmp_path: Path):
     frame = pd.concat([daily_bars(t, d, 1) for t, d in zip(names, last, strict=True)])
     db.upsert_prices(frame.reset_index(drop=True))
     stale = sorted(t for t, d in zip(names, last, strict=True) if (TODAY - d).days > 7)
-    with TestClient(create_app(db.path)) as client:
+    with local_client(create_app(db.path)) as client:
         first = get_json(client, "/api/tickers")
         assert first["total"] == first["matched"] == 5000
         assert first["pages"] == 50 and first["per_page"] == 100
@@ -307,7 +313,7 @@ def test_unknown_ticker_is_a_404_page_and_json(demo: tuple[ParquetDB, TestClient
 def test_odd_ticker_names_round_trip_through_urls(tmp_path: Path):
     db = ParquetDB(tmp_path / "db")
     db.upsert_prices(pd.concat([daily_bars("BRK.B", TODAY, 5), daily_bars("^GSPC", TODAY, 5)]))
-    with TestClient(create_app(db.path)) as client:
+    with local_client(create_app(db.path)) as client:
         html = get_html(client, "/tickers")
         assert 'href="/tickers/BRK.B"' in html and 'href="/tickers/%5EGSPC"' in html
         assert get_json(client, "/api/tickers/%5EGSPC")["count"] == 5
@@ -339,7 +345,7 @@ def test_runs_show_history_with_per_ticker_errors(demo: tuple[ParquetDB, TestCli
 
 def test_missing_database_is_a_clear_503_until_it_exists(tmp_path: Path):
     path = tmp_path / "nowhere"
-    with TestClient(create_app(path)) as client:
+    with local_client(create_app(path)) as client:
         for url in ["/", "/tickers", "/tickers/AAPL", "/runs"]:
             html = get_html(client, url, status=503)
             assert "Database not found" in html and "no tickvault database" in html
@@ -356,7 +362,7 @@ def test_corrupt_data_file_is_an_error_page_and_a_failed_verify(tmp_path: Path):
     for f in (db.path / "prices").glob("*.parquet"):
         f.write_bytes(b"PAR1 this is not parquet")
     db.close()
-    with TestClient(create_app(tmp_path / "db"), raise_server_exceptions=False) as client:
+    with local_client(create_app(tmp_path / "db"), raise_server_exceptions=False) as client:
         html = get_html(client, "/tickers/AAPL", status=500)
         assert "The database is corrupt" in html
         assert "`tickvault verify --repair` to fix it" in html  # a command that exists
@@ -376,7 +382,7 @@ def test_corrupt_log_is_an_error_page(tmp_path: Path):
         f.write_text("{not json")
     (db.path / "prices" / "_log" / "_last_checkpoint").unlink(missing_ok=True)
     db.close()
-    with TestClient(create_app(tmp_path / "db"), raise_server_exceptions=False) as client:
+    with local_client(create_app(tmp_path / "db"), raise_server_exceptions=False) as client:
         html = get_html(client, "/tickers", status=500)
         assert "tickvault verify" in html
         assert get_json(client, "/api/overview", status=500)["status"] == 500
@@ -386,7 +392,7 @@ def test_the_dashboard_never_writes(tmp_path: Path):
     db = make_demo_db(tmp_path / "db")
     db.close()
     before = tree_snapshot(tmp_path / "db")
-    with TestClient(create_app(tmp_path / "db")) as client:
+    with local_client(create_app(tmp_path / "db")) as client:
         for url in [
             "/",
             "/api/overview?wait_verify=1",
@@ -441,7 +447,7 @@ def test_a_real_pipeline_run_shows_on_the_runs_page(tmp_path: Path):
         scheduler="synchronous",
     )
     assert report["failed"] == 1
-    with TestClient(create_app(tmp_path / "db")) as client:
+    with local_client(create_app(tmp_path / "db")) as client:
         run = get_json(client, "/api/runs")["runs"][0]
         assert run["run_id"] == report["run_id"] and run["kind"] == report["kind"]
         assert run["written"] == 2 and run["failed"] == 1 and run["ticker_count"] == 3

@@ -120,3 +120,27 @@ def test_bad_read_arguments_are_named(db):
         db.read_table(columns=["close", "vwap"])
     with pytest.raises(ValidationError, match="after end"):
         db.read_table(start="2024-03-05", end="2024-03-01")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"start": "0001-01-01"}, "start='0001-01-01'"),
+        ({"end": "9999-12-31"}, "end='9999-12-31'"),
+        ({"start": "0001-01-01", "end": "9999-12-31"}, "start="),
+        ({"start": "2262-04-12"}, "start='2262-04-12'"),
+        ({"end": "2262-04-11T23:00-05:00"}, "end="),  # 2262-04-12 in UTC
+    ],
+)
+def test_read_bounds_outside_the_storable_range_are_named(db, kwargs, named):
+    db.upsert_prices(good())
+    with pytest.raises(ValidationError, match="outside the supported range") as err:
+        db.read_table(**kwargs)
+    assert named in str(err.value) and "1677-09-21 .. 2262-04-11" in str(err.value)
+
+
+def test_read_bounds_on_the_first_and_last_storable_days_are_clamped(db):
+    db.upsert_prices(good())
+    assert len(db.read_table(start="1677-09-21", end="2262-04-11")) == 3
+    assert len(db.read_table(end="2262-04-11T23:59:59Z")) == 3
+    assert len(db.read_table(start="2262-04-11")) == 0

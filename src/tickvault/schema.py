@@ -31,6 +31,46 @@ TIMESTAMP_TYPE = pa.timestamp("ns", tz="UTC")
 #: Columns whose name starts with this prefix are internal to the storage engine.
 INTERNAL_PREFIX = "_tv_"
 
+# -- symbols: what a ticker (the series column) may be --------------------------------------
+
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection).
+FORMULA_START = "=+-@\t\r"
+
+#: What a symbol must not contain, as an RE2 pattern: separators and whitespace (\p{Z};
+#: tab, CR, LF are control characters), control, format, private-use and surrogate
+#: characters (\p{C}), or a formula character first.
+_NOT_A_SYMBOL = r"[\p{Z}\p{C}]|^[=+\-@]"
+
+#: The symbol rule, as error messages and docs state it.
+SYMBOL_RULE = (
+    "a ticker must be printable, without whitespace or control characters, and must not "
+    "start with =, +, - or @ (a spreadsheet would run it as a formula), e.g. 'AAPL', "
+    "'BRK.B', 'BRK-B', '^GSPC', 'EURUSD=X' or 'EUR/USD'"
+)
+
+
+def not_symbols(values: pa.Array) -> np.ndarray:
+    """Per value of a string array: True where it breaks the symbol rule (nulls: False).
+    Many values (the runs of unsorted input) are matched once per distinct value: the
+    regular expression costs far more per string than hashing does."""
+    if len(values) > 10_000:
+        distinct = pc.unique(values)
+        if len(distinct) < len(values) // 2:
+            bad_distinct = distinct.filter(not_symbols(distinct))
+            if len(bad_distinct) == 0:
+                return np.zeros(len(values), dtype=bool)
+            bad = pc.is_in(values, value_set=bad_distinct)
+            return np.asarray(bad.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    bad = pc.match_substring_regex(values, _NOT_A_SYMBOL)
+    return np.asarray(bad.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def symbol_problem(ticker: str) -> str | None:
+    """Why ``ticker`` is not a symbol (a message stating the rule), or None if it is one."""
+    if not ticker or not_symbols(pa.array([ticker], pa.string()))[0]:
+        return f"ticker {ticker!r} is not a symbol: {SYMBOL_RULE}"
+    return None
+
 
 @dataclass(frozen=True)
 class Column:
@@ -166,6 +206,7 @@ class TableSchema:
         if table.num_rows == 0:
             return table, runs
         self._check_nulls(table, runs)
+        self._check_symbols(table, runs)
         if self.checks is not None:
             self.checks(table, self)
         if is_sorted_unique(table, self.key, runs):
@@ -282,6 +323,22 @@ class TableSchema:
                         self.key,
                         f"use a non-empty string such as {col.example}",
                     )
+
+    def _check_symbols(self, table: pa.Table, series_runs: Runs) -> None:
+        """The series column holds symbols (:data:`SYMBOL_RULE`): checked once per run."""
+        bad = not_symbols(series_runs.values)
+        if not bad.any():
+            return
+        rows = series_runs.expand(bad)
+        values = table.column(self.series_column)
+        n = int(np.count_nonzero(rows))
+        _reject(
+            self.series_column,
+            rows,
+            "value that is not a symbol" if n == 1 else "values that are not symbols",
+            lambda i: f"row {i}: {values[i].as_py()!r}",
+            SYMBOL_RULE,
+        )
 
 
 def _utf8(value: str) -> bool:

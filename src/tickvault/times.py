@@ -18,6 +18,9 @@ from .errors import BadTimeBound
 
 TimeLike: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp | None
 
+NS_MIN = pd.Timestamp.min.tz_localize("UTC")
+NS_MAX = pd.Timestamp.max.tz_localize("UTC")
+
 EXAMPLE = "use e.g. '2024-03-01' or '2024-03-01T14:30:00Z'"
 
 
@@ -35,15 +38,19 @@ def parse_time(value: TimeLike, *, name: str = "time") -> pd.Timestamp | None:
         raise BadTimeBound(f"{name}={value!r} is not a date or time; {EXAMPLE}", option=name)
     try:
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        return ts.as_unit("ns")
     except (ValueError, OverflowError) as exc:
         raise BadTimeBound(_message(name, value, exc), option=name) from exc
+    if not NS_MIN.date() <= ts.date() <= NS_MAX.date():  # e.g. 0001-01-01 as microseconds
+        raise BadTimeBound(_message(name, value, OverflowError()), option=name)
+    # the first and last storable days hold a few minutes that do not fit: clamp
+    return min(max(ts, NS_MIN), NS_MAX).as_unit("ns")
 
 
 def _message(name: str, value: object, exc: BaseException) -> str:
     if isinstance(exc, OverflowError | pd.errors.OutOfBoundsDatetime):
         return (
-            f"{name}={value!r} is outside the supported range 1677-09-21 .. 2262-04-11; {EXAMPLE}"
+            f"{name}={value!r} is outside the supported range 1677-09-21 .. 2262-04-11 "
+            f"(timestamps are stored in nanoseconds since 1970); {EXAMPLE}"
         )
     return f"{name}={value!r} is not a date or time; {EXAMPLE}"
 
@@ -62,8 +69,11 @@ def to_ns(value: TimeLike, *, name: str = "start", end: bool = False) -> int | N
     ts = parse_time(value, name=name)
     if ts is None:
         return None
-    if end and is_date_only(value):
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    if end and is_date_only(value):  # up to the last ns of that day (in us: no overflow)
+        next_day = ts.as_unit("us") + pd.Timedelta(days=1)
+        if next_day <= NS_MAX:
+            return int(next_day.as_unit("ns").value) - 1
+        return int(NS_MAX.value)
     return int(ts.value)
 
 

@@ -254,9 +254,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command("serve", c.cmd_serve, "run the web dashboard")
-    p.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface (default: 127.0.0.1); any other is reachable from other machines",
+    )
     p.add_argument("--port", type=_positive, default=8000, help="port (default: 8000)")
     p.add_argument("--calendar", metavar="CODE", help="exchange calendar for freshness")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="also answer requests for this host name, e.g. a reverse proxy's "
+        "(repeatable; *.example.com for a domain)",
+    )
+    p.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="require this token on every request (default: $TICKVAULT_DASHBOARD_TOKEN)",
+    )
     return parser
 
 
@@ -266,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Output(as_json=bool(getattr(args, "json", False)), quiet=bool(getattr(args, "quiet", 0)))
     debug = bool(getattr(args, "debug", False))
-    _setup_logging(debug)
+    _setup_logging(debug, server=args.command == "serve")
     started = time.perf_counter()
     try:
         code = int(args.func(args, out))
@@ -289,14 +305,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _setup_logging(debug: bool) -> None:
+def _setup_logging(debug: bool, *, server: bool = False) -> None:
     """Library log records go to stderr: errors only (the end-of-run summary lists failed
-    tickers), everything from INFO up with ``--debug``."""
+    tickers), warnings too for the dashboard server (a request that failed, an exposed
+    address), everything from INFO up with ``--debug``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(logging.INFO if debug else logging.ERROR)
+    root.setLevel(logging.INFO if debug else logging.WARNING if server else logging.ERROR)
 
 
 def _silence_stdout() -> None:

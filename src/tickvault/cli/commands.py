@@ -411,9 +411,21 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
             f"the dashboard is not available in this installation ({exc}); "
             f"reinstall tickvault with its web dependencies"
         ) from None
+    from ..dashboard.security import TOKEN_ENV, HostPolicy, check_token
+
     options: dict[str, Any] = {}
     if args.calendar:
         options["calendar"] = args.calendar
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    check_token(token)  # bad options fail before "serving ..." is printed
+    HostPolicy.for_bind(args.host, args.allowed_host or ())
     out.note(f"serving {_db_path(args)} on http://{args.host}:{args.port} (Ctrl-C to stop)")
-    serve(_db_path(args), host=args.host, port=args.port, **options)
+    serve(
+        _db_path(args),
+        host=args.host,
+        port=args.port,
+        allowed_hosts=args.allowed_host or (),
+        token=token,
+        **options,
+    )
     return EXIT_OK

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ..csv_export import to_csv
 from .errors import EXIT_OK, EXIT_PROBLEMS
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
     if fmt == "parquet":
         df.to_parquet(str(target), index=False)
     elif fmt == "csv" or fmt == "table":
-        df.to_csv(target, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+        to_csv(df, target)  # formula cells neutralised for spreadsheets
     else:
         text = df.to_json(orient="records", date_format="iso", date_unit="s")
         if isinstance(target, str):

@@ -2,7 +2,8 @@
 
 Every page has a JSON twin under ``/api``; both call the same view function. The app only
 reads (``ParquetDB(path, create=False)`` and pinned snapshots) and maps errors to HTTP
-statuses in exactly one place (:func:`http_status`).
+statuses in exactly one place (:func:`http_status`). :class:`~.security.Guard` wraps the
+whole app: Host check, optional token, security headers (see :mod:`.security`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -20,10 +21,11 @@ import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp
 
 from ..errors import (
     ConfigError,
@@ -36,6 +38,15 @@ from ..errors import (
 from ..storage import ParquetDB
 from ..storage.db import MARKER
 from . import views
+from .security import (
+    TOKEN_ENV,
+    Guard,
+    HostNotAllowed,
+    HostPolicy,
+    NotAuthenticated,
+    check_token,
+    is_exposed,
+)
 from .views import FreshnessCache, FreshnessOptions, PageNotFound, VerifyCache
 
 log = logging.getLogger(__name__)
@@ -51,7 +62,12 @@ STATIC = HERE / "static"
 def http_status(exc: BaseException) -> tuple[int, str]:
     """(HTTP status, short title) for an exception raised while serving a request."""
     if isinstance(exc, HTTPException):
-        return exc.status_code, "Not found" if exc.status_code == 404 else "Error"
+        titles = {404: "Not found", 405: "Method not allowed"}
+        return exc.status_code, titles.get(exc.status_code, "Error")
+    if isinstance(exc, HostNotAllowed):
+        return 400, "Host not allowed"
+    if isinstance(exc, NotAuthenticated):
+        return 401, "Token required"
     if isinstance(exc, DatabaseNotFound):
         return 503, "Database not found"
     if isinstance(exc, PageNotFound):
@@ -128,6 +144,19 @@ def _query(request: Request, **changes: Any) -> str:
     return "?" + urlencode(params) if params else "?"
 
 
+def _static(name: str) -> str:
+    """A relative link to a static file (never built from the request's Host)."""
+    return "/static/" + quote(name)
+
+
+def _content_disposition(ticker: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and the exact name as RFC 6266
+    ``filename*`` (UTF-8, percent-encoded), for any ticker."""
+    name = ticker.replace("/", "_").replace("\\", "_") + ".csv"
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def _make_templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(TEMPLATES))
     t.env.filters.update(
@@ -137,7 +166,7 @@ def _make_templates() -> Jinja2Templates:
         ts=_fmt_ts,
         urlq=lambda s: quote(str(s), safe=""),
     )
-    t.env.globals.update(age=_fmt_age, query=_query)
+    t.env.globals.update(age=_fmt_age, query=_query, static=_static)
     return t
 
 
@@ -164,6 +193,28 @@ class _State:
             self._db = ParquetDB(self.path, create=False)
             return self._db
 
+    def explain(self, exc: BaseException) -> BaseException:
+        """A read that failed because the database folder went away while the request
+        was being served is a missing database (503), not a damaged one (500) or an
+        unknown ticker (404)."""
+        gone = isinstance(exc, PageNotFound) or http_status(exc)[0] == 500
+        if gone and not (self.path / MARKER).exists():
+            return DatabaseNotFound(
+                f"no tickvault database at {str(self.path)!r} any more (it was moved or "
+                f"removed while this request was served)"
+            )
+        return exc
+
+
+class _Dashboard(Starlette):
+    """Starlette with :class:`~.security.Guard` outside everything, error middleware
+    included, so every response — 500s and refusals too — gets the security headers."""
+
+    guard: dict[str, Any]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Guard(super().build_middleware_stack(), **self.guard)
+
 
 def create_app(
     db_path: str | os.PathLike[str],
@@ -171,11 +222,21 @@ def create_app(
     calendar: str | None = None,
     fresh_days: int = 1,
     stale_days: int = 7,
+    host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (),
+    token: str | None = None,
 ) -> Starlette:
     """The dashboard for the database at ``db_path`` (read-only). ``calendar``,
-    ``fresh_days`` and ``stale_days`` are passed to :func:`tickvault.freshness`."""
+    ``fresh_days`` and ``stale_days`` are passed to :func:`tickvault.freshness`.
+
+    It answers only requests whose ``Host`` is ``localhost``, ``127.0.0.1``, ``[::1]``,
+    ``host`` (the address the server binds; for ``0.0.0.0``/``::`` any IP address and the
+    machine's name) or one of ``allowed_hosts`` (``*.example.com`` and ``*`` work). With a
+    ``token``, every request must carry it (see :mod:`tickvault.dashboard.security`)."""
     state = _State(db_path, FreshnessOptions(calendar, fresh_days, stale_days))
     templates = _make_templates()
+    hosts = HostPolicy.for_bind(host, allowed_hosts)
+    token = check_token(token)
 
     def page(
         request: Request, template: str, data: dict[str, Any], nav: str, title: str
@@ -239,12 +300,28 @@ def create_app(
         ticker = request.path_params["ticker"]
         p = request.query_params
         text = views.ticker_bars_csv(state.db(), ticker, start=p.get("start"), end=p.get("end"))
-        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in ticker)
         return Response(
             text,
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{safe}.csv"'},
+            headers={"Content-Disposition": _content_disposition(ticker)},
         )
+
+    def ticker_route(endpoint: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """Tickers may hold '/' (the routes take the rest of the path): a trailing '/'
+        that is not part of a known ticker redirects to the address without it."""
+
+        def route(request: Request) -> Response:
+            try:
+                return endpoint(request)
+            except PageNotFound:
+                path = request.url.path
+                if not path.endswith("/"):
+                    raise
+                target = quote(path.rstrip("/"), safe="/")
+                query = request.url.query
+                return RedirectResponse(target + ("?" + query if query else ""))
+
+        return route
 
     overview_html, overview_api = twin(
         "overview.html", "overview", lambda d: "Overview", v_overview
@@ -267,7 +344,9 @@ def create_app(
     # errors -------------------------------------------------------------------------------
 
     def error_response(request: Request, exc: BaseException) -> Response:
+        exc = state.explain(exc)
         status, title = http_status(exc)
+        refused = isinstance(exc, HostNotAllowed | NotAuthenticated)  # say nothing more
         if status == 500 and not isinstance(exc, TickvaultError | OSError | pa.ArrowException):
             log.exception("dashboard: unexpected error on %s", request.url.path, exc_info=exc)
             message = f"{type(exc).__name__}: {exc}"
@@ -275,9 +354,12 @@ def create_app(
             message = exc.detail if isinstance(exc, HTTPException) else str(exc)
             if status >= 500:
                 log.warning("dashboard: %s on %s: %s", title, request.url.path, message)
+        headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
         if request.url.path.startswith("/api"):
             return JSONResponse(
-                {"error": title, "message": message, "status": status}, status_code=status
+                {"error": title, "message": message, "status": status},
+                status_code=status,
+                headers=headers,
             )
         return templates.TemplateResponse(
             request,
@@ -288,9 +370,10 @@ def create_app(
                 "status": status,
                 "message": message,
                 "hint": _hint(status, exc),
-                "db_path": str(state.path),
+                "db_path": "" if refused else str(state.path),
             },
             status_code=status,
+            headers=headers,
         )
 
     async def handle(request: Request, exc: Exception) -> Response:
@@ -299,13 +382,13 @@ def create_app(
     routes = [
         Route("/", overview_html, name="overview"),
         Route("/tickers", tickers_html, name="tickers"),
-        Route("/tickers/{ticker}", ticker_html, name="ticker"),
+        Route("/tickers/{ticker:path}", ticker_route(ticker_html), name="ticker"),
         Route("/runs", runs_html, name="runs"),
         Route("/api", api_index),
         Route("/api/overview", overview_api),
         Route("/api/tickers", tickers_api),
-        Route("/api/tickers/{ticker}/bars.csv", bars_csv),
-        Route("/api/tickers/{ticker}", ticker_api),
+        Route("/api/tickers/{ticker:path}/bars.csv", bars_csv),
+        Route("/api/tickers/{ticker:path}", ticker_route(ticker_api)),
         Route("/api/runs", runs_api),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
@@ -317,7 +400,8 @@ def create_app(
         pa.ArrowException: handle,
         Exception: handle,
     }
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    app = _Dashboard(routes=routes, exception_handlers=handlers)
+    app.guard = {"hosts": hosts, "token": token, "render": error_response}
     app.state.tickvault = state
     return app
 
@@ -326,10 +410,33 @@ def serve(
     db_path: str | os.PathLike[str],
     host: str = "127.0.0.1",
     port: int = 8000,
+    *,
+    allowed_hosts: Iterable[str] = (),
+    token: str | None = None,
     **options: Any,
 ) -> None:
     """Run the dashboard with uvicorn until interrupted. Binds to 127.0.0.1 unless told
-    otherwise; ``options`` go to :func:`create_app` (calendar, fresh_days, stale_days)."""
+    otherwise, and warns when the address is reachable from other machines;
+    ``allowed_hosts``, ``token`` and ``options`` (calendar, fresh_days, stale_days) go to
+    :func:`create_app`. No ``Server`` header is sent."""
     import uvicorn
 
-    uvicorn.run(create_app(db_path, **options), host=host, port=port, log_level="info")
+    app = create_app(db_path, host=host, allowed_hosts=allowed_hosts, token=token, **options)
+    if is_exposed(host):
+        where = f"{host}:{port}"
+        if token is None:
+            log.warning(
+                "the dashboard on %s has no authentication and is reachable from other "
+                "machines: anyone who can connect can read every price, path and run record "
+                "(set a token with --token or %s, or bind 127.0.0.1)",
+                where,
+                TOKEN_ENV,
+            )
+        else:
+            log.warning(
+                "the dashboard on %s is reachable from other machines; it asks for the token, "
+                "which crosses the network unencrypted over plain HTTP (put an HTTPS reverse "
+                "proxy in front)",
+                where,
+            )
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

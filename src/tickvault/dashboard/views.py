@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..csv_export import to_csv
 from ..data_freshness import LEVELS, freshness, freshness_summary, get_price_data_freshness
 from ..errors import ValidationError
 from ..storage import ParquetDB
@@ -427,7 +428,7 @@ def ticker_bars_csv(
     if snap is None or ticker not in snap.watermarks():
         raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}")
     df = snap.read_table(tickers=ticker, start=start or None, end=end or None)
-    return str(df.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z"))
+    return to_csv(df)
 
 
 # -- runs ---------------------------------------------------------------------------------

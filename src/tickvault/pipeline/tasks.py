@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ValidationError
-from ..schema import PRICES, Validated
+from ..schema import PRICES, Validated, symbol_problem
 from ..sources.base import reject_other_tickers
 from ..sources.policy import RetryPolicy
 from ..storage import FileInfo, ParquetDB
@@ -122,7 +122,18 @@ def fetcher(source: Any) -> Callable[[str, Any, Any], Any]:
 
 
 def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
-    """Fetch one ticker, retrying per ``policy``; never raises for the ticker's failure."""
+    """Fetch one ticker, retrying per ``policy``; never raises for the ticker's failure.
+    A ticker that is not a symbol fails at once: it is never sent to the source."""
+    problem = symbol_problem(job.ticker)
+    if problem is not None:
+        return Outcome(
+            ticker=job.ticker,
+            ok=False,
+            attempts=0,
+            seconds=0.0,
+            error=describe(ValidationError(problem, column="ticker")),
+            error_type="ValidationError",
+        )
     t0 = time.perf_counter()
     attempt = 0
     name = str(getattr(source, "name", "source"))

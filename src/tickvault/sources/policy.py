@@ -23,10 +23,12 @@ when callers wake on time), and a saturated bucket grants ``per_second`` on aver
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
 import random
+import stat
 import struct
 import tempfile
 import threading
@@ -289,7 +291,7 @@ class FileTokenBucket(TokenBucket):
         with self._lock:
             fd = -1
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = _open_state_file(self.path, os.O_RDWR | os.O_CREAT)
                 _OPEN_FDS.add(fd)
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 st = self._sanitise(os.pread(fd, _STATE.size, 0))
@@ -320,6 +322,22 @@ class FileTokenBucket(TokenBucket):
                 os.close(fd)
 
 
+def _open_state_file(path: Path, flags: int) -> int:
+    """Open a state file without following a symlink, and only if it is a regular file
+    owned by this user: nobody else's file is ever written through a planted name."""
+    fd = os.open(path, flags | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+            raise PermissionError(
+                errno.EPERM, "not a regular file owned by this user", os.fspath(path)
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _after_fork_in_child() -> None:
     """A child forked while another thread was inside a bucket inherits its lock held:
     give every bucket (and the registry) fresh locks."""
@@ -341,18 +359,58 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+_WARNED_FOLDERS: set[str] = set()
+
+
+def _folder_problem(st: os.stat_result, *, private: bool) -> str | None:
+    """What makes a state folder unsafe: not a real folder, someone else's, or writable
+    by others (``private``: any access by others)."""
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder (a symlink or a file)"
+    if st.st_uid != os.getuid():
+        return f"belongs to uid {st.st_uid}, not to this user (uid {os.getuid()})"
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & (0o077 if private else 0o022):
+        return f"has mode {mode:04o}; it must be private (0700)"
+    return None
+
+
 def rate_state_dir() -> Path | None:
-    """Where machine-wide rate-limit state lives: ``$TICKVAULT_RATE_DIR``, else a private
-    folder in the temporary directory. None where file locks are unavailable (Windows)."""
+    """Where machine-wide rate-limit state lives: ``$TICKVAULT_RATE_DIR``, else
+    ``tickvault-rate-<uid>`` in the temporary directory, created with mode 0700.
+
+    The temporary directory is shared with every local user, so that folder is used only
+    if it is a real folder (not a symlink) owned by this user with mode 0700; a
+    ``$TICKVAULT_RATE_DIR`` folder must be owned by this user and not writable by others.
+    Otherwise (someone else created it first, or it cannot be created) the answer is None
+    — the limit is then per process — with one warning per folder. None also where file
+    locks are unavailable (Windows)."""
     if fcntl is None:
         return None
     env = os.environ.get("TICKVAULT_RATE_DIR")
     d = Path(env) if env else Path(tempfile.gettempdir()) / f"tickvault-rate-{os.getuid()}"
     try:
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return d
+        if env:  # the user's own choice: may be a symlink to a folder of theirs
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            st = d.stat()
+        else:
+            with contextlib.suppress(FileExistsError):
+                d.mkdir(mode=0o700)
+            st = d.lstat()
+        problem = _folder_problem(st, private=not env)
+    except OSError as exc:
+        problem = f"cannot be used ({exc.strerror or exc})"
+    if problem is None:
+        return d
+    if str(d) not in _WARNED_FOLDERS:
+        _WARNED_FOLDERS.add(str(d))
+        log.warning(
+            "rate limit state folder %s %s; limiting per process instead (remove it, or "
+            "set TICKVAULT_RATE_DIR to a folder of your own)",
+            d,
+            problem,
+        )
+    return None
 
 
 #: State files unused (not written) for this long are removed when a new bucket is made.
@@ -367,9 +425,9 @@ def _sweep(folder: Path) -> None:
     with contextlib.suppress(OSError):
         for f in folder.glob("*.bucket"):
             with contextlib.suppress(OSError):
-                if f.stat().st_mtime >= cutoff:
+                if f.lstat().st_mtime >= cutoff:
                     continue
-                fd = os.open(f, os.O_RDWR | os.O_CLOEXEC)
+                fd = _open_state_file(f, os.O_RDWR)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     raw = os.pread(fd, _STATE.size, 0)
