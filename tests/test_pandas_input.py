@@ -597,3 +597,39 @@ def test_common_shapes_are_converted_without_the_per_value_parser(monkeypatch, n
     to_pandas = {s[0]: s[1] for s in SHAPES}[name]
     df, _ = reference()
     assert PRICES.validate(to_pandas(df)).num_rows == len(df)
+
+
+# -- the pipeline hand-over reads a source's frame like upsert_prices --------------------------
+
+
+def test_pipeline_reads_a_pandas_source_like_upsert_prices(tmp_path):
+    from tickvault.pipeline import fetch_and_write
+    from tickvault.sources import RetryPolicy
+
+    df, _ = reference()
+
+    def frame(ticker: str) -> pd.DataFrame:
+        one = df[df["ticker"] == ticker].reset_index(drop=True)
+        if ticker == "AAA":  # date objects, one of them a datetime with a time and a zone
+            ts: list[object] = list(one["timestamp"].dt.date)
+            ts[7] = dt.datetime(2023, 1, 11, 15, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+            return one.assign(timestamp=pd.Series(ts, dtype=object))
+        if ticker == "BBB":  # the timestamps as the index, no ticker column
+            return one.drop(columns="ticker").set_index("timestamp")
+        return one.assign(timestamp=one["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+
+    class Frames:
+        name = "frames"
+        retry_policy = RetryPolicy(attempts=1, backoff=0.0, jitter=False)
+
+        def fetch(self, ticker: str, start: object = None, end: object = None) -> pd.DataFrame:
+            return frame(ticker)
+
+    report = fetch_and_write(TICKERS, Frames(), tmp_path / "pipeline", scheduler="synchronous")
+    assert (report["written"], report["failed"]) == (3, 0)
+    direct = ParquetDB(tmp_path / "direct", fsync=False)
+    for t in TICKERS:
+        direct.upsert_prices(frame(t).assign(ticker=t))
+    got = ParquetDB(tmp_path / "pipeline").read_arrow()
+    assert got.equals(direct.read_arrow())
+    assert got.column("timestamp")[7].as_py() == dt.datetime(2023, 1, 11, 20, 30, tzinfo=dt.UTC)

@@ -185,6 +185,13 @@ class TableSchema:
         out = dedupe_last(table, self.key)
         return out, column_runs(out, self.series_column)
 
+    def to_arrow(self, data: Any) -> pa.Table:
+        """``data`` (a pandas DataFrame, Arrow table or record batch) as an Arrow table whose
+        pandas columns are converted the way :meth:`validate` converts them (an index named
+        like a column becomes that column); not checked yet. Raises ValidationError for
+        what cannot be converted, naming the column and the first bad row."""
+        return self._to_arrow(data)
+
     def _to_arrow(self, data: Any) -> pa.Table:
         if isinstance(data, pa.Table):
             return data
