@@ -213,9 +213,8 @@ class TableSchema:
             if len(df) == 0:
                 # no rows: a no-op whatever dtypes pandas inferred for the empty columns
                 return pa.table({name: pa.nulls(0) for name in df.columns})
-            arrays = {}
-            for name in df.columns:
-                arrays[name] = self._series_to_arrow(name, df[name])
+            # (the names are strings, checked above)
+            arrays = {str(name): self._series_to_arrow(str(name), s) for name, s in df.items()}
             return pa.table(arrays) if arrays else pa.table({})
         raise ValidationError(
             f"{self.name}: expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}"
@@ -412,8 +411,7 @@ def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> Any:
     if isinstance(dtype, pd.ArrowDtype):
         return pa.array(s)  # cast (or rejected) in the cast step, like Arrow input
     if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
-        # the values are UTC epoch offsets already (NaT becomes null)
-        return _to_utc_ns(name, pa.array(s, from_pandas=True), lambda i: s.iloc[i])
+        return _to_utc_ns(name, _epoch_values(s), lambda i: s.iloc[i])
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         if len(s) == 0:
             return pa.array([], type=TIMESTAMP_TYPE)
@@ -443,6 +441,16 @@ def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> Any:
     except _ARROW_FAILED:
         pass
     return _parse_timestamp_objects(name, values, schema)
+
+
+def _epoch_values(s: pd.Series) -> pa.Array:
+    """A datetime64 (naive: UTC) or tz-aware column as Arrow UTC timestamps in its own unit,
+    without a copy: the values are epoch offsets already; NaT becomes null."""
+    dtype = s.dtype
+    unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(str(dtype))[0]
+    ints = s.to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
+    nat = ints == np.iinfo(np.int64).min
+    return pa.array(ints, type=pa.timestamp(unit, "UTC"), mask=nat if nat.any() else None)
 
 
 def _parse_timestamp_strings(
