@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import tree_snapshot
 from tickvault import ParquetDB, ValidationError
@@ -633,3 +635,104 @@ def test_pipeline_reads_a_pandas_source_like_upsert_prices(tmp_path):
     got = ParquetDB(tmp_path / "pipeline").read_arrow()
     assert got.equals(direct.read_arrow())
     assert got.column("timestamp")[7].as_py() == dt.datetime(2023, 1, 11, 20, 30, tzinfo=dt.UTC)
+
+
+# -- the fast parsers agree with pandas' per-value parser, value for value ---------------------
+
+
+def _nn(hi: int) -> st.SearchStrategy[str]:
+    return st.integers(0, hi).map(lambda i: f"{i:02d}")
+
+
+def _iso(
+    zones: st.SearchStrategy[str], *, valid: bool = False, timed: bool = False
+) -> st.SearchStrategy[str]:
+    """ISO 8601 strings (``timed``: always with a time of day); unless ``valid``, also near
+    misses (month 13, day 31 of short months, hour 24, minute 99, years outside the
+    storable range)."""
+    sixty = _nn(59 if valid else 99)
+    time = st.builds(
+        lambda sep, h, rest: f"{sep}{h}{rest}",
+        st.sampled_from(["T", " "]),
+        _nn(23 if valid else 24),
+        st.one_of(
+            st.just(""),
+            st.builds(lambda m: f":{m}", sixty),
+            st.builds(
+                lambda m, s, f: f":{m}:{s}{f}",
+                sixty,
+                sixty,
+                st.one_of(
+                    st.just(""),
+                    st.text("0123456789", min_size=1, max_size=9 if valid else 10).map(
+                        lambda f: f".{f}"
+                    ),
+                ),
+            ),
+        ),
+    )
+    return st.builds(
+        lambda y, m, d, t, zone: f"{y:04d}-{m:02d}-{d:02d}{t}{zone}",
+        st.integers(1700, 2200) if valid else st.integers(1600, 2300),
+        st.integers(1, 12 if valid else 13),
+        st.integers(1, 28 if valid else 31),
+        time if timed else st.one_of(st.just(""), time),
+        zones,
+    )
+
+
+_ZONES = ["", "Z", "+05:00", "-0330", "+01", "-23:59"]
+#: columns as they come: one zone style for the whole column (the fast path), or anything
+_iso_columns = st.one_of(
+    st.sampled_from(_ZONES).flatmap(
+        lambda z: st.lists(_iso(st.just(z), valid=True, timed=bool(z)), min_size=1, max_size=12)
+    ),
+    st.lists(st.one_of(_iso(st.sampled_from(_ZONES)), st.sampled_from(["soon", ""])), max_size=12),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_iso_columns)
+def test_iso_strings_parse_like_the_pandas_parser(values):
+    import tickvault.schema as schema
+
+    def outcome(parse: Callable[[], object]) -> object:
+        try:
+            got = parse()
+        except ValidationError as exc:
+            return ("error", str(exc), exc.row, exc.count)
+        return pa.chunked_array([got]).cast(pa.int64()).to_pylist()  # type: ignore[list-item]
+
+    objects = np.array(values, dtype=object)
+    want = outcome(lambda: schema._parse_timestamp_objects("timestamp", objects, PRICES))
+    for series in (pd.Series(values, dtype=object), pd.Series(values, dtype="str")):
+        got = outcome(lambda s=series: schema._timestamps_to_arrow("timestamp", s, PRICES))
+        assert got == want
+
+
+_day = st.dates(dt.date(1677, 9, 20), dt.date(2262, 4, 12))
+_moment = st.datetimes(
+    dt.datetime(1677, 9, 22),
+    dt.datetime(2262, 4, 10),
+    timezones=st.one_of(st.none(), st.just(dt.UTC), st.just(dt.timezone(dt.timedelta(hours=-5)))),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_day, _day, _moment, st.none()), max_size=12))
+def test_date_and_datetime_objects_convert_like_the_pandas_parser(values):
+    import tickvault.schema as schema
+
+    def outcome(parse: Callable[[], object]) -> object:
+        try:
+            got = parse()
+        except ValidationError as exc:
+            return ("error", str(exc), exc.row, exc.count)
+        return pa.chunked_array([got]).cast(pa.int64()).to_pylist()  # type: ignore[list-item]
+
+    objects = np.array(values, dtype=object)
+    want = outcome(lambda: schema._parse_timestamp_objects("timestamp", objects, PRICES))
+    got = outcome(
+        lambda: schema._timestamps_to_arrow("timestamp", pd.Series(values, dtype=object), PRICES)
+    )
+    assert got == want
