@@ -227,11 +227,14 @@ class TableSchema:
         if s.dtype == np.float64:
             floats = s.to_numpy()
             if not np.isnan(floats).any():
-                return pa.array(floats)  # zero copy (NaN, which would become null, is absent)
+                # zero copy (NaN, which would become null, is absent)
+                return pa.array(floats, type=pa.float64())
         elif s.dtype == object and col is not None and pa.types.is_string(col.type):
             runs = _strings_by_runs(s.to_numpy())
             if runs is not None:
                 return runs
+        elif isinstance(s.dtype, pd.StringDtype):
+            return pa.array(s.array)  # Arrow-backed already (or converted by pandas)
         try:
             try:
                 return pa.array(s, from_pandas=True)
@@ -377,6 +380,8 @@ def _to_utc_ns(name: str, arr: Any, value_at: Callable[[int], Any] | None = None
     bad value (``value_at(row)`` shows the input value; the Arrow value by default) — the
     detail is computed only when the cast failed."""
     try:
+        if arr.type == TIMESTAMP_TYPE:
+            return arr
         if pa.types.is_date(arr.type):
             return arr.cast(pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
         return arr.cast(TIMESTAMP_TYPE)
@@ -422,7 +427,7 @@ def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> Any:
         )
     if isinstance(dtype, pd.StringDtype):
         try:
-            strings = pa.array(s, from_pandas=True)
+            strings = pa.array(s.array)
         except _ARROW_FAILED:
             pass
         else:
@@ -450,7 +455,8 @@ def _epoch_values(s: pd.Series) -> pa.Array:
     unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(str(dtype))[0]
     ints = s.to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
     nat = ints == np.iinfo(np.int64).min
-    return pa.array(ints, type=pa.timestamp(unit, "UTC"), mask=nat if nat.any() else None)
+    epoch = pa.array(ints, type=pa.int64(), mask=nat if nat.any() else None)
+    return epoch.view(pa.timestamp(unit, "UTC"))
 
 
 def _parse_timestamp_strings(
