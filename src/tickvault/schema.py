@@ -316,32 +316,6 @@ class TableSchema:
                     )
 
 
-def _strings_by_runs(values: np.ndarray) -> pa.Array | None:
-    """An object column of strings that come in runs of equal values (a ticker column
-    sorted by ticker) as Arrow strings, converting one value per run instead of one per row.
-    None when the column is not like that; the general conversion then handles it (and any
-    bad value: a null or a non-string always starts a run of its own here)."""
-    n = len(values)
-    if n < 64:
-        return None
-    try:
-        change = np.asarray(values[1:] != values[:-1], dtype=bool)
-    except (TypeError, ValueError):  # e.g. pd.NA, whose comparisons are not booleans
-        return None
-    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
-    if len(starts) > n // 16:
-        return None
-    firsts = values[starts]
-    if not all(type(v) is str for v in firsts):
-        return None
-    try:
-        distinct = pa.array(firsts, type=pa.string())
-    except _ARROW_FAILED:
-        return None
-    lengths = np.diff(np.append(starts, n))
-    return distinct.take(pa.array(np.repeat(np.arange(len(starts), dtype=np.int32), lengths)))
-
-
 def _utf8(value: str) -> bool:
     try:
         value.encode("utf-8")
@@ -457,6 +431,32 @@ def _epoch_values(s: pd.Series) -> pa.Array:
     nat = ints == np.iinfo(np.int64).min
     epoch = pa.array(ints, type=pa.int64(), mask=nat if nat.any() else None)
     return epoch.view(pa.timestamp(unit, "UTC"))
+
+
+def _strings_by_runs(values: np.ndarray) -> pa.Array | None:
+    """An object column of strings that come in runs of equal values (a ticker column
+    sorted by ticker) as Arrow strings, converting one value per run instead of one per row.
+    None when the column is not like that; the general conversion then handles it (and any
+    bad value: a null or a non-string always starts a run of its own here)."""
+    n = len(values)
+    if n < 64:
+        return None
+    try:
+        change = np.asarray(values[1:] != values[:-1], dtype=bool)
+    except (TypeError, ValueError):  # e.g. pd.NA, whose comparisons are not booleans
+        return None
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    if len(starts) > n // 16:
+        return None
+    firsts = values[starts]
+    if not all(type(v) is str for v in firsts):
+        return None
+    try:
+        distinct = pa.array(firsts, type=pa.string())
+    except _ARROW_FAILED:
+        return None
+    lengths = np.diff(np.append(starts, n))
+    return distinct.take(pa.array(np.repeat(np.arange(len(starts), dtype=np.int32), lengths)))
 
 
 def _parse_timestamp_strings(
