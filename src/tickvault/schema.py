@@ -201,10 +201,13 @@ class TableSchema:
         """:meth:`validate`, also returning the runs of the series column of the result."""
         table = self._to_arrow(data)
         self.check_columns(table)
+        if table.num_rows == 0:
+            # nothing to store: a no-op whatever types the columns have (pandas gives empty
+            # columns float64 or object)
+            table = self.empty()
+            return table, column_runs(table, self.series_column)
         table = self.cast(table)
         runs = column_runs(table, self.series_column)
-        if table.num_rows == 0:
-            return table, runs
         self._check_nulls(table, runs)
         self._check_symbols(table, runs)
         if self.checks is not None:
@@ -213,6 +216,13 @@ class TableSchema:
             return table, runs
         out = dedupe_last(table, self.key)
         return out, column_runs(out, self.series_column)
+
+    def to_arrow(self, data: Any) -> pa.Table:
+        """``data`` (a pandas DataFrame, Arrow table or record batch) as an Arrow table whose
+        pandas columns are converted the way :meth:`validate` converts them (an index named
+        like a column becomes that column); not checked yet. Raises ValidationError for
+        what cannot be converted, naming the column and the first bad row."""
+        return self._to_arrow(data)
 
     def _to_arrow(self, data: Any) -> pa.Table:
         if isinstance(data, pa.Table):
@@ -232,9 +242,11 @@ class TableSchema:
             if df.columns.duplicated().any():
                 dup = sorted(set(df.columns[df.columns.duplicated()]))
                 raise ValidationError(f"{self.name}: duplicate column names {dup}")
-            arrays = {}
-            for name in df.columns:
-                arrays[name] = self._series_to_arrow(name, df[name])
+            if len(df) == 0:
+                # no rows: a no-op whatever dtypes pandas inferred for the empty columns
+                return pa.table({name: pa.nulls(0) for name in df.columns})
+            # (the names are strings, checked above)
+            arrays = {str(name): self._series_to_arrow(str(name), s) for name, s in df.items()}
             return pa.table(arrays) if arrays else pa.table({})
         raise ValidationError(
             f"{self.name}: expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}"
@@ -244,6 +256,17 @@ class TableSchema:
         col = {c.name: c for c in self.columns}.get(name)
         if col is not None and pa.types.is_timestamp(col.type):
             return _timestamps_to_arrow(name, s, self)
+        if s.dtype == np.float64:
+            floats = s.to_numpy()
+            if not np.isnan(floats).any():
+                # zero copy (NaN, which would become null, is absent)
+                return pa.array(floats, type=pa.float64())
+        elif s.dtype == object and col is not None and pa.types.is_string(col.type):
+            runs = _strings_by_runs(s.to_numpy())
+            if runs is not None:
+                return runs
+        elif isinstance(s.dtype, pd.StringDtype):
+            return pa.array(s.array)  # Arrow-backed already (or converted by pandas)
         try:
             try:
                 return pa.array(s, from_pandas=True)
@@ -351,6 +374,10 @@ def _utf8(value: str) -> bool:
 
 _TS_MIN = pd.Timestamp.min.tz_localize("UTC")
 _TS_MAX = pd.Timestamp.max.tz_localize("UTC")
+#: nanoseconds per unit of Arrow timestamps and dates
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1, "date": 86_400 * 10**9}
+#: Exceptions of a failed fast conversion (the exact, slower path then reports the problem).
+_ARROW_FAILED = (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError)
 
 
 def _check_ns_range(name: str, utc: pd.Series, original: Any) -> None:
@@ -369,39 +396,132 @@ def _fail_range(name: str, bad: np.ndarray, value_at: Callable[[int], Any]) -> N
     )
 
 
-def _raise_out_of_range(table: pa.Table, name: str, arr: Any, schema: TableSchema) -> None:
+def _to_utc_ns(name: str, arr: Any, value_at: Callable[[int], Any] | None = None) -> Any:
+    """An Arrow timestamp (naive = UTC, or aware) or date array as ``timestamp[ns, UTC]``,
+    one vectorised cast. Values that do not fit in ns since 1970 are rejected like every
+    bad value (``value_at(row)`` shows the input value; the Arrow value by default) — the
+    detail is computed only when the cast failed."""
+    try:
+        if arr.type == TIMESTAMP_TYPE:
+            return arr
+        if pa.types.is_date(arr.type):
+            return arr.cast(pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
+        return arr.cast(TIMESTAMP_TYPE)
+    except pa.ArrowInvalid:
+        _raise_out_of_range(name, arr, value_at)
+        raise
+
+
+def _raise_out_of_range(name: str, arr: Any, value_at: Callable[[int], Any] | None) -> None:
     """Name the first Arrow timestamp/date that does not fit in ns since 1970."""
     if pa.types.is_date32(arr.type):
-        ints, factor = arr.cast(pa.int32()).cast(pa.int64()), 86_400 * 10**9
+        ints, factor = arr.cast(pa.int32()).cast(pa.int64()), _UNIT_NS["date"]
     elif pa.types.is_date64(arr.type):
         ints, factor = arr.cast(pa.int64()), 10**6
     else:
-        ints = arr.cast(pa.int64())
-        factor = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[arr.type.unit]
+        ints, factor = arr.cast(pa.int64()), _UNIT_NS[arr.type.unit]
     valid = ~pc.is_null(ints).to_numpy(zero_copy_only=False)
-    v = ints.fill_null(0).to_numpy(zero_copy_only=False)
-    info = np.iinfo(np.int64)
-    bad = valid & ((v < info.min // factor) | (v > info.max // factor))
-    _fail_range(name, bad, lambda i: arr[i].as_py())
+    v = np.asarray(ints.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    lo = -(-_TS_MIN.value // factor)  # the smallest storable value, rounded up
+    hi = _TS_MAX.value // factor
+    bad = valid & ((v < lo) | (v > hi))
+    _fail_range(name, bad, value_at or (lambda i: arr[i].as_py()))
 
 
-def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> pa.Array:
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        utc = s.dt.tz_convert("UTC")
-        _check_ns_range(name, utc, s.tolist())
-        return pa.array(utc.astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        _check_ns_range(name, s.dt.tz_localize("UTC"), s.tolist())
-        return pa.array(s.astype("datetime64[ns]"), type=pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> Any:
+    """A pandas timestamp column as ``timestamp[ns, UTC]``, vectorised for what users pass:
+    datetime64 (naive = UTC; any unit) and tz-aware columns are one Arrow cast, ``date`` and
+    ``datetime`` objects one pandas conversion, ISO strings Arrow's parser. Anything else (mixed
+    objects, other string formats, bad values) takes the exact pandas path, which also names
+    the first bad value."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        return pa.array(s)  # cast (or rejected) in the cast step, like Arrow input
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        return _to_utc_ns(name, _epoch_values(s), lambda i: s.iloc[i])
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         if len(s) == 0:
             return pa.array([], type=TIMESTAMP_TYPE)
         raise ValidationError(
-            f"column {name!r} has numbers ({s.dtype}), which are ambiguous as timestamps; "
+            f"column {name!r} has numbers ({dtype}), which are ambiguous as timestamps; "
             f"pass datetimes, dates or ISO strings such as '2024-03-01'",
             column=name,
         )
-    return _parse_timestamp_objects(name, s.to_numpy(dtype=object), schema)
+    if isinstance(dtype, pd.StringDtype):
+        try:
+            strings = pa.array(s.array)
+        except _ARROW_FAILED:
+            pass
+        else:
+            return _parse_timestamp_strings(name, strings, schema)
+    values = s.to_numpy(dtype=object)
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    try:
+        if kind == "string":
+            strings = pa.array(values, type=pa.string(), from_pandas=True)
+            return _parse_timestamp_strings(name, strings, schema, values)
+        if kind in ("date", "datetime"):
+            # date and datetime objects (a "date" column may hold datetimes too), in one
+            # pass: dates at 00:00, aware values converted and naive ones read as UTC
+            parsed = pd.to_datetime(values, utc=True)
+            return _to_utc_ns(name, pa.array(parsed), lambda i: values[i])
+    except _ARROW_FAILED:
+        pass
+    return _parse_timestamp_objects(name, values, schema)
+
+
+def _epoch_values(s: pd.Series) -> pa.Array:
+    """A datetime64 (naive: UTC) or tz-aware column as Arrow UTC timestamps in its own unit,
+    without a copy: the values are epoch offsets already; NaT becomes null."""
+    dtype = s.dtype
+    unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(str(dtype))[0]
+    ints = s.to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
+    nat = ints == np.iinfo(np.int64).min
+    epoch = pa.array(ints, type=pa.int64(), mask=nat if nat.any() else None)
+    return epoch.view(pa.timestamp(unit, "UTC"))
+
+
+def _strings_by_runs(values: np.ndarray) -> pa.Array | None:
+    """An object column of strings that come in runs of equal values (a ticker column
+    sorted by ticker) as Arrow strings, converting one value per run instead of one per row.
+    None when the column is not like that; the general conversion then handles it (and any
+    bad value: a null or a non-string always starts a run of its own here)."""
+    n = len(values)
+    if n < 64:
+        return None
+    try:
+        change = np.asarray(values[1:] != values[:-1], dtype=bool)
+    except (TypeError, ValueError):  # e.g. pd.NA, whose comparisons are not booleans
+        return None
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1])
+    if len(starts) > n // 16:
+        return None
+    firsts = values[starts]
+    if not all(type(v) is str for v in firsts):
+        return None
+    try:
+        distinct = pa.array(firsts, type=pa.string())
+    except _ARROW_FAILED:
+        return None
+    lengths = np.diff(np.append(starts, n))
+    return distinct.take(pa.array(np.repeat(np.arange(len(starts), dtype=np.int32), lengths)))
+
+
+def _parse_timestamp_strings(
+    name: str, strings: Any, schema: TableSchema, values: np.ndarray | None = None
+) -> Any:
+    """Arrow string timestamps as ``timestamp[ns, UTC]``. Arrow's parser takes strict ISO
+    8601 (all naive, read as UTC, or all with a zone); other formats, a mix of naive and
+    zoned strings and bad or out-of-range values go through pandas, which also names the
+    first bad value. ``values``: the same strings as objects, if at hand."""
+    for first in (pa.timestamp("ns"), TIMESTAMP_TYPE):
+        try:
+            return strings.cast(first).cast(TIMESTAMP_TYPE)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    if values is None:
+        values = np.asarray(strings.to_pylist(), dtype=object)
+    return _parse_timestamp_objects(name, values, schema)
 
 
 def _parse_timestamp_objects(name: str, values: np.ndarray, schema: TableSchema) -> pa.Array:
@@ -426,17 +546,13 @@ def _cast_column(table: pa.Table, col: Column, arr: Any, schema: TableSchema) ->
         return arr
     if pa.types.is_timestamp(col.type):
         if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
-            try:
-                return arr.cast(pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
-            except pa.ArrowInvalid:
-                _raise_out_of_range(table, col.name, arr, schema)
-                raise
+            return _to_utc_ns(col.name, arr)
         if pa.types.is_null(arr.type):
             return pa.nulls(len(arr), TIMESTAMP_TYPE)
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            return _parse_timestamp_objects(
-                col.name, np.asarray(arr.to_pylist(), dtype=object), schema
-            )
+            return _parse_timestamp_strings(col.name, arr, schema)
         raise ValidationError(
             f"column {col.name!r} has type {arr.type}, which is not a timestamp; pass datetimes, "
             f"dates or ISO strings such as '2024-03-01'",
