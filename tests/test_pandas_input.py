@@ -590,12 +590,12 @@ FAST += ["ISO date strings (str)", "ISO date strings (object)", "ISO strings wit
 def test_common_shapes_are_converted_without_the_per_value_parser(monkeypatch, name):
     """The exact pandas parser is the fallback for odd input; the shapes users pass never
     reach it (it is what made a pandas load 10x slower than Arrow)."""
-    import tickvault.schema as schema
+    import tickvault.convert as convert
 
     def per_value(*args: object) -> None:
         raise AssertionError("took the per-value path")
 
-    monkeypatch.setattr(schema, "_parse_timestamp_objects", per_value)
+    monkeypatch.setattr(convert, "_parse_timestamp_objects", per_value)
     to_pandas = {s[0]: s[1] for s in SHAPES}[name]
     df, _ = reference()
     assert PRICES.validate(to_pandas(df)).num_rows == len(df)
@@ -694,7 +694,7 @@ _iso_columns = st.one_of(
 @settings(max_examples=200, deadline=None)
 @given(_iso_columns)
 def test_iso_strings_parse_like_the_pandas_parser(values):
-    import tickvault.schema as schema
+    import tickvault.convert as convert
 
     def outcome(parse: Callable[[], object]) -> object:
         try:
@@ -704,9 +704,9 @@ def test_iso_strings_parse_like_the_pandas_parser(values):
         return pa.chunked_array([got]).cast(pa.int64()).to_pylist()  # type: ignore[list-item]
 
     objects = np.array(values, dtype=object)
-    want = outcome(lambda: schema._parse_timestamp_objects("timestamp", objects, PRICES))
+    want = outcome(lambda: convert._parse_timestamp_objects("timestamp", objects, PRICES.key))
     for series in (pd.Series(values, dtype=object), pd.Series(values, dtype="str")):
-        got = outcome(lambda s=series: schema._timestamps_to_arrow("timestamp", s, PRICES))
+        got = outcome(lambda s=series: convert._timestamps_to_arrow("timestamp", s, PRICES.key))
         assert got == want
 
 
@@ -721,7 +721,7 @@ _moment = st.datetimes(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(_day, _day, _moment, st.none()), max_size=12))
 def test_date_and_datetime_objects_convert_like_the_pandas_parser(values):
-    import tickvault.schema as schema
+    import tickvault.convert as convert
 
     def outcome(parse: Callable[[], object]) -> object:
         try:
@@ -731,8 +731,10 @@ def test_date_and_datetime_objects_convert_like_the_pandas_parser(values):
         return pa.chunked_array([got]).cast(pa.int64()).to_pylist()  # type: ignore[list-item]
 
     objects = np.array(values, dtype=object)
-    want = outcome(lambda: schema._parse_timestamp_objects("timestamp", objects, PRICES))
+    want = outcome(lambda: convert._parse_timestamp_objects("timestamp", objects, PRICES.key))
     got = outcome(
-        lambda: schema._timestamps_to_arrow("timestamp", pd.Series(values, dtype=object), PRICES)
+        lambda: convert._timestamps_to_arrow(
+            "timestamp", pd.Series(values, dtype=object), PRICES.key
+        )
     )
     assert got == want
