@@ -191,6 +191,7 @@ __all__ = [
     "ConfigError",
     "CorruptDatabaseError",
     "DatabaseNotFound",
+    "ObjectStoreError",
     "RateLimited",
     "SourceError",
     "SourceUnavailable",
