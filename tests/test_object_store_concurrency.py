@@ -108,3 +108,50 @@ def test_writers_killed_during_s3_commits_lose_nothing_they_acknowledged(seaweed
         acknowledged |= set(out.split())
     assert len(acknowledged) >= kills  # the writers did commit before dying
     check_exact(ParquetDB(url, storage_options=seaweed), acknowledged)
+
+
+CLUSTER_BACKFILL = r"""
+import json, sys
+from tickvault import ParquetDB
+from tickvault.pipeline import fetch_and_write
+from tickvault.sources import DemoSource
+
+db = ParquetDB(sys.argv[1], storage_options=json.loads(sys.argv[2]))
+tickers = [f"C{i:02d}" for i in range(24)]
+fetch_and_write(tickers, DemoSource(as_of="2024-06-28", latency=0.3), db,
+                start="2023-01-02", end="2024-06-28", scheduler="distributed", n_workers=2,
+                parallel_write=True, chunk_size=1, batch_rows=1, resume=True)
+"""
+
+
+def test_a_cluster_writing_in_parallel_to_a_bucket_resumes_after_the_client_is_killed(seaweed):
+    """Workers of a LocalCluster (processes) write data files straight to the bucket; the
+    client, which commits, is SIGKILLed with its cluster; a resumed run completes it."""
+    from tickvault.pipeline import fetch_and_write
+    from tickvault.sources import DemoSource
+    from tickvault.storage import MemoryStore
+
+    url = f"s3://{BUCKET}/cluster-{uuid.uuid4().hex[:8]}"
+    db = ParquetDB(url, storage_options=seaweed)
+    argv = [sys.executable, "-c", CLUSTER_BACKFILL, url, json.dumps(seaweed)]
+    proc = subprocess.Popen(argv, start_new_session=True, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while db.version < 4:  # several commits from the cluster's files
+            assert proc.poll() is None, "the backfill ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the client and its cluster's processes
+        proc.wait(timeout=30)
+    committed = set(db.tickers())
+    assert 1 <= len(committed) < 24 and db.runs() == []
+    tickers = [f"C{i:02d}" for i in range(24)]
+    source = DemoSource(as_of="2024-06-28")
+    report = fetch_and_write(tickers, source, db, start="2023-01-02", end="2024-06-28", resume=True)
+    assert report["skipped"] == len(committed) and report["failed"] == 0
+    reference = ParquetDB(store=MemoryStore())
+    fetch_and_write(tickers, source, reference, start="2023-01-02", end="2024-06-28")
+    got = db.read_table().reset_index(drop=True)
+    assert got.equals(reference.read_table().reset_index(drop=True))
+    assert db.verify().ok
