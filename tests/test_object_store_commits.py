@@ -185,6 +185,21 @@ def test_secrets_never_appear_in_repr_errors_or_pickles_of_the_handle_repr(url):
     assert clone.storage_options == opts and clone.location == "s3://bucket/db"
 
 
+def test_urls_are_shown_without_credentials():
+    from tickvault.storage.store import display_url
+
+    assert display_url("s3://AKID:SECRET@bucket/db?token=x#y") == "s3://bucket/db"
+    assert display_url("gs://bucket/a/b") == "gs://bucket/a/b"
+    assert display_url("az://account/container/db") == "az://account/container/db"
+    # abfss' user part is the container, not a credential
+    assert display_url("abfss://prices@acct.dfs.core.windows.net/db") == (
+        "abfss://prices@acct.dfs.core.windows.net/db"
+    )
+    assert display_url("abfss://c:SECRET@acct.dfs.core.windows.net/db") == (
+        "abfss://acct.dfs.core.windows.net/db"
+    )
+
+
 def test_a_url_database_pickles_and_shows_no_userinfo():
     db = ParquetDB("memory://pickled")
     assert db.path == "memory://pickled" and repr(db) == "ParquetDB('memory://pickled')"

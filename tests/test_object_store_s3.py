@@ -7,6 +7,7 @@ asserts mutual exclusion (that is the unit tier's and SeaweedFS's job).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -54,7 +55,8 @@ def bucket_text(db: ParquetDB) -> str:
     return "\n".join(out)
 
 
-def test_the_whole_api_works_on_s3(s3_endpoint):
+def test_the_whole_api_works_on_s3(s3_endpoint, caplog):
+    caplog.set_level(logging.DEBUG)
     url = f"s3://{BUCKET}/api-{uuid.uuid4().hex[:8]}"
     db = ParquetDB(
         url, storage_options=options(s3_endpoint), target_file_rows=40, checkpoint_interval=3
@@ -88,7 +90,7 @@ def test_the_whole_api_works_on_s3(s3_endpoint):
     assert fresh.repair(dry_run=False).actions and fresh.verify().ok
     assert len(fresh.read_table()) == 24
     # secrets: not in the handle, the info, the log, the run records
-    assert_no_secret(repr(db) + json.dumps(db.info()) + bucket_text(db))
+    assert_no_secret(repr(db) + json.dumps(db.info()) + bucket_text(db) + caplog.text)
 
 
 def test_reading_one_ticker_costs_at_most_two_gets_per_file_once_footers_are_cached(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import os
 import re
@@ -88,7 +89,7 @@ class ObjectStore(Store):
         url = self.url if not self.url.startswith("memory://") else "memory:///"
         try:
             return from_url(url, client_options=client or None, retry_config=retry, **opts)
-        except BaseError as exc:
+        except (BaseError, ValueError, TypeError) as exc:
             raise ConfigError(
                 f"cannot open the object store at {self.location!r}: {self._clean(exc)}"
             ) from None
@@ -104,7 +105,8 @@ class ObjectStore(Store):
     def identity(self) -> tuple[object, ...]:
         if self.url.startswith("memory://"):
             return ("object", id(self.inner))
-        return ("object", self.location)
+        # the location, plus a digest of the full URL: nothing secret, nothing shared
+        return ("object", self.location, hashlib.sha256(self.url.encode()).hexdigest()[:16])
 
     def is_temporary(self, name: str) -> bool:
         return False  # puts are atomic: there are no temporary objects

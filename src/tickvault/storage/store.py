@@ -132,11 +132,14 @@ def is_url(path: object) -> bool:
 
 
 def display_url(url: str) -> str:
-    """``url`` without userinfo, query or fragment (where credentials hide)."""
+    """``url`` without userinfo, query or fragment (where credentials hide). Only the
+    ``abfs[s]://container@account...`` form keeps its user part: it is the container."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
+    if parts.username and parts.password is None and parts.scheme.lower() in ("abfs", "abfss"):
+        host = f"{parts.username}@{host}"
     return f"{parts.scheme}://{host}{parts.path}"
 
 
