@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from conftest import arrow_bars
 from s3_fixtures import ACCESS_KEY, BUCKET, SECRET_KEY, s3_endpoint, s3_env, s3_url
@@ -132,16 +133,21 @@ def test_the_cli_works_on_s3_with_the_endpoint_from_the_environment(s3_url, s3_e
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["written"] == 2 and report["db"] == s3_url
-    info = json.loads(tv("info", "--json").stdout)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent commands, concurrently
+        info_f = pool.submit(tv, "info", "--json")
+        v_f = pool.submit(tv, "verify", "--json")
+        q_f = pool.submit(tv, "query", "AAPL", "--start", "2024-03-01", "--format", "csv")
+        missing_f = pool.submit(tv, "info", "--db", s3_url + "-nothing-here", db=False)
+    info = json.loads(info_f.result().stdout)
     assert info["path"] == s3_url and info["tables"]["prices"]["tickers"] == 2
-    v = tv("verify", "--json")
+    v = v_f.result()
     assert v.returncode == 0 and json.loads(v.stdout)["ok"] is True
-    q = tv("query", "AAPL", "--start", "2024-03-01", "--format", "csv")
+    q = q_f.result()
     assert q.returncode == 0 and q.stdout.count("AAPL") == 20  # March 2024 sessions to 28th
     env["TICKVAULT_DB"] = s3_url  # the environment variable works like --db
     f = tv("freshness", "--calendar", "XNYS", "--now", "2024-03-29T21:00Z", "--json", db=False)
     assert f.returncode == 0, f.stderr
-    missing = tv("info", "--db", s3_url + "-nothing-here", db=False)
+    missing = missing_f.result()
     assert missing.returncode == 3 and s3_url + "-nothing-here" in missing.stderr
 
 
