@@ -154,7 +154,7 @@ class Table:
         while True:
             try:
                 state = self.refresh()
-                mine = self._find_own(unsure, state.version, commit_id)
+                mine = self.log.find_commit(commit_id, unsure, state.version)
             except BaseException as exc:
                 if unsure:  # our entry may be published: its files must not be deleted
                     exc.tickvault_committed = -1  # type: ignore[attr-defined]
@@ -206,16 +206,6 @@ class Table:
                     f"(other writers kept winning)"
                 )
             time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
-
-    def _find_own(self, unsure: list[int], newest: int, commit_id: str) -> int | None:
-        """The version among ``unsure`` (now published by someone) that holds our commit,
-        if any; versions found to hold another commit are dropped from ``unsure``."""
-        for v in [v for v in unsure if v <= newest]:
-            entry = self.log.read_entry(v)
-            if entry is not None and entry.get("commit_id") == commit_id:
-                return v
-            unsure.remove(v)
-        return None
 
     def _published(self, version: int, entry: dict[str, Any] | None) -> int:
         """Bookkeeping after our entry became ``version``."""
