@@ -15,16 +15,28 @@ reported as unavailable and skipped. Every system gets its input in its natural 
 before the clock starts: a ``pyarrow.Table`` for floor, deltalake and tickvault; per-ticker
 pandas frames for naive and arcticdb (their APIs are per ticker).
 
+Floor, deltalake and tickvault also load and update **from pandas**, next to Arrow (the
+``... pandas`` columns), because a DataFrame is what users pass. The bulk load takes one
+frame of the same rows in the shape ``--pandas-shape`` (default ``us``: naive
+``datetime64[us]`` timestamps read as UTC, int64 volume, pandas' default ``str`` tickers;
+see ``PANDAS_SHAPES``); floor converts it with ``pa.Table.from_pandas`` and writes it,
+deltalake gets it in ``write_deltalake``, tickvault in ``upsert_prices``. "add 1 bar" and
+"replace last 5" from pandas pass the batch as the frame ``read_table`` returns
+(``datetime64[ns, UTC]``), the form a deltalake table created from Arrow accepts; they
+alternate with the Arrow batches (arrow, pandas, arrow, ...), on days of their own for add 1
+bar.
+
 Usage::
 
     python benchmarks/bench_storage.py                       # full size: 2000 x 2520
     python benchmarks/bench_storage.py --tickers 50 --bars 300   # smoke run
     python benchmarks/bench_storage.py --systems tickvault,deltalake --json out.json
+    python benchmarks/bench_storage.py --systems floor,deltalake,tickvault --pandas-shape date
 
 Times are seconds: the median of ``--repeats`` runs for writes (bulk load: of
-``--bulk-repeats`` fresh loads for floor, deltalake and tickvault, taken round-robin across
-the systems so that a drift in machine load hits all alike; naive and arcticdb load once,
-they are far slower); for "read 1
+``--bulk-repeats`` fresh loads from Arrow and as many from pandas for floor, deltalake and
+tickvault, taken round-robin across the systems and both input forms so that a drift in
+machine load hits all alike; naive and arcticdb load once, they are far slower); for "read 1
 ticker" the median over ``--read-tickers`` random tickers on a warm handle (the same open
 database object; the second pass over the tickers is reported, the first is kept as
 ``read1_first``); the median of 3 for the other reads. The naive pattern's "replace last 5
@@ -63,8 +75,11 @@ TS_US = pa.timestamp("us", tz="UTC")
 
 OPS = [
     ("bulk", "bulk load"),
+    ("bulk_pd", "bulk load, pandas"),
     ("add1", "add 1 bar x N"),
+    ("add1_pd", "add 1 bar x N, pandas"),
     ("rep5", "replace last 5 x N"),
+    ("rep5_pd", "replace last 5 x N, pandas"),
     ("read1", "read 1 ticker"),
     ("read1_after30", "read 1 ticker, after 30 updates"),
     ("month_mid", "read month (middle), all"),
@@ -157,6 +172,47 @@ def per_ticker_frames(t: pa.Table, *, naive_index: bool) -> dict[str, pd.DataFra
     return out
 
 
+def _naive_us(t: pa.Table) -> pd.Series:
+    return pd.Series(
+        t.column("timestamp").cast(pa.int64()).to_numpy().astype("datetime64[ns]")
+    ).astype("datetime64[us]")
+
+
+#: The pandas frames users pass, made from the Arrow rows (untimed input prep). Every shape
+#: holds the same instants (daily bars at 00:00 UTC): ``us`` naive datetime64[us] read as
+#: UTC, int64 volume, pandas' default ``str`` tickers (the shape of issue 10); ``ns`` the same
+#: in datetime64[ns]; ``tz`` tz-aware New York time; ``date`` ``datetime.date`` objects;
+#: ``iso`` ISO date strings; ``object`` like ``us`` with an object-dtype ticker column;
+#: ``utc`` what ``read_table`` returns (datetime64[ns, UTC], float volume).
+PANDAS_SHAPES: dict[str, Callable[[pa.Table], pd.DataFrame]] = {
+    "us": lambda t: t.to_pandas().assign(
+        timestamp=_naive_us(t), volume=lambda d: d["volume"].astype("int64")
+    ),
+    "ns": lambda t: t.to_pandas().assign(
+        timestamp=lambda d: d["timestamp"].dt.tz_convert(None).astype("datetime64[ns]")
+    ),
+    "tz": lambda t: t.to_pandas().assign(
+        timestamp=lambda d: d["timestamp"].dt.tz_convert("America/New_York")
+    ),
+    "date": lambda t: t.to_pandas().assign(timestamp=lambda d: d["timestamp"].dt.date),
+    "iso": lambda t: t.to_pandas().assign(
+        timestamp=lambda d: d["timestamp"].dt.strftime("%Y-%m-%d")
+    ),
+    "object": lambda t: t.to_pandas().assign(
+        timestamp=_naive_us(t),
+        volume=lambda d: d["volume"].astype("int64"),
+        ticker=lambda d: d["ticker"].astype(object),
+    ),
+    "utc": lambda t: t.to_pandas(),
+}
+
+
+def user_frame(t: pa.Table, shape: str) -> pd.DataFrame:
+    df = PANDAS_SHAPES[shape](t)
+    assert len(df) == t.num_rows
+    return df
+
+
 # -- timing helpers --------------------------------------------------------------------------
 
 
@@ -194,10 +250,16 @@ class Plan:
     read_tickers: list[str]
     naive_subset: int
     bulk_repeats: int = 5
+    pandas_shape: str = "us"
+    # from pandas: the bulk frame (``pandas_shape``), one more new day per add-1 repeat
+    # (interleaved with ``add_days``) and the replace-5 batches as frames
+    bulk_frame: pd.DataFrame | None = None
+    add_days_pd: list[pd.Timestamp] = field(default_factory=list)
+    rep5_frames: list[pd.DataFrame] = field(default_factory=list)
 
     @property
     def last_day(self) -> pd.Timestamp:
-        return self.add_days[-1]
+        return max(self.add_days + self.add_days_pd)
 
 
 # -- systems ---------------------------------------------------------------------------------
@@ -213,7 +275,8 @@ class System(abc.ABC):
         self.log = log
         self.results: dict[str, float] = {}
         self.notes: list[str] = []
-        self.bulk_samples: list[float] = []  # from the interleaved rounds (see main)
+        # bulk-load times from the interleaved rounds (see main), per input form
+        self.bulk_samples: dict[str, list[float]] = {"arrow": [], "pandas": []}
 
     @abc.abstractmethod
     def run(self) -> None:
@@ -237,6 +300,29 @@ class System(abc.ABC):
             times.append(dt_)
         self.results[key] = median(times)
         self.log(f"  {key}: {fmt_times(times)}")
+
+    def time_writes_both(
+        self,
+        key: str,
+        batches: list[Any],
+        frames: list[pd.DataFrame],
+        fn: Callable[[Any], Any],
+        fn_pd: Callable[[pd.DataFrame], Any] | None = None,
+    ) -> None:
+        """Like :meth:`time_writes` for the Arrow ``batches`` (result ``key``) and the pandas
+        ``frames`` (result ``key_pd``), alternating arrow, pandas, arrow, ..."""
+        fn_pd = fn_pd or fn
+        times: dict[str, list[float]] = {"arrow": [], "pandas": []}
+        for i in range(max(len(batches), len(frames))):
+            for form, items, f in (("arrow", batches, fn), ("pandas", frames, fn_pd)):
+                if i < len(items):
+                    dt_, _ = timed(lambda f=f, b=items[i]: f(b))
+                    times[form].append(dt_)
+        self.results[key] = median(times["arrow"])
+        self.log(f"  {key}: {fmt_times(times['arrow'])}")
+        if times["pandas"]:
+            self.results[key + "_pd"] = median(times["pandas"])
+            self.log(f"  {key}_pd: {fmt_times(times['pandas'])}")
 
     def time_read1(self, fn: Callable[[str], Any], key: str = "read1") -> None:
         """Median over the read tickers, second pass (warm handle: every file touched once);
@@ -275,20 +361,27 @@ class System(abc.ABC):
 
 class BulkRounds(System):
     """A system whose bulk load is cheap enough to repeat: it takes part in the
-    interleaved bulk-load rounds (see ``main``) and reports their median."""
+    interleaved bulk-load rounds (see ``main``), from Arrow and from pandas, and reports
+    their medians."""
 
     @abc.abstractmethod
-    def bulk_load(self, path: Path) -> Any:
-        """Load ``plan.data`` into a new store at ``path``; return its handle (or None)."""
+    def bulk_load(self, path: Path, form: str = "arrow") -> Any:
+        """Load ``plan.data`` into a new store at ``path`` from ``plan.data.base``
+        (``form="arrow"``) or from ``plan.bulk_frame`` (``"pandas"``); return its handle
+        (or None)."""
 
     def time_bulk(self, final: Path) -> Any:
-        """The last bulk load, into ``final`` (used by the rest of the run); the reported
-        time is the median of it and the interleaved rounds' samples."""
+        """The last bulk load, from Arrow into ``final`` (used by the rest of the run); the
+        reported times are the medians of the interleaved rounds' samples (this load's time
+        is added to the Arrow samples if there were fewer rounds than ``bulk_repeats``)."""
         os.sync()
         dt_, out = timed(lambda: self.bulk_load(final))
-        self.bulk_samples.append(dt_)
-        self.results["bulk"] = median(self.bulk_samples)
-        self.log(f"  bulk: {fmt_times(self.bulk_samples)}")
+        if len(self.bulk_samples["arrow"]) < self.plan.bulk_repeats:
+            self.bulk_samples["arrow"].append(dt_)
+        for form, key in (("arrow", "bulk"), ("pandas", "bulk_pd")):
+            if self.bulk_samples[form]:
+                self.results[key] = median(self.bulk_samples[form])
+                self.log(f"  {key}: {fmt_times(self.bulk_samples[form])}")
         return out
 
 
@@ -300,9 +393,13 @@ class Floor(BulkRounds):
     name = "floor"
     label = "pyarrow write_table (floor)"
 
-    def bulk_load(self, path: Path) -> Any:
+    def bulk_load(self, path: Path, form: str = "arrow") -> Any:
         path.mkdir(parents=True, exist_ok=True)
-        pq.write_table(self.plan.data.base, path / "all.parquet")
+        if form == "pandas":
+            table = pa.Table.from_pandas(self.plan.bulk_frame, preserve_index=False)
+        else:
+            table = self.plan.data.base
+        pq.write_table(table, path / "all.parquet")
 
     def run(self) -> None:
         self.time_bulk(self.root / "final")
@@ -373,9 +470,12 @@ class Delta(BulkRounds):
     name = "deltalake"
     label = "deltalake (unpartitioned; append / merge)"
 
-    def bulk_load(self, path: Path) -> Any:
+    def bulk_load(self, path: Path, form: str = "arrow") -> Any:
         import deltalake
 
+        if form == "pandas":  # the same frame tickvault gets
+            deltalake.write_deltalake(str(path), self.plan.bulk_frame)
+            return
         if not hasattr(self, "_base_us"):
             self._base_us = self.plan.data.base.set_column(
                 1, "timestamp", self.plan.data.base.column("timestamp").cast(TS_US)
@@ -393,7 +493,10 @@ class Delta(BulkRounds):
 
         self.time_bulk(Path(uri))
         adds = [us(data.bars([d])) for d in plan.add_days]
-        self.time_add1(adds, lambda b: deltalake.write_deltalake(uri, b, mode="append"))
+        adds_pd = [user_frame(data.bars([d]), "utc") for d in plan.add_days_pd]
+        self.time_writes_both(
+            "add1", adds, adds_pd, lambda b: deltalake.write_deltalake(uri, b, mode="append")
+        )
         self.notes.append("add 1 bar is a plain append (no dedupe: a re-run would duplicate)")
 
         def merge(b: pa.Table) -> Any:
@@ -410,7 +513,7 @@ class Delta(BulkRounds):
                 .execute()
             )
 
-        self.time_rep5([us(b) for b in plan.rep5_batches], merge)
+        self.time_writes_both("rep5", [us(b) for b in plan.rep5_batches], plan.rep5_frames, merge)
         table = deltalake.DeltaTable(uri)
         # merge writes string_view files, append writes string: pyarrow cannot compare a
         # string_view column with a string scalar, hence the cast in the filter
@@ -519,11 +622,11 @@ class Tickvault(BulkRounds):
                 "tickvault ParquetDB (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
             )
 
-    def bulk_load(self, path: Path) -> Any:
+    def bulk_load(self, path: Path, form: str = "arrow") -> Any:
         from tickvault import ParquetDB
 
         db = ParquetDB(path, **self.options)
-        db.upsert_prices(self.plan.data.base)
+        db.upsert_prices(self.plan.bulk_frame if form == "pandas" else self.plan.data.base)
         return db
 
     def run(self) -> None:
@@ -532,9 +635,11 @@ class Tickvault(BulkRounds):
         plan, data = self.plan, self.plan.data
         path = self.root / "db"
         db = self.time_bulk(path)
+        self.time_validation()
         adds = [data.bars([d]) for d in plan.add_days]
-        self.time_add1(adds, db.upsert_prices)
-        self.time_rep5(plan.rep5_batches, db.upsert_prices)
+        adds_pd = [user_frame(data.bars([d]), "utc") for d in plan.add_days_pd]
+        self.time_writes_both("add1", adds, adds_pd, db.upsert_prices)
+        self.time_writes_both("rep5", plan.rep5_batches, plan.rep5_frames, db.upsert_prices)
         self.time_read1(lambda t: db.read_table(tickers=t))
         self.time_month(lambda s, e: db.read_table(start=s, end=e))
         self.time_watermarks(db, "watermarks")
@@ -575,6 +680,32 @@ class Tickvault(BulkRounds):
         self.results["watermarks_cold"] = median(cold)
         self.notes.append(f"watermarks() on a fresh handle: {median(cold) * 1e3:.1f} ms")
         db.close()
+
+    def time_validation(self) -> None:
+        """The CPU part of the bulk load that depends on the input form: validating the
+        rows from Arrow and from the pandas frame (median of 5, alternating). Much less
+        noisy than the whole load, whose file writes and fsyncs vary with the machine."""
+        from tickvault.schema import PRICES
+
+        if self.plan.bulk_frame is None:
+            return
+        times: dict[str, list[float]] = {"arrow": [], "pandas": []}
+        for _ in range(5):
+            for form, data in (("arrow", self.plan.data.base), ("pandas", self.plan.bulk_frame)):
+                gc.collect()
+                dt_, _ = timed(lambda data=data: PRICES.validate(data))
+                times[form].append(dt_)
+        a, p = median(times["arrow"]), median(times["pandas"])
+        self.results["validate_arrow"], self.results["validate_pd"] = a, p
+        self.log(
+            f"  validate: arrow {fmt_times(times['arrow'])}, pandas {fmt_times(times['pandas'])}"
+        )
+        bulk = self.results.get("bulk")
+        share = f" = {(p - a) / bulk:.1%} of the Arrow bulk load" if bulk else ""
+        self.notes.append(
+            f"validation from Arrow {a:.3f} s, from the pandas frame ({self.plan.pandas_shape}) "
+            f"{p:.3f} s: the conversion adds {p - a:.3f} s{share}"
+        )
 
     def time_watermarks(self, db: Any, key: str) -> None:
         times = []
@@ -682,6 +813,30 @@ def goals(rows: dict[str, dict[str, Any]], tv: str = "tickvault") -> list[tuple[
     ratio_goal(
         "bulk load: no slower than deltalake", get(tv, "bulk"), get("deltalake", "bulk"), "within:1"
     )
+    ratio_goal(
+        "bulk load from pandas: within 1.15x of the same rows as Arrow",
+        get(tv, "bulk_pd"),
+        get(tv, "bulk"),
+        "within:1.15",
+    )
+    ratio_goal(
+        "bulk load from pandas: no slower than deltalake from the same frame",
+        get(tv, "bulk_pd"),
+        get("deltalake", "bulk_pd"),
+        "within:1",
+    )
+    ratio_goal(
+        "add 1 bar from pandas: within 1.15x of Arrow",
+        get(tv, "add1_pd"),
+        get(tv, "add1"),
+        "within:1.15",
+    )
+    ratio_goal(
+        "replace last 5 from pandas: within 1.15x of Arrow",
+        get(tv, "rep5_pd"),
+        get(tv, "rep5"),
+        "within:1.15",
+    )
     for k in ("watermarks", "watermarks_after30"):
         w = get(tv, k)
         out.append(
@@ -767,6 +922,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the results as JSON here")
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument(
+        "--pandas-shape",
+        default="us",
+        choices=[*PANDAS_SHAPES, "none"],
+        help="the pandas frame of the bulk load from pandas (see PANDAS_SHAPES; default: naive "
+        "datetime64[us], int64 volume, str tickers); none: Arrow input only",
+    )
+    ap.add_argument(
         "--variant",
         action="append",
         default=[],
@@ -787,17 +949,32 @@ def main(argv: list[str] | None = None) -> int:
     log(f"machine: {machine()}")
     vers = versions()
     log("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
-    extra = args.repeats + args.updates + 5
+    pandas = args.pandas_shape != "none"
+    new_days = 2 * args.repeats if pandas else args.repeats  # add-1 days from Arrow and pandas
+    extra = new_days + args.updates + 5
     t0 = time.perf_counter()
     data = make_data(args.tickers, args.bars, extra, seed=args.seed)
     log(
         f"data: {args.tickers} tickers x {args.bars} bars = {data.base.num_rows:,} rows, "
         f"{data.base.nbytes / 2**20:.0f} MiB in memory ({time.perf_counter() - t0:.1f} s to make)"
     )
-    add_days = [data.day(i) for i in range(args.repeats)]
-    last5 = list(data.dates[args.bars + args.repeats - 5 : args.bars + args.repeats])
+    # add 1 bar: Arrow on the even new days, pandas on the odd ones (naive and arcticdb,
+    # which take no pandas turn, skip the odd days)
+    step = 2 if pandas else 1
+    add_days = [data.day(step * i) for i in range(args.repeats)]
+    add_days_pd = [data.day(2 * i + 1) for i in range(args.repeats)] if pandas else []
+    last5 = list(data.dates[args.bars + new_days - 5 : args.bars + new_days])
     rep5 = [data.bars(last5) for _ in range(args.repeats)]
-    after = [data.day(args.repeats + i) for i in range(args.updates)]
+    rep5_frames = [user_frame(data.bars(last5), "utc") for _ in range(args.repeats)]
+    after = [data.day(new_days + i) for i in range(args.updates)]
+    t0 = time.perf_counter()
+    bulk_frame = user_frame(data.base, args.pandas_shape) if pandas else None
+    if bulk_frame is not None:
+        log(
+            f"pandas frame ({args.pandas_shape}): "
+            + ", ".join(f"{c} {t}" for c, t in bulk_frame.dtypes.items())
+            + f" ({time.perf_counter() - t0:.1f} s to make)"
+        )
     rng = np.random.default_rng(args.seed + 1)
     read_tickers = [
         data.tickers[i]
@@ -812,6 +989,10 @@ def main(argv: list[str] | None = None) -> int:
         read_tickers,
         args.naive_subset,
         max(1, args.bulk_repeats),
+        pandas_shape=args.pandas_shape,
+        bulk_frame=bulk_frame,
+        add_days_pd=add_days_pd,
+        rep5_frames=rep5_frames if pandas else [],
     )
 
     parent = Path(args.tmp or tempfile.gettempdir())
@@ -836,30 +1017,33 @@ def main(argv: list[str] | None = None) -> int:
         for key in order
     }
     try:
-        # bulk loads first, round-robin over the systems that support it, so a drift in
-        # machine load hits every system alike (the final load happens in each run)
+        # bulk loads first, round-robin over the systems that support it and both input
+        # forms (their order flips every round), so a drift in machine load hits every
+        # system alike; without pandas the final load of each run is the last sample
         rounds = [
             k
             for k, s in systems.items()
             if isinstance(s, BulkRounds)
             and not vers.get({"deltalake": "deltalake"}.get(k, ""), "").startswith("unavailable")
         ]
-        for r in range(plan.bulk_repeats - 1):
+        forms = ["arrow", "pandas"] if plan.bulk_frame is not None else ["arrow"]
+        n_rounds = plan.bulk_repeats if len(forms) > 1 else plan.bulk_repeats - 1
+        for r in range(n_rounds):
+            done = []
             for key in rounds:
-                sysobj = systems[key]
-                scratch = sysobj.root / f"bulk-round-{r}"
-                scratch.parent.mkdir(parents=True, exist_ok=True)
-                gc.collect()
-                os.sync()
-                dt_, out = timed(lambda s=sysobj, p=scratch: s.bulk_load(p))
-                if hasattr(out, "close"):
-                    out.close()
-                sysobj.bulk_samples.append(dt_)
-                shutil.rmtree(scratch, ignore_errors=True)
-            log(
-                f"bulk round {r + 1}: "
-                + ", ".join(f"{k} {systems[k].bulk_samples[-1]:.3f}" for k in rounds)
-            )
+                for form in forms if r % 2 == 0 else forms[::-1]:
+                    sysobj = systems[key]
+                    scratch = sysobj.root / f"bulk-round-{r}-{form}"
+                    scratch.parent.mkdir(parents=True, exist_ok=True)
+                    gc.collect()
+                    os.sync()
+                    dt_, out = timed(lambda s=sysobj, p=scratch, f=form: s.bulk_load(p, f))
+                    if hasattr(out, "close"):
+                        out.close()
+                    sysobj.bulk_samples[form].append(dt_)
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    done.append(f"{key}{'' if form == 'arrow' else ' (pandas)'} {dt_:.3f}")
+            log(f"bulk round {r + 1}: " + ", ".join(done))
         for key in order:
             sysobj = systems[key]
             sysobj.root.mkdir(parents=True, exist_ok=True)

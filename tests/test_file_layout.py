@@ -61,3 +61,43 @@ def test_max_rows_split_and_period_off(tmp_path):
     assert len(db.read_table(tickers="AAA", start="2012-01-01")) == len(
         pd.bdate_range("2012-01-01", periods=1200 - len(pd.bdate_range("2010-01-01", "2011-12-31")))
     )
+
+
+def test_new_tickers_after_a_full_last_file_start_a_new_level1_file(tmp_path):
+    """Tickers appended in order (a backfill one ticker per upsert) do not rewrite the
+    last level-1 file at every compaction once it holds half a target file."""
+    db = ParquetDB(tmp_path / "db", fsync=False, target_file_rows=800, auto_compact=False)
+    db.upsert_prices(frame("A", "2000-01-03", 450))  # level 1, >= 800 // 2 rows
+    (first,) = db.snapshot().files
+    for t in ("C", "D", "E"):  # small files (< 800 // 8 rows): level 0
+        db.upsert_prices(frame(t, "2024-01-01", 30))
+    db.compact()
+    state = db._table("prices").refresh()
+    assert first in state.files  # not rewritten
+    assert sorted((f.min_ticker, f.max_ticker) for f in state.files.values()) == [
+        ("A", "A"),
+        ("C", "E"),
+    ]
+    assert all(f.level == 1 for f in state.files.values())
+    assert list(db.read_table().groupby("ticker").size()) == [450, 30, 30, 30]
+    # a ticker inside the old range still merges into the file that owns it
+    db.upsert_prices(frame("B", "2024-01-01", 5))
+    db.compact()
+    state = db._table("prices").refresh()
+    assert first not in state.files
+    assert sorted((f.min_ticker, f.max_ticker) for f in state.files.values()) == [
+        ("A", "B"),
+        ("C", "E"),
+    ]
+    assert len(db.read_table()) == 545 and db.verify().ok
+
+
+def test_a_small_last_file_grows_instead_of_a_new_file(tmp_path):
+    db = ParquetDB(tmp_path / "db", fsync=False, target_file_rows=1000, auto_compact=False)
+    db.upsert_prices(frame("A", "2024-01-01", 30))
+    for t in ("B", "C"):
+        db.upsert_prices(frame(t, "2024-01-01", 30))
+    db.compact()
+    state = db._table("prices").refresh()
+    assert len(state.files) == 1  # 30 rows < 1000 // 2: merged into the last file
+    assert next(iter(state.files.values())).tickers == ["A", "B", "C"]

@@ -13,20 +13,17 @@ their session date, so a bar keeps its date whatever the reader's time zone.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .convert import TIMESTAMP_TYPE, Column, cast_column, frame_to_arrow, reject, reject_rows
 from .errors import TableNotFound, ValidationError
 from .keys import Runs, column_runs, dedupe_last, is_sorted_unique
-
-TIMESTAMP_TYPE = pa.timestamp("ns", tz="UTC")
 
 #: Columns whose name starts with this prefix are internal to the storage engine.
 INTERNAL_PREFIX = "_tv_"
@@ -70,64 +67,6 @@ def symbol_problem(ticker: str) -> str | None:
     if not ticker or not_symbols(pa.array([ticker], pa.string()))[0]:
         return f"ticker {ticker!r} is not a symbol: {SYMBOL_RULE}"
     return None
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: pa.DataType
-    required: bool = True
-    nullable: bool = False
-    example: str = ""
-
-
-def _row_desc(table: pa.Table, row: int, key: Sequence[str]) -> str:
-    parts = []
-    for name in key:
-        if name not in table.column_names:
-            continue
-        value = table.column(name)[row].as_py()
-        if isinstance(value, dt.datetime):
-            if value.time() == dt.time(0) and value.tzinfo is not None:
-                parts.append(value.date().isoformat())
-            else:
-                parts.append(value.isoformat())
-        else:
-            parts.append(str(value))
-    return f"row {row} ({', '.join(parts)})" if parts else f"row {row}"
-
-
-def _fail(
-    table: pa.Table,
-    mask: Any,
-    column: str,
-    problem: str,
-    key: Sequence[str],
-    hint: str,
-) -> None:
-    """Raise ValidationError if any element of the boolean mask is true."""
-    arr = np.asarray(mask, dtype=bool)
-    count = int(np.count_nonzero(arr))
-    if count == 0:
-        return
-    noun = "value" if count == 1 else "values"
-    _reject(column, arr, f"{problem} {noun}", lambda i: _row_desc(table, i, key), hint)
-
-
-def _reject(column: str, bad: Any, what: str, where: Callable[[int], str], hint: str) -> None:
-    """The one shape of a bad-value error: the column, how many rows, the first one
-    (``where(row)``) and what to do instead. Nothing when ``bad`` has no true element."""
-    arr = np.asarray(bad, dtype=bool)
-    count = int(np.count_nonzero(arr))
-    if count == 0:
-        return
-    first = int(np.argmax(arr))
-    raise ValidationError(
-        f"column {column!r} has {count} {what}, first at {where(first)}; {hint}",
-        column=column,
-        count=count,
-        row=first,
-    )
 
 
 @dataclass(frozen=True)
@@ -199,12 +138,15 @@ class TableSchema:
 
     def validate_runs(self, data: Any) -> tuple[pa.Table, Runs]:
         """:meth:`validate`, also returning the runs of the series column of the result."""
-        table = self._to_arrow(data)
+        table = frame_to_arrow(data, self.name, self.columns, self.key)
         self.check_columns(table)
+        if table.num_rows == 0:
+            # nothing to store: a no-op whatever types the columns have (pandas gives empty
+            # columns float64 or object)
+            table = self.empty()
+            return table, column_runs(table, self.series_column)
         table = self.cast(table)
         runs = column_runs(table, self.series_column)
-        if table.num_rows == 0:
-            return table, runs
         self._check_nulls(table, runs)
         self._check_symbols(table, runs)
         if self.checks is not None:
@@ -214,53 +156,12 @@ class TableSchema:
         out = dedupe_last(table, self.key)
         return out, column_runs(out, self.series_column)
 
-    def _to_arrow(self, data: Any) -> pa.Table:
-        if isinstance(data, pa.Table):
-            return data
-        if isinstance(data, pa.RecordBatch):
-            return pa.Table.from_batches([data])
-        if isinstance(data, pd.DataFrame):
-            df = data
-            names = [n for n in df.index.names if n is not None]
-            if names and any(n in self.column_names for n in names):
-                df = df.reset_index()
-            if not all(isinstance(c, str) for c in df.columns):
-                raise ValidationError(
-                    f"{self.name}: column names must be strings, got {list(df.columns)!r}; "
-                    f"expected {self.column_names}"
-                )
-            if df.columns.duplicated().any():
-                dup = sorted(set(df.columns[df.columns.duplicated()]))
-                raise ValidationError(f"{self.name}: duplicate column names {dup}")
-            arrays = {}
-            for name in df.columns:
-                arrays[name] = self._series_to_arrow(name, df[name])
-            return pa.table(arrays) if arrays else pa.table({})
-        raise ValidationError(
-            f"{self.name}: expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}"
-        )
-
-    def _series_to_arrow(self, name: str, s: pd.Series) -> pa.Array:
-        col = {c.name: c for c in self.columns}.get(name)
-        if col is not None and pa.types.is_timestamp(col.type):
-            return _timestamps_to_arrow(name, s, self)
-        try:
-            try:
-                return pa.array(s, from_pandas=True)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-                # mixed objects: keep as strings so the cast step can report the bad rows
-                return pa.array(s.astype(object).map(lambda v: None if v is None else str(v)))
-        except UnicodeEncodeError:
-            values = s.astype(object).tolist()
-            bad = [isinstance(v, str) and not _utf8(v) for v in values]
-            _reject(
-                name,
-                bad,
-                "value(s) that are not valid UTF-8 text",
-                lambda i: f"row {i}: {values[i]!r}",
-                "use plain text such as 'AAPL'",
-            )
-            raise
+    def to_arrow(self, data: Any) -> pa.Table:
+        """``data`` (a pandas DataFrame, Arrow table or record batch) as an Arrow table whose
+        pandas columns are converted the way :meth:`validate` converts them (an index named
+        like a column becomes that column); not checked yet. Raises ValidationError for
+        what cannot be converted, naming the column and the first bad row."""
+        return frame_to_arrow(data, self.name, self.columns, self.key)
 
     def check_columns(self, table: pa.Table) -> None:
         """Raise ValidationError for unknown or missing columns."""
@@ -290,7 +191,7 @@ class TableSchema:
                 out.append(pa.nulls(table.num_rows, col.type))
                 continue
             arr = table.column(col.name)
-            out.append(_cast_column(table, col, arr, self))
+            out.append(cast_column(table, col, arr, self.key))
         return pa.table(out, schema=self.arrow_schema)
 
     def _check_nulls(self, table: pa.Table, series_runs: Runs) -> None:
@@ -299,7 +200,7 @@ class TableSchema:
                 continue
             arr = table.column(col.name)
             if arr.null_count:
-                _fail(
+                reject_rows(
                     table,
                     pc.is_null(arr, nan_is_null=True).to_numpy(zero_copy_only=False),
                     col.name,
@@ -315,7 +216,7 @@ class TableSchema:
                 blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(runs.values)), 0)
                 blank_np = blank.to_numpy(zero_copy_only=False)
                 if blank_np.any():
-                    _fail(
+                    reject_rows(
                         table,
                         runs.expand(blank_np),
                         col.name,
@@ -332,147 +233,13 @@ class TableSchema:
         rows = series_runs.expand(bad)
         values = table.column(self.series_column)
         n = int(np.count_nonzero(rows))
-        _reject(
+        reject(
             self.series_column,
             rows,
             "value that is not a symbol" if n == 1 else "values that are not symbols",
             lambda i: f"row {i}: {values[i].as_py()!r}",
             SYMBOL_RULE,
         )
-
-
-def _utf8(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-_TS_MIN = pd.Timestamp.min.tz_localize("UTC")
-_TS_MAX = pd.Timestamp.max.tz_localize("UTC")
-
-
-def _check_ns_range(name: str, utc: pd.Series, original: Any) -> None:
-    """Timestamps are stored in ns: reject what falls outside 1677-09-21 .. 2262-04-11."""
-    bad = ((utc < _TS_MIN) | (utc > _TS_MAX)).to_numpy(dtype=bool) & utc.notna().to_numpy()
-    _fail_range(name, bad, lambda i: original[i])
-
-
-def _fail_range(name: str, bad: np.ndarray, value_at: Callable[[int], Any]) -> None:
-    _reject(
-        name,
-        bad,
-        "value(s) outside the storable range 1677-09-21 .. 2262-04-11 (nanoseconds since 1970)",
-        lambda i: f"row {i}: {value_at(i)!r}",
-        "e.g. '2024-03-01'",
-    )
-
-
-def _raise_out_of_range(table: pa.Table, name: str, arr: Any, schema: TableSchema) -> None:
-    """Name the first Arrow timestamp/date that does not fit in ns since 1970."""
-    if pa.types.is_date32(arr.type):
-        ints, factor = arr.cast(pa.int32()).cast(pa.int64()), 86_400 * 10**9
-    elif pa.types.is_date64(arr.type):
-        ints, factor = arr.cast(pa.int64()), 10**6
-    else:
-        ints = arr.cast(pa.int64())
-        factor = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[arr.type.unit]
-    valid = ~pc.is_null(ints).to_numpy(zero_copy_only=False)
-    v = ints.fill_null(0).to_numpy(zero_copy_only=False)
-    info = np.iinfo(np.int64)
-    bad = valid & ((v < info.min // factor) | (v > info.max // factor))
-    _fail_range(name, bad, lambda i: arr[i].as_py())
-
-
-def _timestamps_to_arrow(name: str, s: pd.Series, schema: TableSchema) -> pa.Array:
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        utc = s.dt.tz_convert("UTC")
-        _check_ns_range(name, utc, s.tolist())
-        return pa.array(utc.astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        _check_ns_range(name, s.dt.tz_localize("UTC"), s.tolist())
-        return pa.array(s.astype("datetime64[ns]"), type=pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        if len(s) == 0:
-            return pa.array([], type=TIMESTAMP_TYPE)
-        raise ValidationError(
-            f"column {name!r} has numbers ({s.dtype}), which are ambiguous as timestamps; "
-            f"pass datetimes, dates or ISO strings such as '2024-03-01'",
-            column=name,
-        )
-    return _parse_timestamp_objects(name, s.to_numpy(dtype=object), schema)
-
-
-def _parse_timestamp_objects(name: str, values: np.ndarray, schema: TableSchema) -> pa.Array:
-    nulls = pd.isna(values)
-    try:
-        parsed = pd.to_datetime(pd.Series(values), utc=True, format="mixed", errors="coerce")
-    except (TypeError, ValueError, OverflowError):
-        parsed = pd.Series(pd.NaT, index=range(len(values)), dtype="datetime64[ns, UTC]")
-    _reject(
-        name,
-        parsed.isna().to_numpy() & ~nulls,
-        "value(s) that are not timestamps",
-        lambda i: f"row {i}: {values[i]!r}",
-        "use datetimes, dates or ISO strings such as '2024-03-01' or '2024-03-01T14:30:00Z'",
-    )
-    _check_ns_range(name, parsed, values)
-    return pa.array(parsed.astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
-
-
-def _cast_column(table: pa.Table, col: Column, arr: Any, schema: TableSchema) -> Any:
-    if arr.type == col.type:
-        return arr
-    if pa.types.is_timestamp(col.type):
-        if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
-            try:
-                return arr.cast(pa.timestamp("ns")).cast(TIMESTAMP_TYPE)
-            except pa.ArrowInvalid:
-                _raise_out_of_range(table, col.name, arr, schema)
-                raise
-        if pa.types.is_null(arr.type):
-            return pa.nulls(len(arr), TIMESTAMP_TYPE)
-        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            return _parse_timestamp_objects(
-                col.name, np.asarray(arr.to_pylist(), dtype=object), schema
-            )
-        raise ValidationError(
-            f"column {col.name!r} has type {arr.type}, which is not a timestamp; pass datetimes, "
-            f"dates or ISO strings such as '2024-03-01'",
-            column=col.name,
-        )
-    if pa.types.is_string(col.type):
-        if pa.types.is_dictionary(arr.type):
-            arr = arr.cast(arr.type.value_type)
-        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            return arr.cast(col.type)
-        if pa.types.is_null(arr.type):
-            return pa.nulls(len(arr), col.type)
-        raise ValidationError(
-            f"column {col.name!r} has type {arr.type}; expected strings such as {col.example}",
-            column=col.name,
-        )
-    # numeric
-    if pa.types.is_boolean(arr.type):
-        raise ValidationError(
-            f"column {col.name!r} has booleans; expected numbers such as {col.example}",
-            column=col.name,
-        )
-    try:
-        return arr.cast(col.type, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        pass
-    values = pd.Series(arr.to_pandas(), dtype=object)
-    coerced = pd.to_numeric(values, errors="coerce")
-    _reject(
-        col.name,
-        coerced.isna().to_numpy() & ~values.isna().to_numpy(),
-        f"value(s) that cannot be cast to {col.type}",
-        lambda i: f"{_row_desc(table, i, schema.key)}: {values.iloc[i]!r}",
-        f"expected numbers such as {col.example}",
-    )
-    return pa.array(coerced.to_numpy(dtype="float64"), type=pa.float64()).cast(col.type)
 
 
 # -- prices ---------------------------------------------------------------------------------
@@ -496,9 +263,11 @@ def _check_prices(table: pa.Table, schema: TableSchema) -> None:
             values = cols[name]
             present = np.ones(len(values), dtype=bool)
             bad_finite = ~np.isfinite(values)
-        _fail(table, bad_finite, name, "non-finite", key, "prices must be finite, e.g. 101.25")
+        reject_rows(
+            table, bad_finite, name, "non-finite", key, "prices must be finite, e.g. 101.25"
+        )
         with np.errstate(invalid="ignore"):
-            _fail(
+            reject_rows(
                 table,
                 present & (values <= 0),
                 name,
@@ -507,14 +276,16 @@ def _check_prices(table: pa.Table, schema: TableSchema) -> None:
                 "prices must be greater than 0, e.g. 101.25",
             )
     o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
-    _fail(table, h < lo, "high", "below-low", key, "high must be >= low")
-    _fail(table, h < o, "high", "below-open", key, "high must be >= open")
-    _fail(table, h < c, "high", "below-close", key, "high must be >= close")
-    _fail(table, lo > o, "low", "above-open", key, "low must be <= open")
-    _fail(table, lo > c, "low", "above-close", key, "low must be <= close")
+    reject_rows(table, h < lo, "high", "below-low", key, "high must be >= low")
+    reject_rows(table, h < o, "high", "below-open", key, "high must be >= open")
+    reject_rows(table, h < c, "high", "below-close", key, "high must be >= close")
+    reject_rows(table, lo > o, "low", "above-open", key, "low must be <= open")
+    reject_rows(table, lo > c, "low", "above-close", key, "low must be <= close")
     vol = np.asarray(table.column("volume").to_numpy(zero_copy_only=False), dtype="float64")
-    _fail(table, ~np.isfinite(vol), "volume", "non-finite", key, "volume must be finite, e.g. 1200")
-    _fail(table, vol < 0, "volume", "negative", key, "volume must be >= 0, e.g. 1200")
+    reject_rows(
+        table, ~np.isfinite(vol), "volume", "non-finite", key, "volume must be finite, e.g. 1200"
+    )
+    reject_rows(table, vol < 0, "volume", "negative", key, "volume must be >= 0, e.g. 1200")
 
 
 PRICES = TableSchema(
@@ -539,10 +310,12 @@ ACTION_KINDS = ("dividend", "split")
 def _check_actions(table: pa.Table, schema: TableSchema) -> None:
     kind = table.column("kind")
     bad = ~pc.is_in(kind, value_set=pa.array(ACTION_KINDS)).to_numpy(zero_copy_only=False)
-    _fail(table, bad, "kind", "unknown", schema.key, f"kind must be one of {list(ACTION_KINDS)}")
+    reject_rows(
+        table, bad, "kind", "unknown", schema.key, f"kind must be one of {list(ACTION_KINDS)}"
+    )
     value = table.column("value").to_numpy(zero_copy_only=False).astype("float64")
-    _fail(table, ~np.isfinite(value), "value", "non-finite", schema.key, "e.g. 0.24 or 4.0")
-    _fail(table, value <= 0, "value", "non-positive", schema.key, "e.g. 0.24 or 4.0")
+    reject_rows(table, ~np.isfinite(value), "value", "non-finite", schema.key, "e.g. 0.24 or 4.0")
+    reject_rows(table, value <= 0, "value", "non-positive", schema.key, "e.g. 0.24 or 4.0")
 
 
 ACTIONS = TableSchema(

@@ -71,7 +71,15 @@ def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
         else:
             reject_other_tickers(result["ticker"], ticker, source_name)
         try:
-            return pa.Table.from_pandas(result, preserve_index=False, nthreads=1)
+            # the conversion upsert_prices uses, so a source's frame is read the same way
+            # (pyarrow's own would cut datetimes in a column of dates to their date)
+            return PRICES.to_arrow(result)
+        except ValidationError as exc:
+            raise BadSourceData(
+                f"source {source_name!r} returned bad data for {ticker!r}: {exc}",
+                ticker=ticker,
+                source=source_name,
+            ) from exc
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise BadSourceData(
                 f"source {source_name!r} returned data for {ticker!r} that Arrow cannot "

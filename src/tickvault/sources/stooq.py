@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadSourceData, RateLimited, TickerNotFound
+from .barparser import BarParser, Rows
 from .base import TimeLike, bounds, clip, empty_prices
-from .files import BarParser, Rows
 from .http import HttpSource
 
 log = logging.getLogger(__name__)

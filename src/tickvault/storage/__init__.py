@@ -1,11 +1,12 @@
 """The storage engine: immutable Parquet data files plus a commit log, all through a Store."""
 
 from .db import ParquetDB, Snapshot
-from .maintenance import Problem, RepairReport, VacuumReport, VerifyReport
+from .maintenance import RepairReport, VacuumReport
 from .options import StorageOptions
 from .state import FileInfo
 from .store import LocalStore, MemoryStore, Store
 from .table import CommitResult, committed
+from .verify import Problem, VerifyReport
 
 __all__ = [
     "CommitResult",

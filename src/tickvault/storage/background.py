@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from ..errors import TickvaultError
-from . import compaction, maintenance
+from . import compaction, maintenance, verify
 from .snapshot import pinned_files
 from .table import Table
 
@@ -157,12 +157,12 @@ class Compactor:
                 self.table.name,
                 message,
             )
-        maintenance.record_error(self.table, message)
+        verify.record_error(self.table, message)
 
     def _succeeded(self) -> None:
         self.last_error = None
         self._logged.clear()
-        maintenance.clear_error(self.table)
+        verify.clear_error(self.table)
 
     # -- reclaiming space ------------------------------------------------------------------
 

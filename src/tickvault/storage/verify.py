@@ -1,0 +1,213 @@
+"""verify: every live file read back and checked against the log, the log itself, orphans;
+and the record of a failed background compaction that verify reports."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import CorruptDatabaseError
+from ..keys import column_runs, is_sorted_unique, same_as_previous
+from ..schema import TableSchema
+from .files import SEQ_COLUMN
+from .log import LOG_DIR, now_iso
+from .reading import read_whole
+from .state import FileInfo
+from .table import Table
+
+
+@dataclass
+class Problem:
+    table: str
+    path: str
+    kind: str  # missing | unreadable | schema | row_count | stats | duplicate_keys | unsorted | log
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.table}/{self.path}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    files_checked: int
+    rows_checked: int
+    problems: list[Problem] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    unreferenced: list[str] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+    #: not damage (``ok`` stays true), but worth a look: e.g. a failed background compaction
+    warnings: list[str] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["problems"] = [asdict(p) for p in self.problems]
+        return d
+
+
+def _scan_log(t: Table) -> tuple[dict[str, int], dict[str, float], list[Problem]]:
+    """path -> version that added it; path -> time it was removed; log problems."""
+    added: dict[str, int] = {}
+    removed_at: dict[str, float] = {}
+    problems: list[Problem] = []
+    versions = t.log.list_versions()
+    expected = 0
+    for v in versions:
+        if v != expected:
+            problems.append(Problem(t.name, f"{LOG_DIR}/{v:020d}.json", "log", f"gap before {v}"))
+        expected = v + 1
+        try:
+            e = t.log.read_entry(v)
+        except CorruptDatabaseError as exc:
+            problems.append(Problem(t.name, f"{LOG_DIR}/{v:020d}.json", "log", str(exc)))
+            continue
+        if e is None:
+            continue
+        for d in e.get("add", []):
+            added.setdefault(d["path"], v)
+        stamp = _entry_time(e)
+        for p in e.get("remove", []):
+            removed_at[p] = stamp
+    return added, removed_at, problems
+
+
+def _entry_time(e: dict[str, Any]) -> float:
+    try:
+        return dt.datetime.fromisoformat(str(e["timestamp"]).replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError):
+        return 0.0
+
+
+def check_file(t: Table, f: FileInfo) -> list[Problem]:
+    """Open one data file, decode every page and compare it with what the log says about
+    it: columns and types, row count, sort order, unique keys, per-ticker statistics.
+    The one file verifier (``verify``, ``repair`` and the pipeline's read-back)."""
+    key = t.key(f.path)
+    try:
+        data = read_whole(t.store, key)
+    except FileNotFoundError:
+        return [Problem(t.name, f.path, "missing", "the log lists it but it is not on disk")]
+    except Exception as exc:  # any decoding failure means unreadable
+        return [Problem(t.name, f.path, "unreadable", f"{type(exc).__name__}: {exc}")]
+    return check_table(t.name, t.schema, f, data)
+
+
+def check_table(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> list[Problem]:
+    out = []
+    expected = schema.arrow_schema
+    got = data.schema
+    want_names = [*expected.names, *([SEQ_COLUMN] if f.seq_col else [])]
+    if got.names != want_names or any(
+        got.field(n).type != expected.field(n).type for n in expected.names if n in got.names
+    ):
+        out.append(
+            Problem(name, f.path, "schema", f"columns {got.names} / types differ from {want_names}")
+        )
+        return out
+    if data.num_rows != f.rows:
+        out.append(
+            Problem(name, f.path, "row_count", f"{data.num_rows} rows, the log says {f.rows}")
+        )
+    key = list(schema.key)
+    runs = column_runs(data, schema.series_column)
+    if data.num_rows > 1 and not is_sorted_unique(data, key, runs):
+        order = pc.sort_indices(data, sort_keys=[(k, "ascending") for k in key])
+        if not np.array_equal(order.to_numpy(), np.arange(data.num_rows)):
+            out.append(Problem(name, f.path, "unsorted", "rows are not sorted by the key"))
+            data = data.take(order)
+        same = same_as_previous(data, key)
+        if same.any():
+            out.append(
+                Problem(name, f.path, "duplicate_keys", f"{int(same.sum())} duplicate key(s)")
+            )
+    if not out:
+        tickers, starts, ends = runs.values.to_pylist(), runs.starts, runs.ends
+        ts = data.column(schema.time_column).combine_chunks().cast(pa.int64()).to_numpy()
+        if (
+            tickers != f.tickers
+            or ts[starts].tolist() != f.min_ts
+            or ts[ends - 1].tolist() != f.max_ts
+            or (ends - starts).tolist() != f.ticker_rows
+        ):
+            out.append(Problem(name, f.path, "stats", "tickers or time ranges differ from the log"))
+    return out
+
+
+def verify(tables: Sequence[Table]) -> VerifyReport:
+    report = VerifyReport(ok=True, files_checked=0, rows_checked=0)
+    for t in tables:
+        name = t.name
+        # list the folder BEFORE reading the log: a file committed meanwhile is then in
+        # the (newer) state we classify against, never mistaken for an orphan
+        listing = sorted(t.store.list(name))
+        try:
+            state = t.refresh()
+        except CorruptDatabaseError as exc:
+            report.problems.append(Problem(name, LOG_DIR, "log", str(exc)))
+            continue
+        report.versions[name] = state.version
+        failure = last_error(t)
+        if failure is not None:
+            report.warnings.append(
+                f"{name}: background compaction failed at {failure.get('time')} "
+                f"(pid {failure.get('pid')}): {failure.get('error')}; it is retried after the "
+                f"next commit, or run `tickvault compact`"
+            )
+        added, _, log_problems = _scan_log(t)
+        report.problems.extend(log_problems)
+        for f in sorted(state.files.values(), key=lambda f: f.path):
+            report.files_checked += 1
+            report.rows_checked += f.rows
+            report.problems.extend(check_file(t, f))
+        live = set(t.refresh().files) | set(state.files)
+        for entry in listing:
+            if entry.endswith(".parquet") and entry not in live:
+                if entry in added:
+                    report.unreferenced.append(f"{name}/{entry}")
+                else:
+                    report.orphans.append(f"{name}/{entry}")
+            elif t.store.is_temporary(entry):
+                report.orphans.append(f"{name}/{entry}")
+    report.ok = not report.problems
+    return report
+
+
+#: Where the last background failure of a table is recorded (cleared by a success).
+ERROR_KEY = "_compaction.json"
+
+
+def record_error(t: Table, message: str) -> None:
+    record = {"error": message, "time": now_iso(), "pid": os.getpid()}
+    # e.g. the disk is full: then the caller's log line is all there is
+    with contextlib.suppress(OSError):
+        t.store.put(t.key(ERROR_KEY), json.dumps(record).encode())
+
+
+def clear_error(t: Table) -> None:
+    with contextlib.suppress(OSError):  # a failure recorded earlier, maybe by another process
+        t.store.delete(t.key(ERROR_KEY))
+
+
+def last_error(t: Table) -> dict[str, Any] | None:
+    """The recorded failure of the last background compaction of ``t`` (any process)."""
+    try:
+        data = t.store.get(t.key(ERROR_KEY))
+    except FileNotFoundError:
+        return None
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
