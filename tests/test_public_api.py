@@ -23,7 +23,7 @@ PUBLIC = {
     # errors
     "TickvaultError", "ValidationError", "ConfigError", "BadTimeBound", "StorageError",
     "DatabaseNotFound", "TableNotFound", "CorruptDatabaseError", "CommitConflict",
-    "StorageFull", "VersionUnavailable",
+    "StorageFull", "VersionUnavailable", "ObjectStoreError",
     "SourceError", "TickerNotFound", "BadSourceData", "TransientSourceError", "RateLimited",
     "SourceUnavailable",
     "__version__",
@@ -72,7 +72,7 @@ def test_every_error_derives_from_the_root_and_pickles():
 def test_import_has_no_heavy_side_effects():
     code = (
         "import sys, tickvault; "
-        "print(any(m.startswith(('dask', 'distributed', 'exchange_calendars', 'httpx')) "
+        "print(any(m.startswith(('dask', 'distributed', 'exchange_calendars', 'httpx', 'obstore')) "
         "for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -12,6 +12,7 @@ Every error tickvault raises on purpose derives from :class:`TickvaultError`::
     │   ├── CorruptDatabaseError   a log entry or data file cannot be read
     │   ├── VersionUnavailable     an old version whose files were reclaimed
     │   ├── StorageFull            (also an OSError) no space left; nothing was committed
+    │   ├── ObjectStoreError       (also an OSError) retryable: a bucket request failed
     │   └── CommitConflict         retryable: another writer published first
     └── SourceError                fetching data from a source
         ├── TickerNotFound         permanent, for that ticker only
@@ -119,6 +120,22 @@ class StorageFull(StorageError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
+class ObjectStoreError(StorageError, OSError):
+    """A request to an object store (S3, GCS, Azure) failed: timeout, connection error,
+    5xx, permission. The message names the operation and the key, never a credential.
+    ``ambiguous`` marks a write that may have happened anyway (the commit resolves it by
+    reading the entry back)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class CommitConflict(StorageError):
     """Another writer published the version this commit wanted. Retried internally."""
 
@@ -174,6 +191,7 @@ __all__ = [
     "ConfigError",
     "CorruptDatabaseError",
     "DatabaseNotFound",
+    "ObjectStoreError",
     "RateLimited",
     "SourceError",
     "SourceUnavailable",

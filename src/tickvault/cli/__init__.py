@@ -100,7 +100,8 @@ def _common() -> _Parser:
         "--db",
         metavar="PATH",
         default=s,
-        help=f"the database folder (default: ${DB_ENV}, then ./db)",
+        help=f"the database folder, or a bucket URL like s3://bucket/prefix "
+        f"(default: ${DB_ENV}, then ./db)",
     )
     g.add_argument("-q", "--quiet", action="store_true", default=s, help="print only errors")
     g.add_argument("--json", action="store_true", default=s, help="machine-readable output")

@@ -71,6 +71,14 @@ def _db_path(args: argparse.Namespace) -> str:
     return str(getattr(args, "db", None) or os.environ.get(DB_ENV) or "db")
 
 
+def _shown(args: argparse.Namespace) -> str:
+    """The database for messages: a URL without credentials."""
+    from ..storage.store import display_url, is_url
+
+    path = _db_path(args)
+    return display_url(path) if is_url(path) else path
+
+
 def _open_db(args: argparse.Namespace) -> ParquetDB:
     """Open an existing database for a read or maintenance command (never creates one)."""
     from ..storage import ParquetDB
@@ -113,7 +121,7 @@ def cmd_update(args: argparse.Namespace, out: Output) -> int:
     total = len(tickers) if tickers is not None else len(db.tickers())
     if total == 0:
         raise CommandFailed(
-            f"the database at {_db_path(args)!r} has no tickers to update; "
+            f"the database at {_shown(args)!r} has no tickers to update; "
             f"name them (`tickvault update AAPL`) or run `tickvault backfill` first"
         )
     from ..pipeline import update
@@ -142,7 +150,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     if unknown:
         sample = ", ".join(sorted(known)[:5]) or "none"
         raise TickerNotFound(
-            f"{', '.join(unknown)} not in the database at {_db_path(args)!r} "
+            f"{', '.join(unknown)} not in the database at {_shown(args)!r} "
             f"({len(known)} tickers, e.g. {sample})"
         )
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
@@ -301,7 +309,7 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
     """Versions of a table, oldest first (``db.history``)."""
     db = _open_db(args)
     if args.table not in db.tables():
-        raise TableNotFound(f"no table {args.table!r} in {_db_path(args)!r}; it has {db.tables()}")
+        raise TableNotFound(f"no table {args.table!r} in {_shown(args)!r}; it has {db.tables()}")
     entries = db.history(args.table, limit=args.limit or None)
     if out.json:
         out.data(entries)
@@ -327,7 +335,7 @@ def cmd_compact(args: argparse.Namespace, out: Output) -> int:
     db = _open_db(args)
     before = db.info()["tables"].get(args.table)
     if before is None:
-        raise TableNotFound(f"no table {args.table!r} in {_db_path(args)!r}; it has {db.tables()}")
+        raise TableNotFound(f"no table {args.table!r} in {_shown(args)!r}; it has {db.tables()}")
     result = db.compact(args.table)
     after = db.info()["tables"][args.table]
     doc = {
@@ -419,7 +427,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     check_token(token)  # bad options fail before "serving ..." is printed
     HostPolicy.for_bind(args.host, args.allowed_host or ())
-    out.note(f"serving {_db_path(args)} on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    out.note(f"serving {_shown(args)} on http://{args.host}:{args.port} (Ctrl-C to stop)")
     serve(
         _db_path(args),
         host=args.host,

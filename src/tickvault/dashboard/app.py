@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..storage import ParquetDB
 from ..storage.db import MARKER
+from ..storage.store import display_url, is_url
 from . import views
 from .security import (
     TOKEN_ENV,
@@ -177,7 +178,10 @@ class _State:
     """Per-app state: the database (opened read-only, lazily) and the verify cache."""
 
     def __init__(self, db_path: str | os.PathLike[str], opts: FreshnessOptions) -> None:
-        self.path = Path(db_path)
+        #: a URL (s3://...) stays a string, shown without credentials
+        self.target = db_path
+        self.url = is_url(db_path)
+        self.path: Path | str = display_url(str(db_path)) if self.url else Path(db_path)
         self.fresh = FreshnessCache(opts)
         self.verify = VerifyCache()
         self._db: ParquetDB | None = None
@@ -187,10 +191,10 @@ class _State:
         """The database, opened read-only. Re-checked on every request, so a database
         created after the server started is picked up and a removed one reports 503."""
         with self._lock:
-            if self._db is not None and (self.path / MARKER).exists():
+            if self._db is not None and self._marker_exists():
                 return self._db
             self._db = None
-            self._db = ParquetDB(self.path, create=False)
+            self._db = ParquetDB(self.target, create=False)
             return self._db
 
     def explain(self, exc: BaseException) -> BaseException:
@@ -198,12 +202,20 @@ class _State:
         was being served is a missing database (503), not a damaged one (500) or an
         unknown ticker (404)."""
         gone = isinstance(exc, PageNotFound) or http_status(exc)[0] == 500
-        if gone and not (self.path / MARKER).exists():
+        if gone and not self._marker_exists():
             return DatabaseNotFound(
                 f"no tickvault database at {str(self.path)!r} any more (it was moved or "
                 f"removed while this request was served)"
             )
         return exc
+
+    def _marker_exists(self) -> bool:
+        if not self.url:
+            return (Path(self.path) / MARKER).exists()
+        try:  # a bucket: one HEAD
+            return self._db is not None and self._db.store.exists(MARKER)
+        except OSError:
+            return False
 
 
 class _Dashboard(Starlette):

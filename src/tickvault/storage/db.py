@@ -36,7 +36,7 @@ from .options import StorageOptions, seconds
 from .runs import list_runs, record_run
 from .snapshot import Snapshot, pinned_files, to_pandas
 from .state import FileInfo, TableState
-from .store import LocalStore, Store
+from .store import LocalStore, Store, is_url
 from .table import CommitResult, Table, committed
 from .verify import Problem, VerifyReport
 
@@ -49,8 +49,11 @@ class ParquetDB:
     """A Parquet price database that cannot lose or corrupt data.
 
     ``ParquetDB(path)`` opens the database at ``path``, creating it unless ``create=False``.
-    Many instances on one path — in threads, processes or machines sharing a filesystem —
-    is normal use: commits serialise through exclusive creation of log entries.
+    ``path`` may be a bucket URL (``s3://bucket/prefix``, ``gs://``, ``az://``/``abfs://``,
+    ``memory://``) with ``storage_options`` (object_store key names; the standard
+    environment variables otherwise). Many instances on one path — in threads, processes or
+    machines sharing a filesystem or a bucket — is normal use: commits serialise through
+    exclusive creation of log entries.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class ParquetDB:
         create: bool = True,
         options: StorageOptions | None = None,
         store: Store | None = None,
+        storage_options: dict[str, Any] | None = None,
         **option_overrides: Any,
     ) -> None:
         opts = options or StorageOptions()
@@ -71,8 +75,16 @@ class ParquetDB:
             opts = replace(opts, **option_overrides)
         self.options = opts
         #: every byte of the database goes through this (decision 006)
+        if store is None and is_url(path):
+            from .object_store import ObjectStore  # obstore loads only for buckets
+
+            store = ObjectStore(str(path), storage_options)
+        elif storage_options:
+            raise ConfigError("storage_options apply to a bucket URL (s3://, gs://, az://)")
         self.store: Store = store if store is not None else LocalStore(path, fsync=opts.fsync)
-        self.path = Path(path) if store is None else Path(self.store.location)
+        #: where the database is, for display: a Path for a folder, the URL without
+        #: credentials for a bucket
+        self.path: Path | str = Path(path) if store is None else _display(self.store.location)
         self._tables: dict[str, Table] = {}
         if not self.store.exists(MARKER):
             if not create:
@@ -89,10 +101,10 @@ class ParquetDB:
     # -- plumbing --------------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.path), "options": self.options, "store": self.store}
+        return {"path": self.path, "options": self.options, "store": self.store}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.path = Path(state["path"])
+        self.path = state["path"]
         self.options = state["options"]
         self.store = state["store"]
         self._tables = {}
@@ -441,6 +453,11 @@ class ParquetDB:
         return CommitResult(
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
         )
+
+
+def _display(location: str) -> Path | str:
+    """A store's location as ``db.path``: a URL stays a string (Path would fold ``//``)."""
+    return location if "://" in location else Path(location)
 
 
 def _reject_shared_keys(files: Sequence[Any]) -> None:

@@ -161,6 +161,17 @@ class LogStore:
         data = json.dumps(entry, separators=(",", ":")).encode()
         return self.store.put_if_absent(self.key(entry_name(version)), data)
 
+    def find_commit(self, commit_id: str, unsure: list[int], newest: int) -> int | None:
+        """The version among ``unsure`` (those up to ``newest`` are published) holding the
+        commit ``commit_id``, if any; versions found to hold another commit are removed
+        from ``unsure``. The read-back of the ambiguity rule (decision 009)."""
+        for v in [v for v in unsure if v <= newest]:
+            entry = self.read_entry(v)
+            if entry is not None and entry.get("commit_id") == commit_id:
+                return v
+            unsure.remove(v)
+        return None
+
     def write_checkpoint(self, state: TableState) -> None:
         data = json.dumps(state.to_json(), separators=(",", ":")).encode()
         self.store.put(self.key(checkpoint_name(state.version)), data)

@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -50,8 +51,12 @@ class ObjectMeta:
 class Store(abc.ABC):
     """Every byte of one database root. Implementations are thread-safe."""
 
-    #: Where the root is, for messages (a folder path or a URL).
+    #: Where the root is, for messages (a folder path or a URL without credentials).
     location: str
+    #: Can a create that reports "already exists", or fails, have been our own create?
+    #: (Object stores: a client retries a create whose answer was lost.) The commit then
+    #: reads the entry back and compares its commit id (decision 009).
+    ambiguous_creates: bool = False
 
     @abc.abstractmethod
     def put_if_absent(self, key: str, data: bytes) -> bool:
@@ -113,6 +118,29 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections or handles."""
+
+
+#: URL schemes that name an object store (everything else is a local path).
+URL_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "azure", "abfs", "abfss", "adl", "memory")
+
+
+def is_url(path: object) -> bool:
+    """Does ``path`` name an object store (``s3://``, ``gs://``, ``az://``, ...)?"""
+    if not isinstance(path, str) or "://" not in path:
+        return False
+    return path.split("://", 1)[0].lower() in URL_SCHEMES
+
+
+def display_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment (where credentials hide). Only the
+    ``abfs[s]://container@account...`` form keeps its user part: it is the container."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.username and parts.password is None and parts.scheme.lower() in ("abfs", "abfss"):
+        host = f"{parts.username}@{host}"
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def join(*parts: str) -> str:

@@ -12,6 +12,7 @@ import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -19,7 +20,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import CommitConflict, CorruptDatabaseError, StorageError, VersionUnavailable
+from ..errors import (
+    CommitConflict,
+    CorruptDatabaseError,
+    ObjectStoreError,
+    StorageError,
+    VersionUnavailable,
+)
 from ..keys import Runs
 from ..schema import TableSchema
 from . import reads
@@ -118,7 +125,11 @@ class Table:
                 "format": 1,
             },
         }
-        self.log.publish(0, entry)
+        try:
+            self.log.publish(0, entry)
+        except ObjectStoreError as exc:  # an answer lost: fine if some create landed
+            if not (exc.ambiguous and self.log.exists()):
+                raise
 
     def commit(
         self,
@@ -137,8 +148,19 @@ class Table:
             self.store.flush(self.name)
         deadline = time.monotonic() + MAX_COMMIT_SECONDS
         attempt = 0
+        commit_id = uuid.uuid4().hex
+        # versions where our entry may have landed without us knowing (decision 009)
+        unsure: list[int] = []
         while True:
-            state = self.refresh()
+            try:
+                state = self.refresh()
+                mine = self.log.find_commit(commit_id, unsure, state.version)
+            except BaseException as exc:
+                if unsure:  # our entry may be published: its files must not be deleted
+                    exc.tickvault_committed = -1  # type: ignore[attr-defined]
+                raise
+            if mine is not None:
+                return self._published(mine, None)
             version = state.version + 1
             missing = [f.path for f in add if not self.store.exists(self.key(f.path))]
             if missing:  # never publish a reference to a file that is gone
@@ -154,6 +176,7 @@ class Table:
             entry = {
                 "operation": operation,
                 "timestamp": now_iso(),
+                "commit_id": commit_id,
                 "add": [f.to_json() for f in add],
                 "remove": list(remove),
                 "info": {
@@ -163,19 +186,19 @@ class Table:
                     "attempts": attempt + 1,
                 },
             }
-            if self.log.publish(version, entry):
-                try:
-                    with self._lock:
-                        if self._state.version == version - 1:
-                            self._state.apply(version, entry)
-                    if version % self.opts.checkpoint_interval == 0:
-                        self._checkpoint(version)
-                except BaseException as exc:  # e.g. Ctrl-C during the checkpoint
-                    # the entry is published: its files belong to the table now, and a
-                    # caller cleaning up after a failed commit must not delete them
-                    exc.tickvault_committed = version  # type: ignore[attr-defined]
+            try:
+                won = self.log.publish(version, entry)
+            except ObjectStoreError as exc:
+                if not exc.ambiguous:
                     raise
-                return version
+                log.info("%s: publishing version %d was ambiguous (%s)", self.name, version, exc)
+                won = False
+                unsure.append(version)  # the next refresh reads it back
+            else:
+                if not won and self.store.ambiguous_creates:
+                    unsure.append(version)  # "exists" may be our own retried create
+            if won:
+                return self._published(version, entry)
             attempt += 1
             if time.monotonic() > deadline:
                 raise CommitConflict(
@@ -183,6 +206,22 @@ class Table:
                     f"(other writers kept winning)"
                 )
             time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
+
+    def _published(self, version: int, entry: dict[str, Any] | None) -> int:
+        """Bookkeeping after our entry became ``version``."""
+        try:
+            if entry is not None:
+                with self._lock:
+                    if self._state.version == version - 1:
+                        self._state.apply(version, entry)
+            if version % self.opts.checkpoint_interval == 0:
+                self._checkpoint(version)
+        except BaseException as exc:  # e.g. Ctrl-C during the checkpoint
+            # the entry is published: its files belong to the table now, and a
+            # caller cleaning up after a failed commit must not delete them
+            exc.tickvault_committed = version  # type: ignore[attr-defined]
+            raise
+        return version
 
     def _checkpoint(self, version: int) -> None:
         try:
@@ -370,7 +409,8 @@ def _readable(table: Table, version: int) -> bool:
 
 
 def committed(exc: BaseException) -> bool:
-    """Did ``exc`` interrupt a commit after its log entry was published?"""
+    """Did ``exc`` interrupt a commit after its log entry was published (or may it have:
+    ``tickvault_committed == -1`` when an object store's answer was lost)?"""
     return getattr(exc, "tickvault_committed", None) is not None
 
 
