@@ -29,7 +29,6 @@ from .output import Output
 __all__ = ["EXIT_CODES", "build_parser", "exit_code", "main"]
 
 PROG = "tickvault"
-SOURCES = ("demo", "csv", "parquet", "yahoo", "stooq")
 FORMATS = ("table", "csv", "json", "parquet")
 
 
@@ -108,12 +107,21 @@ def _common() -> _Parser:
     return p
 
 
-def _add_source_options(p: argparse.ArgumentParser) -> None:
+def _add_source_options(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    from ..sources import available_sources
+
+    names = ", ".join(available_sources())
     p.add_argument(
         "--source",
-        default="demo",
+        default=default,
         metavar="NAME",
-        help=f"where bars come from: {', '.join(SOURCES)} or a plugin (default: demo)",
+        help=f"where bars come from: {names} (default: "
+        + (f"{default})" if default else "the source the stored bars came from)"),
+    )
+    p.add_argument(
+        "--replace-source",
+        action="store_true",
+        help="allow overwriting tickers whose stored bars came from another source",
     )
     p.add_argument(
         "--source-option",
@@ -162,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("backfill", c.cmd_backfill, "fetch tickers' history from a source and store it")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers to fetch")
-    _add_source_options(p)
+    _add_source_options(p, default="demo")
     p.add_argument("--start", type=_date, metavar="DATE", help="first date (default: source's)")
     p.add_argument("--end", type=_date, metavar="DATE", help="last date (default: today)")
     p.add_argument(
@@ -171,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("update", c.cmd_update, "fetch what is new since each ticker's last stored bar")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
-    _add_source_options(p)
+    _add_source_options(p, default=None)
     p.add_argument(
         "--lookback",
         type=_count,

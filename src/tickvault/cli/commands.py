@@ -103,6 +103,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         "end": args.end,
         "scheduler": args.scheduler,
         "n_workers": args.n_workers,
+        "replace_source": args.replace_source,
     }
 
 
@@ -127,9 +128,17 @@ def cmd_update(args: argparse.Namespace, out: Output) -> int:
 
 
 def _source(args: argparse.Namespace) -> Any:
-    """The source object, created up front so a bad name or option fails before any work."""
+    """The source object, created up front so a bad name or option fails before any work
+    (None for ``update`` without ``--source``: the library uses the recorded one)."""
     from ..sources import get_source
 
+    if args.source is None:
+        if args.source_option:
+            raise UsageError(
+                "--source-option needs --source NAME, e.g. --source yahoo --source-option "
+                "base_url=http://127.0.0.1:8000"
+            )
+        return None
     return get_source(args.source, **_source_options(args.source_option))
 
 

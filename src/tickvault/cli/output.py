@@ -148,8 +148,14 @@ def progress(out: Output, total: int, label: str) -> Iterator[Callable[[Any], No
         transient=False,
     )
     task = bar.add_task(label, total=total or None, rows=0, failed=0)
+    started = False
 
     def on_progress(event: Any) -> None:
+        # drawn from the first event on: a run refused before any work draws nothing
+        nonlocal started
+        if not started:
+            started = True
+            bar.start()
         bar.update(
             task,
             completed=int(getattr(event, "done", 0)),
@@ -158,8 +164,11 @@ def progress(out: Output, total: int, label: str) -> Iterator[Callable[[Any], No
             failed=int(getattr(event, "failed", 0)),
         )
 
-    with bar:
+    try:
         yield on_progress
+    finally:
+        if started:
+            bar.stop()
 
 
 def report_summary(out: Output, report: Any, top: int = 10) -> int:

@@ -37,6 +37,7 @@ from ..errors import BadSourceData, ConfigError, ValidationError
 from ..schema import PRICES
 from ..times import TimeLike, parse_time
 from .policy import RetryPolicy
+from .provenance import set_origin
 
 log = logging.getLogger(__name__)
 
@@ -307,5 +308,6 @@ def get_source(name: str, **options: Any) -> Source:
             ]
             raise ConfigError(f"source {name!r}: {exc}; its options are {valid}") from exc
     source = as_source(factory(**options))
+    set_origin(source, name, options)
     log.debug("created source %r with options %s", name, sorted(options))
     return source

@@ -276,6 +276,11 @@ class ParquetDB:
     def watermarks(self, table: str = "prices") -> dict[str, pd.Timestamp]:
         return self.snapshot(table).watermarks()
 
+    def sources(self, table: str = "prices") -> dict[str, dict[str, Any]]:
+        """Provenance per ticker, from the log: ``{ticker: {"name": "yahoo", "options":
+        {...}}}`` (see :meth:`Snapshot.sources`)."""
+        return self.snapshot(table).sources()
+
     @property
     def version(self) -> int:
         """The prices table's newest version (-1 before the first write)."""

@@ -82,6 +82,12 @@ class Snapshot:
         self._state._derived["watermarks"] = result
         return dict(result)
 
+    def sources(self) -> dict[str, dict[str, Any]]:
+        """Where each ticker's bars came from: ``{ticker: {"name", "options"}}`` as the
+        newest pipeline commit that wrote the ticker recorded it (non-secret options only).
+        Tickers only ever written by ``upsert`` are absent."""
+        return {t: dict(s) for t, s in sorted(self._state.sources.items())}
+
     def first_timestamps(self) -> dict[str, pd.Timestamp]:
         best: dict[str, int] = {}
         for f in self._state.files.values():
