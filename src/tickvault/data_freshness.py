@@ -45,6 +45,7 @@ import pandas as pd
 
 from .errors import ConfigError
 from .storage import ParquetDB
+from .tickers import normalize
 from .times import TimeLike, parse_time
 
 __all__ = [
@@ -218,7 +219,7 @@ def freshness(
     unit = "sessions" if cal is not None else "days"
     store = _open(db)
     marks = store.watermarks(table)
-    names = sorted(marks) if tickers is None else sorted({str(t) for t in tickers})
+    names = sorted(marks) if tickers is None else sorted({normalize(str(t)) for t in tickers})
     have = [t for t in names if t in marks]
     last = pd.DatetimeIndex([marks[t] for t in have], tz="UTC", dtype="datetime64[ns, UTC]")
     if len(have) == 0:

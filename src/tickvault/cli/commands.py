@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TableNotFound, TickerNotFound
+from ..errors import TableNotFound
 from .errors import EXIT_OK, EXIT_PROBLEMS, CommandFailed, UsageError
 from .output import (
     Output,
@@ -61,10 +61,9 @@ def _read_tickers(args: argparse.Namespace) -> list[str]:
         for line in text.splitlines():
             line = line.split("#", 1)[0]
             tickers.extend(t for t in re.split(r"[\s,;]+", line) if t)
-    seen: dict[str, None] = {}
-    for t in tickers:
-        seen.setdefault(t.strip(), None)
-    return [t for t in seen if t]
+    from ..tickers import normalize_all
+
+    return [t for t in normalize_all(tickers) if t]
 
 
 def _db_path(args: argparse.Namespace) -> str:
@@ -149,11 +148,9 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     known = set(db.tickers())
     unknown = [t for t in tickers if t not in known]
     if unknown:
-        sample = ", ".join(sorted(known)[:5]) or "none"
-        raise TickerNotFound(
-            f"{', '.join(unknown)} not in the database at {_db_path(args)!r} "
-            f"({len(known)} tickers, e.g. {sample})"
-        )
+        from ..tickers import not_found
+
+        raise not_found(unknown, known, repr(_db_path(args)))
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     df = db.read_table(
         "prices", tickers=tickers or None, start=args.start, end=args.end, columns=columns

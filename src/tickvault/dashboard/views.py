@@ -23,6 +23,7 @@ from ..csv_export import to_csv
 from ..data_freshness import LEVELS, freshness, freshness_summary, get_price_data_freshness
 from ..errors import ValidationError
 from ..storage import ParquetDB
+from ..tickers import close_matches, normalize
 
 __all__ = [
     "RANGES",
@@ -375,8 +376,11 @@ def ticker_detail(
     n_latest = _int_arg(latest, "latest", 20, 1, 10_000)
     snap = db.snapshot(TABLE) if TABLE in db.tables() else None
     marks = snap.watermarks() if snap is not None else {}
+    ticker = normalize(ticker)
     if snap is None or ticker not in marks:
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}")
+        near = close_matches(ticker, marks)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
     frame = fresh.frame(db)
     match = frame[frame["ticker"] == ticker]
     if match.empty:  # committed after the cached frame was computed
@@ -425,8 +429,13 @@ def ticker_bars_csv(
 ) -> str:
     """The ticker's bars (all of them, or ``start``..``end``) as CSV, from one snapshot."""
     snap = db.snapshot(TABLE) if TABLE in db.tables() else None
-    if snap is None or ticker not in snap.watermarks():
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}")
+    ticker = normalize(ticker)
+    marks = snap.watermarks() if snap is not None else {}
+    if ticker not in marks:
+        near = close_matches(ticker, marks)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
+    assert snap is not None
     df = snap.read_table(tickers=ticker, start=start or None, end=end or None)
     return to_csv(df)
 

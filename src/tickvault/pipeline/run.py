@@ -21,6 +21,7 @@ from ..sources.provenance import describe as describe_origin
 from ..sources.provenance import origin, same_origin
 from ..storage import ParquetDB
 from ..storage.log import now_iso
+from ..tickers import normalize
 from ..times import TimeLike, check_order, parse_time
 from .ledger import Ledger
 from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback, RunOptions
@@ -55,6 +56,7 @@ def unique_tickers(tickers: str | Iterable[str]) -> list[str]:
     for t in tickers:
         if not isinstance(t, str):
             raise ConfigError(f"tickers must be strings, got {t!r}")
+        t = normalize(t)
         if t not in seen:
             seen.add(t)
             out.append(t)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..tickers import normalize
 from ..times import TimeLike, check_order, to_ns
 from .state import TableState
 from .table import Table
@@ -55,7 +56,7 @@ class Snapshot:
     ) -> pa.Table:
         if isinstance(tickers, str):
             tickers = [tickers]
-        tk = None if tickers is None else [str(t) for t in tickers]
+        tk = None if tickers is None else [normalize(str(t)) for t in tickers]
         s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
         check_order(start, end, s, e)
         return self._table.read(self._state, tickers=tk, start=s, end=e, columns=columns)
