@@ -56,7 +56,12 @@ class Snapshot:
     ) -> pa.Table:
         if isinstance(tickers, str):
             tickers = [tickers]
-        tk = None if tickers is None else [normalize(str(t)) for t in tickers]
+        # the upper-case spelling, and the given one for series stored before the rule
+        tk = (
+            None
+            if tickers is None
+            else list({n: None for t in tickers for n in (normalize(str(t)), str(t))})
+        )
         s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
         check_order(start, end, s, e)
         return self._table.read(self._state, tickers=tk, start=s, end=e, columns=columns)
