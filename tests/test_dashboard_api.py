@@ -124,7 +124,7 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
     db, client = demo
     data = get_json(client, "/api/overview?wait_verify=1")
     lib = get_price_data_freshness(db)
-    assert data["freshness"]["status"] == lib["status"] == "🟢 Fresh"
+    assert data["freshness"]["status"] == lib["status"] == "🔴 STALE (30 days)"
     assert data["summary"]["status"] == "🔴 STALE (30 days)"
     assert data["summary"]["counts"] == {"fresh": 3, "aging": 1, "stale": 2, "missing": 0}
     info = db.info()["tables"]["prices"]
@@ -142,7 +142,8 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
     assert verify["result"]["problems"] == []
 
     html = get_html(client, "/")
-    assert "🟢 Fresh" in html and "🔴 STALE (30 days)" in html
+    assert "🔴 STALE (30 days)" in html and "🟢 Fresh" not in html  # one verdict
+    assert 'id="stale-count" data-value="2"' in html
     assert 'id="ticker-count" data-value="6"' in html
     assert "✔ OK" in html
 

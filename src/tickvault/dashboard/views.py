@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..csv_export import to_csv
-from ..data_freshness import LEVELS, freshness, freshness_summary, get_price_data_freshness
+from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
 from ..errors import ValidationError
 from ..storage import ParquetDB
 from ..tickers import close_matches, normalize
@@ -235,7 +235,7 @@ def overview(
     table = info["tables"].get(TABLE)
     frame = fresh.frame(db)
     summary = freshness_summary(frame)
-    overall = get_price_data_freshness(db, now=frame.attrs["now"], **fresh.opts.kwargs())
+    overall = verdict(frame)  # the same verdict as `tickvault freshness` and the library
     version = int(table["version"]) if table else -1
     last_runs = db.runs(1)
     return {
