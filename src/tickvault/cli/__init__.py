@@ -11,6 +11,7 @@ See ``docs/cli.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -23,7 +24,7 @@ from typing import NoReturn
 
 from . import commands as c
 from .commands import DB_ENV
-from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, exit_code
+from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Terminated, exit_code
 from .output import Output
 
 __all__ = ["EXIT_CODES", "build_parser", "exit_code", "main"]
@@ -291,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(as_json=bool(getattr(args, "json", False)), quiet=bool(getattr(args, "quiet", 0)))
     debug = bool(getattr(args, "debug", False))
     _setup_logging(debug, server=args.command == "serve")
+    if args.command != "serve":  # uvicorn handles SIGTERM itself (a clean shutdown)
+        _terminate_like_ctrl_c()
     started = time.perf_counter()
     try:
         code = int(args.func(args, out))
@@ -322,6 +325,20 @@ def _setup_logging(debug: bool, *, server: bool = False) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO if debug else logging.WARNING if server else logging.ERROR)
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM unwinds like Ctrl-C: commits already made stay, the run is recorded as
+    interrupted, one line on stderr, exit 143."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+        raise Terminated()
+
+    # not the main thread (main() called from a thread): leave the signal alone
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _silence_stdout() -> None:

@@ -392,7 +392,7 @@ def cmd_runs(args: argparse.Namespace, out: Output) -> int:
         rows.append(
             (
                 b["run_id"],
-                b["kind"],
+                b["kind"] + (" (interrupted)" if b["status"] == "interrupted" else ""),
                 when(b["started"]),
                 b["source"],
                 b["total"],

@@ -11,6 +11,7 @@
 6     no space left on the disk holding the database (nothing of the write was committed)
 70    internal error (a bug: please report it with the ``--debug`` traceback)
 130   interrupted (Ctrl-C)
+143   terminated (SIGTERM, as sent by cron, systemd, container runtimes)
 ====  ===========================================================================
 """
 
@@ -40,6 +41,7 @@ EXIT_SOURCE = 5
 EXIT_FULL = 6
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 EXIT_CODES = {
     EXIT_OK: "success",
@@ -51,7 +53,12 @@ EXIT_CODES = {
     EXIT_FULL: "disk full",
     EXIT_INTERNAL: "internal error",
     EXIT_INTERRUPTED: "interrupted",
+    EXIT_TERMINATED: "terminated",
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds like Ctrl-C (exit 143)."""
 
 
 class UsageError(Exception):
@@ -68,8 +75,10 @@ class CommandFailed(Exception):
 def exit_code(exc: BaseException) -> tuple[int, str]:
     """``(exit code, one-line message)`` for an exception raised by a command."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, Terminated):
+        return EXIT_TERMINATED, "terminated (SIGTERM); what was committed before it stays"
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, "interrupted"
+        return EXIT_INTERRUPTED, "interrupted; what was committed before it stays"
     if isinstance(exc, UsageError | ConfigError | ValidationError):
         return EXIT_USAGE, msg
     if isinstance(exc, CommandFailed):

@@ -22,6 +22,7 @@ import pandas as pd
 from ..csv_export import to_csv
 from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
 from ..errors import ValidationError
+from ..pipeline.report import run_summary
 from ..storage import ParquetDB
 from ..tickers import close_matches, normalize
 
@@ -444,25 +445,10 @@ def ticker_bars_csv(
 
 
 def _run_row(run: dict[str, Any]) -> dict[str, Any]:
-    errors = run.get("errors") or {}
-    if not isinstance(errors, dict):
-        errors = {"?": str(errors)}
-    tickers = run.get("tickers")
-    detail = {k: v for k, v in run.items() if k != "tickers"}  # per-ticker results: large
-    return {
-        **detail,
-        "ticker_count": len(tickers) if isinstance(tickers, dict | list) else None,
-        "run_id": run.get("run_id"),
-        "started": run.get("started"),
-        "finished": run.get("finished"),
-        "source": run.get("source"),
-        "total": run.get("total", len(tickers) if isinstance(tickers, list) else None),
-        "written": run.get("written"),
-        "failed": run.get("failed", len(errors)),
-        "rows": run.get("rows"),
-        "seconds": run.get("seconds"),
-        "errors": {str(k): str(v) for k, v in errors.items()},
-    }
+    """A run's headline (``run_summary``, the CLI's too) and its other stored details;
+    the per-ticker results are left out (large)."""
+    detail = {k: v for k, v in run.items() if k != "tickers"}
+    return {**detail, **run_summary(run)}
 
 
 def runs(db: ParquetDB, *, limit: Any = None) -> dict[str, Any]:

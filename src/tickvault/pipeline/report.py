@@ -61,6 +61,7 @@ class Progress:
 KEYS = (
     "run_id",
     "kind",
+    "status",
     "source",
     "scheduler",
     "db",
@@ -111,6 +112,8 @@ class RunReport(Mapping[str, Any]):
     versions: list[int] = field(default_factory=list)
     verify: dict[str, Any] = field(default_factory=dict)
     results: dict[str, TickerResult] = field(default_factory=dict)
+    #: "finished", or "interrupted" (Ctrl-C / SIGTERM: the commits made before it stay)
+    status: str = "finished"
 
     # -- counts ----------------------------------------------------------------------------
 
@@ -211,6 +214,7 @@ class RunReport(Mapping[str, Any]):
             versions=list(d.get("versions") or []),
             verify=dict(d.get("verify") or {}),
             results=results,
+            status=str(d.get("status") or "finished"),
         )
 
     def __repr__(self) -> str:
@@ -234,6 +238,7 @@ def run_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "run_id": record.get("run_id"),
         "kind": record.get("kind"),
+        "status": str(record.get("status") or "finished"),
         "source": record.get("source"),
         "started": record.get("started"),
         "finished": record.get("finished"),

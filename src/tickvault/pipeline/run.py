@@ -233,6 +233,24 @@ class Run:
         log.debug("%s: committed version %d (%d rows)", self.kind, result.version, result.rows)
 
     def execute(self) -> RunReport:
+        """Run; an interruption (Ctrl-C, SIGTERM in the CLI) is recorded as an
+        ``interrupted`` run with what it had committed, then re-raised."""
+        try:
+            return self._execute()
+        except KeyboardInterrupt:
+            self.report.status = "interrupted"
+            for r in self.report.results.values():
+                if r.status == "unchanged" and r.version is None and r.fetched > 0:
+                    r.status = "pending"  # fetched, but its rows may not be committed
+            self.report.finished = now_iso()
+            self.report.seconds = round(self.ledger.seconds(), 6)
+            try:
+                self.db.record_run(self.report.to_dict())
+            except Exception as exc:  # recording is best effort while shutting down
+                log.warning("%s: could not record the interrupted run: %s", self.kind, exc)
+            raise
+
+    def _execute(self) -> RunReport:
         todo = [j for j in self.jobs if j.ticker not in self.skip]
         self.ledger.skipped([j.ticker for j in self.jobs if j.ticker in self.skip])
         opts = self.options
