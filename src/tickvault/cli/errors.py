@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from ..errors import (
     ConfigError,
@@ -67,6 +68,14 @@ class UsageError(Exception):
 
 class CommandFailed(Exception):
     """A command that cannot go on for a reason the message explains (exit 1)."""
+
+
+def run_exit_code(report: dict[str, Any]) -> int:
+    """A finished ``backfill``/``update``: 0 all good; 5 the source was unreachable for
+    every ticker it tried (an outage); 1 some tickers failed."""
+    if report.get("source_down"):
+        return EXIT_SOURCE
+    return EXIT_PROBLEMS if int(report.get("failed") or 0) else EXIT_OK
 
 
 # -- errors: the one place that maps exceptions to messages and exit codes ------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..csv_export import to_csv
-from .errors import EXIT_OK, EXIT_PROBLEMS
+from .errors import run_exit_code
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,11 +174,10 @@ def progress(out: Output, total: int, label: str) -> Iterator[Callable[[Any], No
 def report_summary(out: Output, report: Any, top: int = 10) -> int:
     """The one-screen summary of a pipeline run; returns the exit code."""
     doc = report.to_dict() if hasattr(report, "to_dict") else dict(report)
-    failed = int(doc.get("failed", 0))
     if out.json:
         doc.pop("tickers", None)
         out.data(doc)
-        return EXIT_PROBLEMS if failed else EXIT_OK
+        return run_exit_code(doc)
     if not out.quiet:
         keys = ["total", "written", "unchanged", "failed", "skipped", "rows", "seconds"]
         rows = [(k, fmt_num(doc[k])) for k in keys if k in doc]
@@ -191,7 +190,9 @@ def report_summary(out: Output, report: Any, top: int = 10) -> int:
         lines = [f"  {t}: {' '.join(str(e).split())}" for t, e in shown]
         more = f"\n  … and {len(errors) - top} more" if len(errors) > top else ""
         out.err.print(f"{len(errors)} ticker(s) failed:\n" + "\n".join(lines) + more)
-    return EXIT_PROBLEMS if failed else EXIT_OK
+    if doc.get("source_down"):
+        out.err.print(f"the source {doc.get('source')!r} was unreachable for every ticker")
+    return run_exit_code(doc)
 
 
 def fmt_num(v: Any) -> str:

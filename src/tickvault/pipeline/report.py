@@ -81,11 +81,16 @@ KEYS = (
     "attempts",
     "retries",
     "errors",
+    "source_down",
     "versions",
     "commits",
     "verify",
     "tickers",
 )
+
+
+#: error types that mean the source (not the ticker) failed
+OUTAGE_ERRORS = frozenset({"SourceUnavailable", "RateLimited", "TransientSourceError"})
 
 
 @dataclass(eq=False)
@@ -160,6 +165,16 @@ class RunReport(Mapping[str, Any]):
     @property
     def errors(self) -> dict[str, str]:
         return {t: r.error or "" for t, r in self.results.items() if r.status == "failed"}
+
+    @property
+    def source_down(self) -> bool:
+        """The source itself was unreachable: every ticker the run fetched failed with an
+        outage error (``SourceUnavailable``/``RateLimited`` after the retries) — an outage,
+        not a few bad tickers."""
+        tried = [r for r in self.results.values() if r.status != "skipped"]
+        return bool(tried) and all(
+            r.status == "failed" and r.error_type in OUTAGE_ERRORS for r in tried
+        )
 
     @property
     def commits(self) -> int:
