@@ -22,7 +22,8 @@ def dead_url() -> str:
 def test_network_down_for_every_ticker_is_exit_5(tmp_path) -> None:
     t0 = time.monotonic()
     r = tv("backfill", "AAPL", "MSFT", "--source", "yahoo", "--source-option",
-           f"base_url={dead_url()}", "--start", "2024-06-03", "--json", db=tmp_path / "db")  # fmt: skip
+           f"base_url={dead_url()}", "--start", "2024-06-03", "--json",
+           db=tmp_path / "db")  # fmt: skip
     assert r.returncode == 5, r.stderr
     report = json.loads(r.stdout)
     assert report["failed"] == 2 and report["source_down"] is True
