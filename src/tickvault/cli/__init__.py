@@ -301,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_OK
     except (Exception, KeyboardInterrupt) as exc:
-        code, message = exit_code(exc)
+        code, message = exit_code(exc, db=c.db_path_of(args))
         if debug:
             traceback.print_exc()
         sys.stderr.write(f"{PROG} {args.command}: error: {message}\n")

@@ -70,11 +70,38 @@ def _db_path(args: argparse.Namespace) -> str:
     return str(getattr(args, "db", None) or os.environ.get(DB_ENV) or "db")
 
 
+def db_path_of(args: argparse.Namespace) -> str:
+    """The database path a command works on (for error messages)."""
+    return _db_path(args)
+
+
+def _check_db_arg(args: argparse.Namespace, *, create: bool) -> str:
+    """``--db`` as a usage check before any work: a regular file is never a database, and
+    a command that creates one refuses a non-empty folder that is not one (it would be
+    turned into a database silently)."""
+    from ..storage.db import MARKER
+
+    path = _db_path(args)
+    if "://" in path:  # a URL: the store checks it
+        return path
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(
+            f"--db {path!r} is a file, not a database folder; pass a folder, e.g. --db ./db"
+        )
+    if create and p.is_dir() and not (p / MARKER).exists() and any(p.iterdir()):
+        raise UsageError(
+            f"--db {path!r} is a folder with other files in it and no tickvault database "
+            f"({MARKER}); use an empty or new folder, e.g. --db {str(p / 'db')!r}"
+        )
+    return path
+
+
 def _open_db(args: argparse.Namespace) -> ParquetDB:
     """Open an existing database for a read or maintenance command (never creates one)."""
     from ..storage import ParquetDB
 
-    return ParquetDB(_db_path(args), create=False)
+    return ParquetDB(_check_db_arg(args, create=False), create=False)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -97,7 +124,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options backfill and update share, by their library names."""
     return {
         "source": _source(args),
-        "db": _db_path(args),
+        "db": _check_db_arg(args, create=True),
         "start": args.start,
         "end": args.end,
         "scheduler": args.scheduler,

@@ -9,6 +9,7 @@
 4     the database is damaged: a log entry or data file cannot be read
 5     a data source failed
 6     no space left on the disk holding the database (nothing of the write was committed)
+7     permission denied: this user may not read or write the database's files
 70    internal error (a bug: please report it with the ``--debug`` traceback)
 130   interrupted (Ctrl-C)
 143   terminated (SIGTERM, as sent by cron, systemd, container runtimes)
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
@@ -40,6 +42,7 @@ EXIT_NOT_FOUND = 3
 EXIT_CORRUPT = 4
 EXIT_SOURCE = 5
 EXIT_FULL = 6
+EXIT_PERMISSION = 7
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -52,6 +55,7 @@ EXIT_CODES = {
     EXIT_CORRUPT: "damaged database",
     EXIT_SOURCE: "data source error",
     EXIT_FULL: "disk full",
+    EXIT_PERMISSION: "permission denied",
     EXIT_INTERNAL: "internal error",
     EXIT_INTERRUPTED: "interrupted",
     EXIT_TERMINATED: "terminated",
@@ -81,8 +85,9 @@ def run_exit_code(report: dict[str, Any]) -> int:
 # -- errors: the one place that maps exceptions to messages and exit codes ------------------
 
 
-def exit_code(exc: BaseException) -> tuple[int, str]:
-    """``(exit code, one-line message)`` for an exception raised by a command."""
+def exit_code(exc: BaseException, db: str | None = None) -> tuple[int, str]:
+    """``(exit code, one-line message)`` for an exception raised by a command (``db``: the
+    database path, named in messages about its files)."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED, "terminated (SIGTERM); what was committed before it stays"
@@ -108,6 +113,12 @@ def exit_code(exc: BaseException) -> tuple[int, str]:
         return EXIT_CORRUPT, (
             f"cannot read a data file: {msg} (run `tickvault verify` to find it, "
             f"`tickvault verify --repair` to drop it)"
+        )
+    if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EROFS):
+        what = f"the database at {db!r}" if db else "a file"
+        return EXIT_PERMISSION, (
+            f"permission denied: cannot write to or read {what} ({exc.strerror or msg}); "
+            f"check that this user owns the folder and may write it (ls -ld {db or '.'})"
         )
     if isinstance(exc, OSError):
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
