@@ -47,15 +47,26 @@ class _Parser(argparse.ArgumentParser):
 def _date(value: str) -> str:
     """An argparse type: a date or timestamp (``tickvault.times``; kept as the string)."""
     from ..errors import BadTimeBound
-    from ..times import parse_time
+    from ..times import parse_strict
 
     try:
-        parse_time(value, name="date")
+        parse_strict(value, name="date")
     except BadTimeBound:
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a date; use YYYY-MM-DD or an ISO timestamp like 2024-03-01T14:30Z"
+            f"{value!r} is not in the format YYYY-MM-DD or ISO 8601 "
+            f"(e.g. 2024-03-01 or 2024-03-01T14:30Z)"
         ) from None
     return value
+
+
+def _port(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535), e.g. 8000")
+    return n
 
 
 def _count(value: str) -> int:
@@ -268,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="interface (default: 127.0.0.1); any other is reachable from other machines",
     )
-    p.add_argument("--port", type=_positive, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port, 1-65535 (default: 8000)")
     p.add_argument("--calendar", metavar="CODE", help="exchange calendar for freshness")
     p.add_argument(
         "--allowed-host",

@@ -22,7 +22,7 @@ from ..sources.provenance import origin, same_origin
 from ..storage import ParquetDB
 from ..storage.log import now_iso
 from ..tickers import normalize
-from ..times import TimeLike, check_order, parse_time
+from ..times import TimeLike, check_not_future, check_order, parse_time
 from .ledger import Ledger
 from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback, RunOptions
 from .report import RunReport, TickerResult
@@ -382,6 +382,7 @@ def fetch_and_write(
     src = resolve_source(source)
     lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
     check_order(start, end, lo, hi)
+    check_not_future(start, lo)
     names = unique_tickers(tickers)
     database = open_db(db)
     check_sources(database, names, src, replace_source)
@@ -472,6 +473,7 @@ def update(
     )
     lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
     check_order(start, end, lo, hi)
+    check_not_future(start, lo)
     database = open_db(db)
     marks = database.watermarks()
     names = unique_tickers(marks if tickers is None else tickers)
