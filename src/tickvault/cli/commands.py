@@ -452,13 +452,13 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     check_token(token)  # bad options fail before "serving ..." is printed
     HostPolicy.for_bind(args.host, args.allowed_host or ())
-    out.note(f"serving {_db_path(args)} on http://{args.host}:{args.port} (Ctrl-C to stop)")
     serve(
         _db_path(args),
         host=args.host,
         port=args.port,
         allowed_hosts=args.allowed_host or (),
         token=token,
+        on_listening=lambda url: out.note(f"serving {_db_path(args)} on {url} (Ctrl-C to stop)"),
         **options,
     )
     return EXIT_OK

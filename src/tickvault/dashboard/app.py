@@ -9,8 +9,10 @@ whole app: Host check, optional token, security headers (see :mod:`.security`).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +30,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from ..errors import (
+    AddressInUse,
     ConfigError,
     CorruptDatabaseError,
     DatabaseNotFound,
@@ -413,9 +416,12 @@ def serve(
     *,
     allowed_hosts: Iterable[str] = (),
     token: str | None = None,
+    on_listening: Callable[[str], None] | None = None,
     **options: Any,
 ) -> None:
-    """Run the dashboard with uvicorn until interrupted. Binds to 127.0.0.1 unless told
+    """Run the dashboard with uvicorn until interrupted. The address is bound first: if it
+    is taken, :class:`~tickvault.errors.AddressInUse` is raised before anything is served,
+    else ``on_listening(url)`` is called and requests are served. Binds to 127.0.0.1 unless told
     otherwise, and warns when the address is reachable from other machines;
     ``allowed_hosts``, ``token`` and ``options`` (calendar, fresh_days, stale_days) go to
     :func:`create_app`. No ``Server`` header is sent."""
@@ -439,4 +445,32 @@ def serve(
                 "proxy in front)",
                 where,
             )
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    sock = _bind(host, port)
+    config = uvicorn.Config(app, log_level="warning", server_header=False)
+    if on_listening is not None:
+        shown = f"[{host}]" if ":" in host else host
+        on_listening(f"http://{shown}:{sock.getsockname()[1]}")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (AddressInUse if another program has it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUse(
+                f"address already in use: {host}:{port} (another program listens there; "
+                f"stop it or pick another --port)"
+            ) from None
+        raise
+    sock.set_inheritable(True)
+    return sock
