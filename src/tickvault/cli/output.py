@@ -43,7 +43,14 @@ class Output:
         if self._err is None:
             from rich.console import Console
 
-            self._err = Console(stderr=True, highlight=False)
+            # not a terminal (cron logs): one message = one line, never wrapped at 80 columns
+            tty = sys.stderr.isatty()
+            self._err = Console(
+                stderr=True,
+                highlight=False,
+                soft_wrap=not tty,
+                width=None if tty else 10_000,
+            )
         return self._err
 
     def data(self, obj: Any) -> None:
