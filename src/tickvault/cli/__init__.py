@@ -69,6 +69,19 @@ def _port(value: str) -> int:
     return n
 
 
+def _limit(value: str) -> int | None:
+    """``--limit``: a whole number >= 0 (0: nothing) or ``all``."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0 or 'all'")
+    return n
+
+
 def _count(value: str) -> int:
     try:
         n = int(value)
@@ -212,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=FORMATS, default="table", help="output format (default: table)"
     )
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
-    p.add_argument("--limit", type=_count, metavar="N", help="at most N rows")
+    p.add_argument("--limit", type=_limit, metavar="N", help="at most N rows (0: none)")
 
     p = command("freshness", c.cmd_freshness, "how old each ticker's data is; exit 1 if stale")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
@@ -251,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("history", c.cmd_history, "the versions (commits) of a table")
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
     p.add_argument(
-        "--limit", type=_count, default=20, metavar="N", help="newest N (default 20, 0: all)"
+        "--limit", type=_limit, default=20, metavar="N", help="newest N, or all (default 20)"
     )
 
     p = command("compact", c.cmd_compact, "merge small files into the sorted layout")
@@ -270,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("runs", c.cmd_runs, "recorded backfill/update runs, newest first")
     p.add_argument(
-        "--limit", type=_count, default=20, metavar="N", help="newest N (default 20, 0: all)"
+        "--limit", type=_limit, default=20, metavar="N", help="newest N, or all (default 20)"
     )
 
     p = command("serve", c.cmd_serve, "run the web dashboard")

@@ -185,7 +185,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:
         raise UsageError("--format parquet needs --output FILE")
-    if args.limit:
+    if args.limit is not None:
         df = df.head(args.limit)
     if args.output:
         write_frame(df, fmt, args.output)
@@ -335,7 +335,7 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
     db = _open_db(args)
     if args.table not in db.tables():
         raise TableNotFound(f"no table {args.table!r} in {_db_path(args)!r}; it has {db.tables()}")
-    entries = db.history(args.table, limit=args.limit or None)
+    entries = db.history(args.table, limit=args.limit)
     if out.json:
         out.data(entries)
         return EXIT_OK
@@ -406,7 +406,7 @@ def cmd_vacuum(args: argparse.Namespace, out: Output) -> int:
 def cmd_runs(args: argparse.Namespace, out: Output) -> int:
     """Recorded pipeline runs, newest first (``db.runs``)."""
     db = _open_db(args)
-    runs = db.runs(limit=args.limit or None)
+    runs = db.runs(limit=args.limit)
     if out.json:
         out.data([{k: v for k, v in r.items() if k != "tickers"} for r in runs])
         return EXIT_OK

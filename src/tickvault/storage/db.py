@@ -290,7 +290,9 @@ class ParquetDB:
         return self._table(table).refresh().version
 
     def history(self, table: str = "prices", *, limit: int | None = None) -> list[dict[str, Any]]:
-        """Versions, oldest first: time, operation, rows and files added/removed."""
+        """Versions, oldest first: time, operation, rows and files added/removed — the newest
+        ``limit`` (None: all; 0: none, like :meth:`runs`)."""
+        check_limit(limit)
         t = self._table(table)
         newest = t.refresh().version
         first = 0 if limit is None else max(0, newest - limit + 1)
@@ -338,7 +340,8 @@ class ParquetDB:
         return record_run(self.store, run)
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Stored run records, newest first."""
+        """Stored run records, newest first: the newest ``limit`` (None: all; 0: none)."""
+        check_limit(limit)
         return list_runs(self.store, limit)
 
     # -- maintenance -----------------------------------------------------------------------
@@ -444,6 +447,14 @@ class ParquetDB:
         return CommitResult(
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
         )
+
+
+def check_limit(limit: int | None) -> None:
+    """One meaning of ``limit`` everywhere: None is all, 0 is none, negatives are errors."""
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ConfigError(f"limit must be None (all) or a whole number >= 0, got {limit!r}")
 
 
 def _reject_shared_keys(files: Sequence[Any]) -> None:
