@@ -51,11 +51,9 @@ def _date(value: str) -> str:
 
     try:
         parse_strict(value, name="date")
-    except BadTimeBound:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not in the format YYYY-MM-DD or ISO 8601 "
-            f"(e.g. 2024-03-01 or 2024-03-01T14:30Z)"
-        ) from None
+    except BadTimeBound as exc:
+        # "date='x' is ..." -> "'x' is ...": argparse names the option already
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("date=")) from None
     return value
 
 

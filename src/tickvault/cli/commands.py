@@ -301,6 +301,7 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
             t["version"],
             t["files"],
             t["tickers"],
+            f"{t['rows']:,}",
             f"{t['stored_rows']:,}",
             when(t["first"]),
             when(t["last"]),
@@ -309,7 +310,7 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
         for name, t in info["tables"].items()
     ]
     out.print(f"database {info['path']} (tickvault {__version__})")
-    cols = ["table", "version", "files", "tickers", "rows", "first", "last", "size"]
+    cols = ["table", "version", "files", "tickers", "rows", "stored", "first", "last", "size"]
     if rows:
         out.print(table(None, cols, rows))
     else:

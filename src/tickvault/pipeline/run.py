@@ -329,6 +329,7 @@ def fetch_and_write(
     chunk_size: int | None = None,
     cluster_options: dict[str, Any] | None = None,
     replace_source: bool = False,
+    skip_unchanged: bool = True,
 ) -> RunReport:
     """Fetch ``tickers`` from ``source`` in parallel and write them to ``db`` (a backfill).
 
@@ -356,7 +357,9 @@ def fetch_and_write(
 
     Each commit records the source (name and non-secret options, see ``db.sources()``). A
     ticker whose stored bars came from another source is refused with ConfigError before
-    anything is fetched, unless ``replace_source=True``.
+    anything is fetched, unless ``replace_source=True``. With ``skip_unchanged`` (default)
+    bars already stored identically are not written again (as in :func:`update`): re-running
+    the same backfill commits nothing.
 
     ``on_progress(p: Progress)`` is called (on the calling thread, or the writer thread for a
     ``"commit"`` event) after each ticker finishes and after each commit; see
@@ -394,7 +397,7 @@ def fetch_and_write(
         source=src,
         db=database,
         options=options,
-        skip_unchanged=False,
+        skip_unchanged=skip_unchanged,
         run_key=key,
         skip=skip,
         start=lo,

@@ -316,7 +316,9 @@ class ParquetDB:
         return out
 
     def info(self) -> dict[str, Any]:
-        """Tables, tickers, stored rows, date range, versions and bytes — from the log."""
+        """Tables, tickers, rows (``rows``: what a full read returns; ``stored_rows``: also
+        the superseded copies that compaction will drop), date range, versions and bytes —
+        from the log (only tickers whose files overlap in time have their keys read)."""
         out: dict[str, Any] = {"path": str(self.path), "tables": {}}
         for name in self.tables():
             snap = self.snapshot(name)
@@ -326,6 +328,7 @@ class ParquetDB:
                 "version": snap.version,
                 "files": len(snap.files),
                 "tickers": len(wm),
+                "rows": snap.live_rows(),
                 "stored_rows": snap.stored_rows(),
                 "bytes": snap.stored_bytes(),
                 "first": min(first.values()).isoformat() if first else None,

@@ -102,6 +102,30 @@ class Snapshot:
                     best[t] = m
         return {t: pd.Timestamp(best[t], tz="UTC") for t in sorted(best)}
 
+    def live_rows(self) -> int:
+        """Rows a full read returns (superseded copies not counted). From the log's
+        statistics where a ticker's files do not overlap in time (always after compaction);
+        only tickers whose files overlap have their keys read."""
+        cached = self._state._derived.get("live_rows")
+        if cached is not None:
+            return int(cached)
+        spans: dict[str, list[tuple[int, int, int]]] = {}
+        for f in self._state.files.values():
+            for t, lo, hi, n in zip(f.tickers, f.min_ts, f.max_ts, f.ticker_rows, strict=True):
+                spans.setdefault(t, []).append((lo, hi, n))
+        total = 0
+        overlapping = []
+        for t, parts in spans.items():
+            parts.sort()
+            if all(a[1] < b[0] for a, b in zip(parts, parts[1:], strict=False)):
+                total += sum(n for _, _, n in parts)
+            else:
+                overlapping.append(t)
+        if overlapping:
+            total += self.read_arrow(tickers=overlapping, columns=[]).num_rows
+        self._state._derived["live_rows"] = total
+        return total
+
     def stored_rows(self) -> int:
         return sum(f.rows for f in self._state.files.values())
 
