@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
@@ -117,7 +118,7 @@ class Snapshot:
         overlapping = []
         for t, parts in spans.items():
             parts.sort()
-            if all(a[1] < b[0] for a, b in zip(parts, parts[1:], strict=False)):
+            if all(a[1] < b[0] for a, b in itertools.pairwise(parts)):
                 total += sum(n for _, _, n in parts)
             else:
                 overlapping.append(t)
