@@ -130,6 +130,16 @@ def _common() -> _Parser:
     return p
 
 
+def _add_tickers_file(p: argparse.ArgumentParser) -> None:
+    """One description of ``--tickers-file`` for every command that takes it."""
+    p.add_argument(
+        "--tickers-file",
+        metavar="FILE",
+        help="also read tickers from FILE (separated by whitespace, commas or new lines; "
+        "# starts a comment; - reads stdin)",
+    )
+
+
 def _add_source_options(p: argparse.ArgumentParser, *, default: str | None) -> None:
     from ..sources import available_sources
 
@@ -155,7 +165,8 @@ def _add_source_options(p: argparse.ArgumentParser, *, default: str | None) -> N
     p.add_argument(
         "--scheduler",
         default="threads",
-        help="threads, processes, synchronous, or a dask.distributed address (default: threads)",
+        help="threads, processes, synchronous, distributed (a local Dask cluster) or a "
+        "tcp://host:8786 scheduler address (default: threads)",
     )
     p.add_argument(
         "--n-workers",
@@ -165,11 +176,7 @@ def _add_source_options(p: argparse.ArgumentParser, *, default: str | None) -> N
         metavar="N",
         help="parallel fetches, like n_workers= (default: automatic; --workers is an alias)",
     )
-    p.add_argument(
-        "--tickers-file",
-        metavar="FILE",
-        help="read tickers from FILE (whitespace or comma separated, # comments; - for stdin)",
-    )
+    _add_tickers_file(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("query", c.cmd_query, "print or save stored bars")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all)")
-    p.add_argument("--tickers-file", metavar="FILE", help="read tickers from FILE")
+    _add_tickers_file(p)
     p.add_argument("--start", type=_date, metavar="DATE", help="first date (inclusive)")
     p.add_argument("--end", type=_date, metavar="DATE", help="last date (inclusive)")
     p.add_argument("--columns", metavar="A,B", help="columns to include (key columns always)")
@@ -227,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("freshness", c.cmd_freshness, "how old each ticker's data is; exit 1 if stale")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
-    p.add_argument("--tickers-file", metavar="FILE", help="expected tickers, one per line")
+    _add_tickers_file(p)
     p.add_argument(
         "--calendar",
         metavar="CODE",
