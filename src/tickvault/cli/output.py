@@ -210,7 +210,23 @@ def fmt_num(v: Any) -> str:
     return str(v)
 
 
+def whole_volumes(df: pd.DataFrame) -> pd.DataFrame:
+    """``volume`` as integers (``2641907``, not ``2641907.0``) when every value is whole, for
+    text output; fractional volumes (some FX and crypto sources) stay as they are."""
+    import numpy as np
+
+    if "volume" not in df.columns or not df["volume"].dtype.kind == "f":
+        return df
+    v = df["volume"].to_numpy()
+    finite = np.isfinite(v)
+    if not np.all(np.floor(v[finite]) == v[finite]) or np.any(np.abs(v[finite]) >= 2**53):
+        return df
+    return df.assign(volume=df["volume"].astype("Int64"))
+
+
 def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
+    if fmt != "parquet":
+        df = whole_volumes(df)
     if fmt == "parquet":
         df.to_parquet(str(target), index=False)
     elif fmt == "csv" or fmt == "table":
@@ -224,6 +240,7 @@ def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
 
 
 def print_frame(out: Output, df: pd.DataFrame, head: int = 25) -> None:
+    df = whole_volumes(df)
     shown = df if len(df) <= 2 * head else None
     cols = list(df.columns)
 
