@@ -215,7 +215,7 @@ def whole_volumes(df: pd.DataFrame) -> pd.DataFrame:
     text output; fractional volumes (some FX and crypto sources) stay as they are."""
     import numpy as np
 
-    if "volume" not in df.columns or not df["volume"].dtype.kind == "f":
+    if "volume" not in df.columns or df["volume"].dtype.kind != "f":
         return df
     v = df["volume"].to_numpy()
     finite = np.isfinite(v)
