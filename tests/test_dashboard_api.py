@@ -220,7 +220,7 @@ def test_tickers_filter_sort_and_page(
     html = get_html(client, f"/tickers?{query}")
     assert html.count('<tr data-level="') == len(tickers)
     for t in tickers:
-        assert f'href="/tickers/{t}">{t}</a>' in html
+        assert f'href="./tickers/{t}">{t}</a>' in html
 
 
 def test_five_thousand_tickers_are_paged(tmp_path: Path):
@@ -244,7 +244,7 @@ def test_five_thousand_tickers_are_paged(tmp_path: Path):
         assert [r["ticker"] for r in stale_page["rows"]] == stale[1000:2000]
         html = get_html(client, "/tickers?page=2")
         assert html.count('<tr data-level="') == 100
-        assert 'href="/tickers/T0100">T0100</a>' in html
+        assert 'href="./tickers/T0100">T0100</a>' in html
         assert 'id="matched" data-matched="5000" data-total="5000"' in html
         assert "page 2 of 50" in html and 'rel="next"' in html and 'rel="prev"' in html
     db.close()
@@ -316,7 +316,7 @@ def test_odd_ticker_names_round_trip_through_urls(tmp_path: Path):
     db.upsert_prices(pd.concat([daily_bars("BRK.B", TODAY, 5), daily_bars("^GSPC", TODAY, 5)]))
     with local_client(create_app(db.path)) as client:
         html = get_html(client, "/tickers")
-        assert 'href="/tickers/BRK.B"' in html and 'href="/tickers/%5EGSPC"' in html
+        assert 'href="./tickers/BRK.B"' in html and 'href="./tickers/%5EGSPC"' in html
         assert get_json(client, "/api/tickers/%5EGSPC")["count"] == 5
         assert get_json(client, "/api/tickers/BRK.B")["count"] == 5
         assert client.get("/api/tickers/BRK.B/bars.csv").text.count("BRK.B") == 5
@@ -422,7 +422,8 @@ def test_every_page_has_a_json_twin(demo: tuple[ParquetDB, TestClient]):
     ]:
         get_html(client, page)
         get_json(client, api)
-        assert f'href="{api}' in get_html(client, page)  # each page links its twin
+        prefix = "../" if page.count("/") > 1 else "./"  # relative links
+        assert f'href="{prefix}{api[1:]}' in get_html(client, page)  # each page links its twin
 
 
 def test_static_assets_are_served_locally(demo: tuple[ParquetDB, TestClient]):

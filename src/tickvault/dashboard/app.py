@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pyarrow as pa
+from jinja2 import pass_context
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -147,9 +148,20 @@ def _query(request: Request, **changes: Any) -> str:
     return "?" + urlencode(params) if params else "?"
 
 
-def _static(name: str) -> str:
+@pass_context
+def _rel(ctx: Any, path: str) -> str:
+    """``path`` (written from the dashboard's root, "/runs") as a link relative to the page
+    being rendered ("./runs", "../runs"), so the dashboard works behind a reverse proxy
+    that serves it under a path prefix. Never built from the request's Host."""
+    request = ctx.get("request")
+    depth = request.url.path.count("/") - 1 if request is not None else 0
+    return ("../" * depth or "./") + path.lstrip("/")
+
+
+@pass_context
+def _static(ctx: Any, name: str) -> str:
     """A relative link to a static file (never built from the request's Host)."""
-    return "/static/" + quote(name)
+    return str(_rel(ctx, "/static/" + quote(name)))
 
 
 def _content_disposition(ticker: str) -> str:
@@ -169,7 +181,7 @@ def _make_templates() -> Jinja2Templates:
         ts=_fmt_ts,
         urlq=lambda s: quote(str(s), safe=""),
     )
-    t.env.globals.update(age=_fmt_age, query=_query, static=_static)
+    t.env.globals.update(age=_fmt_age, query=_query, static=_static, rel=_rel)
     return t
 
 
