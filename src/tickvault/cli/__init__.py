@@ -349,11 +349,15 @@ def _setup_logging(debug: bool, *, server: bool = False) -> None:
     """Library log records go to stderr: errors only (the end-of-run summary lists failed
     tickers), warnings too for the dashboard server (a request that failed, an exposed
     address), everything from INFO up with ``--debug``."""
+    level = logging.INFO if debug else logging.WARNING if server else logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(name)s: %(message)s"))
+    # the level on the handler too: libraries that set their own loggers' levels (dask's
+    # distributed logs INFO) propagate records here that the root level does not filter
+    handler.setLevel(level)
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(logging.INFO if debug else logging.WARNING if server else logging.ERROR)
+    root.setLevel(level)
 
 
 def _terminate_like_ctrl_c() -> None:
