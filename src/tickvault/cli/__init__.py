@@ -206,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="skip tickers an interrupted run already wrote"
     )
+    p.add_argument(
+        "--tickers-from-repair",
+        action="store_true",
+        help="re-fetch what applied repairs dropped (those tickers, from their first lost bar)",
+    )
 
     p = command("update", c.cmd_update, "fetch what is new since each ticker's last stored bar")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
@@ -259,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--worst", type=_count, default=20, metavar="N", help="list the N oldest (default: 20)"
     )
+
+    p = command("repair", c.cmd_repair, "drop or rewrite damaged files (dry run unless --apply)")
+    p.add_argument("--apply", action="store_true", help="really repair (default: only list)")
+    p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
 
     p = command("verify", c.cmd_verify, "check every data file against the log; exit 1 if damaged")
     p.add_argument("--repair", action="store_true", help="drop or rewrite damaged files first")

@@ -110,11 +110,18 @@ def _open_db(args: argparse.Namespace) -> ParquetDB:
 def cmd_backfill(args: argparse.Namespace, out: Output) -> int:
     """Fetch history for tickers from a source and write it (``fetch_and_write``)."""
     tickers = _read_tickers(args)
+    options = _run_options(args)
+    if args.tickers_from_repair:
+        lost = _open_db(args).lost_in_repairs()
+        if not lost:
+            raise CommandFailed("no applied repair dropped any rows: nothing to re-fetch")
+        tickers = list(dict.fromkeys([*tickers, *sorted(lost)]))
+        if options["start"] is None:
+            options["start"] = min(first for first, _ in lost.values())
     if not tickers:
         raise UsageError("no tickers: give TICKER... or --tickers-file FILE")
     from ..pipeline import fetch_and_write
 
-    options = _run_options(args)
     with progress(out, len(tickers), "backfill") as on_progress:
         report = fetch_and_write(tickers, on_progress=on_progress, resume=args.resume, **options)
     return report_summary(out, report)
@@ -280,8 +287,37 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
                 f"{leftovers} file(s) no version uses (harmless; `tickvault vacuum` lists them)"
             )
         if not report.ok and not args.repair:
-            out.note("run `tickvault verify --repair` to drop or rewrite the damaged files")
+            out.note("run `tickvault repair` to see what a repair would drop, then `--apply`")
     return code
+
+
+def cmd_repair(args: argparse.Namespace, out: Output) -> int:
+    """Drop unreadable files and rewrite inconsistent ones (``db.repair``); a dry run
+    unless --apply. Lists which tickers and date ranges each drop loses."""
+    db = _open_db(args)
+    report = db.repair(dry_run=not args.apply, table=args.table)
+    if out.json:
+        out.data(report.to_dict())
+    else:
+        verb = "would" if not args.apply else "did"
+        for a in report.actions:
+            extra = f", {a['rows_lost']:,} rows lost" if "rows_lost" in a else ""
+            out.print(f"{verb} {a['action']} {a['table']}/{a['path']}{extra}")
+            for lost in a.get("lost", []):
+                out.print(
+                    f"  {lost['ticker']}: {when(lost['first'])} .. {when(lost['last'])} "
+                    f"({lost['rows']:,} rows)"
+                )
+        for u in report.unrepairable:
+            out.err.print(f"cannot repair {u}")
+        if not report.actions and not report.unrepairable:
+            out.print("nothing to repair")
+        elif not args.apply:
+            out.note("this was a dry run: add --apply to repair")
+        elif any(a.get("lost") for a in report.actions):
+            out.note("re-fetch what was lost: `tickvault backfill --tickers-from-repair`")
+    found = bool(report.actions or report.unrepairable)
+    return EXIT_PROBLEMS if found else EXIT_OK
 
 
 def cmd_info(args: argparse.Namespace, out: Output) -> int:

@@ -112,7 +112,7 @@ def exit_code(exc: BaseException, db: str | None = None) -> tuple[int, str]:
     if _is_arrow_error(exc):
         return EXIT_CORRUPT, (
             f"cannot read a data file: {msg} (run `tickvault verify` to find it, "
-            f"`tickvault verify --repair` to drop it)"
+            f"`tickvault repair` to see what dropping it loses)"
         )
     if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EROFS):
         what = f"the database at {db!r}" if db else "a file"

@@ -378,6 +378,10 @@ class ParquetDB:
 
     # -- parallel-write mode (pipeline) ----------------------------------------------------
 
+    def lost_in_repairs(self, table: str = "prices") -> dict[str, tuple[str, str]]:
+        """``{ticker: (first, last)}`` of rows that applied repairs dropped (from the log)."""
+        return maintenance.lost_in_repairs(self._table(table))
+
     def validate(self, table: str, data: Any) -> Validated:
         """Validate ``data`` for ``table`` (cast, check, dedupe — the last occurrence wins —
         and sort) without writing anything; raises ValidationError. The result goes to
