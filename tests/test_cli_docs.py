@@ -30,6 +30,7 @@ def test_the_expected_commands_exist():
         "query",
         "freshness",
         "verify",
+        "repair",
         "info",
         "history",
         "compact",
