@@ -9,7 +9,6 @@ import time
 
 from http_fixtures import MarketServer, Reply, market_server_fixture  # noqa: F401
 from test_cli import tv
-from tickvault import fetch_and_write, get_source
 
 
 def dead_url() -> str:
@@ -37,9 +36,3 @@ def test_a_few_bad_tickers_are_exit_1(tmp_path, market_server: MarketServer) -> 
            "2024-06-28", "--json", db=tmp_path / "db")  # fmt: skip
     assert r.returncode == 1, r.stderr
     assert json.loads(r.stdout)["source_down"] is False
-
-
-def test_report_says_source_down(tmp_path) -> None:
-    src = get_source("yahoo", base_url=dead_url())
-    report = fetch_and_write(["AAPL"], src, tmp_path / "db", start="2024-06-03")
-    assert report.source_down and report["errors"]["AAPL"].startswith("SourceUnavailable")
