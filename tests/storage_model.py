@@ -52,7 +52,7 @@ class Model:
 
     def add(self, version: int, df: pd.DataFrame) -> None:
         assert version not in self.commits, f"two commits got version {version}"
-        self.commits[version] = df
+        self.commits[version] = df.assign(ticker=df["ticker"].str.upper())  # the ticker rule
 
     def frame(self, upto: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         rows: dict[tuple, dict] = {}

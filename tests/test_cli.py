@@ -185,6 +185,8 @@ def test_update_progress_and_summary(demo, tmp_path):
         "BAD",
         "--end",
         "2024-07-03",
+        "--source",
+        "demo",
         "--source-option",
         "unknown_tickers=BAD",
         db=copy,

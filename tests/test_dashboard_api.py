@@ -124,7 +124,7 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
     db, client = demo
     data = get_json(client, "/api/overview?wait_verify=1")
     lib = get_price_data_freshness(db)
-    assert data["freshness"]["status"] == lib["status"] == "🟢 Fresh"
+    assert data["freshness"]["status"] == lib["status"] == "🔴 STALE (30 days)"
     assert data["summary"]["status"] == "🔴 STALE (30 days)"
     assert data["summary"]["counts"] == {"fresh": 3, "aging": 1, "stale": 2, "missing": 0}
     info = db.info()["tables"]["prices"]
@@ -142,7 +142,8 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
     assert verify["result"]["problems"] == []
 
     html = get_html(client, "/")
-    assert "🟢 Fresh" in html and "🔴 STALE (30 days)" in html
+    assert "🔴 STALE (30 days)" in html and "🟢 Fresh" not in html  # one verdict
+    assert 'id="stale-count" data-value="2"' in html
     assert 'id="ticker-count" data-value="6"' in html
     assert "✔ OK" in html
 
@@ -219,7 +220,7 @@ def test_tickers_filter_sort_and_page(
     html = get_html(client, f"/tickers?{query}")
     assert html.count('<tr data-level="') == len(tickers)
     for t in tickers:
-        assert f'href="/tickers/{t}">{t}</a>' in html
+        assert f'href="./tickers/{t}">{t}</a>' in html
 
 
 def test_five_thousand_tickers_are_paged(tmp_path: Path):
@@ -243,7 +244,7 @@ def test_five_thousand_tickers_are_paged(tmp_path: Path):
         assert [r["ticker"] for r in stale_page["rows"]] == stale[1000:2000]
         html = get_html(client, "/tickers?page=2")
         assert html.count('<tr data-level="') == 100
-        assert 'href="/tickers/T0100">T0100</a>' in html
+        assert 'href="./tickers/T0100">T0100</a>' in html
         assert 'id="matched" data-matched="5000" data-total="5000"' in html
         assert "page 2 of 50" in html and 'rel="next"' in html and 'rel="prev"' in html
     db.close()
@@ -315,7 +316,7 @@ def test_odd_ticker_names_round_trip_through_urls(tmp_path: Path):
     db.upsert_prices(pd.concat([daily_bars("BRK.B", TODAY, 5), daily_bars("^GSPC", TODAY, 5)]))
     with local_client(create_app(db.path)) as client:
         html = get_html(client, "/tickers")
-        assert 'href="/tickers/BRK.B"' in html and 'href="/tickers/%5EGSPC"' in html
+        assert 'href="./tickers/BRK.B"' in html and 'href="./tickers/%5EGSPC"' in html
         assert get_json(client, "/api/tickers/%5EGSPC")["count"] == 5
         assert get_json(client, "/api/tickers/BRK.B")["count"] == 5
         assert client.get("/api/tickers/BRK.B/bars.csv").text.count("BRK.B") == 5
@@ -421,7 +422,8 @@ def test_every_page_has_a_json_twin(demo: tuple[ParquetDB, TestClient]):
     ]:
         get_html(client, page)
         get_json(client, api)
-        assert f'href="{api}' in get_html(client, page)  # each page links its twin
+        prefix = "../" if page.count("/") > 1 else "./"  # relative links
+        assert f'href="{prefix}{api[1:]}' in get_html(client, page)  # each page links its twin
 
 
 def test_static_assets_are_served_locally(demo: tuple[ParquetDB, TestClient]):

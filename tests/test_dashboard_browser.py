@@ -102,8 +102,9 @@ def test_dashboard_in_a_real_browser(tmp_path: Path, browser: object):
 
         # overview: the library's status and the ticker count
         page.goto(server.url + "/")
-        assert page.text_content("#overall-status") == status == "🟢 Fresh"
-        assert "lvl-fresh" in (page.get_attribute("#overall", "class") or "")
+        # one verdict: the worst ticker's (two are stale)
+        assert page.text_content("#overall-status") == status == "🔴 STALE (30 days)"
+        assert "lvl-stale" in (page.get_attribute("#overall", "class") or "")
         n = len(FRESH + AGING + STALE)
         assert page.get_attribute("#ticker-count", "data-value") == str(n)
         assert page.text_content("#ticker-count") == str(n)

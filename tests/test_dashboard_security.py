@@ -78,7 +78,8 @@ def test_links_and_redirects_are_relative(site: Served):
     for page in ["/", "/tickers", "/tickers/AAPL", "/runs", "/nope"]:
         html = site.get(page, headers={"Host": f"localhost:{site.port}"}).text
         assert "http://" not in html and "localhost" not in html, page
-        assert 'href="/static/style.css"' in html
+        prefix = "../" if page == "/tickers/AAPL" else "./"
+        assert f'href="{prefix}static/style.css"' in html
     for path, target in [
         ("/tickers/", "/tickers"),
         ("/runs/", "/runs"),
@@ -263,7 +264,7 @@ def test_csv_of_a_non_latin_symbol_has_an_rfc6266_filename(site: Served):
 
 
 def test_symbols_with_a_slash_work_everywhere(site: Served):
-    assert 'href="/tickers/EUR%2FUSD"' in site.get("/tickers").text
+    assert 'href="./tickers/EUR%2FUSD"' in site.get("/tickers").text
     page = site.get("/tickers/EUR%2FUSD")
     assert page.status_code == 200 and "EUR/USD" in page.text
     assert site.get("/api/tickers/EUR%2FUSD").json()["count"] == 5

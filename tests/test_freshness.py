@@ -64,14 +64,22 @@ def ages(db: ParquetDB, now: str, calendar: str | None = "XNYS") -> dict[str, in
     ],
 )
 def test_original_status_strings(db, now, status, is_stale, days_old):
-    write(db, AAPL="2024-03-01", MSFT="2024-02-01")
+    write(db, AAPL="2024-03-01")
     got = get_price_data_freshness(db, now=now)
     assert got["status"] == status
     assert got["is_stale"] is is_stale
     assert got["days_old"] == days_old
-    assert got["latest"] == "2024-03-01T00:00:00+00:00"  # judged on the newest bar
-    assert got["tickers"] == 2
+    assert got["latest"] == "2024-03-01T00:00:00+00:00"
+    assert got["tickers"] == 1
     assert got["age_unit"] == "days"
+
+
+def test_the_overall_status_is_the_oldest_tickers(db):
+    write(db, AAPL="2024-03-01", MSFT="2024-02-01")
+    got = get_price_data_freshness(db, now="2024-03-01T18:00Z")
+    assert got["status"] == "🔴 STALE (29 days)" and got["is_stale"] is True
+    assert got["days_old"] == 29 and got["stale_tickers"] == 1
+    assert got["latest"] == "2024-03-01T00:00:00+00:00"  # the newest bar
 
 
 def test_thresholds_are_configurable(db):

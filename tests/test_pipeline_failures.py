@@ -124,7 +124,7 @@ def test_bad_data_fails_only_that_ticker_in_a_shared_batch(tmp_path: Path, sourc
 def test_empty_answers_are_unchanged_not_failed(tmp_path: Path):
     source = DemoSource(as_of=END)
     report = fetch_and_write(
-        ["AAA", "BBB"], source, tmp_path / "db", start="2030-01-01", end="2030-02-01"
+        ["AAA", "BBB"], source, tmp_path / "db", start="1990-01-01", end="1990-02-01"
     )
     assert report["unchanged"] == 2 and report["written"] == 0 and report["failed"] == 0
     assert report["versions"] == []

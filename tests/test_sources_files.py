@@ -128,7 +128,7 @@ def test_single_csv_with_ticker_column_and_explicit_mapping(tmp_path: Path) -> N
         },
     )
     pd.testing.assert_frame_equal(source.fetch("BRK.B"), b)
-    pd.testing.assert_frame_equal(source.fetch("aapl"), a.assign(ticker="aapl"))
+    pd.testing.assert_frame_equal(source.fetch("aapl"), a)  # tickers are upper case
     with pytest.raises(TickerNotFound, match="not found in column 'sym'"):
         source.fetch("IBM")
     copy = pickle.loads(pickle.dumps(source))

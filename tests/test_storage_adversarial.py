@@ -464,7 +464,7 @@ def test_filtered_reads_match_model_over_mixed_layout(tmp_path):
         ts = want.timestamp.astype("int64")
         mask = np.ones(len(want), dtype=bool)
         if tickers is not None:
-            mask &= want.ticker.isin(tickers).to_numpy()
+            mask &= want.ticker.isin([t.strip().upper() for t in tickers]).to_numpy()
         if s_ns is not None:
             mask &= (ts >= s_ns).to_numpy()
         if e_ns is not None:

@@ -21,7 +21,7 @@ from .schema import FORMULA_START
 __all__ = ["DATE_FORMAT", "neutralise_formulas", "to_csv"]
 
 #: Timestamps in CSV output: ISO 8601 with the UTC offset.
-DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # ISO 8601 in UTC, as in JSON output
 
 
 def _is_text(s: pd.Series) -> bool:

@@ -29,6 +29,11 @@ Status (thresholds ``fresh_days`` and ``stale_days``, both inclusive upper bound
     With a calendar the unit reads "sessions" instead of "days". ``is_stale`` is true for
     the levels ``stale``, ``missing`` and ``empty``; ``aging`` is a warning, not a failure
     (lower ``stale_days`` to make it one).
+
+Overall verdict
+    The worst ticker's level and status (:func:`verdict`): the same for
+    :func:`get_price_data_freshness`, :func:`freshness_summary`, ``tickvault freshness`` and
+    the dashboard, so no view says "Fresh" while a ticker is stale.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import pandas as pd
 
 from .errors import ConfigError
 from .storage import ParquetDB
+from .tickers import normalize
 from .times import TimeLike, parse_time
 
 __all__ = [
@@ -53,6 +59,7 @@ __all__ = [
     "freshness_summary",
     "get_calendar",
     "get_price_data_freshness",
+    "verdict",
 ]
 
 #: Freshness levels, best first. ``is_stale`` is true for the last three.
@@ -218,7 +225,7 @@ def freshness(
     unit = "sessions" if cal is not None else "days"
     store = _open(db)
     marks = store.watermarks(table)
-    names = sorted(marks) if tickers is None else sorted({str(t) for t in tickers})
+    names = sorted(marks) if tickers is None else sorted({normalize(str(t)) for t in tickers})
     have = [t for t in names if t in marks]
     last = pd.DatetimeIndex([marks[t] for t in have], tz="UTC", dtype="datetime64[ns, UTC]")
     if len(have) == 0:
@@ -309,6 +316,7 @@ def freshness_summary(
         "level": level,
         "is_stale": level in _STALE_LEVELS,
         "tickers": len(frame),
+        "stale_tickers": int(frame["is_stale"].sum()) if len(frame) else 0,
         "counts": counts,
         "worst": worst_rows,
         "latest": _iso(present["last_timestamp"].max()) if len(present) else None,
@@ -330,43 +338,39 @@ def get_price_data_freshness(
     fresh_days: int = 1,
     stale_days: int = 7,
 ) -> dict[str, Any]:
-    """The original dashboard check, judged on the newest bar in the database::
+    """The original dashboard check, judged on the *oldest* ticker (see :func:`verdict`)::
 
         {"status": "🟢 Fresh", "is_stale": False, "days_old": 0,
          "latest": "2024-07-05T00:00:00+00:00", ...}
 
-    ``"🟡 N days old"`` for ages ``fresh_days < N <= stale_days``, ``"🔴 STALE (N days)"``
-    beyond; ``"⚪ Empty"`` (``is_stale`` true, ``days_old`` and ``latest`` None) when there
-    is no price data. With ``calendar`` the age counts missed trading sessions and
-    ``days_old`` holds that count. Extra keys: ``level``, ``tickers``, ``stale_tickers``,
-    ``age_unit``, ``calendar``, ``now``.
+    ``"🟡 N days old"`` when the oldest ticker's age is ``fresh_days < N <= stale_days``,
+    ``"🔴 STALE (N days)"`` beyond; ``"⚪ Empty"`` (``is_stale`` true, ``days_old`` and
+    ``latest`` None) when there is no price data. With ``calendar`` the age counts missed
+    trading sessions and ``days_old`` holds that count. Extra keys: ``level``, ``tickers``,
+    ``stale_tickers``, ``age_unit``, ``calendar``, ``now``. Same verdict as
+    ``freshness_summary`` and ``tickvault freshness``.
     """
-    frame = freshness(db, now, calendar, fresh_days=fresh_days, stale_days=stale_days)
-    unit = str(frame.attrs["age_unit"])
-    base = {
-        "tickers": len(frame),
-        "stale_tickers": int(frame["is_stale"].sum()),
-        "age_unit": unit,
-        "calendar": frame.attrs["calendar"],
-        "now": _iso(frame.attrs["now"]),
-    }
-    if frame.empty:
-        return {
-            "status": EMPTY,
-            "is_stale": True,
-            "days_old": None,
-            "latest": None,
-            "level": "empty",
-            **base,
-        }
-    newest = frame.iloc[int(np.argmax(frame["last_timestamp"].to_numpy()))]
-    age = int(newest["age"])
-    level = classify(age, fresh_days=fresh_days, stale_days=stale_days)
+    return verdict(freshness(db, now, calendar, fresh_days=fresh_days, stale_days=stale_days))
+
+
+def verdict(frame: pd.DataFrame) -> dict[str, Any]:
+    """The one overall verdict for a :func:`freshness` frame, in the seed's shape: what
+    :func:`get_price_data_freshness`, ``tickvault freshness`` and the dashboard all show.
+
+    ``status``, ``level`` and ``is_stale`` are those of the *worst* ticker (so the headline
+    never says "Fresh" while a ticker is stale); ``days_old`` is that ticker's age (the
+    number in the status), ``latest`` the newest bar in the database, ``stale_tickers`` the
+    number of tickers whose own verdict is stale."""
+    s = freshness_summary(frame)
     return {
-        "status": status_text(level, age, unit),
-        "is_stale": level in _STALE_LEVELS,
-        "days_old": age,
-        "latest": _iso(newest["last_timestamp"]),
-        "level": level,
-        **base,
+        "status": s["status"],
+        "is_stale": s["is_stale"],
+        "days_old": s["max_age"],
+        "latest": s["latest"],
+        "level": s["level"],
+        "tickers": s["tickers"],
+        "stale_tickers": s["stale_tickers"],
+        "age_unit": s["age_unit"],
+        "calendar": s["calendar"],
+        "now": s["now"],
     }

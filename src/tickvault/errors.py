@@ -5,7 +5,8 @@ Every error tickvault raises on purpose derives from :class:`TickvaultError`::
     TickvaultError
     ├── ValidationError            (also a ValueError) bad input; nothing was written
     ├── ConfigError                (also a ValueError) unknown option value, source name, ...
-    │   └── BadTimeBound           (also a ValidationError) a start/end/now that is not a time
+    │   ├── BadTimeBound           (also a ValidationError) a start/end/now that is not a time
+    │   └── AddressInUse           ``serve``: another program listens on the host and port
     ├── StorageError               the database on disk
     │   ├── DatabaseNotFound       no database at the path (read-only opens)
     │   ├── TableNotFound          the table does not exist / is not registered
@@ -66,6 +67,10 @@ class ValidationError(TickvaultError, ValueError):
 
 class ConfigError(TickvaultError, ValueError):
     """An option has a value tickvault does not accept (the message lists valid ones)."""
+
+
+class AddressInUse(ConfigError):
+    """The dashboard cannot listen: another program already uses that host and port."""
 
 
 class BadTimeBound(ValidationError, ConfigError):
@@ -185,6 +190,7 @@ class SourceUnavailable(TransientSourceError):
 
 
 __all__ = [
+    "AddressInUse",
     "BadSourceData",
     "BadTimeBound",
     "CommitConflict",

@@ -149,6 +149,7 @@ class TableSchema:
         runs = column_runs(table, self.series_column)
         self._check_nulls(table, runs)
         self._check_symbols(table, runs)
+        table, runs = self._upper_series(table, runs)
         if self.checks is not None:
             self.checks(table, self)
         if is_sorted_unique(table, self.key, runs):
@@ -224,6 +225,16 @@ class TableSchema:
                         self.key,
                         f"use a non-empty string such as {col.example}",
                     )
+
+    def _upper_series(self, table: pa.Table, runs: Runs) -> tuple[pa.Table, Runs]:
+        """Tickers are upper case (``tickvault.tickers``): looked at once per run."""
+        values = runs.values
+        if not pc.any(pc.not_equal(pc.utf8_upper(values), values)).as_py():
+            return table, runs
+        i = table.column_names.index(self.series_column)
+        upper = pc.utf8_upper(table.column(i))
+        table = table.set_column(i, self.arrow_schema.field(i), upper)
+        return table, column_runs(table, self.series_column)
 
     def _check_symbols(self, table: pa.Table, series_runs: Runs) -> None:
         """The series column holds symbols (:data:`SYMBOL_RULE`): checked once per run."""

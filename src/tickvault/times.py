@@ -10,6 +10,7 @@ converted to UTC; bounds are nanoseconds since the epoch, so 1677-09-21 .. 2262-
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TypeAlias
 
 import pandas as pd
@@ -82,4 +83,39 @@ def check_order(start: TimeLike, end: TimeLike, s: object, e: object) -> None:
     if s is not None and e is not None and s > e:  # type: ignore[operator]
         raise BadTimeBound(
             f"start={start!r} is after end={end!r}; swap them or drop one", option="start"
+        )
+
+
+#: what the command line accepts: YYYY-MM-DD, or ISO 8601 with a time (and an offset or Z)
+ISO_FORMAT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+
+
+def parse_strict(text: str, *, name: str = "date") -> pd.Timestamp:
+    """The command line's parser: only ``YYYY-MM-DD`` or an ISO 8601 timestamp
+    (``2024-03-01T14:30Z``), never a guess such as ``01/02/2024``; BadTimeBound otherwise."""
+    if not ISO_FORMAT.match(text.strip()):
+        raise BadTimeBound(
+            f"{name}={text!r} is not in the format YYYY-MM-DD or ISO 8601 "
+            f"(e.g. 2024-03-01 or 2024-03-01T14:30Z)",
+            option=name,
+        )
+    ts = parse_time(text.strip(), name=name)
+    assert ts is not None
+    return ts
+
+
+def check_not_future(value: TimeLike, ts: pd.Timestamp | None, *, name: str = "start") -> None:
+    """A start after today (UTC) can only fetch nothing: BadTimeBound, so a typo in the year
+    is not recorded as a successful empty run."""
+    if ts is None:
+        return
+    today = pd.Timestamp.now(tz="UTC").normalize()
+    if ts > today + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"):
+        raise BadTimeBound(
+            f"{name}={value!r} is in the future (today is {today.date()}); "
+            f"pass a past date, e.g. {name}='{(today - pd.Timedelta(days=30)).date()}'",
+            option=name,
         )

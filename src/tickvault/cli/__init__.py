@@ -11,6 +11,7 @@ See ``docs/cli.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -23,13 +24,12 @@ from typing import NoReturn
 
 from . import commands as c
 from .commands import DB_ENV
-from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, exit_code
+from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Terminated, exit_code
 from .output import Output
 
 __all__ = ["EXIT_CODES", "build_parser", "exit_code", "main"]
 
 PROG = "tickvault"
-SOURCES = ("demo", "csv", "parquet", "yahoo", "stooq")
 FORMATS = ("table", "csv", "json", "parquet")
 
 
@@ -47,15 +47,37 @@ class _Parser(argparse.ArgumentParser):
 def _date(value: str) -> str:
     """An argparse type: a date or timestamp (``tickvault.times``; kept as the string)."""
     from ..errors import BadTimeBound
-    from ..times import parse_time
+    from ..times import parse_strict
 
     try:
-        parse_time(value, name="date")
-    except BadTimeBound:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a date; use YYYY-MM-DD or an ISO timestamp like 2024-03-01T14:30Z"
-        ) from None
+        parse_strict(value, name="date")
+    except BadTimeBound as exc:
+        # "date='x' is ..." -> "'x' is ...": argparse names the option already
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("date=")) from None
     return value
+
+
+def _port(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535), e.g. 8000")
+    return n
+
+
+def _limit(value: str) -> int | None:
+    """``--limit``: a whole number >= 0 (0: nothing) or ``all``."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0 or 'all'")
+    return n
 
 
 def _count(value: str) -> int:
@@ -109,12 +131,31 @@ def _common() -> _Parser:
     return p
 
 
-def _add_source_options(p: argparse.ArgumentParser) -> None:
+def _add_tickers_file(p: argparse.ArgumentParser) -> None:
+    """One description of ``--tickers-file`` for every command that takes it."""
+    p.add_argument(
+        "--tickers-file",
+        metavar="FILE",
+        help="also read tickers from FILE (separated by whitespace, commas or new lines; "
+        "# starts a comment; - reads stdin)",
+    )
+
+
+def _add_source_options(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    from ..sources import available_sources
+
+    names = ", ".join(available_sources())
     p.add_argument(
         "--source",
-        default="demo",
+        default=default,
         metavar="NAME",
-        help=f"where bars come from: {', '.join(SOURCES)} or a plugin (default: demo)",
+        help=f"where bars come from: {names} (default: "
+        + (f"{default})" if default else "the source the stored bars came from)"),
+    )
+    p.add_argument(
+        "--replace-source",
+        action="store_true",
+        help="allow overwriting tickers whose stored bars came from another source",
     )
     p.add_argument(
         "--source-option",
@@ -125,7 +166,8 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scheduler",
         default="threads",
-        help="threads, processes, synchronous, or a dask.distributed address (default: threads)",
+        help="threads, processes, synchronous, distributed (a local Dask cluster) or a "
+        "tcp://host:8786 scheduler address (default: threads)",
     )
     p.add_argument(
         "--n-workers",
@@ -135,11 +177,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="parallel fetches, like n_workers= (default: automatic; --workers is an alias)",
     )
-    p.add_argument(
-        "--tickers-file",
-        metavar="FILE",
-        help="read tickers from FILE (whitespace or comma separated, # comments; - for stdin)",
-    )
+    _add_tickers_file(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,16 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("backfill", c.cmd_backfill, "fetch tickers' history from a source and store it")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers to fetch")
-    _add_source_options(p)
+    _add_source_options(p, default="demo")
     p.add_argument("--start", type=_date, metavar="DATE", help="first date (default: source's)")
     p.add_argument("--end", type=_date, metavar="DATE", help="last date (default: today)")
     p.add_argument(
         "--resume", action="store_true", help="skip tickers an interrupted run already wrote"
     )
+    p.add_argument(
+        "--tickers-from-repair",
+        action="store_true",
+        help="re-fetch what applied repairs dropped (those tickers, from their first lost bar)",
+    )
 
     p = command("update", c.cmd_update, "fetch what is new since each ticker's last stored bar")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
-    _add_source_options(p)
+    _add_source_options(p, default=None)
     p.add_argument(
         "--lookback",
         type=_count,
@@ -185,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("query", c.cmd_query, "print or save stored bars")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all)")
-    p.add_argument("--tickers-file", metavar="FILE", help="read tickers from FILE")
+    _add_tickers_file(p)
     p.add_argument("--start", type=_date, metavar="DATE", help="first date (inclusive)")
     p.add_argument("--end", type=_date, metavar="DATE", help="last date (inclusive)")
     p.add_argument("--columns", metavar="A,B", help="columns to include (key columns always)")
@@ -193,11 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=FORMATS, default="table", help="output format (default: table)"
     )
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
-    p.add_argument("--limit", type=_count, metavar="N", help="at most N rows")
+    p.add_argument("--limit", type=_limit, metavar="N", help="at most N rows (0: none)")
 
     p = command("freshness", c.cmd_freshness, "how old each ticker's data is; exit 1 if stale")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
-    p.add_argument("--tickers-file", metavar="FILE", help="expected tickers, one per line")
+    _add_tickers_file(p)
     p.add_argument(
         "--calendar",
         metavar="CODE",
@@ -223,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--worst", type=_count, default=20, metavar="N", help="list the N oldest (default: 20)"
     )
 
+    p = command("repair", c.cmd_repair, "drop or rewrite damaged files (dry run unless --apply)")
+    p.add_argument("--apply", action="store_true", help="really repair (default: only list)")
+    p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
+
     p = command("verify", c.cmd_verify, "check every data file against the log; exit 1 if damaged")
     p.add_argument("--repair", action="store_true", help="drop or rewrite damaged files first")
     p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
@@ -232,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("history", c.cmd_history, "the versions (commits) of a table")
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
     p.add_argument(
-        "--limit", type=_count, default=20, metavar="N", help="newest N (default 20, 0: all)"
+        "--limit", type=_limit, default=20, metavar="N", help="newest N, or all (default 20)"
     )
 
     p = command("compact", c.cmd_compact, "merge small files into the sorted layout")
@@ -251,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("runs", c.cmd_runs, "recorded backfill/update runs, newest first")
     p.add_argument(
-        "--limit", type=_count, default=20, metavar="N", help="newest N (default 20, 0: all)"
+        "--limit", type=_limit, default=20, metavar="N", help="newest N, or all (default 20)"
     )
 
     p = command("serve", c.cmd_serve, "run the web dashboard")
@@ -260,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="interface (default: 127.0.0.1); any other is reachable from other machines",
     )
-    p.add_argument("--port", type=_positive, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=_port, default=8000, help="port, 1-65535 (default: 8000)")
     p.add_argument("--calendar", metavar="CODE", help="exchange calendar for freshness")
     p.add_argument(
         "--allowed-host",
@@ -284,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(as_json=bool(getattr(args, "json", False)), quiet=bool(getattr(args, "quiet", 0)))
     debug = bool(getattr(args, "debug", False))
     _setup_logging(debug, server=args.command == "serve")
+    if args.command != "serve":  # uvicorn handles SIGTERM itself (a clean shutdown)
+        _terminate_like_ctrl_c()
     started = time.perf_counter()
     try:
         code = int(args.func(args, out))
@@ -291,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_OK
     except (Exception, KeyboardInterrupt) as exc:
-        code, message = exit_code(exc)
+        code, message = exit_code(exc, db=c.db_path_of(args))
         if debug:
             traceback.print_exc()
         sys.stderr.write(f"{PROG} {args.command}: error: {message}\n")
@@ -310,11 +359,29 @@ def _setup_logging(debug: bool, *, server: bool = False) -> None:
     """Library log records go to stderr: errors only (the end-of-run summary lists failed
     tickers), warnings too for the dashboard server (a request that failed, an exposed
     address), everything from INFO up with ``--debug``."""
+    level = logging.INFO if debug else logging.WARNING if server else logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(name)s: %(message)s"))
+    # the level on the handler too: libraries that set their own loggers' levels (dask's
+    # distributed logs INFO) propagate records here that the root level does not filter
+    handler.setLevel(level)
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(logging.INFO if debug else logging.WARNING if server else logging.ERROR)
+    root.setLevel(level)
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM unwinds like Ctrl-C: commits already made stay, the run is recorded as
+    interrupted, one line on stderr, exit 143."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+        raise Terminated()
+
+    # not the main thread (main() called from a thread): leave the signal alone
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _silence_stdout() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TableNotFound, TickerNotFound
+from ..errors import TableNotFound
 from .errors import EXIT_OK, EXIT_PROBLEMS, CommandFailed, UsageError
 from .output import (
     Output,
@@ -61,10 +61,9 @@ def _read_tickers(args: argparse.Namespace) -> list[str]:
         for line in text.splitlines():
             line = line.split("#", 1)[0]
             tickers.extend(t for t in re.split(r"[\s,;]+", line) if t)
-    seen: dict[str, None] = {}
-    for t in tickers:
-        seen.setdefault(t.strip(), None)
-    return [t for t in seen if t]
+    from ..tickers import normalize_all
+
+    return [t for t in normalize_all(tickers) if t]
 
 
 def _db_path(args: argparse.Namespace) -> str:
@@ -79,11 +78,38 @@ def _shown(args: argparse.Namespace) -> str:
     return display_url(path) if is_url(path) else path
 
 
+def db_path_of(args: argparse.Namespace) -> str:
+    """The database path a command works on (for error messages)."""
+    return _db_path(args)
+
+
+def _check_db_arg(args: argparse.Namespace, *, create: bool) -> str:
+    """``--db`` as a usage check before any work: a regular file is never a database, and
+    a command that creates one refuses a non-empty folder that is not one (it would be
+    turned into a database silently)."""
+    from ..storage.db import MARKER
+
+    path = _db_path(args)
+    if "://" in path:  # a URL: the store checks it
+        return path
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(
+            f"--db {path!r} is a file, not a database folder; pass a folder, e.g. --db ./db"
+        )
+    if create and p.is_dir() and not (p / MARKER).exists() and any(p.iterdir()):
+        raise UsageError(
+            f"--db {path!r} is a folder with other files in it and no tickvault database "
+            f"({MARKER}); use an empty or new folder, e.g. --db {str(p / 'db')!r}"
+        )
+    return path
+
+
 def _open_db(args: argparse.Namespace) -> ParquetDB:
     """Open an existing database for a read or maintenance command (never creates one)."""
     from ..storage import ParquetDB
 
-    return ParquetDB(_db_path(args), create=False)
+    return ParquetDB(_check_db_arg(args, create=False), create=False)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -92,11 +118,18 @@ def _open_db(args: argparse.Namespace) -> ParquetDB:
 def cmd_backfill(args: argparse.Namespace, out: Output) -> int:
     """Fetch history for tickers from a source and write it (``fetch_and_write``)."""
     tickers = _read_tickers(args)
+    options = _run_options(args)
+    if args.tickers_from_repair:
+        lost = _open_db(args).lost_in_repairs()
+        if not lost:
+            raise CommandFailed("no applied repair dropped any rows: nothing to re-fetch")
+        tickers = list(dict.fromkeys([*tickers, *sorted(lost)]))
+        if options["start"] is None:
+            options["start"] = min(first for first, _ in lost.values())
     if not tickers:
         raise UsageError("no tickers: give TICKER... or --tickers-file FILE")
     from ..pipeline import fetch_and_write
 
-    options = _run_options(args)
     with progress(out, len(tickers), "backfill") as on_progress:
         report = fetch_and_write(tickers, on_progress=on_progress, resume=args.resume, **options)
     return report_summary(out, report)
@@ -106,11 +139,12 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options backfill and update share, by their library names."""
     return {
         "source": _source(args),
-        "db": _db_path(args),
+        "db": _check_db_arg(args, create=True),
         "start": args.start,
         "end": args.end,
         "scheduler": args.scheduler,
         "n_workers": args.n_workers,
+        "replace_source": args.replace_source,
     }
 
 
@@ -135,9 +169,17 @@ def cmd_update(args: argparse.Namespace, out: Output) -> int:
 
 
 def _source(args: argparse.Namespace) -> Any:
-    """The source object, created up front so a bad name or option fails before any work."""
+    """The source object, created up front so a bad name or option fails before any work
+    (None for ``update`` without ``--source``: the library uses the recorded one)."""
     from ..sources import get_source
 
+    if args.source is None:
+        if args.source_option:
+            raise UsageError(
+                "--source-option needs --source NAME, e.g. --source yahoo --source-option "
+                "base_url=http://127.0.0.1:8000"
+            )
+        return None
     return get_source(args.source, **_source_options(args.source_option))
 
 
@@ -148,11 +190,9 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     known = set(db.tickers())
     unknown = [t for t in tickers if t not in known]
     if unknown:
-        sample = ", ".join(sorted(known)[:5]) or "none"
-        raise TickerNotFound(
-            f"{', '.join(unknown)} not in the database at {_shown(args)!r} "
-            f"({len(known)} tickers, e.g. {sample})"
-        )
+        from ..tickers import not_found
+
+        raise not_found(unknown, known, repr(_shown(args)))
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     df = db.read_table(
         "prices", tickers=tickers or None, start=args.start, end=args.end, columns=columns
@@ -160,7 +200,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:
         raise UsageError("--format parquet needs --output FILE")
-    if args.limit:
+    if args.limit is not None:
         df = df.head(args.limit)
     if args.output:
         write_frame(df, fmt, args.output)
@@ -255,8 +295,37 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
                 f"{leftovers} file(s) no version uses (harmless; `tickvault vacuum` lists them)"
             )
         if not report.ok and not args.repair:
-            out.note("run `tickvault verify --repair` to drop or rewrite the damaged files")
+            out.note("run `tickvault repair` to see what a repair would drop, then `--apply`")
     return code
+
+
+def cmd_repair(args: argparse.Namespace, out: Output) -> int:
+    """Drop unreadable files and rewrite inconsistent ones (``db.repair``); a dry run
+    unless --apply. Lists which tickers and date ranges each drop loses."""
+    db = _open_db(args)
+    report = db.repair(dry_run=not args.apply, table=args.table)
+    if out.json:
+        out.data(report.to_dict())
+    else:
+        verb = "would" if not args.apply else "did"
+        for a in report.actions:
+            extra = f", {a['rows_lost']:,} rows lost" if "rows_lost" in a else ""
+            out.print(f"{verb} {a['action']} {a['table']}/{a['path']}{extra}")
+            for lost in a.get("lost", []):
+                out.print(
+                    f"  {lost['ticker']}: {when(lost['first'])} .. {when(lost['last'])} "
+                    f"({lost['rows']:,} rows)"
+                )
+        for u in report.unrepairable:
+            out.err.print(f"cannot repair {u}")
+        if not report.actions and not report.unrepairable:
+            out.print("nothing to repair")
+        elif not args.apply:
+            out.note("this was a dry run: add --apply to repair")
+        elif any(a.get("lost") for a in report.actions):
+            out.note("re-fetch what was lost: `tickvault backfill --tickers-from-repair`")
+    found = bool(report.actions or report.unrepairable)
+    return EXIT_PROBLEMS if found else EXIT_OK
 
 
 def cmd_info(args: argparse.Namespace, out: Output) -> int:
@@ -276,6 +345,7 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
             t["version"],
             t["files"],
             t["tickers"],
+            f"{t['rows']:,}",
             f"{t['stored_rows']:,}",
             when(t["first"]),
             when(t["last"]),
@@ -284,7 +354,7 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
         for name, t in info["tables"].items()
     ]
     out.print(f"database {info['path']} (tickvault {__version__})")
-    cols = ["table", "version", "files", "tickers", "rows", "first", "last", "size"]
+    cols = ["table", "version", "files", "tickers", "rows", "stored", "first", "last", "size"]
     if rows:
         out.print(table(None, cols, rows))
     else:
@@ -310,7 +380,7 @@ def cmd_history(args: argparse.Namespace, out: Output) -> int:
     db = _open_db(args)
     if args.table not in db.tables():
         raise TableNotFound(f"no table {args.table!r} in {_shown(args)!r}; it has {db.tables()}")
-    entries = db.history(args.table, limit=args.limit or None)
+    entries = db.history(args.table, limit=args.limit)
     if out.json:
         out.data(entries)
         return EXIT_OK
@@ -381,7 +451,7 @@ def cmd_vacuum(args: argparse.Namespace, out: Output) -> int:
 def cmd_runs(args: argparse.Namespace, out: Output) -> int:
     """Recorded pipeline runs, newest first (``db.runs``)."""
     db = _open_db(args)
-    runs = db.runs(limit=args.limit or None)
+    runs = db.runs(limit=args.limit)
     if out.json:
         out.data([{k: v for k, v in r.items() if k != "tickers"} for r in runs])
         return EXIT_OK
@@ -394,7 +464,7 @@ def cmd_runs(args: argparse.Namespace, out: Output) -> int:
         rows.append(
             (
                 b["run_id"],
-                b["kind"],
+                b["kind"] + (" (interrupted)" if b["status"] == "interrupted" else ""),
                 when(b["started"]),
                 b["source"],
                 b["total"],
@@ -427,13 +497,13 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     check_token(token)  # bad options fail before "serving ..." is printed
     HostPolicy.for_bind(args.host, args.allowed_host or ())
-    out.note(f"serving {_shown(args)} on http://{args.host}:{args.port} (Ctrl-C to stop)")
     serve(
         _db_path(args),
         host=args.host,
         port=args.port,
         allowed_hosts=args.allowed_host or (),
         token=token,
+        on_listening=lambda url: out.note(f"serving {_shown(args)} on {url} (Ctrl-C to stop)"),
         **options,
     )
     return EXIT_OK

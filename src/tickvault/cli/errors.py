@@ -9,14 +9,18 @@
 4     the database is damaged: a log entry or data file cannot be read
 5     a data source failed
 6     no space left on the disk holding the database (nothing of the write was committed)
+7     permission denied: this user may not read or write the database's files
 70    internal error (a bug: please report it with the ``--debug`` traceback)
 130   interrupted (Ctrl-C)
+143   terminated (SIGTERM, as sent by cron, systemd, container runtimes)
 ====  ===========================================================================
 """
 
 from __future__ import annotations
 
+import errno
 import sys
+from typing import Any
 
 from ..errors import (
     ConfigError,
@@ -38,8 +42,10 @@ EXIT_NOT_FOUND = 3
 EXIT_CORRUPT = 4
 EXIT_SOURCE = 5
 EXIT_FULL = 6
+EXIT_PERMISSION = 7
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 EXIT_CODES = {
     EXIT_OK: "success",
@@ -49,9 +55,15 @@ EXIT_CODES = {
     EXIT_CORRUPT: "damaged database",
     EXIT_SOURCE: "data source error",
     EXIT_FULL: "disk full",
+    EXIT_PERMISSION: "permission denied",
     EXIT_INTERNAL: "internal error",
     EXIT_INTERRUPTED: "interrupted",
+    EXIT_TERMINATED: "terminated",
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds like Ctrl-C (exit 143)."""
 
 
 class UsageError(Exception):
@@ -62,14 +74,25 @@ class CommandFailed(Exception):
     """A command that cannot go on for a reason the message explains (exit 1)."""
 
 
+def run_exit_code(report: dict[str, Any]) -> int:
+    """A finished ``backfill``/``update``: 0 all good; 5 the source was unreachable for
+    every ticker it tried (an outage); 1 some tickers failed."""
+    if report.get("source_down"):
+        return EXIT_SOURCE
+    return EXIT_PROBLEMS if int(report.get("failed") or 0) else EXIT_OK
+
+
 # -- errors: the one place that maps exceptions to messages and exit codes ------------------
 
 
-def exit_code(exc: BaseException) -> tuple[int, str]:
-    """``(exit code, one-line message)`` for an exception raised by a command."""
+def exit_code(exc: BaseException, db: str | None = None) -> tuple[int, str]:
+    """``(exit code, one-line message)`` for an exception raised by a command (``db``: the
+    database path, named in messages about its files)."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, Terminated):
+        return EXIT_TERMINATED, "terminated (SIGTERM); what was committed before it stays"
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, "interrupted"
+        return EXIT_INTERRUPTED, "interrupted; what was committed before it stays"
     if isinstance(exc, UsageError | ConfigError | ValidationError):
         return EXIT_USAGE, msg
     if isinstance(exc, CommandFailed):
@@ -89,7 +112,13 @@ def exit_code(exc: BaseException) -> tuple[int, str]:
     if _is_arrow_error(exc):
         return EXIT_CORRUPT, (
             f"cannot read a data file: {msg} (run `tickvault verify` to find it, "
-            f"`tickvault verify --repair` to drop it)"
+            f"`tickvault repair` to see what dropping it loses)"
+        )
+    if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EROFS):
+        what = f"the database at {db!r}" if db else "a file"
+        return EXIT_PERMISSION, (
+            f"permission denied: cannot write to or read {what} ({exc.strerror or msg}); "
+            f"check that this user owns the folder and may write it (ls -ld {db or '.'})"
         )
     if isinstance(exc, OSError):
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""

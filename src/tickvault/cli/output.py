@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..csv_export import to_csv
-from .errors import EXIT_OK, EXIT_PROBLEMS
+from .errors import run_exit_code
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +43,14 @@ class Output:
         if self._err is None:
             from rich.console import Console
 
-            self._err = Console(stderr=True, highlight=False)
+            # not a terminal (cron logs): one message = one line, never wrapped at 80 columns
+            tty = sys.stderr.isatty()
+            self._err = Console(
+                stderr=True,
+                highlight=False,
+                soft_wrap=not tty,
+                width=None if tty else 10_000,
+            )
         return self._err
 
     def data(self, obj: Any) -> None:
@@ -148,8 +155,14 @@ def progress(out: Output, total: int, label: str) -> Iterator[Callable[[Any], No
         transient=False,
     )
     task = bar.add_task(label, total=total or None, rows=0, failed=0)
+    started = False
 
     def on_progress(event: Any) -> None:
+        # drawn from the first event on: a run refused before any work draws nothing
+        nonlocal started
+        if not started:
+            started = True
+            bar.start()
         bar.update(
             task,
             completed=int(getattr(event, "done", 0)),
@@ -158,18 +171,20 @@ def progress(out: Output, total: int, label: str) -> Iterator[Callable[[Any], No
             failed=int(getattr(event, "failed", 0)),
         )
 
-    with bar:
+    try:
         yield on_progress
+    finally:
+        if started:
+            bar.stop()
 
 
 def report_summary(out: Output, report: Any, top: int = 10) -> int:
     """The one-screen summary of a pipeline run; returns the exit code."""
     doc = report.to_dict() if hasattr(report, "to_dict") else dict(report)
-    failed = int(doc.get("failed", 0))
     if out.json:
         doc.pop("tickers", None)
         out.data(doc)
-        return EXIT_PROBLEMS if failed else EXIT_OK
+        return run_exit_code(doc)
     if not out.quiet:
         keys = ["total", "written", "unchanged", "failed", "skipped", "rows", "seconds"]
         rows = [(k, fmt_num(doc[k])) for k in keys if k in doc]
@@ -182,7 +197,9 @@ def report_summary(out: Output, report: Any, top: int = 10) -> int:
         lines = [f"  {t}: {' '.join(str(e).split())}" for t, e in shown]
         more = f"\n  … and {len(errors) - top} more" if len(errors) > top else ""
         out.err.print(f"{len(errors)} ticker(s) failed:\n" + "\n".join(lines) + more)
-    return EXIT_PROBLEMS if failed else EXIT_OK
+    if doc.get("source_down"):
+        out.err.print(f"the source {doc.get('source')!r} was unreachable for every ticker")
+    return run_exit_code(doc)
 
 
 def fmt_num(v: Any) -> str:
@@ -193,7 +210,23 @@ def fmt_num(v: Any) -> str:
     return str(v)
 
 
+def whole_volumes(df: pd.DataFrame) -> pd.DataFrame:
+    """``volume`` as integers (``2641907``, not ``2641907.0``) when every value is whole, for
+    text output; fractional volumes (some FX and crypto sources) stay as they are."""
+    import numpy as np
+
+    if "volume" not in df.columns or df["volume"].dtype.kind != "f":
+        return df
+    v = df["volume"].to_numpy()
+    finite = np.isfinite(v)
+    if not np.all(np.floor(v[finite]) == v[finite]) or np.any(np.abs(v[finite]) >= 2**53):
+        return df
+    return df.assign(volume=df["volume"].astype("Int64"))
+
+
 def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
+    if fmt != "parquet":
+        df = whole_volumes(df)
     if fmt == "parquet":
         df.to_parquet(str(target), index=False)
     elif fmt == "csv" or fmt == "table":
@@ -207,6 +240,7 @@ def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
 
 
 def print_frame(out: Output, df: pd.DataFrame, head: int = 25) -> None:
+    df = whole_volumes(df)
     shown = df if len(df) <= 2 * head else None
     cols = list(df.columns)
 

@@ -9,8 +9,10 @@ whole app: Host check, optional token, security headers (see :mod:`.security`).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pyarrow as pa
+from jinja2 import pass_context
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,6 +31,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from ..errors import (
+    AddressInUse,
     ConfigError,
     CorruptDatabaseError,
     DatabaseNotFound,
@@ -145,9 +149,20 @@ def _query(request: Request, **changes: Any) -> str:
     return "?" + urlencode(params) if params else "?"
 
 
-def _static(name: str) -> str:
+@pass_context
+def _rel(ctx: Any, path: str) -> str:
+    """``path`` (written from the dashboard's root, "/runs") as a link relative to the page
+    being rendered ("./runs", "../runs"), so the dashboard works behind a reverse proxy
+    that serves it under a path prefix. Never built from the request's Host."""
+    request = ctx.get("request")
+    depth = request.url.path.count("/") - 1 if request is not None else 0
+    return ("../" * depth or "./") + path.lstrip("/")
+
+
+@pass_context
+def _static(ctx: Any, name: str) -> str:
     """A relative link to a static file (never built from the request's Host)."""
-    return "/static/" + quote(name)
+    return str(_rel(ctx, "/static/" + quote(name)))
 
 
 def _content_disposition(ticker: str) -> str:
@@ -167,7 +182,7 @@ def _make_templates() -> Jinja2Templates:
         ts=_fmt_ts,
         urlq=lambda s: quote(str(s), safe=""),
     )
-    t.env.globals.update(age=_fmt_age, query=_query, static=_static)
+    t.env.globals.update(age=_fmt_age, query=_query, static=_static, rel=_rel)
     return t
 
 
@@ -425,9 +440,12 @@ def serve(
     *,
     allowed_hosts: Iterable[str] = (),
     token: str | None = None,
+    on_listening: Callable[[str], None] | None = None,
     **options: Any,
 ) -> None:
-    """Run the dashboard with uvicorn until interrupted. Binds to 127.0.0.1 unless told
+    """Run the dashboard with uvicorn until interrupted. The address is bound first: if it
+    is taken, :class:`~tickvault.errors.AddressInUse` is raised before anything is served,
+    else ``on_listening(url)`` is called and requests are served. Binds to 127.0.0.1 unless told
     otherwise, and warns when the address is reachable from other machines;
     ``allowed_hosts``, ``token`` and ``options`` (calendar, fresh_days, stale_days) go to
     :func:`create_app`. No ``Server`` header is sent."""
@@ -451,4 +469,32 @@ def serve(
                 "proxy in front)",
                 where,
             )
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    sock = _bind(host, port)
+    config = uvicorn.Config(app, log_level="warning", server_header=False)
+    if on_listening is not None:
+        shown = f"[{host}]" if ":" in host else host
+        on_listening(f"http://{shown}:{sock.getsockname()[1]}")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (AddressInUse if another program has it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUse(
+                f"address already in use: {host}:{port} (another program listens there; "
+                f"stop it or pick another --port)"
+            ) from None
+        raise
+    sock.set_inheritable(True)
+    return sock

@@ -20,9 +20,11 @@ from typing import Any
 import pandas as pd
 
 from ..csv_export import to_csv
-from ..data_freshness import LEVELS, freshness, freshness_summary, get_price_data_freshness
+from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
 from ..errors import ValidationError
+from ..pipeline.report import run_summary
 from ..storage import ParquetDB
+from ..tickers import close_matches, normalize
 
 __all__ = [
     "RANGES",
@@ -234,7 +236,7 @@ def overview(
     table = info["tables"].get(TABLE)
     frame = fresh.frame(db)
     summary = freshness_summary(frame)
-    overall = get_price_data_freshness(db, now=frame.attrs["now"], **fresh.opts.kwargs())
+    overall = verdict(frame)  # the same verdict as `tickvault freshness` and the library
     version = int(table["version"]) if table else -1
     last_runs = db.runs(1)
     return {
@@ -375,8 +377,11 @@ def ticker_detail(
     n_latest = _int_arg(latest, "latest", 20, 1, 10_000)
     snap = db.snapshot(TABLE) if TABLE in db.tables() else None
     marks = snap.watermarks() if snap is not None else {}
+    ticker = normalize(ticker)
     if snap is None or ticker not in marks:
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}")
+        near = close_matches(ticker, marks)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
     frame = fresh.frame(db)
     match = frame[frame["ticker"] == ticker]
     if match.empty:  # committed after the cached frame was computed
@@ -425,8 +430,13 @@ def ticker_bars_csv(
 ) -> str:
     """The ticker's bars (all of them, or ``start``..``end``) as CSV, from one snapshot."""
     snap = db.snapshot(TABLE) if TABLE in db.tables() else None
-    if snap is None or ticker not in snap.watermarks():
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}")
+    ticker = normalize(ticker)
+    marks = snap.watermarks() if snap is not None else {}
+    if ticker not in marks:
+        near = close_matches(ticker, marks)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
+    assert snap is not None
     df = snap.read_table(tickers=ticker, start=start or None, end=end or None)
     return to_csv(df)
 
@@ -435,25 +445,10 @@ def ticker_bars_csv(
 
 
 def _run_row(run: dict[str, Any]) -> dict[str, Any]:
-    errors = run.get("errors") or {}
-    if not isinstance(errors, dict):
-        errors = {"?": str(errors)}
-    tickers = run.get("tickers")
-    detail = {k: v for k, v in run.items() if k != "tickers"}  # per-ticker results: large
-    return {
-        **detail,
-        "ticker_count": len(tickers) if isinstance(tickers, dict | list) else None,
-        "run_id": run.get("run_id"),
-        "started": run.get("started"),
-        "finished": run.get("finished"),
-        "source": run.get("source"),
-        "total": run.get("total", len(tickers) if isinstance(tickers, list) else None),
-        "written": run.get("written"),
-        "failed": run.get("failed", len(errors)),
-        "rows": run.get("rows"),
-        "seconds": run.get("seconds"),
-        "errors": {str(k): str(v) for k, v in errors.items()},
-    }
+    """A run's headline (``run_summary``, the CLI's too) and its other stored details;
+    the per-ticker results are left out (large)."""
+    detail = {k: v for k, v in run.items() if k != "tickers"}
+    return {**detail, **run_summary(run)}
 
 
 def runs(db: ParquetDB, *, limit: Any = None) -> dict[str, Any]:

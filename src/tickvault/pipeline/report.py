@@ -61,6 +61,7 @@ class Progress:
 KEYS = (
     "run_id",
     "kind",
+    "status",
     "source",
     "scheduler",
     "db",
@@ -80,11 +81,16 @@ KEYS = (
     "attempts",
     "retries",
     "errors",
+    "source_down",
     "versions",
     "commits",
     "verify",
     "tickers",
 )
+
+
+#: error types that mean the source (not the ticker) failed
+OUTAGE_ERRORS = frozenset({"SourceUnavailable", "RateLimited", "TransientSourceError"})
 
 
 @dataclass(eq=False)
@@ -111,6 +117,8 @@ class RunReport(Mapping[str, Any]):
     versions: list[int] = field(default_factory=list)
     verify: dict[str, Any] = field(default_factory=dict)
     results: dict[str, TickerResult] = field(default_factory=dict)
+    #: "finished", or "interrupted" (Ctrl-C / SIGTERM: the commits made before it stay)
+    status: str = "finished"
 
     # -- counts ----------------------------------------------------------------------------
 
@@ -157,6 +165,16 @@ class RunReport(Mapping[str, Any]):
     @property
     def errors(self) -> dict[str, str]:
         return {t: r.error or "" for t, r in self.results.items() if r.status == "failed"}
+
+    @property
+    def source_down(self) -> bool:
+        """The source itself was unreachable: every ticker the run fetched failed with an
+        outage error (``SourceUnavailable``/``RateLimited`` after the retries) — an outage,
+        not a few bad tickers."""
+        tried = [r for r in self.results.values() if r.status != "skipped"]
+        return bool(tried) and all(
+            r.status == "failed" and r.error_type in OUTAGE_ERRORS for r in tried
+        )
 
     @property
     def commits(self) -> int:
@@ -211,6 +229,7 @@ class RunReport(Mapping[str, Any]):
             versions=list(d.get("versions") or []),
             verify=dict(d.get("verify") or {}),
             results=results,
+            status=str(d.get("status") or "finished"),
         )
 
     def __repr__(self) -> str:
@@ -234,6 +253,7 @@ def run_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "run_id": record.get("run_id"),
         "kind": record.get("kind"),
+        "status": str(record.get("status") or "finished"),
         "source": record.get("source"),
         "started": record.get("started"),
         "finished": record.get("finished"),

@@ -17,9 +17,12 @@ from ..errors import ConfigError
 from ..sources import as_source, get_source
 from ..sources.base import Source
 from ..sources.policy import RetryPolicy
+from ..sources.provenance import describe as describe_origin
+from ..sources.provenance import origin, same_origin
 from ..storage import ParquetDB
 from ..storage.log import now_iso
-from ..times import TimeLike, check_order, parse_time
+from ..tickers import normalize
+from ..times import TimeLike, check_not_future, check_order, parse_time
 from .ledger import Ledger
 from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback, RunOptions
 from .report import RunReport, TickerResult
@@ -53,10 +56,73 @@ def unique_tickers(tickers: str | Iterable[str]) -> list[str]:
     for t in tickers:
         if not isinstance(t, str):
             raise ConfigError(f"tickers must be strings, got {t!r}")
+        t = normalize(t)
         if t not in seen:
             seen.add(t)
             out.append(t)
     return out
+
+
+def check_sources(db: ParquetDB, tickers: list[str], source: Source, replace: bool) -> None:
+    """Refuse (ConfigError) to write tickers whose stored bars came from another source,
+    unless ``replace``: mixing two sources' bars in one series is silent corruption."""
+    if replace:
+        return
+    mine = origin(source)
+    stored = db.sources()
+    clash: dict[str, list[str]] = {}
+    for t in tickers:
+        theirs = stored.get(t)
+        if theirs is not None and not same_origin(theirs, mine):
+            clash.setdefault(describe_origin(theirs), []).append(t)
+    if clash:
+        parts = "; ".join(
+            f"{', '.join(ts[:5])}{' …' if len(ts) > 5 else ''} came from {where}"
+            for where, ts in sorted(clash.items())
+        )
+        raise ConfigError(
+            f"source {describe_origin(mine)!r} is not where the stored bars came from: {parts}. "
+            f"Use that source (`tickvault update` without --source picks it), or pass "
+            f"--replace-source (replace_source=True) to overwrite them with {mine['name']!r} bars"
+        )
+
+
+def stored_source(db: ParquetDB, tickers: list[str]) -> Source:
+    """The one source the stored bars of ``tickers`` came from (``update`` without a
+    source); ConfigError if they came from several, or if none was recorded."""
+    from ..sources import get_source as make
+
+    stored = db.sources()
+    groups: dict[str, list[str]] = {}
+    found: dict[str, dict[str, Any]] = {}
+    unknown = []
+    for t in tickers:
+        o = stored.get(t)
+        if o is None:
+            unknown.append(t)
+            continue
+        key = json.dumps(o, sort_keys=True)
+        groups.setdefault(key, []).append(t)
+        found[key] = o
+    if len(groups) > 1:
+        listing = "; ".join(
+            f"{describe_origin(found[k])}: {', '.join(ts[:5])}{' …' if len(ts) > 5 else ''}"
+            for k, ts in sorted(groups.items())
+        )
+        raise ConfigError(
+            f"the tickers came from different sources ({listing}); update each group with "
+            f"its own source, e.g. `tickvault update --source NAME TICKER...`"
+        )
+    if not groups and not unknown:
+        return make("demo")  # no tickers at all: nothing will be fetched
+    if not groups:
+        names = ", ".join(unknown[:5])
+        raise ConfigError(
+            f"no source is recorded for {names}; name one, e.g. source='yahoo' "
+            f"(`tickvault update --source yahoo`)"
+        )
+    o = next(iter(found.values()))
+    return make(o["name"], **o.get("options", {}))
 
 
 def _iso(ts: pd.Timestamp | None) -> str | None:
@@ -153,7 +219,11 @@ class Run:
             written = rows_per_ticker(files)
         if not files:
             return
-        info: dict[str, Any] = {"run_id": self.report.run_id, "pipeline": self.kind}
+        info: dict[str, Any] = {
+            "run_id": self.report.run_id,
+            "pipeline": self.kind,
+            "source": origin(self.source),
+        }
         if self.run_key is not None:
             info["run_key"] = self.run_key
             info["done"] = sorted(o.ticker for o in batch.outcomes if o.ok)
@@ -163,6 +233,24 @@ class Run:
         log.debug("%s: committed version %d (%d rows)", self.kind, result.version, result.rows)
 
     def execute(self) -> RunReport:
+        """Run; an interruption (Ctrl-C, SIGTERM in the CLI) is recorded as an
+        ``interrupted`` run with what it had committed, then re-raised."""
+        try:
+            return self._execute()
+        except KeyboardInterrupt:
+            self.report.status = "interrupted"
+            for r in self.report.results.values():
+                if r.status == "unchanged" and r.version is None and r.fetched > 0:
+                    r.status = "pending"  # fetched, but its rows may not be committed
+            self.report.finished = now_iso()
+            self.report.seconds = round(self.ledger.seconds(), 6)
+            try:
+                self.db.record_run(self.report.to_dict())
+            except Exception as exc:  # recording is best effort while shutting down
+                log.warning("%s: could not record the interrupted run: %s", self.kind, exc)
+            raise
+
+    def _execute(self) -> RunReport:
         todo = [j for j in self.jobs if j.ticker not in self.skip]
         self.ledger.skipped([j.ticker for j in self.jobs if j.ticker in self.skip])
         opts = self.options
@@ -240,6 +328,8 @@ def fetch_and_write(
     on_progress: ProgressCallback | None = None,
     chunk_size: int | None = None,
     cluster_options: dict[str, Any] | None = None,
+    replace_source: bool = False,
+    skip_unchanged: bool = True,
 ) -> RunReport:
     """Fetch ``tickers`` from ``source`` in parallel and write them to ``db`` (a backfill).
 
@@ -265,6 +355,12 @@ def fetch_and_write(
     report and never aborts the run. ``resume=True`` skips tickers that earlier backfills of
     the same source and ``start``/``end`` already committed (see :func:`completed_tickers`).
 
+    Each commit records the source (name and non-secret options, see ``db.sources()``). A
+    ticker whose stored bars came from another source is refused with ConfigError before
+    anything is fetched, unless ``replace_source=True``. With ``skip_unchanged`` (default)
+    bars already stored identically are not written again (as in :func:`update`): re-running
+    the same backfill commits nothing.
+
     ``on_progress(p: Progress)`` is called (on the calling thread, or the writer thread for a
     ``"commit"`` event) after each ticker finishes and after each commit; see
     :class:`~tickvault.pipeline.Progress` for its fields (``done``, ``total``, ``written``,
@@ -289,8 +385,10 @@ def fetch_and_write(
     src = resolve_source(source)
     lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
     check_order(start, end, lo, hi)
+    check_not_future(start, lo)
     names = unique_tickers(tickers)
     database = open_db(db)
+    check_sources(database, names, src, replace_source)
     key = resume_key(src, lo, hi)
     skip = completed_tickers(database, key) & set(names) if resume else set()
     run = Run(
@@ -299,7 +397,7 @@ def fetch_and_write(
         source=src,
         db=database,
         options=options,
-        skip_unchanged=False,
+        skip_unchanged=skip_unchanged,
         run_key=key,
         skip=skip,
         start=lo,
@@ -329,7 +427,7 @@ def update_start(
 
 def update(
     tickers: str | Iterable[str] | None = None,
-    source: Any = "demo",
+    source: Any = None,
     db: ParquetDB | str | os.PathLike[str] = "db",
     *,
     lookback: int | dt.timedelta = 5,
@@ -346,6 +444,7 @@ def update(
     skip_unchanged: bool = True,
     chunk_size: int | None = None,
     cluster_options: dict[str, Any] | None = None,
+    replace_source: bool = False,
 ) -> RunReport:
     """Bring ``tickers`` (default: every ticker in the database) up to date.
 
@@ -355,6 +454,10 @@ def update(
     up to ``end``. Tickers without stored data are fetched from ``start`` (default: the
     source's default history). With ``skip_unchanged`` (default) fetched bars already stored
     identically are not written again, so an update right after an update commits nothing.
+
+    ``source=None`` (the default) fetches from the source the stored bars came from (as
+    recorded by earlier runs, ``db.sources()``); ConfigError if they came from several or
+    none was recorded. Another source is refused unless ``replace_source=True``.
 
     The other options are those of :func:`fetch_and_write`; returns a
     :class:`~tickvault.pipeline.RunReport` (``kind="update"``).
@@ -371,12 +474,14 @@ def update(
         chunk_size=chunk_size,
         cluster_options=cluster_options,
     )
-    src = resolve_source(source)
     lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
     check_order(start, end, lo, hi)
+    check_not_future(start, lo)
     database = open_db(db)
     marks = database.watermarks()
     names = unique_tickers(marks if tickers is None else tickers)
+    src = stored_source(database, names) if source is None else resolve_source(source)
+    check_sources(database, names, src, replace_source)
     jobs = []
     for t in names:
         mark = marks.get(t)

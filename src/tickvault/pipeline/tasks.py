@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ValidationError
 from ..schema import PRICES, Validated, symbol_problem
-from ..sources.base import reject_other_tickers
+from ..sources.base import reject_conflicting_duplicates, reject_other_tickers
 from ..sources.policy import RetryPolicy
 from ..storage import FileInfo, ParquetDB
 
@@ -150,6 +150,7 @@ def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
         attempt += 1
         try:
             data = _as_arrow(fetch(job.ticker, job.start, job.end), job.ticker, name)
+            reject_conflicting_duplicates(data, ticker=job.ticker, source=name)
         except Exception as exc:
             if policy.should_retry(exc, attempt):
                 time.sleep(policy.delay(attempt, exc))

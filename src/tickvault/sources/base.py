@@ -29,14 +29,17 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ConfigError, ValidationError
 from ..schema import PRICES
+from ..tickers import normalize
 from ..times import TimeLike, parse_time
 from .policy import RetryPolicy
+from .provenance import set_origin
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ def validate_prices(
     (e.g. ``"AAPL.csv line 17"``). ``adj_close`` is kept only if the input had it.
     """
     names = data.column_names if isinstance(data, pa.Table) else list(data.columns)
+    reject_conflicting_duplicates(data, ticker=ticker, source=source, where=where)
     try:
         table = PRICES.validate(data)
     except ValidationError as exc:
@@ -121,18 +125,77 @@ def validate_prices(
     return table.select(keep).to_pandas()
 
 
+_VALUES = ("open", "high", "low", "close", "volume", ADJ_CLOSE)
+
+
+def reject_conflicting_duplicates(
+    data: pd.DataFrame | pa.Table,
+    *,
+    ticker: str,
+    source: str,
+    where: Callable[[int], str] | None = None,
+) -> None:
+    """BadSourceData if two rows of one ticker's answer share a timestamp but differ in a
+    value: the source contradicts itself and neither row can be trusted. Identical
+    duplicates are fine (validation keeps one). Timestamps that are not parsed yet (text)
+    are checked by validation later, not here."""
+    table = data if isinstance(data, pa.Table) else None
+    if table is None:
+        if "timestamp" not in data.columns or len(data) < 2:
+            return
+        col = data["timestamp"]
+        if not pd.api.types.is_datetime64_any_dtype(col.dtype):
+            return
+        stamps = pd.DatetimeIndex(col).as_unit("ns").asi8
+        values = {c: data[c].to_numpy() for c in _VALUES if c in data.columns}
+    else:
+        if "timestamp" not in table.column_names or table.num_rows < 2:
+            return
+        ts = table.column("timestamp")
+        if not pa.types.is_timestamp(ts.type):
+            return
+        stamps = ts.cast(pa.timestamp("ns", ts.type.tz)).to_numpy().view("int64")
+        values = {
+            c: table.column(c).to_numpy(zero_copy_only=False)
+            for c in _VALUES
+            if c in table.column_names
+        }
+    order = np.argsort(stamps, kind="stable")
+    ordered = stamps[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    for k in same:
+        i, j = int(order[k]), int(order[k + 1])
+        for c, v in values.items():
+            a, b = v[i], v[j]
+            if a == b or (pd.isna(a) and pd.isna(b)):
+                continue
+            name = where or (lambda r: f"row {r + 1}")
+            when = pd.Timestamp(int(stamps[i]), tz="UTC").isoformat()
+            raise BadSourceData(
+                f"source {source!r} returned two different bars for {ticker!r} at {when}: "
+                f"{name(i)} and {name(j)} ({c} {a!r} vs {b!r}); fix the data so each "
+                f"timestamp appears once",
+                ticker=ticker,
+                source=source,
+            )
+
+
 def reject_other_tickers(
     column: pa.Array | pa.ChunkedArray | pd.Series, ticker: str, source: str
 ) -> None:
     """Raise BadSourceData if a row of a source's answer is for another ticker than the one
-    it was asked for."""
+    it was asked for (tickers compare upper case, :mod:`tickvault.tickers`)."""
+    ticker = normalize(ticker)
     if isinstance(column, pd.Series):
+        column = column.astype(object).where(column.isna(), column.astype(str).str.upper())
         if not len(column) or not bool((column != ticker).any()):
             return
         other = column[column != ticker].iloc[0]
     else:
         if not len(column):
             return
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = pc.utf8_upper(column)
         differs = pc.fill_null(pc.not_equal(column, ticker), True)
         if not pc.any(differs).as_py():
             return
@@ -307,5 +370,6 @@ def get_source(name: str, **options: Any) -> Source:
             ]
             raise ConfigError(f"source {name!r}: {exc}; its options are {valid}") from exc
     source = as_source(factory(**options))
+    set_origin(source, name, options)
     log.debug("created source %r with options %s", name, sorted(options))
     return source

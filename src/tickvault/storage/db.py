@@ -290,6 +290,11 @@ class ParquetDB:
     def watermarks(self, table: str = "prices") -> dict[str, pd.Timestamp]:
         return self.snapshot(table).watermarks()
 
+    def sources(self, table: str = "prices") -> dict[str, dict[str, Any]]:
+        """Provenance per ticker, from the log: ``{ticker: {"name": "yahoo", "options":
+        {...}}}`` (see :meth:`Snapshot.sources`)."""
+        return self.snapshot(table).sources()
+
     @property
     def version(self) -> int:
         """The prices table's newest version (-1 before the first write)."""
@@ -299,7 +304,9 @@ class ParquetDB:
         return self._table(table).refresh().version
 
     def history(self, table: str = "prices", *, limit: int | None = None) -> list[dict[str, Any]]:
-        """Versions, oldest first: time, operation, rows and files added/removed."""
+        """Versions, oldest first: time, operation, rows and files added/removed — the newest
+        ``limit`` (None: all; 0: none, like :meth:`runs`)."""
+        check_limit(limit)
         t = self._table(table)
         newest = t.refresh().version
         first = 0 if limit is None else max(0, newest - limit + 1)
@@ -323,7 +330,9 @@ class ParquetDB:
         return out
 
     def info(self) -> dict[str, Any]:
-        """Tables, tickers, stored rows, date range, versions and bytes — from the log."""
+        """Tables, tickers, rows (``rows``: what a full read returns; ``stored_rows``: also
+        the superseded copies that compaction will drop), date range, versions and bytes —
+        from the log (only tickers whose files overlap in time have their keys read)."""
         out: dict[str, Any] = {"path": str(self.path), "tables": {}}
         for name in self.tables():
             snap = self.snapshot(name)
@@ -333,6 +342,7 @@ class ParquetDB:
                 "version": snap.version,
                 "files": len(snap.files),
                 "tickers": len(wm),
+                "rows": snap.live_rows(),
                 "stored_rows": snap.stored_rows(),
                 "bytes": snap.stored_bytes(),
                 "first": min(first.values()).isoformat() if first else None,
@@ -347,7 +357,8 @@ class ParquetDB:
         return record_run(self.store, run)
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Stored run records, newest first."""
+        """Stored run records, newest first: the newest ``limit`` (None: all; 0: none)."""
+        check_limit(limit)
         return list_runs(self.store, limit)
 
     # -- maintenance -----------------------------------------------------------------------
@@ -380,6 +391,10 @@ class ParquetDB:
         return maintenance.repair(self._tables_named(table), dry_run=dry_run)
 
     # -- parallel-write mode (pipeline) ----------------------------------------------------
+
+    def lost_in_repairs(self, table: str = "prices") -> dict[str, tuple[str, str]]:
+        """``{ticker: (first, last)}`` of rows that applied repairs dropped (from the log)."""
+        return maintenance.lost_in_repairs(self._table(table))
 
     def validate(self, table: str, data: Any) -> Validated:
         """Validate ``data`` for ``table`` (cast, check, dedupe — the last occurrence wins —
@@ -458,6 +473,14 @@ class ParquetDB:
 def _display(location: str) -> Path | str:
     """A store's location as ``db.path``: a URL stays a string (Path would fold ``//``)."""
     return location if "://" in location else Path(location)
+
+
+def check_limit(limit: int | None) -> None:
+    """One meaning of ``limit`` everywhere: None is all, 0 is none, negatives are errors."""
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ConfigError(f"limit must be None (all) or a whole number >= 0, got {limit!r}")
 
 
 def _reject_shared_keys(files: Sequence[Any]) -> None:

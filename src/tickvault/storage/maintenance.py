@@ -182,7 +182,25 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
                 continue
             kinds = {p.kind for p in problems}
             if kinds & {"missing", "unreadable"}:
-                action = {"table": name, "path": path, "action": "drop", "rows_lost": f.rows}
+                action = {
+                    "table": name,
+                    "path": path,
+                    "action": "drop",
+                    "rows_lost": f.rows,
+                    # what the file held, from the log: which series and time ranges a
+                    # re-fetch must cover (some rows may also be held by newer files)
+                    "lost": [
+                        {
+                            "ticker": tk,
+                            "first": _iso_ns(lo),
+                            "last": _iso_ns(hi),
+                            "rows": n,
+                        }
+                        for tk, lo, hi, n in zip(
+                            f.tickers, f.min_ts, f.max_ts, f.ticker_rows, strict=True
+                        )
+                    ],
+                }
                 report.actions.append(action)
                 if not dry_run:
                     v = t.commit(operation="repair", add=[], remove=[path], info=action)
@@ -228,3 +246,26 @@ def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
     new.seq = f.seq
     new.level = f.level
     return new
+
+
+def _iso_ns(ns: int) -> str:
+    import pandas as pd
+
+    return pd.Timestamp(ns, tz="UTC").isoformat()
+
+
+def lost_in_repairs(table: Table) -> dict[str, tuple[str, str]]:
+    """Tickers whose rows repairs dropped (from the log's ``repair`` commits), each with the
+    widest ``(first, last)`` range lost: what ``backfill --tickers-from-repair`` re-fetches."""
+    out: dict[str, tuple[str, str]] = {}
+    newest = table.refresh().version
+    for v in range(newest + 1):
+        e = table.log.read_entry(v)
+        if e is None or e.get("operation") != "repair":
+            continue
+        for lost in (e.get("info") or {}).get("lost") or ():
+            t, lo, hi = lost["ticker"], lost["first"], lost["last"]
+            if t in out:
+                lo, hi = min(lo, out[t][0]), max(hi, out[t][1])
+            out[t] = (lo, hi)
+    return out

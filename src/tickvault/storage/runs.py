@@ -40,10 +40,10 @@ def _who() -> dict[str, Any]:
 
 
 def list_runs(store: Store, limit: int | None = None) -> list[dict[str, Any]]:
-    """Run records, newest first."""
+    """Run records, newest first: the newest ``limit`` (None: all; 0: none)."""
     names = sorted((n for n in store.list(RUNS_DIR) if n.endswith(".json")), reverse=True)
     out = []
-    for name in names[:limit] if limit else names:
+    for name in names if limit is None else names[:limit]:
         try:
             out.append(json.loads(store.get(f"{RUNS_DIR}/{name}")))
         except (OSError, ValueError):

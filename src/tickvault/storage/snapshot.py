@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..tickers import normalize
 from ..times import TimeLike, check_order, to_ns
 from .state import TableState
 from .table import Table
@@ -55,7 +57,12 @@ class Snapshot:
     ) -> pa.Table:
         if isinstance(tickers, str):
             tickers = [tickers]
-        tk = None if tickers is None else [str(t) for t in tickers]
+        # the upper-case spelling, and the given one for series stored before the rule
+        tk = (
+            None
+            if tickers is None
+            else list({n: None for t in tickers for n in (normalize(str(t)), str(t))})
+        )
         s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
         check_order(start, end, s, e)
         return self._table.read(self._state, tickers=tk, start=s, end=e, columns=columns)
@@ -82,6 +89,12 @@ class Snapshot:
         self._state._derived["watermarks"] = result
         return dict(result)
 
+    def sources(self) -> dict[str, dict[str, Any]]:
+        """Where each ticker's bars came from: ``{ticker: {"name", "options"}}`` as the
+        newest pipeline commit that wrote the ticker recorded it (non-secret options only).
+        Tickers only ever written by ``upsert`` are absent."""
+        return {t: dict(s) for t, s in sorted(self._state.sources.items())}
+
     def first_timestamps(self) -> dict[str, pd.Timestamp]:
         best: dict[str, int] = {}
         for f in self._state.files.values():
@@ -89,6 +102,30 @@ class Snapshot:
                 if m < best.get(t, 2**63 - 1):
                     best[t] = m
         return {t: pd.Timestamp(best[t], tz="UTC") for t in sorted(best)}
+
+    def live_rows(self) -> int:
+        """Rows a full read returns (superseded copies not counted). From the log's
+        statistics where a ticker's files do not overlap in time (always after compaction);
+        only tickers whose files overlap have their keys read."""
+        cached = self._state._derived.get("live_rows")
+        if cached is not None:
+            return int(cached)
+        spans: dict[str, list[tuple[int, int, int]]] = {}
+        for f in self._state.files.values():
+            for t, lo, hi, n in zip(f.tickers, f.min_ts, f.max_ts, f.ticker_rows, strict=True):
+                spans.setdefault(t, []).append((lo, hi, n))
+        total = 0
+        overlapping = []
+        for t, parts in spans.items():
+            parts.sort()
+            if all(a[1] < b[0] for a, b in itertools.pairwise(parts)):
+                total += sum(n for _, _, n in parts)
+            else:
+                overlapping.append(t)
+        if overlapping:
+            total += self.read_arrow(tickers=overlapping, columns=[]).num_rows
+        self._state._derived["live_rows"] = total
+        return total
 
     def stored_rows(self) -> int:
         return sum(f.rows for f in self._state.files.values())

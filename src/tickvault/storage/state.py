@@ -101,12 +101,18 @@ class TableState:
     version: int = -1
     files: dict[str, FileInfo] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: provenance: ticker -> the source (name, non-secret options) of the newest commit that
+    #: wrote it with a ``source`` in its ``info`` (pipeline commits); kept in checkpoints, so
+    #: it survives log pruning like the files' statistics
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     # derived indexes, shared by copies of the same version (replaced, never mutated, when
     # ``files`` changes), so an index is built once per version however many reads pin it
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def copy(self) -> TableState:
-        return TableState(self.version, dict(self.files), dict(self.meta), self._derived)
+        return TableState(
+            self.version, dict(self.files), dict(self.meta), dict(self.sources), self._derived
+        )
 
     def apply(self, version: int, entry: dict[str, Any]) -> None:
         if version != self.version + 1:
@@ -117,9 +123,13 @@ class TableState:
             self.meta = dict(entry.get("meta", {}))
         for path in entry.get("remove", []):
             self.files.pop(path, None)
+        source = (entry.get("info") or {}).get("source")
         for d in entry.get("add", []):
             info = FileInfo.from_json(d, added=version)
             self.files[info.path] = info
+            if isinstance(source, dict):
+                for t in info.tickers:
+                    self.sources[t] = source
         self.version = version
         self._derived = {}
 
@@ -143,12 +153,17 @@ class TableState:
             "format": FORMAT_VERSION,
             "version": self.version,
             "meta": self.meta,
+            "sources": self.sources,
             "files": files,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TableState:
-        st = cls(version=int(d["version"]), meta=dict(d.get("meta", {})))
+        st = cls(
+            version=int(d["version"]),
+            meta=dict(d.get("meta", {})),
+            sources=dict(d.get("sources", {})),
+        )
         for fd in d.get("files", []):
             info = FileInfo.from_json(fd, added=int(fd.get("added", 0)))
             st.files[info.path] = info
