@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from storage_model import Model, assert_healthy, assert_same, bars
@@ -157,13 +158,17 @@ def small_disk(tmp_path):
 
 def test_full_disk_is_typed_loses_nothing_and_recovers_by_itself(small_disk):
     filler = small_disk / "filler.bin"
-    filler.write_bytes(b"\0" * (14 << 20))  # someone else's 14 MB on the same disk
+    filler.write_bytes(b"\0" * (18 << 20))  # someone else's 18 MB on the same disk
     db = ParquetDB(small_disk / "db", retention=0, l0_max_files=2)
     model = Model()
     error = None
-    for i in range(400):
+    rng = np.random.default_rng(0)
+    for i in range(3000):  # random prices: they do not compress away
+        closes = rng.uniform(10, 1000, size=(20, 50))
         df = bars(
-            (f"T{t:02d}", (i * 50 + d) * DAY, float(i + 1)) for t in range(20) for d in range(50)
+            (f"T{t:02d}", (i * 50 + d) * DAY, float(closes[t, d]))
+            for t in range(20)
+            for d in range(50)
         )
         try:
             model.add(db.upsert_prices(df).version, df)
