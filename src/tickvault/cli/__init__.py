@@ -72,12 +72,9 @@ def _limit(value: str) -> int | None:
     if value.strip().lower() == "all":
         return None
     try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0 or 'all'")
-    return n
+        return _count(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0 or 'all'") from None
 
 
 def _count(value: str) -> int:

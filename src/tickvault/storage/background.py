@@ -56,7 +56,10 @@ class Compactor:
         self._logged: set[str] = set()
         self.last_error: str | None = None
         self._reclaim = False
-        self._next_reclaim: float | None = 0.0  # unknown yet: look at the first chance
+        # when a superseded file kept for its age becomes deletable; None: nothing known.
+        # The first pass in a process follows its first compaction (which read the log):
+        # a process that only commits never scans the whole log for old removals.
+        self._next_reclaim: float | None = None
         self._removals = maintenance.RemovalIndex()
 
     # -- requests --------------------------------------------------------------------------
@@ -216,6 +219,12 @@ def compactor_for(table: Table) -> Compactor:
         if c is None:
             c = _compactors[key] = Compactor(Table(table.store, table.schema, table.opts))
         return c
+
+
+def existing_compactor(table: Table) -> Compactor | None:
+    """This process's compactor for ``table`` if one was ever asked for, else None."""
+    with _lock:
+        return _compactors.get((table.store.identity(), table.name))
 
 
 def _after_fork() -> None:

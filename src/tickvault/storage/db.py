@@ -29,7 +29,7 @@ from ..schema import TableSchema, Validated, get_schema, table_names
 from ..times import TimeLike
 from . import compaction, maintenance
 from . import verify as verification
-from .background import compactor_for
+from .background import compactor_for, existing_compactor
 from .log import now_iso
 from .maintenance import RepairReport, VacuumReport
 from .options import StorageOptions, seconds
@@ -124,7 +124,9 @@ class ParquetDB:
         handle (``cancel=True``: abandon it; nothing half-done is ever committed), then
         release cached readers and thread pools. The handle stays usable."""
         for t in self._tables.values():
-            worker = compactor_for(t)
+            worker = existing_compactor(t)
+            if worker is None:
+                continue  # nothing was ever asked of it in this process
             if cancel:
                 worker.cancel()
             worker.wait()
@@ -180,8 +182,10 @@ class ParquetDB:
         # never inline: the caller pays only for its own I/O (decision 007)
         if t.opts.auto_compact and compaction.due(t.cached_state(), t.opts):
             compactor_for(t).request()
-        elif t.opts.auto_vacuum and compactor_for(t).reclaim_due():
-            compactor_for(t).request(reclaim=True)
+        elif t.opts.auto_vacuum:
+            worker = existing_compactor(t)
+            if worker is not None and worker.reclaim_due():
+                worker.request(reclaim=True)
         return version
 
     @contextlib.contextmanager
