@@ -7,49 +7,21 @@ a database work on a copy. Independent commands run concurrently to keep the tim
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from cli_helpers import one_clear_line, tv, tv_many
+
 TICKERS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA"]
 START, END = "2024-01-02", "2024-06-28"  # END is a Friday
-
-
-def tv(*args: str, db: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120):
-    """Run ``python -m tickvault ARGS`` and return the CompletedProcess (text mode)."""
-    argv = [sys.executable, "-m", "tickvault", *args]
-    if db is not None:
-        argv += ["--db", str(db)]
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    full_env.pop("TICKVAULT_DB", None)
-    if env and "TICKVAULT_DB" in env:
-        full_env["TICKVAULT_DB"] = env["TICKVAULT_DB"]
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout, env=full_env, encoding="utf-8"
-    )
-
-
-def tv_many(*commands: Sequence[str], db: Path | None = None) -> list[subprocess.CompletedProcess]:
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return list(pool.map(lambda a: tv(*a, db=db), commands))
-
-
-def one_clear_line(r: subprocess.CompletedProcess) -> str:
-    """stderr is exactly one line, no traceback; returns it."""
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from test_cli import one_clear_line, tv
+from cli_helpers import one_clear_line, tv
 
 WINDOW = ["--start", "2024-06-03", "--end", "2024-06-28"]
 

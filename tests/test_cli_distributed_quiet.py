@@ -3,7 +3,7 @@ run: --quiet means only errors."""
 
 from __future__ import annotations
 
-from test_cli import tv
+from cli_helpers import tv
 
 
 def test_distributed_quiet_prints_nothing(tmp_path) -> None:

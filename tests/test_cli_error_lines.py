@@ -3,7 +3,7 @@ columns, so a URL or a path is never split."""
 
 from __future__ import annotations
 
-from test_cli import tv
+from cli_helpers import tv
 
 
 def test_long_error_lines_are_not_wrapped(tmp_path) -> None:

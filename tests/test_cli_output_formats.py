@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
+from cli_helpers import tv
 from conftest import make_bars
-from test_cli import tv
-from test_dashboard_api import local_client
+from dashboard_fixtures import local_client
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 

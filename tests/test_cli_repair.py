@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from test_cli import tv
+from cli_helpers import tv
 from tickvault import ParquetDB
 
 WINDOW = ["--start", "2024-06-03", "--end", "2024-06-28"]

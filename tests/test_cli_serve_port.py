@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from test_cli import one_clear_line, tv
+from cli_helpers import one_clear_line, tv
 from tickvault import ParquetDB
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import tv
-from test_dashboard_api import local_client
+from cli_helpers import tv
+from dashboard_fixtures import local_client
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 

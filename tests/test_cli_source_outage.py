@@ -7,8 +7,8 @@ import json
 import socket
 import time
 
+from cli_helpers import tv
 from http_fixtures import MarketServer, Reply, market_server_fixture  # noqa: F401
-from test_cli import tv
 
 
 def dead_url() -> str:

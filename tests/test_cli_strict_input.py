@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from test_cli import one_clear_line, tv
+from cli_helpers import one_clear_line, tv
 from tickvault import ParquetDB, fetch_and_write, update
 from tickvault.errors import BadTimeBound
 from tickvault.times import parse_strict

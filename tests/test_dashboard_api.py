@@ -6,13 +6,22 @@ import io
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import tree_snapshot
+from dashboard_fixtures import (
+    AGING,
+    FRESH,
+    STALE,
+    TODAY,
+    TestClient,
+    daily_bars,
+    get_json,
+    local_client,
+    make_demo_db,
+)
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import freshness, get_price_data_freshness
@@ -22,76 +31,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-TODAY = pd.Timestamp.now(tz="UTC").normalize()
-
-FRESH = ["AAPL", "MSFT", "NVDA"]
-AGING = ["IBM"]  # last bar 4 days ago
-STALE = ["GE", "XOM"]  # last bar 30 days ago
-
-
-def daily_bars(ticker: str, last: pd.Timestamp, periods: int) -> pd.DataFrame:
-    dates = pd.date_range(end=last, periods=periods, freq="D", tz="UTC")
-    rng = np.random.default_rng(sum(map(ord, ticker)))
-    close = 100 + np.cumsum(rng.normal(0, 1, periods))
-    return pd.DataFrame(
-        {
-            "ticker": ticker,
-            "timestamp": dates,
-            "open": close - 0.3,
-            "high": close + 1.0,
-            "low": close - 1.0,
-            "close": close,
-            "volume": rng.integers(100, 10_000, periods).astype("float64"),
-        }
-    )
-
-
-def make_demo_db(path: Path) -> ParquetDB:
-    """Fresh, aging and stale tickers, one clean run and one run with errors."""
-    db = ParquetDB(path)
-    frames = [daily_bars(t, TODAY, 400) for t in FRESH]
-    frames += [daily_bars(t, TODAY - pd.Timedelta(days=4), 200) for t in AGING]
-    frames += [daily_bars(t, TODAY - pd.Timedelta(days=30), 100) for t in STALE]
-    db.upsert_prices(pd.concat(frames, ignore_index=True))
-    db.record_run(
-        {
-            "run_id": "run-ok",
-            "started": "2024-05-01T06:00:00+00:00",
-            "finished": "2024-05-01T06:00:05+00:00",
-            "source": "demo",
-            "total": 6,
-            "written": 6,
-            "failed": 0,
-            "rows": 1800,
-            "seconds": 5.0,
-            "errors": {},
-        }
-    )
-    db.record_run(
-        {
-            "run_id": "run-bad",
-            "started": "2024-05-02T06:00:00+00:00",
-            "finished": "2024-05-02T06:00:07+00:00",
-            "source": "yahoo",
-            "total": 8,
-            "written": 6,
-            "failed": 2,
-            "rows": 12,
-            "seconds": 7.25,
-            "errors": {
-                "FOO": "TickerNotFound: yahoo does not know 'FOO'",
-                "BAR": "SourceUnavailable: timed out after 3 attempts",
-            },
-        }
-    )
-    return db
-
-
-def local_client(app: Any, **kwargs: Any) -> TestClient:
-    """Starlette's test client, sending ``Host: 127.0.0.1`` (the dashboard answers only
-    local names, not the client's default ``testserver``)."""
-    return TestClient(app, base_url="http://127.0.0.1", **kwargs)
-
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[ParquetDB, TestClient]]:
@@ -100,13 +39,6 @@ def demo(tmp_path: Path) -> Iterator[tuple[ParquetDB, TestClient]]:
         yield db, client
         client.get("/api/overview?wait_verify=1")  # no verify thread outlives the test
     db.close()
-
-
-def get_json(client: TestClient, url: str, status: int = 200) -> Any:
-    r = client.get(url)
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    return r.json()
 
 
 def get_html(client: TestClient, url: str, status: int = 200) -> str:

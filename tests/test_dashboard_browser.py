@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import uvicorn
 
-from test_dashboard_api import AGING, FRESH, STALE, make_demo_db
+from dashboard_fixtures import AGING, FRESH, STALE, make_demo_db
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import get_price_data_freshness
 

@@ -7,7 +7,7 @@ import re
 from urllib.parse import urljoin
 
 from conftest import make_bars
-from test_dashboard_api import local_client
+from dashboard_fixtures import local_client
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 

@@ -19,8 +19,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from dashboard_fixtures import TODAY, TestClient, daily_bars, make_demo_db
 from serve_fixtures import Served, serve
-from test_dashboard_api import TODAY, TestClient, daily_bars, make_demo_db
 from tickvault.dashboard import create_app
 
 TOKEN = "s3cret-Token_0123456789abcdef"

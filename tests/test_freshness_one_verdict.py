@@ -7,8 +7,8 @@ import json
 
 import pandas as pd
 
-from test_cli import tv
-from test_dashboard_api import TODAY, daily_bars, get_json, local_client
+from cli_helpers import tv
+from dashboard_fixtures import TODAY, daily_bars, get_json, local_client
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import freshness_summary, get_price_data_freshness

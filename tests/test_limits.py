@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from cli_helpers import tv
 from conftest import make_bars
-from test_cli import tv
 from tickvault import ParquetDB
 from tickvault.errors import ConfigError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from cli_helpers import tv
 from conftest import make_bars
-from test_cli import tv
 from tickvault import ParquetDB, fetch_and_write
 
 WINDOW = dict(start="2024-06-03", end="2024-06-28")

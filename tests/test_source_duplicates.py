@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from test_cli import tv
+from cli_helpers import tv
 from tickvault import ParquetDB, fetch_and_write, get_source
 from tickvault.errors import BadSourceData
 

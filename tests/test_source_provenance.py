@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from cli_helpers import one_clear_line, tv
 from http_fixtures import MarketServer, market_server_fixture  # noqa: F401
-from test_cli import one_clear_line, tv
 from tickvault import ParquetDB, fetch_and_write, get_source, register_source, update
 from tickvault.errors import ConfigError
 from tickvault.sources import DemoSource, unregister_source

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from cli_helpers import one_clear_line, tv
 from conftest import make_bars
-from test_cli import one_clear_line, tv
-from test_dashboard_api import get_json, local_client
+from dashboard_fixtures import get_json, local_client
 from tickvault import ParquetDB, fetch_and_write
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import freshness

@@ -51,7 +51,7 @@ import pandas as pd
 from .errors import ConfigError
 from .storage import ParquetDB
 from .tickers import normalize
-from .times import TimeLike, parse_time
+from .times import TimeLike, iso, parse_time
 
 __all__ = [
     "LEVELS",
@@ -259,10 +259,6 @@ def freshness(
     return frame
 
 
-def _iso(ts: Any) -> str | None:
-    return None if ts is None or pd.isna(ts) else pd.Timestamp(ts).isoformat()
-
-
 def freshness_summary(
     db: DBLike | pd.DataFrame,
     now: TimeLike = None,
@@ -298,7 +294,7 @@ def freshness_summary(
     worst_rows = [
         {
             "ticker": r["ticker"],
-            "last_timestamp": _iso(r["last_timestamp"]),
+            "last_timestamp": iso(r["last_timestamp"]),
             "age": None if pd.isna(r["age"]) else int(r["age"]),
             "status": r["status"],
             "level": r["level"],
@@ -319,10 +315,10 @@ def freshness_summary(
         "stale_tickers": int(frame["is_stale"].sum()) if len(frame) else 0,
         "counts": counts,
         "worst": worst_rows,
-        "latest": _iso(present["last_timestamp"].max()) if len(present) else None,
-        "oldest": _iso(present["last_timestamp"].min()) if len(present) else None,
+        "latest": iso(present["last_timestamp"].max()) if len(present) else None,
+        "oldest": iso(present["last_timestamp"].min()) if len(present) else None,
         "max_age": max_age,
-        "now": _iso(attrs.get("now")),
+        "now": iso(attrs.get("now")),
         "calendar": attrs.get("calendar"),
         "age_unit": unit,
         "fresh_days": attrs.get("fresh_days", fresh_days),

@@ -119,3 +119,13 @@ def check_not_future(value: TimeLike, ts: pd.Timestamp | None, *, name: str = "s
             f"pass a past date, e.g. {name}='{(today - pd.Timedelta(days=30)).date()}'",
             option=name,
         )
+
+
+def iso(ts: object) -> str | None:
+    """``ts`` (a Timestamp, datetime, ISO string or nanoseconds since the epoch, UTC) as an
+    ISO 8601 string for JSON documents; None, NaN and NaT become None."""
+    if ts is None or (not isinstance(ts, str) and pd.isna(ts)):  # type: ignore[call-overload]
+        return None
+    if isinstance(ts, int):
+        return pd.Timestamp(ts, tz="UTC").isoformat()
+    return pd.Timestamp(ts).isoformat()  # type: ignore[arg-type]

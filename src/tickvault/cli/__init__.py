@@ -22,9 +22,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from . import commands as c
-from .commands import DB_ENV
+from .commands import cmd_backfill, cmd_query, cmd_serve, cmd_update
+from .common import DB_ENV, db_path_of
 from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Terminated, exit_code
+from .examine import cmd_freshness, cmd_history, cmd_info, cmd_runs
+from .maintain import cmd_compact, cmd_repair, cmd_vacuum, cmd_verify
 from .output import Output
 
 __all__ = ["EXIT_CODES", "build_parser", "exit_code", "main"]
@@ -196,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command("backfill", c.cmd_backfill, "fetch tickers' history from a source and store it")
+    p = command("backfill", cmd_backfill, "fetch tickers' history from a source and store it")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers to fetch")
     _add_source_options(p, default="demo")
     p.add_argument("--start", type=_date, metavar="DATE", help="first date (default: source's)")
@@ -210,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-fetch what applied repairs dropped (those tickers, from their first lost bar)",
     )
 
-    p = command("update", c.cmd_update, "fetch what is new since each ticker's last stored bar")
+    p = command("update", cmd_update, "fetch what is new since each ticker's last stored bar")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
     _add_source_options(p, default=None)
     p.add_argument(
@@ -223,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, metavar="DATE", help="start for tickers with no data")
     p.add_argument("--end", type=_date, metavar="DATE", help="last date (default: today)")
 
-    p = command("query", c.cmd_query, "print or save stored bars")
+    p = command("query", cmd_query, "print or save stored bars")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all)")
     _add_tickers_file(p)
     p.add_argument("--start", type=_date, metavar="DATE", help="first date (inclusive)")
@@ -235,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--limit", type=_limit, metavar="N", help="at most N rows (0: none)")
 
-    p = command("freshness", c.cmd_freshness, "how old each ticker's data is; exit 1 if stale")
+    p = command("freshness", cmd_freshness, "how old each ticker's data is; exit 1 if stale")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
     _add_tickers_file(p)
     p.add_argument(
@@ -263,26 +265,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--worst", type=_count, default=20, metavar="N", help="list the N oldest (default: 20)"
     )
 
-    p = command("repair", c.cmd_repair, "drop or rewrite damaged files (dry run unless --apply)")
+    p = command("repair", cmd_repair, "drop or rewrite damaged files (dry run unless --apply)")
     p.add_argument("--apply", action="store_true", help="really repair (default: only list)")
     p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
 
-    p = command("verify", c.cmd_verify, "check every data file against the log; exit 1 if damaged")
+    p = command("verify", cmd_verify, "check every data file against the log; exit 1 if damaged")
     p.add_argument("--repair", action="store_true", help="drop or rewrite damaged files first")
     p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
 
-    command("info", c.cmd_info, "tables, tickers, rows, date range, versions, size, last run")
+    command("info", cmd_info, "tables, tickers, rows, date range, versions, size, last run")
 
-    p = command("history", c.cmd_history, "the versions (commits) of a table")
+    p = command("history", cmd_history, "the versions (commits) of a table")
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
     p.add_argument(
         "--limit", type=_limit, default=20, metavar="N", help="newest N, or all (default 20)"
     )
 
-    p = command("compact", c.cmd_compact, "merge small files into the sorted layout")
+    p = command("compact", cmd_compact, "merge small files into the sorted layout")
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
 
-    p = command("vacuum", c.cmd_vacuum, "delete files no version needs (dry run unless --apply)")
+    p = command("vacuum", cmd_vacuum, "delete files no version needs (dry run unless --apply)")
     p.add_argument("--apply", action="store_true", help="really delete (default: only list)")
     p.add_argument(
         "--retention",
@@ -293,12 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
 
-    p = command("runs", c.cmd_runs, "recorded backfill/update runs, newest first")
+    p = command("runs", cmd_runs, "recorded backfill/update runs, newest first")
     p.add_argument(
         "--limit", type=_limit, default=20, metavar="N", help="newest N, or all (default 20)"
     )
 
-    p = command("serve", c.cmd_serve, "run the web dashboard")
+    p = command("serve", cmd_serve, "run the web dashboard")
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -337,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_OK
     except (Exception, KeyboardInterrupt) as exc:
-        code, message = exit_code(exc, db=c.db_path_of(args))
+        code, message = exit_code(exc, db=db_path_of(args))
         if debug:
             traceback.print_exc()
         sys.stderr.write(f"{PROG} {args.command}: error: {message}\n")

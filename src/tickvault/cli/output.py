@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..csv_export import to_csv
+from ..formats import short_time
 from .errors import run_exit_code
 
 if TYPE_CHECKING:
@@ -111,22 +112,6 @@ def table(
 _NUMERIC = {"rows", "files", "tickers", "version", "age", "total", "written", "failed", "seconds"}
 _NUMERIC |= {"open", "high", "low", "close", "volume", "adj_close", "unchanged", "skipped"}
 _NUMERIC |= {"+files", "-files", "size"}
-
-
-def size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def when(iso: Any) -> str:
-    """A stored ISO timestamp, shortened for a table."""
-    if not iso:
-        return ""
-    s = str(iso).replace("T", " ")
-    return s[:19] if len(s) > 10 and not s.endswith("00:00:00+00:00") else s[:10]
 
 
 @contextmanager
@@ -258,7 +243,7 @@ def print_frame(out: Output, df: pd.DataFrame, head: int = 25) -> None:
 
 def cell(v: Any) -> str:
     if hasattr(v, "isoformat"):
-        return when(v.isoformat())
+        return short_time(v.isoformat())
     if isinstance(v, float):
         if math.isnan(v):
             return ""

@@ -8,7 +8,6 @@ whole app: Host check, optional token, security headers (see :mod:`.security`).
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import logging
 import os
@@ -39,6 +38,7 @@ from ..errors import (
     TickvaultError,
     ValidationError,
 )
+from ..formats import human_bytes, short_time
 from ..storage import ParquetDB
 from ..storage.db import MARKER
 from ..storage.store import display_url, is_url
@@ -100,15 +100,6 @@ def _hint(status: int, exc: BaseException) -> str:
 # -- template helpers ---------------------------------------------------------------------
 
 
-def _fmt_bytes(n: Any) -> str:
-    size = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
-
-
 def _fmt_int(n: Any) -> str:
     return "—" if n is None else f"{int(n):,}"
 
@@ -118,18 +109,9 @@ def _fmt_num(x: Any, digits: int = 2) -> str:
 
 
 def _fmt_ts(s: Any) -> str:
-    """ISO timestamp → '2024-03-01' for midnight UTC (daily bars), else 'YYYY-MM-DD HH:MM'."""
-    if not s:
-        return "—"
-    try:
-        t = dt.datetime.fromisoformat(str(s).replace("Z", "+00:00"))
-    except ValueError:
-        return str(s)
-    if t.tzinfo is not None:
-        t = t.astimezone(dt.UTC)
-    if t.time() == dt.time(0):
-        return t.date().isoformat()
-    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+    """ISO timestamp → '2024-03-01' for midnight UTC (daily bars), else with the time in UTC."""
+    text = short_time(s, empty="—")
+    return f"{text} UTC" if len(text) > 10 else text
 
 
 def _fmt_age(age: Any, unit: Any) -> str:
@@ -176,7 +158,7 @@ def _content_disposition(ticker: str) -> str:
 def _make_templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(TEMPLATES))
     t.env.filters.update(
-        bytes=_fmt_bytes,
+        bytes=human_bytes,
         int=_fmt_int,
         num=_fmt_num,
         ts=_fmt_ts,

@@ -25,6 +25,7 @@ from ..errors import ValidationError
 from ..pipeline.report import run_summary
 from ..storage import ParquetDB
 from ..tickers import close_matches, normalize
+from ..times import iso
 
 __all__ = [
     "RANGES",
@@ -78,12 +79,6 @@ class FreshnessOptions:
 
 
 # -- formatting helpers -------------------------------------------------------------------
-
-
-def _iso(ts: Any) -> str | None:
-    if ts is None or (not isinstance(ts, str) and pd.isna(ts)):
-        return None
-    return pd.Timestamp(ts).isoformat()
 
 
 def _age(x: Any) -> int | None:
@@ -317,7 +312,7 @@ def tickers(
     rows = [
         {
             "ticker": r.ticker,
-            "last_timestamp": _iso(r.last_timestamp),
+            "last_timestamp": iso(r.last_timestamp),
             "age": _age(r.age),
             "age_unit": r.age_unit,
             "status": r.status,
@@ -397,7 +392,7 @@ def ticker_detail(
     tail = df.iloc[::-1].head(n_latest)
     latest_rows = [
         {
-            "timestamp": _iso(r.timestamp),
+            "timestamp": iso(r.timestamp),
             **{c: _num(getattr(r, c)) for c in BAR_COLUMNS[1:]},
         }
         for r in tail.itertuples(index=False)
@@ -406,15 +401,15 @@ def ticker_detail(
         "ticker": ticker,
         "version": snap.version,
         "freshness": {
-            "last_timestamp": _iso(fr["last_timestamp"]),
+            "last_timestamp": iso(fr["last_timestamp"]),
             "age": _age(fr["age"]),
             "age_unit": fr["age_unit"],
             "status": fr["status"],
             "level": fr["level"],
             "is_stale": bool(fr["is_stale"]),
         },
-        "first": _iso(first),
-        "last": _iso(marks[ticker]),
+        "first": iso(first),
+        "last": iso(marks[ticker]),
         "range": name,
         "ranges": list(RANGES),
         "start": s,

@@ -22,7 +22,7 @@ from ..sources.provenance import origin, same_origin
 from ..storage import ParquetDB
 from ..storage.log import now_iso
 from ..tickers import normalize
-from ..times import TimeLike, check_not_future, check_order, parse_time
+from ..times import TimeLike, check_not_future, check_order, iso, parse_time
 from .ledger import Ledger
 from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback, RunOptions
 from .report import RunReport, TickerResult
@@ -125,16 +125,12 @@ def stored_source(db: ParquetDB, tickers: list[str]) -> Source:
     return make(o["name"], **o.get("options", {}))
 
 
-def _iso(ts: pd.Timestamp | None) -> str | None:
-    return None if ts is None else ts.isoformat()
-
-
 def resume_key(source: Source, start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
     """What makes two backfills "the same run" for ``resume=True``: the source name and
     the requested range. An open end (``end=None``, "up to now") is pinned to today's UTC
     date, so a resumed open-ended backfill only skips tickers committed the same day."""
-    end_part = _iso(end) if end is not None else f"open:{dt.datetime.now(dt.UTC).date()}"
-    doc = json.dumps(["backfill", source.name, _iso(start), end_part])
+    end_part = iso(end) if end is not None else f"open:{dt.datetime.now(dt.UTC).date()}"
+    doc = json.dumps(["backfill", source.name, iso(start), end_part])
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
@@ -189,8 +185,8 @@ class Run:
             scheduler=scheduler_name(options.scheduler),
             db=str(db.path),
             parallel_write=options.parallel_write,
-            start=_iso(start),
-            end=_iso(end),
+            start=iso(start),
+            end=iso(end),
             started=now_iso(),
             results={j.ticker: TickerResult(j.ticker) for j in jobs},
         )

@@ -25,6 +25,7 @@ from ..errors import (
     TickvaultError,
     ValidationError,
 )
+from ..formats import human_bytes
 from ..schema import TableSchema, Validated, get_schema, table_names
 from ..times import TimeLike
 from . import compaction, maintenance
@@ -205,8 +206,8 @@ class ParquetDB:
             except (OSError, TickvaultError):
                 free = None
             hint = (
-                f"`tickvault vacuum --retention 0 --apply` would free {_mb(free)} now, or free "
-                f"space on that disk"
+                f"`tickvault vacuum --retention 0 --apply` would free {human_bytes(free)} now, "
+                f"or free space on that disk"
                 if free
                 else "free space on that disk (vacuum has nothing to delete)"
             )
@@ -506,7 +507,3 @@ def _reject_shared_keys(files: Sequence[Any]) -> None:
                     f"wins) or write them in one write_files call",
                     column="ticker",
                 )
-
-
-def _mb(n: int | None) -> str:
-    return "?" if n is None else f"{n / 1e6:.1f} MB"

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import CorruptDatabaseError
+from ..times import iso
 from .files import SEQ_COLUMN
 from .log import LOG_DIR
 from .reading import read_whole
@@ -192,8 +193,8 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
                     "lost": [
                         {
                             "ticker": tk,
-                            "first": _iso_ns(lo),
-                            "last": _iso_ns(hi),
+                            "first": iso(lo),
+                            "last": iso(hi),
                             "rows": n,
                         }
                         for tk, lo, hi, n in zip(
@@ -246,12 +247,6 @@ def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
     new.seq = f.seq
     new.level = f.level
     return new
-
-
-def _iso_ns(ns: int) -> str:
-    import pandas as pd
-
-    return pd.Timestamp(ns, tz="UTC").isoformat()
 
 
 def lost_in_repairs(table: Table) -> dict[str, tuple[str, str]]:

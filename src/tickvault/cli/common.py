@@ -1,0 +1,100 @@
+"""What every command shares: which database ``--db`` names, how to open it, and how
+tickers and ``--source-option`` values are read."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from ..storage import ParquetDB
+
+DB_ENV = "TICKVAULT_DB"
+
+
+def _option_value(text: str) -> Any:
+    """``--source-option`` values: JSON when they parse (numbers, true, lists), else text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def source_options(pairs: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--source-option {pair!r}: use KEY=VALUE, e.g. latency=0.1")
+        out[key.strip().replace("-", "_")] = _option_value(value)
+    return out
+
+
+def read_tickers(args: argparse.Namespace) -> list[str]:
+    tickers = list(getattr(args, "tickers", None) or [])
+    path = getattr(args, "tickers_file", None)
+    if path:
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--tickers-file {path!r}: {exc.strerror or exc}") from None
+        for line in text.splitlines():
+            line = line.split("#", 1)[0]
+            tickers.extend(t for t in re.split(r"[\s,;]+", line) if t)
+    from ..tickers import normalize_all
+
+    return [t for t in normalize_all(tickers) if t]
+
+
+def _db_path(args: argparse.Namespace) -> str:
+    return str(getattr(args, "db", None) or os.environ.get(DB_ENV) or "db")
+
+
+def shown_db(args: argparse.Namespace) -> str:
+    """The database for messages: a URL without credentials."""
+    from ..storage.store import display_url, is_url
+
+    path = _db_path(args)
+    return display_url(path) if is_url(path) else path
+
+
+def db_path_of(args: argparse.Namespace) -> str:
+    """The database path a command works on (for error messages)."""
+    return _db_path(args)
+
+
+def check_db_arg(args: argparse.Namespace, *, create: bool) -> str:
+    """``--db`` as a usage check before any work: a regular file is never a database, and
+    a command that creates one refuses a non-empty folder that is not one (it would be
+    turned into a database silently)."""
+    from ..storage.db import MARKER
+
+    path = _db_path(args)
+    if "://" in path:  # a URL: the store checks it
+        return path
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(
+            f"--db {path!r} is a file, not a database folder; pass a folder, e.g. --db ./db"
+        )
+    if create and p.is_dir() and not (p / MARKER).exists() and any(p.iterdir()):
+        raise UsageError(
+            f"--db {path!r} is a folder with other files in it and no tickvault database "
+            f"({MARKER}); use an empty or new folder, e.g. --db {str(p / 'db')!r}"
+        )
+    return path
+
+
+def open_db(args: argparse.Namespace) -> ParquetDB:
+    """Open an existing database for a read or maintenance command (never creates one)."""
+    from ..storage import ParquetDB
+
+    return ParquetDB(check_db_arg(args, create=False), create=False)

@@ -1,0 +1,175 @@
+"""Commands that look at a database: freshness, info, history, runs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from ..errors import TableNotFound
+from ..formats import human_bytes, short_time
+from .common import open_db, read_tickers, shown_db
+from .errors import EXIT_OK, EXIT_PROBLEMS
+from .output import (
+    Output,
+    as_int,
+    json_default,
+    table,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
+    """How old each ticker's newest bar is; exit 1 when anything is stale."""
+    from ..data_freshness import freshness, freshness_summary
+
+    db = open_db(args)
+    frame = freshness(
+        db,
+        now=args.now,
+        calendar=args.calendar,
+        fresh_days=args.fresh_days,
+        stale_days=args.stale_days,
+        tickers=read_tickers(args) or None,
+    )
+    summary = freshness_summary(frame, worst=args.worst)
+    code = EXIT_PROBLEMS if summary["is_stale"] else EXIT_OK
+    if out.json:
+        records = [
+            {**r, "last_timestamp": json_default(r["last_timestamp"]), "age": as_int(r["age"])}
+            for r in frame.to_dict("records")
+        ]
+        out.data({"summary": summary, "tickers": records})
+        return code
+    if out.quiet:
+        return code
+    c = summary["counts"]
+    unit = summary["age_unit"]
+    cal = f", calendar {summary['calendar']}" if summary["calendar"] else ""
+    out.print(
+        f"{summary['status']}  {summary['tickers']} tickers: {c['fresh']} fresh, "
+        f"{c['aging']} aging, {c['stale']} stale, {c['missing']} without data "
+        f"(age in {unit}{cal}; latest bar {short_time(summary['latest']) or '-'})"
+    )
+    listed = frame if args.all else frame[frame["level"] != "fresh"]
+    if len(listed):
+        order = listed.sort_values(["age", "ticker"], ascending=[False, True], na_position="first")
+        if not args.all:
+            order = order.head(args.worst)
+        rows = [
+            (
+                r["ticker"],
+                short_time(json_default(r["last_timestamp"])),
+                as_int(r["age"]),
+                r["status"],
+            )
+            for r in order.to_dict("records")
+        ]
+        out.print(table(None, ["ticker", "last bar", "age", "status"], rows))
+        if not args.all and len(listed) > args.worst:
+            out.note(f"… {len(listed) - args.worst} more (use --all or --json)")
+    return code
+
+
+def cmd_info(args: argparse.Namespace, out: Output) -> int:
+    """Tables, tickers, rows, date range, versions, size on disk and the last run."""
+    from .. import __version__
+
+    db = open_db(args)
+    info = db.info()
+    runs = db.runs(limit=1)
+    last = runs[0] if runs else None
+    if out.json:
+        out.data({**info, "tickvault": __version__, "last_run": _run_brief(last)})
+        return EXIT_OK
+    rows = [
+        (
+            name,
+            t["version"],
+            t["files"],
+            t["tickers"],
+            f"{t['rows']:,}",
+            f"{t['stored_rows']:,}",
+            short_time(t["first"]),
+            short_time(t["last"]),
+            human_bytes(t["bytes"]),
+        )
+        for name, t in info["tables"].items()
+    ]
+    out.print(f"database {info['path']} (tickvault {__version__})")
+    cols = ["table", "version", "files", "tickers", "rows", "stored", "first", "last", "size"]
+    if rows:
+        out.print(table(None, cols, rows))
+    else:
+        out.print("no tables yet (write with `tickvault backfill`)")
+    if last:
+        b = _run_brief(last) or {}
+        out.print(
+            f"last run: {b['kind']} {short_time(b['finished'])} from {b['source']}: "
+            f"{b['total']} tickers, {b['written']} written, {b['failed']} failed, "
+            f"{b['rows']:,} rows in {b['seconds']:.1f}s ({b['run_id']})"
+        )
+    return EXIT_OK
+
+
+def _run_brief(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    from ..pipeline import run_summary
+
+    return None if run is None else run_summary(run)
+
+
+def cmd_history(args: argparse.Namespace, out: Output) -> int:
+    """Versions of a table, oldest first (``db.history``)."""
+    db = open_db(args)
+    if args.table not in db.tables():
+        raise TableNotFound(f"no table {args.table!r} in {shown_db(args)!r}; it has {db.tables()}")
+    entries = db.history(args.table, limit=args.limit)
+    if out.json:
+        out.data(entries)
+        return EXIT_OK
+    rows = [
+        (
+            e["version"],
+            short_time(e["timestamp"]),
+            e["operation"],
+            f"{e['rows']:,}",
+            e["files_added"],
+            e["files_removed"],
+        )
+        for e in entries
+    ]
+    cols = ["version", "time", "operation", "rows", "+files", "-files"]
+    out.print(table(f"{args.table} history", cols, rows))
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace, out: Output) -> int:
+    """Recorded pipeline runs, newest first (``db.runs``)."""
+    db = open_db(args)
+    runs = db.runs(limit=args.limit)
+    if out.json:
+        out.data([{k: v for k, v in r.items() if k != "tickers"} for r in runs])
+        return EXIT_OK
+    if not runs:
+        out.print("no runs recorded yet")
+        return EXIT_OK
+    rows = []
+    for r in runs:
+        b = _run_brief(r) or {}
+        rows.append(
+            (
+                b["run_id"],
+                b["kind"] + (" (interrupted)" if b["status"] == "interrupted" else ""),
+                short_time(b["started"]),
+                b["source"],
+                b["total"],
+                b["written"],
+                b["failed"],
+                f"{b['rows']:,}",
+                f"{b['seconds']:.1f}",
+            )
+        )
+    cols = ["run", "kind", "started", "source", "total", "written", "failed", "rows", "seconds"]
+    out.print(table(None, cols, rows))
+    return EXIT_OK

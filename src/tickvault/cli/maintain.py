@@ -1,0 +1,134 @@
+"""Commands that check and look after a database: verify, repair, compact, vacuum."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from ..errors import TableNotFound
+from ..formats import human_bytes, short_time
+from .common import open_db, shown_db
+from .errors import EXIT_OK, EXIT_PROBLEMS
+from .output import (
+    Output,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+def cmd_verify(args: argparse.Namespace, out: Output) -> int:
+    """Open every data file and check it against the log; exit 1 on problems."""
+    db = open_db(args)
+    repaired = None
+    if args.repair:
+        repaired = db.repair(dry_run=False, table=args.table)
+    report = db.verify(args.table)
+    # like fsck: problems found are exit 1 even when --repair fixed them (rows may be lost)
+    found = repaired is not None and bool(repaired.actions or repaired.unrepairable)
+    code = EXIT_OK if report.ok and not found else EXIT_PROBLEMS
+    if out.json:
+        out.data(
+            {**report.to_dict(), "repair": repaired.to_dict() if repaired is not None else None}
+        )
+        return code
+    for a in repaired.actions if repaired is not None else []:
+        extra = f" ({a['rows_lost']:,} rows lost)" if "rows_lost" in a else ""
+        out.note(f"repaired {a['table']}/{a['path']}: {a['action']}{extra}")
+    for u in repaired.unrepairable if repaired is not None else []:
+        out.err.print(f"cannot repair {u}")
+    for p in report.problems:
+        out.err.print(f"{p.table}/{p.path}: {p.kind}: {p.detail}")
+    if not out.quiet:
+        versions = ", ".join(f"{t} v{v}" for t, v in report.versions.items())
+        verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+        out.print(
+            f"{verdict}: {report.files_checked:,} files, {report.rows_checked:,} rows checked"
+            + (f" ({versions})" if versions else "")
+        )
+        leftovers = len(report.orphans) + len(report.unreferenced)
+        if leftovers:
+            out.print(
+                f"{leftovers} file(s) no version uses (harmless; `tickvault vacuum` lists them)"
+            )
+        if not report.ok and not args.repair:
+            out.note("run `tickvault repair` to see what a repair would drop, then `--apply`")
+    return code
+
+
+def cmd_repair(args: argparse.Namespace, out: Output) -> int:
+    """Drop unreadable files and rewrite inconsistent ones (``db.repair``); a dry run
+    unless --apply. Lists which tickers and date ranges each drop loses."""
+    db = open_db(args)
+    report = db.repair(dry_run=not args.apply, table=args.table)
+    if out.json:
+        out.data(report.to_dict())
+    else:
+        verb = "would" if not args.apply else "did"
+        for a in report.actions:
+            extra = f", {a['rows_lost']:,} rows lost" if "rows_lost" in a else ""
+            out.print(f"{verb} {a['action']} {a['table']}/{a['path']}{extra}")
+            for lost in a.get("lost", []):
+                out.print(
+                    f"  {lost['ticker']}: {short_time(lost['first'])} .. "
+                    f"{short_time(lost['last'])} "
+                    f"({lost['rows']:,} rows)"
+                )
+        for u in report.unrepairable:
+            out.err.print(f"cannot repair {u}")
+        if not report.actions and not report.unrepairable:
+            out.print("nothing to repair")
+        elif not args.apply:
+            out.note("this was a dry run: add --apply to repair")
+        elif any(a.get("lost") for a in report.actions):
+            out.note("re-fetch what was lost: `tickvault backfill --tickers-from-repair`")
+    found = bool(report.actions or report.unrepairable)
+    return EXIT_PROBLEMS if found else EXIT_OK
+
+
+def cmd_compact(args: argparse.Namespace, out: Output) -> int:
+    """Merge small files into the sorted layout, as one commit (``db.compact``)."""
+    db = open_db(args)
+    before = db.info()["tables"].get(args.table)
+    if before is None:
+        raise TableNotFound(f"no table {args.table!r} in {shown_db(args)!r}; it has {db.tables()}")
+    result = db.compact(args.table)
+    after = db.info()["tables"][args.table]
+    doc = {
+        "table": args.table,
+        "compacted": result is not None,
+        "version": after["version"],
+        "files_before": before["files"],
+        "files_after": after["files"],
+    }
+    if out.json:
+        out.data(doc)
+    elif result is None:
+        out.print(f"{args.table}: nothing to compact ({before['files']} files)")
+    else:
+        out.print(
+            f"{args.table}: compacted {before['files']} → {after['files']} files "
+            f"(version {after['version']})"
+        )
+    return EXIT_OK
+
+
+def cmd_vacuum(args: argparse.Namespace, out: Output) -> int:
+    """Delete files no version needs; a dry run unless --apply (``db.vacuum``)."""
+    db = open_db(args)
+    report = db.vacuum(dry_run=not args.apply, retention=args.retention, table=args.table)
+    if out.json:
+        out.data(report.to_dict())
+        return EXIT_OK
+    verb = "would delete" if report.dry_run else "deleted"
+    for f in report.files:
+        out.print(f"{verb} {f}")
+    out.print(f"{verb} {len(report.files)} file(s), {human_bytes(report.bytes)}")
+    if report.kept_recent:
+        out.note(
+            f"kept {len(report.kept_recent)} recent file(s) younger than the retention "
+            f"(--retention 0 to include them)"
+        )
+    if report.dry_run and report.files:
+        out.note("this was a dry run: add --apply to delete")
+    return EXIT_OK
