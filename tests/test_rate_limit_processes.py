@@ -1,7 +1,7 @@
 """``rate_limit=R`` holds for the whole machine: threads, worker processes, pickled copies.
 
 A source's token bucket lives in a small state file under an exclusive lock
-(:class:`~tickvault.sources.policy.FileTokenBucket`), so P worker processes together start
+(:class:`~tickvault.sources.machine_limit.FileTokenBucket`), so P worker processes together start
 at most R requests per second instead of P x R."""
 
 from __future__ import annotations
@@ -17,13 +17,8 @@ import pytest
 
 from http_fixtures import MarketServer
 from tickvault import ParquetDB, fetch_and_write, get_source
-from tickvault.sources.policy import (
-    FileTokenBucket,
-    RateLimit,
-    RetryPolicy,
-    rate_state_dir,
-    shared_bucket,
-)
+from tickvault.sources.machine_limit import FileTokenBucket, rate_state_dir, shared_bucket
+from tickvault.sources.policy import RateLimit, RetryPolicy
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05)
 
@@ -138,7 +133,7 @@ def test_unusable_state_file_falls_back_to_a_per_process_limit(
     bucket = FileTokenBucket(
         RateLimit(per_second=10), clock=clock, path=tmp_path / "missing" / "x.bucket"
     )
-    with caplog.at_level("WARNING", logger="tickvault.sources.policy"):
+    with caplog.at_level("WARNING", logger="tickvault.sources.machine_limit"):
         assert bucket.try_acquire() == 0.0
         assert bucket.try_acquire() == pytest.approx(0.09)  # still limited, in memory
         clock.now += 0.09

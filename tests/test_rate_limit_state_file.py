@@ -20,9 +20,9 @@ import pytest
 
 from http_fixtures import MarketServer, Reply
 from tickvault.errors import TickvaultError
-from tickvault.sources import RetryPolicy, get_source
-from tickvault.sources import policy as policy_mod
-from tickvault.sources.policy import FileTokenBucket, RateLimit, shared_bucket
+from tickvault.sources import RetryPolicy, get_source, machine_limit
+from tickvault.sources.machine_limit import FileTokenBucket, shared_bucket
+from tickvault.sources.policy import RateLimit
 
 FAST = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.05, jitter=False)
 posix_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and flock")
@@ -147,7 +147,7 @@ def test_state_file_io_error_does_not_leak_into_fetch(tmp_path, monkeypatch, whe
         if where == "pwrite":
             monkeypatch.setattr(os, "pwrite", fail)
         else:
-            monkeypatch.setattr(policy_mod.fcntl, "flock", fail)
+            monkeypatch.setattr(machine_limit.fcntl, "flock", fail)
         try:
             df = src.fetch("AAPL", "2024-05-01", "2024-05-10")
         except Exception as exc:  # acceptable only as a classified tickvault error
@@ -240,7 +240,8 @@ def test_threads_and_a_second_descriptor_take_one_token(tmp_path):
 _HOLDER = """
 import os, sys, time
 from pathlib import Path
-from tickvault.sources.policy import FileTokenBucket, RateLimit
+from tickvault.sources.machine_limit import FileTokenBucket
+from tickvault.sources.policy import RateLimit
 HOLD = False
 def clock():
     if HOLD:
@@ -262,7 +263,8 @@ b.try_acquire()                 # holds the flock; the test kills this process h
 _FORK_WHILE_HELD = """
 import os, sys, threading, time
 from pathlib import Path
-from tickvault.sources.policy import FileTokenBucket, RateLimit
+from tickvault.sources.machine_limit import FileTokenBucket
+from tickvault.sources.policy import RateLimit
 inside, release = threading.Event(), threading.Event()
 def clock():
     if threading.current_thread().name == "fetcher":

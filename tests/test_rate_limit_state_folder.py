@@ -22,7 +22,8 @@ KEY = "yahoo-0123456789abcdef"
 SCRIPT = f"""
 import json, logging, sys, time
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-from tickvault.sources.policy import RateLimit, shared_bucket
+from tickvault.sources.machine_limit import shared_bucket
+from tickvault.sources.policy import RateLimit
 bucket = shared_bucket({KEY!r}, RateLimit(per_second=20))
 t0 = time.monotonic()
 for _ in range(6):

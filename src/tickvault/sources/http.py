@@ -22,7 +22,7 @@ Malformed responses (:class:`~tickvault.errors.BadSourceData`) and unknown symbo
 
 The rate limit (``rate_limit=`` requests per second, or a :class:`RateLimit`) is shared by
 every thread, every worker process and every pickled copy of the source on one machine (a
-state file under a lock, see :func:`~tickvault.sources.policy.shared_bucket`).
+state file under a lock, see :func:`~tickvault.sources.machine_limit.shared_bucket`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ import httpx
 import tenacity
 
 from ..errors import BadSourceData, ConfigError, RateLimited, SourceUnavailable
-from .policy import RateLimit, RetryPolicy, TokenBucket, shared_bucket
+from .machine_limit import shared_bucket
+from .policy import RateLimit, RetryPolicy, TokenBucket
 
 log = logging.getLogger(__name__)
 
