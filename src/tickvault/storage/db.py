@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,22 +19,20 @@ from ..errors import (
     ConfigError,
     DatabaseNotFound,
     StorageError,
-    StorageFull,
-    TickvaultError,
     ValidationError,
 )
-from ..formats import human_bytes
 from ..schema import TableSchema, Validated, get_schema, table_names
 from ..times import TimeLike
-from . import compaction, maintenance
+from . import compaction, describe, maintenance
 from . import verify as verification
 from .background import compactor_for, existing_compactor
+from .disk_full import disk_full_is_typed
 from .log import now_iso
 from .maintenance import RepairReport, VacuumReport
 from .options import StorageOptions, seconds
 from .runs import list_runs, record_run
 from .snapshot import Snapshot, pinned_files, to_pandas
-from .state import FileInfo, TableState
+from .state import FileInfo, TableState, reject_shared_keys
 from .store import LocalStore, Store, is_url
 from .table import CommitResult, Table, committed
 from .verify import Problem, VerifyReport
@@ -189,35 +185,11 @@ class ParquetDB:
                 worker.request(reclaim=True)
         return version
 
-    @contextlib.contextmanager
-    def _disk_full_is_typed(self, t: Table) -> Iterator[None]:
-        """A full disk (or quota) while writing becomes StorageFull, naming the database
-        and what vacuum could free. The write cleaned up after itself: nothing of it was
-        committed."""
-        try:
-            yield
-        except StorageFull:
-            raise
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or committed(exc):
-                raise
-            try:
-                free: int | None = self.vacuum(dry_run=True, retention=0).bytes
-            except (OSError, TickvaultError):
-                free = None
-            hint = (
-                f"`tickvault vacuum --retention 0 --apply` would free {human_bytes(free)} now, "
-                f"or free space on that disk"
-                if free
-                else "free space on that disk (vacuum has nothing to delete)"
-            )
-            raise StorageFull(
-                f"no space left on the disk holding the database at {self.store.location!r} "
-                f"({exc.strerror or exc}) while writing {t.name}; nothing of this write was "
-                f"committed and the database is unchanged; {hint}",
-                path=self.store.location,
-                reclaimable=free,
-            ) from exc
+    def _disk_full_is_typed(self, t: Table) -> contextlib.AbstractContextManager[None]:
+        """A full disk while writing ``t`` becomes StorageFull, naming what vacuum frees."""
+        return disk_full_is_typed(
+            t.name, self.store.location, lambda: self.vacuum(dry_run=True, retention=0).bytes
+        )
 
     def upsert_prices(self, df: Any) -> CommitResult:
         """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close])."""
@@ -312,48 +284,13 @@ class ParquetDB:
         """Versions, oldest first: time, operation, rows and files added/removed — the newest
         ``limit`` (None: all; 0: none, like :meth:`runs`)."""
         check_limit(limit)
-        t = self._table(table)
-        newest = t.refresh().version
-        first = 0 if limit is None else max(0, newest - limit + 1)
-        out = []
-        for v in range(first, newest + 1):
-            e = t.log.read_entry(v)
-            if e is None:
-                continue
-            info = e.get("info", {})
-            out.append(
-                {
-                    "version": v,
-                    "timestamp": e.get("timestamp"),
-                    "operation": e.get("operation"),
-                    "rows": info.get("rows", sum(a.get("rows", 0) for a in e.get("add", []))),
-                    "files_added": len(e.get("add", [])),
-                    "files_removed": len(e.get("remove", [])),
-                    "info": info,
-                }
-            )
-        return out
+        return describe.history(self._table(table), limit)
 
     def info(self) -> dict[str, Any]:
         """Tables, tickers, rows (``rows``: what a full read returns; ``stored_rows``: also
         the superseded copies that compaction will drop), date range, versions and bytes —
         from the log (only tickers whose files overlap in time have their keys read)."""
-        out: dict[str, Any] = {"path": str(self.path), "tables": {}}
-        for name in self.tables():
-            snap = self.snapshot(name)
-            wm = snap.watermarks()
-            first = snap.first_timestamps()
-            out["tables"][name] = {
-                "version": snap.version,
-                "files": len(snap.files),
-                "tickers": len(wm),
-                "rows": snap.live_rows(),
-                "stored_rows": snap.stored_rows(),
-                "bytes": snap.stored_bytes(),
-                "first": min(first.values()).isoformat() if first else None,
-                "last": max(wm.values()).isoformat() if wm else None,
-            }
-        return out
+        return describe.info(str(self.path), {n: self.snapshot(n) for n in self.tables()})
 
     # -- run history -----------------------------------------------------------------------
 
@@ -465,7 +402,7 @@ class ParquetDB:
         rows = sum(f.rows for f in add)
         if not add:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
-        _reject_shared_keys(add)
+        reject_shared_keys(add)
         with self._disk_full_is_typed(t):
             version = self._publish(
                 t, add, {"rows": rows, "tickers": sum(len(f.tickers) for f in add), **(info or {})}
@@ -486,24 +423,3 @@ def check_limit(limit: int | None) -> None:
         return
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ConfigError(f"limit must be None (all) or a whole number >= 0, got {limit!r}")
-
-
-def _reject_shared_keys(files: Sequence[Any]) -> None:
-    """Files of one commit share its commit order, so no key may be in two of them:
-    which row won would be arbitrary. The log statistics make this check cheap."""
-    spans: dict[str, list[tuple[int, int, str]]] = {}
-    for f in files:
-        for t, lo, hi in zip(f.tickers, f.min_ts, f.max_ts, strict=True):
-            spans.setdefault(t, []).append((lo, hi, f.path))
-    for t, items in spans.items():
-        if len(items) < 2:
-            continue
-        items.sort()
-        for (_, hi_a, a), (lo_b, _, b) in itertools.pairwise(items):
-            if lo_b <= hi_a:
-                raise ValidationError(
-                    f"files {a} and {b} of one commit both hold rows of ticker {t!r} in "
-                    f"overlapping time ranges; commit them separately (the later commit "
-                    f"wins) or write them in one write_files call",
-                    column="ticker",
-                )

@@ -4,10 +4,12 @@ files at one version (:class:`TableState`)."""
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CorruptDatabaseError
+from ..errors import CorruptDatabaseError, ValidationError
 
 FORMAT_VERSION = 1
 
@@ -168,3 +170,24 @@ class TableState:
             info = FileInfo.from_json(fd, added=int(fd.get("added", 0)))
             st.files[info.path] = info
         return st
+
+
+def reject_shared_keys(files: Sequence[FileInfo]) -> None:
+    """Files of one commit share its commit order, so no key may be in two of them:
+    which row won would be arbitrary. The log statistics make this check cheap."""
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    for f in files:
+        for t, lo, hi in zip(f.tickers, f.min_ts, f.max_ts, strict=True):
+            spans.setdefault(t, []).append((lo, hi, f.path))
+    for t, items in spans.items():
+        if len(items) < 2:
+            continue
+        items.sort()
+        for (_, hi_a, a), (lo_b, _, b) in itertools.pairwise(items):
+            if lo_b <= hi_a:
+                raise ValidationError(
+                    f"files {a} and {b} of one commit both hold rows of ticker {t!r} in "
+                    f"overlapping time ranges; commit them separately (the later commit "
+                    f"wins) or write them in one write_files call",
+                    column="ticker",
+                )

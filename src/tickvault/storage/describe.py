@@ -1,0 +1,53 @@
+"""What ``db.history()`` and ``db.info()`` report: a table's versions and a database's
+tables, read from the log (data files are opened only where their time ranges overlap)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .snapshot import Snapshot
+from .table import Table
+
+
+def history(t: Table, limit: int | None) -> list[dict[str, Any]]:
+    """Versions, oldest first: the newest ``limit`` (None: all)."""
+    newest = t.refresh().version
+    first = 0 if limit is None else max(0, newest - limit + 1)
+    out = []
+    for v in range(first, newest + 1):
+        e = t.log.read_entry(v)
+        if e is None:
+            continue
+        info = e.get("info", {})
+        out.append(
+            {
+                "version": v,
+                "timestamp": e.get("timestamp"),
+                "operation": e.get("operation"),
+                "rows": info.get("rows", sum(a.get("rows", 0) for a in e.get("add", []))),
+                "files_added": len(e.get("add", [])),
+                "files_removed": len(e.get("remove", [])),
+                "info": info,
+            }
+        )
+    return out
+
+
+def info(path: str, snapshots: dict[str, Snapshot]) -> dict[str, Any]:
+    """Per table: version, files, tickers, rows (what a full read returns), stored rows
+    (also the superseded copies compaction will drop), bytes and date range."""
+    out: dict[str, Any] = {"path": path, "tables": {}}
+    for name, snap in snapshots.items():
+        wm = snap.watermarks()
+        first = snap.first_timestamps()
+        out["tables"][name] = {
+            "version": snap.version,
+            "files": len(snap.files),
+            "tickers": len(wm),
+            "rows": snap.live_rows(),
+            "stored_rows": snap.stored_rows(),
+            "bytes": snap.stored_bytes(),
+            "first": min(first.values()).isoformat() if first else None,
+            "last": max(wm.values()).isoformat() if wm else None,
+        }
+    return out
