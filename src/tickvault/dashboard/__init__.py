@@ -4,6 +4,7 @@
 on 127.0.0.1:8000. Every page has a JSON twin under ``/api`` (see docs/dashboard.md).
 """
 
-from .app import create_app, serve
+from .app import create_app
+from .server import serve
 
 __all__ = ["create_app", "serve"]

@@ -8,10 +8,8 @@ whole app: Host check, optional token, security headers (see :mod:`.security`).
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -30,7 +28,6 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
 from ..errors import (
-    AddressInUse,
     ConfigError,
     CorruptDatabaseError,
     DatabaseNotFound,
@@ -44,13 +41,11 @@ from ..storage.db import MARKER
 from ..storage.store import display_url, is_url
 from . import views
 from .security import (
-    TOKEN_ENV,
     Guard,
     HostNotAllowed,
     HostPolicy,
     NotAuthenticated,
     check_token,
-    is_exposed,
 )
 from .views import FreshnessCache, FreshnessOptions, PageNotFound, VerifyCache
 
@@ -413,70 +408,3 @@ def create_app(
     app.guard = {"hosts": hosts, "token": token, "render": error_response}
     app.state.tickvault = state
     return app
-
-
-def serve(
-    db_path: str | os.PathLike[str],
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    *,
-    allowed_hosts: Iterable[str] = (),
-    token: str | None = None,
-    on_listening: Callable[[str], None] | None = None,
-    **options: Any,
-) -> None:
-    """Run the dashboard with uvicorn until interrupted. The address is bound first: if it
-    is taken, :class:`~tickvault.errors.AddressInUse` is raised before anything is served,
-    else ``on_listening(url)`` is called and requests are served. Binds to 127.0.0.1 unless told
-    otherwise, and warns when the address is reachable from other machines;
-    ``allowed_hosts``, ``token`` and ``options`` (calendar, fresh_days, stale_days) go to
-    :func:`create_app`. No ``Server`` header is sent."""
-    import uvicorn
-
-    app = create_app(db_path, host=host, allowed_hosts=allowed_hosts, token=token, **options)
-    if is_exposed(host):
-        where = f"{host}:{port}"
-        if token is None:
-            log.warning(
-                "the dashboard on %s has no authentication and is reachable from other "
-                "machines: anyone who can connect can read every price, path and run record "
-                "(set a token with --token or %s, or bind 127.0.0.1)",
-                where,
-                TOKEN_ENV,
-            )
-        else:
-            log.warning(
-                "the dashboard on %s is reachable from other machines; it asks for the token, "
-                "which crosses the network unencrypted over plain HTTP (put an HTTPS reverse "
-                "proxy in front)",
-                where,
-            )
-    sock = _bind(host, port)
-    config = uvicorn.Config(app, log_level="warning", server_header=False)
-    if on_listening is not None:
-        shown = f"[{host}]" if ":" in host else host
-        on_listening(f"http://{shown}:{sock.getsockname()[1]}")
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (AddressInUse if another program has it)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise AddressInUse(
-                f"address already in use: {host}:{port} (another program listens there; "
-                f"stop it or pick another --port)"
-            ) from None
-        raise
-    sock.set_inheritable(True)
-    return sock
