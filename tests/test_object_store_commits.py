@@ -205,3 +205,40 @@ def test_a_url_database_pickles_and_shows_no_userinfo():
     assert db.path == "memory://pickled" and repr(db) == "ParquetDB('memory://pickled')"
     clone = pickle.loads(pickle.dumps(db))
     assert isinstance(clone.store, ObjectStore) and clone.path == db.path
+
+
+def test_a_slow_listing_never_slows_commits_reads_or_opening(url):
+    """Listing a prefix is slow and paged on a real bucket, and a 10,000-version log would
+    take many pages: opening, committing, reading, watermarks and history find the log by
+    its checkpoint hint and probe forward with GETs, so they never list. Only verify and
+    vacuum (which look for orphans) list, and they still answer correctly."""
+
+    class SlowList(ObjectStore):
+        listed: list[str] = []  # noqa: RUF012
+
+        def _list(self, prefix):
+            self.listed.append(prefix)
+            import time
+
+            time.sleep(0.3)  # one slow page
+            return super()._list(prefix)
+
+    store = SlowList(url)
+    db = ParquetDB(store=store, checkpoint_interval=3, auto_vacuum=False)
+    db.upsert_prices(arrow_bars(["AAA", "BBB"], [0, 0], 1.0))
+    assert len(store.listed) <= 1  # a new table has no checkpoint hint yet: one look
+    store.listed.clear()
+    for i in range(1, 8):
+        db.upsert_prices(arrow_bars(["AAA", "BBB"], [i, i], float(i + 1)))
+    db.compact()
+    fresh = ParquetDB(store=store, checkpoint_interval=3)
+    assert fresh.version >= 8 and len(fresh.read_table(tickers="AAA")) == 8
+    assert set(fresh.watermarks()) == {"AAA", "BBB"} and len(fresh.history()) >= 9
+    assert fresh.read_table(version=3)["close"].max() == 3.0  # from checkpoint 3
+    assert fresh.read_table(version=5)["close"].max() == 5.0  # checkpoint 3 + 2 entries
+    assert fresh.read_table(version=2)["close"].max() == 2.0  # replayed from version 0
+    fresh.upsert_prices(arrow_bars(["CCC"], [9], 5.0))
+    assert store.listed == []  # no listing on any of the paths above
+    assert fresh.verify().ok and store.listed  # verify lists (orphan check) and is right
+    store.listed.clear()
+    assert fresh.vacuum(dry_run=True, retention=0).files and store.listed

@@ -44,9 +44,12 @@ def checkpoint_name(version: int) -> str:
 class LogStore:
     """Reads and publishes the log of one table (keys under ``<table>/_log/``)."""
 
-    def __init__(self, store: Store, table: str) -> None:
+    def __init__(self, store: Store, table: str, checkpoint_interval: int | None = None) -> None:
         self.store = store
         self.table = table
+        #: where this handle writes checkpoints (every N versions): reading an old version
+        #: looks there first, so it needs no listing (slow and paged on a bucket)
+        self.checkpoint_interval = checkpoint_interval
         self.prefix = join(table, LOG_DIR)
 
     def key(self, name: str) -> str:
@@ -147,6 +150,15 @@ class LogStore:
             st = self.read_checkpoint(hint)
             if st is not None:
                 return st
+        n = self.checkpoint_interval
+        if upto is not None and n and hint is not None:  # an old version of a long log
+            below = upto - upto % n
+            if below == 0 and self.store.exists(self.key(entry_name(0))):
+                return TableState()  # before the first checkpoint: replay from version 0
+            for c in (below, below - n):  # where checkpoints are at this handle's interval
+                st = self.read_checkpoint(c) if c > 0 else None
+                if st is not None:
+                    return st
         for c in reversed(self.list_checkpoints()):
             if upto is None or c <= upto:
                 st = self.read_checkpoint(c)

@@ -73,7 +73,7 @@ class Table:
         self.schema = schema
         self.name = schema.name
         self.opts = opts
-        self.log = LogStore(store, schema.name)
+        self.log = LogStore(store, schema.name, opts.checkpoint_interval)
         self.footers = FooterCache(store)
         self._state = TableState()
         self._lock = threading.RLock()
