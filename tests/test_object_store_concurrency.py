@@ -110,6 +110,56 @@ def test_writers_killed_during_s3_commits_lose_nothing_they_acknowledged(seaweed
     check_exact(ParquetDB(url, storage_options=seaweed), acknowledged)
 
 
+def bucket_hammer(url: str, opts: dict[str, str], name: str, rounds: int) -> list[str]:
+    """A Dask task that upserts straight into the bucket (the "wrong way" a user might
+    use tickvault from workers): its own tickers, one commit per round."""
+    from conftest import arrow_bars
+
+    db = ParquetDB(url, storage_options=opts, l0_max_files=3)
+    done = []
+    for i in range(rounds):
+        t = f"{name}-{i}"
+        db.upsert_prices(arrow_bars([t] * 5, list(range(5)), float(i + 1)))
+        done.append(t)
+    return done
+
+
+def test_dask_threads_upserting_into_one_bucket_lose_nothing(seaweed):
+    import dask
+
+    url = f"s3://{BUCKET}/dask-threads-{uuid.uuid4().hex[:8]}"
+    ParquetDB(url, storage_options=seaweed)
+    tasks = [dask.delayed(bucket_hammer)(url, seaweed, f"D{w}", 3) for w in range(4)]
+    done = dask.compute(*tasks, scheduler="threads", num_workers=4)
+    acknowledged = {t for ts in done for t in ts}
+    assert len(acknowledged) == 12
+    db = ParquetDB(url, storage_options=seaweed)
+    check_exact(db, acknowledged)
+    assert len([h for h in db.history() if h["operation"] == "upsert"]) == 12
+
+
+def test_a_local_cluster_upserting_into_one_bucket_loses_nothing(seaweed):
+    from distributed import Client, LocalCluster
+
+    url = f"s3://{BUCKET}/cluster-upserts-{uuid.uuid4().hex[:8]}"
+    ParquetDB(url, storage_options=seaweed)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        futures = [
+            client.submit(bucket_hammer, url, seaweed, f"W{w}", 2, pure=False) for w in range(4)
+        ]
+        done = client.gather(futures)
+    acknowledged = {t for ts in done for t in ts}
+    assert len(acknowledged) == 8
+    db = ParquetDB(url, storage_options=seaweed)
+    db.compact()
+    check_exact(db, acknowledged)
+
+
 CLUSTER_BACKFILL = r"""
 import json, sys
 from tickvault import ParquetDB
