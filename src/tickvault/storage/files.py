@@ -32,7 +32,7 @@ class WriteOptions:
     compression: str = "lz4"
     min_row_group_rows: int = 1024
     max_row_group_rows: int = 131_072
-    row_group_years: int = 3
+    row_group_years: int = 5
     fsync: bool = True
 
 

@@ -23,7 +23,7 @@ class StorageOptions:
     target_file_rows: int = 262_144
     min_row_group_rows: int = 1024
     max_row_group_rows: int = 131_072
-    row_group_years: int = 3
+    row_group_years: int = 5
     checkpoint_interval: int = 25
     auto_compact: bool = True
     l0_max_files: int = 4
