@@ -23,6 +23,7 @@ from ..storage import ParquetDB
 from ..storage.log import now_iso
 from ..tickers import normalize
 from ..times import TimeLike, check_not_future, check_order, parse_time
+from .actions import commit_actions
 from .ledger import Ledger
 from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback, RunOptions
 from .report import RunReport, TickerResult
@@ -217,13 +218,14 @@ class Run:
             if validated is not None and validated.num_rows:
                 files = self.db.write_files("prices", validated)  # validated once: as is
             written = rows_per_ticker(files)
-        if not files:
-            return
         info: dict[str, Any] = {
             "run_id": self.report.run_id,
             "pipeline": self.kind,
             "source": origin(self.source),
         }
+        commit_actions(self.db, batch.outcomes, dict(info))  # before the bars: decision 012
+        if not files:
+            return
         if self.run_key is not None:
             info["run_key"] = self.run_key
             info["done"] = sorted(o.ticker for o in batch.outcomes if o.ok)
