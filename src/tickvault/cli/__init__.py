@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from . import commands as c
+from .actions import add_actions_command, add_adjust_option
 from .commands import DB_ENV
 from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Terminated, exit_code
 from .output import Output
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--limit", type=_limit, metavar="N", help="at most N rows (0: none)")
+    add_adjust_option(p)
+    add_actions_command(command)
 
     p = command("freshness", c.cmd_freshness, "how old each ticker's data is; exit 1 if stale")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
