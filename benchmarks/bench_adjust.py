@@ -97,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         picks = random.Random(14).sample(
             sorted(set(prices.column("ticker").to_pylist())), min(args.read_tickers, args.tickers)
         )
+        for adjust in (None, "splits", "all"):  # warm every file and footer first
+            for t in picks:
+                db.read_arrow("prices", tickers=t, adjust=adjust)
+            db.read_arrow("prices", start=last[0], end=last[1], adjust=adjust)
+            db.read_arrow("prices", start=mid[0], end=mid[1], adjust=adjust)
         results: dict[str, dict[str, float]] = {}
         for adjust in (None, "splits", "all"):
             db.read_arrow("prices", tickers=picks[0], adjust=adjust)  # warm
