@@ -12,7 +12,9 @@ Scripted behaviours per ticker (consumed one per request, then normal data is se
 
 Built-in tickers: ``NOPE*`` unknown (Yahoo 404 ``chart.error`` Not Found / Stooq ``No data``),
 ``EMPTY`` a known symbol with no bars, ``NULLS`` with null bars, ``*.NZ`` on the New
-Zealand exchange (sessions open at 10:00 Auckland, 22:00 UTC the previous day).
+Zealand exchange (sessions open at 10:00 Auckland, 22:00 UTC the previous day), and
+``RECORDED`` tickers (``ACME``: a chart v8 response with two dividends and a 4-for-1 split,
+``tests/data/yahoo_chart_ACME.json``) answered with their recorded Yahoo body.
 ``rate_limit=`` makes the server answer 429 with Retry-After when clients exceed it. Every
 request is recorded with its server-side monotonic arrival time.
 """
@@ -30,6 +32,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +42,9 @@ import pytest
 from tickvault.sources import DemoSource
 
 AS_OF = "2024-06-28"
+DATA = Path(__file__).parent / "data"
+#: tickers whose Yahoo answer is a recorded chart v8 body
+RECORDED = {"ACME": DATA / "yahoo_chart_ACME.json"}
 _TZ = {"NYSE": ("America/New_York", "09:30"), "NZX": ("Pacific/Auckland", "10:00")}
 
 
@@ -157,6 +163,8 @@ class MarketServer:
         if ticker.startswith("NOPE"):
             error = {"code": "Not Found", "description": "No data found, symbol may be delisted"}
             return 404, json.dumps({"chart": {"result": None, "error": error}}).encode()
+        if ticker in RECORDED:
+            return 200, RECORDED[ticker].read_bytes()
         p1, p2 = int(params.get("period1", 0)), int(params.get("period2", 2**31))
         start = pd.Timestamp(max(p1, 0) - 86400 * 2, unit="s", tz="UTC")
         end = pd.Timestamp(p2 + 86400 * 2, unit="s", tz="UTC")

@@ -28,6 +28,7 @@ def test_the_expected_commands_exist():
         "backfill",
         "update",
         "query",
+        "actions",
         "freshness",
         "verify",
         "repair",

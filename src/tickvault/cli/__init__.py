@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from .actions import add_actions_command, add_adjust_option
 from .commands import cmd_backfill, cmd_query, cmd_serve, cmd_update
 from .common import DB_ENV, db_path_of
 from .errors import EXIT_CODES, EXIT_OK, EXIT_USAGE, Terminated, exit_code
@@ -236,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--limit", type=_limit, metavar="N", help="at most N rows (0: none)")
+    add_adjust_option(p)
+    add_actions_command(command)
 
     p = command("freshness", cmd_freshness, "how old each ticker's data is; exit 1 if stale")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")

@@ -104,7 +104,12 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
         raise not_found(unknown, known, repr(shown_db(args)))
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     df = db.read_table(
-        "prices", tickers=tickers or None, start=args.start, end=args.end, columns=columns
+        "prices",
+        tickers=tickers or None,
+        start=args.start,
+        end=args.end,
+        columns=columns,
+        adjust=getattr(args, "adjust", None),
     )
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:

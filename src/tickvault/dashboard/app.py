@@ -295,6 +295,7 @@ def create_app(
             start=p.get("start"),
             end=p.get("end"),
             latest=p.get("latest"),
+            adjust=p.get("adjust"),
         )
 
     def v_runs(request: Request) -> dict[str, Any]:

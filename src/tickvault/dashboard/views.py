@@ -22,6 +22,7 @@ from ..pipeline.report import run_summary
 from ..storage import ParquetDB
 from ..tickers import close_matches, normalize
 from ..times import iso
+from .actions import ADJUST_LABELS, adjust_arg, ticker_actions
 from .caches import FreshnessCache, FreshnessOptions, VerifyCache
 
 __all__ = [
@@ -240,10 +241,13 @@ def ticker_detail(
     start: str | None = None,
     end: str | None = None,
     latest: Any = None,
+    adjust: Any = None,
 ) -> dict[str, Any]:
     """One ticker from one pinned snapshot: its freshness, the bars of the chosen range
-    (columnar, for the chart) and the ``latest`` bars of that range (newest first)."""
+    (columnar, for the chart; ``adjust``: raw, splits or all), the ``latest`` bars of that
+    range (newest first) and its splits and dividends."""
     n_latest = _int_arg(latest, "latest", 20, 1, 10_000)
+    how = adjust_arg(adjust)
     snap = db.snapshot(TABLE) if TABLE in db.tables() else None
     marks = snap.watermarks() if snap is not None else {}
     ticker = normalize(ticker)
@@ -258,7 +262,9 @@ def ticker_detail(
     fr = match.iloc[0]
     first = snap.first_timestamps().get(ticker)
     name, s, e = _resolve_range(marks[ticker], range_, start, end)
-    df = snap.read_table(tickers=ticker, start=s, end=e, columns=BAR_COLUMNS)
+    df = db.read_table(
+        TABLE, tickers=ticker, start=s, end=e, columns=BAR_COLUMNS, version=snap.version, adjust=how
+    )
     ts = [t.isoformat() for t in df["timestamp"]]
     bars: dict[str, list[Any]] = {"timestamp": ts}
     for col in BAR_COLUMNS[1:]:
@@ -291,6 +297,9 @@ def ticker_detail(
         "count": len(df),
         "bars": bars,
         "latest": latest_rows,
+        "adjust": how,
+        "adjust_choices": [k or "raw" for k in ADJUST_LABELS],
+        "actions": ticker_actions(db, ticker, s, e, ts),
     }
 
 

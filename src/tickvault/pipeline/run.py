@@ -18,6 +18,7 @@ from ..sources.provenance import origin
 from ..storage import ParquetDB
 from ..storage.log import now_iso
 from ..times import TimeLike, check_not_future, check_order, iso, parse_time
+from .actions import commit_actions
 from .inputs import (
     check_sources,
     completed_tickers,
@@ -103,13 +104,14 @@ class Run:
             if validated is not None and validated.num_rows:
                 files = self.db.write_files("prices", validated)  # validated once: as is
             written = rows_per_ticker(files)
-        if not files:
-            return
         info: dict[str, Any] = {
             "run_id": self.report.run_id,
             "pipeline": self.kind,
             "source": origin(self.source),
         }
+        commit_actions(self.db, batch.outcomes, dict(info))  # before the bars: decision 012
+        if not files:
+            return
         if self.run_key is not None:
             info["run_key"] = self.run_key
             info["done"] = sorted(o.ticker for o in batch.outcomes if o.ok)

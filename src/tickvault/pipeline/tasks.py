@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ValidationError
 from ..schema import PRICES, Validated, symbol_problem
+from ..sources.actions import unpack
 from ..sources.base import reject_conflicting_duplicates, reject_other_tickers
 from ..sources.policy import RetryPolicy
 from ..storage import FileInfo, ParquetDB
@@ -43,6 +44,7 @@ class Outcome:
     attempts: int
     seconds: float
     data: pa.Table | None = None  # unvalidated rows (single-writer mode)
+    actions: pa.Table | None = None  # validated corporate actions (sources that have them)
     rows: int = 0  # rows fetched
     error: str | None = None  # "ErrorClass: message"
     error_type: str | None = None
@@ -116,17 +118,20 @@ def fetcher(source: Any) -> Callable[[str, Any, Any], Any]:
     ``fetch_arrow`` is used only if it is defined at least as deep in the class hierarchy
     as ``fetch`` (and ``fetch`` was not replaced on the instance): a subclass that overrides
     ``fetch`` alone keeps being called through it."""
-    arrow = getattr(source, "fetch_arrow", None)
-    if arrow is None or not callable(arrow):
-        return source.fetch
+    for name in ("fetch_with_actions", "fetch_arrow"):  # decision 012, then the fast path
+        method = getattr(source, name, None)
+        if method is not None and callable(method) and _as_deep_as_fetch(source, name):
+            return method
+    return source.fetch
+
+
+def _as_deep_as_fetch(source: Any, name: str) -> bool:
     own = getattr(source, "__dict__", {})
-    if "fetch" in own and "fetch_arrow" not in own:  # fetch replaced on the instance
-        return source.fetch
-    at_arrow = _defined_at(type(source), "fetch_arrow")
+    if "fetch" in own and name not in own:  # fetch replaced on the instance
+        return False
+    at_other = _defined_at(type(source), name)
     at_fetch = _defined_at(type(source), "fetch")
-    if at_arrow is None or (at_fetch is not None and at_fetch < at_arrow):
-        return source.fetch
-    return arrow
+    return at_other is not None and (at_fetch is None or at_fetch >= at_other)
 
 
 def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
@@ -149,7 +154,10 @@ def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
     while True:
         attempt += 1
         try:
-            data = _as_arrow(fetch(job.ticker, job.start, job.end), job.ticker, name)
+            answer, actions = unpack(
+                fetch(job.ticker, job.start, job.end), ticker=job.ticker, source=name
+            )
+            data = _as_arrow(answer, job.ticker, name)
             reject_conflicting_duplicates(data, ticker=job.ticker, source=name)
         except Exception as exc:
             if policy.should_retry(exc, attempt):
@@ -170,6 +178,7 @@ def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
             seconds=time.perf_counter() - t0,
             data=data,
             rows=data.num_rows,
+            actions=actions,
         )
 
 

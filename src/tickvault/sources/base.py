@@ -236,6 +236,22 @@ class CallableSource:
 
     def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
         result = self.func(ticker, start, end)
+        bars = getattr(result, "bars", None)
+        if bars is not None and hasattr(result, "actions"):  # a Fetched: bars and actions
+            result = bars
+        return self._bars(result, ticker, start, end)
+
+    def fetch_with_actions(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> Any:
+        """:meth:`fetch`, keeping the actions if the callable returned a
+        :class:`~tickvault.sources.actions.Fetched` (bars and actions)."""
+        from .actions import Fetched
+
+        result = self.func(ticker, start, end)
+        if isinstance(result, Fetched):
+            return Fetched(self._bars(result.bars, ticker, start, end), result.actions)
+        return self._bars(result, ticker, start, end)
+
+    def _bars(self, result: Any, ticker: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:
         if result is None:
             return empty_prices()
         if isinstance(result, pd.DataFrame) and "ticker" not in result.columns:

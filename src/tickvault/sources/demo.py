@@ -35,7 +35,9 @@ import pyarrow as pa
 
 from ..errors import BadSourceData, ConfigError, SourceUnavailable, TickerNotFound, ValidationError
 from ..schema import PRICES, TIMESTAMP_TYPE
+from .actions import Fetched, actions_frame
 from .base import PRICE_COLUMNS, TimeLike, bounds, empty_prices, validate_prices
+from .demo_actions import actions_between, has_actions, split_factor
 from .policy import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -315,19 +317,47 @@ class DemoSource:
     ) -> tuple[np.ndarray, ...] | None:
         """``(timestamps, open, high, low, close, volume)`` as numpy arrays, or None if the
         range holds no bars."""
+        i0, i1, last = self._span(start, end)
+        if i1 < i0:
+            return None
+        o, h, lo, c, v = self._walk(ticker, i0, i1 + 1)
+        f = split_factor(ticker, i0, len(c))
+        if f is not None:  # as traded: prices before a split are higher (demo_actions)
+            o, h, lo, c = (_cents(x * f) for x in (o, h, lo, c))
+            v = np.round(v / f)
+        if self.revision and self.revised_bars:
+            self._revise(ticker, last, i0, o, h, lo, c, v)
+        return _business_days(i1 + 1)[i0:], o, h, lo, c, v
+
+    def _span(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> tuple[int, int, int]:
+        """Bar indices ``(first, last)`` of ``[start, end]`` and of the last bar as of now."""
         last = _last_index(self.as_of or dt.datetime.now(dt.UTC).date())
         i1 = last if end is None else min(last, _count(_day(end.floor("D")) + 1) - 1)
         if start is None:
             i0 = _history_start(max(i1, 0), self.history_years)
         else:
             i0 = _count(_day(start.ceil("D")))
-        i0 = max(i0, 0)
-        if i1 < i0:
-            return None
-        o, h, lo, c, v = self._walk(ticker, i0, i1 + 1)
-        if self.revision and self.revised_bars:
-            self._revise(ticker, last, i0, o, h, lo, c, v)
-        return _business_days(i1 + 1)[i0:], o, h, lo, c, v
+        return max(i0, 0), i1, last
+
+    def fetch_with_actions(
+        self, ticker: str, start: TimeLike = None, end: TimeLike = None
+    ) -> Fetched:
+        """:meth:`fetch_arrow` and the ticker's splits and dividends in the same range
+        (:mod:`~tickvault.sources.demo_actions`); the pipeline prefers this method."""
+        table = self.fetch_arrow(ticker, start, end)
+        if not has_actions(ticker):
+            return Fetched(table)
+        lo, hi = bounds(start, end)
+        return Fetched(table, self.actions(ticker, lo, hi))
+
+    def actions(
+        self, ticker: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    ) -> pd.DataFrame:
+        """The splits and dividends of ``ticker`` with ex-dates in ``[start, end]``."""
+        i0, i1, _ = self._span(start, end)
+        k, kinds, values = actions_between(ticker, i0, i1, lambda j, n: self._walk(ticker, j, n)[3])
+        stamps = _business_days(i1 + 1)[k] if len(k) else []
+        return actions_frame(ticker, stamps, kinds, values)
 
     @staticmethod
     def _walk(ticker: str, i0: int, n: int) -> tuple[np.ndarray, ...]:

@@ -35,11 +35,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import BadSourceData, ConfigError, TickerNotFound
+from .actions import Fetched
 from .barparser import TARGETS, BarParser, Rows
 from .base import (
     TimeLike,
     bounds,
 )
+from .fileactions import actions_in_rows, ticker_rows
 from .policy import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -58,12 +60,18 @@ class FileSource(abc.ABC):
         columns: Mapping[str, str] | None = None,
         ticker_column: str | None = None,
         date_format: str | None = None,
+        actions: str | os.PathLike[str] | None = None,
         retry_policy: RetryPolicy | None = None,
         name: str | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise ConfigError(f"{self.format} source: path {str(self.path)!r} does not exist")
+        self.actions = None if actions is None else Path(actions)
+        if self.actions is not None and not self.actions.is_file():
+            raise ConfigError(
+                f"{self.format} source: actions file {str(self.actions)!r} does not exist"
+            )
         self.columns = dict(columns or {})
         bad = {k: v for k, v in self.columns.items() if v not in TARGETS}
         if bad:
@@ -168,6 +176,30 @@ class FileSource(abc.ABC):
 
     def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
         lo, hi = bounds(start, end)
+        rows, mapping = self._rows(ticker)
+        return self.parser.parse(rows, mapping, ticker, lo, hi)
+
+    def fetch_with_actions(
+        self, ticker: str, start: TimeLike = None, end: TimeLike = None
+    ) -> Fetched:
+        """:meth:`fetch` and the ticker's dividends and splits in the range: from
+        ``Dividends``/``Stock Splits`` columns of its rows, and from the ``actions`` file
+        (:mod:`~tickvault.sources.fileactions`)."""
+        lo, hi = bounds(start, end)
+        rows, mapping = self._rows(ticker)
+        bars = self.parser.parse(rows, mapping, ticker, lo, hi)
+        found = [actions_in_rows(rows, ticker, lo, hi, source=self.name, date_format=None)]
+        if self.actions is not None:
+            reader = CsvSource if self.actions.suffix.lower() in (".csv", ".txt") else ParquetSource
+            raw, places = reader._read(self, self.actions)  # type: ignore[arg-type]
+            unit = "line" if reader is CsvSource else "row"
+            mine = ticker_rows(raw, places, self.actions, ticker, unit)
+            found.append(actions_in_rows(mine, ticker, lo, hi, source=self.name))
+        parts = [f for f in found if f is not None and len(f)]
+        return Fetched(bars, pd.concat(parts, ignore_index=True) if parts else None)
+
+    def _rows(self, ticker: str) -> tuple[Rows, dict[str, str]]:
+        """The rows of ``ticker`` (not yet parsed) and the column mapping for them."""
         if self.path.is_dir():
             file = self._file_for(ticker)
             raw, places = self._read(file)
@@ -200,8 +232,7 @@ class FileSource(abc.ABC):
                     )
                 raw, places = raw.loc[mask], places[mask]
                 del mapping[tcol]
-        rows = Rows(raw, places, file, "line" if self.format == "csv" else "row")
-        return self.parser.parse(rows, mapping, ticker, lo, hi)
+        return Rows(raw, places, file, "line" if self.format == "csv" else "row"), mapping
 
 
 class CsvSource(FileSource):

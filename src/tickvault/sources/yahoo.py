@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BadSourceData, TickerNotFound
+from .actions import Fetched, actions_frame, empty_actions, unapply_splits
 from .base import TimeLike, bounds, clip, empty_prices, validate_prices
 from .http import HttpSource
 
@@ -43,12 +44,22 @@ class YahooSource(HttpSource):
     ok_statuses: ClassVar[frozenset[int]] = frozenset({200, 404})
 
     def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
+        bars: pd.DataFrame = self.fetch_with_actions(ticker, start, end).bars
+        return bars
+
+    def fetch_with_actions(
+        self, ticker: str, start: TimeLike = None, end: TimeLike = None
+    ) -> Fetched:
+        """Bars as traded and the dividends and splits of ``[start, end]`` (and any split
+        after ``end``, whose adjustment the response's prices carry) from one request."""
         lo, hi = bounds(start, end)
         if lo is not None and hi is not None and lo > hi:
-            return empty_prices(adj_close=True)
-        # widen by a day each side: session dates are local, the period is in UTC
+            return Fetched(empty_prices(adj_close=True), empty_actions())
+        # widen by a day each side: session dates are local, the period is in UTC. The
+        # period always runs to now: Yahoo's prices are adjusted for every split up to the
+        # response, so every split after ``end`` must be known to un-apply it
         period1 = EARLIEST if lo is None else int(lo.timestamp()) - _DAY
-        period2 = int(time.time()) + _DAY if hi is None else int(hi.timestamp()) + 2 * _DAY
+        period2 = int(time.time()) + _DAY
         response = self.get(
             f"/v8/finance/chart/{urllib.parse.quote(ticker, safe='')}",
             {
@@ -65,8 +76,10 @@ class YahooSource(HttpSource):
         except ValueError as exc:
             problem = f"response is not JSON ({exc}): {response.text[:100]!r}"
             raise self._bad(ticker, problem) from exc
-        df = self.parse(payload, ticker, status=response.status_code)
-        return clip(df, lo, hi)
+        df, actions = self.parse_with_actions(payload, ticker, status=response.status_code)
+        if lo is not None and len(actions):
+            actions = actions[actions["timestamp"] >= lo].reset_index(drop=True)
+        return Fetched(clip(df, lo, hi), actions)
 
     def _bad(self, ticker: str, problem: str) -> BadSourceData:
         return BadSourceData(
@@ -74,7 +87,17 @@ class YahooSource(HttpSource):
         )
 
     def parse(self, payload: Any, ticker: str, *, status: int = 200) -> pd.DataFrame:
-        """Bars from a chart API JSON ``payload`` (raises TickerNotFound / BadSourceData)."""
+        """Bars (as traded) from a chart API JSON ``payload`` (raises TickerNotFound /
+        BadSourceData)."""
+        return self.parse_with_actions(payload, ticker, status=status)[0]
+
+    def parse_with_actions(
+        self, payload: Any, ticker: str, *, status: int = 200
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Bars and actions from a chart API JSON ``payload``. Yahoo's open/high/low/close
+        and volume, and its dividend amounts, are adjusted for the splits up to the
+        response; the splits in ``events.splits`` are un-applied, so the bars are as traded
+        and the dividends as paid (docs/sources.md)."""
         chart = payload.get("chart") if isinstance(payload, dict) else None
         if not isinstance(chart, dict):
             raise self._bad(ticker, "response has no 'chart' object")
@@ -99,9 +122,14 @@ class YahooSource(HttpSource):
         result = results[0]
         if not isinstance(result, dict):
             raise self._bad(ticker, "chart.result[0] is not an object")
+        try:
+            actions = _events(result.get("events"), result.get("meta") or {}, ticker)
+        except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as exc:
+            problem = f"malformed chart events: {type(exc).__name__}: {exc}"
+            raise self._bad(ticker, problem) from exc
         stamps = result.get("timestamp") or []
         if not stamps:
-            return empty_prices(adj_close=True)
+            return empty_prices(adj_close=True), actions
         try:
             indicators = result["indicators"]
             quote = indicators["quote"][0]
@@ -129,10 +157,38 @@ class YahooSource(HttpSource):
                 "adj_close": adj[keep],
             }
         )
-        return validate_prices(frame, ticker=ticker, source=self.name)
+        frame, actions = unapply_splits(frame, actions)
+        return validate_prices(frame, ticker=ticker, source=self.name), actions
 
 
 _PRICES = ("open", "high", "low", "close")
+
+
+def _events(events: Any, meta: dict[str, Any], ticker: str) -> pd.DataFrame:
+    """``events.dividends`` (``amount``) and ``events.splits`` (``numerator`` /
+    ``denominator``) as actions, stamped with their session dates like bars."""
+    if not events:
+        return empty_actions()
+    if not isinstance(events, dict):
+        raise TypeError(f"events is {type(events).__name__}, not an object")
+    epochs: list[int] = []
+    kinds: list[str] = []
+    values: list[float] = []
+    for item in (events.get("dividends") or {}).values():
+        epochs.append(int(item["date"]))
+        kinds.append("dividend")
+        values.append(float(item["amount"]))
+    for item in (events.get("splits") or {}).values():
+        epochs.append(int(item["date"]))
+        kinds.append("split")
+        values.append(float(item["numerator"]) / float(item["denominator"]))
+    if not epochs:
+        return empty_actions()
+    dates = session_dates(np.asarray(epochs, dtype="int64"), meta)
+    frame = actions_frame(ticker, dates, kinds, values)
+    return frame.sort_values(["timestamp", "kind"]).reset_index(drop=True)
+
+
 _QUOTE = (*_PRICES, "volume")
 
 

@@ -25,6 +25,7 @@ from ..schema import TableSchema, Validated, get_schema, table_names
 from ..times import TimeLike
 from . import compaction, describe, maintenance
 from . import verify as verification
+from .adjusted import read_adjusted, reject_adjust_for
 from .background import compactor_for, existing_compactor
 from .disk_full import disk_full_is_typed
 from .log import now_iso
@@ -195,6 +196,10 @@ class ParquetDB:
         """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close])."""
         return self.upsert("prices", df)
 
+    def upsert_actions(self, df: Any) -> CommitResult:
+        """Upsert corporate actions (ticker, timestamp, kind 'split'|'dividend', value)."""
+        return self.upsert("actions", df)
+
     def compact(self, table: str = "prices", *, wait: bool = True) -> CommitResult | None:
         """Merge level-0 files into the sorted level-1 layout. ``wait=True``: now, on this
         thread (errors raise); returns the last compaction commit, None if there was nothing
@@ -238,8 +243,24 @@ class ParquetDB:
         end: TimeLike = None,
         columns: Sequence[str] | None = None,
         version: int | None = None,
+        adjust: str | None = None,
     ) -> pa.Table:
-        """Rows of one pinned version, sorted by key, keys unique, start/end inclusive."""
+        """Rows of one pinned version, sorted by key, keys unique, start/end inclusive.
+        ``adjust`` (prices only): None for bars as traded, ``"splits"`` or ``"all"``
+        (splits and dividends) for back-adjusted bars as of the snapshot read
+        (:mod:`tickvault.adjust`; docs/storage.md)."""
+        if adjust is not None:
+            reject_adjust_for(name, adjust)
+            return read_adjusted(
+                self._table("prices"),
+                self._table("actions"),
+                adjust=adjust,
+                tickers=tickers,
+                start=start,
+                end=end,
+                columns=columns,
+                version=version,
+            )
         return self.snapshot(name, version).read_arrow(
             tickers=tickers, start=start, end=end, columns=columns
         )
@@ -253,11 +274,18 @@ class ParquetDB:
         end: TimeLike = None,
         columns: Sequence[str] | None = None,
         version: int | None = None,
+        adjust: str | None = None,
     ) -> pd.DataFrame:
         """Like :meth:`read_arrow`, as a pandas DataFrame (timestamps tz-aware UTC)."""
         return to_pandas(
             self.read_arrow(
-                name, tickers=tickers, start=start, end=end, columns=columns, version=version
+                name,
+                tickers=tickers,
+                start=start,
+                end=end,
+                columns=columns,
+                version=version,
+                adjust=adjust,
             )
         )
 

@@ -1,0 +1,134 @@
+"""Adjusted reads (issue 14): ``read_arrow(adjust=...)`` next to the unadjusted read.
+
+One process, one generated database (``--tickers`` x ``--bars`` daily bars, compacted), with
+corporate actions for every ticker: a split on a quarter of them and quarterly dividends on
+all (about 40 actions per ticker for ten years). Side by side, on one warm handle:
+
+* ``1 ticker``  the whole history of one ticker (median over ``--read-tickers`` random ones);
+* ``month``     all tickers over the last 21 bars (a cross-section);
+* ``mid month`` all tickers over 21 bars in the middle of the history (dividends after the
+                range need the closes of later bars: one extra read of two columns).
+
+for ``adjust=None``, ``"splits"`` and ``"all"``; medians of ``--repeats`` runs and the ratio
+to the unadjusted read.
+
+Usage::
+
+    python benchmarks/bench_adjust.py                        # full size: 2000 x 2520
+    python benchmarks/bench_adjust.py --tickers 50 --bars 300  # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from tickvault import ParquetDB
+
+
+def make_data(tickers: int, bars: int) -> tuple[pa.Table, pa.Table]:
+    rng = np.random.default_rng(14)
+    days = pd.bdate_range("2015-01-02", periods=bars, tz="UTC")
+    names = [f"T{i:04d}" for i in range(tickers)]
+    n = tickers * bars
+    close = 20 + 200 * rng.random(n)
+    prices = pa.table(
+        {
+            "ticker": np.repeat(names, bars),
+            "timestamp": np.tile(days.as_unit("ns").asi8, tickers).astype("datetime64[ns]"),
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": rng.integers(1000, 100000, n).astype(float),
+        }
+    )
+    prices = prices.set_column(
+        1, "timestamp", prices.column("timestamp").cast(pa.timestamp("ns", "UTC"))
+    )
+    rows: list[tuple[str, pd.Timestamp, str, float]] = []
+    for i, t in enumerate(names):
+        for k in range(40, bars, 63):  # quarterly dividends
+            rows.append((t, days[k], "dividend", 0.25))
+        if i % 4 == 0:
+            rows.append((t, days[bars // 2], "split", 4.0))
+    actions = pd.DataFrame(rows, columns=["ticker", "timestamp", "kind", "value"])
+    return prices, pa.Table.from_pandas(actions, preserve_index=False)
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tickers", type=int, default=2000)
+    ap.add_argument("--bars", type=int, default=2520)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--read-tickers", type=int, default=50)
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args(argv)
+    prices, actions = make_data(args.tickers, args.bars)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = ParquetDB(Path(tmp) / "db")
+        db.upsert("prices", prices)
+        db.upsert("actions", actions)
+        db.compact("prices")
+        days = pd.DatetimeIndex(sorted(set(prices.column("timestamp").to_pylist())))
+        last = (days[-21], days[-1])
+        mid = (days[len(days) // 3], days[len(days) // 3 + 20])
+        picks = random.Random(14).sample(
+            sorted(set(prices.column("ticker").to_pylist())), min(args.read_tickers, args.tickers)
+        )
+        for adjust in (None, "splits", "all"):  # warm every file and footer first
+            for t in picks:
+                db.read_arrow("prices", tickers=t, adjust=adjust)
+            db.read_arrow("prices", start=last[0], end=last[1], adjust=adjust)
+            db.read_arrow("prices", start=mid[0], end=mid[1], adjust=adjust)
+        results: dict[str, dict[str, float]] = {}
+        for adjust in (None, "splits", "all"):
+            db.read_arrow("prices", tickers=picks[0], adjust=adjust)  # warm
+            one = statistics.median(
+                median_time(lambda t=t, a=adjust: db.read_arrow("prices", tickers=t, adjust=a), 1)
+                for t in picks
+            )
+            month = median_time(
+                lambda a=adjust: db.read_arrow("prices", start=last[0], end=last[1], adjust=a),
+                args.repeats,
+            )
+            mid_month = median_time(
+                lambda a=adjust: db.read_arrow("prices", start=mid[0], end=mid[1], adjust=a),
+                args.repeats,
+            )
+            results[str(adjust)] = {"1 ticker": one, "month": month, "mid month": mid_month}
+        db.close()
+    base = results["None"]
+    print(f"{args.tickers} tickers x {args.bars} bars, {actions.num_rows} actions")
+    print(f"{'adjust':<8} {'1 ticker':>12} {'month':>12} {'mid month':>12}")
+    for name, r in results.items():
+        cells = [f"{r[k] * 1e3:7.1f} ms {r[k] / base[k]:4.2f}x" for k in base]
+        print(f"{name:<8} " + " ".join(f"{c:>12}" for c in cells))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
