@@ -18,7 +18,10 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 
-TODAY = pd.Timestamp.now(tz="UTC").normalize()
+def today() -> pd.Timestamp:
+    """Midnight UTC of the current day, read when a test builds its data (not at import:
+    a suite that runs across midnight would otherwise expect ages one day off)."""
+    return pd.Timestamp.now(tz="UTC").normalize()
 
 
 FRESH = ["AAPL", "MSFT", "NVDA"]
@@ -50,9 +53,10 @@ def daily_bars(ticker: str, last: pd.Timestamp, periods: int) -> pd.DataFrame:
 def make_demo_db(path: Path) -> ParquetDB:
     """Fresh, aging and stale tickers, one clean run and one run with errors."""
     db = ParquetDB(path)
-    frames = [daily_bars(t, TODAY, 400) for t in FRESH]
-    frames += [daily_bars(t, TODAY - pd.Timedelta(days=4), 200) for t in AGING]
-    frames += [daily_bars(t, TODAY - pd.Timedelta(days=30), 100) for t in STALE]
+    day = today()
+    frames = [daily_bars(t, day, 400) for t in FRESH]
+    frames += [daily_bars(t, day - pd.Timedelta(days=4), 200) for t in AGING]
+    frames += [daily_bars(t, day - pd.Timedelta(days=30), 100) for t in STALE]
     db.upsert_prices(pd.concat(frames, ignore_index=True))
     db.record_run(
         {

@@ -15,12 +15,12 @@ from dashboard_fixtures import (
     AGING,
     FRESH,
     STALE,
-    TODAY,
     TestClient,
     daily_bars,
     get_json,
     local_client,
     make_demo_db,
+    today,
 )
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
@@ -95,7 +95,7 @@ def test_overview_of_an_empty_database_says_empty(tmp_path: Path):
 def test_verify_result_follows_new_versions(demo: tuple[ParquetDB, TestClient]):
     db, client = demo
     first = get_json(client, "/api/overview?wait_verify=1")["verify"]["result"]
-    db.upsert_prices(daily_bars("AMZN", TODAY, 5))
+    db.upsert_prices(daily_bars("AMZN", today(), 5))
     again = get_json(client, "/api/overview?wait_verify=1")["verify"]
     assert again["current"] and again["result"]["version"] == first["version"] + 1
 
@@ -113,7 +113,7 @@ def test_tickers_lists_every_ticker_with_the_library_status(demo: tuple[ParquetD
     ge = next(r for r in data["rows"] if r["ticker"] == "GE")
     assert ge == {
         "ticker": "GE",
-        "last_timestamp": (TODAY - pd.Timedelta(days=30)).isoformat(),
+        "last_timestamp": (today() - pd.Timedelta(days=30)).isoformat(),
         "age": 30,
         "age_unit": "days",
         "status": "🔴 STALE (30 days)",
@@ -158,10 +158,11 @@ def test_tickers_filter_sort_and_page(
 def test_five_thousand_tickers_are_paged(tmp_path: Path):
     db = ParquetDB(tmp_path / "db")
     names = [f"T{i:04d}" for i in range(5000)]
-    last = [TODAY - pd.Timedelta(days=i % 40) for i in range(5000)]
+    day = today()
+    last = [day - pd.Timedelta(days=i % 40) for i in range(5000)]
     frame = pd.concat([daily_bars(t, d, 1) for t, d in zip(names, last, strict=True)])
     db.upsert_prices(frame.reset_index(drop=True))
-    stale = sorted(t for t, d in zip(names, last, strict=True) if (TODAY - d).days > 7)
+    stale = sorted(t for t, d in zip(names, last, strict=True) if (day - d).days > 7)
     with local_client(create_app(db.path)) as client:
         first = get_json(client, "/api/tickers")
         assert first["total"] == first["matched"] == 5000
@@ -198,18 +199,18 @@ def test_bad_tickers_query_is_a_400_not_a_crash(demo: tuple[ParquetDB, TestClien
 def test_ticker_page_serves_bars_of_the_chosen_range(demo: tuple[ParquetDB, TestClient]):
     db, client = demo
     data = get_json(client, "/api/tickers/AAPL?range=1m")
-    start = TODAY - pd.DateOffset(months=1)
+    start = today() - pd.DateOffset(months=1)
     expected = db.read_table(tickers="AAPL", start=start)
     assert data["count"] == len(expected) == len(data["bars"]["timestamp"])
     assert data["bars"]["timestamp"][0] == expected["timestamp"].iloc[0].isoformat()
     assert data["bars"]["close"] == pytest.approx(expected["close"].tolist())
     assert data["freshness"]["status"] == "🟢 Fresh"
-    assert data["latest"][0]["timestamp"] == TODAY.isoformat()  # newest first
+    assert data["latest"][0]["timestamp"] == today().isoformat()  # newest first
     assert len(data["latest"]) == 20
 
     everything = get_json(client, "/api/tickers/AAPL?range=all&latest=5")
     assert everything["count"] == 400 and len(everything["latest"]) == 5
-    custom = get_json(client, "/api/tickers/AAPL?start=2000-01-01&end=" + str(TODAY.date()))
+    custom = get_json(client, "/api/tickers/AAPL?start=2000-01-01&end=" + str(today().date()))
     assert custom["range"] == "custom" and custom["count"] == 400
 
     html = get_html(client, "/tickers/AAPL?range=1m")
@@ -229,7 +230,7 @@ def test_ticker_csv_download_matches_the_database(demo: tuple[ParquetDB, TestCli
     assert len(got) == len(want) == 200
     assert (got["timestamp"] == want["timestamp"]).all()
     assert got["close"].tolist() == pytest.approx(want["close"].tolist())
-    part = client.get(f"/api/tickers/IBM/bars.csv?start={(TODAY - pd.Timedelta(days=13)).date()}")
+    part = client.get(f"/api/tickers/IBM/bars.csv?start={(today() - pd.Timedelta(days=13)).date()}")
     assert len(pd.read_csv(io.StringIO(part.text))) == 10
 
 
@@ -245,7 +246,7 @@ def test_unknown_ticker_is_a_404_page_and_json(demo: tuple[ParquetDB, TestClient
 
 def test_odd_ticker_names_round_trip_through_urls(tmp_path: Path):
     db = ParquetDB(tmp_path / "db")
-    db.upsert_prices(pd.concat([daily_bars("BRK.B", TODAY, 5), daily_bars("^GSPC", TODAY, 5)]))
+    db.upsert_prices(pd.concat([daily_bars("BRK.B", today(), 5), daily_bars("^GSPC", today(), 5)]))
     with local_client(create_app(db.path)) as client:
         html = get_html(client, "/tickers")
         assert 'href="./tickers/BRK.B"' in html and 'href="./tickers/%5EGSPC"' in html

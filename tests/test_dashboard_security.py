@@ -19,7 +19,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from dashboard_fixtures import TODAY, TestClient, daily_bars, make_demo_db
+from dashboard_fixtures import TestClient, daily_bars, make_demo_db, today
 from serve_fixtures import Served, serve
 from tickvault.dashboard import create_app
 
@@ -33,7 +33,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     the default options."""
     path = tmp_path_factory.mktemp("security") / "db"
     db = make_demo_db(path)
-    db.upsert_prices(pd.concat([daily_bars(t, TODAY, 5) for t in ODD], ignore_index=True))
+    db.upsert_prices(pd.concat([daily_bars(t, today(), 5) for t in ODD], ignore_index=True))
     db.close()
     with serve(path) as s:
         yield s
@@ -278,7 +278,7 @@ def test_requests_in_flight_when_the_database_moves_away_are_503(tmp_path: Path)
     path = tmp_path / "db"
     db = make_demo_db(path)
     for i in range(30):  # many small files: reads take a while
-        db.upsert_prices(daily_bars("AAPL", TODAY - pd.Timedelta(days=400 + 10 * i), 10))
+        db.upsert_prices(daily_bars("AAPL", today() - pd.Timedelta(days=400 + 10 * i), 10))
     db.close()
     urls = ["/api/tickers/AAPL?range=all", "/api/tickers/AAPL/bars.csv", "/tickers/AAPL?range=all"]
     statuses: collections.Counter[int] = collections.Counter()

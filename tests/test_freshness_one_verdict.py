@@ -8,7 +8,7 @@ import json
 import pandas as pd
 
 from cli_helpers import tv
-from dashboard_fixtures import TODAY, daily_bars, get_json, local_client
+from dashboard_fixtures import daily_bars, get_json, local_client, today
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import freshness_summary, get_price_data_freshness
@@ -19,9 +19,9 @@ def test_one_stale_ticker_makes_every_view_say_stale(tmp_path) -> None:
     db.upsert_prices(
         pd.concat(
             [
-                daily_bars("AAPL", TODAY, 30),
-                daily_bars("MSFT", TODAY, 30),
-                daily_bars("XOM", TODAY - pd.Timedelta(days=40), 30),
+                daily_bars("AAPL", today(), 30),
+                daily_bars("MSFT", today(), 30),
+                daily_bars("XOM", today() - pd.Timedelta(days=40), 30),
             ]
         )
     )
@@ -45,7 +45,7 @@ def test_one_stale_ticker_makes_every_view_say_stale(tmp_path) -> None:
 
 def test_all_fresh_is_fresh_everywhere(tmp_path) -> None:
     db = ParquetDB(tmp_path / "db")
-    db.upsert_prices(daily_bars("AAPL", TODAY, 30))
+    db.upsert_prices(daily_bars("AAPL", today(), 30))
     lib = get_price_data_freshness(db)
     assert lib["status"] == "🟢 Fresh" and lib["is_stale"] is False and lib["days_old"] == 0
     r = tv("freshness", "--json", db=tmp_path / "db")
