@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 from ..errors import BadSourceData, ValidationError
 from ..schema import PRICES, Validated, symbol_problem
 from ..sources.actions import unpack
-from ..sources.base import reject_conflicting_duplicates, reject_other_tickers
+from ..sources.base import reject_conflicting_duplicates
+from ..sources.checks import reject_other_tickers
 from ..sources.policy import RetryPolicy
 from ..storage import FileInfo, ParquetDB
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from ..errors import BadSourceData, ValidationError
 from ..schema import ACTIONS
-from .base import reject_other_tickers
+from .checks import reject_other_tickers
 
 ACTION_COLUMNS = ("ticker", "timestamp", "kind", "value")
 

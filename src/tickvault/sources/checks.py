@@ -1,0 +1,38 @@
+"""Checks on what a source answered, shared by bars and corporate actions: a row for
+another ticker than the one asked for is bad source data, never written."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import BadSourceData
+from ..tickers import normalize
+
+
+def reject_other_tickers(
+    column: pa.Array | pa.ChunkedArray | pd.Series, ticker: str, source: str
+) -> None:
+    """Raise BadSourceData if a row of a source's answer is for another ticker than the one
+    it was asked for (tickers compare upper case, :mod:`tickvault.tickers`)."""
+    ticker = normalize(ticker)
+    if isinstance(column, pd.Series):
+        column = column.astype(object).where(column.isna(), column.astype(str).str.upper())
+        if not len(column) or not bool((column != ticker).any()):
+            return
+        other = column[column != ticker].iloc[0]
+    else:
+        if not len(column):
+            return
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = pc.utf8_upper(column)
+        differs = pc.fill_null(pc.not_equal(column, ticker), True)
+        if not pc.any(differs).as_py():
+            return
+        other = pc.filter(column, differs)[0].as_py()
+    raise BadSourceData(
+        f"source {source!r} returned rows for ticker {other!r} when asked for {ticker!r}",
+        ticker=ticker,
+        source=source,
+    )
