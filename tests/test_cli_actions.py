@@ -42,6 +42,9 @@ def test_query_adjust_all_and_splits(db: Path):
     r = tv("query", "NVDA", "--format", "json", "--adjust", "all", db=db)
     everything = json.loads(r.stdout)
     assert everything[0]["close"] < split[0]["close"]  # dividends after it adjust it too
+    shouted = tv("query", "nvda", "--format", "json", "--adjust", "ALL", db=db)
+    assert shouted.returncode == 0, shouted.stderr  # careless case, as for tickers
+    assert json.loads(shouted.stdout) == everything
 
 
 def test_bad_adjust_value_is_a_usage_error_naming_the_option(db: Path):

@@ -16,9 +16,10 @@ ADJUST_CHOICES = ("splits", "all")
 
 
 def adjust_type(value: str) -> str:
-    """An argparse type: ``splits`` or ``all``; argparse names the option in the error."""
-    if value in ADJUST_CHOICES:
-        return value
+    """An argparse type: ``splits`` or ``all`` (any case, as other CLI words); argparse names
+    the option in the error."""
+    if value.strip().lower() in ADJUST_CHOICES:
+        return value.strip().lower()
     raise argparse.ArgumentTypeError(
         f"invalid value {value!r}: use 'splits' (split-adjusted) or 'all' (splits and "
         f"dividends), e.g. `tickvault query AAPL --adjust all`; leave --adjust out for prices "
