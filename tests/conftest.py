@@ -97,3 +97,17 @@ def tree_snapshot(path: Path) -> dict[str, bytes]:
 def chunked(t: pa.Table, cuts: list[int]) -> pa.Table:
     bounds = [0, *cuts, t.num_rows]
     return pa.concat_tables([t.slice(a, b - a) for a, b in itertools.pairwise(bounds)])
+
+
+def xnys_sessions(start: str | np.datetime64, end: str | np.datetime64) -> int:
+    """NYSE sessions in ``[start, end)`` according to exchange_calendars: an independent
+    count of the demo source's trading days (``np.busday_count`` semantics)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import exchange_calendars as xc
+
+        cal = xc.get_calendar("XNYS", start="2000-01-03", end="2035-12-31")
+        last = pd.Timestamp(np.datetime64(end, "D")) - pd.Timedelta(days=1)
+        return len(cal.sessions_in_range(pd.Timestamp(np.datetime64(start, "D")), last))

@@ -58,7 +58,7 @@ def test_backfill_reports_and_exits_1_when_a_ticker_failed(demo):
     assert made["returncode"] == 1
     assert report["total"] == 6 and report["written"] == 5 and report["failed"] == 1
     assert set(report["errors"]) == {"BAD"}
-    assert report["rows"] == 5 * 129  # business days 2024-01-02 .. 2024-06-28
+    assert report["rows"] == 5 * 124  # NYSE sessions 2024-01-02 .. 2024-06-28
     assert made["stderr"] == ""  # --json: nothing but the document
 
 
@@ -79,14 +79,14 @@ def test_read_commands(demo):
         assert "Traceback" not in r.stderr
     doc = json.loads(info.stdout)
     prices = doc["tables"]["prices"]
-    assert prices["tickers"] == 5 and prices["stored_rows"] == 645
+    assert prices["tickers"] == 5 and prices["stored_rows"] == 620
     assert prices["first"].startswith(START) and prices["last"].startswith(END)
     assert doc["last_run"]["kind"] == "backfill" and doc["last_run"]["failed"] == 1
-    assert "prices" in info_h.stdout and "645" in info_h.stdout and "last run" in info_h.stdout
+    assert "prices" in info_h.stdout and "620" in info_h.stdout and "last run" in info_h.stdout
     assert verify.stdout.startswith("OK:")
     versions = json.loads(history.stdout)
     assert versions[-1]["operation"] in {"upsert", "compact"}
-    assert sum(v["rows"] for v in versions if v["operation"] == "upsert") == 645
+    assert sum(v["rows"] for v in versions if v["operation"] == "upsert") == 620
     (run,) = json.loads(runs.stdout)
     assert run["kind"] == "backfill" and run["written"] == 5
     assert json.loads(compact.stdout)["table"] == "prices"
@@ -113,8 +113,8 @@ def test_query_formats(demo, tmp_path):
     rows = json.loads(js.stdout)
     assert [r["timestamp"][:10] for r in rows] == ["2024-06-27", "2024-06-28"]
     assert rows[0]["ticker"] == "GOOG" and rows[0]["close"] > 0
-    assert pq.read_table(out).num_rows == 129
-    assert "129 rows" in parquet.stderr
+    assert pq.read_table(out).num_rows == 124
+    assert "124 rows" in parquet.stderr
 
 
 def test_freshness_exit_codes_and_calendar(demo):

@@ -33,14 +33,16 @@ def test_repair_previews_applies_and_refetches(tmp_path) -> None:
     applied = tv("repair", "--apply", "--json", db=db)
     assert applied.returncode == 1
     [action] = json.loads(applied.stdout)["actions"]
-    assert action["lost"][0]["ticker"] == "MSFT" and action["lost"][0]["rows"] == 20
+    assert (
+        action["lost"][0]["ticker"] == "MSFT" and action["lost"][0]["rows"] == 19
+    )  # June 2024 sessions
     assert ParquetDB(db).tickers() == ["AAPL"]
     assert tv("verify", db=db).returncode == 0
 
     r = tv("backfill", "--tickers-from-repair", "--end", "2024-06-28", "--json", db=db)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    assert report["total"] == 1 and report["rows"] == 20
+    assert report["total"] == 1 and report["rows"] == 19
     assert report["start"].startswith("2024-06-03")
-    assert len(ParquetDB(db).read_table("prices", tickers=["MSFT"])) == 20
+    assert len(ParquetDB(db).read_table("prices", tickers=["MSFT"])) == 19
     assert tv("repair", db=db).stdout.strip() == "nothing to repair"

@@ -391,5 +391,5 @@ def test_a_real_pipeline_run_shows_on_the_runs_page(tmp_path: Path):
         assert f'data-run-id="{report["run_id"]}"' in html and "1 error(s)" in html
         tickers = get_json(client, "/api/tickers")
         assert [r["ticker"] for r in tickers["rows"]] == ["AAA", "BBB"]
-        assert get_json(client, "/api/tickers/AAA?range=all")["count"] == 65
+        assert get_json(client, "/api/tickers/AAA?range=all")["count"] == 61
         client.get("/api/overview?wait_verify=1")

@@ -59,7 +59,7 @@ def test_update_appends_new_bars_and_backfills_new_tickers(tmp_path: Path):
     expected = full(later, [*TICKERS[:3], "NEW"])
     pd.testing.assert_frame_equal(stored(db, list(expected.columns)), expected, check_dtype=False)
     t = report["tickers"]
-    assert t["AAA"]["rows"] == 10  # two new weeks of bars
+    assert t["AAA"]["rows"] == 9  # two new weeks of sessions (19 June is a holiday)
     assert t["NEW"]["rows"] == len(later.fetch("NEW", START, None))
     assert db.watermarks()["AAA"] == pd.Timestamp(AS_OF, tz="UTC")
 

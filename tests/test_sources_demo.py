@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import xnys_sessions
 from tickvault.errors import ConfigError, SourceUnavailable, TickerNotFound
 from tickvault.schema import PRICES
 from tickvault.sources import DemoSource, RetryPolicy, get_source
@@ -30,7 +31,7 @@ def _digest(df: pd.DataFrame) -> str:
 def test_demo_keeps_the_source_contract() -> None:
     source = get_source("demo", as_of=AS_OF, unknown_tickers=["NOPE"])
     df = check_source_contract(source, "AAPL", "NOPE", "2024-01-02", "2024-03-28")
-    assert len(df) == int(np.busday_count("2024-01-02", "2024-03-29"))
+    assert len(df) == xnys_sessions("2024-01-02", "2024-03-29")
 
 
 def test_bars_are_business_days_with_consistent_ohlc() -> None:
@@ -38,7 +39,7 @@ def test_bars_are_business_days_with_consistent_ohlc() -> None:
     assert df["timestamp"].iloc[0] == pd.Timestamp(str(EPOCH), tz="UTC")
     assert (df["timestamp"].dt.day_of_week < 5).all()
     assert (df["timestamp"] == df["timestamp"].dt.normalize()).all()
-    assert len(df) == int(np.busday_count(EPOCH, np.datetime64("2024-06-29")))
+    assert len(df) == xnys_sessions(EPOCH, np.datetime64("2024-06-29"))
     assert (df["low"] <= df[["open", "close"]].min(axis=1)).all()
     assert (df["high"] >= df[["open", "close"]].max(axis=1)).all()
     assert (df[["open", "high", "low", "close"]] >= 0.01).all().all()
@@ -177,7 +178,7 @@ def test_thousand_tickers_ten_years_is_fast() -> None:
     t0 = time.perf_counter()
     rows = sum(len(source.fetch(f"T{i}", "2014-07-01", AS_OF)) for i in range(1000))
     elapsed = time.perf_counter() - t0
-    assert rows == 1000 * int(np.busday_count("2014-07-01", "2024-06-29"))
+    assert rows == 1000 * xnys_sessions("2014-07-01", "2024-06-29")
     assert elapsed < 6.0, f"1000 tickers x 10 years took {elapsed:.2f}s"
 
 
@@ -237,3 +238,43 @@ def test_later_bars_do_not_change_earlier_ones() -> None:
     short = source.fetch("MSFT", "2001-01-01", "2003-12-31")
     long = source.fetch("MSFT", "2001-01-01", AS_OF).iloc[: len(short)]
     pd.testing.assert_frame_equal(short, long.reset_index(drop=True), check_exact=True)
+
+
+def test_demo_bars_fall_on_nyse_sessions_only() -> None:
+    """The quick start looks like real data: no bars on exchange holidays."""
+    from tickvault.sources import demo_calendar
+
+    df = get_source("demo", as_of="2026-12-31").fetch("AAPL", "2024-12-20", "2026-11-30")
+    days = {d.date().isoformat() for d in df["timestamp"]}
+    for holiday in ("2024-12-25", "2025-01-01", "2025-01-09", "2025-04-18", "2026-11-26"):
+        assert holiday not in days
+    assert "2024-12-24" in days and "2026-11-27" in days  # early closes still trade
+    assert len(df) == xnys_sessions("2024-12-20", "2026-12-01")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import exchange_calendars as xc
+
+        cal = xc.get_calendar("XNYS", start="2000-01-03", end="2035-12-31")
+    weekdays = pd.bdate_range("2000-01-03", "2035-12-31")
+    expected = weekdays.difference(cal.sessions)
+    got = pd.DatetimeIndex(demo_calendar.HOLIDAYS.astype("datetime64[ns]"))
+    assert got.equals(expected)  # the written-out list is exchange_calendars' list
+
+
+def test_no_demo_bar_for_a_session_that_has_not_closed() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from tickvault.sources.demo_calendar import last_session
+
+    ny = ZoneInfo("America/New_York")
+    # Monday 2026-11-30, after Thanksgiving (Thursday 26th, closed)
+    assert last_session(now=dt.datetime(2026, 11, 30, 15, 59, tzinfo=ny)).isoformat() == (
+        "2026-11-27"
+    )
+    assert last_session(now=dt.datetime(2026, 11, 30, 16, 0, tzinfo=ny)).isoformat() == (
+        "2026-11-30"
+    )
+    assert last_session(dt.date(2026, 11, 26)).isoformat() == "2026-11-25"

@@ -94,7 +94,7 @@ def test_lower_and_upper_case_headers(tmp_path: Path, case: type[str]) -> None:
     header, body = text.split("\n", 1)
     (tmp_path / "AAPL.csv").write_text(case(header) + "\n" + body)
     df = get_source("csv", path=tmp_path).fetch("AAPL", "2024-02-01", "2024-02-29")
-    assert len(df) == 21 and "adj_close" in df.columns
+    assert len(df) == 20 and "adj_close" in df.columns  # Feb 2024 sessions
 
 
 def test_single_csv_with_ticker_column_and_explicit_mapping(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from ..errors import BadSourceData, ConfigError, SourceUnavailable, TickerNotFound, ValidationError
 from ..schema import PRICES, TIMESTAMP_TYPE
+from . import demo_calendar
 from .actions import Fetched, actions_frame
 from .base import PRICE_COLUMNS, TimeLike, bounds, empty_prices, validate_prices
 from .demo_actions import actions_between, has_actions, split_factor
@@ -43,7 +44,7 @@ from .policy import RetryPolicy
 log = logging.getLogger(__name__)
 
 #: The first bar of every demo series (a Monday). Earlier dates have no bars.
-EPOCH = np.datetime64("2000-01-03", "D")
+EPOCH = demo_calendar.EPOCH
 
 _U53 = 2.0**-53
 
@@ -93,7 +94,7 @@ def _business_days(n: int) -> np.ndarray:
     if len(days) < n:
         with _DAYS_LOCK:
             size = max(n, 2 * len(_DAYS), 8192)
-            days = np.busday_offset(EPOCH, np.arange(size)).astype("datetime64[ns]")
+            days = demo_calendar.offset(np.arange(size)).astype("datetime64[ns]")
             days.flags.writeable = False
             _DAYS = days
     return days[:n]
@@ -108,20 +109,20 @@ def _day(ts: pd.Timestamp) -> np.datetime64:
 
 
 def _count(day: np.datetime64) -> int:
-    """Business days from :data:`EPOCH` up to ``day`` (excluded)."""
-    return int(np.busday_count(EPOCH, day))
+    """Sessions from :data:`EPOCH` up to ``day`` (excluded)."""
+    return int(demo_calendar.count(day))
 
 
 @functools.lru_cache(maxsize=64)
 def _last_index(as_of: dt.date) -> int:
-    """Index of the last business day on or before ``as_of``."""
+    """Index of the last session on or before ``as_of``."""
     return _count(np.datetime64(last_business_day(as_of), "D") + 1) - 1
 
 
 @functools.lru_cache(maxsize=1024)
 def _history_start(i1: int, years: int) -> int:
     """Index of the first bar of a ``years`` history window ending at bar ``i1``."""
-    end_day = np.busday_offset(EPOCH, i1)
+    end_day = demo_calendar.offset(i1)
     first = pd.Timestamp(end_day) - pd.DateOffset(years=years)
     return _count(_day(first))
 
@@ -140,10 +141,9 @@ def _ticker_array(ticker: str, n: int) -> pa.Array:
 
 
 def last_business_day(as_of: dt.date | None = None) -> dt.date:
-    """The last business day on or before ``as_of`` (default: today in UTC)."""
-    day = as_of or dt.datetime.now(dt.UTC).date()
-    d = np.busday_offset(np.datetime64(day, "D"), 0, roll="backward")
-    return pd.Timestamp(d).date()
+    """The last NYSE session on or before ``as_of``; without ``as_of``, the last session
+    that has closed (16:00 New York): the demo has no bar for a session still trading."""
+    return demo_calendar.last_session(as_of)
 
 
 class DemoSource:
@@ -331,7 +331,7 @@ class DemoSource:
 
     def _span(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> tuple[int, int, int]:
         """Bar indices ``(first, last)`` of ``[start, end]`` and of the last bar as of now."""
-        last = _last_index(self.as_of or dt.datetime.now(dt.UTC).date())
+        last = _last_index(self.as_of or last_business_day())
         i1 = last if end is None else min(last, _count(_day(end.floor("D")) + 1) - 1)
         if start is None:
             i0 = _history_start(max(i1, 0), self.history_years)

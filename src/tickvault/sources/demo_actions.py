@@ -4,7 +4,7 @@ dividends for others, so the quick start shows adjusted prices.
 The demo's bars are as traded: a ticker's prices before each of its splits are its walk
 times the split ratios after them (volumes divided by them), so a 10-for-1 split shows as a
 90 % drop in raw closes and disappears in ``adjust="splits"``. Dividends are paid on the
-first business day on or after the 10th of February, May, August and November, 0.5 % of
+first session on or after the 10th of February, May, August and November, 0.5 % of
 the previous close (as traded), in cents; they do not change the bars.
 """
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from .demo_calendar import count, offset, roll_forward
 
 #: ticker -> ((ex-date, new shares per old share), ...)
 SPLITS: dict[str, tuple[tuple[str, float], ...]] = {
@@ -28,8 +30,6 @@ DIVIDENDS: frozenset[str] = frozenset(
 #: the dividend yield per quarter, of the previous close
 YIELD = 0.005
 
-_EPOCH = np.datetime64("2000-01-03", "D")
-
 
 def has_actions(ticker: str) -> bool:
     return ticker in SPLITS or ticker in DIVIDENDS
@@ -39,7 +39,7 @@ def split_indices(ticker: str) -> tuple[np.ndarray, np.ndarray]:
     """``(bar index of each split's ex-date, ratios)`` of ``ticker`` (empty: none)."""
     splits = SPLITS.get(ticker, ())
     days = np.array([np.datetime64(d, "D") for d, _ in splits], dtype="datetime64[D]")
-    idx = np.busday_count(_EPOCH, np.busday_offset(days, 0, roll="forward"))
+    idx = np.asarray(count(roll_forward(days)))
     return idx.astype(np.int64), np.array([r for _, r in splits], dtype=np.float64)
 
 
@@ -60,13 +60,12 @@ def dividend_indices(i0: int, i1: int) -> np.ndarray:
     """Bar indices in ``[max(i0, 1), i1]`` of the quarterly ex-dates."""
     if i1 < max(i0, 1):
         return np.zeros(0, dtype=np.int64)
-    first = int(str(np.busday_offset(_EPOCH, max(i0, 1)))[:4])
-    last = int(str(np.busday_offset(_EPOCH, i1))[:4])
+    first = int(str(offset(max(i0, 1)))[:4])
+    last = int(str(offset(i1))[:4])
     dates = [
         np.datetime64(f"{y}-{m:02d}-10", "D") for y in range(first, last + 1) for m in (2, 5, 8, 11)
     ]
-    days = np.busday_offset(np.array(dates, dtype="datetime64[D]"), 0, roll="forward")
-    idx = np.busday_count(_EPOCH, days).astype(np.int64)
+    idx = np.asarray(count(roll_forward(np.array(dates, dtype="datetime64[D]")))).astype(np.int64)
     return idx[(idx >= max(i0, 1)) & (idx <= i1)]
 
 
