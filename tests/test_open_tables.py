@@ -5,6 +5,7 @@ overlapping files the table holds; filters skip files and row groups by statisti
 from __future__ import annotations
 
 import gc
+import tempfile
 
 import duckdb
 import hypothesis.strategies as st
@@ -12,6 +13,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -44,6 +46,10 @@ def check_all_readers(db: ParquetDB, table: str = "prices", version: int | None 
 
     frame = db.to_polars(table, version=version).collect()
     assert frame.sort(key).equals(pl.from_arrow(expected))
+
+    with tempfile.TemporaryDirectory() as out:
+        db.export(out, table=table, version=version)
+        assert _sorted(pq.read_table(out), key).equals(expected)
 
 
 def test_overlapping_updates_on_compacted_history(tmp_path):

@@ -313,6 +313,32 @@ class ParquetDB:
 
         return engines.to_polars(self, table, version)
 
+    def export(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        table: str = "prices",
+        format: str = "parquet",
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Write what ``read_arrow`` returns as plain Parquet (or CSV) files in the folder
+        ``out``, atomically per file and idempotently (see storage/export.py)."""
+        from .export import export
+
+        return export(
+            self,
+            out,
+            table=table,
+            format=format,
+            tickers=tickers,
+            start=start,
+            end=end,
+            version=version,
+        )
+
     def tickers(self, table: str = "prices") -> list[str]:
         return self.snapshot(table).tickers()
 
