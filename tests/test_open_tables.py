@@ -199,3 +199,54 @@ def test_missing_engine_names_the_pip_command(tmp_path):
 
     with pytest.raises(MissingDependency, match=r"pip install 'tickvault\[nope\]'"):
         optional("tickvault_no_such_engine", "nope")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from("ABC"), st.integers(0, 40), st.integers(0, 10)),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda s: s[0],
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_hot_regions_hold_every_shared_time(files_spans):
+    """Wherever two files' spans of one ticker intersect, both files' hot parts hold it."""
+    from tickvault.storage.state import FileInfo
+
+    files = []
+    for k, spans in enumerate(files_spans):
+        spans = sorted(spans)
+        files.append(
+            FileInfo(
+                path=f"f{k}",
+                rows=len(spans),
+                bytes=0,
+                seq=k,
+                seq_col=False,
+                level=0,
+                tickers=[t for t, _, _ in spans],
+                min_ts=[lo * 1000 for _, lo, _ in spans],
+                max_ts=[(lo + n) * 1000 for _, lo, n in spans],
+                ticker_rows=[1 for _ in spans],
+            )
+        )
+    hot = open_tables.hot_regions(files)
+    for x in files:
+        for y in files:
+            if x is y:
+                continue
+            for t, lo, hi in zip(x.tickers, x.min_ts, x.max_ts, strict=True):
+                if t not in y.tickers:
+                    continue
+                i = y.tickers.index(t)
+                a, b = max(lo, y.min_ts[i]), min(hi, y.max_ts[i])
+                if a > b:
+                    continue
+                h = hot[x.path]
+                assert h.tickers is None or t in h.tickers
+                assert h.start <= a and b < h.stop

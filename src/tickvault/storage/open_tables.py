@@ -24,12 +24,12 @@ query it.
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
@@ -112,42 +112,75 @@ def plan(snapshot: Snapshot) -> OpenPlan:
 
 def hot_regions(files: list[FileInfo]) -> dict[str, Hot]:
     """Per file that shares a ticker's time range with another file: the tickers concerned
-    and the earliest time any of them overlaps another file. Only there can a key be in
-    two files. Files absent: they overlap no other file."""
-    spans: dict[str, list[tuple[int, int, str]]] = {}
-    for f in files:
-        for t, lo, hi in zip(f.tickers, f.min_ts, f.max_ts, strict=True):
-            spans.setdefault(t, []).append((lo, hi, f.path))
-    tickers: dict[str, set[str]] = {}
-    bounds: dict[str, tuple[int, int]] = {}
-    for t, parts in spans.items():
-        if len(parts) < 2:
-            continue
-        parts.sort()
-        if all(a[1] < b[0] for a, b in itertools.pairwise(parts)):
-            continue  # the common case: this ticker's files follow each other in time
-        reach = -(2**63)  # the latest end of the spans before this one
-        for j, (lo, hi, path) in enumerate(parts):
-            first, last = None, None
-            if reach >= lo:  # an earlier span reaches into this one
-                first, last = lo, min(hi, reach)
-            for lo2, hi2, _ in parts[j + 1 :]:  # later spans that start inside this one
-                if lo2 > hi:
-                    break
-                first = lo2 if first is None else first
-                last = min(hi, hi2) if last is None else max(last, min(hi, hi2))
-            reach = max(reach, hi)
-            if first is not None and last is not None:
-                tickers.setdefault(path, set()).add(t)
-                a, b = bounds.get(path, (first, last))
-                bounds[path] = (min(a, first), max(b, last))
-    by_path = {f.path: f for f in files}
+    and the hull of the times where they overlap another file. Only there can a key be in
+    two files. Files absent: they overlap no other file. Vectorised over every (file,
+    ticker) span of the log: spans sorted by (ticker, start); a span overlaps an earlier
+    one when the earlier ones reach into it, and the later ones that start inside it."""
+    n = sum(len(f.tickers) for f in files)
+    if n < 2:
+        return {}
+    names = np.concatenate([np.asarray(f.tickers, dtype=object) for f in files])
+    lo = np.concatenate([np.asarray(f.min_ts, dtype=np.int64) for f in files])
+    hi = np.concatenate([np.asarray(f.max_ts, dtype=np.int64) for f in files])
+    fid = np.repeat(np.arange(len(files)), [len(f.tickers) for f in files])
+    _, tid = np.unique(names, return_inverse=True)
+    order = np.lexsort((hi, lo, tid))
+    tid, lo, hi, fid = tid[order], lo[order], hi[order], fid[order]
+    same_prev = np.zeros(n, dtype=bool)
+    same_prev[1:] = tid[1:] == tid[:-1]
+    # the common case: each ticker's spans follow each other in time
+    if not np.any(same_prev[1:] & (lo[1:] <= hi[:-1])):
+        return {}
+    # earlier spans: the latest end among them (per ticker)
+    reach = pd.Series(hi).groupby(tid).cummax().to_numpy()
+    prev_reach = np.full(n, np.iinfo(np.int64).min)
+    prev_reach[1:] = np.where(same_prev[1:], reach[:-1], prev_reach[1:])
+    early = prev_reach >= lo
+    # later spans of the same ticker that start inside this one: indexes j+1 .. last[j]
+    uniq = np.unique(lo)
+    width = len(uniq) + 1
+    key = tid * width + np.searchsorted(uniq, lo)
+    hi_rank = np.searchsorted(uniq, hi, side="right") - 1
+    last_idx = np.searchsorted(key, tid * width + hi_rank, side="right") - 1
+    late = last_idx > np.arange(n)
+    late_first = np.where(late, np.roll(lo, -1), 0)
+    late_last = np.minimum(hi, _range_max(hi, np.arange(n) + 1, last_idx))
+    first = np.where(early, lo, late_first)
+    last = np.where(early, np.minimum(hi, prev_reach), np.iinfo(np.int64).min)
+    last = np.where(late, np.maximum(last, late_last), last)
+    hot = early | late
+    frame = pd.DataFrame({"fid": fid[hot], "tid": tid[hot], "first": first[hot], "last": last[hot]})
+    tickers_of = dict(zip(tid, names[order], strict=True))
     out = {}
-    for path, tk in tickers.items():
-        whole = len(tk) == len(by_path[path].tickers)
-        first, last = bounds[path]
+    for f_index, g in frame.groupby("fid", sort=False):
+        f = files[int(f_index)]  # type: ignore[arg-type]
+        start, stop = int(g["first"].min()), int(g["last"].max())
+        tk = None if len(g) == len(f.tickers) else frozenset(tickers_of[t] for t in g["tid"])
         # whole µs: engines that read µs timestamps then split the file exactly here too
-        out[path] = Hot(None if whole else frozenset(tk), first - first % 1000, _ceil_us(last + 1))
+        out[f.path] = Hot(tk, start - start % 1000, _ceil_us(stop + 1))
+    return out
+
+
+def _range_max(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """max(values[a[i] .. b[i]]) per i (inclusive; where a[i] > b[i] the result is
+    meaningless), through a sparse table: O(n log n)."""
+    n = len(values)
+    table = [values]
+    span = 1
+    while span * 2 <= n:
+        prev = table[-1]
+        nxt = prev.copy()
+        nxt[: n - span] = np.maximum(prev[: n - span], prev[span:])
+        table.append(nxt)
+        span *= 2
+    length = np.maximum(b - a + 1, 1)
+    level = np.floor(np.log2(length)).astype(np.int64)
+    a = np.clip(a, 0, n - 1)
+    out = np.empty(len(a), dtype=values.dtype)
+    for lv in np.unique(level).tolist():
+        sel = level == lv
+        right = np.clip(b[sel] - (1 << lv) + 1, 0, n - 1)
+        out[sel] = np.maximum(table[lv][a[sel]], table[lv][right])
     return out
 
 

@@ -1,0 +1,181 @@
+"""Open tables benchmark for issue 13: DuckDB, Polars and pyarrow over a pinned version,
+side by side with the same engines over the same rows in one plain Parquet file.
+
+One process, one generated data set (``--tickers`` x ``--bars`` daily bars), three states
+of the same table:
+
+* ``compacted``  after ``db.compact()`` (the sorted level-1 files only);
+* ``+30 daily``  plus ``--updates`` uncompacted daily updates, each one new bar per ticker
+                 (what ``update`` writes: unchanged bars are skipped), files that do not
+                 overlap;
+* ``+30 lookback`` plus ``--updates`` daily updates that also rewrite the previous 5 bars
+                 of every ticker (revisions: files that overlap, resolved newest-wins).
+
+For each state: an aggregate over the whole table (monthly mean close per ticker) through
+``to_duckdb`` / ``to_polars`` against DuckDB's ``read_parquet`` / Polars' ``scan_parquet``
+of one plain file holding ``read_arrow()``'s rows; one ticker's history through DuckDB and
+Polars against ``read_arrow(tickers=...)``; ``db.export`` against ``pq.write_table`` of the
+same rows. The relation/frame is built once per state (``open`` is that cost); query
+times are the median of ``--repeats`` runs; ratios are tickvault / plain.
+
+Usage::
+
+    python benchmarks/bench_open_tables.py                        # full size: 2000 x 2520
+    python benchmarks/bench_open_tables.py --tickers 500 --bars 2520
+    python benchmarks/bench_open_tables.py --tickers 50 --bars 300 --repeats 3   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tickvault import ParquetDB
+
+AGG_SQL = "SELECT ticker, date_trunc('month', timestamp) AS m, avg(close) FROM {} GROUP BY 1, 2"
+
+
+def bars(tickers: list[str], days: pd.DatetimeIndex, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    n = len(tickers) * len(days)
+    close = 50 + rng.random(n) * 100
+    return pa.table(
+        {
+            "ticker": np.repeat(tickers, len(days)),
+            "timestamp": pa.array(np.tile(days.asi8, len(tickers))).cast(
+                pa.timestamp("ns", tz="UTC")
+            ),
+            "open": close - 0.5,
+            "high": close + 1.0,
+            "low": close - 1.0,
+            "close": close,
+            "volume": np.floor(rng.random(n) * 1e6),
+        }
+    )
+
+
+def median(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def polars_agg(lf: pl.LazyFrame) -> pl.DataFrame:
+    month = pl.col("timestamp").dt.truncate("1mo")
+    return lf.group_by("ticker", month).agg(pl.col("close").mean()).collect()
+
+
+def measure(db: ParquetDB, work: Path, state: str, repeats: int, one: str) -> dict[str, Any]:
+    ref = db.read_arrow()
+    plain = work / "plain.parquet"
+    pq.write_table(ref, plain)
+    con = duckdb.connect()
+    t0 = time.perf_counter()
+    rel = db.to_duckdb(connection=con)
+    open_duck = time.perf_counter() - t0
+    rel.create_view("prices")
+    t0 = time.perf_counter()
+    lf = db.to_polars()
+    open_polars = time.perf_counter() - t0
+    r: dict[str, Any] = {
+        "state": state,
+        "rows": ref.num_rows,
+        "files": len(db.snapshot().files),
+        "open_duckdb": open_duck,
+        "open_polars": open_polars,
+    }
+    plain_sql = AGG_SQL.format(f"read_parquet('{plain}')")
+    # interleaved, so drift in machine load hits both alike
+    r["duckdb_plain"] = median(lambda: con.sql(plain_sql).fetchall(), repeats)
+    r["duckdb_tv"] = median(lambda: con.sql(AGG_SQL.format("prices")).fetchall(), repeats)
+    r["polars_plain"] = median(lambda: polars_agg(pl.scan_parquet(plain)), repeats)
+    r["polars_tv"] = median(lambda: polars_agg(lf), repeats)
+    q1 = f"SELECT * FROM prices WHERE ticker = '{one}'"
+    r["one_read_arrow"] = median(lambda: db.read_arrow(tickers=one), repeats)
+    r["one_duckdb"] = median(lambda: con.sql(q1).to_arrow_table(), repeats)
+    r["one_polars"] = median(lambda: lf.filter(pl.col("ticker") == one).collect(), repeats)
+    out_plain = work / "plain_out.parquet"
+    out_tv = work / "export"
+    r["export_write_table"] = median(lambda: pq.write_table(ref, out_plain), repeats)
+    r["export_tv"] = median(lambda: db.export(out_tv), repeats)
+    exported = pq.read_table(out_tv)
+    assert exported.num_rows == ref.num_rows
+    for k in ("duckdb", "polars"):
+        r[f"{k}_ratio"] = r[f"{k}_tv"] / r[f"{k}_plain"]
+        r[f"one_{k}_ratio"] = r[f"one_{k}"] / r["one_read_arrow"]
+    r["export_ratio"] = r["export_tv"] / r["export_write_table"]
+    con.close()
+    return r
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--tickers", type=int, default=2000)
+    ap.add_argument("--bars", type=int, default=2520)
+    ap.add_argument("--updates", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--states", default="compacted,daily,lookback")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args(argv)
+    tickers = [f"T{i:05d}" for i in range(args.tickers)]
+    days = pd.bdate_range("2010-01-04", periods=args.bars + args.updates, tz="UTC")
+    results = []
+    work = Path(tempfile.mkdtemp(prefix="bench_open_tables_"))
+    try:
+        for state in args.states.split(","):
+            shutil.rmtree(work / "db", ignore_errors=True)
+            db = ParquetDB(work / "db", auto_compact=False, fsync=False)
+            db.upsert_prices(bars(tickers, days[: args.bars], seed=0))
+            db.compact()
+            if state != "compacted":
+                back = 5 if state == "lookback" else 0
+                for k in range(args.updates):
+                    i = args.bars + k
+                    db.upsert_prices(bars(tickers, days[i - back : i + 1], seed=k + 1))
+            r = measure(db, work, state, args.repeats, tickers[len(tickers) // 2])
+            results.append(r)
+            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}))
+            db.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(f"{args.tickers} tickers x {args.bars} bars, median of {args.repeats}; seconds")
+    head = "| state | rows | files | DuckDB agg tv / plain | Polars agg tv / plain | "
+    head += "1 ticker: read_arrow / DuckDB / Polars | export / write_table | open DuckDB, Polars |"
+    print(head)
+    print("|---" * 8 + "|")
+    for r in results:
+        print(
+            f"| {r['state']} | {r['rows']:,} | {r['files']} "
+            f"| {r['duckdb_tv']:.3f} / {r['duckdb_plain']:.3f} = {r['duckdb_ratio']:.2f}x "
+            f"| {r['polars_tv']:.3f} / {r['polars_plain']:.3f} = {r['polars_ratio']:.2f}x "
+            f"| {r['one_read_arrow'] * 1e3:.1f} / {r['one_duckdb'] * 1e3:.1f} "
+            f"({r['one_duckdb_ratio']:.1f}x) / {r['one_polars'] * 1e3:.1f} ms "
+            f"({r['one_polars_ratio']:.1f}x) "
+            f"| {r['export_tv']:.2f} / {r['export_write_table']:.2f} = {r['export_ratio']:.2f}x "
+            f"| {r['open_duckdb']:.3f}, {r['open_polars']:.3f} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
