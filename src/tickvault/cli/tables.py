@@ -17,11 +17,11 @@ READ_ONLY = ("SELECT", "EXPLAIN")
 
 def cmd_sql(args: argparse.Namespace, out: Output) -> int:
     """Run a read-only DuckDB query with every table as a view named after it."""
-    from ..storage.engines import optional
+    from ..storage.engines import duckdb_connection, optional
 
     duckdb = optional("duckdb", "duckdb")
     db = _open_db(args)
-    con = duckdb.connect()
+    con = duckdb_connection()
     try:
         statements = con.extract_statements(args.query)
         for st in statements:

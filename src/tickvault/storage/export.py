@@ -11,10 +11,12 @@ the same folder.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ from ..tickers import normalize
 from ..times import TimeLike, check_order, to_ns
 from . import open_tables
 from .log import now_iso
+from .state import FileInfo
 
 if TYPE_CHECKING:
     from .db import ParquetDB
@@ -36,6 +39,8 @@ MANIFEST = "_tickvault_export.json"
 FORMATS = ("parquet", "csv")
 #: rows per output file
 PART_ROWS = 4_000_000
+#: rows per row group written
+CHUNK_ROWS = 1 << 20
 
 _TS = pa.timestamp("ns", tz="UTC")
 
@@ -58,24 +63,26 @@ def export(
     folder = Path(out)
     _check_folder(folder)
     snap = db.snapshot(table, version)
-    flt = _filter(db._table(table).schema.key, tickers, start, end)
-    dataset = open_tables.to_dataset(open_tables.plan(snap))
+    tk, s, e = _selection(tickers, start, end)
+    plan = open_tables.plan(snap)
     folder.mkdir(parents=True, exist_ok=True)
     for name in os.listdir(folder):  # temporaries of an export that was killed
         if name.startswith(".part-") and name.endswith(".tmp"):
             (folder / name).unlink(missing_ok=True)
-    reader = dataset.scanner(filter=flt, batch_size=1 << 17).to_reader()
     written: list[str] = []
     rows = 0
-    batches = iter(reader)
-    pending = next(batches, None)
-    while pending is not None or not written:
-        name = f"part-{len(written):05d}.{format}"
-        n, pending = _write_part(folder / name, format, reader.schema, pending, batches)
-        rows += n
-        written.append(name)
-        if pending is None:
-            break
+    with ThreadPoolExecutor(1, thread_name_prefix="tickvault-export") as pool:
+        batches = _prefetched(pool, _parts(plan, tk, s, e))
+        pending = next(batches, None)
+        while pending is not None or not written:
+            name = f"part-{len(written):05d}.{format}"
+            n, pending = _write_part(
+                folder / name, format, plan.schema, pending, batches, fsync=db.options.fsync
+            )
+            rows += n
+            written.append(name)
+            if pending is None:
+                break
     for name in os.listdir(folder):  # parts of an earlier, bigger export
         if name.startswith("part-") and name not in written:
             (folder / name).unlink(missing_ok=True)
@@ -97,6 +104,8 @@ def _write_part(
     schema: pa.Schema,
     first: pa.RecordBatch | None,
     rest: Any,
+    *,
+    fsync: bool,
 ) -> tuple[int, pa.RecordBatch | None]:
     """Write batches into one part file (temporary name, then rename) until it holds
     about PART_ROWS rows; returns the rows written and the next batch (None: done)."""
@@ -109,12 +118,23 @@ def _write_part(
                 pq.ParquetWriter(fh, schema) if format == "parquet" else pacsv.CSVWriter(fh, schema)
             )
             with writer:
+                chunk: list[pa.RecordBatch] = []
+                rows = 0
                 while batch is not None and (n == 0 or n + batch.num_rows <= PART_ROWS):
-                    writer.write_batch(batch)
+                    # the scan yields a batch per stored row group (often ~1000 rows):
+                    # write row groups of CHUNK_ROWS, as pq.write_table would
+                    chunk.append(batch)
+                    rows += batch.num_rows
                     n += batch.num_rows
                     batch = next(rest, None)
+                    if rows >= CHUNK_ROWS or batch is None:
+                        writer.write_table(pa.Table.from_batches(chunk, schema))
+                        chunk, rows = [], 0
+                if chunk:
+                    writer.write_table(pa.Table.from_batches(chunk, schema))
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:  # the database's own setting (default on)
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -142,24 +162,73 @@ def _check_folder(folder: Path) -> None:
         )
 
 
-def _filter(
-    key: tuple[str, ...],
-    tickers: str | Iterable[str] | None,
-    start: TimeLike,
-    end: TimeLike,
-) -> ds.Expression | None:
-    """The read_arrow selection as a dataset filter (same ticker spellings and bounds)."""
-    flt = None
+def _selection(
+    tickers: str | Iterable[str] | None, start: TimeLike, end: TimeLike
+) -> tuple[list[str] | None, int | None, int | None]:
+    """The read_arrow selection: the same ticker spellings and bounds (ns, inclusive)."""
+    tk = None
     if tickers is not None:
         if isinstance(tickers, str):
             tickers = [tickers]
-        names = sorted({n for t in tickers for n in (normalize(str(t)), str(t))})
-        flt = ds.field(key[0]).isin(names)
+        tk = sorted({n for t in tickers for n in (normalize(str(t)), str(t))})
     s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
     check_order(start, end, s, e)
+    return tk, s, e
+
+
+def _parts(
+    p: open_tables.OpenPlan, tickers: list[str] | None, start: int | None, end: int | None
+) -> Iterator[Callable[[], pa.Table]]:
+    """Thunks reading the selected rows of the plan: each whole file, each partial file's
+    cold rows, the merged rows. Files are read by tickvault's reader, which takes only
+    the selected tickers' row ranges (from the log) and row groups (from the footers)."""
+    t = p.table
+    series, time = t.schema.key[0], t.schema.key[1]
+    cols = p.schema.names
+    version = p.snapshot.version
+
+    def read(f: FileInfo, hot: open_tables.Hot | None) -> pa.Table:
+        tk = None if tickers is None else [x for x in tickers if x in f.index()]
+        part = t.read_part(f, version, tickers=tk, start=start, end=end, cols=cols)
+        if hot is not None:
+            part = part.filter(open_tables.cold_filter(hot, series, time))
+        return open_tables.conform(part, p.schema)
+
+    files = [(f, None) for f in p.whole] + list(p.partial)
+    for f, hot in sorted(files, key=lambda x: (x[0].min_ticker, x[0].path)):
+        if tickers is not None and not any(x in f.index() for x in tickers):
+            continue
+        if (start is not None and f.end < start) or (end is not None and f.start > end):
+            continue
+        yield functools.partial(read, f, hot)
+    if p.merged is not None and p.merged.num_rows:
+        merged = p.merged
+        flt = _filter(t.schema.key, tickers, start, end)
+        yield lambda: merged if flt is None else merged.filter(flt)
+
+
+def _prefetched(pool: ThreadPoolExecutor, thunks: Iterator[Callable[[], pa.Table]]) -> Any:
+    """Record batches of the thunks' tables, the next table read on ``pool`` while the
+    caller writes this one."""
+    ahead = None
+    for thunk in thunks:
+        nxt = pool.submit(thunk)
+        if ahead is not None:
+            yield from ahead.result().to_batches()
+        ahead = nxt
+    if ahead is not None:
+        yield from ahead.result().to_batches()
+
+
+def _filter(
+    key: tuple[str, ...], tickers: list[str] | None, start: int | None, end: int | None
+) -> ds.Expression | None:
+    flt = None
+    if tickers is not None:
+        flt = ds.field(key[0]).isin(tickers)
     for bound in (
-        None if s is None else ds.field(key[1]) >= pa.scalar(s, _TS),
-        None if e is None else ds.field(key[1]) <= pa.scalar(e, _TS),
+        None if start is None else ds.field(key[1]) >= pa.scalar(start, _TS),
+        None if end is None else ds.field(key[1]) <= pa.scalar(end, _TS),
     ):
         if bound is not None:
             flt = bound if flt is None else flt & bound
