@@ -109,3 +109,30 @@ def test_export_refuses_a_folder_with_other_files(db, tmp_path):
     r = tv("export", str(tmp_path), db=db)
     assert r.returncode == 2 and "mine.txt" in r.stderr
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_killed_export_leaves_no_half_file(tmp_path):
+    """SIGKILL an export at several points: every file under a final name is complete,
+    and the next export finishes the job (temporaries gone, rows exact)."""
+    import signal
+    import time
+
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "db"
+    d = ParquetDB(path, auto_compact=False)
+    d.upsert_prices(make_bars([f"T{i:03d}" for i in range(300)], "2000-01-03", 2000))
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "tickvault", "export", str(out), "--format", "csv"]
+    for delay in (0.4, 0.8, 1.2, 1.6):
+        proc = subprocess.Popen([*argv, "--db", str(path)], stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for p in out.glob("part-*") if out.exists() else []:
+            assert p.stat().st_size > 0
+    r = tv("export", str(out), db=path)
+    assert r.returncode == 0, r.stderr
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert [p.suffix for p in out.glob("part-*")] == [".parquet"]
+    assert pq.read_table(out).num_rows == 600_000

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -84,7 +85,7 @@ def export(
             if pending is None:
                 break
     for name in os.listdir(folder):  # parts of an earlier, bigger export
-        if name.startswith("part-") and name not in written:
+        if _PART.fullmatch(name) and name not in written:
             (folder / name).unlink(missing_ok=True)
     manifest = {
         "table": table,
@@ -142,6 +143,15 @@ def _write_part(
     return n, batch
 
 
+def _ours(name: str) -> bool:
+    """A name an export writes: a part (also of an export killed before its manifest)
+    or a temporary."""
+    return bool(_PART.fullmatch(name)) or (name.startswith(".part-") and name.endswith(".tmp"))
+
+
+_PART = re.compile(r"part-\d{5}\.(parquet|csv)")
+
+
 def _replace(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     tmp.write_bytes(data)
@@ -154,7 +164,7 @@ def _check_folder(folder: Path) -> None:
         raise ConfigError(f"export folder {str(folder)!r} is a file; pass a folder")
     if not folder.is_dir() or (folder / MANIFEST).exists():
         return
-    others = [n for n in os.listdir(folder) if not n.startswith(".part-")]
+    others = [n for n in os.listdir(folder) if not _ours(n)]
     if others:
         raise ConfigError(
             f"export folder {str(folder)!r} holds other files ({others[0]!r}, ...) and no "
