@@ -250,3 +250,11 @@ def test_hot_regions_hold_every_shared_time(files_spans):
                 h = hot[x.path]
                 assert h.tickers is None or t in h.tickers
                 assert h.start <= a and b < h.stop
+
+
+def test_a_folder_named_like_a_glob_pattern(tmp_path):
+    db = ParquetDB(tmp_path / "db[1]*", auto_compact=False)
+    db.upsert_prices(make_bars(["AAA", "BBB"], "2020-01-01", 50))
+    db.compact()
+    db.upsert_prices(make_bars(["AAA"], "2020-02-03", 5, salt=2))
+    check_all_readers(db)

@@ -93,14 +93,14 @@ def to_polars(db: ParquetDB, table: str, version: int | None) -> Any:
     if p.merged is not None and p.merged.num_rows:
         frames.append(pl.from_arrow(p.merged).lazy())
     for paths in _native_groups(p):
-        frames.insert(0, pl.scan_parquet(paths).select(cols))
+        frames.insert(0, pl.scan_parquet(paths, glob=False).select(cols))
     if native:
         series, time = p.table.schema.key[0], p.table.schema.key[1]
         for f, h in p.partial:
             hot = pl.col(time).is_between(_timestamp(h.start), _timestamp(h.stop), closed="left")
             if h.tickers is not None:
                 hot = hot & pl.col(series).is_in(sorted(h.tickers))
-            frames.insert(0, pl.scan_parquet(_abspath(p, f)).select(cols).filter(~hot))
+            frames.insert(0, pl.scan_parquet(_abspath(p, f), glob=False).select(cols).filter(~hot))
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
 
@@ -108,7 +108,9 @@ def _native(p: open_tables.OpenPlan) -> bool:
     """Can the engine read the whole files itself? On local disk; a bucket is read through
     the dataset (the engines' own object-store support needs credentials and, for DuckDB,
     an extension downloaded at run time)."""
-    return isinstance(p.table.store, LocalStore)
+    store = p.table.store
+    # DuckDB reads every path as a glob pattern: a folder named like one is left to pyarrow
+    return isinstance(store, LocalStore) and not any(c in str(store.root) for c in "*?[]{}")
 
 
 def _native_groups(p: open_tables.OpenPlan) -> list[list[str]]:
