@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 from ..errors import ConfigError
 from ..tickers import normalize
 from ..times import TimeLike, check_order, to_ns
-from . import open_tables
+from . import open_tables, reading
+from .files import SEQ_COLUMN
 from .log import now_iso
 from .state import FileInfo
 
@@ -198,8 +199,15 @@ def _parts(
     version = p.snapshot.version
 
     def read(f: FileInfo, hot: open_tables.Hot | None) -> pa.Table:
-        tk = None if tickers is None else [x for x in tickers if x in f.index()]
-        part = t.read_part(f, version, tickers=tk, start=start, end=end, cols=cols)
+        if tickers is None and start is None and end is None:
+            # every row: one pre-buffered read of the whole file, 3-4x faster than row
+            # group by row group on files of many small row groups
+            part = reading.read_whole(t.store, t.key(f.path)).select(
+                [c for c in cols if c != SEQ_COLUMN]
+            )
+        else:
+            tk = None if tickers is None else [x for x in tickers if x in f.index()]
+            part = t.read_part(f, version, tickers=tk, start=start, end=end, cols=cols)
         if hot is not None:
             part = part.filter(open_tables.cold_filter(hot, series, time))
         return open_tables.conform(part, p.schema)
