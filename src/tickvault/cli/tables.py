@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .commands import _open_db, _read_tickers
@@ -50,6 +51,8 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     """Write a table's rows as plain Parquet or CSV files (``db.export``)."""
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"export folder {args.out!r} is a file; pass a folder, e.g. out/")
     db = _open_db(args)
     tickers = _read_tickers(args) or None
     result = db.export(

@@ -15,10 +15,8 @@ import functools
 import json
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -33,6 +31,7 @@ from . import open_tables, reading
 from .files import SEQ_COLUMN
 from .log import now_iso
 from .state import FileInfo
+from .store import LocalStore, Store, is_url
 
 if TYPE_CHECKING:
     from .db import ParquetDB
@@ -62,15 +61,14 @@ def export(
     the folder ``out``; returns what was written (rows, files, version)."""
     if format not in FORMATS:
         raise ConfigError(f"format={format!r} is not an export format; use one of {FORMATS}")
-    folder = Path(out)
-    _check_folder(folder)
+    store = _target(out, db)
+    _check_folder(store)
     snap = db.snapshot(table, version)
     tk, s, e = _selection(tickers, start, end)
     plan = open_tables.plan(snap)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in os.listdir(folder):  # temporaries of an export that was killed
-        if name.startswith(".part-") and name.endswith(".tmp"):
-            (folder / name).unlink(missing_ok=True)
+    for name in store.list(""):  # temporaries of an export that was killed
+        if store.is_temporary(name) and name.startswith(".part-"):
+            store.delete(name)
     written: list[str] = []
     rows = 0
     with ThreadPoolExecutor(1, thread_name_prefix="tickvault-export") as pool:
@@ -78,16 +76,14 @@ def export(
         pending = next(batches, None)
         while pending is not None or not written:
             name = f"part-{len(written):05d}.{format}"
-            n, pending = _write_part(
-                folder / name, format, plan.schema, pending, batches, fsync=db.options.fsync
-            )
+            n, pending = _write_part(store, name, format, plan.schema, pending, batches)
             rows += n
             written.append(name)
             if pending is None:
                 break
-    for name in os.listdir(folder):  # parts of an earlier, bigger export
+    for name in store.list(""):  # parts of an earlier, bigger export
         if _PART.fullmatch(name) and name not in written:
-            (folder / name).unlink(missing_ok=True)
+            store.delete(name)
     manifest = {
         "table": table,
         "version": snap.version,
@@ -96,51 +92,51 @@ def export(
         "files": written,
         "exported": now_iso(),
     }
-    _replace(folder / MANIFEST, json.dumps(manifest, indent=2).encode())
+    store.put(MANIFEST, json.dumps(manifest, indent=2).encode())
     return manifest
 
 
+def _target(out: str | os.PathLike[str], db: ParquetDB) -> Store:
+    """The output folder as a Store: a local folder (fsynced as the database's option
+    says), or a bucket URL. Its writer publishes each file whole under its final name."""
+    if is_url(out):
+        from .object_store import ObjectStore
+
+        return ObjectStore(str(out))
+    return LocalStore(out, fsync=db.options.fsync)
+
+
 def _write_part(
-    path: Path,
+    store: Store,
+    name: str,
     format: str,
     schema: pa.Schema,
     first: pa.RecordBatch | None,
     rest: Any,
-    *,
-    fsync: bool,
 ) -> tuple[int, pa.RecordBatch | None]:
-    """Write batches into one part file (temporary name, then rename) until it holds
-    about PART_ROWS rows; returns the rows written and the next batch (None: done)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    """Write batches into one part file until it holds about PART_ROWS rows (through the
+    store's writer: a temporary name, renamed when complete); returns the rows written
+    and the next batch (None: done)."""
     n = 0
     batch = first
-    try:
-        with open(tmp, "wb") as fh:
-            writer: Any = (
-                pq.ParquetWriter(fh, schema) if format == "parquet" else pacsv.CSVWriter(fh, schema)
-            )
-            with writer:
-                chunk: list[pa.RecordBatch] = []
-                rows = 0
-                while batch is not None and (n == 0 or n + batch.num_rows <= PART_ROWS):
-                    # the scan yields a batch per stored row group (often ~1000 rows):
-                    # write row groups of CHUNK_ROWS, as pq.write_table would
-                    chunk.append(batch)
-                    rows += batch.num_rows
-                    n += batch.num_rows
-                    batch = next(rest, None)
-                    if rows >= CHUNK_ROWS or batch is None:
-                        writer.write_table(pa.Table.from_batches(chunk, schema))
-                        chunk, rows = [], 0
-                if chunk:
+    with store.writer(name) as sink:
+        writer: Any = (
+            pq.ParquetWriter(sink, schema) if format == "parquet" else pacsv.CSVWriter(sink, schema)
+        )
+        with writer:
+            chunk: list[pa.RecordBatch] = []
+            rows = 0
+            while batch is not None and (n == 0 or n + batch.num_rows <= PART_ROWS):
+                # write row groups of CHUNK_ROWS, as pq.write_table would
+                chunk.append(batch)
+                rows += batch.num_rows
+                n += batch.num_rows
+                batch = next(rest, None)
+                if rows >= CHUNK_ROWS or batch is None:
                     writer.write_table(pa.Table.from_batches(chunk, schema))
-            fh.flush()
-            if fsync:  # the database's own setting (default on)
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+                    chunk, rows = [], 0
+            if chunk:
+                writer.write_table(pa.Table.from_batches(chunk, schema))
     return n, batch
 
 
@@ -153,23 +149,15 @@ def _ours(name: str) -> bool:
 _PART = re.compile(r"part-\d{5}\.(parquet|csv)")
 
 
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _check_folder(folder: Path) -> None:
+def _check_folder(store: Store) -> None:
     """``out`` must be new, empty or an earlier export: never mix parts into other files."""
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"export folder {str(folder)!r} is a file; pass a folder")
-    if not folder.is_dir() or (folder / MANIFEST).exists():
+    if store.exists(MANIFEST):
         return
-    others = [n for n in os.listdir(folder) if not _ours(n)]
+    others = [n for n in store.list("") if not _ours(n)]
     if others:
         raise ConfigError(
-            f"export folder {str(folder)!r} holds other files ({others[0]!r}, ...) and no "
-            f"earlier export ({MANIFEST}); use a new or empty folder"
+            f"export folder {store.location!r} holds other files ({sorted(others)[0]!r}, "
+            f"...) and no earlier export ({MANIFEST}); use a new or empty folder"
         )
 
 
