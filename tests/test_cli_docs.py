@@ -38,6 +38,8 @@ def test_the_expected_commands_exist():
         "vacuum",
         "runs",
         "serve",
+        "sql",
+        "export",
     }
 
 

@@ -7,6 +7,7 @@ Every error tickvault raises on purpose derives from :class:`TickvaultError`::
     ├── ConfigError                (also a ValueError) unknown option value, source name, ...
     │   ├── BadTimeBound           (also a ValidationError) a start/end/now that is not a time
     │   └── AddressInUse           ``serve``: another program listens on the host and port
+    ├── MissingDependency          (also an ImportError) an optional package is not installed
     ├── StorageError               the database on disk
     │   ├── DatabaseNotFound       no database at the path (read-only opens)
     │   ├── TableNotFound          the table does not exist / is not registered
@@ -67,6 +68,11 @@ class ValidationError(TickvaultError, ValueError):
 
 class ConfigError(TickvaultError, ValueError):
     """An option has a value tickvault does not accept (the message lists valid ones)."""
+
+
+class MissingDependency(TickvaultError, ImportError):
+    """An optional package a feature needs is not installed; the message names the pip
+    command (``pip install 'tickvault[duckdb]'``)."""
 
 
 class AddressInUse(ConfigError):

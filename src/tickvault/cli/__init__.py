@@ -303,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=_limit, default=20, metavar="N", help="newest N, or all (default 20)"
     )
 
+    from .tables import add_commands as add_table_commands
+
+    add_table_commands(command)  # sql, export: other engines over pinned versions
+
     p = command("serve", cmd_serve, "run the web dashboard")
     p.add_argument(
         "--host",

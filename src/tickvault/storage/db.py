@@ -289,6 +289,57 @@ class ParquetDB:
             )
         )
 
+    # -- open tables: other engines over a pinned version (decision 011, open_tables.py) --
+
+    def to_pyarrow_dataset(self, table: str = "prices", *, version: int | None = None) -> Any:
+        """The rows of ``read_arrow(table, version=)`` as a ``pyarrow.dataset.Dataset``
+        (unsorted; filters on ticker and timestamp skip files and row groups). Its files
+        stay pinned while it lives."""
+        from . import engines
+
+        return engines.to_pyarrow_dataset(self, table, version)
+
+    def to_duckdb(
+        self, table: str = "prices", *, version: int | None = None, connection: Any = None
+    ) -> Any:
+        """The same rows as a ``duckdb.DuckDBPyRelation`` (on ``connection``, default a new
+        in-memory one). Needs ``pip install 'tickvault[duckdb]'``."""
+        from . import engines
+
+        return engines.to_duckdb(self, table, version, connection)
+
+    def to_polars(self, table: str = "prices", *, version: int | None = None) -> Any:
+        """The same rows as a ``polars.LazyFrame``. Needs ``pip install 'tickvault[polars]'``."""
+        from . import engines
+
+        return engines.to_polars(self, table, version)
+
+    def export(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        table: str = "prices",
+        format: str = "parquet",
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Write what ``read_arrow`` returns as plain Parquet (or CSV) files in the folder
+        ``out``, atomically per file and idempotently (see storage/export.py)."""
+        from .export import export
+
+        return export(
+            self,
+            out,
+            table=table,
+            format=format,
+            tickers=tickers,
+            start=start,
+            end=end,
+            version=version,
+        )
+
     def tickers(self, table: str = "prices") -> list[str]:
         return self.snapshot(table).tickers()
 

@@ -1,0 +1,108 @@
+"""``tickvault sql`` and ``tickvault export``: other engines over pinned versions
+(``db.to_duckdb``, ``db.export``; decision 011)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .common import open_db, read_tickers
+from .errors import EXIT_OK, UsageError
+from .output import Output, print_frame, write_frame
+
+#: statement types ``tickvault sql`` runs; everything else (COPY, CREATE, ATTACH, SET,
+#: INSERT, PRAGMA, ...) could write, and is refused
+READ_ONLY = ("SELECT", "EXPLAIN")
+
+
+def cmd_sql(args: argparse.Namespace, out: Output) -> int:
+    """Run a read-only DuckDB query with every table as a view named after it."""
+    from ..storage.engines import duckdb_connection, optional
+
+    duckdb = optional("duckdb", "duckdb")
+    db = open_db(args)
+    con = duckdb_connection()
+    try:
+        statements = con.extract_statements(args.query)
+        for st in statements:
+            kind = str(st.type).rsplit(".", 1)[-1]
+            if kind not in READ_ONLY:
+                raise UsageError(
+                    f"tickvault sql is read-only: a {kind} statement is refused "
+                    f"(use SELECT; `tickvault export` writes files)"
+                )
+        if not statements:
+            raise UsageError("no SQL statement given, e.g. 'SELECT count(*) FROM prices'")
+        named = set(con.get_table_names(args.query))
+        for name in db.tables():
+            pinned = args.version if name in named else None
+            db.to_duckdb(name, version=pinned, connection=con).create_view(name)
+        df = con.sql(args.query).df()
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL: {exc}") from None
+    fmt = "json" if out.json and args.format == "table" else args.format
+    if fmt == "table":
+        print_frame(out, df)
+    else:
+        write_frame(df, fmt, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, out: Output) -> int:
+    """Write a table's rows as plain Parquet or CSV files (``db.export``)."""
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"export folder {args.out!r} is a file; pass a folder, e.g. out/")
+    db = open_db(args)
+    tickers = read_tickers(args) or None
+    result = db.export(
+        args.out,
+        table=args.table,
+        format=args.format,
+        tickers=tickers,
+        start=args.start,
+        end=args.end,
+        version=args.version,
+    )
+    if out.json:
+        out.data(result)
+    else:
+        out.note(
+            f"exported {result['rows']:,} rows of {result['table']} version {result['version']} "
+            f"to {args.out} ({len(result['files'])} {args.format} file(s))"
+        )
+    return EXIT_OK
+
+
+def add_commands(command: object) -> None:
+    """Register ``sql`` and ``export`` (``command`` is build_parser's helper)."""
+    from . import _add_tickers_file, _count, _date  # the parser's option types
+
+    p = command("sql", cmd_sql, "run a read-only SQL query (DuckDB); tables are views")  # type: ignore[operator]
+    p.add_argument(
+        "query", metavar="SQL", help="e.g. 'SELECT ticker, count(*) FROM prices GROUP BY 1'"
+    )
+    p.add_argument(
+        "--version",
+        type=_count,
+        metavar="N",
+        help="query version N of the tables the statement names (default: the newest)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="output format (default: table)",
+    )
+
+    p = command("export", cmd_export, "write a table as plain Parquet or CSV files")  # type: ignore[operator]
+    p.add_argument("out", metavar="FOLDER", help="output folder (new, empty or an earlier export)")
+    p.add_argument(
+        "--format", choices=("parquet", "csv"), default="parquet", help="default: parquet"
+    )
+    p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+    p.add_argument("--tickers", nargs="+", metavar="TICKER", help="only these tickers")
+    _add_tickers_file(p)
+    p.add_argument("--start", type=_date, metavar="DATE", help="first date (inclusive)")
+    p.add_argument("--end", type=_date, metavar="DATE", help="last date (inclusive)")
+    p.add_argument("--version", type=_count, metavar="N", help="version N (default: the newest)")

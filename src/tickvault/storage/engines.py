@@ -1,0 +1,149 @@
+"""A pinned version of a table for pyarrow, DuckDB and Polars (decision 011).
+
+Each returns exactly the rows of ``read_arrow(table, version=)`` (as a multiset; not
+sorted) with the table's columns: :func:`~tickvault.storage.open_tables.plan` hands the
+files that no other file overlaps to the engine with their statistics and resolves
+newest-wins only where files overlap. DuckDB and Polars are optional and imported here,
+lazily; without them the call raises :class:`~tickvault.errors.MissingDependency` naming
+the pip command.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MissingDependency
+from . import open_tables
+from .state import FileInfo
+from .store import LocalStore
+
+if TYPE_CHECKING:
+    from .db import ParquetDB
+
+
+def optional(module: str, extra: str) -> Any:
+    """Import an optional package, or raise MissingDependency naming the pip command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(
+            f"{module} is not installed; install it with: pip install 'tickvault[{extra}]'"
+        ) from None
+
+
+def open_plan(db: ParquetDB, table: str, version: int | None) -> open_tables.OpenPlan:
+    return open_tables.plan(db.snapshot(table, version))
+
+
+def to_pyarrow_dataset(db: ParquetDB, table: str, version: int | None) -> Any:
+    return open_tables.to_dataset(open_plan(db, table, version))
+
+
+def to_duckdb(db: ParquetDB, table: str, version: int | None, connection: Any = None) -> Any:
+    """A DuckDB relation: DuckDB's own Parquet reader over the whole files on local disk
+    (it skips files and row groups by their footers' statistics), UNION ALL a scan of the
+    pyarrow dataset of the rest (partly overlapping files, the merged rows; and every file
+    of a database in a bucket). The dataset part pins the snapshot and the relation holds
+    it, as do relations derived from it."""
+    optional("duckdb", "duckdb")
+    con = connection if connection is not None else duckdb_connection()
+    p = open_plan(db, table, version)
+    cols = p.schema.names
+    native = _native(p)
+    rel = con.from_arrow(open_tables.to_dataset(p, native=native))
+    for paths in _native_groups(p):
+        rel = con.read_parquet(paths).select(*cols).union(rel)
+    if native:
+        series, time = p.table.schema.key[0], p.table.schema.key[1]
+        for f, h in p.partial:
+            ts = _q(time)
+            cold = f"{ts} < '{_iso(h.start)}'::TIMESTAMPTZ OR {ts} >= '{_iso(h.stop)}'::TIMESTAMPTZ"
+            if h.tickers is not None:
+                cold += f" OR {_q(series)} NOT IN ({', '.join(_lit(t) for t in sorted(h.tickers))})"
+            part = con.read_parquet(_abspath(p, f)).select(*cols).filter(cold)
+            rel = part.union(rel)
+    return rel
+
+
+def duckdb_connection() -> Any:
+    """A new in-memory DuckDB connection set up for tickvault's files: Parquet footers
+    cached across queries (data files never change, so the cache never goes stale; a
+    one-ticker query then costs a few ms instead of parsing every footer again) and no
+    progress bar (it would be printed into a command's output)."""
+    duckdb = optional("duckdb", "duckdb")
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET parquet_metadata_cache = true")
+    return con
+
+
+def to_polars(db: ParquetDB, table: str, version: int | None) -> Any:
+    """A Polars LazyFrame: Polars' own Parquet scan of the whole files on local disk, and
+    a scan of the pyarrow dataset of the rest (which pins the snapshot), concatenated."""
+    pl = optional("polars", "polars")
+    p = open_plan(db, table, version)
+    cols = p.schema.names
+    native = _native(p)
+    # the dataset scan (empty when everything is native) pins the snapshot for every
+    # frame derived from this one
+    frames = [pl.scan_pyarrow_dataset(open_tables.to_dataset(p, native=native, merged=False))]
+    if p.merged is not None and p.merged.num_rows:
+        frames.append(pl.from_arrow(p.merged).lazy())
+    for paths in _native_groups(p):
+        frames.insert(0, pl.scan_parquet(paths, glob=False).select(cols))
+    if native:
+        series, time = p.table.schema.key[0], p.table.schema.key[1]
+        for f, h in p.partial:
+            hot = pl.col(time).is_between(_timestamp(h.start), _timestamp(h.stop), closed="left")
+            if h.tickers is not None:
+                hot = hot & pl.col(series).is_in(sorted(h.tickers))
+            frames.insert(0, pl.scan_parquet(_abspath(p, f), glob=False).select(cols).filter(~hot))
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+
+
+def _native(p: open_tables.OpenPlan) -> bool:
+    """Can the engine read the whole files itself? On local disk; a bucket is read through
+    the dataset (the engines' own object-store support needs credentials and, for DuckDB,
+    an extension downloaded at run time)."""
+    store = p.table.store
+    # DuckDB reads every path as a glob pattern: a folder named like one is left to pyarrow
+    return isinstance(store, LocalStore) and not any(c in str(store.root) for c in "*?[]{}")
+
+
+def _native_groups(p: open_tables.OpenPlan) -> list[list[str]]:
+    """Absolute paths of the whole files, grouped by their columns (compacted files also
+    hold ``_tv_seq``): each group is one scan selecting the table's columns."""
+    if not _native(p):
+        return []
+    groups: dict[bool, list[str]] = {}
+    for f in p.whole:
+        groups.setdefault(f.seq_col, []).append(_abspath(p, f))
+    return [g for _, g in sorted(groups.items())]
+
+
+def _abspath(p: open_tables.OpenPlan, f: FileInfo) -> str:
+    store = p.table.store
+    assert isinstance(store, LocalStore)
+    return os.path.join(os.path.abspath(store.root), p.table.key(f.path))
+
+
+def _timestamp(ns: int) -> dt.datetime:
+    """A µs-aligned ns time (the plan aligns them) as an aware datetime."""
+    return dt.datetime.fromtimestamp(0, dt.UTC) + dt.timedelta(microseconds=ns // 1000)
+
+
+def _iso(ns: int) -> str:
+    return _timestamp(ns).isoformat()
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
