@@ -19,9 +19,8 @@ from ..errors import (
     ConfigError,
     DatabaseNotFound,
     StorageError,
-    ValidationError,
 )
-from ..schema import TableSchema, Validated, get_schema, table_names
+from ..schema import TableSchema, get_schema, table_names
 from ..times import TimeLike
 from . import compaction, describe, maintenance
 from . import verify as verification
@@ -33,17 +32,18 @@ from .maintenance import RepairReport, VacuumReport
 from .options import StorageOptions, seconds
 from .runs import list_runs, record_run
 from .snapshot import Snapshot, pinned_files, to_pandas
-from .state import FileInfo, TableState, reject_shared_keys
+from .state import FileInfo, TableState
 from .store import LocalStore, Store, is_url
 from .table import CommitResult, Table, committed
-from .verify import Problem, VerifyReport
+from .verify import VerifyReport
+from .write_door import WriteDoor
 
 log = logging.getLogger(__name__)
 
 MARKER = "tickvault.json"
 
 
-class ParquetDB:
+class ParquetDB(WriteDoor):
     """A Parquet price database that cannot lose or corrupt data.
 
     ``ParquetDB(path)`` opens the database at ``path``, creating it unless ``create=False``.
@@ -416,79 +416,6 @@ class ParquetDB:
     def lost_in_repairs(self, table: str = "prices") -> dict[str, tuple[str, str]]:
         """``{ticker: (first, last)}`` of rows that applied repairs dropped (from the log)."""
         return maintenance.lost_in_repairs(self._table(table))
-
-    def validate(self, table: str, data: Any) -> Validated:
-        """Validate ``data`` for ``table`` (cast, check, dedupe — the last occurrence wins —
-        and sort) without writing anything; raises ValidationError. The result goes to
-        :meth:`write_files` or :meth:`upsert` as is, without a second validation."""
-        return self._validated(self._table(table), data)
-
-    def _validated(self, t: Table, data: Any) -> Validated:
-        if isinstance(data, Validated):
-            if data.table != t.name:
-                raise ValidationError(
-                    f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
-                )
-            return data
-        return t.schema.validated(data)
-
-    def write_files(self, table: str, data: Any) -> list[FileInfo]:
-        """Write ``data`` as new immutable data files, *without* committing. ``data`` is a
-        :class:`~tickvault.schema.Validated` batch (written as is) or anything
-        :meth:`upsert` takes (validated first).
-
-        For parallel writers (e.g. Dask workers): each writes its own uniquely named files
-        and returns the ``FileInfo`` list (picklable) to one client, which publishes them with
-        :meth:`commit_files` (or drops them with :meth:`discard_files`). Until then no version
-        references the files; if they are never committed they are orphans that ``verify``
-        reports and ``vacuum`` removes.
-        """
-        t = self._table(table)
-        batch = self._validated(t, data)
-        if batch.num_rows == 0:
-            return []
-        with self._disk_full_is_typed(t):
-            return t.write_files(batch.data, batch.runs)
-
-    def discard_files(self, table: str, files: Sequence[FileInfo]) -> None:
-        """Delete files written by :meth:`write_files` that will never be committed.
-        Never pass files of a commit that succeeded: they belong to the table."""
-        self._table(table).discard_files(files)
-
-    def check_files(self, table: str, files: Sequence[FileInfo]) -> list[Problem]:
-        """Read ``files`` back (every page) and check each against its statistics: columns,
-        row count, order, unique keys, tickers and time ranges — the check ``verify``
-        runs on every live file. Returns the problems found (none: all good)."""
-        t = self._table(table)
-        return [p for f in files for p in verification.check_file(t, f)]
-
-    def commit_files(
-        self,
-        table: str,
-        files: Sequence[FileInfo],
-        *,
-        info: dict[str, Any] | None = None,
-    ) -> CommitResult:
-        """Publish files written by :meth:`write_files` as one atomic upsert commit.
-
-        Same semantics as :meth:`upsert` (the commit assigns the files' seq; rows of a later
-        commit win; among files of one commit, keys must not repeat across files — files of
-        one ``write_files`` call never do, and different tickers never collide). Levels are
-        chosen like :meth:`upsert` does. On failure the files are deleted.
-        """
-        t = self._table(table)
-        add = [replace(f, level=0, seq=-1) for f in files]
-        rows = sum(f.rows for f in add)
-        if not add:
-            return CommitResult(table=table, version=t.refresh().version, rows=0)
-        reject_shared_keys(add)
-        with self._disk_full_is_typed(t):
-            version = self._publish(
-                t, add, {"rows": rows, "tickers": sum(len(f.tickers) for f in add), **(info or {})}
-            )
-        return CommitResult(
-            table=table, version=version, rows=rows, files=tuple(f.path for f in add)
-        )
 
 
 def _display(location: str) -> Path | str:
