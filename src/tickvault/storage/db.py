@@ -297,7 +297,7 @@ class ParquetDB(WriteDoor):
         stay pinned while it lives."""
         from . import engines
 
-        return engines.to_pyarrow_dataset(self, table, version)
+        return engines.to_pyarrow_dataset(self.snapshot(table, version))
 
     def to_duckdb(
         self, table: str = "prices", *, version: int | None = None, connection: Any = None
@@ -306,13 +306,13 @@ class ParquetDB(WriteDoor):
         in-memory one). Needs ``pip install 'tickvault[duckdb]'``."""
         from . import engines
 
-        return engines.to_duckdb(self, table, version, connection)
+        return engines.to_duckdb(self.snapshot(table, version), connection)
 
     def to_polars(self, table: str = "prices", *, version: int | None = None) -> Any:
         """The same rows as a ``polars.LazyFrame``. Needs ``pip install 'tickvault[polars]'``."""
         from . import engines
 
-        return engines.to_polars(self, table, version)
+        return engines.to_polars(self.snapshot(table, version))
 
     def export(
         self,
@@ -330,14 +330,13 @@ class ParquetDB(WriteDoor):
         from .export import export
 
         return export(
-            self,
+            lambda: self.snapshot(table, version),
             out,
-            table=table,
+            fsync=self.options.fsync,
             format=format,
             tickers=tickers,
             start=start,
             end=end,
-            version=version,
         )
 
     def tickers(self, table: str = "prices") -> list[str]:

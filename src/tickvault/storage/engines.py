@@ -21,7 +21,7 @@ from .state import FileInfo
 from .store import LocalStore
 
 if TYPE_CHECKING:
-    from .db import ParquetDB
+    from .snapshot import Snapshot
 
 
 def optional(module: str, extra: str) -> Any:
@@ -34,15 +34,15 @@ def optional(module: str, extra: str) -> Any:
         ) from None
 
 
-def open_plan(db: ParquetDB, table: str, version: int | None) -> open_tables.OpenPlan:
-    return open_tables.plan(db.snapshot(table, version))
+def open_plan(snap: Snapshot) -> open_tables.OpenPlan:
+    return open_tables.plan(snap)
 
 
-def to_pyarrow_dataset(db: ParquetDB, table: str, version: int | None) -> Any:
-    return open_tables.to_dataset(open_plan(db, table, version))
+def to_pyarrow_dataset(snap: Snapshot) -> Any:
+    return open_tables.to_dataset(open_plan(snap))
 
 
-def to_duckdb(db: ParquetDB, table: str, version: int | None, connection: Any = None) -> Any:
+def to_duckdb(snap: Snapshot, connection: Any = None) -> Any:
     """A DuckDB relation: DuckDB's own Parquet reader over the whole files on local disk
     (it skips files and row groups by their footers' statistics), UNION ALL a scan of the
     pyarrow dataset of the rest (partly overlapping files, the merged rows; and every file
@@ -50,7 +50,7 @@ def to_duckdb(db: ParquetDB, table: str, version: int | None, connection: Any = 
     it, as do relations derived from it."""
     optional("duckdb", "duckdb")
     con = connection if connection is not None else duckdb_connection()
-    p = open_plan(db, table, version)
+    p = open_plan(snap)
     cols = p.schema.names
     native = _native(p)
     rel = con.from_arrow(open_tables.to_dataset(p, native=native))
@@ -80,11 +80,11 @@ def duckdb_connection() -> Any:
     return con
 
 
-def to_polars(db: ParquetDB, table: str, version: int | None) -> Any:
+def to_polars(snap: Snapshot) -> Any:
     """A Polars LazyFrame: Polars' own Parquet scan of the whole files on local disk, and
     a scan of the pyarrow dataset of the rest (which pins the snapshot), concatenated."""
     pl = optional("polars", "polars")
-    p = open_plan(db, table, version)
+    p = open_plan(snap)
     cols = p.schema.names
     native = _native(p)
     # the dataset scan (empty when everything is native) pins the snapshot for every

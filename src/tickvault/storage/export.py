@@ -34,7 +34,7 @@ from .state import FileInfo
 from .store import LocalStore, Store, is_url
 
 if TYPE_CHECKING:
-    from .db import ParquetDB
+    from .snapshot import Snapshot
 
 MANIFEST = "_tickvault_export.json"
 FORMATS = ("parquet", "csv")
@@ -47,23 +47,23 @@ _TS = pa.timestamp("ns", tz="UTC")
 
 
 def export(
-    db: ParquetDB,
+    snapshot: Callable[[], Snapshot],
     out: str | os.PathLike[str],
     *,
-    table: str = "prices",
+    fsync: bool = True,
     format: str = "parquet",
     tickers: str | Iterable[str] | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
-    version: int | None = None,
 ) -> dict[str, Any]:
-    """Write the rows ``read_arrow(table, tickers=, start=, end=, version=)`` returns into
-    the folder ``out``; returns what was written (rows, files, version)."""
+    """Write the rows of the snapshot ``snapshot()`` pins (``read_arrow(tickers=, start=,
+    end=)``) into the folder ``out``; returns what was written (rows, files, version)."""
     if format not in FORMATS:
         raise ConfigError(f"format={format!r} is not an export format; use one of {FORMATS}")
-    store = _target(out, db)
+    store = _target(out, fsync)
     _check_folder(store)
-    snap = db.snapshot(table, version)
+    snap = snapshot()
+    table = snap.table
     tk, s, e = _selection(tickers, start, end)
     plan = open_tables.plan(snap)
     for name in store.list(""):  # temporaries of an export that was killed
@@ -96,14 +96,14 @@ def export(
     return manifest
 
 
-def _target(out: str | os.PathLike[str], db: ParquetDB) -> Store:
+def _target(out: str | os.PathLike[str], fsync: bool) -> Store:
     """The output folder as a Store: a local folder (fsynced as the database's option
     says), or a bucket URL. Its writer publishes each file whole under its final name."""
     if is_url(out):
         from .object_store import ObjectStore
 
         return ObjectStore(str(out))
-    return LocalStore(out, fsync=db.options.fsync)
+    return LocalStore(out, fsync=fsync)
 
 
 def _write_part(

@@ -40,6 +40,11 @@ class Snapshot:
             _pins.setdefault((table.store.identity(), table.name), weakref.WeakSet()).add(self)
 
     @property
+    def table(self) -> str:
+        """The name of the table this is a version of."""
+        return self._table.name
+
+    @property
     def version(self) -> int:
         return self._state.version
 
