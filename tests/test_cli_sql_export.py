@@ -102,6 +102,13 @@ def test_export_csv_and_versions(db, tmp_path):
     assert doc["rows"] == ParquetDB(db).read_arrow(version=1).num_rows
     got = pd.concat(pd.read_csv(p) for p in sorted(out.glob("*.csv")))
     assert len(got) == doc["rows"] and set(got["ticker"]) == {"AAA", "BBB", "CCC"}
+    # timestamps as the CLI's CSV and JSON write them: ISO 8601, UTC, "Z"
+    assert got["timestamp"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").all()
+    expected = ParquetDB(db).read_table(version=1)
+    parsed = (
+        pd.to_datetime(got["timestamp"], utc=True).dt.as_unit("ns").sort_values(ignore_index=True)
+    )
+    assert parsed.equals(expected["timestamp"].sort_values(ignore_index=True))
 
 
 def test_export_refuses_a_folder_with_other_files(db, tmp_path):

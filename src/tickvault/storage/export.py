@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -119,9 +120,12 @@ def _write_part(
     and the next batch (None: done)."""
     n = 0
     batch = first
+    shape = (lambda t: t) if format == "parquet" else _iso_timestamps
     with store.writer(name) as sink:
         writer: Any = (
-            pq.ParquetWriter(sink, schema) if format == "parquet" else pacsv.CSVWriter(sink, schema)
+            pq.ParquetWriter(sink, schema)
+            if format == "parquet"
+            else pacsv.CSVWriter(sink, _iso_timestamps(schema.empty_table()).schema)
         )
         with writer:
             chunk: list[pa.RecordBatch] = []
@@ -133,11 +137,26 @@ def _write_part(
                 n += batch.num_rows
                 batch = next(rest, None)
                 if rows >= CHUNK_ROWS or batch is None:
-                    writer.write_table(pa.Table.from_batches(chunk, schema))
+                    writer.write_table(shape(pa.Table.from_batches(chunk, schema)))
                     chunk, rows = [], 0
             if chunk:
-                writer.write_table(pa.Table.from_batches(chunk, schema))
+                writer.write_table(shape(pa.Table.from_batches(chunk, schema)))
     return n, batch
+
+
+def _iso_timestamps(t: pa.Table) -> pa.Table:
+    """Timestamps as ISO 8601 text in UTC with a ``Z`` (``2024-03-01T00:00:00Z``), as the
+    CLI's CSV and JSON write them; fractions of a second only where a value has one."""
+    for i, field in enumerate(t.schema):
+        if not pa.types.is_timestamp(field.type):
+            continue
+        col = t.column(i)
+        whole = col.cast(pa.timestamp("s", tz="UTC"), safe=False)
+        if pc.all(pc.equal(whole.cast(field.type), col)).as_py() in (True, None):
+            col = whole
+        text = pc.strftime(col, "%Y-%m-%dT%H:%M:%SZ")
+        t = t.set_column(i, pa.field(field.name, pa.string()), text)
+    return t
 
 
 def _ours(name: str) -> bool:
