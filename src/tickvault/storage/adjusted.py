@@ -16,17 +16,26 @@ uses is chosen so that it is one moment of the database:
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from functools import partial
+from weakref import WeakKeyDictionary
 
 import pandas as pd
 import pyarrow as pa
 
-from ..adjust import Adjust, adjust_prices, check_adjust, dividend_closes_needed
+from ..adjust import Adjust, adjust_prices, check_adjust
+from ..adjust_index import ActionsIndex, DividendFactors
 from ..errors import ConfigError
-from ..schema import ACTIONS
 from ..times import TimeLike
 from .snapshot import Snapshot
 from .table import Table
+
+#: actions versions whose index a handle keeps (the newest, and one a pinned read uses)
+KEEP_INDEXES = 2
+#: (prices version, actions version) pairs whose dividend products a handle keeps
+KEEP_FACTORS = 4
 
 
 def actions_version_for(prices: Table, actions: Table, version: int | None) -> int | None:
@@ -37,6 +46,17 @@ def actions_version_for(prices: Table, actions: Table, version: int | None) -> i
         return None
     if version is None:
         return newest
+    # versions are immutable: the answer for (version, newest) never changes
+    memo = _caches(prices).pairing
+    key = (id(actions), version, newest)
+    if key not in memo:
+        if len(memo) >= 64:
+            memo.clear()
+        memo[key] = _pairing(prices, actions, version, newest)
+    return memo[key]
+
+
+def _pairing(prices: Table, actions: Table, version: int, newest: int) -> int | None:
     entry = prices.log.read_entry(version)
     when = entry.get("timestamp") if entry else None
     if not isinstance(when, str):
@@ -73,15 +93,18 @@ def read_adjusted(
             read_cols.append("close")
     bars = snap.read_arrow(tickers=tickers, start=start, end=end, columns=read_cols)
     if how is not None and bars.num_rows:
-        acts = actions_snapshot(prices, actions, snap.version if version is not None else None)
-        names = sorted(set(bars.column("ticker").to_pylist()))
-        stored = (
-            acts.read_arrow(tickers=names, start=start) if acts is not None else ACTIONS.empty()
-        )
-        closes = None
-        if how == "all":
-            closes = _closes_after(snap, dividend_closes_needed(bars, stored))
-        bars = adjust_prices(bars, stored, how, closes=closes)
+        av = actions_version_for(prices, actions, snap.version if version is not None else None)
+        if av is not None:
+            index = actions_index(actions, av)
+            factors = dividend_factors(prices, snap.version, av, index) if how == "all" else None
+            bars = adjust_prices(
+                bars,
+                index,
+                how,
+                factors=factors,
+                # a read to the newest bar holds every close after its first bar
+                read_closes=None if end is None else partial(_closes_after, snap),
+            )
     if wanted is not None and bars.column_names != wanted:
         bars = bars.select(wanted)
     return bars
@@ -90,6 +113,71 @@ def read_adjusted(
 def actions_snapshot(prices: Table, actions: Table, version: int | None) -> Snapshot | None:
     v = actions_version_for(prices, actions, version)
     return None if v is None else Snapshot(actions, actions.state_at(v))
+
+
+class _Caches:
+    """What adjusted reads derive from one table's immutable versions, per handle."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.build = threading.Lock()  # one cold build at a time; others wait and reuse
+        #: (id of the actions table, prices version, newest actions version) -> pairing
+        self.pairing: dict[tuple[int, int, int], int | None] = {}
+        #: actions version -> its index (on the actions table)
+        self.indexes: OrderedDict[int, ActionsIndex] = OrderedDict()
+        #: (prices version, actions version) -> dividend products (on the prices table)
+        self.factors: OrderedDict[tuple[int, int], DividendFactors] = OrderedDict()
+
+
+_CACHES: WeakKeyDictionary[Table, _Caches] = WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _caches(table: Table) -> _Caches:
+    with _CACHES_LOCK:
+        c = _CACHES.get(table)
+        if c is None:
+            c = _CACHES[table] = _Caches()
+        return c
+
+
+def actions_index(actions: Table, version: int) -> ActionsIndex:
+    """The :class:`ActionsIndex` of actions ``version``: one read of the whole snapshot
+    per version and handle, the newest :data:`KEEP_INDEXES` versions kept."""
+    c = _caches(actions)
+    with c.lock:
+        found = c.indexes.get(version)
+        if found is not None:
+            c.indexes.move_to_end(version)
+            return found
+    with c.build:
+        with c.lock:
+            found = c.indexes.get(version)
+        if found is not None:
+            return found
+        built = ActionsIndex(Snapshot(actions, actions.state_at(version)).read_arrow())
+        with c.lock:
+            c.indexes[version] = built
+            while len(c.indexes) > KEEP_INDEXES:
+                c.indexes.popitem(last=False)
+        return built
+
+
+def dividend_factors(
+    prices: Table, version: int, actions_version: int, index: ActionsIndex
+) -> DividendFactors:
+    """The dividend products of prices ``version`` with ``index`` (filled by the reads
+    that use them), the newest :data:`KEEP_FACTORS` pairs kept."""
+    c = _caches(prices)
+    key = (version, actions_version)
+    with c.lock:
+        found = c.factors.get(key)
+        if found is None or found.index is not index:
+            found = c.factors[key] = DividendFactors(index)
+        c.factors.move_to_end(key)
+        while len(c.factors) > KEEP_FACTORS:
+            c.factors.popitem(last=False)
+        return found
 
 
 def _closes_after(snap: Snapshot, need: dict[str, tuple[int, int]]) -> pa.Table | None:
