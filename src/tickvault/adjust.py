@@ -119,16 +119,17 @@ def adjust_prices(
     index = actions if isinstance(actions, ActionsIndex) else ActionsIndex(actions)
     if index.num_actions == 0:
         return prices
-    runs = column_runs(prices, "ticker")
+    runs = ticker_runs(prices)
     names = [str(t) for t in runs.values.to_pylist()]
     codes = index.code_of(names)
     if not (codes >= 0).any():
         return prices
     ts = as_ns(prices.column("timestamp"))
-    pos = index.positions(np.repeat(codes, runs.ends - runs.starts), ts)
+    pos = index.positions(runs, codes, ts)
     split_after = index.split_suffix[pos]
     factor = 1.0 / split_after
-    if adjust == "all" and "close" in prices.column_names:
+    columns = prices.column_names
+    if adjust == "all" and "close" in columns:
         if factors is None or factors.index is not index:
             factors = DividendFactors(index)
         _fill_dividends(prices, runs, names, codes, ts, pos, factors, closes, read_closes)
@@ -136,9 +137,9 @@ def adjust_prices(
     out = prices
     n = prices.num_rows
     for col in (*PRICE_COLUMNS, "volume"):
-        if col not in out.column_names:
+        if col not in columns:
             continue
-        i = out.column_names.index(col)
+        i = columns.index(col)
         f = split_after if col == "volume" else factor
         values = pa.array(as_floats(out.column(i)) * f, type=pa.float64())
         arr = out.column(i).combine_chunks()
@@ -146,6 +147,19 @@ def adjust_prices(
             values = pc.if_else(pc.is_null(arr), pa.nulls(n, pa.float64()), values)
         out = out.set_column(i, out.schema.field(i), values)
     return out
+
+
+def ticker_runs(prices: pa.Table) -> Runs:
+    """The runs of ``ticker`` in ``prices`` (sorted by it): without a scan when the first
+    and last rows have the same ticker (one ticker read)."""
+    col = prices.column("ticker")
+    n = prices.num_rows
+    if n and col.null_count == 0:
+        first = col[0]
+        if first == col[n - 1]:
+            one = np.zeros(1, dtype=np.int64)
+            return Runs(pa.array([first.as_py()], type=col.type), one, one + n)
+    return column_runs(prices, "ticker")
 
 
 def _fill_dividends(

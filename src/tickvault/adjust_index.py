@@ -22,12 +22,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .keys import column_runs
+from .keys import Runs, column_runs
+
+#: up to this many tickers, a read's bars are looked up ticker by ticker
+FEW_TICKERS = 8
 
 
 def as_ns(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return np.asarray(arr.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    # a timestamp's storage is its int64 count: a view is the cast without the copy
+    arr = arr.view(pa.int64()) if pa.types.is_timestamp(arr.type) else arr.cast(pa.int64())
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def as_floats(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -87,9 +92,19 @@ class ActionsIndex:
     def code_of(self, names: list[str]) -> np.ndarray:
         return np.array([self.codes.get(str(t), -1) for t in names], dtype=np.int64)
 
-    def positions(self, codes: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """Suffix position of each bar (``codes``: its ticker's code or -1, ``ts``: its
-        timestamp in ns): its first action strictly later than the bar, of its ticker."""
+    def positions(self, runs: Runs, codes: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Suffix position of each bar (``runs``: the bars' tickers, ``codes``: their codes
+        or -1, ``ts``: the bars' timestamps in ns): the bar's ticker's first action
+        strictly later than the bar."""
+        if len(codes) <= FEW_TICKERS:  # one search per ticker among its own actions
+            pos = np.full(len(ts), self.none, dtype=np.int64)
+            for c, a, b in zip(codes.tolist(), runs.starts, runs.ends, strict=True):
+                if c >= 0:
+                    lo, hi = int(self.bounds[c]), int(self.bounds[c + 1])
+                    found = np.searchsorted(self.ts[lo:hi], ts[a:b], side="right")
+                    pos[a:b] = found + (lo + c)
+            return pos
+        codes = np.repeat(codes, runs.ends - runs.starts)
         key = codes * self.width + np.searchsorted(self.stamps, ts, side="right")
         pos = np.searchsorted(self.keys, key, side="right") + codes
         pos[codes < 0] = self.none
