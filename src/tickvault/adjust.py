@@ -119,10 +119,9 @@ def adjust_prices(
     index = actions if isinstance(actions, ActionsIndex) else ActionsIndex(actions)
     if index.num_actions == 0:
         return prices
-    runs = ticker_runs(prices)
-    names = [str(t) for t in runs.values.to_pylist()]
+    runs, names = ticker_runs(prices)
     codes = index.code_of(names)
-    if not (codes >= 0).any():
+    if max(codes.tolist()) < 0:
         return prices
     ts = as_ns(prices.column("timestamp"))
     pos = index.positions(runs, codes, ts)
@@ -134,32 +133,34 @@ def adjust_prices(
             factors = DividendFactors(index)
         _fill_dividends(prices, runs, names, codes, ts, pos, factors, closes, read_closes)
         factor = factor * factors.suffix[pos]
+    # Arrow's multiply is the IEEE product numpy computed before, and keeps nulls null
     out = prices
-    n = prices.num_rows
+    schema = prices.schema
+    factors_of = {"price": pa.array(factor), "volume": pa.array(split_after)}
     for col in (*PRICE_COLUMNS, "volume"):
         if col not in columns:
             continue
         i = columns.index(col)
-        f = split_after if col == "volume" else factor
-        values = pa.array(as_floats(out.column(i)) * f, type=pa.float64())
-        arr = out.column(i).combine_chunks()
-        if arr.null_count:
-            values = pc.if_else(pc.is_null(arr), pa.nulls(n, pa.float64()), values)
-        out = out.set_column(i, out.schema.field(i), values)
+        f = factors_of["volume" if col == "volume" else "price"]
+        values = prices.column(i)
+        if values.type != pa.float64():
+            values = values.cast(pa.float64())
+        values = pc.multiply(values, f)
+        out = out.set_column(i, schema.field(i), values)
     return out
 
 
-def ticker_runs(prices: pa.Table) -> Runs:
-    """The runs of ``ticker`` in ``prices`` (sorted by it): without a scan when the first
-    and last rows have the same ticker (one ticker read)."""
+def ticker_runs(prices: pa.Table) -> tuple[Runs, list[str]]:
+    """The runs of ``ticker`` in ``prices`` (sorted by it) and their tickers: without a
+    scan when the first and last rows have the same ticker (one ticker read)."""
     col = prices.column("ticker")
     n = prices.num_rows
-    if n and col.null_count == 0:
-        first = col[0]
-        if first == col[n - 1]:
-            one = np.zeros(1, dtype=np.int64)
-            return Runs(pa.array([first.as_py()], type=col.type), one, one + n)
-    return column_runs(prices, "ticker")
+    first, last = col[0].as_py(), col[n - 1].as_py()
+    if first == last and first is not None:
+        one = np.zeros(1, dtype=np.int64)
+        return Runs(col.chunk(0)[:1], one, one + n), [str(first)]
+    runs = column_runs(prices, "ticker")
+    return runs, [str(t) for t in runs.values.to_pylist()]
 
 
 def _fill_dividends(
@@ -179,8 +180,12 @@ def _fill_dividends(
     todo = []
     need: dict[str, tuple[int, int]] = {}
     ix = factors.index
-    for r, (code, a, b) in enumerate(zip(codes.tolist(), runs.starts, runs.ends, strict=True)):
-        span = factors.missing(code, int(pos[a]))
+    # the tickers whose first bar read needs actions not known yet (usually none)
+    first = pos[runs.starts] - codes
+    lacking = np.flatnonzero((codes >= 0) & (first < factors.known[codes]))
+    for r in lacking.tolist():
+        code, b = int(codes[r]), int(runs.ends[r])
+        span = factors.missing(code, int(first[r]) + code)
         if span is None:
             continue
         todo.append((r, code, span))

@@ -29,10 +29,14 @@ FEW_TICKERS = 8
 
 
 def as_ns(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    arr = one_chunk(col) if isinstance(col, pa.ChunkedArray) else col
     # a timestamp's storage is its int64 count: a view is the cast without the copy
     arr = arr.view(pa.int64()) if pa.types.is_timestamp(arr.type) else arr.cast(pa.int64())
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def as_floats(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
