@@ -196,7 +196,10 @@ def _fill_dividends(
         return
     if read_closes is not None and need:
         closes = read_closes(need)
-    extra = _by_ticker_closes(closes) if closes is not None else {}
+    # a storage read is sorted by (ticker, timestamp) already
+    extra = (
+        _by_ticker_closes(closes, is_sorted=read_closes is not None) if closes is not None else {}
+    )
     close = as_floats(prices.column("close"))
     for r, code, (g0, g1) in todo:
         a, b = int(runs.starts[r]), int(runs.ends[r])
@@ -210,10 +213,13 @@ def _fill_dividends(
         factors.fill(code, g0, g1, ref_ts, ref_close)
 
 
-def _by_ticker_closes(closes: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _by_ticker_closes(
+    closes: pa.Table, *, is_sorted: bool = False
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if closes.num_rows == 0:
         return {}
-    closes = closes.sort_by([("ticker", "ascending"), ("timestamp", "ascending")])
+    if not is_sorted:
+        closes = closes.sort_by([("ticker", "ascending"), ("timestamp", "ascending")])
     runs = column_runs(closes, "ticker")
     ts = as_ns(closes.column("timestamp"))
     close = as_floats(closes.column("close"))

@@ -64,8 +64,10 @@ class ActionsIndex:
     ``g + c``; a bar of a ticker without actions reads position ``none`` (1.0).
     """
 
-    def __init__(self, actions: pa.Table) -> None:
-        if actions.num_rows:
+    def __init__(self, actions: pa.Table, *, is_sorted: bool = False) -> None:
+        """``is_sorted``: ``actions`` is already sorted by ``(ticker, timestamp)``, as a
+        storage read is (by its key, ``(ticker, timestamp, kind)``)."""
+        if actions.num_rows and not is_sorted:
             # the sort adjust_prices always did (stable: ties keep their stored order)
             actions = actions.sort_by([("ticker", "ascending"), ("timestamp", "ascending")])
         runs = column_runs(actions, "ticker")
@@ -85,7 +87,9 @@ class ActionsIndex:
         self.none = m + n
         self.split_suffix = np.ones(m + n + 1)
         splits = np.where(self.split, self.value, 1.0)
-        for c in range(n):
+        # products of 1.0 are 1.0: only tickers with a split need theirs computed
+        with_split = np.unique(owner[self.split]) if m else owner
+        for c in with_split.tolist():
             a, b = int(self.bounds[c]), int(self.bounds[c + 1])
             self.split_suffix[a + c : b + c + 1] = suffix_products(splits[a:b])
 

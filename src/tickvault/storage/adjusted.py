@@ -155,7 +155,9 @@ def actions_index(actions: Table, version: int) -> ActionsIndex:
             found = c.indexes.get(version)
         if found is not None:
             return found
-        built = ActionsIndex(Snapshot(actions, actions.state_at(version)).read_arrow())
+        built = ActionsIndex(
+            Snapshot(actions, actions.state_at(version)).read_arrow(), is_sorted=True
+        )
         with c.lock:
             c.indexes[version] = built
             while len(c.indexes) > KEEP_INDEXES:
