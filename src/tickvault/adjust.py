@@ -127,25 +127,32 @@ def adjust_prices(
     pos = index.positions(runs, codes, ts)
     split_after = index.split_suffix[pos]
     factor = 1.0 / split_after
-    columns = prices.column_names
-    if adjust == "all" and "close" in columns:
+    schema = prices.schema
+    if adjust == "all" and schema.get_field_index("close") >= 0:
         if factors is None or factors.index is not index:
             factors = DividendFactors(index)
         _fill_dividends(prices, runs, names, codes, ts, pos, factors, closes, read_closes)
         factor = factor * factors.suffix[pos]
-    # Arrow's multiply is the IEEE product numpy computed before, and keeps nulls null
+    # Arrow's multiply is the IEEE product numpy computed before, and keeps nulls null;
+    # x * 1.0 is x, so a column whose factors are all 1.0 (no split after any bar read)
+    # is kept as it is
     out = prices
-    schema = prices.schema
-    factors_of = {"price": pa.array(factor), "volume": pa.array(split_after)}
+    by_price = None if (factor == 1.0).all() else pa.array(factor)
+    by_volume = None
+    if schema.get_field_index("volume") >= 0 and not (split_after == 1.0).all():
+        by_volume = pa.array(split_after)
     for col in (*PRICE_COLUMNS, "volume"):
-        if col not in columns:
+        i = schema.get_field_index(col)
+        if i < 0:
             continue
-        i = columns.index(col)
-        f = factors_of["volume" if col == "volume" else "price"]
+        f = by_volume if col == "volume" else by_price
         values = prices.column(i)
+        if values.type == pa.float64() and f is None:
+            continue
         if values.type != pa.float64():
             values = values.cast(pa.float64())
-        values = pc.multiply(values, f)
+        if f is not None:
+            values = pc.multiply(values, f)
         out = out.set_column(i, schema.field(i), values)
     return out
 
@@ -157,8 +164,7 @@ def ticker_runs(prices: pa.Table) -> tuple[Runs, list[str]]:
     n = prices.num_rows
     first, last = col[0].as_py(), col[n - 1].as_py()
     if first == last and first is not None:
-        one = np.zeros(1, dtype=np.int64)
-        return Runs(col.chunk(0)[:1], one, one + n), [str(first)]
+        return Runs(col.chunk(0)[:1], np.array([0]), np.array([n])), [str(first)]
     runs = column_runs(prices, "ticker")
     return runs, [str(t) for t in runs.values.to_pylist()]
 
@@ -182,8 +188,11 @@ def _fill_dividends(
     ix = factors.index
     # the tickers whose first bar read needs actions not known yet (usually none)
     first = pos[runs.starts] - codes
-    lacking = np.flatnonzero((codes >= 0) & (first < factors.known[codes]))
-    for r in lacking.tolist():
+    if len(codes) == 1:
+        lacking = [0] if codes[0] >= 0 and first[0] < factors.known[codes[0]] else []
+    else:
+        lacking = np.flatnonzero((codes >= 0) & (first < factors.known[codes])).tolist()
+    for r in lacking:
         code, b = int(codes[r]), int(runs.ends[r])
         span = factors.missing(code, int(first[r]) + code)
         if span is None:

@@ -104,6 +104,15 @@ class ActionsIndex:
         """Suffix position of each bar (``runs``: the bars' tickers, ``codes``: their codes
         or -1, ``ts``: the bars' timestamps in ns): the bar's ticker's first action
         strictly later than the bar."""
+        if len(codes) == 1:  # one ticker read: one search among its own actions
+            c = int(codes[0])
+            if c < 0:
+                return np.full(len(ts), self.none, dtype=np.int64)
+            lo, hi = int(self.bounds[c]), int(self.bounds[c + 1])
+            # bars sorted by time: count the actions at or before each bar by placing the
+            # few actions among the many bars (searchsorted of bars in actions, cheaper)
+            before = np.bincount(np.searchsorted(ts, self.ts[lo:hi]), minlength=len(ts) + 1)
+            return np.cumsum(before[: len(ts)]) + (lo + c)
         if len(codes) <= FEW_TICKERS:  # one search per ticker among its own actions
             pos = np.full(len(ts), self.none, dtype=np.int64)
             for c, a, b in zip(codes.tolist(), runs.starts, runs.ends, strict=True):
