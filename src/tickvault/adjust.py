@@ -126,13 +126,14 @@ def adjust_prices(
     ts = as_ns(prices.column("timestamp"))
     pos = index.positions(runs, codes, ts)
     split_after = index.split_suffix[pos]
-    factor = 1.0 / split_after
+    # 1 / split_after, times the dividends' product for "all": precomputed per position
+    factor = index.split_price[pos]
     schema = prices.schema
     if adjust == "all" and schema.get_field_index("close") >= 0:
         if factors is None or factors.index is not index:
             factors = DividendFactors(index)
         _fill_dividends(prices, runs, names, codes, ts, pos, factors, closes, read_closes)
-        factor = factor * factors.suffix[pos]
+        factor = factors.price[pos]
     # Arrow's multiply is the IEEE product numpy computed before, and keeps nulls null;
     # x * 1.0 is x, so a column whose factors are all 1.0 (no split after any bar read)
     # is kept as it is
@@ -203,12 +204,11 @@ def _fill_dividends(
             need[names[r]] = (int(ts[b - 1]), last_div)
     if not todo:
         return
+    read = read_closes is not None and bool(need)
     if read_closes is not None and need:
         closes = read_closes(need)
-    # a storage read is sorted by (ticker, timestamp) already
-    extra = (
-        _by_ticker_closes(closes, is_sorted=read_closes is not None) if closes is not None else {}
-    )
+    # what read_closes reads comes sorted by (ticker, timestamp), as every storage read
+    extra = _by_ticker_closes(closes, is_sorted=read) if closes is not None else {}
     close = as_floats(prices.column("close"))
     for r, code, (g0, g1) in todo:
         a, b = int(runs.starts[r]), int(runs.ends[r])

@@ -92,6 +92,8 @@ class ActionsIndex:
         for c in with_split.tolist():
             a, b = int(self.bounds[c]), int(self.bounds[c + 1])
             self.split_suffix[a + c : b + c + 1] = suffix_products(splits[a:b])
+        #: the price factor of ``adjust="splits"`` per position (one gather per read)
+        self.split_price = 1.0 / self.split_suffix
 
     @property
     def num_actions(self) -> int:
@@ -132,14 +134,17 @@ class DividendFactors:
     """Dividend products of one prices snapshot and one :class:`ActionsIndex`.
 
     ``suffix[g + c]`` is the product of ``1 - D / C`` over ticker ``c``'s dividends from
-    action ``g`` on (splits count 1), valid for ``g >= known[c]``. Reads fill it backwards
-    from each ticker's end, as far as their first bar needs; values never change once
-    known, so concurrent fills write the same bits and readers need no lock.
+    action ``g`` on (splits count 1) and ``price[g + c]`` the price factor of
+    ``adjust="all"`` there (``1 / splits * dividends``), valid for ``g >= known[c]``.
+    Reads fill them backwards from each ticker's end, as far as their first bar needs;
+    values never change once known, so concurrent fills write the same bits and readers
+    need no lock.
     """
 
     def __init__(self, index: ActionsIndex) -> None:
         self.index = index
         self.suffix = np.ones(index.none + 1)
+        self.price = index.split_price * self.suffix  # right where nothing is after a bar
         self.known = index.bounds[1:].copy()
         self._lock = threading.Lock()
 
@@ -170,5 +175,7 @@ class DividendFactors:
                 return
             seed = float(self.suffix[g1 + code])
             out = suffix_products(mult[: g1 - g0], seed)
-            self.suffix[g0 + code : g1 + code] = out[:-1]
+            lo, hi = g0 + code, g1 + code
+            self.suffix[lo:hi] = out[:-1]
+            self.price[lo:hi] = self.index.split_price[lo:hi] * out[:-1]
             self.known[code] = g0

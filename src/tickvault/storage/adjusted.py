@@ -12,6 +12,15 @@ uses is chosen so that it is one moment of the database:
 * reading a pinned prices ``version``: the newest actions version committed at or before
   that prices version (by the log entries' commit times), so an old version reads the
   same adjusted values tomorrow as today, whatever actions arrive later.
+
+Versions are immutable, so what a read derives from them is cached per handle (per
+:class:`Table` object): the :class:`~tickvault.adjust_index.ActionsIndex` of an actions
+version (one read of the whole actions snapshot, then no actions read per call), the
+:class:`~tickvault.adjust_index.DividendFactors` of a (prices version, actions version)
+pair (each dividend's ``1 - D / C``, filled by the reads that need it: a range read far
+from the newest bars pays the read of the later closes once per pair) and the pairing of
+a pinned version. A new commit is a new version, hence a new cache key: nothing is ever
+invalidated, old keys age out (:data:`KEEP_INDEXES`, :data:`KEEP_FACTORS`).
 """
 
 from __future__ import annotations
@@ -134,6 +143,9 @@ _CACHES_LOCK = threading.Lock()
 
 
 def _caches(table: Table) -> _Caches:
+    found = _CACHES.get(table)
+    if found is not None:
+        return found
     with _CACHES_LOCK:
         c = _CACHES.get(table)
         if c is None:
@@ -145,11 +157,9 @@ def actions_index(actions: Table, version: int) -> ActionsIndex:
     """The :class:`ActionsIndex` of actions ``version``: one read of the whole snapshot
     per version and handle, the newest :data:`KEEP_INDEXES` versions kept."""
     c = _caches(actions)
-    with c.lock:
-        found = c.indexes.get(version)
-        if found is not None:
-            c.indexes.move_to_end(version)
-            return found
+    found = c.indexes.get(version)  # a hit needs no lock (the order is only for eviction)
+    if found is not None:
+        return found
     with c.build:
         with c.lock:
             found = c.indexes.get(version)
@@ -172,6 +182,9 @@ def dividend_factors(
     that use them), the newest :data:`KEEP_FACTORS` pairs kept."""
     c = _caches(prices)
     key = (version, actions_version)
+    found = c.factors.get(key)
+    if found is not None and found.index is index:
+        return found
     with c.lock:
         found = c.factors.get(key)
         if found is None or found.index is not index:
