@@ -134,14 +134,12 @@ def adjust_prices(
             factors = DividendFactors(index)
         _fill_dividends(prices, runs, names, codes, ts, pos, factors, closes, read_closes)
         factor = factors.price[pos]
-    # Arrow's multiply is the IEEE product numpy computed before, and keeps nulls null;
-    # x * 1.0 is x, so a column whose factors are all 1.0 (no split after any bar read)
-    # is kept as it is
+    # Arrow's multiply is the IEEE product numpy computed before, and keeps nulls null
     out = prices
-    by_price = None if (factor == 1.0).all() else pa.array(factor)
-    by_volume = None
-    if schema.get_field_index("volume") >= 0 and not (split_after == 1.0).all():
-        by_volume = pa.array(split_after)
+    # a ticker without splits has split factors of 1.0 (x * 1.0 is x: nothing to do)
+    some_split = bool(index.has_split[codes].any())
+    by_volume = pa.array(split_after) if some_split else None
+    by_price = pa.array(factor) if some_split or adjust == "all" else None
     for col in (*PRICE_COLUMNS, "volume"):
         i = schema.get_field_index(col)
         if i < 0:

@@ -89,6 +89,9 @@ class ActionsIndex:
         splits = np.where(self.split, self.value, 1.0)
         # products of 1.0 are 1.0: only tickers with a split need theirs computed
         with_split = np.unique(owner[self.split]) if m else owner
+        #: per code: has the ticker any split (else its split factors are all 1.0)
+        self.has_split = np.zeros(n + 1, dtype=bool)  # [-1]: tickers without actions
+        self.has_split[with_split] = True
         for c in with_split.tolist():
             a, b = int(self.bounds[c]), int(self.bounds[c + 1])
             self.split_suffix[a + c : b + c + 1] = suffix_products(splits[a:b])
