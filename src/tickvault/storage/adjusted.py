@@ -45,6 +45,7 @@ from .table import Table
 KEEP_INDEXES = 2
 #: (prices version, actions version) pairs whose dividend products a handle keeps
 KEEP_FACTORS = 4
+_UNKNOWN = -2  # not a version, nor None (no actions version)
 
 
 def actions_version_for(prices: Table, actions: Table, version: int | None) -> int | None:
@@ -56,13 +57,17 @@ def actions_version_for(prices: Table, actions: Table, version: int | None) -> i
     if version is None:
         return newest
     # versions are immutable: the answer for (version, newest) never changes
-    memo = _caches(prices).pairing
+    c = _caches(prices)
     key = (id(actions), version, newest)
-    if key not in memo:
-        if len(memo) >= 64:
-            memo.clear()
-        memo[key] = _pairing(prices, actions, version, newest)
-    return memo[key]
+    found = c.pairing.get(key, _UNKNOWN)
+    if found != _UNKNOWN:
+        return found
+    found = _pairing(prices, actions, version, newest)
+    with c.lock:
+        if len(c.pairing) >= 64:
+            c.pairing.clear()
+        c.pairing[key] = found
+    return found
 
 
 def _pairing(prices: Table, actions: Table, version: int, newest: int) -> int | None:
@@ -117,11 +122,6 @@ def read_adjusted(
     if wanted is not None and bars.column_names != wanted:
         bars = bars.select(wanted)
     return bars
-
-
-def actions_snapshot(prices: Table, actions: Table, version: int | None) -> Snapshot | None:
-    v = actions_version_for(prices, actions, version)
-    return None if v is None else Snapshot(actions, actions.state_at(v))
 
 
 class _Caches:
