@@ -227,3 +227,133 @@ def test_dividend_before_any_bar_adjusts_nothing(tmp_path: Path):
         pd.DataFrame([{"ticker": "X", "timestamp": "2024-03-04", "kind": "dividend", "value": 1}])
     )
     assert db.read_table("prices", adjust="all")["close"].tolist() == [10.0, 10.0]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    histories(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["splits", "all"]),
+            st.integers(0, 39),
+            st.integers(0, 39),
+            st.sampled_from([None, "AAA", ["AAA", "CCC"]]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_cached_reads_equal_cold_reads(
+    tmp_path_factory: pytest.TempPathFactory,
+    data: tuple[pd.DataFrame, pd.DataFrame],
+    reads: list[tuple[str, int, int, object]],
+):
+    """One handle reading ranges in any order (its actions index and dividend products
+    filled by earlier reads) reads the same bits as a fresh handle's first read."""
+    bars, actions = data
+    path = tmp_path_factory.mktemp("db")
+    warm = ParquetDB(path)
+    warm.upsert_prices(bars)
+    if len(actions):
+        warm.upsert_actions(actions)
+    for how, i, j, tickers in reads:
+        kw = {
+            "start": DAYS[min(i, j)],
+            "end": None if max(i, j) == 39 else DAYS[max(i, j)],
+            "tickers": tickers,
+            "adjust": how,
+        }
+        assert warm.read_arrow("prices", **kw).equals(ParquetDB(path).read_arrow("prices", **kw))
+
+
+def _bars(closes: list[float], ticker: str = "X") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ticker": ticker,
+            "timestamp": DAYS[: len(closes)],
+            "open": closes,
+            "high": closes,
+            "low": closes,
+            "close": closes,
+            "volume": 1.0,
+        }
+    )
+
+
+def _act(day: int, kind: str, value: float, ticker: str = "X") -> pd.DataFrame:
+    return pd.DataFrame([{"ticker": ticker, "timestamp": DAYS[day], "kind": kind, "value": value}])
+
+
+def test_new_commits_are_never_read_from_a_stale_cache(tmp_path: Path):
+    """A new actions commit (a split, a dividend) or prices commit (a corrected close)
+    after cached reads changes the adjusted result as the formulas say."""
+    db = ParquetDB(tmp_path / "db")
+    bars = _bars([10.0, 20.0, 40.0, 50.0, 80.0])
+    db.upsert_prices(bars)
+    db.upsert_actions(_act(3, "dividend", 1.0))
+    month = {"start": DAYS[0], "end": DAYS[1]}  # the dividend is after the range
+
+    def both(expected_bars: pd.DataFrame, expected_actions: pd.DataFrame) -> None:
+        for how in ("splits", "all"):
+            want = reference(expected_bars, expected_actions, how)
+            _close(db.read_table("prices", adjust=how), want)
+            _close(db.read_table("prices", adjust=how, **month), want.iloc[:2])
+
+    acts = _act(3, "dividend", 1.0)
+    both(bars, acts)
+    db.upsert_actions(_act(2, "split", 2.0))  # a new split
+    acts = pd.concat([acts, _act(2, "split", 2.0)])
+    both(bars, acts)
+    db.upsert_actions(_act(3, "dividend", 4.0))  # a corrected dividend (upserted)
+    acts = pd.concat([_act(3, "dividend", 4.0), _act(2, "split", 2.0)])
+    both(bars, acts)
+    db.upsert_actions(_act(1, "dividend", 0.5))  # a dividend inside the range
+    acts = pd.concat([acts, _act(1, "dividend", 0.5)])
+    both(bars, acts)
+    fixed = _bars([10.0, 20.0, 25.0, 50.0, 80.0])  # the close dividends are measured by
+    db.upsert_prices(fixed)
+    both(fixed, acts)
+
+
+def test_pinned_versions_keep_their_pairing_with_a_warm_cache(tmp_path: Path):
+    db = ParquetDB(tmp_path / "db")
+    v0 = db.upsert_prices(_bars([10.0, 10.0, 10.0, 10.0])).version
+    db.upsert_actions(_act(2, "dividend", 1.0))
+    v1 = db.upsert_prices(_bars([10.0, 20.0, 10.0, 10.0])).version
+    db.upsert_actions(_act(3, "split", 2.0))
+    newest = db.read_table("prices", adjust="all")["close"].tolist()
+    assert newest == pytest.approx([5.0 * 0.95, 10.0 * 0.95, 5.0, 10.0], rel=1e-12)
+    for _ in range(2):  # cold, then from the cache
+        assert db.read_table("prices", version=v0, adjust="all")["close"].tolist() == [10.0] * 4
+        at_v1 = db.read_table("prices", version=v1, adjust="all")["close"].tolist()
+        assert at_v1 == pytest.approx([10.0 * 0.95, 20.0 * 0.95, 10.0, 10.0], rel=1e-12)
+        assert db.read_table("prices", adjust="all")["close"].tolist() == newest
+        assert ParquetDB(tmp_path / "db").read_table("prices", version=v1, adjust="all")[
+            "close"
+        ].tolist() == pytest.approx(at_v1, rel=0)
+
+
+def test_concurrent_cold_reads_on_one_handle(tmp_path: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = ParquetDB(tmp_path / "db")
+    frames = [_bars([10.0 + k + i for k in range(30)], f"T{i}") for i in range(8)]
+    db.upsert_prices(pd.concat(frames))
+    db.upsert_actions(
+        pd.concat([_act(d, "dividend", 0.1 * (i + 1), f"T{i}") for i in range(8) for d in (7, 21)])
+    )
+    ranges = [(DAYS[a], DAYS[a + 4]) for a in range(0, 25, 3)]
+    want = [
+        ParquetDB(tmp_path / "db").read_arrow("prices", start=s, end=e, adjust="all")
+        for s, e in ranges
+    ]
+    shared = ParquetDB(tmp_path / "db")
+    with ThreadPoolExecutor(8) as pool:
+        got = list(
+            pool.map(
+                lambda r: shared.read_arrow("prices", start=r[0], end=r[1], adjust="all"),
+                ranges * 3,
+            )
+        )
+    for k, table in enumerate(got):
+        assert table.equals(want[k % len(ranges)])

@@ -21,14 +21,16 @@ The formulas (docs/storage.md, "Adjusted prices"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .adjust_index import ActionsIndex, DividendFactors, as_floats, as_ns
 from .errors import ConfigError
-from .keys import column_runs
+from .keys import Runs, column_runs
 
 Adjust = Literal["splits", "all"]
 
@@ -48,35 +50,17 @@ def check_adjust(adjust: object) -> Adjust | None:
     )
 
 
-def _ns(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return np.asarray(arr.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _floats(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
-
-
-def _suffix_products(values: np.ndarray) -> np.ndarray:
-    """``out[j]`` = product of ``values[j:]`` (``out[len] = 1``)."""
-    out = np.ones(len(values) + 1)
-    if len(values):
-        out[:-1] = np.cumprod(values[::-1])[::-1]
-    return out
-
-
 def _by_ticker(actions: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per ticker: action timestamps (ns), kinds (True = split) and values, by time."""
     if actions.num_rows == 0:
         return {}
     actions = actions.sort_by([("ticker", "ascending"), ("timestamp", "ascending")])
     runs = column_runs(actions, "ticker")
-    ts = _ns(actions.column("timestamp"))
+    ts = as_ns(actions.column("timestamp"))
     split = np.asarray(
         pc.equal(actions.column("kind"), "split").to_numpy(zero_copy_only=False), dtype=bool
     )
-    value = _floats(actions.column("value"))
+    value = as_floats(actions.column("value"))
     out = {}
     for name, a, b in zip(runs.values.to_pylist(), runs.starts, runs.ends, strict=True):
         out[str(name)] = (ts[a:b], split[a:b], value[a:b])
@@ -95,7 +79,7 @@ def dividend_closes_needed(prices: pa.Table, actions: pa.Table) -> dict[str, tup
     if divs.num_rows == 0:
         return {}
     runs = column_runs(prices, "ticker")
-    ts = _ns(prices.column("timestamp"))
+    ts = as_ns(prices.column("timestamp"))
     last = {str(t): int(ts[b - 1]) for t, b in zip(runs.values.to_pylist(), runs.ends, strict=True)}
     need: dict[str, tuple[int, int]] = {}
     for t, (stamps, _, _) in _by_ticker(divs).items():
@@ -107,92 +91,145 @@ def dividend_closes_needed(prices: pa.Table, actions: pa.Table) -> dict[str, tup
 
 def adjust_prices(
     prices: pa.Table,
-    actions: pa.Table,
+    actions: pa.Table | ActionsIndex,
     adjust: Adjust | None,
     *,
     closes: pa.Table | None = None,
+    factors: DividendFactors | None = None,
+    read_closes: Callable[[dict[str, tuple[int, int]]], pa.Table | None] | None = None,
 ) -> pa.Table:
     """``prices`` back-adjusted by ``actions`` (see the module docstring).
 
     ``prices`` holds as-traded bars sorted by ``(ticker, timestamp)`` with at least
     ``ticker`` and ``timestamp`` (price columns and ``volume`` are adjusted where present);
-    ``actions`` has ``ticker, timestamp, kind, value``. ``closes`` (``ticker, timestamp,
-    close``, as traded) supplies the closes of bars that ``prices`` does not hold — a range
-    read lacks the bars after its end that dividends after it are measured against
-    (:func:`dividend_closes_needed`). The result has the same rows, columns and types.
+    ``actions`` has ``ticker, timestamp, kind, value``, or is an :class:`ActionsIndex` of
+    them. ``closes`` (``ticker, timestamp, close``, as traded) supplies the closes of bars
+    that ``prices`` does not hold — a range read lacks the bars after its end that
+    dividends after it are measured against (:func:`dividend_closes_needed`). The result
+    has the same rows, columns and types.
+
+    A storage reader passes ``factors``, the dividend products of its prices snapshot
+    (cached across reads), and instead of ``closes`` a ``read_closes(need)`` that reads
+    the closes of ``after < timestamp < upto`` for ``need = {ticker: (after, upto)}``,
+    called only when dividends not yet in ``factors`` lie after the bars read.
     """
     adjust = check_adjust(adjust)
-    if adjust is None or prices.num_rows == 0 or actions.num_rows == 0:
+    if adjust is None or prices.num_rows == 0:
         return prices
-    if adjust == "splits":
-        actions = actions.filter(pc.equal(actions.column("kind"), "split"))
-    per_ticker = _by_ticker(actions)
-    if not per_ticker:
+    index = actions if isinstance(actions, ActionsIndex) else ActionsIndex(actions)
+    if index.num_actions == 0:
         return prices
-    extra = _by_ticker_closes(closes) if adjust == "all" and closes is not None else {}
-    runs = column_runs(prices, "ticker")
-    n = prices.num_rows
-    ts = _ns(prices.column("timestamp"))
-    has_close = "close" in prices.column_names
-    close = _floats(prices.column("close")) if has_close else None
-    price_factor = np.ones(n)
-    volume_factor = np.ones(n)
-    touched = False
-    for name, a, b in zip(runs.values.to_pylist(), runs.starts, runs.ends, strict=True):
-        acts = per_ticker.get(str(name))
-        if acts is None:
-            continue
-        a_ts, a_split, a_value = acts
-        bar_ts = ts[a:b]
-        # index of the first action strictly after each bar: actions[j:] apply to the bar
-        j = np.searchsorted(a_ts, bar_ts, side="right")
-        splits = np.where(a_split, a_value, 1.0)
-        split_after = _suffix_products(splits)[j]
-        factor = 1.0 / split_after
-        volume_factor[a:b] = split_after
-        if adjust == "all":
-            ref_ts, ref_close = bar_ts, close[a:b] if close is not None else None
-            more = extra.get(str(name))
-            if more is not None and ref_close is not None:
-                ref_ts = np.concatenate([bar_ts, more[0]])
-                ref_close = np.concatenate([ref_close, more[1]])
-                order = np.argsort(ref_ts, kind="stable")
-                ref_ts, ref_close = ref_ts[order], ref_close[order]
-            mult = np.ones(len(a_ts))
-            if ref_close is not None and len(ref_ts):
-                is_div = ~a_split
-                # the last bar strictly before each dividend's ex-date
-                k = np.searchsorted(ref_ts, a_ts[is_div], side="left") - 1
-                ok = k >= 0
-                m = np.ones(int(is_div.sum()))
-                m[ok] = 1.0 - a_value[is_div][ok] / ref_close[k[ok]]
-                mult[is_div] = m
-            factor = factor * _suffix_products(mult)[j]
-        price_factor[a:b] = factor
-        touched = True
-    if not touched:
+    runs, names = ticker_runs(prices)
+    codes = index.code_of(names)
+    if max(codes.tolist()) < 0:
         return prices
+    ts = as_ns(prices.column("timestamp"))
+    pos = index.positions(runs, codes, ts)
+    split_after = index.split_suffix[pos]
+    # 1 / split_after, times the dividends' product for "all": precomputed per position
+    factor = index.split_price[pos]
+    schema = prices.schema
+    if adjust == "all" and schema.get_field_index("close") >= 0:
+        if factors is None or factors.index is not index:
+            factors = DividendFactors(index)
+        _fill_dividends(prices, runs, names, codes, ts, pos, factors, closes, read_closes)
+        factor = factors.price[pos]
+    # Arrow's multiply is the IEEE product numpy computed before, and keeps nulls null
     out = prices
+    # a ticker without splits has split factors of 1.0 (x * 1.0 is x: nothing to do)
+    some_split = bool(index.has_split[codes].any())
+    by_volume = pa.array(split_after) if some_split else None
+    by_price = pa.array(factor) if some_split or adjust == "all" else None
     for col in (*PRICE_COLUMNS, "volume"):
-        if col not in out.column_names:
+        i = schema.get_field_index(col)
+        if i < 0:
             continue
-        i = out.column_names.index(col)
-        f = volume_factor if col == "volume" else price_factor
-        values = pa.array(_floats(out.column(i)) * f, type=pa.float64())
-        arr = out.column(i).combine_chunks()
-        if arr.null_count:
-            values = pc.if_else(pc.is_null(arr), pa.nulls(n, pa.float64()), values)
-        out = out.set_column(i, out.schema.field(i), values)
+        f = by_volume if col == "volume" else by_price
+        values = prices.column(i)
+        if values.type == pa.float64() and f is None:
+            continue
+        if values.type != pa.float64():
+            values = values.cast(pa.float64())
+        if f is not None:
+            values = pc.multiply(values, f)
+        out = out.set_column(i, schema.field(i), values)
     return out
 
 
-def _by_ticker_closes(closes: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def ticker_runs(prices: pa.Table) -> tuple[Runs, list[str]]:
+    """The runs of ``ticker`` in ``prices`` (sorted by it) and their tickers: without a
+    scan when the first and last rows have the same ticker (one ticker read)."""
+    col = prices.column("ticker")
+    n = prices.num_rows
+    first, last = col[0].as_py(), col[n - 1].as_py()
+    if first == last and first is not None:
+        return Runs(col.chunk(0)[:1], np.array([0]), np.array([n])), [str(first)]
+    runs = column_runs(prices, "ticker")
+    return runs, [str(t) for t in runs.values.to_pylist()]
+
+
+def _fill_dividends(
+    prices: pa.Table,
+    runs: Runs,
+    names: list[str],
+    codes: np.ndarray,
+    ts: np.ndarray,
+    pos: np.ndarray,
+    factors: DividendFactors,
+    closes: pa.Table | None,
+    read_closes: Callable[[dict[str, tuple[int, int]]], pa.Table | None] | None,
+) -> None:
+    """Fill ``factors`` for the dividends the bars of ``prices`` need and it lacks: those
+    after each ticker's first bar read, measured against the bars read and, for those
+    after its last bar read, ``closes`` or the closes ``read_closes`` reads."""
+    todo = []
+    need: dict[str, tuple[int, int]] = {}
+    ix = factors.index
+    # the tickers whose first bar read needs actions not known yet (usually none)
+    first = pos[runs.starts] - codes
+    if len(codes) == 1:
+        lacking = [0] if codes[0] >= 0 and first[0] < factors.known[codes[0]] else []
+    else:
+        lacking = np.flatnonzero((codes >= 0) & (first < factors.known[codes])).tolist()
+    for r in lacking:
+        code, b = int(codes[r]), int(runs.ends[r])
+        span = factors.missing(code, int(first[r]) + code)
+        if span is None:
+            continue
+        todo.append((r, code, span))
+        last_div = int(ix.ts[span[1] - 1])
+        if last_div > ts[b - 1]:
+            need[names[r]] = (int(ts[b - 1]), last_div)
+    if not todo:
+        return
+    read = read_closes is not None and bool(need)
+    if read_closes is not None and need:
+        closes = read_closes(need)
+    # what read_closes reads comes sorted by (ticker, timestamp), as every storage read
+    extra = _by_ticker_closes(closes, is_sorted=read) if closes is not None else {}
+    close = as_floats(prices.column("close"))
+    for r, code, (g0, g1) in todo:
+        a, b = int(runs.starts[r]), int(runs.ends[r])
+        ref_ts, ref_close = ts[a:b], close[a:b]
+        more = extra.get(names[r])
+        if more is not None:
+            ref_ts = np.concatenate([ref_ts, more[0]])
+            ref_close = np.concatenate([ref_close, more[1]])
+            order = np.argsort(ref_ts, kind="stable")
+            ref_ts, ref_close = ref_ts[order], ref_close[order]
+        factors.fill(code, g0, g1, ref_ts, ref_close)
+
+
+def _by_ticker_closes(
+    closes: pa.Table, *, is_sorted: bool = False
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if closes.num_rows == 0:
         return {}
-    closes = closes.sort_by([("ticker", "ascending"), ("timestamp", "ascending")])
+    if not is_sorted:
+        closes = closes.sort_by([("ticker", "ascending"), ("timestamp", "ascending")])
     runs = column_runs(closes, "ticker")
-    ts = _ns(closes.column("timestamp"))
-    close = _floats(closes.column("close"))
+    ts = as_ns(closes.column("timestamp"))
+    close = as_floats(closes.column("close"))
     return {
         str(t): (ts[a:b], close[a:b])
         for t, a, b in zip(runs.values.to_pylist(), runs.starts, runs.ends, strict=True)

@@ -12,21 +12,40 @@ uses is chosen so that it is one moment of the database:
 * reading a pinned prices ``version``: the newest actions version committed at or before
   that prices version (by the log entries' commit times), so an old version reads the
   same adjusted values tomorrow as today, whatever actions arrive later.
+
+Versions are immutable, so what a read derives from them is cached per handle (per
+:class:`Table` object): the :class:`~tickvault.adjust_index.ActionsIndex` of an actions
+version (one read of the whole actions snapshot, then no actions read per call), the
+:class:`~tickvault.adjust_index.DividendFactors` of a (prices version, actions version)
+pair (each dividend's ``1 - D / C``, filled by the reads that need it: a range read far
+from the newest bars pays the read of the later closes once per pair) and the pairing of
+a pinned version. A new commit is a new version, hence a new cache key: nothing is ever
+invalidated, old keys age out (:data:`KEEP_INDEXES`, :data:`KEEP_FACTORS`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from functools import partial
+from weakref import WeakKeyDictionary
 
 import pandas as pd
 import pyarrow as pa
 
-from ..adjust import Adjust, adjust_prices, check_adjust, dividend_closes_needed
+from ..adjust import Adjust, adjust_prices, check_adjust
+from ..adjust_index import ActionsIndex, DividendFactors
 from ..errors import ConfigError
-from ..schema import ACTIONS
 from ..times import TimeLike
 from .snapshot import Snapshot
 from .table import Table
+
+#: actions versions whose index a handle keeps (the newest, and one a pinned read uses)
+KEEP_INDEXES = 2
+#: (prices version, actions version) pairs whose dividend products a handle keeps
+KEEP_FACTORS = 4
+_UNKNOWN = -2  # not a version, nor None (no actions version)
 
 
 def actions_version_for(prices: Table, actions: Table, version: int | None) -> int | None:
@@ -37,6 +56,21 @@ def actions_version_for(prices: Table, actions: Table, version: int | None) -> i
         return None
     if version is None:
         return newest
+    # versions are immutable: the answer for (version, newest) never changes
+    c = _caches(prices)
+    key = (id(actions), version, newest)
+    found = c.pairing.get(key, _UNKNOWN)
+    if found != _UNKNOWN:
+        return found
+    found = _pairing(prices, actions, version, newest)
+    with c.lock:
+        if len(c.pairing) >= 64:
+            c.pairing.clear()
+        c.pairing[key] = found
+    return found
+
+
+def _pairing(prices: Table, actions: Table, version: int, newest: int) -> int | None:
     entry = prices.log.read_entry(version)
     when = entry.get("timestamp") if entry else None
     if not isinstance(when, str):
@@ -73,23 +107,92 @@ def read_adjusted(
             read_cols.append("close")
     bars = snap.read_arrow(tickers=tickers, start=start, end=end, columns=read_cols)
     if how is not None and bars.num_rows:
-        acts = actions_snapshot(prices, actions, snap.version if version is not None else None)
-        names = sorted(set(bars.column("ticker").to_pylist()))
-        stored = (
-            acts.read_arrow(tickers=names, start=start) if acts is not None else ACTIONS.empty()
-        )
-        closes = None
-        if how == "all":
-            closes = _closes_after(snap, dividend_closes_needed(bars, stored))
-        bars = adjust_prices(bars, stored, how, closes=closes)
+        av = actions_version_for(prices, actions, snap.version if version is not None else None)
+        if av is not None:
+            index = actions_index(actions, av)
+            factors = dividend_factors(prices, snap.version, av, index) if how == "all" else None
+            bars = adjust_prices(
+                bars,
+                index,
+                how,
+                factors=factors,
+                # a read to the newest bar holds every close after its first bar
+                read_closes=None if end is None else partial(_closes_after, snap),
+            )
     if wanted is not None and bars.column_names != wanted:
         bars = bars.select(wanted)
     return bars
 
 
-def actions_snapshot(prices: Table, actions: Table, version: int | None) -> Snapshot | None:
-    v = actions_version_for(prices, actions, version)
-    return None if v is None else Snapshot(actions, actions.state_at(v))
+class _Caches:
+    """What adjusted reads derive from one table's immutable versions, per handle."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.build = threading.Lock()  # one cold build at a time; others wait and reuse
+        #: (id of the actions table, prices version, newest actions version) -> pairing
+        self.pairing: dict[tuple[int, int, int], int | None] = {}
+        #: actions version -> its index (on the actions table)
+        self.indexes: OrderedDict[int, ActionsIndex] = OrderedDict()
+        #: (prices version, actions version) -> dividend products (on the prices table)
+        self.factors: OrderedDict[tuple[int, int], DividendFactors] = OrderedDict()
+
+
+_CACHES: WeakKeyDictionary[Table, _Caches] = WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _caches(table: Table) -> _Caches:
+    found = _CACHES.get(table)
+    if found is not None:
+        return found
+    with _CACHES_LOCK:
+        c = _CACHES.get(table)
+        if c is None:
+            c = _CACHES[table] = _Caches()
+        return c
+
+
+def actions_index(actions: Table, version: int) -> ActionsIndex:
+    """The :class:`ActionsIndex` of actions ``version``: one read of the whole snapshot
+    per version and handle, the newest :data:`KEEP_INDEXES` versions kept."""
+    c = _caches(actions)
+    found = c.indexes.get(version)  # a hit needs no lock (the order is only for eviction)
+    if found is not None:
+        return found
+    with c.build:
+        with c.lock:
+            found = c.indexes.get(version)
+        if found is not None:
+            return found
+        built = ActionsIndex(
+            Snapshot(actions, actions.state_at(version)).read_arrow(), is_sorted=True
+        )
+        with c.lock:
+            c.indexes[version] = built
+            while len(c.indexes) > KEEP_INDEXES:
+                c.indexes.popitem(last=False)
+        return built
+
+
+def dividend_factors(
+    prices: Table, version: int, actions_version: int, index: ActionsIndex
+) -> DividendFactors:
+    """The dividend products of prices ``version`` with ``index`` (filled by the reads
+    that use them), the newest :data:`KEEP_FACTORS` pairs kept."""
+    c = _caches(prices)
+    key = (version, actions_version)
+    found = c.factors.get(key)
+    if found is not None and found.index is index:
+        return found
+    with c.lock:
+        found = c.factors.get(key)
+        if found is None or found.index is not index:
+            found = c.factors[key] = DividendFactors(index)
+        c.factors.move_to_end(key)
+        while len(c.factors) > KEEP_FACTORS:
+            c.factors.popitem(last=False)
+        return found
 
 
 def _closes_after(snap: Snapshot, need: dict[str, tuple[int, int]]) -> pa.Table | None:

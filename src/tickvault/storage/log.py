@@ -124,6 +124,8 @@ class LogStore:
             state = self._start_state(upto)
         elif upto is None or upto > state.version:
             nxt = self.read_entry(state.version + 1)
+            if nxt is None and upto is None:
+                return state  # nothing new (asked once: the loop below would ask again)
             if nxt is not None:  # new commits: if far behind, jump to the newest checkpoint
                 hint = self.checkpoint_hint()
                 if hint is not None and hint > state.version and (upto is None or hint <= upto):
