@@ -63,8 +63,7 @@ def check_sources(db: ParquetDB, tickers: list[str], source: Source, replace: bo
             clash.setdefault(describe_origin(theirs), []).append(t)
     if clash:
         parts = "; ".join(
-            f"{', '.join(ts[:5])}{' …' if len(ts) > 5 else ''} came from {where}"
-            for where, ts in sorted(clash.items())
+            f"{_first_few(ts)} came from {where}" for where, ts in sorted(clash.items())
         )
         raise ConfigError(
             f"source {describe_origin(mine)!r} is not where the stored bars came from: {parts}. "
@@ -92,8 +91,7 @@ def stored_source(db: ParquetDB, tickers: list[str]) -> Source:
         found[key] = o
     if len(groups) > 1:
         listing = "; ".join(
-            f"{describe_origin(found[k])}: {', '.join(ts[:5])}{' …' if len(ts) > 5 else ''}"
-            for k, ts in sorted(groups.items())
+            f"{describe_origin(found[k])}: {_first_few(ts)}" for k, ts in sorted(groups.items())
         )
         raise ConfigError(
             f"the tickers came from different sources ({listing}); update each group with "
@@ -132,3 +130,8 @@ def completed_tickers(db: ParquetDB, key: str) -> set[str]:
         if info.get("run_key") == key:
             done.update(info.get("done") or ())
     return done
+
+
+def _first_few(tickers: list[str]) -> str:
+    """Up to five tickers for a message, with "…" when there are more."""
+    return ", ".join(tickers[:5]) + (" …" if len(tickers) > 5 else "")
