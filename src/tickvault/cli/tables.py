@@ -11,34 +11,23 @@ from .common import open_db, read_tickers
 from .errors import EXIT_OK, UsageError
 from .output import Output, print_frame, write_frame
 
-#: statement types ``tickvault sql`` runs; everything else (COPY, CREATE, ATTACH, SET,
-#: INSERT, PRAGMA, ...) could write, and is refused
-READ_ONLY = ("SELECT", "EXPLAIN")
-
 
 def cmd_sql(args: argparse.Namespace, out: Output) -> int:
-    """Run a read-only DuckDB query with every table as a view named after it."""
-    from ..storage.engines import duckdb_connection, optional
+    """Run a read-only DuckDB query with every table as a view named after it
+    (``storage.sql``: the statement guard and the locked connection)."""
+    from ..storage.engines import optional
+    from ..storage.sql import RefusedStatement, check_read_only, run_query
 
     duckdb = optional("duckdb", "duckdb")
     db = open_db(args)
-    con = duckdb_connection()
     try:
-        statements = con.extract_statements(args.query)
-        for st in statements:
-            kind = str(st.type).rsplit(".", 1)[-1]
-            if kind not in READ_ONLY:
-                raise UsageError(
-                    f"tickvault sql is read-only: a {kind} statement is refused "
-                    f"(use SELECT; `tickvault export` writes files)"
-                )
-        if not statements:
-            raise UsageError("no SQL statement given, e.g. 'SELECT count(*) FROM prices'")
-        named = set(con.get_table_names(args.query))
-        for name in db.tables():
-            pinned = args.version if name in named else None
-            db.to_duckdb(name, version=pinned, connection=con).create_view(name)
-        df = con.sql(args.query).df()
+        parser = duckdb.connect()
+        check_read_only(parser, args.query)
+        named = set(parser.get_table_names(args.query))
+        snaps = [db.snapshot(name, args.version if name in named else None) for name in db.tables()]
+        df = run_query(snaps, args.query)
+    except RefusedStatement as exc:
+        raise UsageError(str(exc)) from None
     except duckdb.Error as exc:
         raise UsageError(f"SQL: {exc}") from None
     fmt = "json" if out.json and args.format == "table" else args.format

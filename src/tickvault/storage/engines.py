@@ -69,15 +69,31 @@ def to_duckdb(snap: Snapshot, connection: Any = None) -> Any:
 
 
 def duckdb_connection() -> Any:
-    """A new in-memory DuckDB connection set up for tickvault's files: Parquet footers
-    cached across queries (data files never change, so the cache never goes stale; a
-    one-ticker query then costs a few ms instead of parsing every footer again) and no
-    progress bar (it would be printed into a command's output)."""
+    """A new in-memory DuckDB connection set up for tickvault's files: the session time
+    zone is UTC (so ``timestamp >= '2024-01-02'`` and ``timestamp::DATE`` mean the same on
+    every machine, whatever ``TZ`` says), extensions are never downloaded or loaded behind
+    the caller's back, Parquet footers are cached across queries (data files never change,
+    so the cache never goes stale; a one-ticker query then costs a few ms instead of parsing
+    every footer again) and there is no progress bar (it would be printed into a command's
+    output)."""
     duckdb = optional("duckdb", "duckdb")
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
     con.execute("SET enable_progress_bar = false")
     con.execute("SET parquet_metadata_cache = true")
     return con
+
+
+def native_paths(snap: Snapshot) -> list[str]:
+    """The local files :func:`to_duckdb` hands to DuckDB's own reader for ``snap`` (the only
+    files a locked connection needs to open)."""
+    p = open_plan(snap)
+    paths = [path for group in _native_groups(p) for path in group]
+    if _native(p):
+        paths.extend(_abspath(p, f) for f, _ in p.partial)
+    return paths
 
 
 def to_polars(snap: Snapshot) -> Any:
