@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from tickvault import ParquetDB
 from tickvault.storage import MemoryStore
-from tickvault.storage.object_store import ObjectStore
+from tickvault.storage.core.object_store import ObjectStore
 
 BUCKET = "tickvault-bench"
 KEYS = {"access_key_id": "bench", "secret_access_key": "bench", "region": "us-east-1"}

@@ -79,7 +79,7 @@ def seaweed_server(root: Path, weed: str) -> Iterator[dict[str, str]]:
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], opts: dict[str, str], root: Path) -> None:
-    from tickvault.storage.object_store import ObjectStore
+    from tickvault.storage.core.object_store import ObjectStore
 
     store = ObjectStore(f"s3://{BUCKET}/ready-{uuid.uuid4().hex[:6]}", opts)
     deadline = time.monotonic() + 60

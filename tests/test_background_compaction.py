@@ -15,7 +15,7 @@ import pytest
 from conftest import arrow_bars
 from storage_model import Model, assert_healthy, assert_same, bars
 from tickvault import ParquetDB
-from tickvault.storage import background, compaction
+from tickvault.storage.upkeep import compaction, compactor
 
 OPTS = {"fsync": False, "l0_max_files": 2, "target_file_rows": 64}
 
@@ -88,7 +88,7 @@ def test_many_commits_coalesce_into_few_compactions(tmp_path, blocked):
 def test_one_compactor_per_table_and_process_shared_by_handles(tmp_path, blocked):
     a = ParquetDB(tmp_path / "db", **OPTS)
     b = ParquetDB(tmp_path / "db", **OPTS)
-    assert background.compactor_for(a._table("prices")) is background.compactor_for(
+    assert compactor.compactor_for(a._table("prices")) is compactor.compactor_for(
         b._table("prices")
     )
     for day in range(6):
@@ -183,7 +183,7 @@ def test_background_failure_is_logged_once_recorded_for_verify_and_retried(
 SLOW_EXIT = """
 import sys, time
 from tickvault import ParquetDB
-from tickvault.storage import compaction
+from tickvault.storage.upkeep import compaction
 import pandas as pd
 
 real = compaction.run

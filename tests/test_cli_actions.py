@@ -48,7 +48,7 @@ def test_query_adjust_all_and_splits(db: Path):
 
 
 def test_bad_adjust_value_is_a_usage_error_naming_the_option(db: Path):
-    r = tv("query", "AAPL", "--adjust", "raw", db=db)
+    r = tv("query", "AAPL", "--adjust", "rw", db=db)
     assert r.returncode == 2
     line = one_clear_line(r)
-    assert "--adjust" in line and "'raw'" in line and "--adjust all" in line
+    assert "--adjust" in line and "'rw'" in line and "--adjust all" in line

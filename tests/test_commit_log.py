@@ -6,7 +6,7 @@ import threading
 
 from tickvault import ParquetDB
 from tickvault.storage import LocalStore
-from tickvault.storage.log import LogStore, checkpoint_name, entry_name
+from tickvault.storage.core.log import LogStore, checkpoint_name, entry_name
 
 
 def test_exactly_one_writer_publishes_a_version(tmp_path):

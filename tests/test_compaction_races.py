@@ -23,10 +23,10 @@ from storage_model import (
     seed_db,
 )
 from tickvault import ParquetDB
-from tickvault.storage import compaction
-from tickvault.storage import table as table_mod
-from tickvault.storage.files import split_by_rows
-from tickvault.storage.table import Table
+from tickvault.storage.core import commit as commit_mod
+from tickvault.storage.core import table as table_mod
+from tickvault.storage.core.file_writer import split_by_rows
+from tickvault.storage.upkeep import compaction
 
 
 def test_compaction_that_lost_a_race_to_compact_and_vacuum_is_abandoned(tmp_path, monkeypatch):
@@ -59,13 +59,13 @@ def test_interrupt_after_compaction_commit_keeps_its_files(tmp_path, monkeypatch
     newest version. (Pre-existing; db._publish has the same pattern for upserts.)"""
     path = tmp_path / "db"
     db, model = seed_db(path, checkpoint_interval=1)
-    real = Table._checkpoint
+    real = commit_mod._checkpoint
 
-    def interrupted(self, version):
-        monkeypatch.setattr(Table, "_checkpoint", real)
+    def interrupted(table, version):
+        monkeypatch.setattr(commit_mod, "_checkpoint", real)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Table, "_checkpoint", interrupted)
+    monkeypatch.setattr(commit_mod, "_checkpoint", interrupted)
     with pytest.raises(KeyboardInterrupt):
         compaction.run(db._table("prices"), full=True)
     fresh = ParquetDB(path)

@@ -19,9 +19,9 @@ from tickvault.schema import (
     PRICES,
 )
 from tickvault.storage import LocalStore
-from tickvault.storage import files as files_mod
-from tickvault.storage import table as table_mod
-from tickvault.storage.files import WriteOptions
+from tickvault.storage.core import file_writer as files_mod
+from tickvault.storage.core import table as table_mod
+from tickvault.storage.core.file_writer import WriteOptions
 
 DAY = 86_400 * 10**9
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from conftest import arrow_bars
 from tickvault import ParquetDB, ValidationError
 from tickvault.schema import PRICES, column_runs, is_sorted_unique
-from tickvault.storage.files import SEQ_COLUMN
-from tickvault.storage.reading import _keep_ranges
-from tickvault.storage.reads import merge_one_series as _merge_one_series
-from tickvault.storage.state import FileInfo
+from tickvault.storage.core.file_reader import _keep_ranges
+from tickvault.storage.core.file_writer import SEQ_COLUMN
+from tickvault.storage.core.read_merge import merge_one_series as _merge_one_series
+from tickvault.storage.core.state import FileInfo
 
 TS = pa.timestamp("ns", tz="UTC")
 
@@ -187,7 +187,7 @@ def test_single_ticker_reads_after_overlapping_updates_match_a_model(tmp_path):
 
 
 def test_failed_parallel_write_leaves_no_files(tmp_path, monkeypatch):
-    from tickvault.storage import table as table_mod
+    from tickvault.storage.core import table as table_mod
 
     db = ParquetDB(tmp_path / "db", target_file_rows=1000)
     db.upsert_prices(arrow_bars(["A"], [0]))
@@ -253,7 +253,7 @@ def test_bulk_files_are_plain_parquet_with_the_row_groups_described(tmp_path):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(1, 60), min_size=1, max_size=40), st.integers(1, 400))
 def test_split_by_rows_is_balanced_and_cuts_between_tickers(lengths, target):
-    from tickvault.storage.files import split_by_rows
+    from tickvault.storage.core.file_writer import split_by_rows
 
     tickers = [f"T{i:03d}" for i, n in enumerate(lengths) for _ in range(n)]
     t = pa.table({"ticker": tickers, "row": list(range(len(tickers)))})

@@ -18,7 +18,7 @@ from obstore.exceptions import AlreadyExistsError, GenericError
 from conftest import arrow_bars
 from tickvault import ParquetDB
 from tickvault.errors import ConfigError, ObjectStoreError
-from tickvault.storage.object_store import ObjectStore
+from tickvault.storage.core.object_store import ObjectStore
 
 
 class FaultyStore(ObjectStore):
@@ -186,7 +186,7 @@ def test_secrets_never_appear_in_repr_errors_or_pickles_of_the_handle_repr(url):
 
 
 def test_urls_are_shown_without_credentials():
-    from tickvault.storage.store import display_url
+    from tickvault.storage.core.store import display_url
 
     assert display_url("s3://AKID:SECRET@bucket/db?token=x#y") == "s3://bucket/db"
     assert display_url("gs://bucket/a/b") == "gs://bucket/a/b"

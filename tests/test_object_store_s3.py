@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from conftest import arrow_bars
 from s3_fixtures import ACCESS_KEY, BUCKET, SECRET_KEY, s3_endpoint, s3_env, s3_url
 from tickvault import ParquetDB, fetch_and_write
-from tickvault.storage.object_store import ObjectStore
+from tickvault.storage.core.object_store import ObjectStore
 
 __all__ = ["s3_endpoint", "s3_env", "s3_url"]  # fixtures, used by name
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 from conftest import arrow_bars, make_bars
 from tickvault import ParquetDB
-from tickvault.storage import open_tables
+from tickvault.storage.readers import open_plan
 
 KEY = ["ticker", "timestamp"]
 
@@ -69,10 +69,10 @@ def test_plan_sends_non_overlapping_files_whole(tmp_path):
     db.upsert_prices(make_bars(["AAA", "BBB"], "2020-01-01", 200))
     db.compact()
     db.upsert_prices(make_bars(["AAA", "BBB"], "2021-01-01", 1))  # a new day: no overlap
-    p = open_tables.plan(db.snapshot())
+    p = open_plan.plan(db.snapshot())
     assert len(p.whole) == len(db.snapshot().files) and not p.partial and p.merged is None
     db.upsert_prices(make_bars(["AAA"], "2020-06-01", 3, salt=5))  # revises three bars
-    p = open_tables.plan(db.snapshot())
+    p = open_plan.plan(db.snapshot())
     assert [h.tickers for _, h in p.partial] == [frozenset({"AAA"})]
     assert p.merged is not None and p.merged.num_rows == 3  # the two copies of three bars
     check_all_readers(db)
@@ -195,7 +195,7 @@ def test_readers_equal_read_arrow_at_every_version(tmp_path_factory, steps):
 
 def test_missing_engine_names_the_pip_command(tmp_path):
     from tickvault.errors import MissingDependency
-    from tickvault.storage.engines import optional
+    from tickvault.storage.readers.engines import optional
 
     with pytest.raises(MissingDependency, match=r"pip install 'tickvault\[nope\]'"):
         optional("tickvault_no_such_engine", "nope")
@@ -216,7 +216,7 @@ def test_missing_engine_names_the_pip_command(tmp_path):
 )
 def test_hot_regions_hold_every_shared_time(files_spans):
     """Wherever two files' spans of one ticker intersect, both files' hot parts hold it."""
-    from tickvault.storage.state import FileInfo
+    from tickvault.storage.core.state import FileInfo
 
     files = []
     for k, spans in enumerate(files_spans):
@@ -235,7 +235,7 @@ def test_hot_regions_hold_every_shared_time(files_spans):
                 ticker_rows=[1 for _ in spans],
             )
         )
-    hot = open_tables.hot_regions(files)
+    hot = open_plan.hot_regions(files)
     for x in files:
         for y in files:
             if x is y:

@@ -17,10 +17,10 @@ from tickvault.schema import (
     TIMESTAMP_TYPE,
     column_runs,
 )
-from tickvault.storage.files import SEQ_COLUMN, WriteOptions, _row_groups, split_by_rows
-from tickvault.storage.reads import _int64
-from tickvault.storage.reads import merge_one_series as _merge_one_series
-from tickvault.storage.state import FileInfo
+from tickvault.storage.core.file_writer import SEQ_COLUMN, WriteOptions, _row_groups, split_by_rows
+from tickvault.storage.core.read_merge import _int64
+from tickvault.storage.core.read_merge import merge_one_series as _merge_one_series
+from tickvault.storage.core.state import FileInfo
 
 DAY = 86_400 * 10**9
 

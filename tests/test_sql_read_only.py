@@ -16,7 +16,7 @@ import pytest
 
 from conftest import make_bars
 from tickvault import ParquetDB
-from tickvault.storage.sql import RefusedStatement, locked_connection, run_query
+from tickvault.storage.readers.sql import RefusedStatement, locked_connection, run_query
 
 
 def _tree(root: Path) -> dict[str, str]:

@@ -40,9 +40,9 @@ from storage_model import (
 )
 from tickvault import ParquetDB, ValidationError, VersionUnavailable
 from tickvault.errors import StorageError, TickvaultError
-from tickvault.storage import compaction, maintenance
-from tickvault.storage import table as table_mod
-from tickvault.storage.log import entry_name
+from tickvault.storage.core import table as table_mod
+from tickvault.storage.core.log import entry_name
+from tickvault.storage.upkeep import compaction, vacuum_repair
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -320,7 +320,7 @@ def test_vacuum_never_deletes_a_file_committed_while_it_runs(tmp_path, monkeypat
     old = pd.Timestamp.now().timestamp() - 7200
     for f in files:
         os.utime(path / "prices" / f.path, (old, old))
-    real = maintenance._mtime
+    real = vacuum_repair._mtime
     fired: list = []
 
     def patched(t, rel):
@@ -329,7 +329,7 @@ def test_vacuum_never_deletes_a_file_committed_while_it_runs(tmp_path, monkeypat
             fired.append(other.commit_files("prices", files))
         return real(t, rel)
 
-    monkeypatch.setattr(maintenance, "_mtime", patched)
+    monkeypatch.setattr(vacuum_repair, "_mtime", patched)
     db.vacuum(dry_run=False)  # default retention (1 h)
     monkeypatch.undo()
     model.add(fired[0].version, late)

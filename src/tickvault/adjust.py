@@ -22,32 +22,16 @@ The formulas (docs/storage.md, "Adjusted prices"):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .adjust_index import ActionsIndex, DividendFactors, as_floats, as_ns
-from .errors import ConfigError
 from .keys import Runs, column_runs
-
-Adjust = Literal["splits", "all"]
-
-#: The values ``adjust=`` takes (None: as traded).
-ADJUST_CHOICES: tuple[str, ...] = ("splits", "all")
+from .modes import Adjust, parse_adjust
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
-
-
-def check_adjust(adjust: object) -> Adjust | None:
-    """``adjust`` if it is None, ``"splits"`` or ``"all"``; ConfigError otherwise."""
-    if adjust is None or adjust in ADJUST_CHOICES:
-        return adjust  # type: ignore[return-value]
-    raise ConfigError(
-        f"adjust must be None (prices as traded), 'splits' or 'all' (splits and dividends), "
-        f"got {adjust!r}; e.g. read_table('prices', tickers='AAPL', adjust='all')"
-    )
 
 
 def _by_ticker(actions: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -113,7 +97,7 @@ def adjust_prices(
     the closes of ``after < timestamp < upto`` for ``need = {ticker: (after, upto)}``,
     called only when dividends not yet in ``factors`` lie after the bars read.
     """
-    adjust = check_adjust(adjust)
+    adjust = parse_adjust(adjust)
     if adjust is None or prices.num_rows == 0:
         return prices
     index = actions if isinstance(actions, ActionsIndex) else ActionsIndex(actions)

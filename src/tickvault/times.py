@@ -129,3 +129,8 @@ def iso(ts: object) -> str | None:
     if isinstance(ts, int):
         return pd.Timestamp(ts, tz="UTC").isoformat()
     return pd.Timestamp(ts).isoformat()  # type: ignore[arg-type]
+
+
+def now_iso() -> str:
+    """Now, UTC, as ISO 8601 with milliseconds and ``Z`` (log entries, run records)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

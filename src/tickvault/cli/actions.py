@@ -7,24 +7,20 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from ..errors import ConfigError
+from ..modes import parse_adjust
 from .common import open_db, read_tickers
 from .errors import EXIT_OK
 from .output import Output, print_frame, write_frame
 
-#: ``tickvault.adjust.ADJUST_CHOICES`` (not imported: the CLI starts without pyarrow)
-ADJUST_CHOICES = ("splits", "all")
 
-
-def adjust_type(value: str) -> str:
-    """An argparse type: ``splits`` or ``all`` (any case, as other CLI words); argparse names
-    the option in the error."""
-    if value.strip().lower() in ADJUST_CHOICES:
-        return value.strip().lower()
-    raise argparse.ArgumentTypeError(
-        f"invalid value {value!r}: use 'splits' (split-adjusted) or 'all' (splits and "
-        f"dividends), e.g. `tickvault query AAPL --adjust all`; leave --adjust out for prices "
-        f"as traded"
-    )
+def adjust_type(value: str) -> str | None:
+    """An argparse type over :func:`tickvault.modes.parse_adjust` (argparse names the
+    option in the error)."""
+    try:
+        return parse_adjust(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_adjust_option(p: argparse.ArgumentParser) -> None:

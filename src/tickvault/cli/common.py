@@ -60,7 +60,7 @@ def _db_path(args: argparse.Namespace) -> str:
 
 def shown_db(args: argparse.Namespace) -> str:
     """The database for messages: a URL without credentials."""
-    from ..storage.store import display_url, is_url
+    from ..storage.core.store import display_url, is_url
 
     path = _db_path(args)
     return display_url(path) if is_url(path) else path

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ValidationError
+from ..modes import parse_adjust
 from ..storage import ParquetDB
 
 #: the switch: value of ``?adjust=`` -> label (None: as traded)
@@ -20,14 +20,8 @@ ADJUST_LABELS: dict[str | None, str] = {
 
 
 def adjust_arg(value: Any) -> str | None:
-    """``?adjust=``: empty/absent/``raw`` is None (as traded), else ``splits`` or ``all``."""
-    if value in (None, "", "raw", "none"):
-        return None
-    if value in ("splits", "all"):
-        return str(value)
-    raise ValidationError(
-        f"adjust={value!r} is not one of raw, splits, all; e.g. ?adjust=all", column="adjust"
-    )
+    """``?adjust=``: :func:`tickvault.modes.parse_adjust` (a bad value is a 400)."""
+    return parse_adjust(value)
 
 
 def ticker_actions(

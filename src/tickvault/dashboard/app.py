@@ -37,8 +37,8 @@ from ..errors import (
 )
 from ..formats import human_bytes, short_time
 from ..storage import ParquetDB
+from ..storage.core.store import display_url, is_url
 from ..storage.db import MARKER
-from ..storage.store import display_url, is_url
 from . import views
 from .security import (
     Guard,

@@ -16,8 +16,7 @@ from ..sources.base import Source
 from ..sources.policy import RetryPolicy
 from ..sources.provenance import origin
 from ..storage import ParquetDB
-from ..storage.log import now_iso
-from ..times import TimeLike, check_not_future, check_order, iso, parse_time
+from ..times import TimeLike, check_not_future, check_order, iso, now_iso, parse_time
 from .actions import commit_actions
 from .inputs import (
     check_sources,

@@ -1,12 +1,12 @@
 """The storage engine: immutable Parquet data files plus a commit log, all through a Store."""
 
+from .core.commit import CommitResult, committed
+from .core.options import StorageOptions
+from .core.state import FileInfo
+from .core.store import LocalStore, MemoryStore, Store
 from .db import ParquetDB, Snapshot
-from .maintenance import RepairReport, VacuumReport
-from .options import StorageOptions
-from .state import FileInfo
-from .store import LocalStore, MemoryStore, Store
-from .table import CommitResult, committed
-from .verify import Problem, VerifyReport
+from .upkeep.vacuum_repair import RepairReport, VacuumReport
+from .upkeep.verify import Problem, VerifyReport
 
 __all__ = [
     "CommitResult",

@@ -19,31 +19,32 @@ from ..errors import (
     ConfigError,
     DatabaseNotFound,
     StorageError,
+    ValidationError,
 )
-from ..schema import TableSchema, get_schema, table_names
-from ..times import TimeLike
-from . import compaction, describe, maintenance
-from . import verify as verification
-from .adjusted import read_adjusted, reject_adjust_for
-from .background import compactor_for, existing_compactor
-from .disk_full import disk_full_is_typed
-from .log import now_iso
-from .maintenance import RepairReport, VacuumReport
-from .options import StorageOptions, seconds
-from .runs import list_runs, record_run
-from .snapshot import Snapshot, pinned_files, to_pandas
-from .state import FileInfo, TableState
-from .store import LocalStore, Store, is_url
-from .table import CommitResult, Table, committed
-from .verify import VerifyReport
-from .write_door import WriteDoor
+from ..schema import TableSchema, Validated, get_schema, table_names
+from ..times import TimeLike, now_iso
+from .core.commit import CommitResult, commit, committed
+from .core.options import StorageOptions, seconds
+from .core.runs import list_runs, record_run
+from .core.snapshot import Snapshot, pinned_files, to_pandas
+from .core.state import FileInfo, reject_shared_keys
+from .core.store import LocalStore, Store, is_url
+from .core.table import Table
+from .readers import describe
+from .readers.adjusted import read_adjusted, reject_adjust_for
+from .upkeep import compaction, vacuum_repair
+from .upkeep import verify as verification
+from .upkeep.compactor import after_commit, compactor_for, existing_compactor
+from .upkeep.disk_full import disk_full_is_typed
+from .upkeep.vacuum_repair import RepairReport, VacuumReport
+from .upkeep.verify import Problem, VerifyReport
 
 log = logging.getLogger(__name__)
 
 MARKER = "tickvault.json"
 
 
-class ParquetDB(WriteDoor):
+class ParquetDB:
     """A Parquet price database that cannot lose or corrupt data.
 
     ``ParquetDB(path)`` opens the database at ``path``, creating it unless ``create=False``.
@@ -74,7 +75,7 @@ class ParquetDB(WriteDoor):
         self.options = opts
         #: every byte of the database goes through this (decision 006)
         if store is None and is_url(path):
-            from .object_store import ObjectStore  # obstore loads only for buckets
+            from .core.object_store import ObjectStore  # obstore loads only for buckets
 
             store = ObjectStore(str(path), storage_options)
         elif storage_options:
@@ -163,33 +164,102 @@ class ParquetDB(WriteDoor):
         )
 
     def _publish(self, t: Table, files: list[FileInfo], info: dict[str, Any]) -> int:
-        """Commit freshly written files as one upsert (deleting them if that fails), then
-        compact if due. Files go to the level :func:`compaction.place` chooses."""
-
-        def prepare(state: TableState, version: int) -> None:
-            level = compaction.place(files, state, t.opts)
-            for f in files:
-                f.level = level
-
+        """Commit freshly written files as one upsert (deleting them if that fails), at the
+        level compaction chooses; then ask for compaction if it became due."""
         try:
-            version = t.commit(operation="upsert", add=files, info=info, prepare=prepare)
+            version = commit(
+                t,
+                operation="upsert",
+                add=files,
+                info=info,
+                prepare=compaction.placing(files, t.opts),
+            )
         except BaseException as exc:
             if not committed(exc):
                 t.discard_files(files)
             raise
-        # never inline: the caller pays only for its own I/O (decision 007)
-        if t.opts.auto_compact and compaction.due(t.cached_state(), t.opts):
-            compactor_for(t).request()
-        elif t.opts.auto_vacuum:
-            worker = existing_compactor(t)
-            if worker is not None and worker.reclaim_due():
-                worker.request(reclaim=True)
+        after_commit(t)
         return version
 
     def _disk_full_is_typed(self, t: Table) -> contextlib.AbstractContextManager[None]:
         """A full disk while writing ``t`` becomes StorageFull, naming what vacuum frees."""
         return disk_full_is_typed(
             t.name, self.store.location, lambda: self.vacuum(dry_run=True, retention=0).bytes
+        )
+
+    # -- parallel writers: validate, write files, check, commit or discard ---------------
+
+    def validate(self, table: str, data: Any) -> Validated:
+        """Validate ``data`` for ``table`` (cast, check, dedupe — the last occurrence wins —
+        and sort) without writing anything; raises ValidationError. The result goes to
+        :meth:`write_files` or :meth:`upsert` as is, without a second validation."""
+        return self._validated(self._table(table), data)
+
+    def _validated(self, t: Table, data: Any) -> Validated:
+        if isinstance(data, Validated):
+            if data.table != t.name:
+                raise ValidationError(
+                    f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
+                )
+            return data
+        return t.schema.validated(data)
+
+    def write_files(self, table: str, data: Any) -> list[FileInfo]:
+        """Write ``data`` as new immutable data files, *without* committing. ``data`` is a
+        :class:`~tickvault.schema.Validated` batch (written as is) or anything
+        :meth:`upsert` takes (validated first).
+
+        For parallel writers (e.g. Dask workers): each writes its own uniquely named files
+        and returns the ``FileInfo`` list (picklable) to one client, which publishes them with
+        :meth:`commit_files` (or drops them with :meth:`discard_files`). Until then no version
+        references the files; if they are never committed they are orphans that ``verify``
+        reports and ``vacuum`` removes.
+        """
+        t = self._table(table)
+        batch = self._validated(t, data)
+        if batch.num_rows == 0:
+            return []
+        with self._disk_full_is_typed(t):
+            return t.write_files(batch.data, batch.runs)
+
+    def discard_files(self, table: str, files: Sequence[FileInfo]) -> None:
+        """Delete files written by :meth:`write_files` that will never be committed.
+        Never pass files of a commit that succeeded: they belong to the table."""
+        self._table(table).discard_files(files)
+
+    def check_files(self, table: str, files: Sequence[FileInfo]) -> list[Problem]:
+        """Read ``files`` back (every page) and check each against its statistics: columns,
+        row count, order, unique keys, tickers and time ranges — the check ``verify``
+        runs on every live file. Returns the problems found (none: all good)."""
+        t = self._table(table)
+        return [p for f in files for p in verification.check_file(t, f)]
+
+    def commit_files(
+        self,
+        table: str,
+        files: Sequence[FileInfo],
+        *,
+        info: dict[str, Any] | None = None,
+    ) -> CommitResult:
+        """Publish files written by :meth:`write_files` as one atomic upsert commit.
+
+        Same semantics as :meth:`upsert` (the commit assigns the files' seq; rows of a later
+        commit win; among files of one commit, keys must not repeat across files — files of
+        one ``write_files`` call never do, and different tickers never collide). Levels are
+        chosen like :meth:`upsert` does. On failure the files are deleted.
+        """
+        t = self._table(table)
+        add = [replace(f, level=0, seq=-1) for f in files]
+        rows = sum(f.rows for f in add)
+        if not add:
+            return CommitResult(table=table, version=t.refresh().version, rows=0)
+        reject_shared_keys(add)
+        with self._disk_full_is_typed(t):
+            version = self._publish(
+                t, add, {"rows": rows, "tickers": sum(len(f.tickers) for f in add), **(info or {})}
+            )
+        return CommitResult(
+            table=table, version=version, rows=rows, files=tuple(f.path for f in add)
         )
 
     def upsert_prices(self, df: Any) -> CommitResult:
@@ -295,7 +365,7 @@ class ParquetDB(WriteDoor):
         """The rows of ``read_arrow(table, version=)`` as a ``pyarrow.dataset.Dataset``
         (unsorted; filters on ticker and timestamp skip files and row groups). Its files
         stay pinned while it lives."""
-        from . import engines
+        from .readers import engines
 
         return engines.to_pyarrow_dataset(self.snapshot(table, version))
 
@@ -304,13 +374,13 @@ class ParquetDB(WriteDoor):
     ) -> Any:
         """The same rows as a ``duckdb.DuckDBPyRelation`` (on ``connection``, default a new
         in-memory one). Needs ``pip install 'tickvault[duckdb]'``."""
-        from . import engines
+        from .readers import engines
 
         return engines.to_duckdb(self.snapshot(table, version), connection)
 
     def to_polars(self, table: str = "prices", *, version: int | None = None) -> Any:
         """The same rows as a ``polars.LazyFrame``. Needs ``pip install 'tickvault[polars]'``."""
-        from . import engines
+        from .readers import engines
 
         return engines.to_polars(self.snapshot(table, version))
 
@@ -327,7 +397,7 @@ class ParquetDB(WriteDoor):
     ) -> dict[str, Any]:
         """Write what ``read_arrow`` returns as plain Parquet (or CSV) files in the folder
         ``out``, atomically per file and idempotently (see storage/export.py)."""
-        from .export import export
+        from .readers.export import export
 
         return export(
             lambda: self.snapshot(table, version),
@@ -399,7 +469,7 @@ class ParquetDB(WriteDoor):
         ``timedelta`` or seconds; default: the database's ``retention`` option, 1 hour).
         Files that a snapshot open in this process reads are kept."""
         keep = self.options.retention_seconds if retention is None else seconds(retention)
-        return maintenance.vacuum(
+        return vacuum_repair.vacuum(
             self._tables_named(table),
             dry_run=dry_run,
             retention=dt.timedelta(seconds=keep),
@@ -408,13 +478,13 @@ class ParquetDB(WriteDoor):
 
     def repair(self, *, dry_run: bool = True, table: str | None = None) -> RepairReport:
         """Fix what verify found where possible (as ordinary commits)."""
-        return maintenance.repair(self._tables_named(table), dry_run=dry_run)
+        return vacuum_repair.repair(self._tables_named(table), dry_run=dry_run)
 
     # -- parallel-write mode (pipeline) ----------------------------------------------------
 
     def lost_in_repairs(self, table: str = "prices") -> dict[str, tuple[str, str]]:
         """``{ticker: (first, last)}`` of rows that applied repairs dropped (from the log)."""
-        return maintenance.lost_in_repairs(self._table(table))
+        return vacuum_repair.lost_in_repairs(self._table(table))
 
 
 def _display(location: str) -> Path | str:

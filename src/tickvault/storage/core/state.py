@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CorruptDatabaseError, ValidationError
+from ...errors import CorruptDatabaseError, ValidationError
 
 FORMAT_VERSION = 1
 

@@ -20,13 +20,13 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from . import engines
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .snapshot import Snapshot
+    from ..core.snapshot import Snapshot
 
 #: what a statement may be; its type as DuckDB's parser reports it
 READ_ONLY_STATEMENTS = ("SELECT",)

@@ -33,14 +33,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from . import reads
-from .arrow_fs import filesystem
-from .files import SEQ_COLUMN
-from .state import FileInfo
+from ..core import read_merge
+from ..core.arrow_fs import filesystem
+from ..core.file_writer import SEQ_COLUMN
+from ..core.state import FileInfo
 
 if TYPE_CHECKING:
-    from .snapshot import Snapshot
-    from .table import Table
+    from ..core.snapshot import Snapshot
+    from ..core.table import Table
 
 _TS = pa.timestamp("ns", tz="UTC")
 
@@ -199,10 +199,10 @@ def _merge(table: Table, hot: list[tuple[FileInfo, Hot]], version: int) -> pa.Ta
         f, h = item
         tk = sorted(h.tickers) if h.tickers is not None else None
         t = table.read_part(f, version, tickers=tk, start=h.start, end=h.stop - 1, cols=cols)
-        return conform(reads.with_seq(t, f), schema.arrow_schema, keep=(SEQ_COLUMN,))
+        return conform(read_merge.with_seq(t, f), schema.arrow_schema, keep=(SEQ_COLUMN,))
 
     parts = [one(h) for h in hot]
-    merged = reads.merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
+    merged = read_merge.merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
     return conform(merged, schema.arrow_schema)
 
 

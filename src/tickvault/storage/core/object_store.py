@@ -37,7 +37,7 @@ import pyarrow as pa
 from obstore.exceptions import AlreadyExistsError, BaseError
 from obstore.store import from_url
 
-from ..errors import ConfigError, ObjectStoreError
+from ...errors import ConfigError, ObjectStoreError
 from .store import ObjectMeta, Store, display_url
 
 #: the first GET of a file fetches this much of its end: the footer, or a small file whole

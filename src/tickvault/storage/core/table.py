@@ -1,4 +1,5 @@
-"""One table of a database: its pinned states, the commit loop, writing and reading files.
+"""One table of a database: its pinned states, writing its data files and reading them
+(the commit protocol that publishes files is :mod:`~tickvault.storage.core.commit`).
 
 Every byte goes through the database's :class:`~tickvault.storage.store.Store`; the table
 knows its keys (``<table>/<file>.parquet``, ``<table>/_log/...``), not where they live.
@@ -8,65 +9,33 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-import socket
 import threading
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from ..errors import (
-    CommitConflict,
+from ...errors import (
     CorruptDatabaseError,
-    ObjectStoreError,
     StorageError,
     VersionUnavailable,
 )
-from ..keys import Runs
-from ..schema import TableSchema
-from . import reads
-from .files import SEQ_COLUMN, split_by_rows, write_data_file
-from .log import LogStore, now_iso
+from ...keys import Runs
+from ...schema import TableSchema
+from . import read_merge
+from .file_reader import FooterCache, read_file
+from .file_writer import SEQ_COLUMN, split_by_rows, write_data_file
+from .log import LogStore
 from .options import StorageOptions
-from .reading import FooterCache, read_file
 from .state import FileInfo, TableState
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_COMMIT_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class CommitResult:
-    """What one commit published."""
-
-    table: str
-    version: int
-    rows: int
-    files: tuple[str, ...] = ()
-    operation: str = "upsert"
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "version": self.version,
-            "rows": self.rows,
-            "files": list(self.files),
-            "operation": self.operation,
-        }
-
 
 class Table:
-    """A table: pinned states, the commit loop, file writes and reads. Thread-safe."""
+    """A table: pinned states, the commit loop, file writes and read_merge. Thread-safe."""
 
     def __init__(self, store: Store, schema: TableSchema, opts: StorageOptions) -> None:
         self.store = store
@@ -110,125 +79,12 @@ class Table:
             return self.log.load(upto=version, base=st if version > st.version else None)
         return self.log.load(upto=version)
 
-    # -- commits ---------------------------------------------------------------------------
-
-    def ensure_created(self) -> None:
-        if self.log.exists():
-            return
-        entry = {
-            "operation": "create",
-            "timestamp": now_iso(),
-            "meta": {
-                "table": self.name,
-                "key": list(self.schema.key),
-                "columns": [[c.name, str(c.type)] for c in self.schema.columns],
-                "format": 1,
-            },
-        }
-        try:
-            self.log.publish(0, entry)
-        except ObjectStoreError as exc:  # an answer lost: fine if some create landed
-            if not (exc.ambiguous and self.log.exists()):
-                raise
-
-    def commit(
-        self,
-        *,
-        operation: str,
-        add: list[FileInfo],
-        remove: Sequence[str] = (),
-        info: dict[str, Any] | None = None,
-        prepare: Callable[[TableState, int], None] | None = None,
-    ) -> int:
-        """Publish one log entry adding/removing files. ``prepare(state, version)`` may
-        adjust levels or raise CommitConflict to abandon the commit (compaction)."""
-        self.ensure_created()
-        if add:
-            # the new files must be durable before a log entry refers to them
-            self.store.flush(self.name)
-        deadline = time.monotonic() + MAX_COMMIT_SECONDS
-        attempt = 0
-        commit_id = uuid.uuid4().hex
-        # versions where our entry may have landed without us knowing (decision 009)
-        unsure: list[int] = []
-        while True:
-            try:
-                state = self.refresh()
-                mine = self.log.find_commit(commit_id, unsure, state.version)
-            except BaseException as exc:
-                if unsure:  # our entry may be published: its files must not be deleted
-                    exc.tickvault_committed = -1  # type: ignore[attr-defined]
-                raise
-            if mine is not None:
-                return self._published(mine, None)
-            version = state.version + 1
-            missing = [f.path for f in add if not self.store.exists(self.key(f.path))]
-            if missing:  # never publish a reference to a file that is gone
-                raise StorageError(
-                    f"{self.name}: data file(s) {missing[:3]} disappeared before they were "
-                    f"committed (was `vacuum` run with a retention shorter than a commit?)"
-                )
-            if prepare is not None:
-                prepare(state, version)
-            for f in add:
-                if f.seq < 0 or operation == "upsert":
-                    f.seq = version
-            entry = {
-                "operation": operation,
-                "timestamp": now_iso(),
-                "commit_id": commit_id,
-                "add": [f.to_json() for f in add],
-                "remove": list(remove),
-                "info": {
-                    **(info or {}),
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "attempts": attempt + 1,
-                },
-            }
-            try:
-                won = self.log.publish(version, entry)
-            except ObjectStoreError as exc:
-                if not exc.ambiguous:
-                    raise
-                log.info("%s: publishing version %d was ambiguous (%s)", self.name, version, exc)
-                won = False
-                unsure.append(version)  # the next refresh reads it back
-            else:
-                if not won and self.store.ambiguous_creates:
-                    unsure.append(version)  # "exists" may be our own retried create
-            if won:
-                return self._published(version, entry)
-            attempt += 1
-            if time.monotonic() > deadline:
-                raise CommitConflict(
-                    f"{self.name}: could not publish a commit after {attempt} attempts "
-                    f"(other writers kept winning)"
-                )
-            time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
-
-    def _published(self, version: int, entry: dict[str, Any] | None) -> int:
-        """Bookkeeping after our entry became ``version``."""
-        try:
-            if entry is not None:
-                with self._lock:
-                    if self._state.version == version - 1:
-                        self._state.apply(version, entry)
-            if version % self.opts.checkpoint_interval == 0:
-                self._checkpoint(version)
-        except BaseException as exc:  # e.g. Ctrl-C during the checkpoint
-            # the entry is published: its files belong to the table now, and a
-            # caller cleaning up after a failed commit must not delete them
-            exc.tickvault_committed = version  # type: ignore[attr-defined]
-            raise
-        return version
-
-    def _checkpoint(self, version: int) -> None:
-        try:
-            state = self.state_at(version)
-            self.log.write_checkpoint(state)
-        except (OSError, StorageError) as exc:  # a checkpoint is an optimisation only
-            log.warning("%s: could not write checkpoint %d: %s", self.name, version, exc)
+    def advance(self, version: int, entry: dict[str, Any]) -> None:
+        """Apply this handle's own just-published ``entry`` (version ``version``) to the
+        cached state if it is the next version (saves re-reading the log)."""
+        with self._lock:
+            if self._state.version == version - 1:
+                self._state.apply(version, entry)
 
     # -- data files ------------------------------------------------------------------------
 
@@ -368,11 +224,11 @@ class Table:
     ) -> pa.Table:
         """Rows of the pinned ``state`` (sorted by key, keys unique; bounds in ns, inclusive)."""
         schema = self.schema
-        out_cols = reads.output_columns(schema, columns)
-        cands = reads.candidates(state, tickers=tickers, start=start, end=end)
+        out_cols = read_merge.output_columns(schema, columns)
+        cands = read_merge.candidates(state, tickers=tickers, start=start, end=end)
         if not cands:
-            return reads.empty(schema, out_cols)
-        disjoint = reads.disjoint(cands)
+            return read_merge.empty(schema, out_cols)
+        disjoint = read_merge.disjoint(cands)
         # one ticker from several files (the common backtest read after daily updates):
         # resolve keys in numpy instead of tagging and sorting Arrow tables
         single = (
@@ -380,38 +236,32 @@ class Table:
         )
         read_cols = list(out_cols) if disjoint else [*out_cols, SEQ_COLUMN]
 
-        def one(item: reads.Candidate) -> pa.Table:
+        def one(item: read_merge.Candidate) -> pa.Table:
             f, tk = item
             t = self.read_part(f, state.version, tickers=tk, start=start, end=end, cols=read_cols)
             if not disjoint and not single:
-                t = reads.with_seq(t, f)
+                t = read_merge.with_seq(t, f)
             names = t.schema.names
             want = [c for c in read_cols if c != SEQ_COLUMN or c in names]
             return t if names == want else t.select(want)
 
-        if len(cands) >= 2 and reads.estimated_rows(cands) > 100_000:
+        if len(cands) >= 2 and read_merge.estimated_rows(cands) > 100_000:
             parts = list(self._executor().map(one, cands))
         else:
             parts = [one(c) for c in cands]
         if disjoint:
             result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         elif single:
-            merged = reads.merge_one_series(parts, [c[0] for c in cands], schema.time_column)
+            merged = read_merge.merge_one_series(parts, [c[0] for c in cands], schema.time_column)
             return merged.select(out_cols)
         else:
-            result = reads.merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
+            result = read_merge.merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
         return result.select(out_cols)
 
 
 def _readable(table: Table, version: int) -> bool:
     state = table.log.load(upto=version)
     return all(table.store.exists(table.key(p)) for p in state.files)
-
-
-def committed(exc: BaseException) -> bool:
-    """Did ``exc`` interrupt a commit after its log entry was published (or may it have:
-    ``tickvault_committed == -1`` when an object store's answer was lost)?"""
-    return getattr(exc, "tickvault_committed", None) is not None
 
 
 def _finished(f: Future[Any]) -> bool:

@@ -21,12 +21,13 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import CommitConflict, CorruptDatabaseError, VersionUnavailable
-from .files import SEQ_COLUMN, split_by_rows
-from .options import StorageOptions
-from .reads import merge_newest, with_seq
-from .state import FileInfo, TableState
-from .table import CommitResult, Table, committed
+from ...errors import CommitConflict, CorruptDatabaseError, VersionUnavailable
+from ..core.commit import CommitResult, commit, committed
+from ..core.file_writer import SEQ_COLUMN, split_by_rows
+from ..core.options import StorageOptions
+from ..core.read_merge import merge_newest, with_seq
+from ..core.state import FileInfo, TableState
+from ..core.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,18 @@ def place(files: Sequence[FileInfo], state: TableState, opts: StorageOptions) ->
     if l1 and any(f.rows < opts.target_file_rows // 8 for f in files):
         return 0
     return 1
+
+
+def placing(files: Sequence[FileInfo], opts: StorageOptions) -> Callable[[TableState, int], None]:
+    """The ``prepare`` step of an upsert commit: set the files' level against the state
+    the entry will follow (:func:`place`)."""
+
+    def prepare(state: TableState, version: int) -> None:
+        level = place(files, state, opts)
+        for f in files:
+            f.level = level
+
+    return prepare
 
 
 def plan(state: TableState, table: Table, *, full: bool) -> Plan | None:
@@ -195,7 +208,8 @@ def run(
                     if overlaps_any(o.min_ticker, o.max_ticker, others):
                         raise CommitConflict("a new level-1 file overlaps the compaction output")
 
-        version = table.commit(
+        version = commit(
+            table,
             operation="compact",
             add=outputs,
             remove=removed,

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..schema import TableSchema
-from .files import SEQ_COLUMN
+from ...schema import TableSchema
+from .file_writer import SEQ_COLUMN
 from .state import FileInfo
 from .store import Store
 

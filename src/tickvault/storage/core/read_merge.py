@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ValidationError
-from ..keys import keep_highest
-from ..schema import TableSchema
-from .files import SEQ_COLUMN
+from ...errors import ValidationError
+from ...keys import keep_highest
+from ...schema import TableSchema
+from .file_writer import SEQ_COLUMN
 from .state import FileInfo, TableState
 
 #: One file of a read and the tickers to take from it (None: every ticker).

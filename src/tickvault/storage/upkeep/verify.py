@@ -15,14 +15,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import CorruptDatabaseError
-from ..keys import column_runs, is_sorted_unique, same_as_previous
-from ..schema import TableSchema
-from .files import SEQ_COLUMN
-from .log import LOG_DIR, now_iso
-from .reading import read_whole
-from .state import FileInfo
-from .table import Table
+from ...errors import CorruptDatabaseError
+from ...keys import column_runs, is_sorted_unique, same_as_previous
+from ...schema import TableSchema
+from ...times import now_iso
+from ..core.file_reader import read_whole
+from ..core.file_writer import SEQ_COLUMN
+from ..core.log import LOG_DIR
+from ..core.state import FileInfo
+from ..core.table import Table
 
 
 @dataclass

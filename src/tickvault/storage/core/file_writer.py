@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..keys import Runs, column_runs
-from ..schema import INTERNAL_PREFIX, TableSchema
+from ...keys import Runs, column_runs
+from ...schema import INTERNAL_PREFIX, TableSchema
 from .state import FileInfo
 from .store import Store
 

@@ -34,12 +34,13 @@ from weakref import WeakKeyDictionary
 import pandas as pd
 import pyarrow as pa
 
-from ..adjust import Adjust, adjust_prices, check_adjust
-from ..adjust_index import ActionsIndex, DividendFactors
-from ..errors import ConfigError
-from ..times import TimeLike
-from .snapshot import Snapshot
-from .table import Table
+from ...adjust import adjust_prices
+from ...adjust_index import ActionsIndex, DividendFactors
+from ...errors import ConfigError
+from ...modes import Adjust, parse_adjust
+from ...times import TimeLike
+from ..core.snapshot import Snapshot
+from ..core.table import Table
 
 #: actions versions whose index a handle keeps (the newest, and one a pinned read uses)
 KEEP_INDEXES = 2
@@ -97,7 +98,7 @@ def read_adjusted(
     version: int | None = None,
 ) -> pa.Table:
     """Rows of prices ``version`` (None: newest), adjusted as of that snapshot."""
-    how = check_adjust(adjust)
+    how = parse_adjust(adjust)
     snap = Snapshot(prices, prices.state_at(version))
     wanted = None if columns is None else list(columns)
     read_cols = wanted

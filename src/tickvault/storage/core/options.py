@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..errors import ConfigError
-from .files import WriteOptions
+from ...errors import ConfigError
+from .file_writer import WriteOptions
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..tickers import normalize
-from ..times import TimeLike, check_order, to_ns
+from ...tickers import normalize
+from ...times import TimeLike, check_order, to_ns
 from .state import TableState
 from .table import Table
 

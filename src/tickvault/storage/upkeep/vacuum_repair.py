@@ -10,14 +10,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import CorruptDatabaseError
-from ..times import iso
-from .files import SEQ_COLUMN
-from .log import LOG_DIR
-from .reading import read_whole
-from .reads import merge_newest
-from .state import FileInfo, TableState
-from .table import Table
+from ...errors import CorruptDatabaseError
+from ...times import iso
+from ..core.commit import commit
+from ..core.file_reader import read_whole
+from ..core.file_writer import SEQ_COLUMN
+from ..core.log import LOG_DIR
+from ..core.read_merge import merge_newest
+from ..core.state import FileInfo, TableState
+from ..core.table import Table
 from .verify import Problem, _entry_time, verify
 
 
@@ -204,7 +205,7 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
                 }
                 report.actions.append(action)
                 if not dry_run:
-                    v = t.commit(operation="repair", add=[], remove=[path], info=action)
+                    v = commit(t, operation="repair", add=[], remove=[path], info=action)
                     report.versions.append(v)
                 continue
             action = {"table": name, "path": path, "action": "rewrite", "problems": sorted(kinds)}
@@ -215,7 +216,7 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
             if new is None:
                 report.unrepairable.append(f"{name}/{path}: cannot be cast to the table schema")
                 continue
-            v = t.commit(operation="repair", add=[new], remove=[path], info=action)
+            v = commit(t, operation="repair", add=[new], remove=[path], info=action)
             report.versions.append(v)
     return report
 

@@ -25,17 +25,17 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError
-from ..tickers import normalize
-from ..times import TimeLike, check_order, to_ns
-from . import open_tables, reading
-from .files import SEQ_COLUMN
-from .log import now_iso
-from .state import FileInfo
-from .store import LocalStore, Store, is_url
+from ...errors import ConfigError
+from ...tickers import normalize
+from ...times import TimeLike, check_order, now_iso, to_ns
+from ..core import file_reader
+from ..core.file_writer import SEQ_COLUMN
+from ..core.state import FileInfo
+from ..core.store import LocalStore, Store, is_url
+from . import open_plan
 
 if TYPE_CHECKING:
-    from .snapshot import Snapshot
+    from ..core.snapshot import Snapshot
 
 MANIFEST = "_tickvault_export.json"
 FORMATS = ("parquet", "csv")
@@ -66,7 +66,7 @@ def export(
     snap = snapshot()
     table = snap.table
     tk, s, e = _selection(tickers, start, end)
-    plan = open_tables.plan(snap)
+    plan = open_plan.plan(snap)
     for name in store.list(""):  # temporaries of an export that was killed
         if store.is_temporary(name) and name.startswith(".part-"):
             store.delete(name)
@@ -101,7 +101,7 @@ def _target(out: str | os.PathLike[str], fsync: bool) -> Store:
     """The output folder as a Store: a local folder (fsynced as the database's option
     says), or a bucket URL. Its writer publishes each file whole under its final name."""
     if is_url(out):
-        from .object_store import ObjectStore
+        from ..core.object_store import ObjectStore
 
         return ObjectStore(str(out))
     return LocalStore(out, fsync=fsync)
@@ -195,7 +195,7 @@ def _selection(
 
 
 def _parts(
-    p: open_tables.OpenPlan, tickers: list[str] | None, start: int | None, end: int | None
+    p: open_plan.OpenPlan, tickers: list[str] | None, start: int | None, end: int | None
 ) -> Iterator[Callable[[], pa.Table]]:
     """Thunks reading the selected rows of the plan: each whole file, each partial file's
     cold rows, the merged rows. Files are read by tickvault's reader, which takes only
@@ -205,19 +205,19 @@ def _parts(
     cols = p.schema.names
     version = p.snapshot.version
 
-    def read(f: FileInfo, hot: open_tables.Hot | None) -> pa.Table:
+    def read(f: FileInfo, hot: open_plan.Hot | None) -> pa.Table:
         if tickers is None and start is None and end is None:
             # every row: one pre-buffered read of the whole file, 3-4x faster than row
             # group by row group on files of many small row groups
-            part = reading.read_whole(t.store, t.key(f.path)).select(
+            part = file_reader.read_whole(t.store, t.key(f.path)).select(
                 [c for c in cols if c != SEQ_COLUMN]
             )
         else:
             tk = None if tickers is None else [x for x in tickers if x in f.index()]
             part = t.read_part(f, version, tickers=tk, start=start, end=end, cols=cols)
         if hot is not None:
-            part = part.filter(open_tables.cold_filter(hot, series, time))
-        return open_tables.conform(part, p.schema)
+            part = part.filter(open_plan.cold_filter(hot, series, time))
+        return open_plan.conform(part, p.schema)
 
     files = [(f, None) for f in p.whole] + list(p.partial)
     for f, hot in sorted(files, key=lambda x: (x[0].min_ticker, x[0].path)):

@@ -15,13 +15,13 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MissingDependency
-from . import open_tables
-from .state import FileInfo
-from .store import LocalStore
+from ...errors import MissingDependency
+from ..core.state import FileInfo
+from ..core.store import LocalStore
+from . import open_plan
 
 if TYPE_CHECKING:
-    from .snapshot import Snapshot
+    from ..core.snapshot import Snapshot
 
 
 def optional(module: str, extra: str) -> Any:
@@ -34,12 +34,12 @@ def optional(module: str, extra: str) -> Any:
         ) from None
 
 
-def open_plan(snap: Snapshot) -> open_tables.OpenPlan:
-    return open_tables.plan(snap)
+def plan_of(snap: Snapshot) -> open_plan.OpenPlan:
+    return open_plan.plan(snap)
 
 
 def to_pyarrow_dataset(snap: Snapshot) -> Any:
-    return open_tables.to_dataset(open_plan(snap))
+    return open_plan.to_dataset(plan_of(snap))
 
 
 def to_duckdb(snap: Snapshot, connection: Any = None) -> Any:
@@ -50,10 +50,10 @@ def to_duckdb(snap: Snapshot, connection: Any = None) -> Any:
     it, as do relations derived from it."""
     optional("duckdb", "duckdb")
     con = connection if connection is not None else duckdb_connection()
-    p = open_plan(snap)
+    p = plan_of(snap)
     cols = p.schema.names
     native = _native(p)
-    rel = con.from_arrow(open_tables.to_dataset(p, native=native))
+    rel = con.from_arrow(open_plan.to_dataset(p, native=native))
     for paths in _native_groups(p):
         rel = con.read_parquet(paths).select(*cols).union(rel)
     if native:
@@ -89,7 +89,7 @@ def duckdb_connection() -> Any:
 def native_paths(snap: Snapshot) -> list[str]:
     """The local files :func:`to_duckdb` hands to DuckDB's own reader for ``snap`` (the only
     files a locked connection needs to open)."""
-    p = open_plan(snap)
+    p = plan_of(snap)
     paths = [path for group in _native_groups(p) for path in group]
     if _native(p):
         paths.extend(_abspath(p, f) for f, _ in p.partial)
@@ -100,12 +100,12 @@ def to_polars(snap: Snapshot) -> Any:
     """A Polars LazyFrame: Polars' own Parquet scan of the whole files on local disk, and
     a scan of the pyarrow dataset of the rest (which pins the snapshot), concatenated."""
     pl = optional("polars", "polars")
-    p = open_plan(snap)
+    p = plan_of(snap)
     cols = p.schema.names
     native = _native(p)
     # the dataset scan (empty when everything is native) pins the snapshot for every
     # frame derived from this one
-    frames = [pl.scan_pyarrow_dataset(open_tables.to_dataset(p, native=native, merged=False))]
+    frames = [pl.scan_pyarrow_dataset(open_plan.to_dataset(p, native=native, merged=False))]
     if p.merged is not None and p.merged.num_rows:
         frames.append(pl.from_arrow(p.merged).lazy())
     for paths in _native_groups(p):
@@ -120,7 +120,7 @@ def to_polars(snap: Snapshot) -> Any:
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
 
-def _native(p: open_tables.OpenPlan) -> bool:
+def _native(p: open_plan.OpenPlan) -> bool:
     """Can the engine read the whole files itself? On local disk; a bucket is read through
     the dataset (the engines' own object-store support needs credentials and, for DuckDB,
     an extension downloaded at run time)."""
@@ -129,7 +129,7 @@ def _native(p: open_tables.OpenPlan) -> bool:
     return isinstance(store, LocalStore) and not any(c in str(store.root) for c in "*?[]{}")
 
 
-def _native_groups(p: open_tables.OpenPlan) -> list[list[str]]:
+def _native_groups(p: open_plan.OpenPlan) -> list[list[str]]:
     """Absolute paths of the whole files, grouped by their columns (compacted files also
     hold ``_tv_seq``): each group is one scan selecting the table's columns."""
     if not _native(p):
@@ -140,7 +140,7 @@ def _native_groups(p: open_tables.OpenPlan) -> list[list[str]]:
     return [g for _, g in sorted(groups.items())]
 
 
-def _abspath(p: open_tables.OpenPlan, f: FileInfo) -> str:
+def _abspath(p: open_plan.OpenPlan, f: FileInfo) -> str:
     store = p.table.store
     assert isinstance(store, LocalStore)
     return os.path.join(os.path.abspath(store.root), p.table.key(f.path))

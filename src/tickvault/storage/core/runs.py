@@ -13,7 +13,7 @@ import socket
 import uuid
 from typing import Any
 
-from .log import now_iso
+from ...times import now_iso
 from .store import Store
 
 RUNS_DIR = "_runs"

@@ -8,9 +8,9 @@ import contextlib
 import errno
 from collections.abc import Callable, Iterator
 
-from ..errors import StorageFull, TickvaultError
-from ..formats import human_bytes
-from .table import committed
+from ...errors import StorageFull, TickvaultError
+from ...formats import human_bytes
+from ..core.commit import committed
 
 
 @contextlib.contextmanager

@@ -18,12 +18,11 @@ row count), so listing tickers, watermarks and freshness never open a data file.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from typing import Any
 
-from ..errors import CorruptDatabaseError, StorageError
+from ...errors import CorruptDatabaseError, StorageError
 from .state import TableState
 from .store import Store, join
 
@@ -194,7 +193,3 @@ class LogStore:
         if current is None or current < state.version:
             hint = json.dumps({"version": state.version}).encode()
             self.store.put(self.key(CHECKPOINT_HINT), hint)
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

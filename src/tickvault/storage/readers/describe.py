@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .snapshot import Snapshot
-from .table import Table
+from ..core.snapshot import Snapshot
+from ..core.table import Table
 
 
 def history(t: Table, limit: int | None) -> list[dict[str, Any]]:

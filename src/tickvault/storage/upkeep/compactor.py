@@ -24,10 +24,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..errors import TickvaultError
-from . import compaction, maintenance, verify
-from .snapshot import pinned_files
-from .table import Table
+from ...errors import TickvaultError
+from ..core.snapshot import pinned_files
+from ..core.table import Table
+from . import compaction, vacuum_repair, verify
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Compactor:
         # The first pass in a process follows its first compaction (which read the log):
         # a process that only commits never scans the whole log for old removals.
         self._next_reclaim: float | None = None
-        self._removals = maintenance.RemovalIndex()
+        self._removals = vacuum_repair.RemovalIndex()
 
     # -- requests --------------------------------------------------------------------------
 
@@ -174,15 +174,15 @@ class Compactor:
         due = self._next_reclaim
         return due is not None and time.time() >= due
 
-    def reclaim(self) -> maintenance.VacuumReport | None:
+    def reclaim(self) -> vacuum_repair.VacuumReport | None:
         """Delete what compaction superseded once it is older than the retention (the rules
         of ``vacuum``; orphans only after :data:`ORPHAN_MIN_AGE`; files of open snapshots
         kept). Errors are logged, not raised. None if it failed."""
         opts = self.table.opts
-        report = maintenance.VacuumReport(dry_run=False)
+        report = vacuum_repair.VacuumReport(dry_run=False)
         with self.run_lock:
             try:
-                self._next_reclaim = maintenance.vacuum_table(
+                self._next_reclaim = vacuum_repair.vacuum_table(
                     self.table,
                     report,
                     retention=opts.retention_seconds,
@@ -247,3 +247,15 @@ def _at_exit() -> None:
 
 os.register_at_fork(after_in_child=_after_fork)
 atexit.register(_at_exit)
+
+
+def after_commit(t: Table) -> None:
+    """What a commit may have made due, asked of this process's compactor and never done
+    inline (the committer pays only for its own I/O, decision 007): a compaction when
+    level 0 has grown past its bound, else reclaiming superseded files."""
+    if t.opts.auto_compact and compaction.due(t.cached_state(), t.opts):
+        compactor_for(t).request()
+    elif t.opts.auto_vacuum:
+        worker = existing_compactor(t)
+        if worker is not None and worker.reclaim_due():
+            worker.request(reclaim=True)
