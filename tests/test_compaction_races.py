@@ -40,8 +40,8 @@ def test_compaction_that_lost_a_race_to_compact_and_vacuum_is_abandoned(tmp_path
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     real_plan = compaction.plan
 
-    def plan_then_lose(state, table, *, full):
-        p = real_plan(state, table, full=full)
+    def plan_then_lose(state, table, *, full, relayout=False):
+        p = real_plan(state, table, full=full, relayout=relayout)
         monkeypatch.setattr(compaction, "plan", real_plan)
         assert compaction.run(other._table("prices"), full=True) is not None
         other.vacuum(dry_run=False, retention=dt.timedelta(0))

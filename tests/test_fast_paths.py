@@ -218,7 +218,7 @@ def test_bulk_files_are_plain_parquet_with_the_row_groups_described(tmp_path):
     from tickvault.storage import StorageOptions
 
     years = StorageOptions().row_group_years
-    db = ParquetDB(tmp_path / "db", target_file_rows=5000)
+    db = ParquetDB(tmp_path / "db", target_file_rows=5000, period="none")
     days = pd.bdate_range("2011-01-01", "2020-12-31")
     n = len(days)
     t = arrow_bars(

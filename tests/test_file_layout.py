@@ -32,7 +32,7 @@ def frame(ticker: str, start: str, periods: int) -> pd.DataFrame:
 
 
 def test_long_tickers_get_period_row_groups_and_small_ones_share(tmp_path):
-    db = ParquetDB(tmp_path / "db", min_row_group_rows=100, row_group_years=2)
+    db = ParquetDB(tmp_path / "db", min_row_group_rows=100, row_group_years=2, period="none")
     df = pd.concat(
         [
             frame("AAA", "2019-01-01", 1300),  # 2019-2023: cut at 2020/2022 boundaries
@@ -54,7 +54,7 @@ def test_long_tickers_get_period_row_groups_and_small_ones_share(tmp_path):
 
 
 def test_max_rows_split_and_period_off(tmp_path):
-    db = ParquetDB(tmp_path / "db", row_group_years=0, max_row_group_rows=500)
+    db = ParquetDB(tmp_path / "db", row_group_years=0, max_row_group_rows=500, period="none")
     db.upsert_prices(frame("AAA", "2010-01-01", 1200))
     (path,) = (tmp_path / "db" / "prices").glob("*.parquet")
     assert [n for _, n in row_groups(path)] == [500, 500, 200]
@@ -66,7 +66,9 @@ def test_max_rows_split_and_period_off(tmp_path):
 def test_new_tickers_after_a_full_last_file_start_a_new_level1_file(tmp_path):
     """Tickers appended in order (a backfill one ticker per upsert) do not rewrite the
     last level-1 file at every compaction once it holds half a target file."""
-    db = ParquetDB(tmp_path / "db", fsync=False, target_file_rows=800, auto_compact=False)
+    db = ParquetDB(
+        tmp_path / "db", fsync=False, target_file_rows=800, auto_compact=False, period="none"
+    )
     db.upsert_prices(frame("A", "2000-01-03", 450))  # level 1, >= 800 // 2 rows
     (first,) = db.snapshot().files
     for t in ("C", "D", "E"):  # small files (< 800 // 8 rows): level 0

@@ -109,8 +109,8 @@ def test_object_store_in_memory(tmp_path):
 
 def test_filters_skip_files_and_row_groups(tmp_path):
     """A ticker filter opens only the files whose log statistics hold that ticker, and
-    reads only its row groups."""
-    db = ParquetDB(tmp_path / "db", auto_compact=False, target_file_rows=2000)
+    reads only its row groups (one ticker-major layout for all time: period="none")."""
+    db = ParquetDB(tmp_path / "db", auto_compact=False, target_file_rows=2000, period="none")
     tickers = [f"T{i:02d}" for i in range(20)]
     db.upsert_prices(make_bars(tickers, "2015-01-01", 1000))
     db.compact()
@@ -130,7 +130,9 @@ def test_filters_skip_files_and_row_groups(tmp_path):
 
 def test_filters_skip_files_in_a_bucket(tmp_path):
     """Through the store (memory://), DuckDB's filter reads one file, not all of them."""
-    db = ParquetDB("memory://open-pushdown", auto_compact=False, target_file_rows=2000)
+    db = ParquetDB(
+        "memory://open-pushdown", auto_compact=False, target_file_rows=2000, period="none"
+    )
     db.upsert_prices(make_bars([f"T{i:02d}" for i in range(20)], "2015-01-01", 1000))
     db.compact()
     n_files = len(db.snapshot().files)

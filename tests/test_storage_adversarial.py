@@ -571,7 +571,7 @@ def test_actions_three_column_key_under_compaction(tmp_path):
 def _db_with_compacted_l0(path: Path) -> tuple[ParquetDB, Model, Path]:
     """A level-0 compaction that left a dominant newer file out: the compacted file holds
     rows older *and* newer than that file (seq 2 and 4 around the big file's 3)."""
-    db = ParquetDB(path, fsync=False, l0_max_files=2)
+    db = ParquetDB(path, fsync=False, l0_max_files=2, period="none")  # one level-1 slot
     model = Model()
     big = bars(
         ("M", pd.Timestamp("2000-01-01", tz="UTC").value + d * NS_DAY, 5.0) for d in range(3000)

@@ -105,6 +105,9 @@ class TableSchema:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     checks: Callable[[pa.Table, TableSchema], None] | None = field(default=None, compare=False)
+    #: the calendar period of the table's level-1 files (decision 015): ``"year"`` for
+    #: daily bars; ``"none"`` keeps one ticker-major layout for all time (small tables)
+    period: str = "none"
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -312,6 +315,7 @@ PRICES = TableSchema(
         Column("adj_close", pa.float64(), required=False, nullable=True, example="187.10"),
     ),
     key=("ticker", "timestamp"),
+    period="year",
     checks=_check_prices,
 )
 

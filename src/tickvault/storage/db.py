@@ -270,23 +270,28 @@ class ParquetDB:
         """Upsert corporate actions (ticker, timestamp, kind 'split'|'dividend', value)."""
         return self.upsert("actions", df)
 
-    def compact(self, table: str = "prices", *, wait: bool = True) -> CommitResult | None:
+    def compact(
+        self, table: str = "prices", *, wait: bool = True, relayout: bool = False
+    ) -> CommitResult | None:
         """Merge level-0 files into the sorted level-1 layout. ``wait=True``: now, on this
         thread (errors raise); returns the last compaction commit, None if there was nothing
         to do. ``wait=False``: ask this process's background compactor to do it and return
-        at once (None)."""
+        at once (None). ``relayout=True``: also rewrite level-1 files laid out for another
+        period than the table's (a database written before periods existed; decision 015)."""
         t = self._table(table)
         worker = compactor_for(t)
-        if not wait:
+        if not wait and not relayout:
             worker.request(full=True)
             return None
         result = None
         with worker.run_lock:  # one compaction of a table at a time in this process
             for _ in range(20):
                 st = t.refresh()
-                if not any(f.level == 0 for f in st.files.values()):
+                if not relayout and not any(f.level == 0 for f in st.files.values()):
                     break
-                r = compaction.run(t, full=True)
+                r = compaction.run(t, full=True, relayout=relayout)
+                if r is None and relayout:
+                    break
                 if r is not None:
                     result = r
         if result is not None and t.opts.auto_vacuum:

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from ...errors import ConfigError
 from .file_writer import WriteOptions
+from .periods import check_period
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class StorageOptions:
     retention: float | dt.timedelta = 3600.0
     #: delete files superseded by compaction once older than ``retention``, automatically
     auto_vacuum: bool = True
+    #: the calendar period of level-1 files, for every table: ``"none"``, ``"year"``,
+    #: ``"quarter"``, ``"month"`` or ``"day"``; None: each table's own (``"year"`` for
+    #: prices). Decision 015.
+    period: str | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, value: Any, want: str, example: Any) -> ConfigError:
@@ -80,6 +85,8 @@ class StorageOptions:
             raise bad("compression", codec, "is not available in this pyarrow build", "lz4")
         object.__setattr__(self, "compression", name)
         object.__setattr__(self, "retention", seconds(self.retention, "retention"))
+        if self.period is not None:
+            object.__setattr__(self, "period", check_period(self.period))
 
     @property
     def retention_seconds(self) -> float:

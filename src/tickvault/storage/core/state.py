@@ -29,6 +29,9 @@ class FileInfo:
     max_ts: list[int]
     ticker_rows: list[int]
     added: int = 0  # version that added this file
+    #: the level-1 period [start, end) ns every row lies in (decision 015); None: all time
+    #: (level-1 files written before periods existed, and any level-0 file)
+    period: tuple[int, int] | None = None
     _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
     _offsets: Any = field(default=None, repr=False, compare=False)
 
@@ -70,6 +73,7 @@ class FileInfo:
             "seq": self.seq,
             "seq_col": self.seq_col,
             "level": self.level,
+            **({"period": list(self.period)} if self.period is not None else {}),
             "stats": {
                 "tickers": self.tickers,
                 "min": self.min_ts,
@@ -93,6 +97,7 @@ class FileInfo:
             max_ts=list(s["max"]),
             ticker_rows=list(s["rows"]),
             added=int(d.get("added", added)),
+            period=(int(d["period"][0]), int(d["period"][1])) if d.get("period") else None,
         )
 
 

@@ -28,6 +28,7 @@ from .file_reader import FooterCache, read_file
 from .file_writer import SEQ_COLUMN, split_by_rows, write_data_file
 from .log import LogStore
 from .options import StorageOptions
+from .periods import period_end, split_by_period
 from .state import FileInfo, TableState
 from .store import Store
 
@@ -42,6 +43,8 @@ class Table:
         self.schema = schema
         self.name = schema.name
         self.opts = opts
+        #: the calendar period of this table's level-1 files (decision 015)
+        self.period = opts.period or schema.period
         self.log = LogStore(store, schema.name, opts.checkpoint_interval)
         self.footers = FooterCache(store)
         self._state = TableState()
@@ -88,15 +91,43 @@ class Table:
 
     # -- data files ------------------------------------------------------------------------
 
-    def write_file(self, table: pa.Table, runs: Runs | None = None) -> FileInfo:
-        """Write one sorted, unique table as one new, uncommitted data file."""
-        return write_data_file(self.store, self.name, table, self.schema, self.opts.write, runs)
+    def write_file(
+        self,
+        table: pa.Table,
+        runs: Runs | None = None,
+        *,
+        period: tuple[int, int] | None = None,
+    ) -> FileInfo:
+        """Write one sorted, unique table as one new, uncommitted data file (``period``:
+        the level-1 period all its rows lie in, if any)."""
+        info = write_data_file(self.store, self.name, table, self.schema, self.opts.write, runs)
+        info.period = period
+        return info
 
     def write_files(self, table: pa.Table, runs: Runs | None = None) -> list[FileInfo]:
-        """Write a validated batch as level-sized files, in parallel threads (the Parquet
-        encoder releases the GIL). ``runs``: the batch's ticker runs, if known."""
-        pieces = split_by_rows(table, self.schema.series_column, self.opts.target_file_rows, runs)
-        return self.map_writing(lambda piece: [self.write_file(*piece)], pieces)
+        """Write a validated batch as level-sized files, one period at a time (so a bulk
+        load can go straight to level 1), in parallel threads (the Parquet encoder releases
+        the GIL). ``runs``: the batch's ticker runs, if known."""
+        return self.map_writing(
+            lambda piece: [self.write_file(piece[1], piece[2], period=piece[0])],
+            self.pieces(table, runs),
+        )
+
+    def pieces(
+        self, table: pa.Table, runs: Runs | None = None
+    ) -> list[tuple[tuple[int, int] | None, pa.Table, Runs | None]]:
+        """A sorted batch cut into level-1-sized files: by this table's period, then into
+        about ``target_file_rows`` rows at ticker boundaries; each with its period."""
+        by_period = split_by_period(table, self.schema.time_column, self.period)
+        out: list[tuple[tuple[int, int] | None, pa.Table, Runs | None]] = []
+        for start, part in by_period:
+            period = None if self.period == "none" else (start, period_end(start, self.period))
+            known = runs if len(by_period) == 1 else None
+            for piece, piece_runs in split_by_rows(
+                part, self.schema.series_column, self.opts.target_file_rows, known
+            ):
+                out.append((period, piece, piece_runs))
+        return out
 
     def map_writing(
         self, fn: Callable[[Any], list[FileInfo]], items: Sequence[Any]

@@ -21,9 +21,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
+
 from ...errors import CommitConflict, CorruptDatabaseError, VersionUnavailable
+from ...keys import column_runs
+from ...schema import TableSchema
+from ..core import periods
 from ..core.commit import CommitResult, commit, committed
-from ..core.file_writer import SEQ_COLUMN, split_by_rows
+from ..core.file_writer import SEQ_COLUMN
 from ..core.options import StorageOptions
 from ..core.read_merge import merge_newest, with_seq
 from ..core.state import FileInfo, TableState
@@ -32,39 +38,58 @@ from ..core.table import Table
 log = logging.getLogger(__name__)
 
 
+#: a level-1 file's period when it has none (written before periods existed): all time
+ALL_TIME = (periods.ALL_TIME, 2**63 - 1)
+
+
+def period_of_file(f: FileInfo) -> tuple[int, int]:
+    return f.period if f.period is not None else ALL_TIME
+
+
+def collides(a: FileInfo, b: FileInfo) -> bool:
+    """Would ``a`` and ``b`` break the level-1 invariant together? Level-1 files whose
+    periods intersect must hold disjoint ticker ranges (decision 015)."""
+    pa_, pb = period_of_file(a), period_of_file(b)
+    if pa_[0] >= pb[1] or pb[0] >= pa_[1]:
+        return False
+    return a.min_ticker <= b.max_ticker and b.min_ticker <= a.max_ticker
+
+
+@dataclass
+class Group:
+    """One independent merge: level-1 files (``anchors``; none for new level-1 files) and
+    the level-0 rows that belong to them: ``cells`` maps a ticker to the period starts (of
+    the table's period) whose rows move in."""
+
+    anchors: list[FileInfo] = field(default_factory=list)
+    cells: dict[str, set[int]] = field(default_factory=dict)
+    feeds: list[FileInfo] = field(default_factory=list)
+
+
 @dataclass
 class Plan:
     """A compaction: which files to merge and how to lay out the result."""
 
     kind: str  # "l0" (merge level-0 files) or "l1" (merge level 0 into level 1)
     inputs: list[FileInfo]
-    groups: list[list[FileInfo]] = field(default_factory=list)
-    #: level-0 tickers after this one start a new level-1 file instead of growing the last
-    tail_after: str | None = None
-
-
-def overlaps_any(lo: str, hi: str, ranges: list[tuple[str, str]]) -> bool:
-    """Does [lo, hi] intersect any of the sorted, disjoint ``ranges``?"""
-    i = bisect.bisect_left(ranges, (lo, lo))
-    for j in (i - 1, i):
-        if 0 <= j < len(ranges):
-            a, b = ranges[j]
-            if a <= hi and lo <= b:
-                return True
-    return False
+    groups: list[Group] = field(default_factory=list)
 
 
 def place(files: Sequence[FileInfo], state: TableState, opts: StorageOptions) -> int:
-    """The level new upsert files go to: 1 when they fit between the level-1 ranges (no
-    overlap with each other or level 1) and are not small next to a level-1 file; else 0,
-    where compaction places them."""
-    ranges = sorted((f.min_ticker, f.max_ticker) for f in files)
-    if any(ranges[i][1] >= ranges[i + 1][0] for i in range(len(ranges) - 1)):
+    """The level new upsert files go to: 1 when each lies in one period and none collides
+    with another or with a level-1 file (:func:`collides`), and they are not small next to
+    a level-1 file; else 0, where compaction places them."""
+    fs = list(files)
+    if any(f.period is None for f in fs) and any(f.period is not None for f in fs):
         return 0
-    l1 = sorted((f.min_ticker, f.max_ticker) for f in state.files.values() if f.level != 0)
-    if any(overlaps_any(lo, hi, l1) for lo, hi in ranges):
-        return 0
-    if l1 and any(f.rows < opts.target_file_rows // 8 for f in files):
+    for i, a in enumerate(fs):
+        if any(collides(a, b) for b in fs[i + 1 :]):
+            return 0
+    l1 = [f for f in state.files.values() if f.level != 0]
+    for f in fs:
+        if any(collides(f, g) for g in _intersecting(l1, period_of_file(f))):
+            return 0
+    if l1 and any(f.rows < opts.target_file_rows // 8 for f in fs):
         return 0
     return 1
 
@@ -81,104 +106,203 @@ def placing(files: Sequence[FileInfo], opts: StorageOptions) -> Callable[[TableS
     return prepare
 
 
-def plan(state: TableState, table: Table, *, full: bool) -> Plan | None:
+def _intersecting(files: Sequence[FileInfo], period: tuple[int, int]) -> list[FileInfo]:
+    lo, hi = period
+    return [f for f in files if period_of_file(f)[0] < hi and lo < period_of_file(f)[1]]
+
+
+def plan(state: TableState, table: Table, *, full: bool, relayout: bool = False) -> Plan | None:
     opts = table.opts
     l0 = [f for f in state.files.values() if f.level == 0]
-    l1 = sorted((f for f in state.files.values() if f.level != 0), key=lambda f: f.min_ticker)
+    l1 = [f for f in state.files.values() if f.level != 0]
+    if relayout:
+        stale = [f for f in l1 if _needs_relayout(f, table.period)]
+        if not l0 and not stale:
+            return None
+        return _plan_l1(l0, l1, table, stale=stale)
     if full:
         if not l0:
             return None
-        return _plan_l1(l0, l1, opts.target_file_rows)
+        return _plan_l1(l0, l1, table)
     if len(l0) <= opts.l0_max_files:
         return None
     l0_rows = sum(f.rows for f in l0)
-    l1_rows = sum(f.rows for f in l1)
-    if not l1 or l0_rows >= opts.l1_merge_ratio * l1_rows:
-        return _plan_l1(l0, l1, opts.target_file_rows)
+    p = _plan_l1(l0, l1, table)
+    # merge into level 1 once level 0 is not small next to what that rewrites
+    rewritten = sum(f.rows for g in p.groups for f in g.anchors)
+    if not rewritten or l0_rows >= opts.l1_merge_ratio * rewritten:
+        return p
     l0.sort(key=lambda f: f.rows, reverse=True)
     inputs = l0
     if l0[0].rows > 4 * sum(f.rows for f in l0[1:]):
         inputs = l0[1:]
     if len(inputs) < 2:
         return None
-    return Plan(kind="l0", inputs=inputs, groups=[inputs])
+    return Plan(kind="l0", inputs=inputs, groups=[Group(feeds=inputs)])
 
 
-def _plan_l1(l0: list[FileInfo], l1: list[FileInfo], target: int) -> Plan:
-    """Assign level-0 tickers to the level-1 file whose range they fall into.
+def _needs_relayout(f: FileInfo, period: str) -> bool:
+    """Is level-1 file ``f`` laid out for another period than the table's?"""
+    if period == "none":
+        return f.period is not None
+    if f.period is None:
+        return True
+    return f.period != (f.period[0], periods.period_end(f.period[0], period)) or (
+        periods.period_of(f.period[0], period) != f.period[0]
+    )
 
-    Tickers after the last level-1 file's range (new tickers appended in order: a backfill
-    one ticker at a time) form a group of their own, a new level-1 file, once the last file
-    holds half a target file: growing it instead would rewrite its rows at every compaction
-    (measured: 3-4x the write's own I/O for 400 sequential single-ticker upserts)."""
-    if not l1:
-        return Plan(kind="l1", inputs=list(l0), groups=[list(l0)])
-    mins = [f.min_ticker for f in l1]
-    last = l1[-1]
-    tail_after = last.max_ticker if last.rows >= target // 2 else None
-    touched: set[int] = set()
-    tail = False
+
+def _plan_l1(
+    l0: list[FileInfo], l1: list[FileInfo], table: Table, stale: Sequence[FileInfo] = ()
+) -> Plan:
+    """Assign every (ticker, period) of level 0 to the level-1 files whose slot holds it.
+
+    For each period the level-0 rows touch, the level-1 files whose periods intersect it
+    are sorted by first ticker; files among them whose ticker ranges overlap (files of a
+    finer period inside this coarser one) are merged as one unit. A ticker belongs to the
+    last unit starting at or before it (the first unit for tickers before all). Tickers
+    after the last unit's range form a new level-1 file of their own once that unit holds
+    half a target file: growing it instead would rewrite its rows at every compaction
+    (measured: 3-4x the write's own I/O for 400 sequential single-ticker upserts). A
+    period without level-1 files gets new files. Units that share a file are one group.
+    ``stale`` level-1 files (laid out for another period) are rewritten too."""
+    period, target = table.period, table.opts.target_file_rows
+    touched: dict[int, list[tuple[str, FileInfo]]] = {}
     for f in l0:
-        for t in f.tickers:
-            if tail_after is not None and t > tail_after:
-                tail = True
+        for t, lo, hi in zip(f.tickers, f.min_ts, f.max_ts, strict=True):
+            p, last = periods.span(lo, hi, period)
+            while True:
+                touched.setdefault(p, []).append((t, f))
+                if p >= last:
+                    break
+                p = periods.period_end(p, period)
+
+    for f in stale:  # the periods its rows lie in, without level-0 cells
+        p, last = periods.span(f.start, f.end, period)
+        while True:
+            touched.setdefault(p, [])
+            if p >= last:
+                break
+            p = periods.period_end(p, period)
+
+    # union-find over level-1 files that must be rewritten together
+    parent: dict[str, str] = {}
+    by_path = {f.path: f for f in l1}
+
+    def find(x: str) -> str:
+        root = parent.setdefault(x, x)
+        while root != parent[root]:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    units: dict[int, list[list[FileInfo]]] = {}
+    for p in touched:
+        files = sorted(
+            _intersecting(l1, (p, periods.period_end(p, period))), key=lambda f: f.min_ticker
+        )
+        runs: list[list[FileInfo]] = []
+        for f in files:
+            if runs and f.min_ticker <= max(g.max_ticker for g in runs[-1]):
+                runs[-1].append(f)
+                parent[find(f.path)] = find(runs[-1][0].path)
             else:
-                touched.add(max(0, bisect.bisect_right(mins, t) - 1))
-    groups: list[list[FileInfo]] = [[l1[i]] for i in sorted(touched)]
-    inputs = [*l0, *(g[0] for g in groups)]
-    # level-0 files feed every group; each group reads only its own ticker range
-    merged = [[*g, *l0] for g in groups]
-    if tail:
-        merged.append(list(l0))
-    return Plan(kind="l1", inputs=inputs, groups=merged, tail_after=tail_after if tail else None)
+                runs.append([f])
+                find(f.path)
+        units[p] = runs
+
+    groups: dict[str, Group] = {}
+
+    def group_for(key: str) -> Group:
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group()
+        return g
+
+    for p, cells in touched.items():
+        runs = units[p]
+        mins = [r[0].min_ticker for r in runs]
+        for t, f in cells:
+            if not runs:
+                g = group_for(f"new:{p}")
+            else:
+                i = max(0, bisect.bisect_right(mins, t) - 1)
+                unit = runs[i]
+                top = max(x.max_ticker for x in unit)
+                full = sum(x.rows for x in unit) >= target // 2
+                if i == len(runs) - 1 and t > top and full:
+                    g = group_for(f"tail:{p}")
+                else:
+                    g = group_for(find(unit[0].path))
+            g.cells.setdefault(t, set()).add(p)
+            if not g.feeds or g.feeds[-1] is not f:
+                g.feeds.append(f)
+    for f in stale:
+        group_for(find(f.path))
+    members: dict[str, list[FileInfo]] = {}
+    for path in parent:
+        members.setdefault(find(path), []).append(by_path[path])
+    for key, g in groups.items():
+        g.anchors = sorted(members.get(key, []), key=lambda f: f.path)
+        g.feeds = list({f.path: f for f in g.feeds}.values())
+    ordered = list(groups.values())
+    inputs = [*l0, *(f for g in ordered for f in g.anchors)]
+    return Plan(kind="l1", inputs=inputs, groups=ordered)
 
 
 def run(
-    table: Table, *, full: bool = False, stop: Callable[[], bool] | None = None
+    table: Table,
+    *,
+    full: bool = False,
+    relayout: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> CommitResult | None:
     """Plan and run one compaction. None when there is nothing to do, it lost a race, or
-    ``stop()`` turned true before it committed (what it wrote is deleted)."""
+    ``stop()`` turned true before it committed (what it wrote is deleted). ``relayout``:
+    also rewrite level-1 files laid out for another period (``compact --relayout``)."""
     state = table.refresh()
-    p = plan(state, table, full=full)
+    p = plan(state, table, full=full, relayout=relayout)
     if p is None:
         return None
     schema = table.schema
     cols = [*schema.column_names, SEQ_COLUMN]
-    l1_sorted = sorted(
-        (f for f in state.files.values() if f.level != 0), key=lambda f: f.min_ticker
-    )
-    l1_mins = [f.min_ticker for f in l1_sorted]
     level = 1 if p.kind == "l1" else 0
 
-    def merge_group(group: list[FileInfo]) -> list[FileInfo]:
+    def read(f: FileInfo, tickers: list[str] | None) -> pa.Table:
+        try:
+            t = table.read_part(f, state.version, tickers=tickers, start=None, end=None, cols=cols)
+        except (CorruptDatabaseError, VersionUnavailable):
+            if f.path not in table.refresh().files:
+                # another writer compacted (and vacuumed) this input first: we lost
+                raise CommitConflict(f"compaction input {f.path} already removed") from None
+            raise
+        return with_seq(t, f).select(cols)
+
+    def merge_group(g: Group) -> list[FileInfo]:
         """Read one group's rows, keep the newest per key, write them as new files."""
         if stop is not None and stop():
             raise CommitConflict("compaction stopped")
-        bounds = _bounds(group, p, l1_sorted, l1_mins)
         parts = []
-        for f in group:
-            tk = None
-            if bounds is not None:
-                lo, hi = bounds
-                tk = [t for t in f.tickers if (lo is None or t >= lo) and (hi is None or t < hi)]
-                if not tk:
-                    continue
-            try:
-                t = table.read_part(f, state.version, tickers=tk, start=None, end=None, cols=cols)
-            except (CorruptDatabaseError, VersionUnavailable):
-                if f.path not in table.refresh().files:
-                    # another writer compacted (and vacuumed) this input first: we lost
-                    raise CommitConflict(f"compaction input {f.path} already removed") from None
-                raise
-            parts.append(with_seq(t, f).select(cols))
+        for f in g.anchors:
+            parts.append(read(f, None))
+        for f in g.feeds:
+            if p.kind == "l0":
+                parts.append(read(f, None))
+                continue
+            tk = [t for t in f.tickers if t in g.cells]
+            if tk:
+                part = _in_cells(read(f, tk), g.cells, schema, table.period)
+                if part.num_rows:
+                    parts.append(part)
         if not parts:
             return []
         merged = merge_newest(parts, schema.key)
-        target = table.opts.target_file_rows if level == 1 else max(merged.num_rows, 1)
         written: list[FileInfo] = []
         try:
-            for piece, runs in split_by_rows(merged, schema.series_column, target):
-                info = table.write_file(piece, runs)
+            pieces = table.pieces(merged) if level == 1 else [(None, merged, None)]
+            for period, piece, runs in pieces:
+                info = table.write_file(piece, runs, period=period)
                 info.level = level
                 written.append(info)
         except BaseException:
@@ -188,7 +312,7 @@ def run(
 
     outputs: list[FileInfo] = []
     try:
-        # groups are independent (disjoint ticker ranges): merge them in parallel threads
+        # groups are independent (disjoint slots): merge them in parallel threads
         outputs = table.map_writing(merge_group, p.groups)
         removed = [f.path for f in p.inputs]
 
@@ -199,13 +323,12 @@ def run(
             if gone:
                 raise CommitConflict(f"compaction inputs already removed: {gone[:3]}")
             if p.kind == "l1":
-                others = sorted(
-                    (f.min_ticker, f.max_ticker)
-                    for f in current.files.values()
-                    if f.level != 0 and f.path not in removed
-                )
+                gone_set = set(removed)
+                others = [
+                    f for f in current.files.values() if f.level != 0 and f.path not in gone_set
+                ]
                 for o in outputs:
-                    if overlaps_any(o.min_ticker, o.max_ticker, others):
+                    if any(collides(o, f) for f in _intersecting(others, period_of_file(o))):
                         raise CommitConflict("a new level-1 file overlaps the compaction output")
 
         version = commit(
@@ -233,20 +356,28 @@ def run(
     )
 
 
-def _bounds(
-    group: Sequence[FileInfo], p: Plan, l1_sorted: list[FileInfo], l1_mins: list[str]
-) -> tuple[str | None, str | None] | None:
-    """The ticker range [lo, hi) a level-1 group owns, or None for 'everything'."""
-    if p.kind != "l1" or not l1_sorted:
-        return None
-    after = None if p.tail_after is None else p.tail_after + "\x00"  # the next string up
-    anchor = group[0]
-    if anchor.level == 0:  # the tail group: tickers after the last level-1 file
-        return after, None
-    i = l1_mins.index(anchor.min_ticker)
-    lo = None if i == 0 else anchor.min_ticker
-    hi = l1_mins[i + 1] if i + 1 < len(l1_mins) else after
-    return lo, hi
+def _in_cells(
+    t: pa.Table, cells: dict[str, set[int]], schema: TableSchema, period: str
+) -> pa.Table:
+    """The rows of ``t`` (sorted by ticker) whose (ticker, period) is one of ``cells``."""
+    if period == "none" or t.num_rows == 0:
+        return t
+    runs = column_runs(t, schema.series_column)
+    ts = (
+        t.column(schema.time_column)
+        .combine_chunks()
+        .cast(pa.int64())
+        .to_numpy(zero_copy_only=False)
+    )
+    starts = periods.period_starts(ts, period)
+    keep = np.zeros(t.num_rows, dtype=bool)
+    for ticker, a, b in zip(
+        runs.values.to_pylist(), runs.starts.tolist(), runs.ends.tolist(), strict=True
+    ):
+        want = cells.get(ticker)
+        if want:
+            keep[a:b] = np.isin(starts[a:b], np.fromiter(want, dtype=np.int64))
+    return t if keep.all() else t.filter(pa.array(keep))
 
 
 def due(state: TableState, opts: StorageOptions) -> bool:

@@ -247,6 +247,7 @@ def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
     new = t.write_file(clean)
     new.seq = f.seq
     new.level = f.level
+    new.period = f.period
     return new
 
 

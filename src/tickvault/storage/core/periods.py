@@ -1,0 +1,97 @@
+"""Time periods of the level-1 layout (decision 015).
+
+Level-1 files are keyed by (period, ticker range): every row of a level-1 file lies in one
+calendar period of its table (a year for daily bars), and inside a period the files hold
+disjoint ticker ranges, each sorted by (ticker, timestamp). So a time filter opens only its
+periods' files, appends never rewrite a closed period, and one ticker's rows stay
+contiguous inside each period.
+
+A period is named by the ns timestamp of its first instant (UTC). ``"none"`` is one period
+for all time (the ticker-major layout of databases written before periods existed).
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import cache
+
+import numpy as np
+import pyarrow as pa
+
+from ...errors import ConfigError
+
+#: period names and the numpy unit each truncates to
+UNITS: dict[str, str] = {"none": "", "year": "Y", "quarter": "M", "month": "M", "day": "D"}
+
+#: the single period of ``"none"``
+ALL_TIME = -(2**63)
+
+
+def check_period(value: object, name: str = "period") -> str:
+    """A period name (any case); ConfigError naming the choices otherwise."""
+    if isinstance(value, str) and value.strip().lower() in UNITS:
+        return value.strip().lower()
+    raise ConfigError(
+        f"{name}={value!r} is not one of {sorted(UNITS)}; e.g. {name}='year' for daily bars, "
+        f"{name}='day' for minute bars"
+    )
+
+
+def period_starts(ts: np.ndarray, period: str) -> np.ndarray:
+    """The start (ns) of the period of each ns timestamp in ``ts``."""
+    ts = np.asarray(ts, dtype=np.int64)
+    if period == "none":
+        return np.full(len(ts), ALL_TIME, dtype=np.int64)
+    unit = UNITS[period]
+    t = ts.astype("datetime64[ns]").astype(f"datetime64[{unit}]")
+    if period == "quarter":
+        months = t.astype(np.int64)
+        t = (months - months % 3).astype("datetime64[M]")
+    return t.astype("datetime64[ns]").astype(np.int64)
+
+
+def period_of(ns: int, period: str) -> int:
+    """The start (ns) of the period holding ``ns``."""
+    return int(period_starts(np.array([ns], dtype=np.int64), period)[0])
+
+
+@cache
+def _next(start: int, period: str) -> int:
+    if period == "none":
+        return 2**63 - 1
+    unit = UNITS[period]
+    step = 3 if period == "quarter" else 1
+    t = np.array([start], dtype=np.int64).astype("datetime64[ns]").astype(f"datetime64[{unit}]")
+    nxt = (t + step).astype("datetime64[ns]").astype(np.int64)
+    return int(nxt[0])
+
+
+def period_end(start: int, period: str) -> int:
+    """The first ns after the period that starts at ``start``."""
+    return _next(start, period)
+
+
+def span(min_ns: int, max_ns: int, period: str) -> tuple[int, int]:
+    """The first and last period (starts) that the time range [min_ns, max_ns] touches."""
+    return period_of(min_ns, period), period_of(max_ns, period)
+
+
+def split_by_period(table: pa.Table, time_column: str, period: str) -> list[tuple[int, pa.Table]]:
+    """``table`` cut into one table per period, each keeping the input's row order (a table
+    sorted by (ticker, timestamp) gives pieces sorted the same way); periods ascending."""
+    if period == "none" or table.num_rows == 0:
+        return [(ALL_TIME, table)]
+    ts = table.column(time_column).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    starts = period_starts(ts, period)
+    first, last = starts.min(), starts.max()
+    if first == last:
+        return [(int(first), table)]
+    order = np.argsort(starts, kind="stable")
+    ordered = starts[order]
+    cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    taken = table.take(pa.array(order))
+    out = []
+    bounds = [0, *cuts.tolist(), len(order)]
+    for a, b in itertools.pairwise(bounds):
+        out.append((int(ordered[a]), taken.slice(a, b - a)))
+    return out
