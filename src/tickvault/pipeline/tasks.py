@@ -225,8 +225,11 @@ def validate_batch(
     return PRICES.validated(pa.concat_tables(good, promote_options="permissive")), bad
 
 
-def drop_unchanged(db: ParquetDB, batch: Validated) -> Validated:
-    """Rows of ``batch`` that the database does not already hold identically."""
+def drop_unchanged(
+    db: ParquetDB, batch: Validated, keep: frozenset[str] = frozenset()
+) -> Validated:
+    """Rows of ``batch`` that the database does not already hold identically, and every
+    row of the tickers in ``keep`` (their commit records where they come from now)."""
     if batch.num_rows == 0:
         return batch
     table = batch.data
@@ -246,8 +249,10 @@ def drop_unchanged(db: ParquetDB, batch: Validated) -> Validated:
     new = table.to_pandas()
     old = stored.select(cols).to_pandas()
     merged = new.merge(old.drop_duplicates(), how="left", on=cols, indicator=True)
-    keep = (merged["_merge"] == "left_only").to_numpy()
-    return batch.filter(pa.array(keep))
+    wanted = (merged["_merge"] == "left_only").to_numpy()
+    if keep:
+        wanted = wanted | new["ticker"].isin(keep).to_numpy()
+    return batch.filter(pa.array(wanted))
 
 
 def rows_per_ticker(files: list[FileInfo]) -> dict[str, int]:
@@ -265,9 +270,11 @@ def fetch_write_chunk(
     jobs: list[Job],
     policy: RetryPolicy,
     skip_unchanged: bool,
+    keep: frozenset[str] = frozenset(),
 ) -> ChunkOutcome:
     """Parallel-write task: fetch ``jobs``, write their rows as new uncommitted files in the
-    database folder, return the files' metadata (never the rows)."""
+    database folder, return the files' metadata (never the rows). ``keep``: tickers
+    written even when unchanged."""
     name = str(getattr(source, "name", "source"))
     outcomes = [fetch_one(source, job, policy) for job in jobs]
     table, _bad = validate_batch(outcomes, name)
@@ -276,6 +283,6 @@ def fetch_write_chunk(
     if table is None:
         return ChunkOutcome(outcomes)
     if skip_unchanged:
-        table = drop_unchanged(db, table)
+        table = drop_unchanged(db, table, keep)
     files = db.write_files("prices", table)  # validated once: written as is
     return ChunkOutcome(outcomes, files, rows_per_ticker(files))
