@@ -35,6 +35,9 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     )
     summary = freshness_summary(frame, worst=args.worst)
     code = EXIT_PROBLEMS if summary["is_stale"] else EXIT_OK
+    if not out.quiet:
+        for w in summary["warnings"]:
+            out.err.print(f"warning: {w}", markup=False)
     if out.json:
         records = [
             {**r, "last_timestamp": json_default(r["last_timestamp"]), "age": as_int(r["age"])}

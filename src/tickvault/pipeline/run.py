@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
+from ..future_bars import max_future_seconds
 from ..sources.base import Source
 from ..sources.policy import RetryPolicy
 from ..sources.provenance import describe as describe_origin
@@ -113,7 +114,8 @@ class Run:
         if self.options.parallel_write:
             files, written = batch.files, batch.written
         else:
-            validated, bad = validate_batch(batch.outcomes, source.name)
+            limit = max_future_seconds(self.db.options.max_future)
+            validated, bad = validate_batch(batch.outcomes, source.name, limit)
             for o in batch.outcomes:
                 o.data = None
             for o in bad.values():

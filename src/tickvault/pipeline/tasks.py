@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ValidationError
+from ..future_bars import DEFAULT_MAX_FUTURE, max_future_seconds
 from ..schema import PRICES, Validated, symbol_problem
 from ..sources.actions import unpack
 from ..sources.base import reject_conflicting_duplicates
@@ -184,10 +185,11 @@ def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
 
 
 def validate_batch(
-    outcomes: list[Outcome], source_name: str
+    outcomes: list[Outcome], source_name: str, max_future: float | None = DEFAULT_MAX_FUTURE
 ) -> tuple[Validated | None, dict[str, Outcome]]:
     """Validate the rows of successful outcomes together (fast path); if the batch is
-    rejected, validate ticker by ticker so only the bad tickers fail.
+    rejected, validate ticker by ticker so only the bad tickers fail. ``max_future``: the
+    database's limit for bars in the future (:mod:`tickvault.future_bars`).
 
     Returns the clean table (sorted by key; None if no rows) and the outcomes that failed
     validation (turned into ``BadSourceData`` failures, ``data`` dropped).
@@ -201,7 +203,7 @@ def validate_batch(
         return None, {}
     try:
         combined = pa.concat_tables(parts, promote_options="permissive")
-        return PRICES.validated(combined), {}
+        return PRICES.validated(combined, max_future=max_future), {}
     except (ValidationError, pa.ArrowException, TypeError, ValueError):
         pass
     good: list[pa.Table] = []
@@ -210,7 +212,7 @@ def validate_batch(
         if not (o.ok and o.data is not None and o.data.num_rows):
             continue
         try:
-            good.append(PRICES.validate(o.data))
+            good.append(PRICES.validate(o.data, max_future=max_future))
         except (ValidationError, pa.ArrowException, TypeError, ValueError) as exc:
             err = BadSourceData(
                 f"source {source_name!r} returned bad data for {o.ticker!r}: {exc}",
@@ -222,7 +224,8 @@ def validate_batch(
             bad[o.ticker] = o
     if not good:
         return None, bad
-    return PRICES.validated(pa.concat_tables(good, promote_options="permissive")), bad
+    both = pa.concat_tables(good, promote_options="permissive")
+    return PRICES.validated(both, max_future=max_future), bad
 
 
 def drop_unchanged(
@@ -277,7 +280,7 @@ def fetch_write_chunk(
     written even when unchanged."""
     name = str(getattr(source, "name", "source"))
     outcomes = [fetch_one(source, job, policy) for job in jobs]
-    table, _bad = validate_batch(outcomes, name)
+    table, _bad = validate_batch(outcomes, name, max_future_seconds(db.options.max_future))
     for o in outcomes:
         o.data = None
     if table is None:

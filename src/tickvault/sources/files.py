@@ -175,7 +175,7 @@ class FileSource(abc.ABC):
     # -- fetch -----------------------------------------------------------------------------
 
     def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
-        lo, hi = bounds(start, end)
+        lo, hi = _up_to_now(start, end)
         rows, mapping = self._rows(ticker)
         return self.parser.parse(rows, mapping, ticker, lo, hi)
 
@@ -185,7 +185,7 @@ class FileSource(abc.ABC):
         """:meth:`fetch` and the ticker's dividends and splits in the range: from
         ``Dividends``/``Stock Splits`` columns of its rows, and from the ``actions`` file
         (:mod:`~tickvault.sources.fileactions`)."""
-        lo, hi = bounds(start, end)
+        lo, hi = _up_to_now(start, end)
         rows, mapping = self._rows(ticker)
         bars = self.parser.parse(rows, mapping, ticker, lo, hi)
         found = [actions_in_rows(rows, ticker, lo, hi, source=self.name, date_format=None)]
@@ -233,6 +233,14 @@ class FileSource(abc.ABC):
                 raw, places = raw.loc[mask], places[mask]
                 del mapping[tcol]
         return Rows(raw, places, file, "line" if self.format == "csv" else "row"), mapping
+
+
+def _up_to_now(start: TimeLike, end: TimeLike) -> tuple[pd.Timestamp | None, pd.Timestamp]:
+    """The bounds of a fetch: ``end=None`` means now (the source contract), so rows dated
+    later in a file (a typo in a year) are not part of an open-ended fetch; a later ``end``
+    reaches them, and validation refuses those beyond now + one day, naming the line."""
+    lo, hi = bounds(start, end)
+    return lo, pd.Timestamp.now(tz="UTC") if hi is None else hi
 
 
 class CsvSource(FileSource):

@@ -20,6 +20,7 @@ from ..errors import (
     DatabaseNotFound,
     StorageError,
 )
+from ..future_bars import future_warnings, max_future_seconds
 from ..schema import TableSchema, get_schema, table_names
 from ..times import TimeLike
 from . import compaction, describe, maintenance
@@ -384,8 +385,15 @@ class ParquetDB(WriteDoor):
     # -- maintenance -----------------------------------------------------------------------
 
     def verify(self, table: str | None = None) -> VerifyReport:
-        """Open every live data file and check it against the log. See VerifyReport."""
-        return verification.verify(self._tables_named(table))
+        """Open every live data file and check it against the log. See VerifyReport.
+        Tickers holding bars in the future are listed in ``warnings``."""
+        tables = self._tables_named(table)
+        report = verification.verify(tables)
+        for t in tables:
+            if t.schema.refuse_future and t.name in report.versions:
+                limit = max_future_seconds(t.opts.max_future)
+                report.warnings.extend(future_warnings(t.name, self.watermarks(t.name), limit))
+        return report
 
     def vacuum(
         self,

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import ConfigError
+from ..future_bars import DEFAULT_MAX_FUTURE, max_future_seconds
 from .files import WriteOptions
 
 
@@ -33,6 +34,9 @@ class StorageOptions:
     retention: float | dt.timedelta = 3600.0
     #: delete files superseded by compaction once older than ``retention``, automatically
     auto_vacuum: bool = True
+    #: bars later than now + this (seconds, or a timedelta; None: no limit) are refused
+    #: (tickvault.future_bars)
+    max_future: float | dt.timedelta | None = DEFAULT_MAX_FUTURE
 
     def __post_init__(self) -> None:
         def bad(name: str, value: Any, want: str, example: Any) -> ConfigError:
@@ -80,6 +84,7 @@ class StorageOptions:
             raise bad("compression", codec, "is not available in this pyarrow build", "lz4")
         object.__setattr__(self, "compression", name)
         object.__setattr__(self, "retention", seconds(self.retention, "retention"))
+        object.__setattr__(self, "max_future", max_future_seconds(self.max_future))
 
     @property
     def retention_seconds(self) -> float:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ValidationError
+from ..future_bars import max_future_seconds as _seconds
 from ..schema import Validated
 from . import verify as verification
 from .state import FileInfo, reject_shared_keys
@@ -45,7 +46,7 @@ class WriteDoor(abc.ABC):
                     f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
                 )
             return data
-        return t.schema.validated(data)
+        return t.schema.validated(data, max_future=_seconds(t.opts.max_future))
 
     def write_files(self, table: str, data: Any) -> list[FileInfo]:
         """Write ``data`` as new immutable data files, *without* committing. ``data`` is a
