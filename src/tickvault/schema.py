@@ -22,7 +22,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .convert import TIMESTAMP_TYPE, Column, cast_column, frame_to_arrow, reject, reject_rows
+from .convert import (
+    TIMESTAMP_TYPE,
+    Column,
+    apply_date_format,
+    cast_column,
+    frame_to_arrow,
+    reject,
+    reject_rows,
+)
 from .errors import TableNotFound, ValidationError
 from .future_bars import DEFAULT_MAX_FUTURE, reject_future
 from .keys import Runs, column_runs, dedupe_last, is_sorted_unique
@@ -167,6 +175,13 @@ class TableSchema:
             return table, runs
         out = dedupe_last(table, self.key)
         return out, column_runs(out, self.series_column)
+
+    def with_date_format(self, data: Any, date_format: str) -> Any:
+        """``data`` with the strings of its time column parsed with ``date_format``
+        (``strptime`` codes, e.g. ``'%d/%m/%Y'``), every row the same way; ValidationError
+        naming the first string that does not match. Without it, a time column's strings
+        must be ISO 8601: other strings are refused, never guessed."""
+        return apply_date_format(data, self.time_column, date_format)
 
     def to_arrow(self, data: Any) -> pa.Table:
         """``data`` (a pandas DataFrame, Arrow table or record batch) as an Arrow table whose

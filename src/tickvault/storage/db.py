@@ -148,10 +148,13 @@ class ParquetDB(WriteDoor):
 
     # -- writes ----------------------------------------------------------------------------
 
-    def upsert(self, table: str, data: Any) -> CommitResult:
+    def upsert(self, table: str, data: Any, *, date_format: str | None = None) -> CommitResult:
         """Insert or replace rows by key; the newest commit wins, and within one batch the
-        last occurrence wins. Validation happens before anything is written."""
+        last occurrence wins. Validation happens before anything is written. Timestamp
+        strings must be ISO 8601 unless ``date_format`` names their format (``'%d/%m/%Y'``)."""
         t = self._table(table)
+        if date_format is not None:
+            data = t.schema.with_date_format(data, date_format)
         batch = self._validated(t, data)
         if batch.num_rows == 0:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
@@ -193,13 +196,13 @@ class ParquetDB(WriteDoor):
             t.name, self.store.location, lambda: self.vacuum(dry_run=True, retention=0).bytes
         )
 
-    def upsert_prices(self, df: Any) -> CommitResult:
+    def upsert_prices(self, df: Any, *, date_format: str | None = None) -> CommitResult:
         """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close])."""
-        return self.upsert("prices", df)
+        return self.upsert("prices", df, date_format=date_format)
 
-    def upsert_actions(self, df: Any) -> CommitResult:
+    def upsert_actions(self, df: Any, *, date_format: str | None = None) -> CommitResult:
         """Upsert corporate actions (ticker, timestamp, kind 'split'|'dividend', value)."""
-        return self.upsert("actions", df)
+        return self.upsert("actions", df, date_format=date_format)
 
     def compact(self, table: str = "prices", *, wait: bool = True) -> CommitResult | None:
         """Merge level-0 files into the sorted level-1 layout. ``wait=True``: now, on this
