@@ -239,8 +239,7 @@ def drop_unchanged(
     tickers = sorted(set(table.column("ticker").to_pylist()))
     ts = table.column("timestamp")
     lo, hi = pc.min_max(ts).values()
-    stored = db.read_arrow(
-        "prices",
+    stored = db.snapshot("prices").read_arrow(  # new tickers are expected: no warning
         tickers=tickers,
         start=pd.Timestamp(lo.as_py()),
         end=pd.Timestamp(hi.as_py()),

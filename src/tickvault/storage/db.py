@@ -22,6 +22,7 @@ from ..errors import (
 )
 from ..future_bars import future_warnings, max_future_seconds
 from ..schema import TableSchema, get_schema, table_names
+from ..tickers import check_known
 from ..times import TimeLike
 from . import compaction, describe, maintenance
 from . import verify as verification
@@ -248,11 +249,17 @@ class ParquetDB(WriteDoor):
         columns: Sequence[str] | None = None,
         version: int | None = None,
         adjust: str | None = None,
+        strict: bool = False,
     ) -> pa.Table:
         """Rows of one pinned version, sorted by key, keys unique, start/end inclusive.
         ``adjust`` (prices only): None for bars as traded, ``"splits"`` or ``"all"``
         (splits and dividends) for back-adjusted bars as of the snapshot read
-        (:mod:`tickvault.adjust`; docs/storage.md)."""
+        (:mod:`tickvault.adjust`; docs/storage.md). ``tickers`` the database does not hold
+        are named, with the closest stored ones, in a warning (``strict=True``: raised as
+        UnknownTicker; :func:`tickvault.tickers.check_known`)."""
+        check_known(
+            tickers, lambda: self._known(name, version), where=repr(str(self.path)), strict=strict
+        )
         if adjust is not None:
             reject_adjust_for(name, adjust)
             return read_adjusted(
@@ -279,6 +286,7 @@ class ParquetDB(WriteDoor):
         columns: Sequence[str] | None = None,
         version: int | None = None,
         adjust: str | None = None,
+        strict: bool = False,
     ) -> pd.DataFrame:
         """Like :meth:`read_arrow`, as a pandas DataFrame (timestamps tz-aware UTC)."""
         return to_pandas(
@@ -290,8 +298,15 @@ class ParquetDB(WriteDoor):
                 columns=columns,
                 version=version,
                 adjust=adjust,
+                strict=strict,
             )
         )
+
+    def _known(self, name: str, version: int | None) -> list[str]:
+        """Tickers a read of ``name`` may name: the table's, and (for other tables, e.g.
+        ``actions``) the prices table's: a ticker without actions is not unknown."""
+        known = self.snapshot(name, version).tickers()
+        return known if name == "prices" else [*known, *self.tickers()]
 
     # -- open tables: other engines over a pinned version (decision 011, open_tables.py) --
 
