@@ -25,6 +25,7 @@ from tickvault import (
     ValidationError,
     fetch_and_write,
     get_source,
+    update,
 )
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import freshness, freshness_summary, get_price_data_freshness
@@ -172,6 +173,18 @@ def test_verify_flags_tickers_with_future_bars(tmp_path: Path) -> None:
     assert "BAD" in r.stderr and "future" in r.stderr
     r = tv("verify", "--json", db=tmp_path / "db")
     assert any("BAD" in w for w in json.loads(r.stdout)["warnings"])
+
+
+def test_update_fails_a_ticker_frozen_by_a_future_bar_instead_of_calling_it_unchanged(
+    tmp_path: Path,
+) -> None:
+    db = db_with_a_future_bar(tmp_path / "db")
+    report = update(source=DemoSource(), db=db, scheduler="synchronous")
+    assert report["failed"] == 1 and report["tickers"]["BAD"]["status"] == "failed"
+    error = report["errors"]["BAD"]
+    assert "in the future" in error and FUTURE.date().isoformat() in error
+    assert report["tickers"]["BAD"]["attempts"] == 0  # never fetched
+    assert report["tickers"]["AAPL"]["status"] != "failed"
 
 
 def test_freshness_flags_a_future_bar_and_never_calls_it_fresh(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
-from ..future_bars import max_future_seconds
+from ..future_bars import ahead_of, max_future_seconds
 from ..sources.base import Source
 from ..sources.policy import RetryPolicy
 from ..sources.provenance import describe as describe_origin
@@ -37,7 +37,7 @@ from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback
 from .report import RunReport, TickerResult
 from .schedulers import open_runner, scheduler_name
 from .streams import Stream, stream_files, stream_rows
-from .tasks import Job, drop_unchanged, rows_per_ticker, validate_batch
+from .tasks import Job, Outcome, drop_unchanged, rows_per_ticker, validate_batch
 from .writer import Batch, Verifier, Writer
 
 log = logging.getLogger("tickvault.pipeline")
@@ -70,6 +70,7 @@ class Run:
         run_key: str | None = None,
         skip: set[str] | frozenset[str] = frozenset(),
         keep: frozenset[str] = frozenset(),
+        refused: dict[str, str] | None = None,
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
     ) -> None:
@@ -83,6 +84,8 @@ class Run:
         self.skip = skip
         #: tickers written even when unchanged, so the run records their source
         self.keep = keep
+        #: tickers failed before fetching: {ticker: "ErrorClass: why"}
+        self.refused = dict(refused or {})
         results = {
             j.ticker: TickerResult(j.ticker, source=describe_origin(origin(g.source)))
             for g in groups
@@ -186,8 +189,12 @@ class Run:
             stream_rows(stream, jobs)
 
     def _execute(self) -> RunReport:
-        todo = [j for j in self.jobs if j.ticker not in self.skip]
         self.ledger.skipped([j.ticker for j in self.jobs if j.ticker in self.skip])
+        for ticker, error in self.refused.items():
+            kind, _, _ = error.partition(":")
+            self.ledger.finished(Outcome(ticker, False, 0, 0.0, error=error, error_type=kind))
+        passed = self.skip | set(self.refused)
+        todo = [j for j in self.jobs if j.ticker not in passed]
         opts = self.options
         try:
             writer = Writer(self.commit, lambda files: self.db.discard_files("prices", files))
@@ -197,7 +204,7 @@ class Run:
                         opts.scheduler, opts.n_workers, cluster_options=opts.cluster_options
                     ) as runner:
                         for group in self.groups:
-                            jobs = [j for j in group.jobs if j.ticker not in self.skip]
+                            jobs = [j for j in group.jobs if j.ticker not in passed]
                             if jobs:
                                 self._stream(runner, writer, group.source, jobs)
             finally:
@@ -355,6 +362,22 @@ def update_start(
     return watermark - pd.Timedelta(lookback)
 
 
+def frozen(
+    marks: dict[str, pd.Timestamp], tickers: list[str], max_future: float | None
+) -> dict[str, str]:
+    """Tickers whose last stored bar is later than now + ``max_future``: an update would
+    start after it and never fetch anything, so each fails (its error says why) rather
+    than being reported unchanged (:mod:`tickvault.future_bars`)."""
+    ahead = ahead_of({t: marks[t] for t in tickers if t in marks}, max_future)
+    return {
+        t: f"ValidationError: its last stored bar ({ts.isoformat()}) is in the future; update "
+        f"starts from the last stored bar, so {t} is never brought up to date. Such bars are "
+        f"refused when written (ParquetDB max_future); this one must be removed from the "
+        f"database (`tickvault verify` lists the tickers that hold one)"
+        for t, ts in ahead.items()
+    }
+
+
 def update(
     tickers: str | Iterable[str] | None = None,
     source: Any = None,
@@ -422,6 +445,7 @@ def update(
         check_sources(database, names, src, replace_source)
         plan = [(src, names)]
         keep = unrecorded(database, names, src)
+    refused = frozen(marks, names, max_future_seconds(database.options.max_future))
     groups = [
         Group(
             fetch_from,
@@ -436,6 +460,7 @@ def update(
         options=options,
         skip_unchanged=skip_unchanged,
         keep=keep,
+        refused=refused,
         start=lo,
         end=hi,
     )
