@@ -135,10 +135,14 @@ def test_freshness_exit_codes_and_calendar(demo):
     assert "🟡 4 sessions old" in after_july_4th.stdout
     assert stale.returncode == 1
     assert "🔴 STALE (17 days)" in stale.stdout and all(t in stale.stdout for t in TICKERS)
-    assert weekday_days.returncode == 1  # BAD has no rows: missing counts as stale
+    # BAD is not in the database: the one rule for unknown tickers (exit 3, tests/
+    # test_unknown_tickers.py); the library still reports it as "missing"
+    assert weekday_days.returncode == 3
+    assert "BAD" in weekday_days.stderr and "not in the database" in weekday_days.stderr
+    weekday_days = tv("freshness", "--now", "2024-07-01T15:00Z", "--json", "AAPL", db=db)
     doc = json.loads(weekday_days.stdout)
     by = {t["ticker"]: t for t in doc["tickers"]}
-    assert by["AAPL"]["status"] == "🟡 3 days old" and by["BAD"]["level"] == "missing"
+    assert by["AAPL"]["status"] == "🟡 3 days old"
 
 
 def test_update_progress_and_summary(demo, tmp_path):

@@ -58,7 +58,13 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
     lib = get_price_data_freshness(db)
     assert data["freshness"]["status"] == lib["status"] == "🔴 STALE (30 days)"
     assert data["summary"]["status"] == "🔴 STALE (30 days)"
-    assert data["summary"]["counts"] == {"fresh": 3, "aging": 1, "stale": 2, "missing": 0}
+    assert data["summary"]["counts"] == {
+        "fresh": 3,
+        "aging": 1,
+        "stale": 2,
+        "missing": 0,
+        "future": 0,
+    }
     info = db.info()["tables"]["prices"]
     assert data["tickers"] == 6 == info["tickers"]
     assert data["stored_rows"] == info["stored_rows"] == 3 * 400 + 200 + 2 * 100

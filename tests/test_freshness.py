@@ -140,7 +140,7 @@ def test_requested_ticker_without_rows(db):
     assert nope["status"] == "⚪ No data" and nope["level"] == "missing"
     assert nope["is_stale"] and pd.isna(nope["age"]) and pd.isna(nope["last_timestamp"])
     summary = freshness_summary(frame)
-    assert summary["counts"] == {"fresh": 1, "aging": 0, "stale": 0, "missing": 1}
+    assert summary["counts"] == {"fresh": 1, "aging": 0, "stale": 0, "missing": 1, "future": 0}
     assert summary["is_stale"] is True
     assert summary["status"] == "⚪ No data for 1 ticker"
     assert summary["worst"][0]["ticker"] == "NOPE"
@@ -212,7 +212,7 @@ def test_stale_in_sessions(db):
     assert bool(old["is_stale"]) is True
     summary = freshness_summary(frame)
     assert summary["status"] == "🔴 STALE (29 sessions)"
-    assert summary["counts"] == {"fresh": 0, "aging": 1, "stale": 1, "missing": 0}
+    assert summary["counts"] == {"fresh": 0, "aging": 1, "stale": 1, "missing": 0, "future": 0}
     assert [w["ticker"] for w in summary["worst"]] == ["OLD", "NEW"]
     assert summary["latest"] == "2024-07-12T00:00:00+00:00"
     assert summary["oldest"] == "2024-06-03T00:00:00+00:00"

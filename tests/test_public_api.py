@@ -24,8 +24,8 @@ PUBLIC = {
     "TickvaultError", "ValidationError", "ConfigError", "BadTimeBound", "StorageError",
     "DatabaseNotFound", "TableNotFound", "CorruptDatabaseError", "CommitConflict",
     "StorageFull", "VersionUnavailable", "ObjectStoreError",
-    "SourceError", "TickerNotFound", "BadSourceData", "TransientSourceError", "RateLimited",
-    "SourceUnavailable",
+    "SourceError", "TickerNotFound", "UnknownTicker", "BadSourceData", "TransientSourceError",
+    "RateLimited", "SourceUnavailable",
     "__version__",
 }  # fmt: skip
 

@@ -59,7 +59,7 @@ def test_another_source_is_refused_and_changes_nothing(
     assert db.sources()["AAPL"]["name"] == "demo"
 
 
-def test_mixed_or_unrecorded_sources_need_an_explicit_source(tmp_path) -> None:
+def test_unrecorded_sources_need_an_explicit_source_and_mixed_ones_do_not(tmp_path) -> None:
     db = ParquetDB(tmp_path / "db")
     db.upsert_prices(DemoSource(as_of=END).fetch("OLD", START, END))  # no provenance
     with pytest.raises(ConfigError, match=r"no source is recorded for OLD"):
@@ -67,8 +67,8 @@ def test_mixed_or_unrecorded_sources_need_an_explicit_source(tmp_path) -> None:
     fetch_and_write(["AAPL"], "demo", db, start=START, end=END)
     DemoSource(as_of=END).fetch("MSFT", START, END).to_csv(tmp_path / "MSFT.csv", index=False)
     fetch_and_write(["MSFT"], get_source("csv", path=str(tmp_path)), db, start=START, end=END)
-    with pytest.raises(ConfigError, match=r"different sources"):
-        update(["AAPL", "MSFT"], db=db)
+    report = update(["AAPL", "MSFT"], db=db, end=END)  # each from its own source
+    assert (report["total"], report["failed"]) == (2, 0)
     assert update(["AAPL"], db=db, end=END)["failed"] == 0
 
 

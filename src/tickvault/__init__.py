@@ -27,6 +27,7 @@ from .errors import (
     TickerNotFound,
     TickvaultError,
     TransientSourceError,
+    UnknownTicker,
     ValidationError,
     VersionUnavailable,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "TickerNotFound",
     "TickvaultError",
     "TransientSourceError",
+    "UnknownTicker",
     "VacuumReport",
     "ValidationError",
     "VerifyReport",

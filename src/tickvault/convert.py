@@ -9,6 +9,7 @@ the count, the first bad row and its value (:func:`reject`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -311,21 +312,142 @@ def _parse_timestamp_strings(
     return _parse_timestamp_objects(name, values, key)
 
 
+#: What a timestamp string may look like without a named ``date_format``: ISO 8601 (extended
+#: form), a date with an optional time of day and zone — year first, so never ambiguous.
+ISO_8601 = re.compile(
+    r"^\s*\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)?"
+    r"\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
+
+#: The formats a timestamp column accepts, for error messages.
+ACCEPTED_TIMES = (
+    "pass datetimes, dates or ISO 8601 strings such as '2024-03-01' or "
+    "'2024-03-01T14:30:00Z' (never guessed: '01/02/2024' could be either day), or name the "
+    "format of your strings, e.g. upsert_prices(df, date_format='%d/%m/%Y')"
+)
+
+
+def _guesses(name: str, values: np.ndarray, nulls: np.ndarray) -> np.ndarray:
+    """Where ``values`` holds strings that are not ISO 8601 (parsing them would be a guess:
+    day or month first?, made row by row); ValidationError for numbers (seconds or
+    nanoseconds since when?)."""
+    numbers = np.fromiter(
+        (
+            isinstance(v, int | float | np.number) and not isinstance(v, np.datetime64)
+            for v in values
+        ),
+        dtype=bool,
+        count=len(values),
+    )
+    reject(
+        name,
+        numbers & ~nulls,
+        "number(s), which are ambiguous as timestamps",
+        lambda i: f"row {i}: {values[i]!r}",
+        ACCEPTED_TIMES,
+    )
+    strings = _is_string(values)
+    guessed = np.zeros(len(values), dtype=bool)
+    if strings.any():
+        iso = pd.Series(values[strings], dtype=object).str.match(ISO_8601).to_numpy(dtype=bool)
+        guessed[np.flatnonzero(strings)[~iso]] = True
+    return guessed
+
+
 def _parse_timestamp_objects(name: str, values: np.ndarray, key: Sequence[str]) -> pa.Array:
     nulls = pd.isna(values)
+    guessed = _guesses(name, values, nulls)
+    unguessed = values
+    if guessed.any():
+        unguessed = values.copy()
+        unguessed[guessed] = None
     try:
-        parsed = pd.to_datetime(pd.Series(values), utc=True, format="mixed", errors="coerce")
+        parsed = pd.to_datetime(pd.Series(unguessed), utc=True, format="mixed", errors="coerce")
     except (TypeError, ValueError, OverflowError):
         parsed = pd.Series(pd.NaT, index=range(len(values)), dtype="datetime64[ns, UTC]")
     reject(
         name,
-        parsed.isna().to_numpy() & ~nulls,
+        (parsed.isna().to_numpy() & ~nulls) | guessed,
         "value(s) that are not timestamps",
         lambda i: f"row {i}: {values[i]!r}",
-        "use datetimes, dates or ISO strings such as '2024-03-01' or '2024-03-01T14:30:00Z'",
+        ACCEPTED_TIMES,
     )
     _check_ns_range(name, parsed, values)
     return pa.array(parsed.astype("datetime64[ns, UTC]"), type=TIMESTAMP_TYPE)
+
+
+def apply_date_format(data: Any, column: str, date_format: str) -> Any:
+    """``data`` (a DataFrame, Arrow table or record batch) with the strings of its time
+    ``column`` parsed with ``date_format`` (``strptime`` codes, e.g. ``'%d/%m/%Y'``): every
+    row the same way. A string that does not match is a ValidationError naming the first
+    one; values that are not strings (datetimes, nulls) are left for validation."""
+    if not isinstance(date_format, str) or "%" not in date_format:
+        raise ValidationError(
+            f"date_format={date_format!r} is not a strptime format; name the format of your "
+            f"dates with % codes, e.g. date_format='%d/%m/%Y' or '%m/%d/%Y %H:%M'",
+            column=column,
+        )
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if isinstance(data, pa.Table):
+        if column not in data.column_names:
+            return data
+        arr = data.column(column)
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return data
+        values = np.asarray(arr.to_pylist(), dtype=object)
+        parsed = _parse_with_format(column, values, date_format)
+        i = data.column_names.index(column)
+        return data.set_column(i, column, pa.array(parsed, type=TIMESTAMP_TYPE))
+    if isinstance(data, pd.DataFrame):
+        if column not in data.columns and column in data.index.names:
+            data = data.reset_index()
+        if column not in data.columns:
+            return data
+        s = data[column]
+        if isinstance(s.dtype, pd.DatetimeTZDtype) or (
+            isinstance(s.dtype, np.dtype) and s.dtype.kind == "M"
+        ):
+            return data
+        values = s.to_numpy(dtype=object)
+        parsed = _parse_with_format(column, values, date_format)
+        strings = _is_string(values)
+        if strings.all():
+            out = pd.Series(parsed, index=s.index)
+        else:  # datetimes among the strings: keep them as they are
+            out = pd.Series(np.where(strings, parsed.astype(object), values), index=s.index)
+        return data.assign(**{column: out})
+    return data
+
+
+def _is_string(values: np.ndarray) -> np.ndarray:
+    return np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+
+
+def _parse_with_format(column: str, values: np.ndarray, date_format: str) -> pd.Series:
+    """The strings of ``values`` parsed with ``date_format`` as UTC timestamps (naive
+    results are UTC); other values become NaT."""
+    strings = _is_string(values)
+    text = pd.Series(values, dtype=object).where(strings)
+    try:
+        parsed = pd.to_datetime(text, format=date_format, utc=True, errors="coerce")
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(
+            f"date_format={date_format!r} cannot be used: {exc}; e.g. date_format='%d/%m/%Y'",
+            column=column,
+        ) from None
+    reject(
+        column,
+        strings & parsed.isna().to_numpy(),
+        f"value(s) that do not match date_format={date_format!r}",
+        lambda i: f"row {i}: {values[i]!r}",
+        "fix them, or name the format they are in with strptime codes, e.g. "
+        "date_format='%d/%m/%Y %H:%M'",
+    )
+    return parsed.astype("datetime64[ns, UTC]")
 
 
 def cast_column(table: pa.Table, col: Column, arr: Any, key: Sequence[str]) -> Any:

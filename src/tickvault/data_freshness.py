@@ -24,14 +24,23 @@ Status (thresholds ``fresh_days`` and ``stale_days``, both inclusive upper bound
     ``fresh_days < age <= stale_days``  ``"🟡 N days old"``           level ``aging``
     ``age > stale_days``                ``"🔴 STALE (N days)"``       level ``stale``
     a requested ticker with no rows     ``"⚪ No data"``              level ``missing``
+    a last bar dated after ``now``      ``"🔴 FUTURE BAR (N days ahead)"`` level ``future``
     an empty database (overall)         ``"⚪ Empty"``                level ``empty``
 
     With a calendar the unit reads "sessions" instead of "days". ``is_stale`` is true for
-    the levels ``stale``, ``missing`` and ``empty``; ``aging`` is a warning, not a failure
-    (lower ``stale_days`` to make it one).
+    the levels ``stale``, ``missing``, ``future`` and ``empty``; ``aging`` is a warning,
+    not a failure (lower ``stale_days`` to make it one).
+
+Bars after now
+    A ticker whose last bar is on a later (UTC) date than ``now`` is never called fresh:
+    its age is negative (not clamped to 0) and its level ``future``. Either the bar is in
+    the future — ``update`` starts from it, so the ticker is frozen
+    (:mod:`tickvault.future_bars`) — or the clock (or ``now=``) is behind the data. Both
+    are said in ``warnings`` (frame ``attrs``, summary, verdict), as is a ``now=`` later
+    than the current time.
 
 Overall verdict
-    The worst ticker's level and status (:func:`verdict`): the same for
+    The worst ticker's level and status (:func:`verdict`), and the ``warnings``: the same for
     :func:`get_price_data_freshness`, :func:`freshness_summary`, ``tickvault freshness`` and
     the dashboard, so no view says "Fresh" while a ticker is stale.
 """
@@ -62,9 +71,9 @@ __all__ = [
     "verdict",
 ]
 
-#: Freshness levels, best first. ``is_stale`` is true for the last three.
-LEVELS = ("fresh", "aging", "stale", "missing", "empty")
-_STALE_LEVELS = frozenset({"stale", "missing", "empty"})
+#: Freshness levels, best first. ``is_stale`` is true for the last four.
+LEVELS = ("fresh", "aging", "stale", "missing", "future", "empty")
+_STALE_LEVELS = frozenset({"stale", "missing", "future", "empty"})
 
 FRESH = "🟢 Fresh"
 NO_DATA = "⚪ No data"
@@ -183,12 +192,53 @@ def status_text(level: str, age: int | None = None, unit: str = "days") -> str:
         return f"🟡 {_plural(int(age or 0), unit)} old"
     if level == "stale":
         return f"🔴 STALE ({_plural(int(age or 0), unit)})"
+    if level == "future":
+        return f"🔴 FUTURE BAR ({_plural(-int(age or 0), unit)} ahead)"
     return EMPTY if level == "empty" else NO_DATA
 
 
 def _ages_in_days(last: pd.DatetimeIndex, now: pd.Timestamp) -> np.ndarray:
-    days = (now.normalize() - last.normalize()).days.to_numpy()
-    return np.maximum(days, 0).astype("int64")
+    """Calendar days from each bar's UTC date to now's; negative for a bar dated later."""
+    return np.asarray((now.normalize() - last.normalize()).days.to_numpy(), dtype="int64")
+
+
+def _sessions_ahead(cal: Calendar, last: pd.DatetimeIndex, now: pd.Timestamp) -> np.ndarray:
+    """Sessions from now's date up to each (future) bar's session, at least 1."""
+    labels = _session_labels(last, cal.tz)
+    today = now.tz_localize(None).normalize().to_datetime64()
+    ahead = np.searchsorted(cal.sessions, labels, "right") - np.searchsorted(
+        cal.sessions, today, "right"
+    )
+    return np.maximum(ahead, 1).astype("int64")
+
+
+def _clock_warnings(
+    given: TimeLike, now: pd.Timestamp, ahead: dict[str, pd.Timestamp]
+) -> list[str]:
+    """What to say about ``now`` and bars after it, instead of clamping ages to 0."""
+    out = []
+    clock = pd.Timestamp.now(tz="UTC")
+    if given is not None and now > clock + pd.Timedelta(minutes=1):
+        out.append(
+            f"now={now.isoformat()} is in the future (the clock says "
+            f"{clock.isoformat(timespec='seconds')}): ages are counted from a time that has "
+            f"not come yet"
+        )
+    if ahead:
+        shown = ", ".join(f"{t} (last bar {ts.isoformat()})" for t, ts in list(ahead.items())[:5])
+        more = f" and {len(ahead) - 5} more" if len(ahead) > 5 else ""
+        n = len(ahead)
+        why = (
+            f"now={now.isoformat()} is before the newest bars"
+            if given is not None
+            else "bars in the future (update starts from the last bar, so these tickers are "
+            "never brought up to date), or this machine's clock is behind the data"
+        )
+        out.append(
+            f"{n} ticker{'s' if n != 1 else ''} ha{'ve' if n != 1 else 's'} bars dated after "
+            f"now ({now.isoformat(timespec='seconds')}): {shown}{more}; {why}"
+        )
+    return out
 
 
 def _session_labels(last: pd.DatetimeIndex, tz: Any) -> np.ndarray:
@@ -228,18 +278,23 @@ def freshness(
     names = sorted(marks) if tickers is None else sorted({normalize(str(t)) for t in tickers})
     have = [t for t in names if t in marks]
     last = pd.DatetimeIndex([marks[t] for t in have], tz="UTC", dtype="datetime64[ns, UTC]")
-    if len(have) == 0:
-        ages = np.empty(0, dtype="int64")
-    elif cal is None:
-        ages = _ages_in_days(last, t_now)
+    days = _ages_in_days(last, t_now) if len(have) else np.empty(0, dtype="int64")
+    future = days < 0  # dated after now: never clamped to "0 days old"
+    if cal is None or len(have) == 0:
+        ages = days
     else:
         ages = cal.sessions_missing(last, t_now)
-    by_ticker = dict(zip(have, zip(last, ages.tolist(), strict=True), strict=True))
+        if future.any():
+            ages[future] = -_sessions_ahead(cal, last[future], t_now)
+    by_ticker = dict(zip(have, zip(last, ages.tolist(), future.tolist(), strict=True), strict=True))
     rows: list[tuple[Any, ...]] = []
     for t in names:
         if t in by_ticker:
-            ts, age = by_ticker[t]
-            level = classify(age, fresh_days=fresh_days, stale_days=stale_days)
+            ts, age, ahead = by_ticker[t]
+            if ahead:
+                level = "future"
+            else:
+                level = classify(age, fresh_days=fresh_days, stale_days=stale_days)
             rows.append((t, ts, age, unit, status_text(level, age, unit), level))
         else:
             rows.append((t, pd.NaT, None, unit, NO_DATA, "missing"))
@@ -254,6 +309,9 @@ def freshness(
             "age_unit": unit,
             "fresh_days": fresh_days,
             "stale_days": stale_days,
+            "warnings": _clock_warnings(
+                now, t_now, {t: by_ticker[t][0] for t in have if by_ticker[t][2]}
+            ),
         }
     )
     return frame
@@ -307,6 +365,9 @@ def freshness_summary(
     if level == "missing":
         n = counts["missing"]
         status = f"{NO_DATA} for {n} ticker{'s' if n != 1 else ''}"
+    if level == "future":
+        n = counts["future"]
+        status = f"🔴 FUTURE BAR for {n} ticker{'s' if n != 1 else ''}"
     return {
         "status": status,
         "level": level,
@@ -323,6 +384,7 @@ def freshness_summary(
         "age_unit": unit,
         "fresh_days": attrs.get("fresh_days", fresh_days),
         "stale_days": attrs.get("stale_days", stale_days),
+        "warnings": list(attrs.get("warnings") or []),
     }
 
 
@@ -343,7 +405,8 @@ def get_price_data_freshness(
     ``"🔴 STALE (N days)"`` beyond; ``"⚪ Empty"`` (``is_stale`` true, ``days_old`` and
     ``latest`` None) when there is no price data. With ``calendar`` the age counts missed
     trading sessions and ``days_old`` holds that count. Extra keys: ``level``, ``tickers``,
-    ``stale_tickers``, ``age_unit``, ``calendar``, ``now``. Same verdict as
+    ``stale_tickers``, ``age_unit``, ``calendar``, ``now``, ``warnings`` (a ``now`` in the
+    future, bars dated after now: see the module docstring). Same verdict as
     ``freshness_summary`` and ``tickvault freshness``.
     """
     return verdict(freshness(db, now, calendar, fresh_days=fresh_days, stale_days=stale_days))
@@ -369,4 +432,5 @@ def verdict(frame: pd.DataFrame) -> dict[str, Any]:
         "age_unit": s["age_unit"],
         "calendar": s["calendar"],
         "now": s["now"],
+        "warnings": s["warnings"],
     }

@@ -18,6 +18,7 @@ Every error tickvault raises on purpose derives from :class:`TickvaultError`::
     │   └── CommitConflict         retryable: another writer published first
     └── SourceError                fetching data from a source
         ├── TickerNotFound         permanent, for that ticker only
+        │   └── UnknownTicker      the database does not hold these tickers (strict reads, CLI)
         ├── BadSourceData          permanent: response unparsable or failed validation
         └── TransientSourceError   retryable
             ├── RateLimited        carries ``retry_after`` (seconds or None)
@@ -166,6 +167,24 @@ class TickerNotFound(SourceError):
     """The source does not know this ticker. Permanent for this ticker."""
 
 
+class UnknownTicker(TickerNotFound):
+    """Tickers the database does not hold, named with the closest stored ones
+    (``read_table(..., strict=True)``, every CLI command that names tickers: exit 3).
+    ``tickers`` lists them (upper case), ``suggestions`` maps each to its closest stored
+    tickers (possibly none). A :class:`TickerNotFound`, so code catching that still works."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tickers: list[str] | tuple[str, ...] = (),
+        suggestions: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message, ticker=tickers[0] if len(tickers) == 1 else None)
+        self.tickers = list(tickers)
+        self.suggestions = dict(suggestions or {})
+
+
 class BadSourceData(SourceError):
     """The source answered, but the answer could not be parsed or failed validation."""
 
@@ -213,6 +232,7 @@ __all__ = [
     "TickerNotFound",
     "TickvaultError",
     "TransientSourceError",
+    "UnknownTicker",
     "ValidationError",
     "VersionUnavailable",
 ]

@@ -8,7 +8,8 @@ within the batch (the last occurrence wins) and sorts by the key.
 
 Timestamps are stored as ``timestamp[ns, UTC]``. Naive input is read as UTC; aware input is
 converted to UTC; dates and ISO strings are accepted. Daily bars are stamped at 00:00 UTC of
-their session date, so a bar keeps its date whatever the reader's time zone.
+their session date, so a bar keeps its date whatever the reader's time zone. A bar later
+than now + ``max_future`` (one day by default) is refused (:mod:`tickvault.future_bars`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .convert import TIMESTAMP_TYPE, Column, cast_column, frame_to_arrow, reject, reject_rows
+from .convert import (
+    TIMESTAMP_TYPE,
+    Column,
+    apply_date_format,
+    cast_column,
+    frame_to_arrow,
+    reject,
+    reject_rows,
+)
 from .errors import TableNotFound, ValidationError
+from .future_bars import DEFAULT_MAX_FUTURE, reject_future
 from .keys import Runs, column_runs, dedupe_last, is_sorted_unique
 
 #: Columns whose name starts with this prefix are internal to the storage engine.
@@ -108,6 +118,9 @@ class TableSchema:
     #: the calendar period of the table's level-1 files (decision 015): ``"year"`` for
     #: daily bars; ``"none"`` keeps one ticker-major layout for all time (small tables)
     period: str = "none"
+    #: rows are observations (bars): none may be later than now + ``max_future``
+    #: (:mod:`tickvault.future_bars`); corporate actions may be announced ahead
+    refuse_future: bool = field(default=False, compare=False)
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -130,16 +143,20 @@ class TableSchema:
 
     # -- validation -----------------------------------------------------------------------
 
-    def validate(self, data: Any) -> pa.Table:
-        """Cast, check, dedupe (last wins) and sort ``data``; raise ValidationError if bad."""
-        return self.validate_runs(data)[0]
+    def validate(self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE) -> pa.Table:
+        """Cast, check, dedupe (last wins) and sort ``data``; raise ValidationError if bad.
+        For a table of bars (``refuse_future``), a timestamp later than now +
+        ``max_future`` seconds (None: no limit) is bad too."""
+        return self.validate_runs(data, max_future=max_future)[0]
 
-    def validated(self, data: Any) -> Validated:
+    def validated(self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE) -> Validated:
         """:meth:`validate`, as a :class:`Validated` batch that storage writes as is."""
-        table, runs = self.validate_runs(data)
+        table, runs = self.validate_runs(data, max_future=max_future)
         return Validated(self.name, table, runs)
 
-    def validate_runs(self, data: Any) -> tuple[pa.Table, Runs]:
+    def validate_runs(
+        self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE
+    ) -> tuple[pa.Table, Runs]:
         """:meth:`validate`, also returning the runs of the series column of the result."""
         table = frame_to_arrow(data, self.name, self.columns, self.key)
         self.check_columns(table)
@@ -155,10 +172,19 @@ class TableSchema:
         table, runs = self._upper_series(table, runs)
         if self.checks is not None:
             self.checks(table, self)
+        if self.refuse_future:
+            reject_future(table, self.time_column, self.key, max_future)
         if is_sorted_unique(table, self.key, runs):
             return table, runs
         out = dedupe_last(table, self.key)
         return out, column_runs(out, self.series_column)
+
+    def with_date_format(self, data: Any, date_format: str) -> Any:
+        """``data`` with the strings of its time column parsed with ``date_format``
+        (``strptime`` codes, e.g. ``'%d/%m/%Y'``), every row the same way; ValidationError
+        naming the first string that does not match. Without it, a time column's strings
+        must be ISO 8601: other strings are refused, never guessed."""
+        return apply_date_format(data, self.time_column, date_format)
 
     def to_arrow(self, data: Any) -> pa.Table:
         """``data`` (a pandas DataFrame, Arrow table or record batch) as an Arrow table whose
@@ -317,6 +343,7 @@ PRICES = TableSchema(
     key=("ticker", "timestamp"),
     period="year",
     checks=_check_prices,
+    refuse_future=True,
 )
 
 ACTION_KINDS = ("dividend", "split")

@@ -4,15 +4,19 @@ Every way in — ``upsert``, reads, the pipeline, sources, freshness, the CLI an
 URLs — normalises a ticker with :func:`normalize`: surrounding whitespace removed, letters
 upper-cased, punctuation kept (``brk.b`` → ``BRK.B``, ``^gspc`` → ``^GSPC``, ``eurusd=x`` →
 ``EURUSD=X``). So ``msft`` and ``MSFT`` are one series. An unknown ticker is reported with
-the stored tickers closest to it (:func:`close_matches`).
+the stored tickers closest to it (:func:`close_matches`), by one rule (:func:`check_known`):
+the CLI exits 3, the library logs a warning, ``strict=True`` raises UnknownTicker.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 
-from .errors import TickerNotFound
+from .errors import UnknownTicker
+
+log = logging.getLogger("tickvault.tickers")
 
 
 def normalize(ticker: str) -> str:
@@ -37,15 +41,49 @@ def close_matches(ticker: str, known: Iterable[str], n: int = 3) -> list[str]:
     return list(dict.fromkeys([*hits, *prefix]))[:n]
 
 
-def not_found(unknown: list[str], known: Iterable[str], where: str) -> TickerNotFound:
+def not_found(unknown: list[str], known: Iterable[str], where: str) -> UnknownTicker:
     """The error for tickers that are not in a database, with suggestions."""
     known = sorted(known)
     parts = []
+    suggestions: dict[str, list[str]] = {}
     for t in unknown:
-        near = close_matches(t, known)
+        near = suggestions[t] = close_matches(t, known)
         parts.append(f"{t} (did you mean {', '.join(near)}?)" if near else t)
     sample = ", ".join(known[:5]) or "none"
-    return TickerNotFound(
+    return UnknownTicker(
         f"{'; '.join(parts)} not in the database at {where} ({len(known)} tickers, e.g. {sample})",
-        ticker=unknown[0] if len(unknown) == 1 else None,
+        tickers=unknown,
+        suggestions=suggestions,
     )
+
+
+def unknown(requested: str | Iterable[str], known: Iterable[str]) -> list[str]:
+    """The requested tickers (upper case, in order, once each) that are not in ``known``;
+    a ticker stored in another spelling before tickers were upper case counts as known."""
+    have = set(known)
+    names = [requested] if isinstance(requested, str) else [str(t) for t in requested]
+    missing = [t for t in names if normalize(t) not in have and t not in have]
+    return normalize_all(missing)
+
+
+def check_known(
+    requested: str | Iterable[str] | None,
+    known: Callable[[], Iterable[str]],
+    *,
+    where: str,
+    strict: bool = False,
+) -> None:
+    """The one rule for reads that name tickers the database does not hold: a warning on
+    the ``tickvault`` logger naming them and the closest stored ones — or, ``strict``,
+    :class:`~tickvault.errors.UnknownTicker`. ``known()`` is called only for a read that
+    names tickers."""
+    if requested is None:
+        return
+    stored = list(known())
+    missing = unknown(requested, stored)
+    if not missing:
+        return
+    error = not_found(missing, stored, where)
+    if strict:
+        raise error
+    log.warning("%s; reading the others (strict=True raises UnknownTicker)", error)

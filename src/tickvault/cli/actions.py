@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..errors import ConfigError
 from ..modes import parse_adjust
-from .common import open_db, read_tickers
+from .common import check_tickers, open_db, read_tickers
 from .errors import EXIT_OK
 from .output import Output, print_frame, write_frame
 
@@ -43,6 +43,7 @@ def cmd_actions(args: argparse.Namespace, out: Output) -> int:
     """Stored corporate actions (``db.read_table("actions")``), oldest first per ticker."""
     db = open_db(args)
     tickers = read_tickers(args)
+    check_tickers(args, db, tickers, "actions")
     if "actions" in db.tables():
         df = db.read_table("actions", tickers=tickers or None, start=args.start, end=args.end)
     else:

@@ -7,7 +7,15 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .common import check_db_arg, db_path_of, open_db, read_tickers, shown_db, source_options
+from .common import (
+    check_db_arg,
+    check_tickers,
+    db_path_of,
+    open_db,
+    read_tickers,
+    shown_db,
+    source_options,
+)
 from .errors import EXIT_OK, CommandFailed, UsageError
 from .output import (
     Output,
@@ -96,12 +104,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     """Print or save stored bars (``db.read_table``)."""
     db = open_db(args)
     tickers = read_tickers(args)
-    known = set(db.tickers())
-    unknown = [t for t in tickers if t not in known]
-    if unknown:
-        from ..tickers import not_found
-
-        raise not_found(unknown, known, repr(shown_db(args)))
+    check_tickers(args, db, tickers)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     df = db.read_table(
         "prices",

@@ -98,3 +98,22 @@ def open_db(args: argparse.Namespace) -> ParquetDB:
     from ..storage import ParquetDB
 
     return ParquetDB(check_db_arg(args, create=False), create=False)
+
+
+def check_tickers(
+    args: argparse.Namespace, db: ParquetDB, tickers: Sequence[str], table: str = "prices"
+) -> None:
+    """The one rule for commands that name tickers: any the database does not hold is an
+    error (exit 3) naming them and the closest stored ones, before anything is written. A
+    ticker with prices is known to every table (a ticker without actions is not unknown)."""
+    if not tickers:
+        return
+    from ..tickers import check_known
+
+    def known() -> list[str]:
+        names = db.tickers() if "prices" in db.tables() else []
+        if table != "prices" and table in db.tables():
+            names = [*names, *db.tickers(table)]
+        return names
+
+    check_known(tickers, known, where=repr(shown_db(args)), strict=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TableNotFound
 from ..formats import human_bytes, short_time
-from .common import open_db, read_tickers, shown_db
+from .common import check_tickers, open_db, read_tickers, shown_db
 from .errors import EXIT_OK, EXIT_PROBLEMS
 from .output import (
     Output,
@@ -25,16 +25,21 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     from ..data_freshness import freshness, freshness_summary
 
     db = open_db(args)
+    tickers = read_tickers(args)
+    check_tickers(args, db, tickers)
     frame = freshness(
         db,
         now=args.now,
         calendar=args.calendar,
         fresh_days=args.fresh_days,
         stale_days=args.stale_days,
-        tickers=read_tickers(args) or None,
+        tickers=tickers or None,
     )
     summary = freshness_summary(frame, worst=args.worst)
     code = EXIT_PROBLEMS if summary["is_stale"] else EXIT_OK
+    if not out.quiet:
+        for w in summary["warnings"]:
+            out.err.print(f"warning: {w}", markup=False)
     if out.json:
         records = [
             {**r, "last_timestamp": json_default(r["last_timestamp"]), "age": as_int(r["age"])}

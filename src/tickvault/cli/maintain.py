@@ -39,6 +39,8 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
         out.err.print(f"cannot repair {u}")
     for p in report.problems:
         out.err.print(f"{p.table}/{p.path}: {p.kind}: {p.detail}")
+    for w in report.warnings:
+        out.err.print(f"warning: {w}", markup=False)
     if not out.quiet:
         versions = ", ".join(f"{t} v{v}" for t, v in report.versions.items())
         verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"

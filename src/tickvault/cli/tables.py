@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from .common import open_db, read_tickers
+from .common import check_tickers, open_db, read_tickers
 from .errors import EXIT_OK, UsageError
 from .output import Output, print_frame, write_frame
 
@@ -44,6 +44,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         raise UsageError(f"export folder {args.out!r} is a file; pass a folder, e.g. out/")
     db = open_db(args)
     tickers = read_tickers(args) or None
+    check_tickers(args, db, tickers or [], args.table)
     result = db.export(
         args.out,
         table=args.table,

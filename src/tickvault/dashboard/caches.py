@@ -85,6 +85,7 @@ class VerifyCache:
                 "files_checked": d.get("files_checked"),
                 "rows_checked": d.get("rows_checked"),
                 "problems": [str(p) for p in report.problems],
+                "warnings": list(report.warnings),
                 "orphans": len(d.get("orphans", [])),
                 "error": None,
             }
@@ -94,6 +95,7 @@ class VerifyCache:
                 "files_checked": None,
                 "rows_checked": None,
                 "problems": [],
+                "warnings": [],
                 "orphans": 0,
                 "error": f"{type(exc).__name__}: {exc}",
             }

@@ -25,8 +25,7 @@ def batch_actions(db: ParquetDB, outcomes: Sequence[Outcome]) -> Validated | Non
     batch = db.validate("actions", pa.concat_tables(parts))
     if "actions" not in db.tables():
         return batch
-    stored = db.read_arrow(
-        "actions",
+    stored = db.snapshot("actions").read_arrow(  # new tickers are expected: no warning
         tickers=sorted(set(batch.data.column("ticker").to_pylist())),
         start=pc.min(batch.data.column("timestamp")).as_py(),
     )

@@ -19,7 +19,7 @@ from ..sources.base import Source
 from ..sources.provenance import describe as describe_origin
 from ..sources.provenance import origin, same_origin
 from ..storage import ParquetDB
-from ..tickers import normalize
+from ..tickers import close_matches, normalize
 from ..times import iso
 
 
@@ -72,11 +72,12 @@ def check_sources(db: ParquetDB, tickers: list[str], source: Source, replace: bo
         )
 
 
-def stored_source(db: ParquetDB, tickers: list[str]) -> Source:
-    """The one source the stored bars of ``tickers`` came from (``update`` without a
-    source); ConfigError if they came from several, or if none was recorded."""
-    from ..sources import get_source as make
-
+def stored_sources(db: ParquetDB, tickers: list[str]) -> list[tuple[Source, list[str]]]:
+    """The sources the stored bars of ``tickers`` came from, each with its tickers
+    (``update`` without a source): every ticker is fetched from the source recorded for
+    *its* bars, never another's. ConfigError, before anything is fetched, naming the
+    tickers that have no recorded source (written with ``upsert_prices``, or not stored
+    at all) and how to name one."""
     stored = db.sources()
     groups: dict[str, list[str]] = {}
     found: dict[str, dict[str, Any]] = {}
@@ -89,24 +90,36 @@ def stored_source(db: ParquetDB, tickers: list[str]) -> Source:
         key = json.dumps(o, sort_keys=True)
         groups.setdefault(key, []).append(t)
         found[key] = o
-    if len(groups) > 1:
-        listing = "; ".join(
-            f"{describe_origin(found[k])}: {_first_few(ts)}" for k, ts in sorted(groups.items())
-        )
+    if unknown:
+        known = db.tickers()
+        have = set(known)
+        named = []
+        for t in unknown[:5]:
+            near = close_matches(t, known) if t not in have else []
+            named.append(f"{t} (did you mean {', '.join(near)}?)" if near else t)
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise ConfigError(
-            f"the tickers came from different sources ({listing}); update each group with "
-            f"its own source, e.g. `tickvault update --source NAME TICKER...`"
+            f"no source is recorded for {', '.join(named)}{more} (bars written with "
+            f"upsert_prices, or not stored yet), and update never fetches a ticker from "
+            f"another ticker's source; name the source, e.g. `tickvault update --source "
+            f"yahoo {unknown[0]}` (update([{unknown[0]!r}], source='yahoo')); from then on "
+            f"it is recorded"
         )
-    if not groups and not unknown:
-        return make("demo")  # no tickers at all: nothing will be fetched
-    if not groups:
-        names = ", ".join(unknown[:5])
-        raise ConfigError(
-            f"no source is recorded for {names}; name one, e.g. source='yahoo' "
-            f"(`tickvault update --source yahoo`)"
-        )
-    o = next(iter(found.values()))
-    return make(o["name"], **o.get("options", {}))
+    return [
+        (get_source(found[k]["name"], **(found[k].get("options") or {})), ts)
+        for k, ts in sorted(groups.items())
+    ]
+
+
+def unrecorded(db: ParquetDB, tickers: list[str], source: Source) -> frozenset[str]:
+    """Tickers whose recorded source is not ``source`` (none recorded, or another one with
+    ``replace_source``): their fetched bars are written even when stored identically
+    already, so the run records where they come from now."""
+    mine = origin(source)
+    stored = db.sources()
+    return frozenset(
+        t for t in tickers if stored.get(t) is None or not same_origin(stored[t], mine)
+    )
 
 
 def resume_key(source: Source, start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:

@@ -23,6 +23,7 @@ class TickerResult:
     error_type: str | None = None
     seconds: float = 0.0  # time spent fetching (all attempts, including backoff)
     version: int | None = None  # the commit that published its rows
+    source: str | None = None  # where it was fetched from: "yahoo", "csv (path=/data)"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,13 +7,16 @@ import logging
 import os
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from ..errors import ConfigError
+from ..future_bars import ahead_of, max_future_seconds
 from ..sources.base import Source
 from ..sources.policy import RetryPolicy
+from ..sources.provenance import describe as describe_origin
 from ..sources.provenance import origin
 from ..storage import ParquetDB
 from ..times import TimeLike, check_not_future, check_order, iso, now_iso, parse_time
@@ -24,15 +27,16 @@ from .inputs import (
     open_db,
     resolve_source,
     resume_key,
-    stored_source,
+    stored_sources,
     unique_tickers,
+    unrecorded,
 )
 from .ledger import Ledger
 from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback, RunOptions
 from .report import RunReport, TickerResult
 from .schedulers import open_runner, scheduler_name
 from .streams import Stream, stream_files, stream_rows
-from .tasks import Job, drop_unchanged, rows_per_ticker, validate_batch
+from .tasks import Job, Outcome, drop_unchanged, rows_per_ticker, validate_batch
 from .writer import Batch, Verifier, Writer
 
 log = logging.getLogger("tickvault.pipeline")
@@ -41,44 +45,62 @@ log = logging.getLogger("tickvault.pipeline")
 # -- the run -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Group:
+    """Jobs fetched from one source (an ``update`` of tickers recorded from several
+    sources has one group per source, run one after the other in one run)."""
+
+    source: Source
+    jobs: list[Job]
+
+
 class Run:
-    """One backfill or update: fetch ``jobs`` on the runner, stream the results to one
-    writer, commit, read the commits back, record the report."""
+    """One backfill or update: fetch each group's ``jobs`` from its source on the runner,
+    stream the results to one writer, commit, read the commits back, record the report."""
 
     def __init__(
         self,
         *,
         kind: str,
-        jobs: list[Job],
-        source: Source,
+        groups: list[Group],
         db: ParquetDB,
         options: RunOptions,
         skip_unchanged: bool,
         run_key: str | None = None,
         skip: set[str] | frozenset[str] = frozenset(),
+        keep: frozenset[str] = frozenset(),
+        refused: dict[str, str] | None = None,
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
     ) -> None:
         self.kind = kind
-        self.jobs = jobs
-        self.source = source
+        self.groups = groups
+        self.jobs = [j for g in groups for j in g.jobs]
         self.db = db
         self.options = options
-        self.policy = options.retry or source.retry_policy
         self.skip_unchanged = skip_unchanged
         self.run_key = run_key
         self.skip = skip
+        #: tickers written even when unchanged, so the run records their source
+        self.keep = keep
+        #: tickers failed before fetching: {ticker: "ErrorClass: why"}
+        self.refused = dict(refused or {})
+        results = {
+            j.ticker: TickerResult(j.ticker, source=describe_origin(origin(g.source)))
+            for g in groups
+            for j in g.jobs
+        }
         report = RunReport(
             run_id=uuid.uuid4().hex[:12],
             kind=kind,
-            source=source.name,
+            source=_label([g.source for g in groups]),
             scheduler=scheduler_name(options.scheduler),
             db=str(db.path),
             parallel_write=options.parallel_write,
             start=iso(start),
             end=iso(end),
             started=now_iso(),
-            results={j.ticker: TickerResult(j.ticker) for j in jobs},
+            results=results,
         )
         self.ledger = Ledger(report, progress=options.progress, on_progress=options.on_progress)
         self.verifier = Verifier(db)
@@ -88,17 +110,20 @@ class Run:
         return self.ledger.report
 
     def commit(self, batch: Batch) -> None:
-        """Runs on the writer thread: validate (single-writer mode) and publish a batch."""
+        """Runs on the writer thread: validate (single-writer mode) and publish a batch
+        (the fetches of one group: one source, recorded in the commit)."""
+        source = batch.source if batch.source is not None else self.groups[0].source
         if self.options.parallel_write:
             files, written = batch.files, batch.written
         else:
-            validated, bad = validate_batch(batch.outcomes, self.source.name)
+            limit = max_future_seconds(self.db.options.max_future)
+            validated, bad = validate_batch(batch.outcomes, source.name, limit)
             for o in batch.outcomes:
                 o.data = None
             for o in bad.values():
                 self.ledger.rejected(o)
             if validated is not None and self.skip_unchanged:
-                validated = drop_unchanged(self.db, validated)
+                validated = drop_unchanged(self.db, validated, keep=self.keep)
             files = []
             if validated is not None and validated.num_rows:
                 files = self.db.write_files("prices", validated)  # validated once: as is
@@ -106,7 +131,7 @@ class Run:
         info: dict[str, Any] = {
             "run_id": self.report.run_id,
             "pipeline": self.kind,
-            "source": origin(self.source),
+            "source": origin(source),
         }
         commit_actions(self.db, batch.outcomes, dict(info))  # before the bars: decision 012
         if not files:
@@ -137,9 +162,38 @@ class Run:
                 log.warning("%s: could not record the interrupted run: %s", self.kind, exc)
             raise
 
+    def _stream(self, runner: Any, writer: Writer, source: Source, jobs: list[Job]) -> None:
+        """Fetch ``jobs`` from ``source`` and hand the results to ``writer``; the last
+        batch is handed over before this returns, so no batch mixes two groups."""
+        opts = self.options
+        stream = Stream(
+            runner=runner,
+            source=source,
+            policy=opts.retry or source.retry_policy,
+            ledger=self.ledger,
+            writer=writer,
+            batch_rows=opts.batch_rows,
+            batch_seconds=opts.batch_seconds,
+        )
+        if opts.parallel_write:
+            stream_files(
+                stream,
+                jobs,
+                db=self.db,
+                chunk_size=opts.chunk_size,
+                skip_unchanged=self.skip_unchanged,
+                keep=self.keep,
+            )
+        else:
+            stream_rows(stream, jobs)
+
     def _execute(self) -> RunReport:
-        todo = [j for j in self.jobs if j.ticker not in self.skip]
         self.ledger.skipped([j.ticker for j in self.jobs if j.ticker in self.skip])
+        for ticker, error in self.refused.items():
+            kind, _, _ = error.partition(":")
+            self.ledger.finished(Outcome(ticker, False, 0, 0.0, error=error, error_type=kind))
+        passed = self.skip | set(self.refused)
+        todo = [j for j in self.jobs if j.ticker not in passed]
         opts = self.options
         try:
             writer = Writer(self.commit, lambda files: self.db.discard_files("prices", files))
@@ -148,25 +202,10 @@ class Run:
                     with open_runner(
                         opts.scheduler, opts.n_workers, cluster_options=opts.cluster_options
                     ) as runner:
-                        stream = Stream(
-                            runner=runner,
-                            source=self.source,
-                            policy=self.policy,
-                            ledger=self.ledger,
-                            writer=writer,
-                            batch_rows=opts.batch_rows,
-                            batch_seconds=opts.batch_seconds,
-                        )
-                        if opts.parallel_write:
-                            stream_files(
-                                stream,
-                                todo,
-                                db=self.db,
-                                chunk_size=opts.chunk_size,
-                                skip_unchanged=self.skip_unchanged,
-                            )
-                        else:
-                            stream_rows(stream, todo)
+                        for group in self.groups:
+                            jobs = [j for j in group.jobs if j.ticker not in passed]
+                            if jobs:
+                                self._stream(runner, writer, group.source, jobs)
             finally:
                 writer.finish()
             self.report.verify = self.verifier.result()
@@ -183,6 +222,16 @@ class Run:
         self.db.record_run(self.report.to_dict())
         log.info("%r", self.report)
         return self.report
+
+
+def _label(sources: list[Source]) -> str:
+    """The report's ``source``: the source's name, or each source (with its location)
+    when a run fetched from several."""
+    if len(sources) == 1:
+        return sources[0].name
+    if not sources:
+        return "none"
+    return ", ".join(describe_origin(origin(s)) for s in sources)
 
 
 def _execute(run: Run, db: ParquetDB | str | os.PathLike[str]) -> RunReport:
@@ -280,13 +329,13 @@ def fetch_and_write(
     skip = completed_tickers(database, key) & set(names) if resume else set()
     run = Run(
         kind="backfill",
-        jobs=[Job(t, lo, hi) for t in names],
-        source=src,
+        groups=[Group(src, [Job(t, lo, hi) for t in names])],
         db=database,
         options=options,
         skip_unchanged=skip_unchanged,
         run_key=key,
         skip=skip,
+        keep=unrecorded(database, names, src),
         start=lo,
         end=hi,
     )
@@ -310,6 +359,22 @@ def update_start(
             raise ConfigError(f"lookback must be >= 0, got {lookback}")
         return watermark.normalize() - pd.offsets.BDay(lookback)
     return watermark - pd.Timedelta(lookback)
+
+
+def frozen(
+    marks: dict[str, pd.Timestamp], tickers: list[str], max_future: float | None
+) -> dict[str, str]:
+    """Tickers whose last stored bar is later than now + ``max_future``: an update would
+    start after it and never fetch anything, so each fails (its error says why) rather
+    than being reported unchanged (:mod:`tickvault.future_bars`)."""
+    ahead = ahead_of({t: marks[t] for t in tickers if t in marks}, max_future)
+    return {
+        t: f"ValidationError: its last stored bar ({ts.isoformat()}) is in the future; update "
+        f"starts from the last stored bar, so {t} is never brought up to date. Such bars are "
+        f"refused when written (ParquetDB max_future); this one must be removed from the "
+        f"database (`tickvault verify` lists the tickers that hold one)"
+        for t, ts in ahead.items()
+    }
 
 
 def update(
@@ -342,9 +407,13 @@ def update(
     source's default history). With ``skip_unchanged`` (default) fetched bars already stored
     identically are not written again, so an update right after an update commits nothing.
 
-    ``source=None`` (the default) fetches from the source the stored bars came from (as
-    recorded by earlier runs, ``db.sources()``); ConfigError if they came from several or
-    none was recorded. Another source is refused unless ``replace_source=True``.
+    ``source=None`` (the default) fetches each ticker from the source its stored bars came
+    from (as recorded by earlier runs, ``db.sources()``): tickers from several sources are
+    updated each from its own, in one run with one report. A ticker with no recorded source
+    (written with ``upsert_prices``, or not stored yet) is a ConfigError naming it, before
+    anything is fetched: name the source. Another source than the recorded one is refused
+    unless ``replace_source=True``. Tickers whose recorded source is not the one fetched
+    from have their bars written even when unchanged, so the source is recorded.
 
     The other options are those of :func:`fetch_and_write`; returns a
     :class:`~tickvault.pipeline.RunReport` (``kind="update"``).
@@ -367,19 +436,30 @@ def update(
     database = open_db(db)
     marks = database.watermarks()
     names = unique_tickers(marks if tickers is None else tickers)
-    src = stored_source(database, names) if source is None else resolve_source(source)
-    check_sources(database, names, src, replace_source)
-    jobs = []
-    for t in names:
-        mark = marks.get(t)
-        jobs.append(Job(t, lo if mark is None else update_start(mark, lookback), hi))
+    if source is None:
+        plan = stored_sources(database, names)
+        keep: frozenset[str] = frozenset()
+    else:
+        src = resolve_source(source)
+        check_sources(database, names, src, replace_source)
+        plan = [(src, names)]
+        keep = unrecorded(database, names, src)
+    refused = frozen(marks, names, max_future_seconds(database.options.max_future))
+    groups = [
+        Group(
+            fetch_from,
+            [Job(t, lo if t not in marks else update_start(marks[t], lookback), hi) for t in ts],
+        )
+        for fetch_from, ts in plan
+    ]
     run = Run(
         kind="update",
-        jobs=jobs,
-        source=src,
+        groups=groups,
         db=database,
         options=options,
         skip_unchanged=skip_unchanged,
+        keep=keep,
+        refused=refused,
         start=lo,
         end=hi,
     )

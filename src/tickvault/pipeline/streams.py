@@ -79,11 +79,11 @@ def stream_rows(s: Stream, jobs: list[Job]) -> None:
             ready = [b for b in buffer if b.ticker < frontier]
             buffer = [b for b in buffer if b.ticker >= frontier]
         if ready:
-            s.writer.put(Batch(outcomes=ready, rows=sum(b.rows for b in ready)))
+            s.writer.put(Batch(outcomes=ready, rows=sum(b.rows for b in ready), source=s.source))
             rows = sum(b.rows for b in buffer)
             opened = time.monotonic()
     if buffer:
-        s.writer.put(Batch(outcomes=buffer, rows=rows))
+        s.writer.put(Batch(outcomes=buffer, rows=rows, source=s.source))
 
 
 def stream_files(
@@ -93,15 +93,18 @@ def stream_files(
     db: ParquetDB,
     chunk_size: int | None,
     skip_unchanged: bool,
+    keep: frozenset[str] = frozenset(),
 ) -> None:
     """Parallel-write mode: workers write chunks of tickers as uncommitted files; their
-    metadata streams to the writer, which commits them in batches."""
+    metadata streams to the writer, which commits them in batches. ``keep``: tickers
+    written even when unchanged (see :func:`~tickvault.pipeline.tasks.drop_unchanged`)."""
     size = chunk_size or max(1, min(64, len(jobs) // (4 * s.runner.slots)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     tasks: Iterator[tuple[Any, ...]] = (
-        (db, s.source, chunk, s.policy, skip_unchanged) for chunk in chunks
+        (db, s.source, chunk, s.policy, skip_unchanged, keep & {j.ticker for j in chunk})
+        for chunk in chunks
     )
-    batch = Batch()
+    batch = Batch(source=s.source)
     opened = time.monotonic()
     try:
         for args, result, exc in s.runner.imap_unordered(fetch_write_chunk, tasks, s.max_inflight):
@@ -120,7 +123,7 @@ def stream_files(
             batch.rows += sum(f.rows for f in chunk_out.files)
             if batch.rows >= s.batch_rows or time.monotonic() - opened >= s.batch_seconds:
                 s.writer.put(batch)
-                batch = Batch()
+                batch = Batch(source=s.source)
     except BaseException:
         db.discard_files("prices", batch.files)
         raise

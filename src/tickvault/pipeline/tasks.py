@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ValidationError
+from ..future_bars import DEFAULT_MAX_FUTURE, max_future_seconds
 from ..schema import PRICES, Validated, symbol_problem
 from ..sources.actions import unpack
 from ..sources.base import reject_conflicting_duplicates
@@ -184,10 +185,11 @@ def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
 
 
 def validate_batch(
-    outcomes: list[Outcome], source_name: str
+    outcomes: list[Outcome], source_name: str, max_future: float | None = DEFAULT_MAX_FUTURE
 ) -> tuple[Validated | None, dict[str, Outcome]]:
     """Validate the rows of successful outcomes together (fast path); if the batch is
-    rejected, validate ticker by ticker so only the bad tickers fail.
+    rejected, validate ticker by ticker so only the bad tickers fail. ``max_future``: the
+    database's limit for bars in the future (:mod:`tickvault.future_bars`).
 
     Returns the clean table (sorted by key; None if no rows) and the outcomes that failed
     validation (turned into ``BadSourceData`` failures, ``data`` dropped).
@@ -201,7 +203,7 @@ def validate_batch(
         return None, {}
     try:
         combined = pa.concat_tables(parts, promote_options="permissive")
-        return PRICES.validated(combined), {}
+        return PRICES.validated(combined, max_future=max_future), {}
     except (ValidationError, pa.ArrowException, TypeError, ValueError):
         pass
     good: list[pa.Table] = []
@@ -210,7 +212,7 @@ def validate_batch(
         if not (o.ok and o.data is not None and o.data.num_rows):
             continue
         try:
-            good.append(PRICES.validate(o.data))
+            good.append(PRICES.validate(o.data, max_future=max_future))
         except (ValidationError, pa.ArrowException, TypeError, ValueError) as exc:
             err = BadSourceData(
                 f"source {source_name!r} returned bad data for {o.ticker!r}: {exc}",
@@ -222,19 +224,22 @@ def validate_batch(
             bad[o.ticker] = o
     if not good:
         return None, bad
-    return PRICES.validated(pa.concat_tables(good, promote_options="permissive")), bad
+    both = pa.concat_tables(good, promote_options="permissive")
+    return PRICES.validated(both, max_future=max_future), bad
 
 
-def drop_unchanged(db: ParquetDB, batch: Validated) -> Validated:
-    """Rows of ``batch`` that the database does not already hold identically."""
+def drop_unchanged(
+    db: ParquetDB, batch: Validated, keep: frozenset[str] = frozenset()
+) -> Validated:
+    """Rows of ``batch`` that the database does not already hold identically, and every
+    row of the tickers in ``keep`` (their commit records where they come from now)."""
     if batch.num_rows == 0:
         return batch
     table = batch.data
     tickers = sorted(set(table.column("ticker").to_pylist()))
     ts = table.column("timestamp")
     lo, hi = pc.min_max(ts).values()
-    stored = db.read_arrow(
-        "prices",
+    stored = db.snapshot("prices").read_arrow(  # new tickers are expected: no warning
         tickers=tickers,
         start=pd.Timestamp(lo.as_py()),
         end=pd.Timestamp(hi.as_py()),
@@ -246,8 +251,10 @@ def drop_unchanged(db: ParquetDB, batch: Validated) -> Validated:
     new = table.to_pandas()
     old = stored.select(cols).to_pandas()
     merged = new.merge(old.drop_duplicates(), how="left", on=cols, indicator=True)
-    keep = (merged["_merge"] == "left_only").to_numpy()
-    return batch.filter(pa.array(keep))
+    wanted = (merged["_merge"] == "left_only").to_numpy()
+    if keep:
+        wanted = wanted | new["ticker"].isin(keep).to_numpy()
+    return batch.filter(pa.array(wanted))
 
 
 def rows_per_ticker(files: list[FileInfo]) -> dict[str, int]:
@@ -265,17 +272,19 @@ def fetch_write_chunk(
     jobs: list[Job],
     policy: RetryPolicy,
     skip_unchanged: bool,
+    keep: frozenset[str] = frozenset(),
 ) -> ChunkOutcome:
     """Parallel-write task: fetch ``jobs``, write their rows as new uncommitted files in the
-    database folder, return the files' metadata (never the rows)."""
+    database folder, return the files' metadata (never the rows). ``keep``: tickers
+    written even when unchanged."""
     name = str(getattr(source, "name", "source"))
     outcomes = [fetch_one(source, job, policy) for job in jobs]
-    table, _bad = validate_batch(outcomes, name)
+    table, _bad = validate_batch(outcomes, name, max_future_seconds(db.options.max_future))
     for o in outcomes:
         o.data = None
     if table is None:
         return ChunkOutcome(outcomes)
     if skip_unchanged:
-        table = drop_unchanged(db, table)
+        table = drop_unchanged(db, table, keep)
     files = db.write_files("prices", table)  # validated once: written as is
     return ChunkOutcome(outcomes, files, rows_per_ticker(files))

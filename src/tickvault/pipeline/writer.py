@@ -27,6 +27,8 @@ class Batch:
     files: list[FileInfo] = field(default_factory=list)
     written: dict[str, int] = field(default_factory=dict)
     rows: int = 0
+    #: the source every outcome of the batch came from (recorded in its commit)
+    source: Any = None
 
 
 class Writer:

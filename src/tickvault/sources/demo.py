@@ -38,6 +38,7 @@ from ..schema import PRICES, TIMESTAMP_TYPE
 from . import demo_calendar
 from .actions import Fetched, actions_frame
 from .base import PRICE_COLUMNS, TimeLike, bounds, empty_prices, validate_prices
+from .checks import reject_future_stamps
 from .demo_actions import actions_between, has_actions, split_factor
 from .policy import RetryPolicy
 
@@ -327,7 +328,11 @@ class DemoSource:
             v = np.round(v / f)
         if self.revision and self.revised_bars:
             self._revise(ticker, last, i0, o, h, lo, c, v)
-        return _business_days(i1 + 1)[i0:], o, h, lo, c, v
+        stamps = _business_days(i1 + 1)[i0:]
+        reject_future_stamps(
+            stamps, ticker, self.name, f" (the demo source's as_of={self.as_of} is in the future)"
+        )
+        return stamps, o, h, lo, c, v
 
     def _span(self, start: pd.Timestamp | None, end: pd.Timestamp | None) -> tuple[int, int, int]:
         """Bar indices ``(first, last)`` of ``[start, end]`` and of the last bar as of now."""

@@ -43,6 +43,7 @@ from .base import (
 )
 from .fileactions import actions_in_rows, ticker_rows
 from .policy import RetryPolicy
+from .provenance import local_path
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,24 @@ class FileSource(abc.ABC):
         retry_policy: RetryPolicy | None = None,
         name: str | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         if not self.path.exists():
-            raise ConfigError(f"{self.format} source: path {str(self.path)!r} does not exist")
-        self.actions = None if actions is None else Path(actions)
+            raise ConfigError(
+                f"{self.format} source: path {str(self.path)!r} does not exist"
+                + _cwd_hint(self.path)
+            )
+        self.actions = None if actions is None else Path(actions).expanduser()
         if self.actions is not None and not self.actions.is_file():
             raise ConfigError(
                 f"{self.format} source: actions file {str(self.actions)!r} does not exist"
+                + _cwd_hint(self.actions)
             )
+        #: what the database records about where the files are: absolute and resolved, so
+        #: ``update`` finds them from any directory (cron) and another spelling of the same
+        #: folder is the same source (provenance.set_origin)
+        self.recorded_options: dict[str, str] = {"path": local_path(self.path)}
+        if self.actions is not None:
+            self.recorded_options["actions"] = local_path(self.actions)
         self.columns = dict(columns or {})
         bad = {k: v for k, v in self.columns.items() if v not in TARGETS}
         if bad:
@@ -175,7 +186,7 @@ class FileSource(abc.ABC):
     # -- fetch -----------------------------------------------------------------------------
 
     def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
-        lo, hi = bounds(start, end)
+        lo, hi = _up_to_now(start, end)
         rows, mapping = self._rows(ticker)
         return self.parser.parse(rows, mapping, ticker, lo, hi)
 
@@ -185,7 +196,7 @@ class FileSource(abc.ABC):
         """:meth:`fetch` and the ticker's dividends and splits in the range: from
         ``Dividends``/``Stock Splits`` columns of its rows, and from the ``actions`` file
         (:mod:`~tickvault.sources.fileactions`)."""
-        lo, hi = bounds(start, end)
+        lo, hi = _up_to_now(start, end)
         rows, mapping = self._rows(ticker)
         bars = self.parser.parse(rows, mapping, ticker, lo, hi)
         found = [actions_in_rows(rows, ticker, lo, hi, source=self.name, date_format=None)]
@@ -233,6 +244,19 @@ class FileSource(abc.ABC):
                 raw, places = raw.loc[mask], places[mask]
                 del mapping[tcol]
         return Rows(raw, places, file, "line" if self.format == "csv" else "row"), mapping
+
+
+def _cwd_hint(path: Path) -> str:
+    """For a relative path that does not exist: where it was looked for."""
+    return "" if path.is_absolute() else f" (relative to the current directory {os.getcwd()!r})"
+
+
+def _up_to_now(start: TimeLike, end: TimeLike) -> tuple[pd.Timestamp | None, pd.Timestamp]:
+    """The bounds of a fetch: ``end=None`` means now (the source contract), so rows dated
+    later in a file (a typo in a year) are not part of an open-ended fetch; a later ``end``
+    reaches them, and validation refuses those beyond now + one day, naming the line."""
+    lo, hi = bounds(start, end)
+    return lo, pd.Timestamp.now(tz="UTC") if hi is None else hi
 
 
 class CsvSource(FileSource):

@@ -12,6 +12,7 @@ lose their user info and their query, and values that are not plain JSON are lef
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -61,7 +62,12 @@ def public_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def set_origin(source: Any, name: str, options: dict[str, Any]) -> None:
-    """Remember on ``source`` the registry name and options it was created with."""
+    """Remember on ``source`` the registry name and options it was created with. A source
+    may spell some of them canonically in ``recorded_options`` (the file sources: ``path``
+    absolute and resolved, so ``update`` finds the files from any directory); those win."""
+    canonical = getattr(source, "recorded_options", None)
+    if isinstance(canonical, dict):
+        options = {**options, **canonical}
     # a source that takes no attributes is recorded by its name only
     with contextlib.suppress(AttributeError, TypeError):
         source.origin = {"name": name, "options": public_options(options)}
@@ -76,11 +82,27 @@ def origin(source: Any) -> dict[str, Any]:
 
 
 def same_origin(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Are two recorded origins the same source: same name and same location options?"""
+    """Are two recorded origins the same source: same name and same location options? Two
+    local paths are the same place when they resolve to the same file or folder (``in/``,
+    ``./in``, ``/data/in``, a symlink to it; a relative path recorded by an older version
+    resolves against the current directory)."""
     if a.get("name") != b.get("name"):
         return False
     oa, ob = a.get("options") or {}, b.get("options") or {}
-    return all(oa.get(k) == ob.get(k) for k in LOCATION_OPTIONS)
+    return all(_same_place(oa.get(k), ob.get(k)) for k in LOCATION_OPTIONS)
+
+
+def _same_place(a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    if not (isinstance(a, str) and isinstance(b, str)) or "://" in a or "://" in b:
+        return False
+    return local_path(a) == local_path(b)
+
+
+def local_path(path: str | os.PathLike[str]) -> str:
+    """``path`` absolute and resolved (``~`` expanded, symlinks followed), as recorded."""
+    return os.path.realpath(os.path.expanduser(os.fspath(path)))
 
 
 def describe(o: dict[str, Any]) -> str:

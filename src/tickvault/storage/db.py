@@ -21,7 +21,9 @@ from ..errors import (
     StorageError,
     ValidationError,
 )
+from ..future_bars import future_warnings, max_future_seconds
 from ..schema import TableSchema, Validated, get_schema, table_names
+from ..tickers import check_known
 from ..times import TimeLike, now_iso
 from .core.commit import CommitResult, commit, committed
 from .core.options import StorageOptions, seconds
@@ -148,10 +150,13 @@ class ParquetDB:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def upsert(self, table: str, data: Any) -> CommitResult:
+    def upsert(self, table: str, data: Any, *, date_format: str | None = None) -> CommitResult:
         """Insert or replace rows by key; the newest commit wins, and within one batch the
-        last occurrence wins. Validation happens before anything is written."""
+        last occurrence wins. Validation happens before anything is written. Timestamp
+        strings must be ISO 8601 unless ``date_format`` names their format (``'%d/%m/%Y'``)."""
         t = self._table(table)
+        if date_format is not None:
+            data = t.schema.with_date_format(data, date_format)
         batch = self._validated(t, data)
         if batch.num_rows == 0:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
@@ -202,7 +207,7 @@ class ParquetDB:
                     f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
                 )
             return data
-        return t.schema.validated(data)
+        return t.schema.validated(data, max_future=max_future_seconds(t.opts.max_future))
 
     def write_files(self, table: str, data: Any) -> list[FileInfo]:
         """Write ``data`` as new immutable data files, *without* committing. ``data`` is a
@@ -262,13 +267,13 @@ class ParquetDB:
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
         )
 
-    def upsert_prices(self, df: Any) -> CommitResult:
+    def upsert_prices(self, df: Any, *, date_format: str | None = None) -> CommitResult:
         """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close])."""
-        return self.upsert("prices", df)
+        return self.upsert("prices", df, date_format=date_format)
 
-    def upsert_actions(self, df: Any) -> CommitResult:
+    def upsert_actions(self, df: Any, *, date_format: str | None = None) -> CommitResult:
         """Upsert corporate actions (ticker, timestamp, kind 'split'|'dividend', value)."""
-        return self.upsert("actions", df)
+        return self.upsert("actions", df, date_format=date_format)
 
     def compact(
         self, table: str = "prices", *, wait: bool = True, relayout: bool = False
@@ -319,11 +324,17 @@ class ParquetDB:
         columns: Sequence[str] | None = None,
         version: int | None = None,
         adjust: str | None = None,
+        strict: bool = False,
     ) -> pa.Table:
         """Rows of one pinned version, sorted by key, keys unique, start/end inclusive.
         ``adjust`` (prices only): None for bars as traded, ``"splits"`` or ``"all"``
         (splits and dividends) for back-adjusted bars as of the snapshot read
-        (:mod:`tickvault.adjust`; docs/storage.md)."""
+        (:mod:`tickvault.adjust`; docs/storage.md). ``tickers`` the database does not hold
+        are named, with the closest stored ones, in a warning (``strict=True``: raised as
+        UnknownTicker; :func:`tickvault.tickers.check_known`)."""
+        check_known(
+            tickers, lambda: self._known(name, version), where=repr(str(self.path)), strict=strict
+        )
         if adjust is not None:
             reject_adjust_for(name, adjust)
             return read_adjusted(
@@ -350,6 +361,7 @@ class ParquetDB:
         columns: Sequence[str] | None = None,
         version: int | None = None,
         adjust: str | None = None,
+        strict: bool = False,
     ) -> pd.DataFrame:
         """Like :meth:`read_arrow`, as a pandas DataFrame (timestamps tz-aware UTC)."""
         return to_pandas(
@@ -361,8 +373,15 @@ class ParquetDB:
                 columns=columns,
                 version=version,
                 adjust=adjust,
+                strict=strict,
             )
         )
+
+    def _known(self, name: str, version: int | None) -> list[str]:
+        """Tickers a read of ``name`` may name: the table's, and (for other tables, e.g.
+        ``actions``) the prices table's: a ticker without actions is not unknown."""
+        known = self.snapshot(name, version).tickers()
+        return known if name == "prices" else [*known, *self.tickers()]
 
     # -- open tables: other engines over a pinned version (decision 011, open_tables.py) --
 
@@ -459,8 +478,15 @@ class ParquetDB:
     # -- maintenance -----------------------------------------------------------------------
 
     def verify(self, table: str | None = None) -> VerifyReport:
-        """Open every live data file and check it against the log. See VerifyReport."""
-        return verification.verify(self._tables_named(table))
+        """Open every live data file and check it against the log. See VerifyReport.
+        Tickers holding bars in the future are listed in ``warnings``."""
+        tables = self._tables_named(table)
+        report = verification.verify(tables)
+        for t in tables:
+            if t.schema.refuse_future and t.name in report.versions:
+                limit = max_future_seconds(t.opts.max_future)
+                report.warnings.extend(future_warnings(t.name, self.watermarks(t.name), limit))
+        return report
 
     def vacuum(
         self,

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from ...errors import ConfigError
+from ...future_bars import DEFAULT_MAX_FUTURE, max_future_seconds
 from .file_writer import WriteOptions
 from .periods import check_period
 
@@ -38,6 +39,9 @@ class StorageOptions:
     #: ``"quarter"``, ``"month"`` or ``"day"``; None: each table's own (``"year"`` for
     #: prices). Decision 015.
     period: str | None = None
+    #: bars later than now + this (seconds, or a timedelta; None: no limit) are refused
+    #: (tickvault.future_bars)
+    max_future: float | dt.timedelta | None = DEFAULT_MAX_FUTURE
 
     def __post_init__(self) -> None:
         def bad(name: str, value: Any, want: str, example: Any) -> ConfigError:
@@ -87,6 +91,7 @@ class StorageOptions:
         object.__setattr__(self, "retention", seconds(self.retention, "retention"))
         if self.period is not None:
             object.__setattr__(self, "period", check_period(self.period))
+        object.__setattr__(self, "max_future", max_future_seconds(self.max_future))
 
     @property
     def retention_seconds(self) -> float:
