@@ -3,7 +3,7 @@
 Pure functions over Arrow tables: ``adjust_prices(prices, actions, "splits" | "all")``
 returns the prices back-adjusted by the actions. Nothing is read or written here; the
 storage engine calls this on the bars and actions of one snapshot
-(:mod:`tickvault.storage.adjusted`), and any other reader can do the same.
+(:mod:`tickvault.storage.readers.adjusted`), and any other reader can do the same.
 
 The formulas (docs/storage.md, "Adjusted prices"):
 

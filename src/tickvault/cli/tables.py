@@ -14,7 +14,7 @@ from .output import Output, print_frame, write_frame
 
 def cmd_sql(args: argparse.Namespace, out: Output) -> int:
     """Run a read-only DuckDB query with every table as a view named after it
-    (``storage.sql``: the statement guard and the locked connection)."""
+    (``storage.readers.sql``: the statement guard and the locked connection)."""
     from ..storage.readers.engines import optional
     from ..storage.readers.sql import RefusedStatement, check_read_only, run_query
 

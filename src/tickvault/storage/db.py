@@ -383,7 +383,7 @@ class ParquetDB:
         known = self.snapshot(name, version).tickers()
         return known if name == "prices" else [*known, *self.tickers()]
 
-    # -- open tables: other engines over a pinned version (decision 011, open_tables.py) --
+    # -- open tables: other engines over a pinned version (decision 011, readers/) -------
 
     def to_pyarrow_dataset(self, table: str = "prices", *, version: int | None = None) -> Any:
         """The rows of ``read_arrow(table, version=)`` as a ``pyarrow.dataset.Dataset``
@@ -420,7 +420,7 @@ class ParquetDB:
         version: int | None = None,
     ) -> dict[str, Any]:
         """Write what ``read_arrow`` returns as plain Parquet (or CSV) files in the folder
-        ``out``, atomically per file and idempotently (see storage/export.py)."""
+        ``out``, atomically per file and idempotently (see storage/readers/export.py)."""
         from .readers.export import export
 
         return export(

@@ -1,4 +1,4 @@
-"""A read-only pyarrow filesystem over a :class:`~tickvault.storage.store.Store`, so pyarrow
+"""A read-only pyarrow filesystem over a :class:`~tickvault.storage.core.store.Store`, so pyarrow
 datasets (and engines that scan them: DuckDB, Polars) read a database in a bucket or in
 memory through the same door as tickvault itself — no second set of credentials, and no
 DuckDB extension downloaded at run time."""

@@ -3,7 +3,7 @@
 A data file is sorted by the table key (ticker, timestamp, ...) and unique by it. Row groups
 are cut at ticker boundaries (small tickers share a row group, large ones are split), so a
 reader of one ticker decodes little more than that ticker's rows. Files are written through
-:meth:`Store.writer <tickvault.storage.store.Store.writer>` under a new unique name: every
+:meth:`Store.writer <tickvault.storage.core.store.Store.writer>` under a new unique name: every
 ``*.parquet`` in a table folder is complete at every instant.
 """
 

@@ -5,12 +5,12 @@ Layout of a table folder::
     <table>/_log/00000000000000000007.json              version 7
     <table>/_log/00000000000000000050.checkpoint.json   full state at version 50
     <table>/_log/_last_checkpoint                        hint: newest checkpoint version
-    <table>/<uuid>.parquet                               immutable data files
+    <table>/part-<uuid>.parquet                          immutable data files
 
-An entry is published with :meth:`Store.put_if_absent <tickvault.storage.store.Store.
-put_if_absent>`: it fails if the name exists, so two writers can never both publish version
-N and a reader never sees a half-written entry. The loser re-reads the log and retries as
-N+1.
+An entry is published with :meth:`Store.put_if_absent
+<tickvault.storage.core.store.Store.put_if_absent>`: it fails if the name exists, so two
+writers can never both publish version N and a reader never sees a half-written entry. The
+loser re-reads the log and retries as N+1 (:mod:`~tickvault.storage.core.commit`).
 
 Each ``add`` action carries the file's statistics (per series value: min/max timestamp and
 row count), so listing tickers, watermarks and freshness never open a data file.

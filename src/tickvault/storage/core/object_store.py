@@ -6,9 +6,10 @@ delta-rs uses). See docs/decisions/009-object-storage.md.
   (``If-None-Match: *`` on S3 and Azure, ``if-generation-match: 0`` on GCS); a 409
   ``ConditionalRequestConflict`` (S3 under contention) is a lost race, like "already exists".
 * Any other failed write raises :class:`~tickvault.errors.ObjectStoreError` with
-  ``ambiguous=True``: the put may have landed. The commit loop resolves that by reading the
-  entry back and comparing its commit id (``Table.commit``), and :attr:`ambiguous_creates`
-  tells it that even "already exists" may be its own retried create.
+  ``ambiguous=True``: the put may have landed. The commit loop
+  (:mod:`~tickvault.storage.core.commit`) resolves that by reading the entry back and
+  comparing its commit id, and :attr:`ambiguous_creates` tells it that even "already
+  exists" may be its own retried create.
 * Data files are buffered and put under their final unique name on success (a put is
   atomic; large files go up as a multipart upload that only appears when completed).
 * :meth:`open_input` is a random-access file doing ranged GETs: the first access fetches

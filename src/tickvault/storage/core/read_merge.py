@@ -1,6 +1,6 @@
 """Read planning and the newest-wins merge.
 
-A read pins one :class:`~tickvault.storage.state.TableState`; :func:`candidates` picks the
+A read pins one :class:`~tickvault.storage.core.state.TableState`; :func:`candidates` picks the
 files (and, for a ticker read, the tickers of each) whose log statistics overlap the
 request, and the parts read from them are combined: concatenated when no two files can
 hold the same key, else resolved newest-wins by commit order (decision 003).

@@ -1,7 +1,7 @@
 """One table of a database: its pinned states, writing its data files and reading them
 (the commit protocol that publishes files is :mod:`~tickvault.storage.core.commit`).
 
-Every byte goes through the database's :class:`~tickvault.storage.store.Store`; the table
+Every byte goes through the database's :class:`~tickvault.storage.core.store.Store`; the table
 knows its keys (``<table>/<file>.parquet``, ``<table>/_log/...``), not where they live.
 """
 

@@ -1,7 +1,7 @@
 """A pinned version of a table for pyarrow, DuckDB and Polars (decision 011).
 
 Each returns exactly the rows of ``read_arrow(table, version=)`` (as a multiset; not
-sorted) with the table's columns: :func:`~tickvault.storage.open_tables.plan` hands the
+sorted) with the table's columns: :func:`~tickvault.storage.readers.open_plan.plan` hands the
 files that no other file overlaps to the engine with their statistics and resolves
 newest-wins only where files overlap. DuckDB and Polars are optional and imported here,
 lazily; without them the call raises :class:`~tickvault.errors.MissingDependency` naming

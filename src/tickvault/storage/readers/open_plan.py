@@ -15,7 +15,7 @@ version into
 The union is exactly :meth:`ParquetDB.read_arrow` at that version, as a multiset of rows
 (not sorted), with the table's columns and types and no internal column.
 
-Lifetime: the returned object pins its :class:`~tickvault.storage.snapshot.Snapshot`
+Lifetime: the returned object pins its :class:`~tickvault.storage.core.snapshot.Snapshot`
 (:func:`keep_alive`), so this process's vacuum and automatic reclamation keep the files it
 reads for as long as the object lives; other processes' vacuum keeps them for the retention
 period (1 h by default). Keep the returned dataset, relation or frame referenced while you

@@ -1,17 +1,20 @@
 """Compaction: keep read cost bounded by merging small files, as ordinary commits.
 
-Two levels (docs/decisions/002-storage-layout.md):
+Two levels (docs/decisions/002-storage-layout.md, amended by decision 015):
 
-* level 1 files hold disjoint ticker ranges, sorted, about ``target_file_rows`` each;
+* level 1 files are keyed by (period, ticker range): each lies in one calendar period of
+  its table (:mod:`~tickvault.storage.core.periods`), files of one period hold disjoint
+  ticker ranges, sorted, about ``target_file_rows`` rows each;
 * level 0 files are what upserts write (any tickers), plus merges of them.
 
 Policy after each commit: while level 0 has more than ``l0_max_files`` files, merge them —
-into one level-0 file while level 0 is small next to level 1 (cheap, tiered: a big level-0
-file is not rewritten for every small one), or into level 1 once level 0 holds at least
-``l1_merge_ratio`` of level 1's rows (rewriting only the level-1 files whose ranges the new
-rows fall into). Rows keep their commit order in a ``_tv_seq`` column, so a merge of any set
-of files resolves keys exactly as a read would. A compaction aborts (and deletes what it
-wrote) if another commit removed one of its input files first.
+into one level-0 file while level 0 is small next to the level-1 rows a merge into level 1
+would rewrite (cheap, tiered: a big level-0 file is not rewritten for every small one), or
+into level 1 once level 0 holds at least ``l1_merge_ratio`` of those rows (rewriting only
+the level-1 files whose (period, ticker range) slot holds the new rows, so appends never
+rewrite a closed period). Rows keep their commit order in a ``_tv_seq`` column, so a
+merge of any set of files resolves keys exactly as a read would. A compaction aborts (and
+deletes what it wrote) if another commit removed one of its input files first.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A full disk (or quota) while writing becomes :class:`~tickvault.errors.StorageFull`,
 naming the database and what ``vacuum`` could free. The write has cleaned up after itself
-by then: nothing of it was committed (decision on disk space, issue 15)."""
+by then: nothing of it was committed (issue 15; docs/storage.md, "A full disk")."""
 
 from __future__ import annotations
 
