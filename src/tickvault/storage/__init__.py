@@ -1,6 +1,6 @@
 """The storage engine: immutable Parquet data files plus a commit log, all through a Store."""
 
-from .db import ParquetDB, Snapshot
+from .db import ParquetDB, Snapshot, database_exists
 from .maintenance import RepairReport, VacuumReport
 from .options import StorageOptions
 from .state import FileInfo
@@ -22,4 +22,5 @@ __all__ = [
     "VacuumReport",
     "VerifyReport",
     "committed",
+    "database_exists",
 ]
