@@ -19,7 +19,7 @@ from ..csv_export import to_csv
 from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
 from ..errors import ValidationError
 from ..pipeline.report import run_summary
-from ..storage import ParquetDB
+from ..storage import ParquetDB, Snapshot
 from ..tickers import close_matches, normalize
 from ..times import iso
 from .actions import ADJUST_LABELS, adjust_arg, ticker_actions
@@ -130,6 +130,58 @@ def overview(
 # -- tickers table ------------------------------------------------------------------------
 
 
+def _stale_arg(stale: str | None) -> bool | None:
+    if not stale:
+        return None
+    if stale.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValidationError(f"stale={stale!r} must be true or false", column="stale")
+    return stale.lower() in ("true", "1", "yes")
+
+
+def _check_table_args(sort: str, order: str, level: str | None) -> None:
+    if sort not in SORT_KEYS:
+        raise ValidationError(f"sort={sort!r} is not one of {list(SORT_KEYS)}", column="sort")
+    if order not in ("asc", "desc"):
+        raise ValidationError(f"order={order!r} must be 'asc' or 'desc'", column="order")
+    if level and level not in LEVELS:
+        raise ValidationError(f"level={level!r} is not one of {list(LEVELS)}", column="level")
+
+
+def _select(
+    frame: pd.DataFrame, q: str | None, level: str | None, stale: bool | None
+) -> pd.DataFrame:
+    sel = frame
+    if q:
+        sel = sel[sel["ticker"].str.contains(q, case=False, regex=False)]
+    if level:
+        sel = sel[sel["level"] == level]
+    if stale is not None:
+        sel = sel[sel["is_stale"] == stale]
+    return sel
+
+
+def _sorted(sel: pd.DataFrame, sort: str, asc: bool) -> pd.DataFrame:
+    if sort == "status":
+        return sel.assign(_rank=sel["level"].map(LEVELS.index)).sort_values(
+            ["_rank", "age", "ticker"], ascending=[asc, asc, True], na_position="last"
+        )
+    if sort != "ticker":
+        return sel.sort_values([sort, "ticker"], ascending=[asc, True], na_position="last")
+    return sel if asc else sel.sort_values("ticker", ascending=False)
+
+
+def _ticker_row(r: Any) -> dict[str, Any]:
+    return {
+        "ticker": r.ticker,
+        "last_timestamp": iso(r.last_timestamp),
+        "age": _age(r.age),
+        "age_unit": r.age_unit,
+        "status": r.status,
+        "level": r.level,
+        "is_stale": bool(r.is_stale),
+    }
+
+
 def tickers(
     db: ParquetDB,
     fresh: FreshnessCache,
@@ -145,59 +197,19 @@ def tickers(
     """Every ticker's last bar, age and status: filtered by name (``q``, substring, case
     insensitive), ``level`` (fresh|aging|stale|missing) or ``stale`` (true|false), sorted
     by ``sort`` (ticker|last_timestamp|age|status) in ``order`` (asc|desc), paged."""
-    sort = sort or "ticker"
-    if sort not in SORT_KEYS:
-        raise ValidationError(f"sort={sort!r} is not one of {list(SORT_KEYS)}", column="sort")
-    order = order or "asc"
-    if order not in ("asc", "desc"):
-        raise ValidationError(f"order={order!r} must be 'asc' or 'desc'", column="order")
-    if level and level not in LEVELS:
-        raise ValidationError(f"level={level!r} is not one of {list(LEVELS)}", column="level")
-    stale_flag: bool | None = None
-    if stale:
-        if stale.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValidationError(f"stale={stale!r} must be true or false", column="stale")
-        stale_flag = stale.lower() in ("true", "1", "yes")
+    sort, order = sort or "ticker", order or "asc"
+    _check_table_args(sort, order, level)
+    stale_flag = _stale_arg(stale)
     per = _int_arg(per_page, "per_page", 100, 1, MAX_PER_PAGE)
 
     frame = fresh.frame(db)
-    summary = freshness_summary(frame)
-    total_all = len(frame)
-    sel = frame
-    if q:
-        sel = sel[sel["ticker"].str.contains(q, case=False, regex=False)]
-    if level:
-        sel = sel[sel["level"] == level]
-    if stale_flag is not None:
-        sel = sel[sel["is_stale"] == stale_flag]
-    asc = order == "asc"
-    if sort == "status":
-        sel = sel.assign(_rank=sel["level"].map(LEVELS.index)).sort_values(
-            ["_rank", "age", "ticker"], ascending=[asc, asc, True], na_position="last"
-        )
-    elif sort != "ticker":
-        sel = sel.sort_values([sort, "ticker"], ascending=[asc, True], na_position="last")
-    elif not asc:
-        sel = sel.sort_values("ticker", ascending=False)
+    sel = _sorted(_select(frame, q, level, stale_flag), sort, order == "asc")
     matched = len(sel)
     pages = max(1, math.ceil(matched / per))
-    pg = _int_arg(page, "page", 1, 1, 10**9)
-    pg = min(pg, pages)
+    pg = min(_int_arg(page, "page", 1, 1, 10**9), pages)
     chunk = sel.iloc[(pg - 1) * per : pg * per]
-    rows = [
-        {
-            "ticker": r.ticker,
-            "last_timestamp": iso(r.last_timestamp),
-            "age": _age(r.age),
-            "age_unit": r.age_unit,
-            "status": r.status,
-            "level": r.level,
-            "is_stale": bool(r.is_stale),
-        }
-        for r in chunk.itertuples(index=False)
-    ]
     return {
-        "total": total_all,
+        "total": len(frame),
         "matched": matched,
         "page": pg,
         "pages": pages,
@@ -207,10 +219,10 @@ def tickers(
         "stale": "" if stale_flag is None else ("true" if stale_flag else "false"),
         "sort": sort,
         "order": order,
-        "counts": summary["counts"],
+        "counts": freshness_summary(frame)["counts"],
         "levels": [lvl for lvl in LEVELS if lvl != "empty"],
         "age_unit": frame.attrs.get("age_unit", "days"),
-        "rows": rows,
+        "rows": [_ticker_row(r) for r in chunk.itertuples(index=False)],
     }
 
 
@@ -232,6 +244,51 @@ def _resolve_range(
     return name, (last - offset).isoformat(), None
 
 
+def _pinned(db: ParquetDB, ticker: str) -> tuple[Snapshot, dict[str, pd.Timestamp], str]:
+    """(snapshot, watermarks, normalised ticker) for a ticker the database has;
+    PageNotFound (naming close matches) otherwise."""
+    snap = db.snapshot(TABLE) if TABLE in db.tables() else None
+    marks = snap.watermarks() if snap is not None else {}
+    ticker = normalize(ticker)
+    if snap is None or ticker not in marks:
+        near = close_matches(ticker, marks)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
+    return snap, marks, ticker
+
+
+def _ticker_freshness(db: ParquetDB, fresh: FreshnessCache, ticker: str) -> dict[str, Any]:
+    frame = fresh.frame(db)
+    match = frame[frame["ticker"] == ticker]
+    if match.empty:  # committed after the cached frame was computed
+        match = freshness(db, tickers=[ticker], **fresh.opts.kwargs())
+    fr = match.iloc[0]
+    return {
+        "last_timestamp": iso(fr["last_timestamp"]),
+        "age": _age(fr["age"]),
+        "age_unit": fr["age_unit"],
+        "status": fr["status"],
+        "level": fr["level"],
+        "is_stale": bool(fr["is_stale"]),
+    }
+
+
+def _columnar(df: pd.DataFrame) -> dict[str, list[Any]]:
+    """Bars as ``{"timestamp": [ISO, ...], "open": [...], ...}`` (NaN/inf as null)."""
+    bars: dict[str, list[Any]] = {"timestamp": [t.isoformat() for t in df["timestamp"]]}
+    for col in BAR_COLUMNS[1:]:
+        bars[col] = [_num(x) for x in df[col].tolist()]
+    return bars
+
+
+def _latest(df: pd.DataFrame, n: int) -> list[dict[str, Any]]:
+    """The newest ``n`` bars, newest first."""
+    return [
+        {"timestamp": iso(r.timestamp), **{c: _num(getattr(r, c)) for c in BAR_COLUMNS[1:]}}
+        for r in df.iloc[::-1].head(n).itertuples(index=False)
+    ]
+
+
 def ticker_detail(
     db: ParquetDB,
     fresh: FreshnessCache,
@@ -248,47 +305,18 @@ def ticker_detail(
     range (newest first) and its splits and dividends."""
     n_latest = _int_arg(latest, "latest", 20, 1, 10_000)
     how = adjust_arg(adjust)
-    snap = db.snapshot(TABLE) if TABLE in db.tables() else None
-    marks = snap.watermarks() if snap is not None else {}
-    ticker = normalize(ticker)
-    if snap is None or ticker not in marks:
-        near = close_matches(ticker, marks)
-        hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
-    frame = fresh.frame(db)
-    match = frame[frame["ticker"] == ticker]
-    if match.empty:  # committed after the cached frame was computed
-        match = freshness(db, tickers=[ticker], **fresh.opts.kwargs())
-    fr = match.iloc[0]
-    first = snap.first_timestamps().get(ticker)
+    snap, marks, ticker = _pinned(db, ticker)
+    fr = _ticker_freshness(db, fresh, ticker)
     name, s, e = _resolve_range(marks[ticker], range_, start, end)
     df = db.read_table(
         TABLE, tickers=ticker, start=s, end=e, columns=BAR_COLUMNS, version=snap.version, adjust=how
     )
-    ts = [t.isoformat() for t in df["timestamp"]]
-    bars: dict[str, list[Any]] = {"timestamp": ts}
-    for col in BAR_COLUMNS[1:]:
-        bars[col] = [_num(x) for x in df[col].tolist()]
-    tail = df.iloc[::-1].head(n_latest)
-    latest_rows = [
-        {
-            "timestamp": iso(r.timestamp),
-            **{c: _num(getattr(r, c)) for c in BAR_COLUMNS[1:]},
-        }
-        for r in tail.itertuples(index=False)
-    ]
+    bars = _columnar(df)
     return {
         "ticker": ticker,
         "version": snap.version,
-        "freshness": {
-            "last_timestamp": iso(fr["last_timestamp"]),
-            "age": _age(fr["age"]),
-            "age_unit": fr["age_unit"],
-            "status": fr["status"],
-            "level": fr["level"],
-            "is_stale": bool(fr["is_stale"]),
-        },
-        "first": iso(first),
+        "freshness": fr,
+        "first": iso(snap.first_timestamps().get(ticker)),
         "last": iso(marks[ticker]),
         "range": name,
         "ranges": list(RANGES),
@@ -296,10 +324,10 @@ def ticker_detail(
         "end": e,
         "count": len(df),
         "bars": bars,
-        "latest": latest_rows,
+        "latest": _latest(df, n_latest),
         "adjust": how,
         "adjust_choices": [k or "raw" for k in ADJUST_LABELS],
-        "actions": ticker_actions(db, ticker, s, e, ts),
+        "actions": ticker_actions(db, ticker, s, e, bars["timestamp"]),
     }
 
 
@@ -307,14 +335,7 @@ def ticker_bars_csv(
     db: ParquetDB, ticker: str, *, start: str | None = None, end: str | None = None
 ) -> str:
     """The ticker's bars (all of them, or ``start``..``end``) as CSV, from one snapshot."""
-    snap = db.snapshot(TABLE) if TABLE in db.tables() else None
-    ticker = normalize(ticker)
-    marks = snap.watermarks() if snap is not None else {}
-    if ticker not in marks:
-        near = close_matches(ticker, marks)
-        hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
-    assert snap is not None
+    snap, _, ticker = _pinned(db, ticker)
     df = snap.read_table(tickers=ticker, start=start or None, end=end or None)
     return to_csv(df)
 
