@@ -123,7 +123,9 @@ def bars_csv(request: Request) -> Response:
     ticker = request.path_params["ticker"]
     p = request.query_params
     db = _database(request).db()
-    text = views.ticker_bars_csv(db, ticker, start=p.get("start"), end=p.get("end"))
+    text = views.ticker_bars_csv(
+        db, ticker, start=p.get("start"), end=p.get("end"), adjust=p.get("adjust")
+    )
     return Response(
         text,
         media_type="text/csv; charset=utf-8",

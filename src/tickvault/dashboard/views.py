@@ -332,11 +332,25 @@ def ticker_detail(
 
 
 def ticker_bars_csv(
-    db: ParquetDB, ticker: str, *, start: str | None = None, end: str | None = None
+    db: ParquetDB,
+    ticker: str,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    adjust: Any = None,
 ) -> str:
-    """The ticker's bars (all of them, or ``start``..``end``) as CSV, from one snapshot."""
+    """The ticker's bars (all of them, or ``start``..``end``) as CSV, from one snapshot;
+    ``adjust`` (raw, splits or all) as on the ticker page."""
+    how = adjust_arg(adjust)
     snap, _, ticker = _pinned(db, ticker)
-    df = snap.read_table(tickers=ticker, start=start or None, end=end or None)
+    df = db.read_table(
+        TABLE,
+        tickers=ticker,
+        start=start or None,
+        end=end or None,
+        version=snap.version,
+        adjust=how,
+    )
     return to_csv(df)
 
 
