@@ -6,8 +6,9 @@ import argparse
 import os
 from typing import Any
 
+from ..errors import ConfigError
 from .common import db_path_of, open_db, shown_db
-from .errors import EXIT_OK, CommandFailed
+from .errors import EXIT_OK, CommandFailed, UsageError
 from .option_types import port
 from .output import Output
 from .parsing import Commands
@@ -15,22 +16,20 @@ from .parsing import Commands
 
 def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     """Run the web dashboard (``tickvault.dashboard.serve``)."""
-    open_db(args)
     try:
         from ..dashboard import serve
+        from ..dashboard.security import HostPolicy
     except ImportError as exc:
         raise CommandFailed(
             f"the dashboard is not available in this installation ({exc}); "
             f"reinstall tickvault with its web dependencies"
         ) from None
-    from ..dashboard.security import TOKEN_ENV, HostPolicy, check_token
-
+    token = _token(args)  # bad options fail before any work and before "serving ..."
+    HostPolicy.for_bind(args.host, args.allowed_host or ())
+    open_db(args)
     options: dict[str, Any] = {}
     if args.calendar:
         options["calendar"] = args.calendar
-    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
-    check_token(token)  # bad options fail before "serving ..." is printed
-    HostPolicy.for_bind(args.host, args.allowed_host or ())
     serve(
         db_path_of(args),
         host=args.host,
@@ -41,6 +40,22 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
         **options,
     )
     return EXIT_OK
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """``--token``, else ``$TICKVAULT_DASHBOARD_TOKEN``, checked: a usage error naming
+    where the bad token came from, with an example of a good one."""
+    from ..dashboard.security import TOKEN_COMMAND, TOKEN_ENV, check_token
+
+    if args.token is not None:
+        where, example = "--token", f"--token $({TOKEN_COMMAND})"
+    else:
+        where, example = f"${TOKEN_ENV}", f"export {TOKEN_ENV}=$({TOKEN_COMMAND})"
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    try:
+        return check_token(token, advice=f"make a random one, e.g. {example}")
+    except ConfigError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def add_commands(commands: Commands) -> None:
