@@ -58,9 +58,20 @@ def _token(args: argparse.Namespace) -> str | None:
         raise UsageError(f"{where}: {exc}") from None
 
 
+SECRETS_IN_ARGUMENTS = (
+    "Secrets on the command line are visible to every user of this machine (`ps`, "
+    "/proc/PID/cmdline): --token TOKEN, and credentials in a bucket URL such as "
+    "--db s3://KEY:SECRET@bucket/prefix. Pass them in the environment instead: "
+    "TICKVAULT_DASHBOARD_TOKEN for the token; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+    "(GOOGLE_SERVICE_ACCOUNT, AZURE_STORAGE_ACCOUNT_KEY, ...) for the bucket, with --db "
+    "s3://bucket/prefix."
+)
+
+
 def add_commands(commands: Commands) -> None:
     """Register ``serve``."""
     p = commands.add("serve", cmd_serve, "run the web dashboard")
+    p.epilog = SECRETS_IN_ARGUMENTS
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -78,5 +89,6 @@ def add_commands(commands: Commands) -> None:
     p.add_argument(
         "--token",
         metavar="TOKEN",
-        help="require this token on every request (default: $TICKVAULT_DASHBOARD_TOKEN)",
+        help="require this token (at least 16 characters) on every request; default and "
+        "better: $TICKVAULT_DASHBOARD_TOKEN, which `ps` does not show",
     )
