@@ -346,7 +346,7 @@ def test_the_dashboard_never_writes(tmp_path: Path):
 def test_every_page_has_a_json_twin(demo: tuple[ParquetDB, TestClient]):
     _, client = demo
     index = get_json(client, "/api")
-    assert set(index) == {"overview", "tickers", "ticker", "bars_csv", "runs"}
+    assert set(index) == {"overview", "tickers", "ticker", "bars_csv", "bars_json", "runs"}
     for page, api in [
         ("/", "/api/overview"),
         ("/tickers", "/api/tickers"),

@@ -20,6 +20,7 @@ from ..errors import (
     StorageError,
     TickvaultError,
     ValidationError,
+    VersionUnavailable,
 )
 from .security import HostNotAllowed, NotAuthenticated
 from .views import PageNotFound
@@ -47,6 +48,8 @@ def http_status(exc: BaseException) -> tuple[int, str]:
         return 404, "Not found"
     if isinstance(exc, ValidationError | ConfigError):
         return 400, "Bad request"
+    if isinstance(exc, VersionUnavailable):
+        return 410, "Version no longer available"
     if isinstance(exc, CorruptDatabaseError):
         return 500, "The database is corrupt"
     if isinstance(exc, StorageError | OSError | pa.ArrowException):

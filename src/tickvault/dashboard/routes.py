@@ -5,12 +5,13 @@ the twin returns it as JSON. The app's :class:`~.database.DashboardDB` is
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -119,18 +120,39 @@ def ticker_route(endpoint: Endpoint) -> Endpoint:
 
 
 def bars_csv(request: Request) -> Response:
-    """``/api/tickers/{ticker}/bars.csv``: the ticker's bars as a CSV download."""
+    """``/api/tickers/{ticker}/bars.csv``: the ticker's bars as a CSV download. The first
+    piece (up to ``bars.CSV_ROWS`` rows) is made before answering, so a download that fits
+    in it is one ordinary response and any error is an error status; a longer one is
+    streamed piece by piece (an error after the first piece cuts the transfer short, which
+    the client sees as an incomplete download, never as a complete file)."""
     ticker = request.path_params["ticker"]
     p = request.query_params
     db = _database(request).db()
-    text = views.ticker_bars_csv(
+    pieces = views.ticker_bars_csv(
         db, ticker, start=p.get("start"), end=p.get("end"), adjust=p.get("adjust")
     )
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": content_disposition(ticker)},
+    first = next(pieces)
+    second = next(pieces, None)
+    media, headers = "text/csv; charset=utf-8", {"Content-Disposition": content_disposition(ticker)}
+    if second is None:
+        return Response(first, media_type=media, headers=headers)
+    rest = itertools.chain([first, second], pieces)
+    return StreamingResponse(rest, media_type=media, headers=headers)
+
+
+def bars_json(request: Request) -> Response:
+    """``/api/tickers/{ticker}/bars.json``: a page of the ticker's bars."""
+    p = request.query_params
+    data = views.ticker_bars_page(
+        _database(request).db(),
+        request.path_params["ticker"],
+        start=p.get("start"),
+        end=p.get("end"),
+        adjust=p.get("adjust"),
+        limit=p.get("limit"),
+        version=p.get("version"),
     )
+    return JSONResponse(data)
 
 
 def api_index(request: Request) -> Response:
@@ -140,6 +162,7 @@ def api_index(request: Request) -> Response:
             "tickers": "/api/tickers",
             "ticker": "/api/tickers/{ticker}",
             "bars_csv": "/api/tickers/{ticker}/bars.csv",
+            "bars_json": "/api/tickers/{ticker}/bars.json",
             "runs": "/api/runs",
         }
     )
@@ -162,6 +185,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/overview", overview_api),
         Route("/api/tickers", tickers_api),
         Route("/api/tickers/{ticker:path}/bars.csv", bars_csv),
+        Route("/api/tickers/{ticker:path}/bars.json", bars_json),
         Route("/api/tickers/{ticker:path}", ticker_route(ticker_api)),
         Route("/api/runs", runs_api),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),

@@ -34,6 +34,16 @@ def _fmt_ts(s: Any) -> str:
     return f"{text} UTC" if len(text) > 10 else text
 
 
+def _fmt_span(seconds: Any) -> str:
+    """A candle's span: '15 minutes', '1 hour', '4 days'."""
+    n = int(seconds or 0)
+    for size, unit in ((86_400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if n >= size and n % size == 0:
+            count = n // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{n} seconds"
+
+
 def _fmt_age(age: Any, unit: Any) -> str:
     if age is None:
         return "—"
@@ -76,14 +86,15 @@ def content_disposition(ticker: str) -> str:
 
 
 def make_templates() -> Jinja2Templates:
-    """The page templates with the dashboard's filters (``int``, ``num``, ``ts``, ``bytes``,
-    ``urlq``) and helpers (``age``, ``query``, ``static``, ``rel``)."""
+    """The page templates with the dashboard's filters (``int``, ``num``, ``ts``, ``span``,
+    ``bytes``, ``urlq``) and helpers (``age``, ``query``, ``static``, ``rel``)."""
     t = Jinja2Templates(directory=str(TEMPLATES))
     t.env.filters.update(
         bytes=human_bytes,
         int=_fmt_int,
         num=_fmt_num,
         ts=_fmt_ts,
+        span=_fmt_span,
         urlq=lambda s: quote(str(s), safe=""),
     )
     t.env.globals.update(age=_fmt_age, query=_query, static=_static, rel=_rel)
