@@ -8,7 +8,16 @@ import argparse
 import datetime as dt
 import re
 
-__all__ = ["add_tickers_file", "count", "date", "duration", "limit", "port", "positive"]
+__all__ = [
+    "add_tickers_file",
+    "count",
+    "date",
+    "duration",
+    "limit",
+    "port",
+    "positive",
+    "seconds",
+]
 
 
 def date(value: str) -> str:
@@ -51,6 +60,17 @@ def positive(value: str) -> int:
     n = count(value)
     if n == 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return n
+
+
+def seconds(value: str) -> float:
+    """A number of seconds > 0 (fractions allowed)."""
+    try:
+        n = float(value)
+    except ValueError:
+        n = -1.0
+    if not 0 < n < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds > 0, e.g. 10")
     return n
 
 

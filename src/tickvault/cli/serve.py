@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ConfigError
 from .common import db_path_of, open_db, shown_db
 from .errors import EXIT_OK, CommandFailed, UsageError
-from .option_types import port
+from .option_types import port, positive, seconds
 from .output import Output
 from .parsing import Commands
 
@@ -36,6 +36,8 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
         port=args.port,
         allowed_hosts=args.allowed_host or (),
         token=token,
+        header_timeout=args.header_timeout,
+        max_connections=args.max_connections,
         on_listening=lambda url: out.note(f"serving {shown_db(args)} on {url} (Ctrl-C to stop)"),
         **options,
     )
@@ -64,7 +66,8 @@ SECRETS_IN_ARGUMENTS = (
     "--db s3://KEY:SECRET@bucket/prefix. Pass them in the environment instead: "
     "TICKVAULT_DASHBOARD_TOKEN for the token; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
     "(GOOGLE_SERVICE_ACCOUNT, AZURE_STORAGE_ACCOUNT_KEY, ...) for the bucket, with --db "
-    "s3://bucket/prefix."
+    "s3://bucket/prefix. To serve beyond this machine, put an HTTPS reverse proxy (nginx, "
+    "Caddy) in front and set a token."
 )
 
 
@@ -85,6 +88,21 @@ def add_commands(commands: Commands) -> None:
         metavar="NAME",
         help="also answer requests for this host name, e.g. a reverse proxy's "
         "(repeatable; *.example.com for a domain)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection that has not sent a whole request's headers within SECONDS "
+        "(default: 10)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=positive,
+        default=100,
+        metavar="N",
+        help="serve at most N connections at once; more are answered 503 (default: 100)",
     )
     p.add_argument(
         "--token",
