@@ -352,7 +352,7 @@ def test_the_dashboard_never_writes(tmp_path: Path):
 def test_every_page_has_a_json_twin(demo: tuple[ParquetDB, TestClient]):
     _, client = demo
     index = get_json(client, "/api")
-    assert set(index) == {"overview", "tickers", "ticker", "bars_csv", "runs"}
+    assert set(index) == {"overview", "tickers", "ticker", "bars_csv", "bars_json", "runs"}
     for page, api in [
         ("/", "/api/overview"),
         ("/tickers", "/api/tickers"),
@@ -399,3 +399,22 @@ def test_a_real_pipeline_run_shows_on_the_runs_page(tmp_path: Path):
         assert [r["ticker"] for r in tickers["rows"]] == ["AAA", "BBB"]
         assert get_json(client, "/api/tickers/AAA?range=all")["count"] == 61
         client.get("/api/overview?wait_verify=1")
+
+
+# -- bad dates are a 400 naming the parameter (issue 26 item 6) --------------------------
+
+
+@pytest.mark.parametrize("value", ["-1", "-5", "-0", "-2024-01-01"])
+@pytest.mark.parametrize("param", ["start", "end"])
+def test_a_negative_date_is_a_400_naming_the_parameter(
+    demo: tuple[ParquetDB, TestClient], param: str, value: str
+):
+    _, client = demo
+    for url in ["/api/tickers/AAPL", "/api/tickers/AAPL/bars.csv"]:
+        err = get_json(client, f"{url}?{param}={value}", status=400)
+        assert err["error"] == "Bad request"
+        assert err["message"].startswith(f"{param}={value!r} is not a date or time")
+        assert "2024-03-01" in err["message"]  # an example of a good one
+    html = get_html(client, f"/tickers/AAPL?{param}={value}", status=400)
+    assert f"{param}=&#39;{value}&#39; is not a date or time" in html
+    assert "NotImplementedError" not in html

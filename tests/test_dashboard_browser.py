@@ -174,3 +174,34 @@ def test_missing_database_page_in_a_browser(tmp_path: Path, browser: object):
         assert response is not None and response.status == 503
         assert "Database not found" in (page.text_content("#error h1") or "")
         page.close()
+
+
+def test_a_long_range_is_drawn_from_at_most_max_candles(tmp_path: Path, browser: object):
+    """6000 daily bars: the page embeds at most MAX_CANDLES server candles, the chart
+    draws them (merging further to fit the width) and the tooltip says how many bars a
+    candle holds (issue 26 item 3)."""
+    from dashboard_fixtures import daily_bars, today
+    from tickvault import ParquetDB
+    from tickvault.dashboard.bars import MAX_CANDLES
+
+    db = ParquetDB(tmp_path / "db")
+    db.upsert_prices(daily_bars("LONG", today(), 6000))
+    problems: list[str] = []
+    with ServerThread(create_app(db.path)) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(server.url + "/tickers/LONG?range=all")
+        page.wait_for_selector("#chart[data-rendered=true]")
+        assert page.get_attribute("#chart", "data-count") == "6000"
+        candles = int(page.get_attribute("#chart", "data-bars") or 0)
+        assert 0 < candles <= MAX_CANDLES
+        assert page.get_attribute("#chart-note", "data-candles") == str(candles)
+        points = int(page.get_attribute("#chart", "data-points") or 0)
+        assert 0 < points <= candles and page.locator("#chart svg .candle").count() == points
+        page.hover("#chart svg", position={"x": 300, "y": 150})
+        tip = page.text_content("#chart-tip") or ""
+        assert " – " in tip and " bars)" in tip, tip
+        page.screenshot(path=str(ARTIFACTS / "dashboard-ticker-long.png"), full_page=True)
+        page.close()
+    db.close()
+    assert problems == []

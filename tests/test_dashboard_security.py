@@ -22,6 +22,7 @@ import pytest
 from dashboard_fixtures import TestClient, daily_bars, make_demo_db, today
 from serve_fixtures import Served, serve
 from tickvault.dashboard import create_app
+from tickvault.errors import ConfigError
 
 TOKEN = "s3cret-Token_0123456789abcdef"
 ODD = ["EUR/USD", "日本", "BRK-B"]  # symbols beside the demo database's tickers
@@ -208,20 +209,112 @@ def test_the_token_can_come_from_the_environment(tmp_path: Path):
     assert sum("other machines" in line for line in s.stderr.splitlines()) == 1
 
 
+def _serve_fails(db: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """``tickvault serve ARGS`` must stop at once with a usage error: its one stderr line."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TICKVAULT_")}
+    full_env.update(env or {})
+    argv = [sys.executable, "-m", "tickvault", "serve", "--db", str(db), "--port", "1", *args]
+    r = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=20)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("tickvault serve: error: ")
+    return r.stderr
+
+
 @pytest.mark.parametrize(
-    "args",
-    [["--token", "has space"], ["--token", ""], ["--allowed-host", "https://dash.example.com/"]],
+    ("args", "expected"),
+    [
+        (["--token", "has space-0123456789"], "letters, digits"),
+        (["--token", ""], "at least 16 characters"),
+        (["--allowed-host", "https://dash.example.com/"], "not a host name"),
+    ],
     ids=["space", "empty", "url"],
 )
-def test_a_bad_token_or_allowed_host_is_a_usage_error(tmp_path: Path, args: list[str]):
+def test_a_bad_token_or_allowed_host_is_a_usage_error(
+    tmp_path: Path, args: list[str], expected: str
+):
     make_demo_db(tmp_path / "db").close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKVAULT_")}
-    argv = [sys.executable, "-m", "tickvault", "serve", "--db", str(tmp_path / "db"), *args]
-    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
-    assert r.returncode == 2, r.stderr
-    assert "Traceback" not in r.stderr
-    expected = "token must be 1-512 characters" if args[0] == "--token" else "not a host name"
-    assert r.stderr.startswith("tickvault serve: error: ") and expected in r.stderr
+    assert expected in _serve_fails(tmp_path / "db", *args)
+
+
+@pytest.mark.parametrize("token", ["x", "a1", "fifteen-chars-1"])
+def test_a_short_token_is_a_usage_error_with_an_example(tmp_path: Path, token: str):
+    """A token must resist guessing: at least 16 characters (issue 26 item 7)."""
+    make_demo_db(tmp_path / "db").close()
+    line = _serve_fails(tmp_path / "db", "--token", token)
+    assert "--token" in line and "at least 16 characters" in line
+    assert f"({len(token)} characters)" in line
+    assert "secrets.token_urlsafe(24)" in line
+    assert len(token) < 3 or token not in line  # a secret, even a bad one, is not echoed
+    line = _serve_fails(tmp_path / "db", env={"TICKVAULT_DASHBOARD_TOKEN": token})
+    assert "TICKVAULT_DASHBOARD_TOKEN" in line and "at least 16 characters" in line
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        create_app(tmp_path / "db", token=token)
+
+
+def test_a_token_of_16_characters_is_accepted(tmp_path: Path):
+    make_demo_db(tmp_path / "db").close()
+    token = "0123456789abcdef"
+    with serve(tmp_path / "db", "--token", token) as s:
+        assert s.get("/api/runs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_token_protected_responses_are_not_stored(tmp_path: Path):
+    """Pages, JSON, CSV, static files and refusals of a dashboard with a token carry
+    ``Cache-Control: no-store``: no cache (the browser's, a proxy's) keeps a copy."""
+    make_demo_db(tmp_path / "db").close()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with serve(tmp_path / "db", "--token", TOKEN) as s:
+        for path in ["/", "/tickers", "/tickers/AAPL", "/runs", "/api/overview", "/api/runs",
+                     "/api/tickers/AAPL", "/api/tickers/AAPL/bars.csv", "/static/style.css",
+                     "/nope"]:  # fmt: skip
+            for headers in [auth, {}]:
+                r = s.get(path, headers=headers)
+                assert r.status_code in (200, 401, 404), (path, r.status_code)
+                assert r.headers.get("cache-control") == "no-store", (path, r.status_code)
+        entered = s.get(f"/runs?token={TOKEN}")
+        assert entered.status_code == 303 and entered.headers["cache-control"] == "no-store"
+    with serve(tmp_path / "db") as s:  # no token: caching is the browser's business
+        assert "no-store" not in s.get("/static/style.css").headers.get("cache-control", "")
+
+
+def _timed(site: Served, headers: dict[str, str]) -> tuple[int, float]:
+    t0 = time.monotonic()
+    r = site.get("/api/runs", headers=headers)
+    return r.status_code, time.monotonic() - t0
+
+
+def test_repeated_wrong_tokens_are_slowed_but_the_right_one_is_not(tmp_path: Path):
+    """After a few wrong tokens from one address, each further wrong try waits a second,
+    one at a time, so guessing runs at about one try per second; a request with the
+    right token is answered at once all along (issue 26 item 7)."""
+    make_demo_db(tmp_path / "db").close()
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    with serve(tmp_path / "db", "--token", TOKEN) as s:
+        for i in range(10):  # the first tries are free: a typo costs nothing
+            status, seconds = _timed(s, {"Authorization": f"Bearer wrong-{i}"})
+            assert status == 401 and seconds < 0.9, (i, seconds)
+        assert all(_timed(s, {})[1] < 0.9 for _ in range(5))  # no token at all: not a guess
+        results: list[tuple[int, float]] = []
+        t0 = time.monotonic()
+        guesses = [
+            threading.Thread(
+                target=lambda i=i: results.append(_timed(s, {"Authorization": f"Bearer g{i}"}))
+            )
+            for i in range(4)
+        ]
+        for t in guesses:
+            t.start()
+        time.sleep(0.3)
+        status, seconds = _timed(s, right)
+        assert status == 200 and seconds < 0.9, seconds
+        for t in guesses:
+            t.join(30)
+        elapsed = time.monotonic() - t0
+        assert sorted(r[0] for r in results) == [401] * 4
+        assert elapsed >= 3.8, elapsed  # four wrong tries, one second each, one at a time
+        assert _timed(s, {"Cookie": "tickvault_token=guess"})[1] >= 0.9  # cookies count too
+        assert _timed(s, right)[0] == 200
 
 
 # -- 4. ordinary input is never a 500 -----------------------------------------------------

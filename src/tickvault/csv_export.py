@@ -49,9 +49,11 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     return df if out is None else out
 
 
-def to_csv(df: pd.DataFrame, target: str | IO[str] | None = None) -> str:
+def to_csv(df: pd.DataFrame, target: str | IO[str] | None = None, *, header: bool = True) -> str:
     """``df`` as CSV (no index, ISO timestamps), formula cells neutralised; written to
     ``target`` (a path or text stream) if given, else returned ("" when written).
+    ``header=False`` leaves out the line of column names (for the later chunks of a CSV
+    written in pieces).
 
     Lines end with ``\n``. Python's CSV writer quotes a cell only for the characters of
     the line ending, so if a text cell holds a carriage return, lines end with ``\r\n``
@@ -62,6 +64,10 @@ def to_csv(df: pd.DataFrame, target: str | IO[str] | None = None) -> str:
         for name in _text_columns(safe)
     )
     text = safe.to_csv(
-        target, index=False, date_format=DATE_FORMAT, lineterminator="\r\n" if cr else "\n"
+        target,
+        index=False,
+        header=header,
+        date_format=DATE_FORMAT,
+        lineterminator="\r\n" if cr else "\n",
     )
     return text or ""

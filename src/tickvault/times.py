@@ -41,6 +41,8 @@ def parse_time(value: TimeLike, *, name: str = "time") -> pd.Timestamp | None:
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     except (ValueError, OverflowError) as exc:
         raise BadTimeBound(_message(name, value, exc), option=name) from exc
+    if ts.year < 1:  # '-1', '-0': pandas reads a year before 1 AD, which no one means
+        raise BadTimeBound(f"{name}={value!r} is not a date or time; {EXAMPLE}", option=name)
     if not NS_MIN.date() <= ts.date() <= NS_MAX.date():  # e.g. 0001-01-01 as microseconds
         raise BadTimeBound(_message(name, value, OverflowError()), option=name)
     # the first and last storable days hold a few minutes that do not fit: clamp

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 from ..errors import ConfigError
 from ..modes import parse_adjust
 from .common import check_tickers, open_db, read_tickers
 from .errors import EXIT_OK
 from .output import Output, print_frame, write_frame
+from .parsing import Commands
 
 
 def adjust_type(value: str) -> str | None:
@@ -32,8 +32,9 @@ def add_adjust_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_actions_command(command: Callable[..., argparse.ArgumentParser]) -> None:
-    p = command("actions", cmd_actions, "list stored splits and dividends")
+def add_commands(commands: Commands) -> None:
+    """Register ``actions``."""
+    p = commands.add("actions", cmd_actions, "list stored splits and dividends")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all)")
     p.add_argument("--start", metavar="DATE", help="first ex-date (inclusive)")
     p.add_argument("--end", metavar="DATE", help="last ex-date (inclusive)")

@@ -1,22 +1,23 @@
-"""The commands: each parses nothing, calls one library function, and formats the result."""
+"""``tickvault backfill``, ``update`` and ``query``: each calls one library function and
+formats the result; :func:`add_commands` registers them and their options."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .actions import add_adjust_option
 from .common import (
     check_db_arg,
     check_tickers,
-    db_path_of,
     open_db,
     read_tickers,
     shown_db,
     source_options,
 )
 from .errors import EXIT_OK, CommandFailed, UsageError
+from .option_types import add_tickers_file, count, date, limit, positive
 from .output import (
     Output,
     print_frame,
@@ -24,9 +25,9 @@ from .output import (
     report_summary,
     write_frame,
 )
+from .parsing import Commands
 
-if TYPE_CHECKING:
-    pass
+FORMATS = ("table", "csv", "json", "parquet")
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -130,31 +131,86 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_serve(args: argparse.Namespace, out: Output) -> int:
-    """Run the web dashboard (``tickvault.dashboard.serve``)."""
-    open_db(args)
-    try:
-        from ..dashboard import serve
-    except ImportError as exc:
-        raise CommandFailed(
-            f"the dashboard is not available in this installation ({exc}); "
-            f"reinstall tickvault with its web dependencies"
-        ) from None
-    from ..dashboard.security import TOKEN_ENV, HostPolicy, check_token
+# -- the parser -------------------------------------------------------------------------------
 
-    options: dict[str, Any] = {}
-    if args.calendar:
-        options["calendar"] = args.calendar
-    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
-    check_token(token)  # bad options fail before "serving ..." is printed
-    HostPolicy.for_bind(args.host, args.allowed_host or ())
-    serve(
-        db_path_of(args),
-        host=args.host,
-        port=args.port,
-        allowed_hosts=args.allowed_host or (),
-        token=token,
-        on_listening=lambda url: out.note(f"serving {shown_db(args)} on {url} (Ctrl-C to stop)"),
-        **options,
+
+def add_commands(commands: Commands) -> None:
+    """Register ``backfill``, ``update`` and ``query``."""
+    p = commands.add("backfill", cmd_backfill, "fetch tickers' history from a source and store it")
+    p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers to fetch")
+    _add_source_options(p, default="demo")
+    p.add_argument("--start", type=date, metavar="DATE", help="first date (default: source's)")
+    p.add_argument("--end", type=date, metavar="DATE", help="last date (default: today)")
+    p.add_argument(
+        "--resume", action="store_true", help="skip tickers an interrupted run already wrote"
     )
-    return EXIT_OK
+    p.add_argument(
+        "--tickers-from-repair",
+        action="store_true",
+        help="re-fetch what applied repairs dropped (those tickers, from their first lost bar)",
+    )
+
+    p = commands.add("update", cmd_update, "fetch what is new since each ticker's last stored bar")
+    p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
+    _add_source_options(p, default=None)
+    p.add_argument(
+        "--lookback",
+        type=count,
+        metavar="N",
+        help="re-fetch N business days before each ticker's last bar, to pick up revised "
+        "bars (default: 5)",
+    )
+    p.add_argument("--start", type=date, metavar="DATE", help="start for tickers with no data")
+    p.add_argument("--end", type=date, metavar="DATE", help="last date (default: today)")
+
+    p = commands.add("query", cmd_query, "print or save stored bars")
+    p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all)")
+    add_tickers_file(p)
+    p.add_argument("--start", type=date, metavar="DATE", help="first date (inclusive)")
+    p.add_argument("--end", type=date, metavar="DATE", help="last date (inclusive)")
+    p.add_argument("--columns", metavar="A,B", help="columns to include (key columns always)")
+    p.add_argument(
+        "--format", choices=FORMATS, default="table", help="output format (default: table)"
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--limit", type=limit, metavar="N", help="at most N rows (0: none)")
+    add_adjust_option(p)
+
+
+def _add_source_options(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    from ..sources import available_sources
+
+    names = ", ".join(available_sources())
+    p.add_argument(
+        "--source",
+        default=default,
+        metavar="NAME",
+        help=f"where bars come from: {names} (default: "
+        + (f"{default})" if default else "the source the stored bars came from)"),
+    )
+    p.add_argument(
+        "--replace-source",
+        action="store_true",
+        help="allow overwriting tickers whose stored bars came from another source",
+    )
+    p.add_argument(
+        "--source-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an option for the source, repeatable (e.g. path=exports/ or latency=0.1)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default="threads",
+        help="threads, processes, synchronous, distributed (a local Dask cluster) or a "
+        "tcp://host:8786 scheduler address (default: threads)",
+    )
+    p.add_argument(
+        "--n-workers",
+        "--workers",
+        dest="n_workers",
+        type=positive,
+        metavar="N",
+        help="parallel fetches, like n_workers= (default: automatic; --workers is an alias)",
+    )
+    add_tickers_file(p)

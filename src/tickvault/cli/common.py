@@ -75,7 +75,7 @@ def check_db_arg(args: argparse.Namespace, *, create: bool) -> str:
     """``--db`` as a usage check before any work: a regular file is never a database, and
     a command that creates one refuses a non-empty folder that is not one (it would be
     turned into a database silently)."""
-    from ..storage.db import MARKER
+    from ..storage import database_exists
 
     path = _db_path(args)
     if "://" in path:  # a URL: the store checks it
@@ -85,10 +85,10 @@ def check_db_arg(args: argparse.Namespace, *, create: bool) -> str:
         raise UsageError(
             f"--db {path!r} is a file, not a database folder; pass a folder, e.g. --db ./db"
         )
-    if create and p.is_dir() and not (p / MARKER).exists() and any(p.iterdir()):
+    if create and p.is_dir() and not database_exists(p) and any(p.iterdir()):
         raise UsageError(
             f"--db {path!r} is a folder with other files in it and no tickvault database "
-            f"({MARKER}); use an empty or new folder, e.g. --db {str(p / 'db')!r}"
+            f"(tickvault.json); use an empty or new folder, e.g. --db {str(p / 'db')!r}"
         )
     return path
 

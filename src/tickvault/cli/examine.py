@@ -1,23 +1,23 @@
-"""Commands that look at a database: freshness, info, history, runs."""
+"""Commands that look at a database: freshness, info, history, runs (:func:`add_commands`
+registers them)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import TableNotFound
 from ..formats import human_bytes, short_time
 from .common import check_tickers, open_db, read_tickers, shown_db
 from .errors import EXIT_OK, EXIT_PROBLEMS
+from .option_types import add_tickers_file, count, date, limit
 from .output import (
     Output,
     as_int,
     json_default,
     table,
 )
-
-if TYPE_CHECKING:
-    pass
+from .parsing import Commands
 
 
 def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
@@ -178,3 +178,47 @@ def cmd_runs(args: argparse.Namespace, out: Output) -> int:
     cols = ["run", "kind", "started", "source", "total", "written", "failed", "rows", "seconds"]
     out.print(table(None, cols, rows))
     return EXIT_OK
+
+
+def add_commands(commands: Commands) -> None:
+    """Register ``freshness``, ``info``, ``history`` and ``runs``."""
+    p = commands.add("freshness", cmd_freshness, "how old each ticker's data is; exit 1 if stale")
+    p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
+    add_tickers_file(p)
+    p.add_argument(
+        "--calendar",
+        metavar="CODE",
+        help="count missed trading sessions on this exchange calendar (e.g. XNYS, XLON)",
+    )
+    p.add_argument(
+        "--fresh-days",
+        type=count,
+        default=1,
+        metavar="N",
+        help="ages up to N are fresh (default: 1)",
+    )
+    p.add_argument(
+        "--stale-days",
+        type=count,
+        default=7,
+        metavar="N",
+        help="ages above N are stale (default: 7)",
+    )
+    p.add_argument("--now", type=date, metavar="TIME", help="judge as of TIME (default: now)")
+    p.add_argument("--all", action="store_true", help="list every ticker, fresh ones too")
+    p.add_argument(
+        "--worst", type=count, default=20, metavar="N", help="list the N oldest (default: 20)"
+    )
+
+    commands.add("info", cmd_info, "tables, tickers, rows, date range, versions, size, last run")
+
+    p = commands.add("history", cmd_history, "the versions (commits) of a table")
+    p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+    p.add_argument(
+        "--limit", type=limit, default=20, metavar="N", help="newest N, or all (default 20)"
+    )
+
+    p = commands.add("runs", cmd_runs, "recorded backfill/update runs, newest first")
+    p.add_argument(
+        "--limit", type=limit, default=20, metavar="N", help="newest N, or all (default 20)"
+    )

@@ -1,20 +1,17 @@
-"""Commands that check and look after a database: verify, repair, compact, vacuum."""
+"""Commands that check and look after a database: verify, repair, compact, vacuum
+(:func:`add_commands` registers them)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from ..errors import TableNotFound
 from ..formats import human_bytes, short_time
 from .common import open_db, shown_db
 from .errors import EXIT_OK, EXIT_PROBLEMS
-from .output import (
-    Output,
-)
-
-if TYPE_CHECKING:
-    pass
+from .option_types import duration
+from .output import Output
+from .parsing import Commands
 
 
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:
@@ -134,3 +131,30 @@ def cmd_vacuum(args: argparse.Namespace, out: Output) -> int:
     if report.dry_run and report.files:
         out.note("this was a dry run: add --apply to delete")
     return EXIT_OK
+
+
+def add_commands(commands: Commands) -> None:
+    """Register ``verify``, ``repair``, ``compact`` and ``vacuum``."""
+    p = commands.add(
+        "verify", cmd_verify, "check every data file against the log; exit 1 if damaged"
+    )
+    p.add_argument("--repair", action="store_true", help="drop or rewrite damaged files first")
+    p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
+
+    p = commands.add("repair", cmd_repair, "drop or rewrite damaged files (dry run unless --apply)")
+    p.add_argument("--apply", action="store_true", help="really repair (default: only list)")
+    p.add_argument("--table", metavar="NAME", help="only this table (default: all)")
+
+    p = commands.add("compact", cmd_compact, "merge small files into the sorted layout")
+    p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+
+    p = commands.add("vacuum", cmd_vacuum, "delete files no version needs (dry run unless --apply)")
+    p.add_argument("--apply", action="store_true", help="really delete (default: only list)")
+    p.add_argument(
+        "--retention",
+        type=duration,
+        default=None,
+        metavar="AGE",
+        help="keep files younger than AGE, e.g. 0, 30m, 1h, 2d (default: 1h)",
+    )
+    p.add_argument("--table", metavar="NAME", help="only this table (default: all)")

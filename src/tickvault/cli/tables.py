@@ -9,7 +9,9 @@ import sys
 
 from .common import check_tickers, open_db, read_tickers
 from .errors import EXIT_OK, UsageError
+from .option_types import add_tickers_file, count, date
 from .output import Output, print_frame, write_frame
+from .parsing import Commands
 
 
 def cmd_sql(args: argparse.Namespace, out: Output) -> int:
@@ -64,17 +66,15 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def add_commands(command: object) -> None:
-    """Register ``sql`` and ``export`` (``command`` is build_parser's helper)."""
-    from . import _add_tickers_file, _count, _date  # the parser's option types
-
-    p = command("sql", cmd_sql, "run a read-only SQL query (DuckDB); tables are views")  # type: ignore[operator]
+def add_commands(commands: Commands) -> None:
+    """Register ``sql`` and ``export``."""
+    p = commands.add("sql", cmd_sql, "run a read-only SQL query (DuckDB); tables are views")
     p.add_argument(
         "query", metavar="SQL", help="e.g. 'SELECT ticker, count(*) FROM prices GROUP BY 1'"
     )
     p.add_argument(
         "--version",
-        type=_count,
+        type=count,
         metavar="N",
         help="query version N of the tables the statement names (default: the newest)",
     )
@@ -85,14 +85,14 @@ def add_commands(command: object) -> None:
         help="output format (default: table)",
     )
 
-    p = command("export", cmd_export, "write a table as plain Parquet or CSV files")  # type: ignore[operator]
+    p = commands.add("export", cmd_export, "write a table as plain Parquet or CSV files")
     p.add_argument("out", metavar="FOLDER", help="output folder (new, empty or an earlier export)")
     p.add_argument(
         "--format", choices=("parquet", "csv"), default="parquet", help="default: parquet"
     )
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
     p.add_argument("--tickers", nargs="+", metavar="TICKER", help="only these tickers")
-    _add_tickers_file(p)
-    p.add_argument("--start", type=_date, metavar="DATE", help="first date (inclusive)")
-    p.add_argument("--end", type=_date, metavar="DATE", help="last date (inclusive)")
-    p.add_argument("--version", type=_count, metavar="N", help="version N (default: the newest)")
+    add_tickers_file(p)
+    p.add_argument("--start", type=date, metavar="DATE", help="first date (inclusive)")
+    p.add_argument("--end", type=date, metavar="DATE", help="last date (inclusive)")
+    p.add_argument("--version", type=count, metavar="N", help="version N (default: the newest)")

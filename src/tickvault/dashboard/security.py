@@ -8,14 +8,16 @@ and the headers on every response. See the "Security" section of docs/dashboard.
   reverse proxy's). Bound to every interface (``0.0.0.0``, ``::``) it also answers any IP
   address literal (an address cannot be rebound) and the machine's host name. Anything
   else is a 400.
-* **Token.** With a token, every request must carry it: ``Authorization: Bearer TOKEN``,
-  the cookie a ``?token=TOKEN`` link sets (the link then redirects to the same page
-  without the token, so it leaves the address bar and the history), compared in
-  constant time. Anything else is a 401.
+* **Token.** With a token (at least 16 characters), every request must carry it:
+  ``Authorization: Bearer TOKEN``, the cookie a ``?token=TOKEN`` link sets (the link then
+  redirects to the same page without the token, so it leaves the address bar and the
+  history), compared in constant time. Anything else is a 401; repeated wrong tokens are
+  slowed down (:mod:`.throttle`).
 * **Headers.** ``X-Content-Type-Options: nosniff`` and ``Cross-Origin-Resource-Policy:
   same-origin`` on every response; a ``Content-Security-Policy`` that allows only the
   dashboard's own files and no framing, and ``Referrer-Policy: no-referrer`` on HTML; an
-  ``Allow`` header on every 405; redirects are relative (the Host is never echoed).
+  ``Allow`` header on every 405; redirects are relative (the Host is never echoed); with a
+  token, ``Cache-Control: no-store`` on every response (no cache keeps a protected page).
 
 Starlette's ``TrustedHostMiddleware`` checks names too, but it cannot accept "any IP
 literal" for a wildcard bind, answers in plain text only, and would sit inside the error
@@ -40,11 +42,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ConfigError
+from .throttle import WrongTokens
 
 __all__ = [
     "COOKIE",
     "CSP",
     "LOCAL_HOSTS",
+    "MIN_TOKEN_LENGTH",
+    "TOKEN_COMMAND",
     "TOKEN_ENV",
     "Guard",
     "HostNotAllowed",
@@ -68,7 +73,11 @@ CSP = (
     "object-src 'none'"
 )
 _WILDCARDS = ("", "0.0.0.0", "::", "[::]")
-_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~+/=-]{1,512}$")
+#: the shortest token accepted: a token must resist guessing
+MIN_TOKEN_LENGTH = 16
+#: a shell command that prints a good token
+TOKEN_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(24))"'
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~+/=-]*$")
 _HOST_HEADER = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[^:\[\]]+))(?::\d{1,5})?$")
 
 
@@ -177,16 +186,25 @@ class HostPolicy:
         return ", ".join(shown)
 
 
-def check_token(token: str | None) -> str | None:
-    """``token`` if it can be used (None: no token); a ConfigError otherwise."""
+def check_token(token: str | None, *, advice: str | None = None) -> str | None:
+    """``token`` if it can be used (None: no token); a ConfigError otherwise: it must be
+    16-512 characters (letters, digits and ``._~+/=-``). The message never shows the token;
+    it ends with ``advice`` (default: the command that makes a good one)."""
     if token is None:
         return None
-    if not _TOKEN_CHARS.match(token):
-        raise ConfigError(
-            "the dashboard token must be 1-512 characters from A-Z a-z 0-9 . _ ~ + / = -; "
-            "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if len(token) < MIN_TOKEN_LENGTH:
+        problem = (
+            f"is too short ({len(token)} characters): it must be at least "
+            f"{MIN_TOKEN_LENGTH} characters long, so that it cannot be guessed"
         )
-    return token
+    elif len(token) > 512:
+        problem = f"is too long ({len(token)} characters; at most 512)"
+    elif not _TOKEN_CHARS.match(token):
+        problem = "may hold only letters, digits and . _ ~ + / = -"
+    else:
+        return token
+    advice = advice or f"make a random one with: {TOKEN_COMMAND}"
+    raise ConfigError(f"the dashboard token {problem}; {advice}")
 
 
 def _same(given: str, token: bytes) -> bool:
@@ -199,10 +217,12 @@ def _relative(location: str) -> str:
     return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
 
 
-def _secure_send(send: Send) -> Send:
+def _secure_send(send: Send, *, no_store: bool) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = MutableHeaders(scope=message)
+            if no_store:  # a page behind the token: no cache may keep a copy
+                headers["Cache-Control"] = "no-store"
             headers["X-Content-Type-Options"] = "nosniff"
             headers["Cross-Origin-Resource-Policy"] = "same-origin"
             if headers.get("content-type", "").startswith("text/html"):
@@ -234,6 +254,7 @@ class Guard:
         self.hosts = hosts
         self.token = None if token is None else token.encode("utf-8")
         self.render = render
+        self.wrong_tokens = WrongTokens()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # the dashboard has none
@@ -242,36 +263,44 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = _secure_send(send)
+        send = _secure_send(send, no_store=self.token is not None)
         request = Request(scope)
-        refusal = self._refusal(request)
+        refusal = self._host_refusal(request) or await self._token_refusal(request)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    def _refusal(self, request: Request) -> Response | None:
+    def _host_refusal(self, request: Request) -> Response | None:
         header = request.headers.get("host")
-        if not self.hosts.allows(header):
-            return self.render(
-                request,
-                HostNotAllowed(
-                    f"host {header or ''!r} is not served by this dashboard; it answers to "
-                    f"{self.hosts.describe()}. Behind a reverse proxy, start it with "
-                    f"--allowed-host NAME."
-                ),
-            )
+        if self.hosts.allows(header):
+            return None
+        return self.render(
+            request,
+            HostNotAllowed(
+                f"host {header or ''!r} is not served by this dashboard; it answers to "
+                f"{self.hosts.describe()}. Behind a reverse proxy, start it with "
+                f"--allowed-host NAME."
+            ),
+        )
+
+    async def _token_refusal(self, request: Request) -> Response | None:
+        """None when the request carries the token (or none is needed); the redirect that
+        sets the cookie for ``?token=``; else a 401, slowed if it is a repeated guess."""
         if self.token is None:
             return None
         kind, _, value = request.headers.get("authorization", "").partition(" ")
-        if kind.lower() == "bearer" and _same(value.strip(), self.token):
-            return None
+        bearer = value.strip() if kind.lower() == "bearer" else None
         cookie = request.cookies.get(COOKIE)
+        given = request.query_params.get("token")
+        if bearer is not None and _same(bearer, self.token):
+            return None
         if cookie is not None and _same(cookie, self.token):
             return None
-        given = request.query_params.get("token")
         if given is not None and _same(given, self.token):
             return self._enter(request, given)
+        if (bearer, cookie, given) != (None, None, None):  # a token, and a wrong one
+            await self.wrong_tokens.wrong(request.client.host if request.client else "")
         response = self.render(
             request,
             NotAuthenticated(

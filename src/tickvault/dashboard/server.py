@@ -1,5 +1,6 @@
 """Running the dashboard: bind the address first (so a taken port is a clear error, not a
-traceback from uvicorn), warn when it is reachable from other machines, then serve."""
+traceback from uvicorn), warn when it is reachable from other machines, then serve with a
+deadline for request headers and a cap on connections (:mod:`.connections`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from ..errors import AddressInUse
 from .app import create_app
+from .connections import HEADER_TIMEOUT, MAX_CONNECTIONS, limited_protocol
 from .security import TOKEN_ENV, is_exposed
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ def serve(
     allowed_hosts: Iterable[str] = (),
     token: str | None = None,
     on_listening: Callable[[str], None] | None = None,
+    header_timeout: float = HEADER_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
     **options: Any,
 ) -> None:
     """Run the dashboard with uvicorn until interrupted. The address is bound first: if it
@@ -32,9 +36,13 @@ def serve(
     else ``on_listening(url)`` is called and requests are served. Binds to 127.0.0.1 unless told
     otherwise, and warns when the address is reachable from other machines;
     ``allowed_hosts``, ``token`` and ``options`` (calendar, fresh_days, stale_days) go to
-    :func:`create_app`. No ``Server`` header is sent."""
+    :func:`create_app`. No ``Server`` header is sent. A connection whose request headers
+    are not complete ``header_timeout`` seconds after it opened (or after its last
+    response) is closed; beyond ``max_connections`` open at once, new ones are answered
+    503."""
     import uvicorn
 
+    protocol = limited_protocol(header_timeout, max_connections)
     app = create_app(db_path, host=host, allowed_hosts=allowed_hosts, token=token, **options)
     if is_exposed(host):
         where = f"{host}:{port}"
@@ -54,7 +62,7 @@ def serve(
                 where,
             )
     sock = _bind(host, port)
-    config = uvicorn.Config(app, log_level="warning", server_header=False)
+    config = uvicorn.Config(app, log_level="warning", server_header=False, http=protocol)
     if on_listening is not None:
         shown = f"[{host}]" if ":" in host else host
         on_listening(f"http://{shown}:{sock.getsockname()[1]}")

@@ -11,18 +11,31 @@ their own: freshness comes from :mod:`tickvault.data_freshness`, sizes and range
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 
-from ..csv_export import to_csv
 from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
 from ..errors import ValidationError
 from ..pipeline.report import run_summary
-from ..storage import ParquetDB
+from ..storage import ParquetDB, Snapshot
 from ..tickers import close_matches, normalize
-from ..times import iso
+from ..times import check_order, iso, to_ns
 from .actions import ADJUST_LABELS, adjust_arg, ticker_actions
+from .bars import (
+    BAR_COLUMNS,
+    DEFAULT_PAGE,
+    MAX_CANDLES,
+    MAX_PAGE,
+    BarRange,
+    Candles,
+    Tail,
+    csv_chunks,
+    page,
+    windows,
+)
 from .caches import FreshnessCache, FreshnessOptions, VerifyCache
 
 __all__ = [
@@ -34,6 +47,7 @@ __all__ = [
     "overview",
     "runs",
     "ticker_bars_csv",
+    "ticker_bars_page",
     "ticker_detail",
     "tickers",
 ]
@@ -53,7 +67,6 @@ DEFAULT_RANGE = "1y"
 
 SORT_KEYS = ("ticker", "last_timestamp", "age", "status")
 MAX_PER_PAGE = 10_000
-BAR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 
 
 class PageNotFound(LookupError):
@@ -65,13 +78,6 @@ class PageNotFound(LookupError):
 
 def _age(x: Any) -> int | None:
     return None if x is None or pd.isna(x) else int(x)
-
-
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    f = float(x)
-    return None if math.isnan(f) or math.isinf(f) else f
 
 
 def _int_arg(value: Any, name: str, default: int, lo: int, hi: int) -> int:
@@ -130,6 +136,58 @@ def overview(
 # -- tickers table ------------------------------------------------------------------------
 
 
+def _stale_arg(stale: str | None) -> bool | None:
+    if not stale:
+        return None
+    if stale.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValidationError(f"stale={stale!r} must be true or false", column="stale")
+    return stale.lower() in ("true", "1", "yes")
+
+
+def _check_table_args(sort: str, order: str, level: str | None) -> None:
+    if sort not in SORT_KEYS:
+        raise ValidationError(f"sort={sort!r} is not one of {list(SORT_KEYS)}", column="sort")
+    if order not in ("asc", "desc"):
+        raise ValidationError(f"order={order!r} must be 'asc' or 'desc'", column="order")
+    if level and level not in LEVELS:
+        raise ValidationError(f"level={level!r} is not one of {list(LEVELS)}", column="level")
+
+
+def _select(
+    frame: pd.DataFrame, q: str | None, level: str | None, stale: bool | None
+) -> pd.DataFrame:
+    sel = frame
+    if q:
+        sel = sel[sel["ticker"].str.contains(q, case=False, regex=False)]
+    if level:
+        sel = sel[sel["level"] == level]
+    if stale is not None:
+        sel = sel[sel["is_stale"] == stale]
+    return sel
+
+
+def _sorted(sel: pd.DataFrame, sort: str, asc: bool) -> pd.DataFrame:
+    if sort == "status":
+        return sel.assign(_rank=sel["level"].map(LEVELS.index)).sort_values(
+            ["_rank", "age", "ticker"], ascending=[asc, asc, True], na_position="last"
+        )
+    if sort != "ticker":
+        return sel.sort_values([sort, "ticker"], ascending=[asc, True], na_position="last")
+    return sel if asc else sel.sort_values("ticker", ascending=False)
+
+
+def _ticker_row(r: Any) -> dict[str, Any]:
+    return {
+        "ticker": r.ticker,
+        "last_timestamp": iso(r.last_timestamp),
+        "age": _age(r.age),
+        "age_unit": r.age_unit,
+        "status": r.status,
+        "level": r.level,
+        "is_stale": bool(r.is_stale),
+    }
+
+
 def tickers(
     db: ParquetDB,
     fresh: FreshnessCache,
@@ -145,59 +203,19 @@ def tickers(
     """Every ticker's last bar, age and status: filtered by name (``q``, substring, case
     insensitive), ``level`` (fresh|aging|stale|missing) or ``stale`` (true|false), sorted
     by ``sort`` (ticker|last_timestamp|age|status) in ``order`` (asc|desc), paged."""
-    sort = sort or "ticker"
-    if sort not in SORT_KEYS:
-        raise ValidationError(f"sort={sort!r} is not one of {list(SORT_KEYS)}", column="sort")
-    order = order or "asc"
-    if order not in ("asc", "desc"):
-        raise ValidationError(f"order={order!r} must be 'asc' or 'desc'", column="order")
-    if level and level not in LEVELS:
-        raise ValidationError(f"level={level!r} is not one of {list(LEVELS)}", column="level")
-    stale_flag: bool | None = None
-    if stale:
-        if stale.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValidationError(f"stale={stale!r} must be true or false", column="stale")
-        stale_flag = stale.lower() in ("true", "1", "yes")
+    sort, order = sort or "ticker", order or "asc"
+    _check_table_args(sort, order, level)
+    stale_flag = _stale_arg(stale)
     per = _int_arg(per_page, "per_page", 100, 1, MAX_PER_PAGE)
 
     frame = fresh.frame(db)
-    summary = freshness_summary(frame)
-    total_all = len(frame)
-    sel = frame
-    if q:
-        sel = sel[sel["ticker"].str.contains(q, case=False, regex=False)]
-    if level:
-        sel = sel[sel["level"] == level]
-    if stale_flag is not None:
-        sel = sel[sel["is_stale"] == stale_flag]
-    asc = order == "asc"
-    if sort == "status":
-        sel = sel.assign(_rank=sel["level"].map(LEVELS.index)).sort_values(
-            ["_rank", "age", "ticker"], ascending=[asc, asc, True], na_position="last"
-        )
-    elif sort != "ticker":
-        sel = sel.sort_values([sort, "ticker"], ascending=[asc, True], na_position="last")
-    elif not asc:
-        sel = sel.sort_values("ticker", ascending=False)
+    sel = _sorted(_select(frame, q, level, stale_flag), sort, order == "asc")
     matched = len(sel)
     pages = max(1, math.ceil(matched / per))
-    pg = _int_arg(page, "page", 1, 1, 10**9)
-    pg = min(pg, pages)
+    pg = min(_int_arg(page, "page", 1, 1, 10**9), pages)
     chunk = sel.iloc[(pg - 1) * per : pg * per]
-    rows = [
-        {
-            "ticker": r.ticker,
-            "last_timestamp": iso(r.last_timestamp),
-            "age": _age(r.age),
-            "age_unit": r.age_unit,
-            "status": r.status,
-            "level": r.level,
-            "is_stale": bool(r.is_stale),
-        }
-        for r in chunk.itertuples(index=False)
-    ]
     return {
-        "total": total_all,
+        "total": len(frame),
         "matched": matched,
         "page": pg,
         "pages": pages,
@@ -207,10 +225,10 @@ def tickers(
         "stale": "" if stale_flag is None else ("true" if stale_flag else "false"),
         "sort": sort,
         "order": order,
-        "counts": summary["counts"],
+        "counts": freshness_summary(frame)["counts"],
         "levels": [lvl for lvl in LEVELS if lvl != "empty"],
         "age_unit": frame.attrs.get("age_unit", "days"),
-        "rows": rows,
+        "rows": [_ticker_row(r) for r in chunk.itertuples(index=False)],
     }
 
 
@@ -232,6 +250,72 @@ def _resolve_range(
     return name, (last - offset).isoformat(), None
 
 
+def _pinned(
+    db: ParquetDB, ticker: str, version: int | None = None
+) -> tuple[Snapshot, dict[str, pd.Timestamp], str]:
+    """(snapshot, watermarks, normalised ticker) for a ticker the database has (at
+    ``version``, default the newest); PageNotFound (naming close matches) otherwise."""
+    if version is not None and version > db.table_version(TABLE):
+        raise ValidationError(
+            f"version={version} is newer than the database (version "
+            f"{db.table_version(TABLE)}); leave it out for the newest",
+            column="version",
+        )
+    snap = db.snapshot(TABLE, version) if TABLE in db.tables() else None
+    marks = snap.watermarks() if snap is not None else {}
+    ticker = normalize(ticker)
+    if snap is None or ticker not in marks:
+        near = close_matches(ticker, marks)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
+    return snap, marks, ticker
+
+
+def _bar_range(
+    db: ParquetDB,
+    pinned: tuple[Snapshot, dict[str, pd.Timestamp], str],
+    start: str | None,
+    end: str | None,
+    adjust: str | None,
+    columns: tuple[str, ...] | None = tuple(BAR_COLUMNS),
+) -> BarRange:
+    """The ticker's bars from ``start`` to ``end`` (checked here, so a bad one is a 400
+    before anything is read or sent), narrowed to the ticker's first and last bar."""
+    snap, marks, ticker = pinned
+    s, e = to_ns(start or None, name="start"), to_ns(end or None, end=True, name="end")
+    check_order(start, end, s, e)
+    first = int(snap.first_timestamps()[ticker].value)
+    last = int(marks[ticker].value)
+    lo = first if s is None else max(s, first)
+    hi = last if e is None else min(e, last)
+    return BarRange(db, snap, ticker, lo, hi, adjust, columns)
+
+
+def _ticker_freshness(db: ParquetDB, fresh: FreshnessCache, ticker: str) -> dict[str, Any]:
+    frame = fresh.frame(db)
+    match = frame[frame["ticker"] == ticker]
+    if match.empty:  # committed after the cached frame was computed
+        match = freshness(db, tickers=[ticker], **fresh.opts.kwargs())
+    fr = match.iloc[0]
+    return {
+        "last_timestamp": iso(fr["last_timestamp"]),
+        "age": _age(fr["age"]),
+        "age_unit": fr["age_unit"],
+        "status": fr["status"],
+        "level": fr["level"],
+        "is_stale": bool(fr["is_stale"]),
+    }
+
+
+def _chart(bars: BarRange, n_latest: int) -> tuple[Candles, dict[str, list[Any]], Tail]:
+    """One pass over the range: the chart's candles and the newest bars."""
+    candles, tail = Candles(bars.start, bars.end), Tail(n_latest)
+    for table in windows(bars):
+        candles.add(table)
+        tail.add(table)
+    return candles, candles.columnar(), tail
+
+
 def ticker_detail(
     db: ParquetDB,
     fresh: FreshnessCache,
@@ -243,80 +327,91 @@ def ticker_detail(
     latest: Any = None,
     adjust: Any = None,
 ) -> dict[str, Any]:
-    """One ticker from one pinned snapshot: its freshness, the bars of the chosen range
-    (columnar, for the chart; ``adjust``: raw, splits or all), the ``latest`` bars of that
-    range (newest first) and its splits and dividends."""
+    """One ticker from one pinned snapshot: its freshness, the chart's candles of the
+    chosen range (columnar, at most MAX_CANDLES: the bars, or coarser candles for a long
+    range; ``adjust``: raw, splits or all), the ``latest`` bars of that range (newest
+    first) and its splits and dividends."""
     n_latest = _int_arg(latest, "latest", 20, 1, 10_000)
     how = adjust_arg(adjust)
-    snap = db.snapshot(TABLE) if TABLE in db.tables() else None
-    marks = snap.watermarks() if snap is not None else {}
-    ticker = normalize(ticker)
-    if snap is None or ticker not in marks:
-        near = close_matches(ticker, marks)
-        hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
-    frame = fresh.frame(db)
-    match = frame[frame["ticker"] == ticker]
-    if match.empty:  # committed after the cached frame was computed
-        match = freshness(db, tickers=[ticker], **fresh.opts.kwargs())
-    fr = match.iloc[0]
-    first = snap.first_timestamps().get(ticker)
+    pinned = _pinned(db, ticker)
+    snap, marks, ticker = pinned
+    fr = _ticker_freshness(db, fresh, ticker)
     name, s, e = _resolve_range(marks[ticker], range_, start, end)
-    df = db.read_table(
-        TABLE, tickers=ticker, start=s, end=e, columns=BAR_COLUMNS, version=snap.version, adjust=how
-    )
-    ts = [t.isoformat() for t in df["timestamp"]]
-    bars: dict[str, list[Any]] = {"timestamp": ts}
-    for col in BAR_COLUMNS[1:]:
-        bars[col] = [_num(x) for x in df[col].tolist()]
-    tail = df.iloc[::-1].head(n_latest)
-    latest_rows = [
-        {
-            "timestamp": iso(r.timestamp),
-            **{c: _num(getattr(r, c)) for c in BAR_COLUMNS[1:]},
-        }
-        for r in tail.itertuples(index=False)
-    ]
+    candles, chart, tail = _chart(_bar_range(db, pinned, s, e, how), n_latest)
     return {
         "ticker": ticker,
         "version": snap.version,
-        "freshness": {
-            "last_timestamp": iso(fr["last_timestamp"]),
-            "age": _age(fr["age"]),
-            "age_unit": fr["age_unit"],
-            "status": fr["status"],
-            "level": fr["level"],
-            "is_stale": bool(fr["is_stale"]),
-        },
-        "first": iso(first),
+        "freshness": fr,
+        "first": iso(snap.first_timestamps().get(ticker)),
         "last": iso(marks[ticker]),
         "range": name,
         "ranges": list(RANGES),
         "start": s,
         "end": e,
-        "count": len(df),
-        "bars": bars,
-        "latest": latest_rows,
+        "count": candles.count,
+        "bars": chart,
+        "candles": {
+            "count": len(chart["timestamp"]),
+            "max": MAX_CANDLES,
+            "aggregated": candles.aggregated,
+            "seconds": candles.span // 10**9 if candles.aggregated else None,
+        },
+        "latest": tail.rows(),
         "adjust": how,
         "adjust_choices": [k or "raw" for k in ADJUST_LABELS],
-        "actions": ticker_actions(db, ticker, s, e, ts),
+        "actions": ticker_actions(db, ticker, s, e, chart["timestamp"]),
+    }
+
+
+def ticker_bars_page(
+    db: ParquetDB,
+    ticker: str,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    adjust: Any = None,
+    limit: Any = None,
+    version: Any = None,
+) -> dict[str, Any]:
+    """A page of the ticker's bars as stored (or adjusted): at most ``limit`` (default
+    DEFAULT_PAGE, at most MAX_PAGE) from ``start``, oldest first, read from ``version``
+    (default the newest). ``next`` is the query string of the next page (same version),
+    None on the last page."""
+    n = _int_arg(limit, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    how = adjust_arg(adjust)
+    wanted = None if version in (None, "") else _int_arg(version, "version", 0, 0, 2**62)
+    pinned = _pinned(db, ticker, wanted)
+    bars, after = page(_bar_range(db, pinned, start, end, how), n)
+    read = pinned[0].version
+    query = {"start": iso(after), "end": end or None, "adjust": how, "limit": n, "version": read}
+    following = urlencode({k: v for k, v in query.items() if v is not None})
+    return {
+        "ticker": pinned[2],
+        "version": read,
+        "adjust": how,
+        "start": start or None,
+        "end": end or None,
+        "limit": n,
+        "count": len(bars["timestamp"]),
+        "bars": bars,
+        "next_start": iso(after),
+        "next": None if after is None else "?" + following,
     }
 
 
 def ticker_bars_csv(
-    db: ParquetDB, ticker: str, *, start: str | None = None, end: str | None = None
-) -> str:
-    """The ticker's bars (all of them, or ``start``..``end``) as CSV, from one snapshot."""
-    snap = db.snapshot(TABLE) if TABLE in db.tables() else None
-    ticker = normalize(ticker)
-    marks = snap.watermarks() if snap is not None else {}
-    if ticker not in marks:
-        near = close_matches(ticker, marks)
-        hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
-    assert snap is not None
-    df = snap.read_table(tickers=ticker, start=start or None, end=end or None)
-    return to_csv(df)
+    db: ParquetDB,
+    ticker: str,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    adjust: Any = None,
+) -> Iterator[str]:
+    """The ticker's bars (all of them, or ``start``..``end``) as CSV pieces of at most
+    CSV_ROWS rows, from one snapshot; ``adjust`` (raw, splits or all) as on the ticker
+    page. Everything is checked before the first piece is asked for."""
+    how = adjust_arg(adjust)
+    return csv_chunks(_bar_range(db, _pinned(db, ticker), start, end, how, columns=None))
 
 
 # -- runs ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from .core.commit import CommitResult, committed
 from .core.options import StorageOptions
 from .core.state import FileInfo
 from .core.store import LocalStore, MemoryStore, Store
-from .db import ParquetDB, Snapshot
+from .db import ParquetDB, Snapshot, database_exists
 from .upkeep.vacuum_repair import RepairReport, VacuumReport
 from .upkeep.verify import Problem, VerifyReport
 
@@ -22,4 +22,5 @@ __all__ = [
     "VacuumReport",
     "VerifyReport",
     "committed",
+    "database_exists",
 ]

@@ -518,6 +518,33 @@ class ParquetDB:
         return vacuum_repair.lost_in_repairs(self._table(table))
 
 
+def database_exists(
+    where: str | os.PathLike[str] | Store, storage_options: dict[str, Any] | None = None
+) -> bool:
+    """Is there a tickvault database at ``where`` — a folder, a bucket URL (``s3://...``,
+    with ``storage_options`` as for :class:`ParquetDB`) or an open :class:`Store`?
+
+    Asks the Store for the database's marker object (one ``stat`` of a file, one ``HEAD``
+    of a bucket) and never creates anything. A path that does not exist, or that is a
+    regular file, is False; other failures to ask (permission denied, a bucket that cannot
+    be reached) raise, since the answer is unknown."""
+    if isinstance(where, Store):
+        store = where
+    elif is_url(where):
+        from .core.object_store import ObjectStore  # obstore loads only for buckets
+
+        store = ObjectStore(str(where), storage_options)
+    elif storage_options:
+        raise ConfigError("storage_options apply to a bucket URL (s3://, gs://, az://)")
+    else:
+        store = LocalStore(where, fsync=False)
+    try:
+        return store.exists(MARKER)
+    finally:
+        if store is not where:
+            store.close()
+
+
 def _display(location: str) -> Path | str:
     """A store's location as ``db.path``: a URL stays a string (Path would fold ``//``)."""
     return location if "://" in location else Path(location)

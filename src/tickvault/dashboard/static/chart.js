@@ -3,9 +3,11 @@
 // TickvaultChart.draw(container, bars, tip) draws candles (price pane) and volume bars
 // (volume pane) for columnar bars {timestamp: [...], open: [...], high, low, close, volume}.
 // When there are more bars than pixels allow, consecutive bars are merged into OHLC buckets
-// (open of the first, high max, low min, close of the last, volume sum). After drawing, the
-// container carries data-rendered="true", data-points (candles drawn) and data-bars (input
-// bars), which the browser tests read.
+// (open of the first, high max, low min, close of the last, volume sum). The server sends at
+// most a few thousand candles: for a long range they are already merged, and then carry
+// timestamp_end (their last bar) and bars (how many bars each holds), which the tooltip
+// shows. After drawing, the container carries data-rendered="true", data-points (candles
+// drawn) and data-bars (input candles), which the browser tests read.
 (function (global) {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
@@ -48,17 +50,19 @@
 
   function bucket(bars, maxCandles) {
     var n = bars.timestamp.length, k = Math.max(1, Math.ceil(n / maxCandles));
-    var out = { t: [], t1: [], o: [], h: [], l: [], c: [], v: [] };
+    var ends = bars.timestamp_end || bars.timestamp;
+    var out = { t: [], t1: [], o: [], h: [], l: [], c: [], v: [], n: [] };
     for (var i = 0; i < n; i += k) {
-      var j = Math.min(n, i + k), hi = -Infinity, lo = Infinity, vol = 0;
+      var j = Math.min(n, i + k), hi = -Infinity, lo = Infinity, vol = 0, count = 0;
       for (var m = i; m < j; m++) {
         if (bars.high[m] > hi) { hi = bars.high[m]; }
         if (bars.low[m] < lo) { lo = bars.low[m]; }
         vol += bars.volume[m] || 0;
+        count += bars.bars ? bars.bars[m] : 1;
       }
-      out.t.push(bars.timestamp[i]); out.t1.push(bars.timestamp[j - 1]);
+      out.t.push(bars.timestamp[i]); out.t1.push(ends[j - 1]);
       out.o.push(bars.open[i]); out.c.push(bars.close[j - 1]);
-      out.h.push(hi); out.l.push(lo); out.v.push(vol);
+      out.h.push(hi); out.l.push(lo); out.v.push(vol); out.n.push(count);
     }
     out.per = k;
     return out;
@@ -118,12 +122,14 @@
     var cross = el("line", { "class": "cross", x1: 0, x2: 0, y1: M.top, y2: volTop + volH,
                              visibility: "hidden" }, svg);
     function label(i) {
-      var when = d.per > 1 ? fmtDate(d.t[i]) + " – " + fmtDate(d.t1[i]) : fmtDate(d.t[i]);
+      var merged = d.n[i] > 1;
+      var when = merged ? fmtDate(d.t[i]) + " – " + fmtDate(d.t1[i]) : fmtDate(d.t[i]);
       var s = yt.step / 10;
       return when + "  O " + fmtNum(d.o[i], s) + "  H " + fmtNum(d.h[i], s) + "  L " +
-        fmtNum(d.l[i], s) + "  C " + fmtNum(d.c[i], s) + "  V " + fmtVol(d.v[i]);
+        fmtNum(d.l[i], s) + "  C " + fmtNum(d.c[i], s) + "  V " + fmtVol(d.v[i]) +
+        (merged ? "  (" + d.n[i] + " bars)" : "");
     }
-    if (tip) { tip.textContent = label(count - 1) + (d.per > 1 ? "  (" + d.per + " bars per candle)" : ""); }
+    if (tip) { tip.textContent = label(count - 1); }
     svg.addEventListener("mousemove", function (ev) {
       var r = svg.getBoundingClientRect(), px = (ev.clientX - r.left) * width / r.width;
       var i = Math.min(count - 1, Math.max(0, Math.floor((px - M.left) / slot)));

@@ -1,0 +1,108 @@
+"""The types of the command line's option values (argparse ``type=`` functions) and the
+options several commands share. A bad value is an ``ArgumentTypeError``: argparse names
+the option, and :class:`~.parsing.Parser` makes it one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+
+__all__ = [
+    "add_tickers_file",
+    "count",
+    "date",
+    "duration",
+    "limit",
+    "port",
+    "positive",
+    "seconds",
+]
+
+
+def date(value: str) -> str:
+    """A date or timestamp (``tickvault.times``; kept as the string)."""
+    from ..errors import BadTimeBound
+    from ..times import parse_strict
+
+    try:
+        parse_strict(value, name="date")
+    except BadTimeBound as exc:
+        # "date='x' is ..." -> "'x' is ...": argparse names the option already
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("date=")) from None
+    return value
+
+
+def port(value: str) -> int:
+    """A TCP port, 1-65535."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535), e.g. 8000")
+    return n
+
+
+def count(value: str) -> int:
+    """A whole number >= 0."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0")
+    return n
+
+
+def positive(value: str) -> int:
+    """A whole number >= 1."""
+    n = count(value)
+    if n == 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return n
+
+
+def seconds(value: str) -> float:
+    """A number of seconds > 0 (fractions allowed)."""
+    try:
+        n = float(value)
+    except ValueError:
+        n = -1.0
+    if not 0 < n < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds > 0, e.g. 10")
+    return n
+
+
+def limit(value: str) -> int | None:
+    """``--limit``: a whole number >= 0 (0: nothing) or ``all`` (None)."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        return count(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0 or 'all'") from None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def duration(value: str) -> dt.timedelta:
+    """``90s``, ``30m``, ``1h`` (a bare number is hours), ``2d``, ``1w``."""
+    m = _DURATION.match(value)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a duration; use e.g. 0, 90s, 30m, 1h, 2d or 1w"
+        )
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "": "hours", "d": "days", "w": "weeks"}
+    return dt.timedelta(**{unit[m.group(2)]: float(m.group(1))})
+
+
+def add_tickers_file(p: argparse.ArgumentParser) -> None:
+    """One description of ``--tickers-file`` for every command that takes it."""
+    p.add_argument(
+        "--tickers-file",
+        metavar="FILE",
+        help="also read tickers from FILE (separated by whitespace, commas or new lines; "
+        "# starts a comment; - reads stdin)",
+    )

@@ -1,0 +1,60 @@
+"""The parser's parts that every command module uses: :class:`Parser` (a usage error is
+one line and exit code 2), the options every command takes, and :class:`Commands`, through
+which each command module adds its own sub-commands (``add_commands(commands)``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from .common import DB_ENV
+from .errors import EXIT_USAGE
+
+__all__ = ["Commands", "Parser", "common_options"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def common_options() -> Parser:
+    """Options every command takes, before or after the command name."""
+    p = Parser(add_help=False)
+    g = p.add_argument_group("common options")
+    s = argparse.SUPPRESS
+    g.add_argument(
+        "--db",
+        metavar="PATH",
+        default=s,
+        help=f"the database folder, or a bucket URL like s3://bucket/prefix "
+        f"(default: ${DB_ENV}, then ./db)",
+    )
+    g.add_argument("-q", "--quiet", action="store_true", default=s, help="print only errors")
+    g.add_argument("--json", action="store_true", default=s, help="machine-readable output")
+    g.add_argument("--debug", action="store_true", default=s, help="show tracebacks on errors")
+    return p
+
+
+class Commands:
+    """The sub-commands of ``tickvault``: :meth:`add` makes one with the common options
+    and the function that runs it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, common: Parser) -> None:
+        self.common = common
+        self.subparsers = parser.add_subparsers(
+            dest="command", metavar="COMMAND", parser_class=Parser
+        )
+        self.subparsers.required = True
+
+    def add(self, name: str, func: Callable[..., int], help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = self.subparsers.add_parser(
+            name, help=help, description=help, parents=[self.common]
+        )
+        p.set_defaults(func=func)
+        return p
