@@ -86,11 +86,19 @@ def test_the_pages_csv_link_downloads_what_the_page_shows(client):
     assert _csv(client, target)["close"].tolist() == pytest.approx(shown, rel=1e-12)
 
 
-@pytest.mark.parametrize("value", ["bogus", "ALL", "1"])
+@pytest.mark.parametrize("value", ["bogus", "adjusted", "1"])
 def test_a_bad_adjust_on_the_csv_is_a_400_naming_the_choices(client, value: str):
     r = client.get(f"/api/tickers/NVDA/bars.csv?adjust={value}")
     assert r.status_code == 400, r.text[:300]
     message = r.json()["message"]
-    assert f"adjust={value!r}" in message and "raw, splits, all" in message
+    assert f"adjust={value!r} is not one of: raw" in message
+    assert "splits" in message and "all" in message
     page = client.get(f"/tickers/NVDA?adjust={value}")
     assert page.status_code == 400  # the page says the same
+
+
+def test_the_csv_takes_adjust_in_any_case_like_the_page(client):
+    """One adjust rule (tickvault.modes): ALL on the CSV is 'all', as in the library and CLI."""
+    upper = _csv(client, "/api/tickers/NVDA/bars.csv?adjust=ALL&range=all")
+    lower = _csv(client, "/api/tickers/NVDA/bars.csv?adjust=all&range=all")
+    assert upper["close"].tolist() == lower["close"].tolist()

@@ -173,3 +173,20 @@ def test_random_writes_under_mixed_periods_keep_every_read_and_the_invariant(tmp
         want = want[(want["timestamp"] >= lo) & (want["timestamp"] <= hi)]
         assert_same(got, want.reset_index(drop=True))
     assert ParquetDB(path).verify().ok
+
+
+def test_compact_relayout_from_the_command_line(tmp_path):
+    from cli_helpers import tv
+
+    path = tmp_path / "db"
+    old = ParquetDB(path, target_file_rows=4000, period="none", auto_compact=False)
+    df = _bars(TICKERS[:10], DAYS)
+    old.upsert_prices(df)
+    assert all(f.period is None for f in _level1(old))
+    r = tv("compact", "--relayout", "--json", db=path)
+    assert r.returncode == 0, r.stderr
+    db = ParquetDB(path)
+    assert all(f.period is not None for f in _level1(db))
+    assert_same(db.read_table(), df)
+    again = tv("compact", "--relayout", db=path)
+    assert again.returncode == 0 and "nothing to compact" in again.stdout

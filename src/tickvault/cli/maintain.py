@@ -91,7 +91,7 @@ def cmd_compact(args: argparse.Namespace, out: Output) -> int:
     before = db.info()["tables"].get(args.table)
     if before is None:
         raise TableNotFound(f"no table {args.table!r} in {shown_db(args)!r}; it has {db.tables()}")
-    result = db.compact(args.table)
+    result = db.compact(args.table, relayout=args.relayout)
     after = db.info()["tables"][args.table]
     doc = {
         "table": args.table,
@@ -147,6 +147,12 @@ def add_commands(commands: Commands) -> None:
 
     p = commands.add("compact", cmd_compact, "merge small files into the sorted layout")
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+    p.add_argument(
+        "--relayout",
+        action="store_true",
+        help="also rewrite level-1 files laid out for another period (e.g. a database "
+        "written before yearly files), slot by slot",
+    )
 
     p = commands.add("vacuum", cmd_vacuum, "delete files no version needs (dry run unless --apply)")
     p.add_argument("--apply", action="store_true", help="really delete (default: only list)")
