@@ -237,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--limit", type=_limit, metavar="N", help="at most N rows (0: none)")
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="TIME",
+        help="read the version current at TIME, e.g. 2026-11-30T22:00Z (a date: its end)",
+    )
     add_adjust_option(p)
     add_actions_command(command)
 
@@ -306,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .tables import add_commands as add_table_commands
 
     add_table_commands(command)  # sql, export: other engines over pinned versions
+    from .undo import add_commands as add_undo_commands
+
+    add_undo_commands(command)  # delete, restore, gaps
 
     p = command("serve", cmd_serve, "run the web dashboard")
     p.add_argument(

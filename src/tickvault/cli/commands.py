@@ -113,6 +113,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
         end=args.end,
         columns=columns,
         adjust=getattr(args, "adjust", None),
+        as_of=args.as_of,
     )
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:
