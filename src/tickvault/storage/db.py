@@ -24,7 +24,7 @@ from ..errors import (
 from ..future_bars import future_warnings, max_future_seconds
 from ..schema import TableSchema, Validated, get_schema, table_names
 from ..tickers import check_known, normalize
-from ..times import TimeLike, check_order, now_iso, to_ns
+from ..times import TimeLike, check_order, now_iso, parse_strict, to_ns
 from .core.as_of import resolve as as_of_version
 from .core.commit import CommitResult, commit, committed
 from .core.options import StorageOptions, seconds
@@ -551,6 +551,9 @@ class ParquetDB:
         rows and the first and last timestamp deleted."""
         t = self._table(table)
         tk = self._named_tickers(t, tickers, "delete")
+        for name, value in (("start", start), ("end", end)):
+            if isinstance(value, str):  # never a guessed date for a delete: ISO 8601 only
+                parse_strict(value, name=name)
         s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
         check_order(start, end, s, e)
         with self._disk_full_is_typed(t):

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import ConfigError, StorageError, VersionUnavailable
-from ...times import TimeLike, is_date_only, parse_time, to_ns
+from ...times import TimeLike, is_date_only, parse_strict, parse_time, to_ns
 from .table import Table
 
 EXAMPLE = "e.g. as_of='2026-11-30T22:00Z'"
@@ -37,6 +37,8 @@ def check_one(version: int | None, as_of: TimeLike) -> None:
 def as_of_ns(as_of: TimeLike) -> int:
     """``as_of`` in ns since the epoch (UTC). A bare date means the end of that day, like an
     ``end`` bound: ``as_of='2026-11-30'`` is the version current when that day ended."""
+    if isinstance(as_of, str):  # a time of the log is never guessed: ISO 8601 only
+        parse_strict(as_of, name="as_of")
     ns = to_ns(as_of, name="as_of", end=True)
     assert ns is not None
     now = pd.Timestamp.now(tz="UTC")
