@@ -409,6 +409,8 @@ def restore(
             report.version = version_made
             report.files_added = len(add)
             report.files_removed = len(remove)
+            if tickers is None:
+                _check_republished(t, add, version_made, state.version)
             return report
         _retry_pause(attempt)
     raise CommitConflict(
@@ -439,6 +441,20 @@ def _restore_tickers(
         f.level = 0
     prepare = _conflicts_if(state, remove, lambda f: bool(changed & set(f.tickers)))
     return [*made, *fresh], remove, prepare
+
+
+def _check_republished(t: Table, files: Sequence[FileInfo], version: int, before: int) -> None:
+    """Files published again are checked before the commit; a vacuum in another process
+    could still reclaim one in the instant before the entry landed. Say so at once rather
+    than leave it for the next read."""
+    gone = [f.path for f in files if not t.store.exists(t.key(f.path))]
+    if gone:
+        raise StorageError(
+            f"{t.name}: restore published version {version}, but its file {gone[0]} was "
+            f"reclaimed by a vacuum meanwhile (the restored version was near the end of the "
+            f"retention); run `tickvault restore --version {before} --apply` to go back, "
+            f"and keep a longer retention for versions you may restore"
+        )
 
 
 def _again(f: FileInfo) -> FileInfo:
