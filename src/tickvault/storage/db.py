@@ -557,7 +557,10 @@ class ParquetDB:
         s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
         check_order(start, end, s, e)
         with self._disk_full_is_typed(t):
-            return undo.delete(t, tickers=tk, start=s, end=e, dry_run=dry_run)
+            report = undo.delete(t, tickers=tk, start=s, end=e, dry_run=dry_run)
+        if report.version is not None:
+            after_commit(t)
+        return report
 
     def restore(
         self,
@@ -584,7 +587,10 @@ class ParquetDB:
         assert target is not None
         tk = self._named_tickers(t, tickers, "restore", version=target)
         with self._disk_full_is_typed(t):
-            return undo.restore(t, version=target, tickers=tk, dry_run=dry_run)
+            restored = undo.restore(t, version=target, tickers=tk, dry_run=dry_run)
+        if restored.version is not None:
+            after_commit(t)  # restored rows of named tickers are new level-0 files
+        return restored
 
     def _named_tickers(
         self,
