@@ -621,7 +621,7 @@ class ParquetDB:
         self,
         table: str = "prices",
         *,
-        calendar: str = "XNYS",
+        calendar: str,
         tickers: str | Iterable[str] | None = None,
         start: TimeLike = None,
         end: TimeLike = None,
