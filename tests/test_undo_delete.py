@@ -282,3 +282,20 @@ def test_a_delete_whose_inputs_a_compaction_replaced_is_planned_again(tmp_path: 
     assert df["ticker"].unique().tolist() == ["BBB"] and len(df) == 12
     assert db.verify().ok
     other.close()
+
+
+def test_a_file_whose_statistics_overlap_but_rows_do_not_is_left_alone(where: str) -> None:
+    """AAA's file spans the range by its min/max but has no bar inside it: not rewritten."""
+    db = ParquetDB(where, auto_compact=False)
+    db.upsert_prices(make_bars("AAA", "2024-01-01", 5))
+    db.upsert_prices(make_bars("AAA", "2024-03-01", 5))
+    db.upsert_prices(make_bars("AAA", "2024-02-01", 3))
+    db.compact()  # one file: January, February and March
+    db.delete(tickers="AAA", start="2024-02-01", end="2024-02-05", dry_run=False)
+    rep = db.delete(tickers="AAA", start="2024-02-01", end="2024-02-20", dry_run=False)
+    assert rep.rows == 0 and rep.version is None
+    db.upsert_prices(make_bars("BBB", "2024-02-10", 1))
+    files = set(db.snapshot().files)
+    rep = db.delete(tickers=["AAA", "BBB"], start="2024-02-01", end="2024-02-20", dry_run=False)
+    assert rep.rows == 1 and rep.files_dropped == 1 and rep.files_rewritten == 0
+    assert set(db.snapshot().files) < files  # the AAA file is the same file

@@ -150,13 +150,21 @@ def _summary(t: Table, keys: pa.Table) -> list[dict[str, Any]]:
 
 
 def _without(
-    t: Table, state: TableState, f: FileInfo, drop: Callable[[pa.Table], np.ndarray]
+    t: Table,
+    state: TableState,
+    f: FileInfo,
+    drop: Callable[[pa.Table], np.ndarray],
+    unchanged: set[str],
 ) -> FileInfo | None:
     """A new file holding ``f``'s rows except those ``drop`` selects, with ``f``'s level,
-    period and commit order (None: nothing is left)."""
+    period and commit order (None: nothing is left, or nothing is dropped — then ``f``'s
+    path is added to ``unchanged``: its statistics overlapped, its rows did not)."""
     cols = [*t.schema.column_names, SEQ_COLUMN]
     data = t.read_part(f, state.version, tickers=None, start=None, end=None, cols=cols)
     keep = ~drop(data)
+    if keep.all():
+        unchanged.add(f.path)
+        return None
     if not keep.any():
         return None
     kept = data.filter(pa.array(keep))
@@ -170,9 +178,13 @@ def _without(
 def _rewrite(
     t: Table, state: TableState, files: Sequence[FileInfo], drop: Callable[[pa.Table], np.ndarray]
 ) -> tuple[list[FileInfo], list[str]]:
-    """Rewrite ``files`` without the rows ``drop`` selects: (new files, removed paths)."""
-    made = t.map_writing(lambda f: [x for x in [_without(t, state, f, drop)] if x], list(files))
-    return made, [f.path for f in files]
+    """Rewrite ``files`` without the rows ``drop`` selects: (new files, removed paths).
+    Files holding no such row are left as they are."""
+    unchanged: set[str] = set()
+    made = t.map_writing(
+        lambda f: [x for x in [_without(t, state, f, drop, unchanged)] if x], list(files)
+    )
+    return made, [f.path for f in files if f.path not in unchanged]
 
 
 def _conflicts_if(
