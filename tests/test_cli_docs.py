@@ -40,6 +40,9 @@ def test_the_expected_commands_exist():
         "serve",
         "sql",
         "export",
+        "delete",
+        "restore",
+        "gaps",
     }
 
 

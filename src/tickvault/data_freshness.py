@@ -48,15 +48,13 @@ Overall verdict
 from __future__ import annotations
 
 import os
-import threading
-import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .calendars import Calendar, get_calendar, session_labels
 from .errors import ConfigError
 from .storage import ParquetDB
 from .tickers import normalize
@@ -81,77 +79,7 @@ EMPTY = "⚪ Empty"
 
 COLUMNS = ["ticker", "last_timestamp", "age", "age_unit", "status", "level", "is_stale"]
 
-_CALENDARS: dict[str, Calendar] = {}
-_CALENDARS_LOCK = threading.Lock()
-
 DBLike = ParquetDB | str | os.PathLike[str]
-
-
-@dataclass(frozen=True)
-class Calendar:
-    """What freshness needs from an exchange calendar: session labels and their closes."""
-
-    name: str
-    tz: str
-    sessions: np.ndarray  # datetime64[ns], naive session labels, sorted
-    closes: np.ndarray  # datetime64[ns], UTC close of each session
-
-    def sessions_missing(self, last: pd.DatetimeIndex, now: pd.Timestamp) -> np.ndarray:
-        """Completed sessions after each timestamp's session, as of ``now``."""
-        if len(self.closes) and now.tz_localize(None).to_datetime64() > self.closes[-1]:
-            raise ConfigError(
-                f"now={now.isoformat()} is beyond the {self.name} calendar's last session "
-                f"({str(self.sessions[-1])[:10]}); upgrade exchange_calendars"
-            )
-        completed = int(
-            np.searchsorted(self.closes, now.tz_localize(None).to_datetime64(), "right")
-        )
-        labels = _session_labels(last, self.tz)
-        covered = np.searchsorted(self.sessions, labels, "right")
-        return np.maximum(completed - covered, 0).astype("int64")
-
-
-def get_calendar(code: str) -> Calendar:
-    """The sessions and closes of the ``exchange_calendars`` calendar ``code`` (e.g.
-    ``"XNYS"``), built once per process and cached (building one is slow). Unknown codes
-    raise :class:`~tickvault.errors.ConfigError` naming valid examples."""
-    key = str(code).strip().upper()
-    with _CALENDARS_LOCK:
-        cal = _CALENDARS.get(key)
-        if cal is not None:
-            return cal
-        with warnings.catch_warnings():
-            # exchange_calendars trips pandas' own deprecation warnings; they are not ours
-            warnings.simplefilter("ignore")
-            import exchange_calendars as xc  # slow import: only when a calendar is asked for
-
-            try:
-                xcal = xc.get_calendar(key)
-            except xc.errors.InvalidCalendarName:
-                names = xc.get_calendar_names(include_aliases=False)
-                examples = [
-                    n for n in ("XNYS", "XNAS", "XLON", "XTKS", "XHKG", "XFRA") if n in names
-                ]
-                raise ConfigError(
-                    f"unknown calendar {code!r}; use an exchange_calendars code such as "
-                    f"{', '.join(examples)} ({len(names)} available, see "
-                    f"exchange_calendars.get_calendar_names())"
-                ) from None
-            sessions = pd.DatetimeIndex(xcal.sessions)
-            closes = pd.DatetimeIndex(xcal.closes)
-            cal = Calendar(
-                name=str(xcal.name),
-                tz=str(xcal.tz),
-                sessions=sessions.tz_localize(None).to_numpy().astype("datetime64[ns]")
-                if sessions.tz is not None
-                else sessions.to_numpy().astype("datetime64[ns]"),
-                closes=closes.tz_convert("UTC")
-                .tz_localize(None)
-                .to_numpy()
-                .astype("datetime64[ns]"),
-            )
-        _CALENDARS[key] = cal
-        return cal
 
 
 def _open(db: DBLike) -> ParquetDB:
@@ -204,7 +132,7 @@ def _ages_in_days(last: pd.DatetimeIndex, now: pd.Timestamp) -> np.ndarray:
 
 def _sessions_ahead(cal: Calendar, last: pd.DatetimeIndex, now: pd.Timestamp) -> np.ndarray:
     """Sessions from now's date up to each (future) bar's session, at least 1."""
-    labels = _session_labels(last, cal.tz)
+    labels = session_labels(last, cal.tz)
     today = now.tz_localize(None).normalize().to_datetime64()
     ahead = np.searchsorted(cal.sessions, labels, "right") - np.searchsorted(
         cal.sessions, today, "right"
@@ -239,15 +167,6 @@ def _clock_warnings(
             f"now ({now.isoformat(timespec='seconds')}): {shown}{more}; {why}"
         )
     return out
-
-
-def _session_labels(last: pd.DatetimeIndex, tz: Any) -> np.ndarray:
-    """The date (as datetime64[ns], naive) whose session each timestamp belongs to."""
-    utc_dates = last.normalize()
-    midnight = np.asarray(last == utc_dates)
-    local_dates = last.tz_convert(tz).tz_localize(None).normalize()
-    out = np.where(midnight, utc_dates.tz_localize(None).to_numpy(), local_dates.to_numpy())
-    return out.astype("datetime64[ns]")
 
 
 def freshness(

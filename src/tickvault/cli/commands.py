@@ -114,6 +114,7 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
         end=args.end,
         columns=columns,
         adjust=getattr(args, "adjust", None),
+        as_of=args.as_of,
     )
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:
@@ -174,6 +175,12 @@ def add_commands(commands: Commands) -> None:
     )
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--limit", type=limit, metavar="N", help="at most N rows (0: none)")
+    p.add_argument(
+        "--as-of",
+        type=date,
+        metavar="TIME",
+        help="read the version current at TIME, e.g. 2026-11-30T22:00Z (a date: its end)",
+    )
     add_adjust_option(p)
 
 

@@ -26,7 +26,12 @@ def cmd_sql(args: argparse.Namespace, out: Output) -> int:
         parser = duckdb.connect()
         check_read_only(parser, args.query)
         named = set(parser.get_table_names(args.query))
-        snaps = [db.snapshot(name, args.version if name in named else None) for name in db.tables()]
+        snaps = [
+            db.snapshot(name, args.version, as_of=args.as_of)
+            if name in named
+            else db.snapshot(name)
+            for name in db.tables()
+        ]
         df = run_query(snaps, args.query)
     except RefusedStatement as exc:
         raise UsageError(str(exc)) from None
@@ -77,6 +82,12 @@ def add_commands(commands: Commands) -> None:
         type=count,
         metavar="N",
         help="query version N of the tables the statement names (default: the newest)",
+    )
+    p.add_argument(
+        "--as-of",
+        type=date,
+        metavar="TIME",
+        help="query the versions current at TIME, e.g. 2026-11-30T22:00Z (not with --version)",
     )
     p.add_argument(
         "--format",

@@ -23,8 +23,9 @@ from ..errors import (
 )
 from ..future_bars import future_warnings, max_future_seconds
 from ..schema import TableSchema, Validated, get_schema, table_names
-from ..tickers import check_known
-from ..times import TimeLike, now_iso
+from ..tickers import check_known, normalize
+from ..times import TimeLike, check_order, now_iso, parse_strict, to_ns
+from .core.as_of import resolve as as_of_version
 from .core.commit import CommitResult, commit, committed
 from .core.options import StorageOptions, seconds
 from .core.runs import list_runs, record_run
@@ -34,10 +35,11 @@ from .core.store import LocalStore, Store, is_url
 from .core.table import Table
 from .readers import describe
 from .readers.adjusted import read_adjusted, reject_adjust_for
-from .upkeep import compaction, vacuum_repair
+from .upkeep import compaction, undo, vacuum_repair
 from .upkeep import verify as verification
 from .upkeep.compactor import after_commit, compactor_for, existing_compactor
 from .upkeep.disk_full import disk_full_is_typed
+from .upkeep.undo import DeleteReport, RestoreReport
 from .upkeep.vacuum_repair import RepairReport, VacuumReport
 from .upkeep.verify import Problem, VerifyReport
 
@@ -310,9 +312,13 @@ class ParquetDB:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def snapshot(self, table: str = "prices", version: int | None = None) -> Snapshot:
+    def snapshot(
+        self, table: str = "prices", version: int | None = None, *, as_of: TimeLike = None
+    ) -> Snapshot:
+        """Pin ``version`` of ``table`` (None: the newest), or the version that was current
+        at the time ``as_of`` (decision 016); not both."""
         t = self._table(table)
-        return Snapshot(t, t.state_at(version))
+        return Snapshot(t, t.state_at(as_of_version(t, version, as_of)))
 
     def read_arrow(
         self,
@@ -325,13 +331,16 @@ class ParquetDB:
         version: int | None = None,
         adjust: str | None = None,
         strict: bool = False,
+        as_of: TimeLike = None,
     ) -> pa.Table:
         """Rows of one pinned version, sorted by key, keys unique, start/end inclusive.
         ``adjust`` (prices only): None for bars as traded, ``"splits"`` or ``"all"``
         (splits and dividends) for back-adjusted bars as of the snapshot read
         (:mod:`tickvault.adjust`; docs/storage.md). ``tickers`` the database does not hold
         are named, with the closest stored ones, in a warning (``strict=True``: raised as
-        UnknownTicker; :func:`tickvault.tickers.check_known`)."""
+        UnknownTicker; :func:`tickvault.tickers.check_known`). ``as_of``: read the version
+        that was current at that time instead of ``version`` (not both)."""
+        version = as_of_version(self._table(name), version, as_of)
         check_known(
             tickers, lambda: self._known(name, version), where=repr(str(self.path)), strict=strict
         )
@@ -362,6 +371,7 @@ class ParquetDB:
         version: int | None = None,
         adjust: str | None = None,
         strict: bool = False,
+        as_of: TimeLike = None,
     ) -> pd.DataFrame:
         """Like :meth:`read_arrow`, as a pandas DataFrame (timestamps tz-aware UTC)."""
         return to_pandas(
@@ -374,6 +384,7 @@ class ParquetDB:
                 version=version,
                 adjust=adjust,
                 strict=strict,
+                as_of=as_of,
             )
         )
 
@@ -385,28 +396,37 @@ class ParquetDB:
 
     # -- open tables: other engines over a pinned version (decision 011, readers/) -------
 
-    def to_pyarrow_dataset(self, table: str = "prices", *, version: int | None = None) -> Any:
+    def to_pyarrow_dataset(
+        self, table: str = "prices", *, version: int | None = None, as_of: TimeLike = None
+    ) -> Any:
         """The rows of ``read_arrow(table, version=)`` as a ``pyarrow.dataset.Dataset``
         (unsorted; filters on ticker and timestamp skip files and row groups). Its files
         stay pinned while it lives."""
         from .readers import engines
 
-        return engines.to_pyarrow_dataset(self.snapshot(table, version))
+        return engines.to_pyarrow_dataset(self.snapshot(table, version, as_of=as_of))
 
     def to_duckdb(
-        self, table: str = "prices", *, version: int | None = None, connection: Any = None
+        self,
+        table: str = "prices",
+        *,
+        version: int | None = None,
+        connection: Any = None,
+        as_of: TimeLike = None,
     ) -> Any:
         """The same rows as a ``duckdb.DuckDBPyRelation`` (on ``connection``, default a new
         in-memory one). Needs ``pip install 'tickvault[duckdb]'``."""
         from .readers import engines
 
-        return engines.to_duckdb(self.snapshot(table, version), connection)
+        return engines.to_duckdb(self.snapshot(table, version, as_of=as_of), connection)
 
-    def to_polars(self, table: str = "prices", *, version: int | None = None) -> Any:
+    def to_polars(
+        self, table: str = "prices", *, version: int | None = None, as_of: TimeLike = None
+    ) -> Any:
         """The same rows as a ``polars.LazyFrame``. Needs ``pip install 'tickvault[polars]'``."""
         from .readers import engines
 
-        return engines.to_polars(self.snapshot(table, version))
+        return engines.to_polars(self.snapshot(table, version, as_of=as_of))
 
     def export(
         self,
@@ -418,13 +438,14 @@ class ParquetDB:
         start: TimeLike = None,
         end: TimeLike = None,
         version: int | None = None,
+        as_of: TimeLike = None,
     ) -> dict[str, Any]:
         """Write what ``read_arrow`` returns as plain Parquet (or CSV) files in the folder
         ``out``, atomically per file and idempotently (see storage/readers/export.py)."""
         from .readers.export import export
 
         return export(
-            lambda: self.snapshot(table, version),
+            lambda: self.snapshot(table, version, as_of=as_of),
             out,
             fsync=self.options.fsync,
             format=format,
@@ -510,6 +531,141 @@ class ParquetDB:
     def repair(self, *, dry_run: bool = True, table: str | None = None) -> RepairReport:
         """Fix what verify found where possible (as ordinary commits)."""
         return vacuum_repair.repair(self._tables_named(table), dry_run=dry_run)
+
+    # -- undo: delete, restore (decision 016) ---------------------------------------------
+
+    def delete(
+        self,
+        table: str = "prices",
+        *,
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        dry_run: bool = True,
+    ) -> DeleteReport:
+        """Preview (``dry_run=True``, the default) or delete the rows of ``tickers`` (None:
+        every ticker) from ``start`` to ``end`` (inclusive; None: unbounded) as ONE commit
+        with operation ``"delete"``: reads of older versions still see them, and
+        ``restore`` brings them back. A delete without any filter is refused; tickers the
+        table does not hold are an UnknownTicker error. The report names per ticker the
+        rows and the first and last timestamp deleted."""
+        t = self._table(table)
+        tk = self._named_tickers(t, tickers, "delete")
+        for name, value in (("start", start), ("end", end)):
+            if isinstance(value, str):  # never a guessed date for a delete: ISO 8601 only
+                parse_strict(value, name=name)
+        s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
+        check_order(start, end, s, e)
+        with self._disk_full_is_typed(t):
+            report = undo.delete(t, tickers=tk, start=s, end=e, dry_run=dry_run)
+        if report.version is not None:
+            after_commit(t)
+        return report
+
+    def restore(
+        self,
+        table: str = "prices",
+        *,
+        version: int | None = None,
+        as_of: TimeLike = None,
+        tickers: str | Iterable[str] | None = None,
+        dry_run: bool = True,
+    ) -> RestoreReport:
+        """Preview (the default) or publish a new commit (operation ``"restore"``) whose rows
+        of ``tickers`` (None: all) equal those of ``version`` — or of the version current at
+        ``as_of``; exactly one of them. History is kept, so a restore can itself be undone.
+        A version whose files retention reclaimed is VersionUnavailable naming the oldest
+        one left. The report lists per ticker whose rows differ what comes back, goes and
+        changes."""
+        t = self._table(table)
+        if version is None and as_of is None:
+            raise ConfigError(
+                "restore needs version= or as_of= (e.g. version=12, or "
+                "as_of='2026-11-30T22:00Z'); `db.history()` lists the versions"
+            )
+        target = as_of_version(t, version, as_of)
+        assert target is not None
+        tk = self._named_tickers(t, tickers, "restore", version=target)
+        with self._disk_full_is_typed(t):
+            restored = undo.restore(t, version=target, tickers=tk, dry_run=dry_run)
+        if restored.version is not None:
+            after_commit(t)  # restored rows of named tickers are new level-0 files
+        return restored
+
+    def _named_tickers(
+        self,
+        t: Table,
+        tickers: str | Iterable[str] | None,
+        what: str,
+        version: int | None = None,
+    ) -> list[str] | None:
+        """``tickers`` for an undo, upper-cased (or as stored); any the table holds neither
+        now nor at ``version`` is an UnknownTicker error (nothing is guessed)."""
+        if tickers is None:
+            return None
+        names = [tickers] if isinstance(tickers, str) else [str(x) for x in tickers]
+        if not names:
+            raise ConfigError(
+                f"{what}: tickers= is an empty list; name tickers (e.g. tickers=['AAPL']) "
+                f"or pass tickers=None for every ticker"
+            )
+        known = set(self.snapshot(t.name).tickers())
+        if version is not None:
+            known |= set(self.snapshot(t.name, version).tickers())
+        check_known(names, lambda: sorted(known), where=repr(str(self.path)), strict=True)
+        return sorted({n if n in known else normalize(n) for n in names})
+
+    # -- data checks: gaps and suspicious moves -------------------------------------------
+
+    def gaps(
+        self,
+        table: str = "prices",
+        *,
+        calendar: str,
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        version: int | None = None,
+        notes: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs of trading sessions of ``calendar`` with no bar, per ticker, inside that
+        ticker's own stored range (and ``start``..``end``): ``{"ticker", "first", "last",
+        "sessions"}`` (first and last missing session, how many). Empty: nothing missing.
+        Sessions the calendar does not cover (bars older than it) are not checked; a line
+        saying so goes to ``notes`` if given, else to the ``tickvault`` logger."""
+        from ..data_checks import gaps
+
+        snap = self.snapshot(table, version)
+        tk = None if tickers is None else self._named_tickers(self._table(table), tickers, "gaps")
+        said: list[str] = [] if notes is None else notes
+        found = gaps(snap, calendar=calendar, tickers=tk, start=start, end=end, notes=said)
+        if notes is None:
+            for line in said:
+                log.warning("%s", line)
+        return found
+
+    def suspicious_moves(
+        self,
+        *,
+        threshold: float = 0.5,
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+    ) -> list[dict[str, Any]]:
+        """Bar-to-bar close moves of prices larger than ``threshold`` (0.5: up 50 % or down
+        to half or less... see :func:`tickvault.data_checks.suspicious_moves`) that no stored
+        split explains: the sign of a missing split or a 100x unit error."""
+        from ..data_checks import suspicious_moves
+
+        tk = (
+            None
+            if tickers is None
+            else self._named_tickers(self._table("prices"), tickers, "moves")
+        )
+        actions = self.snapshot("actions") if "actions" in self.tables() else None
+        return suspicious_moves(
+            self.snapshot("prices"), actions, threshold=threshold, tickers=tk, start=start, end=end
+        )
 
     # -- parallel-write mode (pipeline) ----------------------------------------------------
 
