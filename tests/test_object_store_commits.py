@@ -31,8 +31,8 @@ class FaultyStore(ObjectStore):
     ConditionalRequestConflict, nothing lands), ``None`` (works).
     """
 
-    def __init__(self, url: str, script: list[str | None]) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, script: list[str | None], retry_timeout: float = 60) -> None:
+        super().__init__(url, {"retry_timeout": retry_timeout})
         self.script = list(script)
         self.faults: Counter[str] = Counter()
 
@@ -160,7 +160,7 @@ def test_an_unresolvable_failure_keeps_the_files_and_says_so(url):
                 raise GenericError("Generic S3 error: connection refused")
             return super()._get(key, options)
 
-    store = Down(url, [None, "timeout-after"])
+    store = Down(url, [None, "timeout-after"], retry_timeout=1.0)  # gives up after 1 s
     db = ParquetDB(store=store, auto_compact=False)
     with pytest.raises(ObjectStoreError, match="connection refused") as info:
         db.upsert_prices(arrow_bars(["AAA"], [0], 1.0))
