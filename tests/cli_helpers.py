@@ -10,8 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-def tv(*args: str, db: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120):
-    """Run ``python -m tickvault ARGS`` and return the CompletedProcess (text mode)."""
+def tv(
+    *args: str,
+    db: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
+):
+    """Run ``python -m tickvault ARGS`` (in ``cwd``) and return the CompletedProcess."""
     argv = [sys.executable, "-m", "tickvault", *args]
     if db is not None:
         argv += ["--db", str(db)]
@@ -20,7 +26,13 @@ def tv(*args: str, db: Path | None = None, env: dict[str, str] | None = None, ti
     if env and "TICKVAULT_DB" in env:
         full_env["TICKVAULT_DB"] = env["TICKVAULT_DB"]
     return subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout, env=full_env, encoding="utf-8"
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        encoding="utf-8",
+        cwd=cwd,
     )
 
 
