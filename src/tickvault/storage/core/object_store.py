@@ -241,7 +241,7 @@ class ObjectStore(Store):
             )
         if kind == "transient":
             return ObjectStoreUnavailable(
-                f"{op} {where} failed: {reason}",
+                f"the object store did not answer: {op} {where} failed: {reason}",
                 ambiguous=ambiguous,
                 operation=op,
                 key=key,
@@ -276,9 +276,7 @@ class ObjectStore(Store):
         FileNotFoundError and AlreadyExistsError pass through (callers decide)."""
         started = time.monotonic()
         delay = FIRST_BACKOFF
-        attempts = 0
         while True:
-            attempts += 1
             try:
                 return call()
             except AlreadyExistsError:
@@ -293,8 +291,8 @@ class ObjectStore(Store):
                     err = self._fail(op, key, exc, ambiguous=ambiguous)
                     if kind == "transient":
                         err.args = (
-                            f"{err.args[0]} (gave up after {attempts} attempt(s) in "
-                            f"{spent:.0f}s; retry_timeout={self.retry_timeout:g}s)",
+                            f"{err.args[0]} (gave up after retrying for {spent:.0f}s; "
+                            f"retry_timeout={self.retry_timeout:g}s)",
                         )
                     raise err from None
                 wait = min(left, random.uniform(delay / 2, delay))
