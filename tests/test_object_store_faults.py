@@ -212,3 +212,25 @@ def test_the_retry_budget_is_an_option(seaweed, proxy):
     assert pickle.loads(pickle.dumps(db)).store.retry_timeout == 2  # workers get it
     with pytest.raises(ConfigError, match="retry_timeout"):
         ObjectStore(url, {**seaweed, "retry_timeout": "soon"})
+
+
+def test_a_refused_pipeline_commit_leaves_no_files_of_any_batch(seaweed, proxy):
+    """Parallel writes: workers write files, one writer commits batch after batch. When a
+    commit is refused, the batch being committed and every batch queued behind it are
+    deleted — none will ever be committed."""
+    from tickvault import fetch_and_write
+
+    url = new_url()
+    db = ParquetDB(url, storage_options=through(proxy, seaweed), auto_compact=False)
+    db.upsert_prices(arrow_bars(["AAA"], [0], 1.0))
+    proxy.faults = [
+        Fault("latency", method="GET", path=LOG_ENTRY, latency=0.3),  # slow commits...
+        Fault("403", method="PUT", path=LOG_ENTRY),  # ...that are refused
+    ]
+    with pytest.raises(ObjectStorePermissionError):
+        fetch_and_write(
+            [f"P{i:02d}" for i in range(16)], db=db, start="2024-01-02", end="2024-01-31",
+            parallel_write=True, batch_rows=1, chunk_size=1, n_workers=4,
+        )  # fmt: skip
+    proxy.faults = []
+    assert orphans(db) == [] and db.version == 1

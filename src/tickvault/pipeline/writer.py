@@ -78,7 +78,8 @@ class Writer:
             if batch is None:
                 return
             if self.error is not None:
-                continue  # drain; the run is failing
+                self._discard(batch.files)  # drain: the run is failing, never committed
+                continue
             try:
                 self._commit(batch)
             except BaseException as exc:
