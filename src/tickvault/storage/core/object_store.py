@@ -113,6 +113,8 @@ class ObjectStore(Store):
     ``access_key_id``, ``secret_access_key``, ``region``, ``allow_http``, ...); anything
     not given comes from the standard environment variables (``AWS_*``, ``GOOGLE_*``,
     ``AZURE_*``). An ``http://`` endpoint turns ``allow_http`` on by itself.
+    ``retry_timeout`` (seconds or a timedelta; else ``$TICKVAULT_RETRY_TIMEOUT``, else
+    60) is how long a failing request is retried before it raises.
     """
 
     #: "already exists" may be our own create, retried by the client after a lost answer
