@@ -234,3 +234,37 @@ def test_a_refused_pipeline_commit_leaves_no_files_of_any_batch(seaweed, proxy):
         )  # fmt: skip
     proxy.faults = []
     assert orphans(db) == [] and db.version == 1
+
+
+def test_a_data_file_the_store_cannot_serve_is_unavailable_not_damaged(seaweed, proxy):
+    """A read of a data file that fails for the whole retry budget is the store's
+    problem (exit 75), not a damaged database (exit 4); verify does not call the file
+    unreadable either."""
+    from tickvault.errors import CorruptDatabaseError
+
+    url = new_url()
+    db = ParquetDB(url, storage_options=through(proxy, seaweed, retry_timeout=1))
+    db.upsert_prices(arrow_bars(["AAA", "BBB"], [0, 0], 1.0))
+    reader = ParquetDB(url, storage_options=through(proxy, seaweed, retry_timeout=1))
+    proxy.faults = [Fault("503", method="GET", path=r"\.parquet")]
+    with pytest.raises(ObjectStoreUnavailable) as info:
+        reader.read_table()
+    assert not isinstance(info.value, CorruptDatabaseError)
+    with pytest.raises(ObjectStoreUnavailable):
+        reader.verify()
+    proxy.faults = []
+    assert len(reader.read_table()) == 2 and reader.verify().ok
+
+
+def test_a_run_whose_read_back_the_store_cannot_serve_says_unchecked_not_damaged(seaweed, proxy):
+    from tickvault import fetch_and_write
+
+    url = new_url()
+    db = ParquetDB(url, storage_options=through(proxy, seaweed, retry_timeout=1))
+    proxy.faults = [Fault("503", method="GET", path=r"\.parquet")]  # reading files back
+    report = fetch_and_write(["AAA", "BBB"], db=db, start="2024-01-02", end="2024-01-31")
+    assert report["written"] == 2
+    problems = report.verify["problems"]
+    assert problems and all(": unchecked: could not be read back" in p for p in problems)
+    proxy.faults = []
+    assert db.verify().ok and len(db.runs()) == 1
