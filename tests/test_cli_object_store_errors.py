@@ -144,21 +144,24 @@ def test_a_server_that_stops_for_ten_seconds_does_not_fail_a_backfill(seaweed, m
     url = f"s3://{BUCKET}/cli-{uuid.uuid4().hex[:8]}"
     tickers = [f"T{i:02d}" for i in range(30)]
     argv = ["backfill", *tickers, "--source", "demo", "--start", "2024-01-02",
-            "--end", "2024-01-31", "--source-option", "latency=0.2", "--workers", "2",
+            "--end", "2024-01-31", "--source-option", "latency=0.3", "--workers", "2",
             "--json", "--db", url]  # fmt: skip
     with FaultProxy(seaweed["endpoint"]) as proxy:
         env = aws_env(seaweed, AWS_ENDPOINT_URL=proxy.endpoint)
 
         def outage() -> None:
-            while proxy.requests["PUT"] < 4:  # the run has started committing
-                time.sleep(0.05)
+            while proxy.requests["PUT"] < 1:  # the run has started writing
+                time.sleep(0.02)
             proxy.stop_for(10).join()
 
         t = threading.Thread(target=outage, daemon=True)
         t.start()
+        started = time.monotonic()
         r = tv(*argv, env=env, timeout=240)
+        took = time.monotonic() - started
         t.join(30)
     assert r.returncode == 0, r.stderr
+    assert took > 9  # it waited the outage out
     assert json.loads(r.stdout)["written"] == 30
     # with a budget shorter than the outage: exit 75, committed work stays, --resume goes on
     url2 = f"s3://{BUCKET}/cli-{uuid.uuid4().hex[:8]}"
@@ -169,8 +172,8 @@ def test_a_server_that_stops_for_ten_seconds_does_not_fail_a_backfill(seaweed, m
         t.start()
         r = tv(*argv2, env=env, timeout=240)
         t.join(30)
+        assert r.returncode == 75, (r.returncode, r.stderr)
         line = r.stderr.strip().splitlines()[-1]
-        assert r.returncode == 75, r.stderr
         assert "--resume" in line and "nothing committed was lost" in line
         again = tv(*argv2, "--resume", env=env, timeout=240)
     assert again.returncode == 0, again.stderr
