@@ -13,8 +13,8 @@
 7     permission denied: this user may not read or write the database's files, or the
       object store refused the credentials (or found none)
 70    internal error (a bug: please report it with the ``--debug`` traceback)
-75    the object store is unreachable or kept failing for the whole retry budget; nothing
-      committed was lost: run the command again (``backfill --resume``)
+75    the object store is unreachable or kept failing for the whole retry budget (or a
+      commit kept losing races); nothing committed was lost: run the command again
 130   interrupted (Ctrl-C)
 143   terminated (SIGTERM, as sent by cron, systemd, container runtimes)
 ====  ===========================================================================
@@ -33,6 +33,7 @@ from ..errors import (
     DatabaseNotFound,
     ObjectStoreError,
     ObjectStorePermissionError,
+    ObjectStoreUnavailable,
     SourceError,
     StorageError,
     StorageFull,
@@ -116,12 +117,12 @@ def exit_code(exc: BaseException, db: str | None = None) -> tuple[int, str]:
         return EXIT_FULL, msg
     if isinstance(exc, ObjectStorePermissionError):
         return EXIT_PERMISSION, msg  # it names the database (without credentials)
-    if isinstance(exc, ObjectStoreError | CommitConflict) and exc.retryable:
+    if isinstance(exc, ObjectStoreUnavailable | CommitConflict):
         return EXIT_UNAVAILABLE, (
             f"{msg}; nothing committed was lost: what was written before stays, and running "
             f"the command again continues (`tickvault backfill --resume` skips what is done)"
         )
-    if isinstance(exc, ObjectStoreError):
+    if isinstance(exc, ObjectStoreError):  # another 4xx: the message says which
         return EXIT_PROBLEMS, msg
     if isinstance(exc, CorruptDatabaseError):
         return EXIT_CORRUPT, f"{msg} (run `tickvault verify` to list what is damaged)"
