@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-ACTIONS = ("500", "503", "403", "404-bucket", "500-after", "drop", "truncate", "latency")
+ACTIONS = ("400", "500", "503", "403", "404-bucket", "500-after", "drop", "truncate", "latency")
 
 _ERROR_BODY = {
+    "400": ("InvalidRequest", "The request is not valid."),
     "500": ("InternalError", "We encountered an internal error. Please try again."),
     "503": ("SlowDown", "Please reduce your request rate."),
     "403": ("AccessDenied", "Access Denied"),

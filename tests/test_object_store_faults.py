@@ -112,6 +112,23 @@ def test_a_403_on_the_commit_fails_at_once_as_a_permission_error(seaweed, proxy)
     assert db.version == 1
 
 
+def test_another_4xx_fails_at_once_and_is_not_retryable(seaweed, proxy):
+    from tickvault.errors import ObjectStoreError
+
+    url = new_url()
+    db = ParquetDB(url, storage_options=through(proxy, seaweed), auto_vacuum=False)
+    db.upsert_prices(arrow_bars(["AAA"], [0], 1.0))
+    db.wait_for_compaction()
+    proxy.faults = [Fault("400", method="GET", path=LOG_ENTRY)]
+    reader = ParquetDB(url, storage_options=through(proxy, seaweed), create=False)
+    started = time.monotonic()
+    with pytest.raises(ObjectStoreError) as info:
+        reader.read_table()
+    assert time.monotonic() - started < 10 and proxy.faults[0].hits == 1
+    assert not info.value.retryable and not isinstance(info.value, ObjectStoreUnavailable)
+    assert "HTTP 400 InvalidRequest" in str(info.value)
+
+
 # -- item 13: a writer whose commit did not happen leaves no files --------------------------
 
 

@@ -248,9 +248,11 @@ class ObjectStore(Store):
                 operation=op,
                 key=key,
             )
-        return ObjectStoreError(
+        err = ObjectStoreError(
             f"{op} {where} failed: {reason}", ambiguous=ambiguous, operation=op, key=key
         )
+        err.retryable = False  # another 4xx: asking again gets the same answer
+        return err
 
     def _reason(self, exc: BaseException) -> str:
         """What went wrong, in one short line: the status and the server's error code and
