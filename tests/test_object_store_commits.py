@@ -31,8 +31,8 @@ class FaultyStore(ObjectStore):
     ConditionalRequestConflict, nothing lands), ``None`` (works).
     """
 
-    def __init__(self, url: str, script: list[str | None]) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, script: list[str | None], retry_timeout: float = 60) -> None:
+        super().__init__(url, {"retry_timeout": retry_timeout})
         self.script = list(script)
         self.faults: Counter[str] = Counter()
 
@@ -160,7 +160,7 @@ def test_an_unresolvable_failure_keeps_the_files_and_says_so(url):
                 raise GenericError("Generic S3 error: connection refused")
             return super()._get(key, options)
 
-    store = Down(url, [None, "timeout-after"])
+    store = Down(url, [None, "timeout-after"], retry_timeout=1.0)  # gives up after 1 s
     db = ParquetDB(store=store, auto_compact=False)
     with pytest.raises(ObjectStoreError, match="connection refused") as info:
         db.upsert_prices(arrow_bars(["AAA"], [0], 1.0))
@@ -242,3 +242,38 @@ def test_a_slow_listing_never_slows_commits_reads_or_opening(url):
     assert fresh.verify().ok and store.listed  # verify lists (orphan check) and is right
     store.listed.clear()
     assert fresh.vacuum(dry_run=True, retention=0).files and store.listed
+
+
+def test_paths_that_look_like_urls_but_are_not_ones_we_open_are_refused(tmp_path, monkeypatch):
+    """``s3:/bucket`` (one slash) and unknown schemes would silently become local folders
+    named ``s3:`` or ``ftp:``; they are ConfigErrors naming the supported schemes."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"did you mean 's3://bucket/x'"):
+        ParquetDB("s3:/bucket/x")
+    with pytest.raises(ConfigError, match=r"unknown URL scheme 'ftp://'.*gs://"):
+        ParquetDB("ftp://x/y")
+    assert list(tmp_path.iterdir()) == []
+    ParquetDB("./plain:name")  # a colon later in a relative path is a folder name
+    assert (tmp_path / "plain:name").is_dir()
+
+
+def test_a_version_that_does_not_exist_is_version_not_found(url):
+    from tickvault.errors import VersionNotFound
+
+    db = ParquetDB(url)
+    db.upsert_prices(arrow_bars(["AAA"], [0], 1.0))
+    with pytest.raises(VersionNotFound, match="version 99 does not exist") as info:
+        db.read_table(version=99)
+    assert info.value.newest == 1
+
+
+def test_the_retry_budget_comes_from_the_options_or_the_environment(url, monkeypatch):
+    monkeypatch.setenv("TICKVAULT_RETRY_TIMEOUT", "5")
+    assert ObjectStore(url).retry_timeout == 5.0
+    assert ObjectStore(url, {"retry_timeout": 0}).retry_timeout == 0.0
+    import datetime as dt
+
+    assert ObjectStore(url, {"retry_timeout": dt.timedelta(minutes=2)}).retry_timeout == 120
+    for bad in (-1, "soon", True):
+        with pytest.raises(ConfigError, match="retry_timeout"):
+            ObjectStore(url, {"retry_timeout": bad})

@@ -23,7 +23,9 @@ PUBLIC = {
     # errors
     "TickvaultError", "ValidationError", "ConfigError", "BadTimeBound", "StorageError",
     "DatabaseNotFound", "TableNotFound", "CorruptDatabaseError", "CommitConflict",
-    "StorageFull", "VersionUnavailable", "ObjectStoreError",
+    "StorageFull", "VersionUnavailable", "VersionNotFound", "ObjectStoreError",
+    "ObjectStoreUnavailable", "ObjectStorePermissionError", "MissingCredentials",
+    "BucketNotFound",
     "SourceError", "TickerNotFound", "UnknownTicker", "BadSourceData", "TransientSourceError",
     "RateLimited", "SourceUnavailable",
     "__version__",

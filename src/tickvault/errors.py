@@ -12,9 +12,15 @@ Every error tickvault raises on purpose derives from :class:`TickvaultError`::
     │   ├── DatabaseNotFound       no database at the path (read-only opens)
     │   ├── TableNotFound          the table does not exist / is not registered
     │   ├── CorruptDatabaseError   a log entry or data file cannot be read
+    │   ├── VersionNotFound        (also a LookupError) a version that was never published
     │   ├── VersionUnavailable     an old version whose files were reclaimed
     │   ├── StorageFull            (also an OSError) no space left; nothing was committed
-    │   ├── ObjectStoreError       (also an OSError) retryable: a bucket request failed
+    │   ├── ObjectStoreError       (also an OSError) a bucket request failed
+    │   │   ├── ObjectStoreUnavailable  retryable: unreachable, time-outs, 5xx for the
+    │   │   │                           whole retry budget (``retry_timeout``)
+    │   │   ├── ObjectStorePermissionError  (also a PermissionError) 401/403: refused
+    │   │   │   └── MissingCredentials      no credentials found (says how to give them)
+    │   │   └── BucketNotFound     (also a DatabaseNotFound) the bucket does not exist
     │   └── CommitConflict         retryable: another writer published first
     └── SourceError                fetching data from a source
         ├── TickerNotFound         permanent, for that ticker only
@@ -110,6 +116,17 @@ class CorruptDatabaseError(StorageError):
     """A log entry or data file could not be read; ``tickvault verify`` names it."""
 
 
+class VersionNotFound(StorageError, LookupError):
+    """A version that does not exist (yet): ``newest`` is the newest there is."""
+
+    def __init__(self, message: str, *, newest: int | None = None) -> None:
+        super().__init__(message)
+        self.newest = newest
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class VersionUnavailable(StorageError):
     """``read_table(version=N)`` for a version whose files were reclaimed after the
     retention period; ``oldest`` is the oldest version still readable."""
@@ -133,19 +150,59 @@ class StorageFull(StorageError, OSError):
 
 
 class ObjectStoreError(StorageError, OSError):
-    """A request to an object store (S3, GCS, Azure) failed: timeout, connection error,
-    5xx, permission. The message names the operation and the key, never a credential.
-    ``ambiguous`` marks a write that may have happened anyway (the commit resolves it by
-    reading the entry back)."""
+    """A request to an object store (S3, GCS, Azure) failed. The message names the
+    operation and the key, never a credential. ``ambiguous`` marks a write that may have
+    happened anyway (the commit resolves it by reading the entry back); ``operation`` and
+    ``key`` say what failed (``"GET"``, ``"prices/_log/...json"``). The subclasses say why;
+    a plain ObjectStoreError is a request the store rejected for another reason (a 4xx)."""
 
     retryable = True
 
-    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        ambiguous: bool = False,
+        operation: str | None = None,
+        key: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.ambiguous = ambiguous
+        self.operation = operation
+        self.key = key
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ObjectStoreUnavailable(ObjectStoreError):
+    """The store could not be reached, or kept failing (time-outs, dropped connections,
+    5xx, cut-off answers), for the whole retry budget (the ``retry_timeout`` storage
+    option, default 60 s). Nothing committed is lost: run again later."""
+
+    retryable = True
+
+
+class ObjectStorePermissionError(ObjectStoreError, PermissionError):
+    """The store refused a request (401/403: a wrong key or secret, an expired token, a
+    policy that does not allow this operation). Not retried: it fails at once."""
+
+    retryable = False
+
+
+class MissingCredentials(ObjectStorePermissionError):
+    """No credentials were found for the store; the message names the environment
+    variables and ``storage_options`` keys that supply them."""
+
+
+class BucketNotFound(ObjectStoreError, DatabaseNotFound):
+    """The bucket (or container) of a database URL does not exist; ``bucket`` names it."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, bucket: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.bucket = bucket
 
 
 class CommitConflict(StorageError):
@@ -218,11 +275,15 @@ __all__ = [
     "AddressInUse",
     "BadSourceData",
     "BadTimeBound",
+    "BucketNotFound",
     "CommitConflict",
     "ConfigError",
     "CorruptDatabaseError",
     "DatabaseNotFound",
+    "MissingCredentials",
     "ObjectStoreError",
+    "ObjectStorePermissionError",
+    "ObjectStoreUnavailable",
     "RateLimited",
     "SourceError",
     "SourceUnavailable",
@@ -234,5 +295,6 @@ __all__ = [
     "TransientSourceError",
     "UnknownTicker",
     "ValidationError",
+    "VersionNotFound",
     "VersionUnavailable",
 ]

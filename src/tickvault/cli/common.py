@@ -75,9 +75,21 @@ def check_db_arg(args: argparse.Namespace, *, create: bool) -> str:
     """``--db`` as a usage check before any work: a regular file is never a database, and
     a command that creates one refuses a non-empty folder that is not one (it would be
     turned into a database silently)."""
+    from ..errors import ConfigError
     from ..storage import database_exists
+    from ..storage.core.store import check_location, display_url
 
     path = _db_path(args)
+    try:
+        check_location(path)  # ftp://x, s3:/bucket (one slash): not a folder named so
+    except ConfigError as exc:
+        raise UsageError(f"--db {exc}") from None
+    if path.lower().startswith("memory://"):
+        raise UsageError(
+            f"--db {display_url(path)!r}: a memory:// database lives only inside one "
+            f"process and is gone when the command exits; use a folder or a bucket URL "
+            f"(s3://, gs://, az://)"
+        )
     if "://" in path:  # a URL: the store checks it
         return path
     p = Path(path)

@@ -4,13 +4,17 @@
 0     success (``freshness``: everything fresh; ``verify``: no problems)
 1     something to look at: stale data, problems found by ``verify``, tickers that
       failed in a ``backfill``/``update`` run, the dashboard is not installed
-2     usage: unknown command/option/value, bad date, unknown source/calendar/column
-3     not found: no database at ``--db``, unknown ticker or table
+2     usage: unknown command/option/value, bad date, unknown source/calendar/column, a
+      ``--db`` URL with an unknown scheme, ``memory://``
+3     not found: no database at ``--db``, no such bucket, unknown ticker, table or version
 4     the database is damaged: a log entry or data file cannot be read
 5     a data source failed
 6     no space left on the disk holding the database (nothing of the write was committed)
-7     permission denied: this user may not read or write the database's files
+7     permission denied: this user may not read or write the database's files, or the
+      object store refused the credentials (or found none)
 70    internal error (a bug: please report it with the ``--debug`` traceback)
+75    the object store is unreachable or kept failing for the whole retry budget (or a
+      commit kept losing races); nothing committed was lost: run the command again
 130   interrupted (Ctrl-C)
 143   terminated (SIGTERM, as sent by cron, systemd, container runtimes)
 ====  ===========================================================================
@@ -23,9 +27,13 @@ import sys
 from typing import Any
 
 from ..errors import (
+    CommitConflict,
     ConfigError,
     CorruptDatabaseError,
     DatabaseNotFound,
+    ObjectStoreError,
+    ObjectStorePermissionError,
+    ObjectStoreUnavailable,
     SourceError,
     StorageError,
     StorageFull,
@@ -33,6 +41,8 @@ from ..errors import (
     TickerNotFound,
     TickvaultError,
     ValidationError,
+    VersionNotFound,
+    VersionUnavailable,
 )
 
 EXIT_OK = 0
@@ -44,6 +54,7 @@ EXIT_SOURCE = 5
 EXIT_FULL = 6
 EXIT_PERMISSION = 7
 EXIT_INTERNAL = 70
+EXIT_UNAVAILABLE = 75  # sysexits' EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -57,6 +68,7 @@ EXIT_CODES = {
     EXIT_FULL: "disk full",
     EXIT_PERMISSION: "permission denied",
     EXIT_INTERNAL: "internal error",
+    EXIT_UNAVAILABLE: "object store unavailable, retry later",
     EXIT_INTERRUPTED: "interrupted",
     EXIT_TERMINATED: "terminated",
 }
@@ -99,8 +111,19 @@ def exit_code(exc: BaseException, db: str | None = None) -> tuple[int, str]:
         return EXIT_PROBLEMS, msg
     if isinstance(exc, DatabaseNotFound | TableNotFound | TickerNotFound):
         return EXIT_NOT_FOUND, msg
+    if isinstance(exc, VersionNotFound | VersionUnavailable):
+        return EXIT_NOT_FOUND, msg
     if isinstance(exc, StorageFull):
         return EXIT_FULL, msg
+    if isinstance(exc, ObjectStorePermissionError):
+        return EXIT_PERMISSION, msg  # it names the database (without credentials)
+    if isinstance(exc, ObjectStoreUnavailable | CommitConflict):
+        return EXIT_UNAVAILABLE, (
+            f"{msg}; nothing committed was lost: what was written before stays, and running "
+            f"the command again continues (`tickvault backfill --resume` skips what is done)"
+        )
+    if isinstance(exc, ObjectStoreError):  # another 4xx: the message says which
+        return EXIT_PROBLEMS, msg
     if isinstance(exc, CorruptDatabaseError):
         return EXIT_CORRUPT, f"{msg} (run `tickvault verify` to list what is damaged)"
     if isinstance(exc, StorageError):

@@ -100,14 +100,19 @@ def stream_files(
     written even when unchanged (see :func:`~tickvault.pipeline.tasks.drop_unchanged`)."""
     size = chunk_size or max(1, min(64, len(jobs) // (4 * s.runner.slots)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    tasks: Iterator[tuple[Any, ...]] = (
-        (db, s.source, chunk, s.policy, skip_unchanged, keep & {j.ticker for j in chunk})
-        for chunk in chunks
-    )
+    failed = False
+
+    def tasks() -> Iterator[tuple[Any, ...]]:
+        for chunk in chunks:
+            if failed:
+                return  # the run is failing: submit nothing more
+            yield (db, s.source, chunk, s.policy, skip_unchanged, keep & {j.ticker for j in chunk})
+
     batch = Batch(source=s.source)
     opened = time.monotonic()
+    results = s.runner.imap_unordered(fetch_write_chunk, tasks(), s.max_inflight)
     try:
-        for args, result, exc in s.runner.imap_unordered(fetch_write_chunk, tasks, s.max_inflight):
+        for args, result, exc in results:
             if exc is not None:
                 chunk_out = ChunkOutcome([crashed(j, exc) for j in args[2]])
             else:
@@ -124,8 +129,15 @@ def stream_files(
             if batch.rows >= s.batch_rows or time.monotonic() - opened >= s.batch_seconds:
                 s.writer.put(batch)
                 batch = Batch(source=s.source)
-    except BaseException:
+    except BaseException as exc:
         db.discard_files("prices", batch.files)
+        if isinstance(exc, Exception):  # not on Ctrl-C: that must stop at once
+            # the chunks still running write files that will never be committed: wait for
+            # them (nothing new is submitted) and delete what they wrote
+            failed = True
+            for _, result, task_exc in results:
+                if task_exc is None:
+                    db.discard_files("prices", result.files)
         raise
     if batch.outcomes:
         s.writer.put(batch)

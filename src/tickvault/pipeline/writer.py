@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ObjectStoreError
 from ..storage import FileInfo, ParquetDB, Problem, committed
 from .tasks import Outcome
 
@@ -80,7 +81,8 @@ class Writer:
             if batch is None:
                 return
             if self.error is not None:
-                continue  # drain; the run is failing
+                self._discard(batch.files)  # drain: the run is failing, never committed
+                continue
             try:
                 self._commit(batch)
             except BaseException as exc:
@@ -104,7 +106,13 @@ class Verifier:
     def add(self, files: list[FileInfo]) -> None:
         for f in files:
             self.files.append(f)
-            self.futures.append(self.pool.submit(self.db.check_files, self.table, [f]))
+            self.futures.append(self.pool.submit(self._check, f))
+
+    def _check(self, f: FileInfo) -> list[Problem]:
+        try:
+            return self.db.check_files(self.table, [f])
+        except ObjectStoreError as exc:  # the store, not the file: say it was not checked
+            return [Problem(self.table, f.path, "unchecked", f"could not be read back: {exc}")]
 
     def result(self) -> dict[str, Any]:
         """``{"ok", "files", "rows", "problems"}`` once every check has finished."""

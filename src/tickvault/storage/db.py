@@ -31,7 +31,7 @@ from .core.options import StorageOptions, seconds
 from .core.runs import list_runs, record_run
 from .core.snapshot import Snapshot, pinned_files, to_pandas
 from .core.state import FileInfo, reject_shared_keys
-from .core.store import LocalStore, Store, is_url
+from .core.store import LocalStore, Store, check_location, is_url
 from .core.table import Table
 from .readers import describe
 from .readers.adjusted import read_adjusted, reject_adjust_for
@@ -78,6 +78,8 @@ class ParquetDB:
             opts = replace(opts, **option_overrides)
         self.options = opts
         #: every byte of the database goes through this (decision 006)
+        if store is None:
+            check_location(path)
         if store is None and is_url(path):
             from .core.object_store import ObjectStore  # obstore loads only for buckets
 
@@ -91,6 +93,7 @@ class ParquetDB:
         self._tables: dict[str, Table] = {}
         if not self.store.exists(MARKER):
             if not create:
+                self.store.check_root()  # a missing bucket says so (BucketNotFound)
                 raise DatabaseNotFound(
                     f"no tickvault database at {self.store.location!r} (expected {MARKER}); "
                     f"create one with `tickvault backfill` or ParquetDB(path)"

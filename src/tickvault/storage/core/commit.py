@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import CommitConflict, ObjectStoreError, StorageError
+from ...errors import CommitConflict, ObjectStoreError, ObjectStoreUnavailable, StorageError
 from ...times import now_iso
 from .state import FileInfo, TableState
 from .table import Table
@@ -161,7 +161,12 @@ def commit(
         try:
             won = t.log.publish(version, entry)
         except ObjectStoreError as exc:
-            if not exc.ambiguous:
+            if not exc.ambiguous or isinstance(exc, ObjectStoreUnavailable):
+                # refused (a permission error: nothing landed, fail at once), or the store
+                # kept failing for the whole retry budget; the files are kept if an entry
+                # of ours may have landed (a delayed request may still land it)
+                if exc.ambiguous or unsure:
+                    _mark_committed(exc, -1)
                 raise
             log.info("%s: publishing version %d was ambiguous (%s)", t.name, version, exc)
             won = False

@@ -22,7 +22,7 @@ import json
 import logging
 from typing import Any
 
-from ...errors import CorruptDatabaseError, StorageError
+from ...errors import CorruptDatabaseError, VersionNotFound
 from .state import TableState
 from .store import Store, join
 
@@ -139,9 +139,10 @@ class LogStore:
             state.apply(v, entry)
             v += 1
         if upto is not None and state.version < upto:
-            raise StorageError(
+            raise VersionNotFound(
                 f"version {upto} does not exist in {self.store.location}/{self.table}; "
-                f"newest is {state.version}"
+                f"newest is {state.version}",
+                newest=state.version,
             )
         return state
 

@@ -15,6 +15,13 @@ delta-rs uses). See docs/decisions/009-object-storage.md.
 * :meth:`open_input` is a random-access file doing ranged GETs: the first access fetches
   the tail (the Parquet footer, or the whole of a small file) with one suffix GET, which
   also tells the size; later misses read ahead, so a row-group read is one GET.
+* Every request that fails in a way that can pass (a time-out, a dropped connection, a
+  cut-off body, 5xx, 429) is retried with exponential backoff for up to ``retry_timeout``
+  seconds (a storage option, default :data:`DEFAULT_RETRY_TIMEOUT`; decision 019), then
+  raises :class:`~tickvault.errors.ObjectStoreUnavailable`. A refusal (401/403) raises
+  :class:`~tickvault.errors.ObjectStorePermissionError` at once (missing credentials:
+  :class:`~tickvault.errors.MissingCredentials`, saying how to give them), a missing
+  bucket :class:`~tickvault.errors.BucketNotFound`.
 * Messages show the URL without userinfo; credentials never appear in ``repr``, errors,
   ``identity()`` or logs. A store pickles (Dask ships it) as its URL and options.
 """
@@ -22,29 +29,75 @@ delta-rs uses). See docs/decisions/009-object-storage.md.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import hashlib
 import io
+import logging
 import os
+import random
 import re
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import obstore
 import pyarrow as pa
-from obstore.exceptions import AlreadyExistsError, BaseError
+from obstore.exceptions import (
+    AlreadyExistsError,
+    BaseError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
 from obstore.store import from_url
 
-from ...errors import ConfigError, ObjectStoreError
+from ...errors import (
+    BucketNotFound,
+    ConfigError,
+    MissingCredentials,
+    ObjectStoreError,
+    ObjectStorePermissionError,
+    ObjectStoreUnavailable,
+)
+from .options import seconds
 from .store import ObjectMeta, Store, display_url
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: the first GET of a file fetches this much of its end: the footer, or a small file whole
 TAIL_BYTES = 256 << 10
 #: a miss reads at least this much ahead (a row group is then one GET)
 READ_AHEAD = 4 << 20
+
+#: how long a failing request is retried by default (seconds; the ``retry_timeout`` option)
+DEFAULT_RETRY_TIMEOUT = 60.0
+#: the environment variable that sets ``retry_timeout`` when the options do not (the CLI)
+RETRY_TIMEOUT_ENV = "TICKVAULT_RETRY_TIMEOUT"
+#: backoff between retries: the first wait, and the longest (each wait is jittered)
+FIRST_BACKOFF = 0.2
+MAX_BACKOFF = 8.0
+
+#: how to give credentials, per scheme, for MissingCredentials messages
+_HOW_TO_AUTHENTICATE = {
+    "s3": (
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a server "
+        "other than AWS), or pass storage_options={'access_key_id': ..., "
+        "'secret_access_key': ...}"
+    ),
+    "gs": (
+        "set GOOGLE_APPLICATION_CREDENTIALS (or GOOGLE_SERVICE_ACCOUNT) to a service-account "
+        "JSON file, or pass storage_options={'google_service_account': PATH}"
+    ),
+    "az": (
+        "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or "
+        "AZURE_STORAGE_SAS_TOKEN, or AZURE_CLIENT_ID/AZURE_CLIENT_SECRET/AZURE_TENANT_ID), "
+        "or pass storage_options={'account_name': ..., 'account_key': ...}"
+    ),
+}
 
 _SECRET_WORDS = ("secret", "token", "password", "key", "credential", "sas", "signature")
 
@@ -61,6 +114,8 @@ class ObjectStore(Store):
     ``access_key_id``, ``secret_access_key``, ``region``, ``allow_http``, ...); anything
     not given comes from the standard environment variables (``AWS_*``, ``GOOGLE_*``,
     ``AZURE_*``). An ``http://`` endpoint turns ``allow_http`` on by itself.
+    ``retry_timeout`` (seconds or a timedelta; else ``$TICKVAULT_RETRY_TIMEOUT``, else
+    60) is how long a failing request is retried before it raises.
     """
 
     #: "already exists" may be our own create, retried by the client after a lost answer
@@ -70,6 +125,15 @@ class ObjectStore(Store):
         self.url = url
         self.storage_options = dict(storage_options or {})
         self.location = display_url(url)
+        self.scheme = _family(url)
+        budget = self.storage_options.get("retry_timeout", os.environ.get(RETRY_TIMEOUT_ENV))
+        if isinstance(budget, str):
+            with contextlib.suppress(ValueError):  # else seconds() names it and an example
+                budget = float(budget.strip().removesuffix("s"))
+        #: how long a failing request is retried (seconds): the ``retry_timeout`` option
+        self.retry_timeout = (
+            DEFAULT_RETRY_TIMEOUT if budget is None else seconds(budget, "retry_timeout")
+        )
         self.requests: Counter[str] = Counter()  # per operation, for benchmarks and tests
         self._count_lock = threading.Lock()
         self._secrets = [str(v) for k, v in self.storage_options.items() if _is_secret(k) and v] + [
@@ -79,8 +143,19 @@ class ObjectStore(Store):
 
     def _connect(self) -> Any:
         opts = dict(self.storage_options)
+        opts.pop("retry_timeout", None)  # tickvault's own: the retry loop below
         client: Any = dict(opts.pop("client_options", None) or {})
         retry = opts.pop("retry_config", None)
+        if retry is None:  # the client's own quick retries, bounded by our budget
+            retry = {
+                "max_retries": 10 if self.retry_timeout > 0 else 0,
+                "retry_timeout": dt.timedelta(seconds=self.retry_timeout),
+                "backoff": {
+                    "init_backoff": dt.timedelta(milliseconds=100),
+                    "max_backoff": dt.timedelta(seconds=2),
+                    "base": 2,
+                },
+            }
         endpoints = [str(v) for k, v in opts.items() if "endpoint" in k.lower()]
         endpoints += [v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL")]
         if any(e.startswith("http://") for e in endpoints[:1]):
@@ -91,6 +166,14 @@ class ObjectStore(Store):
         try:
             return from_url(url, client_options=client or None, retry_config=retry, **opts)
         except (BaseError, ValueError, TypeError) as exc:
+            if self.scheme == "az" and "account must be specified" in str(exc).lower():
+                raise MissingCredentials(
+                    f"no Azure storage account for {self.location!r}: an az:// URL is "
+                    f"az://CONTAINER/PATH with the account given apart — "
+                    f"{_HOW_TO_AUTHENTICATE['az']}; or write "
+                    f"abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH",
+                    operation="open",
+                ) from None
             raise ConfigError(
                 f"cannot open the object store at {self.location!r}: {self._clean(exc)}"
             ) from None
@@ -98,7 +181,10 @@ class ObjectStore(Store):
     # -- plumbing --------------------------------------------------------------------------
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.url, self.storage_options))
+        opts = dict(self.storage_options)
+        if self.retry_timeout != DEFAULT_RETRY_TIMEOUT:  # e.g. from this machine's env
+            opts.setdefault("retry_timeout", self.retry_timeout)
+        return (type(self), (self.url, opts))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.location!r})"
@@ -118,17 +204,113 @@ class ObjectStore(Store):
 
     def _clean(self, exc: BaseException) -> str:
         """An error message with every credential and URL userinfo removed."""
-        text = str(exc).split("\n", 1)[0][:500]
+        return self._clean_text(str(exc).split("\n", 1)[0][:500])
+
+    def _clean_text(self, text: str) -> str:
         text = re.sub(r"(\w+://)[^/@\s]*@", r"\1", text)
         for s in self._secrets:
             text = text.replace(s, "***")
         return text
 
     def _fail(self, op: str, key: str, exc: BaseException, *, ambiguous: bool = False) -> Any:
-        return ObjectStoreError(
-            f"{op} {self.location}/{key} failed: {type(exc).__name__}: {self._clean(exc)}",
-            ambiguous=ambiguous,
+        """The typed error for a failed request that is not worth retrying (or whose
+        retries ran out: see :meth:`_retrying`)."""
+        where = f"{self.location}/{key}" if key else self.location
+        reason = self._reason(exc)
+        kind = _kind(exc)
+        if kind == "credentials":
+            return MissingCredentials(
+                f"no credentials for {self.location!r} ({op} {where} could not sign its "
+                f"request: {reason}): {_HOW_TO_AUTHENTICATE[self.scheme]}",
+                operation=op,
+                key=key,
+            )
+        if kind == "permission":
+            return ObjectStorePermissionError(
+                f"permission denied: the object store refused {op} {where} ({reason}); "
+                f"check the credentials for {self.location!r} and that they may "
+                f"{'write' if op in _WRITES else 'read'} it",
+                operation=op,
+                key=key,
+            )
+        if kind == "bucket":
+            bucket = _bucket(self.url)
+            return BucketNotFound(
+                f"bucket {bucket!r} does not exist (database {self.location!r}); "
+                f"create it first, or check the URL",
+                bucket=bucket,
+                operation=op,
+                key=key,
+            )
+        if kind == "transient":
+            return ObjectStoreUnavailable(
+                f"the object store did not answer: {op} {where} failed: {reason}",
+                ambiguous=ambiguous,
+                operation=op,
+                key=key,
+            )
+        err = ObjectStoreError(
+            f"{op} {where} failed: {reason}", ambiguous=ambiguous, operation=op, key=key
         )
+        err.retryable = False  # another 4xx: asking again gets the same answer
+        return err
+
+    def _reason(self, exc: BaseException) -> str:
+        """What went wrong, in one short line: the status and the server's error code and
+        message when there are some, else the client's error (no XML, no debug dump)."""
+        text = str(exc)
+        status = _status(text)
+        if status is not None:
+            code = re.search(r"<Code>([^<]*)</Code>", text)
+            message = re.search(r"<Message>([^<]*)</Message>", text)
+            out = f"HTTP {status}"
+            if code:
+                out += f" {code.group(1)}"
+            if message:
+                out += f": {message.group(1)}"
+            if "169.254.169.254" in text or "/latest/api/token" in text:
+                out += " (from the cloud metadata server)"
+        else:
+            first = text.split("\n", 1)[0]
+            out = first.rsplit(" - ", 1)[-1].strip() or type(exc).__name__
+        return self._clean_text(out)
+
+    def _retrying(self, op: str, key: str, call: Callable[[], T], *, ambiguous: bool = False) -> T:
+        """``call()``, retried with exponential backoff (jittered) while it fails in a way
+        that can pass, for up to :attr:`retry_timeout` seconds; then the typed error.
+        FileNotFoundError and AlreadyExistsError pass through (callers decide)."""
+        started = time.monotonic()
+        delay = FIRST_BACKOFF
+        while True:
+            try:
+                return call()
+            except AlreadyExistsError:
+                raise
+            except (BaseError, OSError) as exc:
+                kind = _kind(exc)
+                if kind == "missing":
+                    raise
+                spent = time.monotonic() - started
+                left = self.retry_timeout - spent
+                if kind != "transient" or left <= 0:
+                    err = self._fail(op, key, exc, ambiguous=ambiguous)
+                    if kind == "transient":
+                        err.args = (
+                            f"{err.args[0]} (gave up after retrying for {spent:.0f}s; "
+                            f"retry_timeout={self.retry_timeout:g}s)",
+                        )
+                    raise err from None
+                wait = min(left, random.uniform(delay / 2, delay))
+                log.info(
+                    "%s %s/%s failed (%s); retrying in %.1fs",
+                    op,
+                    self.location,
+                    key,
+                    self._reason(exc),
+                    wait,
+                )
+                time.sleep(wait)
+                delay = min(delay * 2, MAX_BACKOFF)
 
     def _missing(self, key: str) -> FileNotFoundError:
         return FileNotFoundError(errno.ENOENT, "no such object", f"{self.location}/{key}")
@@ -160,27 +342,36 @@ class ObjectStore(Store):
     # -- writing ---------------------------------------------------------------------------
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
-        try:
-            self._put(key, data, "create")
-        except AlreadyExistsError:
-            return False
-        except (BaseError, OSError) as exc:
-            if _is_conflict(exc):  # S3's 409 ConditionalRequestConflict: a lost race
+        def create() -> bool:
+            try:
+                self._put(key, data, "create")
+            except AlreadyExistsError:
                 return False
-            raise self._fail("conditional PUT", key, exc, ambiguous=True) from None
-        return True
+            except (BaseError, OSError) as exc:
+                if _is_conflict(exc):  # S3's 409 ConditionalRequestConflict: a lost race
+                    return False
+                raise
+            return True
+
+        # a retry after a lost answer may find our own create: "exists" is then ambiguous,
+        # which ambiguous_creates tells the commit (it reads the entry back)
+        return self._retrying("conditional PUT", key, create, ambiguous=True)
 
     def put(self, key: str, data: bytes) -> None:
-        try:
-            self._put(key, data, "overwrite")
-        except (BaseError, OSError) as exc:
-            raise self._fail("PUT", key, exc, ambiguous=True) from None
+        self._retrying("PUT", key, lambda: self._put(key, data, "overwrite"), ambiguous=True)
 
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[pa.NativeFile]:
         sink = pa.BufferOutputStream()
         yield sink
-        self.put(key, sink.getvalue().to_pybytes())  # multipart above obstore's chunk size
+        try:
+            self.put(key, sink.getvalue().to_pybytes())  # multipart above the chunk size
+        except ObjectStoreError as exc:
+            # the failed put may have landed: a failed write leaves nothing behind
+            if exc.ambiguous and not isinstance(exc, ObjectStorePermissionError):
+                with contextlib.suppress(BaseError, OSError):  # one try: best effort
+                    self._delete(key)
+            raise
 
     def flush(self, prefix: str) -> None:
         pass  # a put is durable when it returns
@@ -196,14 +387,18 @@ class ObjectStore(Store):
         return self._read(key, {"range": [start, start + length]})[0]
 
     def _read(self, key: str, options: dict[str, Any] | None) -> tuple[bytes, int, int]:
+        def get() -> tuple[bytes, int, int]:
+            try:
+                return self._get(key, options)
+            except (BaseError, OSError) as exc:
+                if options and "416" in str(exc):  # a range starting at or past the end
+                    return b"", 0, 0
+                raise
+
         try:
-            return self._get(key, options)
+            return self._retrying("GET", key, get)
         except FileNotFoundError:
             raise self._missing(key) from None
-        except (BaseError, OSError) as exc:
-            if options and "416" in str(exc):  # a range starting at or past the end
-                return b"", 0, 0
-            raise self._fail("GET", key, exc) from None
 
     def open_input(self, key: str) -> pa.NativeFile:
         f = RangedFile(self, key)
@@ -213,35 +408,93 @@ class ObjectStore(Store):
     def list(self, prefix: str) -> list[str]:
         base = prefix.strip("/")
         try:
-            res = self._list(base or None)
+            res = self._retrying("LIST", base, lambda: self._list(base or None))
         except FileNotFoundError:
             return []
-        except (BaseError, OSError) as exc:
-            raise self._fail("LIST", base, exc) from None
         cut = len(base) + 1 if base else 0
         names = [p[cut:].rstrip("/") for p in res.get("common_prefixes", [])]
         names += [o["path"][cut:] for o in res.get("objects", [])]
         return [n for n in names if n]
 
+    def check_root(self) -> None:
+        """Does the bucket exist? A LIST says (a HEAD's 404 cannot tell a missing bucket
+        from a missing object): BucketNotFound if it does not."""
+        base = urlsplit(self.url).path.strip("/")
+        with contextlib.suppress(FileNotFoundError):
+            self._retrying("LIST", base, lambda: self._list(base or None))
+
     def stat(self, key: str) -> ObjectMeta | None:
         try:
-            meta = self._head(key)
+            meta = self._retrying("HEAD", key, lambda: self._head(key))
         except FileNotFoundError:
             return None
-        except (BaseError, OSError) as exc:
-            raise self._fail("HEAD", key, exc) from None
         return ObjectMeta(size=int(meta["size"]), mtime=meta["last_modified"].timestamp())
 
     def delete(self, key: str) -> bool:
         if self.stat(key) is None:
             return False
         try:
-            self._delete(key)
+            self._retrying("DELETE", key, lambda: self._delete(key))
         except FileNotFoundError:
             return False
-        except (BaseError, OSError) as exc:
-            raise self._fail("DELETE", key, exc) from None
         return True
+
+
+#: operations that write (a refusal then means "may not write")
+_WRITES = ("PUT", "conditional PUT", "DELETE")
+
+
+def _family(url: str) -> str:
+    """``s3``, ``gs`` or ``az`` (or ``memory``) for a URL of any of their spellings."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in ("s3", "s3a"):
+        return "s3"
+    if scheme in ("gs", "gcs"):
+        return "gs"
+    if scheme in ("az", "azure", "abfs", "abfss", "adl"):
+        return "az"
+    return "memory"
+
+
+def _bucket(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() in ("abfs", "abfss") and parts.username:
+        return parts.username  # abfss://container@account...
+    return parts.hostname or ""
+
+
+def _status(text: str) -> int | None:
+    m = re.search(r"status code: (\d{3})", text) or re.search(r"\b(\d{3}) (?:[A-Z][a-z]+)", text)
+    return int(m.group(1)) if m else None
+
+
+def _kind(exc: BaseException) -> str:
+    """Why a request failed: ``missing`` (no such object), ``bucket`` (no such bucket),
+    ``credentials`` (none found: the client fell back to a cloud metadata server and
+    got nothing), ``permission`` (401/403), ``transient`` (time-outs, connection errors,
+    cut-off bodies, 408/429/5xx: worth retrying) or ``failed`` (another 4xx)."""
+    text = str(exc)
+    if "NoSuchBucket" in text or "ContainerNotFound" in text:
+        return "bucket"
+    if isinstance(exc, FileNotFoundError):
+        return "missing"
+    metadata = (
+        "169.254.169.254" in text
+        or "/latest/api/token" in text
+        or "computeMetadata" in text
+        or "token request" in text.lower()
+        or ("credential" in text.lower() and "metadata" in text.lower())
+    )
+    if metadata:
+        return "credentials"
+    if isinstance(exc, PermissionDeniedError | UnauthenticatedError):
+        return "permission"
+    status = _status(text.split("\n\nDebug source", 1)[0])
+    if status in (401, 403):
+        return "permission"
+    if status is not None and 400 <= status < 500 and status not in (408, 429):
+        return "failed"
+    return "transient"
 
 
 def _is_conflict(exc: BaseException) -> bool:

@@ -26,6 +26,7 @@ import abc
 import contextlib
 import errno
 import os
+import re
 import threading
 import time
 import uuid
@@ -35,6 +36,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+
+from ...errors import ConfigError
 
 #: Suffix of the temporary objects a local writer creates before publishing.
 TEMP_SUFFIX = ".tmp"
@@ -119,6 +122,10 @@ class Store(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections or handles."""
 
+    def check_root(self) -> None:  # noqa: B027 - optional hook
+        """Raise if the place the root lives in is missing (a bucket: BucketNotFound).
+        Asked when a database is not found, so the message can say why."""
+
 
 #: URL schemes that name an object store (everything else is a local path).
 URL_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "azure", "abfs", "abfss", "adl", "memory")
@@ -129,6 +136,33 @@ def is_url(path: object) -> bool:
     if not isinstance(path, str) or "://" not in path:
         return False
     return path.split("://", 1)[0].lower() in URL_SCHEMES
+
+
+#: a path that starts like a URL (``ftp://x``, ``s3:/bucket``); one letter is a drive (C:/)
+_SCHEME_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):[/\\]")
+
+
+def check_location(path: object) -> None:
+    """ConfigError for a path that looks like a URL but is not one tickvault opens (an
+    unknown scheme, ``s3:/bucket`` with one slash): it would silently become a local
+    folder named ``ftp:/...``."""
+    if not isinstance(path, str) or is_url(path):
+        return
+    m = _SCHEME_LIKE.match(path)
+    if m is None:
+        return
+    scheme = m.group(1).lower()
+    supported = ", ".join(f"{s}://" for s in URL_SCHEMES)
+    if scheme in URL_SCHEMES:
+        rest = path[len(scheme) + 1 :].lstrip("/\\")
+        raise ConfigError(
+            f"{path!r} is not a valid {scheme}:// URL: did you mean {f'{scheme}://{rest}'!r}? "
+            f"(supported: {supported}, or a local folder)"
+        )
+    raise ConfigError(
+        f"{path!r}: unknown URL scheme {scheme + '://'!r}; a database is a local folder or "
+        f"one of {supported} (for a folder whose name has a colon, write ./{path})"
+    )
 
 
 def display_url(url: str) -> str:

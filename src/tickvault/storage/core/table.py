@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from ...errors import (
     CorruptDatabaseError,
+    ObjectStoreError,
     StorageError,
     VersionUnavailable,
 )
@@ -226,6 +227,9 @@ class Table:
                 end=end,
                 columns=cols,
             )
+        except ObjectStoreError:
+            self.footers.discard(key)
+            raise  # the store failed to serve it (network, permission): not damage
         except (OSError, pa.ArrowException, ValueError, IndexError) as exc:
             self.footers.discard(key)
             if isinstance(exc, FileNotFoundError) and version < self.refresh().version:

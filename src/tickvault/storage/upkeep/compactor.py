@@ -57,9 +57,12 @@ class Compactor:
         self.last_error: str | None = None
         self._reclaim = False
         # when a superseded file kept for its age becomes deletable; None: nothing known.
-        # The first pass in a process follows its first compaction (which read the log):
-        # a process that only commits never scans the whole log for old removals.
         self._next_reclaim: float | None = None
+        #: has a reclaim pass run in this process? The first commit of a process asks for
+        #: one, so what crashed writers left is reclaimed without a vacuum (decision 019);
+        #: it reads the log for old removals only if the folder holds files outside the
+        #: newest state.
+        self.swept = False
         self._removals = vacuum_repair.RemovalIndex()
 
     # -- requests --------------------------------------------------------------------------
@@ -180,6 +183,7 @@ class Compactor:
         kept). Errors are logged, not raised. None if it failed."""
         opts = self.table.opts
         report = vacuum_repair.VacuumReport(dry_run=False)
+        self.swept = True
         with self.run_lock:
             try:
                 self._next_reclaim = vacuum_repair.vacuum_table(
@@ -187,12 +191,12 @@ class Compactor:
                     report,
                     retention=opts.retention_seconds,
                     orphan_age=max(opts.retention_seconds, ORPHAN_MIN_AGE),
-                    removed_at=self._removals.update(self.table),
+                    removed_at=lambda: self._removals.update(self.table),
                     pinned=pinned_files(self.table),
                 )
             except (TickvaultError, OSError) as exc:
                 log.warning("%s: automatic space reclamation failed: %s", self.table.name, exc)
-                self._next_reclaim = time.time() + 60.0
+                self._next_reclaim = time.time() + 60.0  # tried again after a minute
                 return None
         if report.files:
             log.info(
@@ -252,10 +256,11 @@ atexit.register(_at_exit)
 def after_commit(t: Table) -> None:
     """What a commit may have made due, asked of this process's compactor and never done
     inline (the committer pays only for its own I/O, decision 007): a compaction when
-    level 0 has grown past its bound, else reclaiming superseded files."""
+    level 0 has grown past its bound, else reclaiming superseded files — and, once per
+    process, orphans that crashed writers left (older than the retention)."""
     if t.opts.auto_compact and compaction.due(t.cached_state(), t.opts):
         compactor_for(t).request()
     elif t.opts.auto_vacuum:
         worker = existing_compactor(t)
-        if worker is not None and worker.reclaim_due():
-            worker.request(reclaim=True)
+        if worker is None or not worker.swept or worker.reclaim_due():
+            (worker or compactor_for(t)).request(reclaim=True)

@@ -91,7 +91,7 @@ def vacuum_table(
     *,
     retention: float,
     orphan_age: float,
-    removed_at: dict[str, float],
+    removed_at: dict[str, float] | Callable[[], dict[str, float]],
     pinned: set[str],
 ) -> float | None:
     """List (``report.dry_run``) or delete the files of ``t`` that no version within
@@ -99,7 +99,8 @@ def vacuum_table(
     (never committed; temporary files of crashed writers) older than ``orphan_age`` — an
     in-flight writer may be about to commit a young one. Files in ``pinned`` (read by a
     snapshot that is still open) are kept. Returns when the oldest file kept for its age
-    becomes deletable (seconds since the epoch), or None."""
+    becomes deletable (seconds since the epoch), or None. ``removed_at`` may be a callable,
+    called (it reads the log) only when a file outside the newest state is found."""
     now = time.time()
     # list first, then read the state: a file committed while vacuum runs is in that newer
     # state, and every deletion re-checks the newest state
@@ -107,6 +108,12 @@ def vacuum_table(
     log_listing = t.log.names()
     state = t.refresh()
     candidates: list[tuple[str, str, float, float]] = []  # (rel path, name, time, keep for)
+    if callable(removed_at) and any(
+        e.endswith(".parquet") and e not in state.files for e in listing
+    ):
+        removed_at = removed_at()
+    elif callable(removed_at):
+        removed_at = {}  # nothing outside the state: no need to read the log
     for entry in listing:
         if entry.endswith(".parquet") and entry not in state.files:
             if entry in removed_at:  # superseded (compaction, repair)

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...errors import CorruptDatabaseError
+from ...errors import CorruptDatabaseError, ObjectStoreError
 from ...keys import column_runs, is_sorted_unique, same_as_previous
 from ...schema import TableSchema
 from ...times import now_iso
@@ -31,6 +31,7 @@ class Problem:
     table: str
     path: str
     kind: str  # missing | unreadable | schema | row_count | stats | duplicate_keys | unsorted | log
+    # (the pipeline's read-back also reports "unchecked": the store could not serve it)
     detail: str
 
     def __str__(self) -> str:
@@ -100,6 +101,8 @@ def check_file(t: Table, f: FileInfo) -> list[Problem]:
         data = read_whole(t.store, key)
     except FileNotFoundError:
         return [Problem(t.name, f.path, "missing", "the log lists it but it is not on disk")]
+    except ObjectStoreError:
+        raise  # the store failed to serve it (network, permission): no verdict on the file
     except Exception as exc:  # any decoding failure means unreadable
         return [Problem(t.name, f.path, "unreadable", f"{type(exc).__name__}: {exc}")]
     return check_table(t.name, t.schema, f, data)
