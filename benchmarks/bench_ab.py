@@ -11,6 +11,10 @@ Usage::
     git worktree add --detach /tmp/tv-before <commit>
     python benchmarks/bench_ab.py --version before=/tmp/tv-before/src --version after=src
     python benchmarks/bench_ab.py --version before=... --version after=src --tickers 200 --bars 500
+    python benchmarks/bench_ab.py --version none=src@period=none --version year=src
+
+``NAME=SRC@OPT=VALUE,...`` opens that version's databases with these ParquetDB options
+(the same code with another setting, side by side).
 """
 
 from __future__ import annotations
@@ -41,6 +45,29 @@ def load_version(name: str, src: Path, into: Path) -> ModuleType:
     if str(into) not in sys.path:
         sys.path.insert(0, str(into))
     return importlib.import_module(alias)
+
+
+#: ParquetDB options per version name (``NAME=SRC@OPT=VALUE,...``)
+OPTIONS: dict[str, dict[str, Any]] = {}
+
+
+def parse_options(spec: str) -> dict[str, Any]:
+    """``"period=none,fsync=False"`` -> {"period": "none", "fsync": False}."""
+    out: dict[str, Any] = {}
+    for item in spec.split(","):
+        key, _, raw = item.partition("=")
+        value: Any = raw
+        if raw in ("True", "False"):
+            value = raw == "True"
+        else:
+            for conv in (int, float):
+                try:
+                    value = conv(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.strip()] = value
+    return out
 
 
 def make_data(n_tickers: int, n_bars: int, seed: int = 2) -> tuple[pa.Table, pd.DatetimeIndex]:
@@ -111,7 +138,7 @@ def run_storage(
             mod = versions[v]
             for kind, data in (("arrow", base), ("pandas", frame)):
                 path = tmp / f"{v}-{kind}-{r}"
-                db = mod.ParquetDB(path)
+                db = mod.ParquetDB(path, **OPTIONS.get(v, {}))
                 add(
                     v, f"bulk load ({kind})", timed(lambda db=db, data=data: db.upsert_prices(data))
                 )
@@ -132,7 +159,7 @@ def run_storage(
                 "one month, all tickers",
                 timed(lambda db=db: db.read_arrow(start=mid[0], end=mid[1])),
             )
-            fresh = versions[v].ParquetDB(db.path)
+            fresh = versions[v].ParquetDB(db.path, **OPTIONS.get(v, {}))
             add(v, "watermarks (new handle)", timed(fresh.watermarks))
     for i in range(args.updates):  # the same daily updates on every version, alternating
         day = dates[args.bars + i : args.bars + i + 1]
@@ -194,7 +221,10 @@ def main() -> None:
     try:
         versions = {}
         for spec in args.version:
-            name, _, src = spec.partition("=")
+            name, _, rest = spec.partition("=")
+            src, _, opts = rest.partition("@")
+            if opts:
+                OPTIONS[name] = parse_options(opts)
             versions[name] = load_version(name, Path(src).resolve(), tmp / "pkgs")
         results = run_storage(versions, args, tmp)
         if not args.skip_pipeline:

@@ -136,6 +136,7 @@ def test_filters_skip_files_in_a_bucket(tmp_path):
     db.upsert_prices(make_bars([f"T{i:02d}" for i in range(20)], "2015-01-01", 1000))
     db.compact()
     n_files = len(db.snapshot().files)
+    assert db.wait_for_compaction(timeout=60)  # the background reclaim pass is done
     rel = db.to_duckdb()
     store = db.store
     before = sum(store.requests.values())  # type: ignore[attr-defined]

@@ -103,6 +103,7 @@ def test_a_time_filter_opens_only_its_periods_files(tmp_path):
     db = ParquetDB("memory://period-prune", target_file_rows=4000, auto_compact=False)
     db.upsert_prices(_bars(TICKERS, DAYS))
     n_files = len(db.snapshot().files)
+    assert db.wait_for_compaction(timeout=60)  # the background reclaim pass is done
     store = db.store
     before = sum(store.requests.values())  # type: ignore[attr-defined]
     got = db.read_table(start="2017-03-01", end="2017-03-31")
