@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers.http_server import MarketServerProcess, max_in_window  # noqa: E402
-
 from tickvault.errors import TransientSourceError  # noqa: E402
 from tickvault.sources import RateLimit, RetryPolicy  # noqa: E402
 from tickvault.sources.yahoo import YahooSource  # noqa: E402
