@@ -11,6 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from tickvault import ParquetDB
+from tickvault.schema import get_schema
+from tickvault.storage import Store
 
 PRICE_COLS = ["ticker", "timestamp", "open", "high", "low", "close", "volume"]
 
@@ -97,7 +99,7 @@ def assert_healthy(path: Path, table: str = "prices") -> None:
     for f in (path / table).glob("*.parquet"):
         pq.read_table(f)
     df = db.read_table(table)
-    key = list(db._table(table).schema.key)
+    key = list(get_schema(table).key)
     assert not df.duplicated(key).any()
 
 
@@ -107,8 +109,10 @@ NS_DAY = 86_400 * 10**9
 Y2020 = pd.Timestamp("2019-12-20", tz="UTC").value  # the batches straddle a year boundary
 
 
-def seed_db(path: Path, **opts) -> tuple[ParquetDB, Model]:
-    db = ParquetDB(path, **{**TINY, "auto_compact": False, **opts})
+def seed_db(path: Path, store: Store | None = None, **opts) -> tuple[ParquetDB, Model]:
+    """Three overlapping upserts (tiny options, no automatic compaction), and their model;
+    ``store``: the store to reach ``path`` through (a FaultyStore, say)."""
+    db = ParquetDB(path, store=store, **{**TINY, "auto_compact": False, **opts})
     model = Model()
     for i, tks in enumerate([["A", "B"], ["B", "C"], ["A", "C"]]):
         df = bars((t, Y2020 + d * NS_DAY, 20.0 + i) for t in tks for d in range(6))

@@ -3,6 +3,7 @@ coalesced, one at a time per table, and stops cleanly on close, cancel and exit.
 
 from __future__ import annotations
 
+import errno
 import logging
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from helpers.bars import arrow_bars
+from helpers.faulty_store import FaultyStore
 from helpers.storage_model import Model, assert_healthy, assert_same, bars
 from tickvault import ParquetDB
+from tickvault.storage import LocalStore
 from tickvault.storage.upkeep import compaction, compactor
 
 OPTS = {"fsync": False, "l0_max_files": 2, "target_file_rows": 64}
@@ -151,29 +154,29 @@ def test_close_waits_and_close_cancel_abandons(tmp_path, blocked):
     assert len(ParquetDB(tmp_path / "db2").read_table()) == 6
 
 
-def test_background_failure_is_logged_once_recorded_for_verify_and_retried(
-    tmp_path, monkeypatch, caplog
-):
-    real = compaction.run
-    calls = {"n": 0}
-
-    def disk_full(table, **kwargs):
-        calls["n"] += 1
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(compaction, "run", disk_full)
-    db = ParquetDB(tmp_path / "db", **OPTS)
+def test_background_failure_is_logged_once_recorded_for_verify_and_retried(tmp_path, caplog):
+    store = FaultyStore(LocalStore(tmp_path / "db", fsync=False))
+    # the disk is full for the compactor's output (off the calling thread), not for upserts;
+    # each compaction here writes one file, so every firing is one attempt
+    full = store.fail(
+        "writer",
+        "prices/*.parquet",
+        OSError(errno.ENOSPC, "No space left on device"),  # the same message every time
+        times=None,
+        when=lambda: threading.current_thread() is not threading.main_thread(),
+    )
+    db = ParquetDB(tmp_path / "db", store=store, **OPTS)
     with caplog.at_level(logging.WARNING, logger="tickvault"):
         for day in range(8):
             db.upsert_prices(bars(day_rows("AAA", day)))  # never raises
             db.wait_for_compaction(timeout=30)
-    assert calls["n"] >= 2  # retried after later commits
+    assert full.fired >= 2  # retried after later commits
     failures = [r for r in caplog.records if "background compaction failed" in r.getMessage()]
     assert len(failures) == 1  # the same error is logged once
     report = ParquetDB(tmp_path / "db").verify()  # another handle (as another process) sees it
     assert report.ok and len(report.warnings) == 1
     assert "No space left on device" in report.warnings[0]
-    monkeypatch.setattr(compaction, "run", real)  # the disk has space again
+    store.heal()  # the disk has space again
     db.upsert_prices(bars(day_rows("AAA", 99)))
     assert db.wait_for_compaction(timeout=30)
     assert db.verify().warnings == []

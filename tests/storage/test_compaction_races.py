@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from helpers.faulty_store import FaultyStore
 from helpers.storage_model import (
     NS_DAY,
     TINY,
@@ -23,8 +24,7 @@ from helpers.storage_model import (
     seed_db,
 )
 from tickvault import ParquetDB
-from tickvault.storage.core import commit as commit_mod
-from tickvault.storage.core import table as table_mod
+from tickvault.storage import LocalStore
 from tickvault.storage.core.file_writer import split_by_rows
 from tickvault.storage.upkeep import compaction
 
@@ -52,22 +52,18 @@ def test_compaction_that_lost_a_race_to_compact_and_vacuum_is_abandoned(tmp_path
     assert_same(db.read_table(), model.frame())
 
 
-def test_interrupt_after_compaction_commit_keeps_its_files(tmp_path, monkeypatch):
+def test_interrupt_after_compaction_commit_keeps_its_files(tmp_path):
     """Ctrl-C (or any exception other than OSError/StorageError) while the commit writes
     its checkpoint, after the log entry was published: run()'s ``except BaseException``
     deletes the committed output files, and the inputs are already removed from the
     newest version. (Pre-existing; db._publish has the same pattern for upserts.)"""
     path = tmp_path / "db"
-    db, model = seed_db(path, checkpoint_interval=1)
-    real = commit_mod._checkpoint
-
-    def interrupted(table, version):
-        monkeypatch.setattr(commit_mod, "_checkpoint", real)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(commit_mod, "_checkpoint", interrupted)
+    store = FaultyStore(LocalStore(path, fsync=False))
+    db, model = seed_db(path, store=store, checkpoint_interval=1)
+    ctrl_c = store.fail("put", "prices/_log/*.checkpoint.json", KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
-        compaction.run(db._table("prices"), full=True)
+        db.compact()
+    assert ctrl_c.fired == 1
     fresh = ParquetDB(path)
     assert fresh.history()[-1]["operation"] == "compact"  # it was committed
     assert_same(fresh.read_table(), model.frame())
@@ -120,9 +116,10 @@ def test_target_one_and_huge_ticker_compaction_is_exact(tmp_path):
     assert_healthy(tmp_path / "db")
 
 
-def test_failing_group_of_parallel_compaction_leaves_nothing(tmp_path, monkeypatch):
+def test_failing_group_of_parallel_compaction_leaves_nothing(tmp_path):
     path = tmp_path / "db"
-    db = ParquetDB(path, **{**TINY, "target_file_rows": 6, "auto_compact": False})
+    store = FaultyStore(LocalStore(path, fsync=False))
+    db = ParquetDB(path, store=store, **{**TINY, "target_file_rows": 6, "auto_compact": False})
     model = Model()
     base = bars((f"T{i}", Y2020 + d * NS_DAY, 3.0) for i in range(8) for d in range(6))
     model.add(db.upsert_prices(base).version, base)
@@ -132,23 +129,12 @@ def test_failing_group_of_parallel_compaction_leaves_nothing(tmp_path, monkeypat
     p = compaction.plan(db._table("prices").refresh(), db._table("prices"), full=True)
     assert p is not None and len(p.groups) >= 4  # really several groups in parallel
     before = sorted(os.listdir(path / "prices"))
-    real = table_mod.write_data_file
-    calls: list[int] = []
-    lock = threading.Lock()
-
-    def flaky(*args, **kwargs):
-        with lock:
-            calls.append(1)
-            n = len(calls)
-        if n == 3:
-            raise OSError(errno.EIO, "injected")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(table_mod, "write_data_file", flaky)
+    eio = store.fail("writer", "prices/*.parquet", OSError(errno.EIO, "injected"), after=2)
     with pytest.raises(OSError):
-        compaction.run(db._table("prices"), full=True)
+        db.compact()
+    assert eio.fired == 1
     assert sorted(os.listdir(path / "prices")) == before
-    monkeypatch.undo()
+    store.heal()
     assert_same(db.read_table(), model.frame())
     assert db.compact() is not None
     assert_same(db.read_table(), model.frame())

@@ -3,17 +3,15 @@ wait, a worker raising — leaves no file behind and no descriptor open."""
 
 from __future__ import annotations
 
-import errno
-import itertools
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from helpers.bars import arrow_bars
+from helpers.faulty_store import FaultyStore
 from tickvault import ParquetDB
 from tickvault.schema import (
     PRICES,
@@ -33,13 +31,14 @@ def _files(db_dir) -> list[str]:
 @pytest.mark.parametrize("failure", ["writer_fails", "disk_full"])
 @pytest.mark.parametrize("target", [1_000_000, 500])  # one file / parallel files
 def test_failed_file_write_leaves_no_tmp_file(tmp_path, monkeypatch, failure, target):
-    # a ParquetWriter that fails (being created, or while writing) must not leave
-    # ``.part-*.tmp`` in the table folder, on the one-file and the parallel path
-    db = ParquetDB(tmp_path / "db", fsync=False, target_file_rows=target)
+    # a ParquetWriter that fails (being created, or the disk filling while it writes) must
+    # not leave ``.part-*.tmp`` in the table folder, on the one-file and the parallel path
+    store = FaultyStore(LocalStore(tmp_path / "db", fsync=False))
+    db = ParquetDB(tmp_path / "db", store=store, target_file_rows=target)
     (tmp_path / "db" / "prices").mkdir(parents=True)
     if failure == "disk_full":
-        monkeypatch.setattr(files_mod.pq, "ParquetWriter", _DiskFullWriter)
-    else:
+        full = store.fail("write", "prices/*.parquet", times=None)
+    else:  # an encoder error, not an I/O fault
         real = files_mod.pq.ParquetWriter
 
         def broken(*args, **kwargs):
@@ -49,6 +48,7 @@ def test_failed_file_write_leaves_no_tmp_file(tmp_path, monkeypatch, failure, ta
     big = arrow_bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
     with pytest.raises((OSError, pa.ArrowException)):
         db.upsert_prices(big)
+    assert failure != "disk_full" or full.fired > 0
     assert _files(tmp_path / "db") == []
 
 
@@ -73,22 +73,16 @@ def test_interrupt_while_waiting_for_parallel_writes_leaves_no_files(tmp_path, m
     assert _files(tmp_path / "db") == before
 
 
-def test_worker_raising_base_exception_discards_written_files(tmp_path, monkeypatch):
-    db = ParquetDB(tmp_path / "db", fsync=False, target_file_rows=500)
+def test_worker_raising_base_exception_discards_written_files(tmp_path):
+    store = FaultyStore(LocalStore(tmp_path / "db", fsync=False))
+    db = ParquetDB(tmp_path / "db", store=store, target_file_rows=500)
     db.upsert_prices(arrow_bars(["A"], [0]))
     before = _files(tmp_path / "db")
-    real = table_mod.write_data_file
-    calls = itertools.count()
-
-    def flaky(*args, **kwargs):
-        if next(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(table_mod, "write_data_file", flaky)
+    interrupt = store.fail("writer", "prices/*.parquet", KeyboardInterrupt, after=2)
     big = arrow_bars([f"T{i:02d}" for i in range(8) for _ in range(300)], list(range(300)) * 8)
     with pytest.raises(KeyboardInterrupt):
         db.upsert_prices(big)
+    assert interrupt.fired == 1
     assert _files(tmp_path / "db") == before
 
 
@@ -102,8 +96,3 @@ def test_sink_closed_when_parquet_writer_construction_fails(tmp_path):
             files_mod.write_data_file(LocalStore(tmp_path), "prices", t, PRICES, opts)
     assert len(os.listdir("/proc/self/fd")) == fds
     assert list((tmp_path / "prices").iterdir()) == []  # no temporary file left
-
-
-class _DiskFullWriter(pq.ParquetWriter):
-    def write_table(self, table, row_group_size=None):
-        raise OSError(errno.ENOSPC, "No space left on device")

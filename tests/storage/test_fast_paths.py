@@ -15,8 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers.bars import arrow_bars
+from helpers.faulty_store import FaultyStore
 from tickvault import ParquetDB, ValidationError
 from tickvault.schema import PRICES, column_runs, is_sorted_unique
+from tickvault.storage import LocalStore
 from tickvault.storage.core.file_reader import _keep_ranges
 from tickvault.storage.core.file_writer import SEQ_COLUMN
 from tickvault.storage.core.read_merge import merge_one_series as _merge_one_series
@@ -186,22 +188,12 @@ def test_single_ticker_reads_after_overlapping_updates_match_a_model(tmp_path):
 # -- parallel file writes ----------------------------------------------------------------------
 
 
-def test_failed_parallel_write_leaves_no_files(tmp_path, monkeypatch):
-    from tickvault.storage.core import table as table_mod
-
-    db = ParquetDB(tmp_path / "db", target_file_rows=1000)
+def test_failed_parallel_write_leaves_no_files(tmp_path):
+    store = FaultyStore(LocalStore(tmp_path / "db"))
+    db = ParquetDB(tmp_path / "db", store=store, target_file_rows=1000)
     db.upsert_prices(arrow_bars(["A"], [0]))
     before = sorted(p.name for p in (tmp_path / "db" / "prices").glob("*.parquet"))
-    real = table_mod.write_data_file
-    calls = {"n": 0}
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError(28, "No space left on device")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(table_mod, "write_data_file", flaky)
+    full = store.fail("writer", "prices/*.parquet", after=2)  # the third file: disk full
     big = arrow_bars([f"T{i:03d}" for i in range(40) for _ in range(200)], list(range(200)) * 40)
     with pytest.raises(OSError):
         db.upsert_prices(big)
@@ -209,7 +201,7 @@ def test_failed_parallel_write_leaves_no_files(tmp_path, monkeypatch):
     assert after == before
     assert not [p for p in (tmp_path / "db" / "prices").iterdir() if p.name.endswith(".tmp")]
     assert len(db.read_table()) == 1
-    assert calls["n"] >= 3
+    assert full.fired == 1 and full.seen >= 3
 
 
 def test_bulk_files_are_plain_parquet_with_the_row_groups_described(tmp_path):

@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers.faulty_store import FaultyStore
 from helpers.files import tree_snapshot
 from helpers.storage_model import (
     NS_DAY,
@@ -40,9 +41,9 @@ from helpers.storage_model import (
 )
 from tickvault import ParquetDB, ValidationError, VersionUnavailable
 from tickvault.errors import StorageError, TickvaultError
-from tickvault.storage.core import table as table_mod
+from tickvault.storage import LocalStore
 from tickvault.storage.core.log import entry_name
-from tickvault.storage.upkeep import compaction, vacuum_repair
+from tickvault.storage.upkeep import compaction
 
 # -- helpers -------------------------------------------------------------------------------
 
@@ -168,29 +169,26 @@ def test_processes_with_pickled_db_upsert_and_compact_concurrently(tmp_path):
 # -- 2. deterministic races injected into compaction --------------------------------------
 
 
-def _inject_during_compaction(monkeypatch, action) -> list:
-    """Run ``action()`` once, in the middle of the next compaction (after it planned and
-    read its inputs, before it commits)."""
-    real = table_mod.write_data_file
-    fired: list = []
-    started: list = []
-
-    def patched(*args, **kwargs):
-        if not started:  # the action's own writes must not fire it again
-            started.append(True)
-            fired.append(action())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(table_mod, "write_data_file", patched)
-    return fired
+def _inject_during_compaction(store: FaultyStore, action) -> list:
+    """Run ``action()`` once, in the middle of the next compaction through ``store`` (after
+    it planned and read its inputs, before it writes its output and commits); returns the
+    list that receives the action's result. The action works through another handle, whose
+    store has no hook."""
+    return store.on("writer", "prices/*.parquet", action).results
 
 
-def test_upsert_of_same_keys_during_compaction_still_wins(tmp_path, monkeypatch):
+def _seed_through_a_hook(path: Path) -> tuple[ParquetDB, Model, FaultyStore]:
+    store = FaultyStore(LocalStore(path, fsync=False))
+    db, model = seed_db(path, store=store)
+    return db, model, store
+
+
+def test_upsert_of_same_keys_during_compaction_still_wins(tmp_path):
     path = tmp_path / "db"
-    db, model = seed_db(path)
+    db, model, store = _seed_through_a_hook(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     newer = bars((t, Y2020 + d * NS_DAY, 99.0) for t in ["A", "B", "C"] for d in (0, 3, 5))
-    fired = _inject_during_compaction(monkeypatch, lambda: other.upsert_prices(newer))
+    fired = _inject_during_compaction(store, lambda: other.upsert_prices(newer))
     r = db.compact()
     assert fired and r is not None
     model.add(fired[0].version, newer)
@@ -200,14 +198,14 @@ def test_upsert_of_same_keys_during_compaction_still_wins(tmp_path, monkeypatch)
     assert_healthy(path)
 
 
-def test_level1_upsert_during_compaction_aborts_it_cleanly(tmp_path, monkeypatch):
+def test_level1_upsert_during_compaction_aborts_it_cleanly(tmp_path):
     path = tmp_path / "db"
-    db, model = seed_db(path)
+    db, model, store = _seed_through_a_hook(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     # a large batch of a ticker outside every level-1 range but inside the range the
     # compaction is about to write ([A..C]): it is published straight to level 1
     big = bars(("BB", Y2020 + d * NS_DAY, 55.0) for d in range(40))
-    fired = _inject_during_compaction(monkeypatch, lambda: other.upsert_prices(big))
+    fired = _inject_during_compaction(store, lambda: other.upsert_prices(big))
     assert compaction.run(db._table("prices"), full=True) is None  # abandoned
     assert fired
     levels = {f.path: f.level for f in db._table("prices").refresh().files.values()}
@@ -219,20 +217,15 @@ def test_level1_upsert_during_compaction_aborts_it_cleanly(tmp_path, monkeypatch
     assert_healthy(path)
 
 
-def test_competing_compaction_wins_and_loser_leaves_nothing(tmp_path, monkeypatch):
+def test_competing_compaction_wins_and_loser_leaves_nothing(tmp_path):
     path = tmp_path / "db"
-    db, model = seed_db(path)
+    db, model, store = _seed_through_a_hook(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
-    monkeypatch_done: list = []
-
-    def rival():
-        monkeypatch.undo()  # the rival compaction runs unpatched
-        monkeypatch_done.append(compaction.run(other._table("prices"), full=True))
-        return True
-
-    _inject_during_compaction(monkeypatch, rival)
+    rival = _inject_during_compaction(
+        store, lambda: compaction.run(other._table("prices"), full=True)
+    )
     first = compaction.run(db._table("prices"), full=True)
-    assert monkeypatch_done[0] is not None
+    assert rival[0] is not None
     assert first is None  # lost the race: its inputs were removed
     assert_same(db.read_table(), model.frame())
     report = db.verify()
@@ -310,9 +303,9 @@ def test_snapshot_reads_stay_exact_while_compacting_and_default_vacuum(tmp_path)
     assert errors == []
 
 
-def test_vacuum_never_deletes_a_file_committed_while_it_runs(tmp_path, monkeypatch):
+def test_vacuum_never_deletes_a_file_committed_while_it_runs(tmp_path):
     path = tmp_path / "db"
-    db, model = seed_db(path)
+    db, model, store = _seed_through_a_hook(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
     # a parallel-mode writer wrote its files two hours ago and publishes them now
     late = bars(("D", Y2020 + d * NS_DAY, 42.0) for d in range(5))
@@ -320,18 +313,12 @@ def test_vacuum_never_deletes_a_file_committed_while_it_runs(tmp_path, monkeypat
     old = pd.Timestamp.now().timestamp() - 7200
     for f in files:
         os.utime(path / "prices" / f.path, (old, old))
-    real = vacuum_repair._mtime
-    fired: list = []
-
-    def patched(t, rel):
-        # vacuum has listed the folder and read the state: the files look like old orphans
-        if not fired:
-            fired.append(other.commit_files("prices", files))
-        return real(t, rel)
-
-    monkeypatch.setattr(vacuum_repair, "_mtime", patched)
+    # when vacuum looks at a file's age, it has listed the folder and read the state: the
+    # files look like old orphans; they are committed just then
+    hook = store.on("stat", "prices/*.parquet", lambda: other.commit_files("prices", files))
+    fired = hook.results
     db.vacuum(dry_run=False)  # default retention (1 h)
-    monkeypatch.undo()
+    assert hook.fired == 1 and ("list", "prices") in store.calls[: store.calls.index(hook.hits[0])]
     model.add(fired[0].version, late)
     report = db.verify()
     assert report.ok, report.problems
