@@ -62,6 +62,7 @@ def test_backfill_reports_and_exits_1_when_a_ticker_failed(demo):
     assert made["stderr"] == ""  # --json: nothing but the document
 
 
+@pytest.mark.slow
 def test_read_commands(demo):
     db, _ = demo
     info, info_h, verify, history, runs, compact, vacuum = tv_many(
@@ -93,6 +94,7 @@ def test_read_commands(demo):
     assert json.loads(vacuum.stdout)["dry_run"] is True
 
 
+@pytest.mark.slow
 def test_query_formats(demo, tmp_path):
     db, _ = demo
     out = tmp_path / "aapl.parquet"
@@ -117,6 +119,7 @@ def test_query_formats(demo, tmp_path):
     assert "124 rows" in parquet.stderr
 
 
+@pytest.mark.slow
 def test_freshness_exit_codes_and_calendar(demo):
     db, _ = demo
     monday, after_july_4th, stale, weekday_days = tv_many(
@@ -141,6 +144,7 @@ def test_freshness_exit_codes_and_calendar(demo):
     assert by["AAPL"]["status"] == "🟡 3 days old" and by["BAD"]["level"] == "missing"
 
 
+@pytest.mark.slow
 def test_update_progress_and_summary(demo, tmp_path):
     db, _ = demo
     copy = tmp_path / "db"
@@ -169,6 +173,7 @@ def test_update_progress_and_summary(demo, tmp_path):
     assert wm.startswith("2024-07-03")
 
 
+@pytest.mark.slow
 def test_default_db_from_environment(demo, tmp_path):
     db, _ = demo
     r = tv("info", "--json", env={"TICKVAULT_DB": str(db)})
@@ -176,6 +181,7 @@ def test_default_db_from_environment(demo, tmp_path):
     assert json.loads(r.stdout)["path"] == str(db)
 
 
+@pytest.mark.slow
 def test_bad_input_gives_one_clear_line_and_the_documented_code(demo, tmp_path):
     db, _ = demo
     nowhere = tmp_path / "nowhere"
@@ -207,6 +213,7 @@ def test_bad_input_gives_one_clear_line_and_the_documented_code(demo, tmp_path):
     assert not (tmp_path / "new").exists()  # a bad source fails before anything is created
 
 
+@pytest.mark.slow
 def test_corrupt_data_file(demo, tmp_path):
     db, _ = demo
     copy = tmp_path / "db"
@@ -236,6 +243,7 @@ def test_corrupt_data_file(demo, tmp_path):
     assert json.loads(again_json.stdout)["repair"]["actions"] == []
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(tmp_path):
     r = tv("info", "--debug", db=tmp_path / "nowhere")
     assert r.returncode == 3
@@ -248,6 +256,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_serve_runs_the_dashboard(demo):
     db, _ = demo
     port = _free_port()

@@ -21,6 +21,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_actions_json_lists_the_stored_actions(db: Path):
     r = tv("actions", "AAPL", "--json", db=db)
     assert r.returncode == 0, r.stderr
@@ -32,6 +33,7 @@ def test_actions_json_lists_the_stored_actions(db: Path):
     assert r.returncode == 0 and "split" in r.stdout and "10" in r.stdout
 
 
+@pytest.mark.slow
 def test_query_adjust_all_and_splits(db: Path):
     raw = json.loads(tv("query", "NVDA", "--format", "json", db=db).stdout)
     r = tv("query", "NVDA", "--format", "json", "--adjust", "splits", db=db)

@@ -3,7 +3,11 @@ run: --quiet means only errors."""
 
 from __future__ import annotations
 
+import pytest
+
 from helpers.cli import tv
+
+pytestmark = pytest.mark.cluster
 
 
 def test_distributed_quiet_prints_nothing(tmp_path) -> None:

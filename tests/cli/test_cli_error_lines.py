@@ -3,9 +3,12 @@ columns, so a URL or a path is never split."""
 
 from __future__ import annotations
 
+import pytest
+
 from helpers.cli import tv
 
 
+@pytest.mark.slow
 def test_long_error_lines_are_not_wrapped(tmp_path) -> None:
     folder = tmp_path / ("a-rather-long-folder-name-for-exports-" * 3)
     folder.mkdir()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpers.bars import make_bars
 from helpers.cli import tv
 from helpers.dashboard import local_client
@@ -12,6 +14,7 @@ from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 
 
+@pytest.mark.slow
 def test_volumes_and_timestamps(tmp_path) -> None:
     db = ParquetDB(tmp_path / "db")
     bars = make_bars("AAPL", periods=2)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpers.cli import tv
 from tickvault import ParquetDB
 
 WINDOW = ["--start", "2024-06-03", "--end", "2024-06-28"]
 
 
+@pytest.mark.slow
 def test_repair_previews_applies_and_refetches(tmp_path) -> None:
     db = tmp_path / "db"
     assert tv("backfill", "AAPL", *WINDOW, "-q", db=db).returncode == 0

@@ -41,6 +41,7 @@ def wait_for_first_commit(db: Path, proc: subprocess.Popen, timeout: float = 60)
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "code", "word"),
     [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],

@@ -7,6 +7,8 @@ import json
 import socket
 import time
 
+import pytest
+
 from helpers.cli import tv
 from helpers.http_server import MarketServer, Reply
 
@@ -18,6 +20,7 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{port}"  # nothing listens: connection refused
 
 
+@pytest.mark.slow
 def test_network_down_for_every_ticker_is_exit_5(tmp_path) -> None:
     t0 = time.monotonic()
     r = tv("backfill", "AAPL", "MSFT", "--source", "yahoo", "--source-option",
@@ -29,6 +32,7 @@ def test_network_down_for_every_ticker_is_exit_5(tmp_path) -> None:
     assert time.monotonic() - t0 < 60
 
 
+@pytest.mark.slow
 def test_a_few_bad_tickers_are_exit_1(tmp_path, market_server: MarketServer) -> None:
     market_server.script("BAD", Reply(status=404, body=b"not found"))
     r = tv("backfill", "AAPL", "BAD", "--source", "yahoo", "--source-option",

@@ -52,6 +52,7 @@ def test_sql_equals_read_arrow(db):
     assert [g["s"] for g in got] == pytest.approx(list(want["s"]))
 
 
+@pytest.mark.slow
 def test_sql_version_and_csv(db):
     r = tv("sql", "--version", "1", "--format", "csv", "SELECT count(*) AS n FROM prices", db=db)
     assert r.returncode == 0, r.stderr
@@ -60,6 +61,7 @@ def test_sql_version_and_csv(db):
     assert r.returncode == 0 and "AAA" in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sql",
     ["COPY (SELECT 1) TO 'x.csv'", "CREATE TABLE t AS SELECT 1", "SELECT 1; ATTACH 'x.db'"],
@@ -71,6 +73,7 @@ def test_sql_refuses_writes(db, sql, tmp_path):
     assert not Path("x.csv").exists()
 
 
+@pytest.mark.slow
 def test_bad_sql_is_a_usage_error_with_duckdbs_message(db):
     r = tv("sql", "SELEC 1", db=db)
     assert r.returncode == 2
@@ -79,6 +82,7 @@ def test_bad_sql_is_a_usage_error_with_duckdbs_message(db):
     assert r.returncode == 2 and "nope" in r.stderr
 
 
+@pytest.mark.slow
 def test_export_parquet_reads_back_exactly(db, tmp_path):
     out = tmp_path / "out"
     r = tv("export", str(out), "--tickers", "AAA", "BBB", "--start", "2024-01-01", db=db)
@@ -118,6 +122,8 @@ def test_export_refuses_a_folder_with_other_files(db, tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 
+@pytest.mark.crash
+@pytest.mark.slow
 def test_killed_export_leaves_no_half_file(tmp_path):
     """SIGKILL an export at several points: every file under a final name is complete,
     and the next export finishes the job (temporaries gone, rows exact)."""

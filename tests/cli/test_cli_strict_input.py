@@ -14,6 +14,7 @@ from tickvault.times import parse_strict
 FUTURE = str((pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=40)).date())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "dates",
     [["--start", "2025-06-01", "--end", "2025-01-01"], ["--start", FUTURE]],
@@ -37,6 +38,7 @@ def test_library_rejects_a_future_start_but_update_with_nothing_new_is_fine(tmp_
     assert report["failed"] == 0 and report["rows"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "value", ["01/02/2024", "2024/01/02", "Jan 2 2024", "20240102", "2024-1-2"]
 )
@@ -55,6 +57,7 @@ def test_iso_forms_are_accepted(value) -> None:
     assert parse_strict(value).tzinfo is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
 def test_impossible_port_is_exit_2(tmp_path, port) -> None:
     r = tv("serve", "--port", port, db=tmp_path / "db")

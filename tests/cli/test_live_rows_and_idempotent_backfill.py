@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpers.bars import make_bars
 from helpers.cli import tv
 from tickvault import ParquetDB, fetch_and_write
@@ -12,6 +14,7 @@ from tickvault import ParquetDB, fetch_and_write
 WINDOW = dict(start="2024-06-03", end="2024-06-28")
 
 
+@pytest.mark.slow
 def test_info_rows_are_live_rows(tmp_path) -> None:
     db = ParquetDB(tmp_path / "db")
     db.upsert_prices(make_bars(["A", "B"], periods=10))

@@ -148,6 +148,7 @@ def test_tickers_filter_sort_and_page(
         assert f'href="./tickers/{t}">{t}</a>' in html
 
 
+@pytest.mark.slow
 def test_five_thousand_tickers_are_paged(tmp_path: Path):
     db = ParquetDB(tmp_path / "db")
     names = [f"T{i:04d}" for i in range(5000)]

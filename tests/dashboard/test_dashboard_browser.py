@@ -20,6 +20,8 @@ from helpers.dashboard import AGING, FRESH, STALE, make_demo_db
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import get_price_data_freshness
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = os.environ.get("TICKVAULT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",

@@ -57,6 +57,7 @@ FOREIGN_HOSTS = [
 LOCAL_HOSTS = ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "LocalHost", "127.0.0.1"]
 
 
+@pytest.mark.slow
 def test_a_foreign_host_header_is_refused(site: Served):
     for host in hosts(site.port, FOREIGN_HOSTS):
         for path in ["/", "/api/runs", "/api/overview", "/tickers/", "/static/style.css"]:
@@ -91,6 +92,7 @@ def test_links_and_redirects_are_relative(site: Served):
         assert r.is_redirect and r.headers["location"] == target, (path, r.headers)
 
 
+@pytest.mark.slow
 def test_allowed_host_option_admits_a_reverse_proxy_name(tmp_path: Path):
     make_demo_db(tmp_path / "db").close()
     args = ["--allowed-host", "dash.example.com", "--allowed-host", "*.internal.example"]
@@ -157,6 +159,7 @@ def test_other_methods_are_405_with_an_allow_header(site: Served):
 # -- 3. a public bind address and the token -----------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_public_bind_address_warns_once_on_stderr(tmp_path: Path):
     make_demo_db(tmp_path / "db").close()
     with serve(tmp_path / "db", "--host", "0.0.0.0") as s:
@@ -174,6 +177,7 @@ def _assert_refused(r: httpx.Response, db: Path) -> None:
     assert r.headers["www-authenticate"].startswith("Bearer")
 
 
+@pytest.mark.slow
 def test_the_token_guards_every_route(tmp_path: Path):
     make_demo_db(tmp_path / "db").close()
     with serve(tmp_path / "db", "--token", TOKEN) as s:
@@ -198,6 +202,7 @@ def test_the_token_guards_every_route(tmp_path: Path):
     assert "no authentication" not in s.stderr
 
 
+@pytest.mark.slow
 def test_the_token_can_come_from_the_environment(tmp_path: Path):
     make_demo_db(tmp_path / "db").close()
     env = {"TICKVAULT_DASHBOARD_TOKEN": TOKEN}
@@ -208,6 +213,7 @@ def test_the_token_can_come_from_the_environment(tmp_path: Path):
     assert sum("other machines" in line for line in s.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [["--token", "has space"], ["--token", ""], ["--allowed-host", "https://dash.example.com/"]],
@@ -274,6 +280,7 @@ def test_symbols_with_a_slash_work_everywhere(site: Served):
     assert site.get("/api/tickers/EUR%2FGBP").status_code == 404
 
 
+@pytest.mark.slow
 def test_requests_in_flight_when_the_database_moves_away_are_503(tmp_path: Path):
     path = tmp_path / "db"
     db = make_demo_db(path)

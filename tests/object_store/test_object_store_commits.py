@@ -207,6 +207,7 @@ def test_a_url_database_pickles_and_shows_no_userinfo():
     assert isinstance(clone.store, ObjectStore) and clone.path == db.path
 
 
+@pytest.mark.slow
 def test_a_slow_listing_never_slows_commits_reads_or_opening(url):
     """Listing a prefix is slow and paged on a real bucket, and a 10,000-version log would
     take many pages: opening, committing, reading, watermarks and history find the log by

@@ -18,8 +18,12 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from helpers.seaweed import BUCKET
 from tickvault import ParquetDB
+
+pytestmark = pytest.mark.s3
 
 #: a writer process: upserts ROUNDS batches of its own tickers and prints each
 #: acknowledged ticker (after the commit returned)
@@ -92,6 +96,7 @@ def test_threads_and_processes_commit_to_one_bucket_without_losing_anything(seaw
     assert len([h for h in db.history() if h["operation"] == "upsert"]) == 24
 
 
+@pytest.mark.crash
 def test_writers_killed_during_s3_commits_lose_nothing_they_acknowledged(seaweed):
     url = f"s3://{BUCKET}/kill-{uuid.uuid4().hex[:8]}"
     ParquetDB(url, storage_options=seaweed)
@@ -136,6 +141,7 @@ def test_dask_threads_upserting_into_one_bucket_lose_nothing(seaweed):
     assert len([h for h in db.history() if h["operation"] == "upsert"]) == 12
 
 
+@pytest.mark.cluster
 def test_a_local_cluster_upserting_into_one_bucket_loses_nothing(seaweed):
     from distributed import Client, LocalCluster
 
@@ -172,6 +178,8 @@ fetch_and_write(tickers, DemoSource(as_of="2024-06-28", latency=0.3), db,
 """
 
 
+@pytest.mark.cluster
+@pytest.mark.crash
 def test_a_cluster_writing_in_parallel_to_a_bucket_resumes_after_the_client_is_killed(seaweed):
     """Workers of a LocalCluster (processes) write data files straight to the bucket; the
     client, which commits, is SIGKILLed with its cluster; a resumed run completes it."""

@@ -14,10 +14,14 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from helpers.bars import arrow_bars
 from helpers.s3 import ACCESS_KEY, BUCKET, SECRET_KEY
 from tickvault import ParquetDB, fetch_and_write
 from tickvault.storage.core.object_store import ObjectStore
+
+pytestmark = pytest.mark.s3
 
 SECRETS = (ACCESS_KEY, SECRET_KEY)
 
@@ -79,9 +83,7 @@ def test_the_whole_api_works_on_s3(s3_endpoint, caplog):
     db.record_run({"kind": "test", "finished": "2026-11-30T00:00:00Z"})
     assert db.runs()[0]["kind"] == "test"
     # a torn file is found and repaired through the bucket
-    db.upsert_prices(arrow_bars(["CCC"] * 3, [0, 1, 2], 4.0))
-    state = db._table("prices").refresh()
-    torn = next(p for p, f in state.files.items() if "CCC" in f.tickers)
+    (torn,) = db.upsert_prices(arrow_bars(["CCC"] * 3, [0, 1, 2], 4.0)).files
     key = f"prices/{torn}"
     db.store.put(key, db.store.get(key)[:40])
     fresh = ParquetDB(url, storage_options=options(s3_endpoint), create=False)

@@ -13,6 +13,7 @@ from tickvault import ParquetDB
 from tickvault.errors import ConfigError
 
 
+@pytest.mark.slow
 def test_limit_means_the_same_in_the_library_and_the_cli(tmp_path) -> None:
     db = ParquetDB(tmp_path / "db")
     for salt in range(3):

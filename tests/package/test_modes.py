@@ -37,6 +37,7 @@ def test_parse_adjust_refuses_anything_else_naming_the_choices(word):
         parse_adjust(word)
 
 
+@pytest.mark.slow
 def test_library_cli_and_dashboard_agree(tmp_path):
     path = tmp_path / "db"
     db = ParquetDB(path)

@@ -40,6 +40,7 @@ def test_close_matches() -> None:
     assert close_matches("ZZZZZZ", known) == []
 
 
+@pytest.mark.slow
 def test_cli_query_folds_case_and_suggests_close_matches(tmp_path) -> None:
     db = tmp_path / "db"
     r = tv("backfill", "aapl", "MSFT", "--start", "2024-06-03", "--end", "2024-06-28",
@@ -69,6 +70,7 @@ def test_dashboard_urls_fold_case_and_suggest(tmp_path) -> None:
         client.get("/api/overview?wait_verify=1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ticker", ["aapl", " AAPL "])
 def test_freshness_cli_folds_case(tmp_path, ticker: str) -> None:
     db = ParquetDB(tmp_path / "db")

@@ -167,6 +167,7 @@ def legacy_database(path: Path, tickers: list[str]) -> None:
     db.close()
 
 
+@pytest.mark.slow
 def test_csv_exports_of_a_legacy_database_are_neutralised(tmp_path: Path):
     legacy_database(tmp_path / "db", ["=2+5", "@SUM(1+1)", "AAPL"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKVAULT_")}

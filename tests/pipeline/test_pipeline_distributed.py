@@ -21,10 +21,13 @@ from tickvault.sources import DemoSource, RetryPolicy
 # Under heavy machine load, distributed's comms can drop a never-connected TCP socket that is
 # then garbage-collected inside one of these tests (seen once in a run at load 5 on 2 cores,
 # ``laddr=('0.0.0.0', 0)``: not tickvault's). Only that warning is ignored, only here.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <socket.socket.*laddr=\\('0\\.0\\.0\\.0', 0\\)"
-    ":pytest.PytestUnraisableExceptionWarning"
-)
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in. <socket.socket.*laddr=\\('0\\.0\\.0\\.0', 0\\)"
+        ":pytest.PytestUnraisableExceptionWarning"
+    ),
+]
 
 START, END = "2023-01-02", "2024-06-28"
 TICKERS = [f"D{i:03d}" for i in range(30)]

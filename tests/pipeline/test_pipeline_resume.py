@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tickvault import ParquetDB
 from tickvault.pipeline import completed_tickers, fetch_and_write, resume_key
@@ -37,6 +38,7 @@ def _table(db: ParquetDB) -> pd.DataFrame:
     return db.read_table().reset_index(drop=True)
 
 
+@pytest.mark.crash
 def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
     path = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(path)])

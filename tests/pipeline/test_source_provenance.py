@@ -99,6 +99,7 @@ def test_secrets_are_never_stored(tmp_path) -> None:
         unregister_source("keyed")
 
 
+@pytest.mark.slow
 def test_cli_update_uses_the_recorded_source_and_refuses_another(
     tmp_path, market_server: MarketServer
 ) -> None:

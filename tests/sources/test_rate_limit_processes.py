@@ -84,6 +84,7 @@ def _grants_in_child(args: tuple[str, int]) -> list[float]:
     return out
 
 
+@pytest.mark.slow
 def test_processes_together_stay_within_the_limit(tmp_path: Path) -> None:
     shared = str(tmp_path / "shared.bucket")
     ctx = multiprocessing.get_context("spawn")
@@ -100,6 +101,7 @@ def test_processes_together_stay_within_the_limit(tmp_path: Path) -> None:
             assert j - i <= 40 * (grants[j] - grants[i]) + 1 + 0.1 + 1
 
 
+@pytest.mark.slow
 def test_pipeline_on_worker_processes_respects_the_servers_limit(tmp_path: Path) -> None:
     """The server answers 429 above 12 requests/s; the source is limited to 10/s. With
     three worker processes that each had their own bucket, they would send about 30/s."""

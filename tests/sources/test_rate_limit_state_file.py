@@ -57,6 +57,7 @@ def test_sweep_does_not_split_a_bucket_still_in_use(tmp_path, monkeypatch):
     assert new_worker.try_acquire() > 0.5  # the token was just taken by old_worker
 
 
+@pytest.mark.crash
 @posix_only
 def test_killed_holder_does_not_block_others_when_it_had_forked(tmp_path):
     """The docstring promises the kernel releases the lock when a holder dies. A child
@@ -159,6 +160,7 @@ def test_state_file_io_error_does_not_leak_into_fetch(tmp_path, monkeypatch, whe
         server.stop()
 
 
+@pytest.mark.slow
 @posix_only
 def test_absurd_retry_after_does_not_break_later_fetches(tmp_path, monkeypatch):
     """A 429 with Retry-After far in the future (an HTTP date in year 9999) is stored as

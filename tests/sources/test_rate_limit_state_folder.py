@@ -117,6 +117,7 @@ def plant_foreign_state_file(shared: Path, name: str, victim: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "plant",
     [
@@ -142,6 +143,7 @@ def test_planted_state_is_never_written_through(tmp_path: Path, bucket_name: str
     assert float(out["seconds"]) >= 0.2  # still limited: 6 tokens at 20/s (in this process)
 
 
+@pytest.mark.slow
 def test_a_private_folder_of_the_user_is_reused(tmp_path: Path, bucket_name: str):
     shared = tmp_path / "shared"
     shared.mkdir()

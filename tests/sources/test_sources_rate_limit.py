@@ -23,6 +23,7 @@ def _excess(times: list[float], rate: float) -> float:
     return max((j - i + 1) - rate * (t[j] - t[i]) for i in range(len(t)) for j in range(i, len(t)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("rate", "burst"), [(20.0, 1), (25.0, 3)])
 def test_threads_never_exceed_the_rate(rate: float, burst: int) -> None:
     server = MarketServer().start()
@@ -47,6 +48,7 @@ def test_threads_never_exceed_the_rate(rate: float, burst: int) -> None:
     # fake clock in test_sources_registry.py.
 
 
+@pytest.mark.slow
 def test_without_a_client_limit_the_server_throttles_and_retry_after_recovers() -> None:
     server = MarketServer(rate_limit=10.0, burst=2).start()
     try:

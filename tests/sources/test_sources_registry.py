@@ -199,6 +199,7 @@ def test_retry_policy_call_retries_transient_errors_only() -> None:
         )
 
 
+@pytest.mark.slow
 def test_token_bucket_spaces_grants_exactly_across_threads() -> None:
     bucket = TokenBucket(RateLimit(per_second=50))
     grants: list[float] = []

@@ -19,6 +19,7 @@ def _recorded() -> dict:
     return json.loads(RECORDED["ACME"].read_text())["chart"]["result"][0]
 
 
+@pytest.mark.slow
 def test_stored_actions_and_adjusted_closes_match_yahoo(
     market_server: MarketServer, tmp_path: Path
 ) -> None:

@@ -230,6 +230,7 @@ def test_upsert_does_not_start_a_thread_when_no_compaction_is_due(tmp_path):
     assert not any(n.startswith("tickvault-compact") for n in after - before)
 
 
+@pytest.mark.slow
 def test_reads_right_after_many_small_upserts_see_everything(tmp_path: Path):
     db = ParquetDB(tmp_path / "db", fsync=False)
     model = Model()

@@ -106,6 +106,7 @@ def test_one_shared_instance_across_threads(tmp_path):
     assert_exact(path, 8)
 
 
+@pytest.mark.slow
 def test_four_processes(tmp_path):
     path = tmp_path / "db"
     ctx = mp.get_context("spawn")
@@ -123,6 +124,7 @@ def test_dask_threads(tmp_path):
     assert_exact(path, 8)
 
 
+@pytest.mark.cluster
 @pytest.mark.slow
 def test_dask_distributed_local_cluster(tmp_path):
     from distributed import Client, LocalCluster

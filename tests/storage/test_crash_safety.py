@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from tickvault import ParquetDB
+
+pytestmark = [pytest.mark.crash, pytest.mark.slow]
 
 TICKERS = ["AAA", "BBB", "CCC", "DDD"]
 ROWS_PER_TICKER = 3

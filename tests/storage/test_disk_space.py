@@ -52,6 +52,7 @@ def test_files_superseded_by_compaction_are_reclaimed_automatically(tmp_path):
     assert_same(db.read_table(), model.frame())
 
 
+@pytest.mark.slow
 def test_superseded_files_are_kept_for_the_retention_then_go_at_a_later_commit(tmp_path):
     db = ParquetDB(tmp_path / "db", retention=1.5, **FAST)
     model = Model()
@@ -156,6 +157,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_is_typed_loses_nothing_and_recovers_by_itself(small_disk):
     filler = small_disk / "filler.bin"
     filler.write_bytes(b"\0" * (18 << 20))  # someone else's 18 MB on the same disk

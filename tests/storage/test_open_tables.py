@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 from helpers.bars import arrow_bars, make_bars
 from tickvault import ParquetDB
+from tickvault.schema import get_schema
 from tickvault.storage.readers import open_plan
 
 KEY = ["ticker", "timestamp"]
@@ -30,7 +31,7 @@ def _sorted(t: pa.Table, key: list[str] = KEY) -> pa.Table:
 
 def check_all_readers(db: ParquetDB, table: str = "prices", version: int | None = None) -> None:
     """Every open reader equals read_arrow at ``version`` (same rows, columns, types)."""
-    key = list(db._table(table).schema.key)
+    key = list(get_schema(table).key)
     expected = _sorted(db.read_arrow(table, version=version), key)
     got = db.to_pyarrow_dataset(table, version=version).to_table()
     assert got.schema == expected.schema
@@ -158,6 +159,7 @@ def test_dataset_pins_its_files_against_vacuum(tmp_path):
     assert db.vacuum(dry_run=False, retention=0).files  # released with the dataset
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25,
     deadline=None,

@@ -691,6 +691,7 @@ _iso_columns = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(_iso_columns)
 def test_iso_strings_parse_like_the_pandas_parser(values):

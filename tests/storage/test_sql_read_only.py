@@ -85,6 +85,7 @@ def _forms(statement: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_every_writing_statement_in_every_form_is_refused_and_nothing_changes(db, tmp_path):
     before = _tree(db)
     snaps = _snaps(db)
@@ -158,6 +159,7 @@ def test_the_reported_exploit_through_the_command_line(db):
     assert ParquetDB(db).verify().ok
 
 
+@pytest.mark.slow
 def test_sql_reads_in_utc_whatever_the_machine_time_zone(db):
     """A date literal means midnight UTC and ::DATE is the UTC date under any TZ, so sql
     gives the same rows as tickvault query."""

@@ -64,6 +64,7 @@ def random_batch(rng: np.random.Generator, writer: int, i: int, tickers: list[st
 # -- 1. concurrent writers with overlapping keys, auto-compaction and a compactor ---------
 
 
+@pytest.mark.slow
 def test_threads_overlapping_keys_newest_commit_wins_under_compaction(tmp_path):
     path = tmp_path / "db"
     tickers = ["A", "B", "C", "D", "E"]
@@ -147,6 +148,7 @@ def process_writer(db: ParquetDB, w: int) -> list[tuple[int, list]]:
     return out
 
 
+@pytest.mark.slow
 def test_processes_with_pickled_db_upsert_and_compact_concurrently(tmp_path):
     path = tmp_path / "db"
     db = ParquetDB(path, **TINY)
@@ -221,9 +223,7 @@ def test_competing_compaction_wins_and_loser_leaves_nothing(tmp_path):
     path = tmp_path / "db"
     db, model, store = _seed_through_a_hook(path)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
-    rival = _inject_during_compaction(
-        store, lambda: compaction.run(other._table("prices"), full=True)
-    )
+    rival = _inject_during_compaction(store, other.compact)
     first = compaction.run(db._table("prices"), full=True)
     assert rival[0] is not None
     assert first is None  # lost the race: its inputs were removed
@@ -406,6 +406,7 @@ def _bound(kind: int, ns: int) -> tuple[object, int]:
     return ts.isoformat(), ns
 
 
+@pytest.mark.slow
 def test_filtered_reads_match_model_over_mixed_layout(tmp_path):
     db, model = _odd_history(tmp_path / "db")
     st_ = db._table("prices").refresh()
@@ -471,6 +472,7 @@ def test_filtered_reads_match_model_over_mixed_layout(tmp_path):
     check()
 
 
+@pytest.mark.slow
 def test_every_version_of_a_long_random_history_and_checkpoint_time_travel(tmp_path):
     path = tmp_path / "db"
     opts = {**TINY, "checkpoint_interval": 4, "l0_max_files": 3}
