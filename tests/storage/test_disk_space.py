@@ -150,7 +150,8 @@ def small_disk(tmp_path):
         ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        why = " ".join(done.stderr.decode().split()) or f"mount exited {done.returncode}"
+        pytest.skip(f"cannot mount a tmpfs here: {why}")
     try:
         yield mount
     finally:
