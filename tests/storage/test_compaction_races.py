@@ -29,26 +29,25 @@ from tickvault.storage.core.file_writer import split_by_rows
 from tickvault.storage.upkeep import compaction
 
 
-def test_compaction_that_lost_a_race_to_compact_and_vacuum_is_abandoned(tmp_path, monkeypatch):
+def test_compaction_that_lost_a_race_to_compact_and_vacuum_is_abandoned(tmp_path):
     """Another process compacts the same inputs and a zero-retention vacuum deletes them
     before this compaction reads them: this compaction lost the race and should return
     None (as when it loses at commit time), not report a corrupt database with
     'run tickvault verify --repair' (read_part turns the FileNotFoundError into
     CorruptDatabaseError)."""
     path = tmp_path / "db"
-    db, model = seed_db(path)
+    store = FaultyStore(LocalStore(path, fsync=False))
+    db, model = seed_db(path, store=store)
     other = ParquetDB(path, **{**TINY, "auto_compact": False})
-    real_plan = compaction.plan
 
-    def plan_then_lose(state, table, *, full):
-        p = real_plan(state, table, full=full)
-        monkeypatch.setattr(compaction, "plan", real_plan)
-        assert compaction.run(other._table("prices"), full=True) is not None
+    def compact_and_vacuum() -> None:
+        assert other.compact() is not None
         other.vacuum(dry_run=False, retention=dt.timedelta(0))
-        return p
 
-    monkeypatch.setattr(compaction, "plan", plan_then_lose)
+    # planned already when it opens its first input
+    race = store.on("open_input", "prices/*.parquet", compact_and_vacuum)
     assert compaction.run(db._table("prices"), full=True) is None
+    assert race.fired == 1
     assert_same(db.read_table(), model.frame())
 
 
