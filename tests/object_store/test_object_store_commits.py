@@ -21,7 +21,7 @@ from tickvault.errors import ConfigError, ObjectStoreError
 from tickvault.storage.core.object_store import ObjectStore
 
 
-class FaultyStore(ObjectStore):
+class ScriptedBucket(ObjectStore):
     """An ObjectStore whose conditional puts of log entries fail on a script.
 
     ``script`` is a list of faults, used one per conditional PUT of a log entry:
@@ -109,7 +109,7 @@ FAULTS = ["5xx-after", "timeout-before", "timeout-after", "retried-create", "409
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_an_ambiguous_publish_is_neither_lost_nor_duplicated(url, fault):
-    store = FaultyStore(url, [None, fault, fault, None, fault])  # create, then upserts
+    store = ScriptedBucket(url, [None, fault, fault, None, fault])  # create, then upserts
     db = ParquetDB(store=store, auto_compact=False)
     for i in range(4):
         db.upsert_prices(arrow_bars(["AAA"], [i], float(i + 1)))
@@ -132,7 +132,7 @@ def test_the_loser_of_a_real_race_after_an_ambiguous_answer_commits_at_the_next_
     base = ObjectStore(url)
     ParquetDB(store=base).upsert_prices(arrow_bars(["AAA"], [0], 1.0))
 
-    class Racing(FaultyStore):
+    class Racing(ScriptedBucket):
         def _put(self, key, data, mode):
             if mode == "create" and "/_log/" in key and self.script:
                 self.script.pop(0)
@@ -154,7 +154,7 @@ def test_an_unresolvable_failure_keeps_the_files_and_says_so(url):
     """When even the read-back fails, the outcome is unknown: the error says so and the
     data files stay (an orphan at worst, which vacuum removes; never a dangling entry)."""
 
-    class Down(FaultyStore):
+    class Down(ScriptedBucket):
         def _get(self, key, options=None):
             if self.faults and "/_log/" in key:
                 raise GenericError("Generic S3 error: connection refused")
