@@ -3,13 +3,14 @@ documented exit code with a message naming the database and the permission probl
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import site
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,9 @@ def _imports_tickvault(python: list[str], env: dict[str, str]) -> bool:
 
 
 def _link_tree(src: Path, dst: Path) -> Path:
-    """Hard links to every file under ``src`` in new folders every user may read."""
+    """Every file under ``src`` in new folders every user may read: hard links, or copies
+    when ``src`` is on another filesystem."""
+    link: Callable[[str, Path], object] = os.link
     for folder, _, files in os.walk(src):
         target = dst / os.path.relpath(folder, src)
         target.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,13 @@ def _link_tree(src: Path, dst: Path) -> Path:
         for name in files:
             if name.endswith(".pyc"):
                 continue
-            os.link(os.path.join(folder, name), target / name)
+            try:
+                link(os.path.join(folder, name), target / name)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV or link is not os.link:
+                    raise
+                link = shutil.copy2  # no hard links across filesystems
+                link(os.path.join(folder, name), target / name)
     return dst
 
 
