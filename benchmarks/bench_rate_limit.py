@@ -1,6 +1,6 @@
 """How close to its rate limit does an HTTP source get, and does it ever exceed it?
 
-Starts the local Yahoo-format test server (tests/http_fixtures.py, in its own process so its
+Starts the local Yahoo-format test server (tests/helpers/http_server.py, in its own process so its
 timestamps do not wait for this process's GIL) enforcing the same limit a
 real API would (GCRA, R requests/second with a small burst for network jitter; excess
 requests get 429 + Retry-After), then lets many threads fetch through ONE yahoo source with
@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from http_fixtures import MarketServerProcess, max_in_window  # noqa: E402
+from helpers.http_server import MarketServerProcess, max_in_window  # noqa: E402
 from tickvault.errors import TransientSourceError  # noqa: E402
 from tickvault.sources import RateLimit, RetryPolicy  # noqa: E402
 from tickvault.sources.yahoo import YahooSource  # noqa: E402
@@ -192,7 +192,7 @@ def main() -> None:
             "# Sources benchmark: HTTP rate limit\n\n"
             f"One `yahoo` source shared by {args.threads} threads fetching for "
             f"{args.seconds:g} s from the local Yahoo-format server "
-            f"(`tests/http_fixtures.py`), which enforces {args.rate:g} requests/second "
+            f"(`tests/helpers/http_server.py`), which enforces {args.rate:g} requests/second "
             f"(GCRA, burst {args.server_burst} to absorb arrival jitter) and answers "
             "429 + `Retry-After: 1` beyond it. All numbers come from the server's request "
             "timestamps. *burst needed* is the largest `count - rate x duration` over any run "

@@ -228,7 +228,7 @@ def main() -> None:
         }
         res = run(opts, args.bucket, args)
     else:
-        from seaweed_server import BUCKET, seaweed_server, weed_binary
+        from helpers.seaweed import BUCKET, seaweed_server, weed_binary
 
         weed = weed_binary()
         if weed is None:

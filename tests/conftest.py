@@ -1,75 +1,28 @@
-"""Shared fixtures: real databases in tmp_path and a deterministic bar factory."""
+"""Fixtures for every wing: real databases in tmp_path, the bar factory and the local market
+server. Importable helpers live in the ``helpers`` package (``tests/helpers``, on the path
+through ``pythonpath`` in pyproject.toml); this file holds only fixtures.
+
+Layout: one folder per wing — ``storage/``, ``object_store/``, ``pipeline/``, ``sources/``,
+``cli/``, ``dashboard/`` — and ``package/`` for checks of the package as a whole (its public
+API, and the rules that the library, the CLI and the dashboard must apply alike). Test
+module names are unique across folders (the folders are not packages). Markers (registered
+in pyproject.toml): ``s3``, ``cluster``, ``browser``, ``crash``, ``slow``.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pytest
 
+from helpers.bars import make_bars
+from helpers.http_server import MarketServer
 from tickvault import ParquetDB
 
 
-def make_bars(
-    tickers: list[str] | str,
-    start: str = "2024-01-01",
-    periods: int = 10,
-    *,
-    salt: int = 0,
-) -> pd.DataFrame:
-    """Valid daily bars; ``salt`` changes the prices so later writes are recognisable."""
-    if isinstance(tickers, str):
-        tickers = [tickers]
-    dates = pd.bdate_range(start, periods=periods, tz="UTC")
-    frames = []
-    for t in tickers:
-        seed = int.from_bytes(hashlib.sha256(f"{t}:{salt}".encode()).digest()[:4], "little")
-        rng = np.random.default_rng(seed)
-        close = 100 + rng.random(periods) * 10 + salt
-        frames.append(
-            pd.DataFrame(
-                {
-                    "ticker": t,
-                    "timestamp": dates,
-                    "open": close - 0.5,
-                    "high": close + 1.0,
-                    "low": close - 1.0,
-                    "close": close,
-                    "volume": rng.integers(1, 10_000, periods).astype("float64"),
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def arrow_bars(tickers: list[str], days: list[int], close: float | list[float] = 10.0) -> pa.Table:
-    """Valid daily bars as an Arrow table: ``tickers[i]`` on day ``days[i]`` (days since
-    1970, UTC) with close ``close`` (one value or one per row)."""
-    n = len(tickers)
-    c = np.broadcast_to(np.asarray(close, dtype="float64"), (n,)).copy()
-    return pa.table(
-        {
-            "ticker": pa.array(tickers, pa.string()),
-            "timestamp": pa.array(np.asarray(days, dtype=np.int64) * 86_400 * 10**9).cast(
-                pa.timestamp("ns", tz="UTC")
-            ),
-            "open": c,
-            "high": c + 1,
-            "low": c / 2,
-            "close": c,
-            "volume": np.full(n, 100.0),
-            "adj_close": c,
-        }
-    )
-
-
 @pytest.fixture
-def bars():
+def bars() -> Callable[..., object]:
     return make_bars
 
 
@@ -85,29 +38,11 @@ def db(db_path: Path) -> Iterator[ParquetDB]:
     d.close()
 
 
-def tree_snapshot(path: Path) -> dict[str, bytes]:
-    """Every file under path with its bytes: to assert 'byte-for-byte unchanged'."""
-    out = {}
-    for p in sorted(path.rglob("*")):
-        if p.is_file():
-            out[str(p.relative_to(path))] = p.read_bytes()
-    return out
-
-
-def chunked(t: pa.Table, cuts: list[int]) -> pa.Table:
-    bounds = [0, *cuts, t.num_rows]
-    return pa.concat_tables([t.slice(a, b - a) for a, b in itertools.pairwise(bounds)])
-
-
-def xnys_sessions(start: str | np.datetime64, end: str | np.datetime64) -> int:
-    """NYSE sessions in ``[start, end)`` according to exchange_calendars: an independent
-    count of the demo source's trading days (``np.busday_count`` semantics)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import exchange_calendars as xc
-
-        cal = xc.get_calendar("XNYS", start="2000-01-03", end="2035-12-31")
-        last = pd.Timestamp(np.datetime64(end, "D")) - pd.Timedelta(days=1)
-        return len(cal.sessions_in_range(pd.Timestamp(np.datetime64(start, "D")), last))
+@pytest.fixture
+def market_server() -> Iterator[MarketServer]:
+    """A started :class:`~helpers.http_server.MarketServer`, stopped after the test."""
+    server = MarketServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
