@@ -50,7 +50,7 @@ def test_serve_help_and_the_docs_say_secrets_in_arguments_show_in_ps() -> None:
     r = tv("serve", "--help")
     assert r.returncode == 0, r.stderr
     text = " ".join(r.stdout.split())
-    root = Path(__file__).resolve().parents[1] / "docs"
+    root = Path(__file__).resolve().parents[2] / "docs"
     cli = _section((root / "cli.md").read_text(encoding="utf-8"), "### `tickvault serve`", "## ")
     dash = _section((root / "dashboard.md").read_text(encoding="utf-8"), "## Security", "\n## ")
     for where, doc in [("serve --help", text), ("docs/cli.md serve", cli), ("dashboard.md", dash)]:

@@ -24,6 +24,7 @@ def path(tmp_path: Path) -> Path:
     return p
 
 
+@pytest.mark.slow
 def test_delete_previews_then_applies_one_commit_and_restore_undoes_it(path: Path) -> None:
     before = tree_snapshot(path)
     r = tv("delete", "aaa", "--start", "2024-01-08", "--end", "2024-01-12", db=path)
@@ -82,6 +83,7 @@ def test_delete_of_an_unknown_ticker_is_exit_3(path: Path) -> None:
     assert r.returncode == 3 and "AAA" in one_clear_line(r)
 
 
+@pytest.mark.slow
 def test_query_and_sql_as_of(path: Path) -> None:
     pytest.importorskip("duckdb")
     time.sleep(0.01)

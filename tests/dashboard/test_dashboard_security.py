@@ -243,6 +243,7 @@ def test_a_bad_token_or_allowed_host_is_a_usage_error(
     assert expected in _serve_fails(tmp_path / "db", *args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("token", ["x", "a1", "fifteen-chars-1"])
 def test_a_short_token_is_a_usage_error_with_an_example(tmp_path: Path, token: str):
     """A token must resist guessing: at least 16 characters (issue 26 item 7)."""
@@ -258,6 +259,7 @@ def test_a_short_token_is_a_usage_error_with_an_example(tmp_path: Path, token: s
         create_app(tmp_path / "db", token=token)
 
 
+@pytest.mark.slow
 def test_a_token_of_16_characters_is_accepted(tmp_path: Path):
     make_demo_db(tmp_path / "db").close()
     token = "0123456789abcdef"
@@ -265,6 +267,7 @@ def test_a_token_of_16_characters_is_accepted(tmp_path: Path):
         assert s.get("/api/runs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
+@pytest.mark.slow
 def test_token_protected_responses_are_not_stored(tmp_path: Path):
     """Pages, JSON, CSV, static files and refusals of a dashboard with a token carry
     ``Cache-Control: no-store``: no cache (the browser's, a proxy's) keeps a copy."""
@@ -290,6 +293,7 @@ def _timed(site: Served, headers: dict[str, str]) -> tuple[int, float]:
     return r.status_code, time.monotonic() - t0
 
 
+@pytest.mark.slow
 def test_repeated_wrong_tokens_are_slowed_but_the_right_one_is_not(tmp_path: Path):
     """After a few wrong tokens from one address, each further wrong try waits a second,
     one at a time, so guessing runs at about one try per second; a request with the

@@ -15,9 +15,13 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from helpers.cli import one_clear_line, tv
 from helpers.fault_proxy import Fault, FaultProxy
 from helpers.seaweed import BUCKET
+
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 BACKFILL = ["backfill", "AAPL", "MSFT", "--source", "demo", "--start", "2024-01-02",
             "--end", "2024-01-31"]  # fmt: skip

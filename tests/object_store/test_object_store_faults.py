@@ -15,6 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,8 @@ from tickvault.errors import (
     ObjectStoreUnavailable,
 )
 from tickvault.storage.core.object_store import DEFAULT_RETRY_TIMEOUT, ObjectStore
+
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 LOG_ENTRY = r"/_log/\d+\.json"
 
@@ -179,7 +182,8 @@ def test_what_a_crash_leaves_is_reclaimed_once_older_than_the_retention(tmp_path
     import sys
 
     root = tmp_path / "db"
-    argv = [sys.executable, "-c", CRASHED_RUN, str(root), os.path.dirname(__file__)]
+    tests_root = str(Path(__file__).resolve().parents[1])  # where the helpers package is
+    argv = [sys.executable, "-c", CRASHED_RUN, str(root), tests_root]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert run.returncode == 9, run.stderr
     old_name, young_name = json.loads(run.stdout)

@@ -109,6 +109,7 @@ def run_json(r: Any) -> dict[str, Any]:
     return json.loads(r.stdout)
 
 
+@pytest.mark.slow
 def test_cli_update_without_a_source_works_on_a_database_of_several_sources(
     tmp_path: Path, market_server: MarketServer
 ) -> None:

@@ -61,6 +61,7 @@ def test_an_actions_file_is_recorded_absolute_too(
     assert options["actions"] == str((tmp_path / "actions.csv").resolve())
 
 
+@pytest.mark.slow
 def test_cli_update_works_from_any_directory(tmp_path: Path) -> None:
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir()

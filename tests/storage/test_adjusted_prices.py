@@ -92,6 +92,7 @@ def test_pure_function_matches_reference(data: tuple[pd.DataFrame, pd.DataFrame]
     _close(got, reference(bars, actions, how))
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), st.sampled_from(["splits", "all"]), st.integers(0, 39), st.integers(0, 39))
 def test_range_reads_match_reference(

@@ -74,6 +74,7 @@ def test_a_bulk_load_goes_to_level_1_one_year_per_file(tmp_path):
     assert_same(db.read_table(), df)
 
 
+@pytest.mark.slow
 def test_appends_and_corrections_rewrite_only_the_periods_they_touch(tmp_path):
     db = ParquetDB(tmp_path / "db", target_file_rows=4000, l0_max_files=2, auto_compact=False)
     model = Model()
@@ -114,6 +115,7 @@ def test_a_time_filter_opens_only_its_periods_files(tmp_path):
     assert requests <= 3 * len(in_2017)  # footer + row groups of 2017's files only
 
 
+@pytest.mark.slow
 def test_a_ticker_major_database_reads_the_same_and_relayouts(tmp_path):
     path = tmp_path / "db"
     old = ParquetDB(path, target_file_rows=4000, period="none", auto_compact=False)
@@ -143,6 +145,7 @@ def test_a_ticker_major_database_reads_the_same_and_relayouts(tmp_path):
     assert db.compact(relayout=True) is None  # nothing left to move
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_random_writes_under_mixed_periods_keep_every_read_and_the_invariant(tmp_path, seed):
     """Handles with different period settings write one database in turn (random tickers,
@@ -176,6 +179,7 @@ def test_random_writes_under_mixed_periods_keep_every_read_and_the_invariant(tmp
     assert ParquetDB(path).verify().ok
 
 
+@pytest.mark.slow
 def test_compact_relayout_from_the_command_line(tmp_path):
     from helpers.cli import tv
 

@@ -11,9 +11,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from helpers.bars import make_bars
 from tickvault import ParquetDB
+
+pytestmark = [pytest.mark.crash, pytest.mark.slow]
 
 KILLS = 12
 RANGE = ("2024-01-08", "2024-02-09")

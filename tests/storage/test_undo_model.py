@@ -15,10 +15,13 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tickvault import ParquetDB
+
+pytestmark = [pytest.mark.slow]
 
 TICKERS = ["A", "B", "C", "D", "E", "F"]
 DAYS = pd.date_range("2024-01-01", periods=12, freq="D", tz="UTC")
