@@ -245,15 +245,25 @@ class UnknownTicker(TickerNotFound):
 class BadSourceData(SourceError):
     """The source answered, but the answer could not be parsed or failed validation."""
 
+    @classmethod
+    def from_validation(
+        cls, exc: BaseException, *, source: str, ticker: str, where: str = ""
+    ) -> BadSourceData:
+        """The one wording of "this source returned bad data" for a validation (or Arrow
+        conversion) error ``exc``: names the source, the ticker and, if given, ``where``
+        (e.g. " at AAPL.csv line 17, column 'close'"). Raise it ``from exc``."""
+        return cls(
+            f"source {source!r} returned bad data for {ticker!r}{where}: {exc}",
+            ticker=ticker,
+            source=source,
+        )
+
 
 class TransientSourceError(SourceError):
-    """A failure that may go away when retried."""
+    """A failure that may go away when retried. ``retry_after``: the seconds the source
+    asked us to wait (an HTTP ``Retry-After``), None when it said nothing."""
 
     retryable = True
-
-
-class RateLimited(TransientSourceError):
-    """The source asked us to slow down; ``retry_after`` is in seconds (None if not given)."""
 
     def __init__(
         self,
@@ -265,6 +275,11 @@ class RateLimited(TransientSourceError):
     ) -> None:
         super().__init__(message, ticker=ticker, source=source)
         self.retry_after = retry_after
+
+
+class RateLimited(TransientSourceError):
+    """The source asked us to slow down (HTTP 429); ``retry_after`` as for every
+    :class:`TransientSourceError`."""
 
 
 class SourceUnavailable(TransientSourceError):

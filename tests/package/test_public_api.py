@@ -95,3 +95,20 @@ def test_no_public_name_is_shadowed_by_a_submodule():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_retry_after_and_bad_source_data_are_attributes_of_their_classes():
+    """``retry_after`` is a documented attribute of every transient source error (never set
+    on an exception from outside), and one classmethod words "bad source data"."""
+    from tickvault.errors import BadSourceData, SourceUnavailable, TransientSourceError
+
+    e = SourceUnavailable("HTTP 503", retry_after=3.0, ticker="AAPL", source="yahoo")
+    assert isinstance(e, TransientSourceError) and e.retry_after == 3.0
+    assert SourceUnavailable("HTTP 503").retry_after is None
+    bad = BadSourceData.from_validation(
+        ValueError("close is negative"), source="csv", ticker="AAPL", where=" at a.csv line 3"
+    )
+    assert (
+        str(bad) == "source 'csv' returned bad data for 'AAPL' at a.csv line 3: close is negative"
+    )
+    assert (bad.ticker, bad.source) == ("AAPL", "csv")

@@ -5,7 +5,6 @@ the option, and :class:`~.parsing.Parser` makes it one line and exit code 2."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import re
 
 __all__ = [
@@ -87,15 +86,18 @@ def limit(value: str) -> int | None:
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
-def duration(value: str) -> dt.timedelta:
-    """``90s``, ``30m``, ``1h`` (a bare number is hours), ``2d``, ``1w``."""
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "": 3600, "d": 86_400, "w": 604_800}
+
+
+def duration(value: str) -> float:
+    """Seconds, from ``90s``, ``30m``, ``1h`` (a bare number is hours), ``2d``, ``1w``
+    (durations are seconds everywhere below the command line)."""
     m = _DURATION.match(value)
     if not m:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a duration; use e.g. 0, 90s, 30m, 1h, 2d or 1w"
         )
-    unit = {"s": "seconds", "m": "minutes", "h": "hours", "": "hours", "d": "days", "w": "weeks"}
-    return dt.timedelta(**{unit[m.group(2)]: float(m.group(1))})
+    return float(m.group(1)) * _SECONDS[m.group(2)]
 
 
 def add_tickers_file(p: argparse.ArgumentParser) -> None:

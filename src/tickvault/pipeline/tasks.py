@@ -79,11 +79,7 @@ def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
             # (pyarrow's own would cut datetimes in a column of dates to their date)
             return PRICES.to_arrow(result)
         except ValidationError as exc:
-            raise BadSourceData(
-                f"source {source_name!r} returned bad data for {ticker!r}: {exc}",
-                ticker=ticker,
-                source=source_name,
-            ) from exc
+            raise BadSourceData.from_validation(exc, source=source_name, ticker=ticker) from exc
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise BadSourceData(
                 f"source {source_name!r} returned data for {ticker!r} that Arrow cannot "
@@ -214,11 +210,7 @@ def validate_batch(
         try:
             good.append(PRICES.validate(o.data, max_future=max_future))
         except (ValidationError, pa.ArrowException, TypeError, ValueError) as exc:
-            err = BadSourceData(
-                f"source {source_name!r} returned bad data for {o.ticker!r}: {exc}",
-                ticker=o.ticker,
-                source=source_name,
-            )
+            err = BadSourceData.from_validation(exc, source=source_name, ticker=o.ticker)
             o.ok, o.data = False, None
             o.error, o.error_type = describe(err), "BadSourceData"
             bad[o.ticker] = o

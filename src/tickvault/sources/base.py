@@ -114,10 +114,8 @@ def validate_prices(
         if where is not None and exc.row is not None:
             place = f" at {where(exc.row)}"
         column = f", column {exc.column!r}" if exc.column else ""
-        raise BadSourceData(
-            f"source {source!r} returned bad data for {ticker!r}{place}{column}: {exc}",
-            ticker=ticker,
-            source=source,
+        raise BadSourceData.from_validation(
+            exc, source=source, ticker=ticker, where=f"{place}{column}"
         ) from exc
     keep = [*PRICE_COLUMNS, ADJ_CLOSE] if ADJ_CLOSE in names else list(PRICE_COLUMNS)
     reject_other_tickers(table.column("ticker"), ticker, source)

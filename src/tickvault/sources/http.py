@@ -253,14 +253,12 @@ class HttpSource:
                 source=self.name,
             )
         if status >= 500 or status == 408:
-            error = SourceUnavailable(
+            raise SourceUnavailable(
                 f"{self.name}: HTTP {status} for {ticker!r} from {url}",
+                retry_after=retry_after,
                 ticker=ticker,
                 source=self.name,
             )
-            if retry_after is not None:
-                error.retry_after = retry_after  # type: ignore[attr-defined]
-            raise error
         raise BadSourceData(
             f"{self.name}: HTTP {status} for {ticker!r} from {response.url}: "
             f"{response.text[:200]!r}",

@@ -527,7 +527,7 @@ class ParquetDB:
         return vacuum_repair.vacuum(
             self._tables_named(table),
             dry_run=dry_run,
-            retention=dt.timedelta(seconds=keep),
+            retention=keep,
             pinned=pinned_files,
         )
 

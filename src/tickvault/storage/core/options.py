@@ -95,7 +95,9 @@ class StorageOptions:
 
     @property
     def retention_seconds(self) -> float:
-        r = self.retention  # normalised to seconds in __post_init__
+        """``retention`` in seconds (it is normalised to seconds when the options are made:
+        a timedelta given is converted once, here, and never again)."""
+        r = self.retention
         return r.total_seconds() if isinstance(r, dt.timedelta) else float(r)
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -68,17 +67,17 @@ def vacuum(
     tables: Sequence[Table],
     *,
     dry_run: bool,
-    retention: dt.timedelta,
+    retention: float,
     pinned: Callable[[Table], set[str]] = lambda t: set(),
 ) -> VacuumReport:
+    """List or delete what no version within ``retention`` seconds needs, in ``tables``."""
     report = VacuumReport(dry_run=dry_run)
     for t in tables:
-        seconds = retention.total_seconds()
         vacuum_table(
             t,
             report,
-            retention=seconds,
-            orphan_age=seconds,
+            retention=retention,
+            orphan_age=retention,
             removed_at=RemovalIndex().update(t),
             pinned=pinned(t),
         )
