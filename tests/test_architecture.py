@@ -24,6 +24,8 @@ GROUND = {
     "csv_export",
     "modes",
     "future_bars",
+    "sessions",
+    "resample",
 }
 FLOORS: list[tuple[str, set[str]]] = [
     ("ground floor", {f"tickvault.{m}" for m in GROUND}),
