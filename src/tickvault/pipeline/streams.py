@@ -94,6 +94,7 @@ def stream_files(
     chunk_size: int | None,
     skip_unchanged: bool,
     keep: frozenset[str] = frozenset(),
+    table: str = "prices",
 ) -> None:
     """Parallel-write mode: workers write chunks of tickers as uncommitted files; their
     metadata streams to the writer, which commits them in batches. ``keep``: tickers
@@ -101,7 +102,7 @@ def stream_files(
     size = chunk_size or max(1, min(64, len(jobs) // (4 * s.runner.slots)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     tasks: Iterator[tuple[Any, ...]] = (
-        (db, s.source, chunk, s.policy, skip_unchanged, keep & {j.ticker for j in chunk})
+        (db, s.source, chunk, s.policy, skip_unchanged, keep & {j.ticker for j in chunk}, table)
         for chunk in chunks
     )
     batch = Batch(source=s.source)
@@ -125,7 +126,7 @@ def stream_files(
                 s.writer.put(batch)
                 batch = Batch(source=s.source)
     except BaseException:
-        db.discard_files("prices", batch.files)
+        db.discard_files(table, batch.files)
         raise
     if batch.outcomes:
         s.writer.put(batch)
