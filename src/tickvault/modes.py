@@ -110,3 +110,10 @@ def interval_of_table(table: str) -> Interval | None:
         if rest in INTERVAL_SECONDS and rest != DEFAULT_INTERVAL:
             return rest  # type: ignore[return-value]
     return None
+
+
+#: intraday freshness (:mod:`tickvault.data_freshness`): at most this many minutes behind
+#: is fresh ...
+FRESH_MINUTES = 5
+#: ... and more than this many is stale (between the two: aging)
+STALE_MINUTES = 30

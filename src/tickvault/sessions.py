@@ -56,6 +56,24 @@ class Sessions:
         )
         return np.searchsorted(self.labels, local, "right") - 1
 
+    def trading_ns(self, ns: np.ndarray) -> np.ndarray:
+        """For each UTC instant (int64 ns), the session time (ns) elapsed from the
+        calendar's first open up to it: time between sessions, on holidays and over
+        weekends does not count. The difference of two is how much trading lies between
+        them (minute-level freshness)."""
+        lengths = self.closes - self.opens
+        done = np.concatenate([[0], np.cumsum(lengths)])
+        t = np.asarray(ns, dtype="int64")
+        i = np.searchsorted(self.opens, t, "right") - 1
+        j = np.maximum(i, 0)
+        inside = np.clip(t - self.opens[j], 0, lengths[j])
+        return np.where(i >= 0, done[j] + inside, 0)
+
+    def is_open(self, ns: int) -> bool:
+        """Whether a session is open at the instant ``ns``."""
+        i = int(np.searchsorted(self.opens, ns, "right")) - 1
+        return i >= 0 and ns < int(self.closes[i])
+
     def check_covers(self, ns: int, what: str) -> None:
         """ConfigError when the instant ``ns`` is beyond the calendar's last session."""
         if len(self.closes) and ns > int(self.closes[-1]) + 86_400 * 10**9:
