@@ -205,3 +205,27 @@ def test_calendar_needs_a_daily_resample(tmp_path):
         db.read_table("prices", interval="1m", resample="5m", calendar="XNYS")
     with pytest.raises(ConfigError, match="XNYS"):
         db.read_table("prices", interval="1m", resample="1d", calendar="NOPE")
+
+
+def test_resampled_bars_are_valid_bars_again(tmp_path):
+    """vwap at the bars' high: the weighted mean (162.8 x volumes / volume) rounds one ulp
+    above 162.8 unless held within [low, high]; the resampled bars must be storable."""
+    db = ParquetDB(tmp_path / "db")
+    idx = pd.date_range("2024-03-04 14:30", periods=5, freq="1min", tz="UTC")
+    bars = pd.DataFrame(
+        {
+            "ticker": "AAA",
+            "timestamp": idx,
+            "open": 162.0,
+            "high": 162.8,
+            "low": 161.5,
+            "close": 162.5,
+            "volume": [948.0, 869.0, 423.0, 273.0, 827.0],
+            "vwap": 162.8,
+        }
+    )
+    db.upsert_prices(bars, interval="1m")
+    five = db.read_table("prices", interval="1m", resample="5m")
+    assert five["vwap"].item() == 162.8
+    db.upsert_prices(five, interval="5m")
+    assert db.read_table("prices", interval="5m").equals(five)

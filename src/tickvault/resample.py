@@ -118,7 +118,7 @@ def aggregate(table: pa.Table, bucket: np.ndarray) -> pa.Table:
             assert volume is not None
             arr = pa.array(np.add.reduceat(volume, starts), type=fld.type)
         elif name == "vwap":
-            arr = _vwap(col, volume, starts, fld.type)
+            arr = _vwap(col, volume, starts, fld.type, _bounds(table, starts))
         elif name == "trade_count":
             arr = _sum_or_null(col, starts, fld.type)
         else:  # a column resampling has no rule for: the bucket's last value
@@ -138,8 +138,20 @@ def _valid(col: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.is_valid(col).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _bounds(table: pa.Table, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each bucket's low and high, if the table has them."""
+    if "low" not in table.column_names or "high" not in table.column_names:
+        return None
+    low = np.minimum.reduceat(_floats(table, "low"), starts)
+    return low, np.maximum.reduceat(_floats(table, "high"), starts)
+
+
 def _vwap(
-    col: pa.ChunkedArray, volume: np.ndarray | None, starts: np.ndarray, typ: pa.DataType
+    col: pa.ChunkedArray,
+    volume: np.ndarray | None,
+    starts: np.ndarray,
+    typ: pa.DataType,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pa.Array:
     valid = _valid(col)
     vwap = np.asarray(col.fill_null(0.0).to_numpy(zero_copy_only=False), dtype="float64")
@@ -149,6 +161,10 @@ def _vwap(
     den = np.add.reduceat(w, starts)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
+    if bounds is not None:
+        # a weighted mean of values within [low, high] is within them; the sum of products
+        # may round one ulp past a bound, which validation would refuse
+        out = np.clip(out, bounds[0], bounds[1])
     return pa.array(out, type=typ, mask=~(den > 0))
 
 
