@@ -474,6 +474,16 @@ class ParquetDB:
 
         return engines.to_polars(self.snapshot(table, version))
 
+    def to_dask(
+        self, table: str = "prices", *, interval: str | None = None, version: int | None = None
+    ) -> Any:
+        """The rows of ``read_table(table, interval=, version=)`` as a
+        ``dask.dataframe.DataFrame`` over that pinned version (one partition per data file;
+        unsorted across partitions). Needs dask[dataframe]."""
+        from .readers import engines
+
+        return engines.to_dask(self.snapshot(table_for(table, interval), version), self)
+
     def export(
         self,
         out: str | os.PathLike[str],
