@@ -190,3 +190,40 @@ def test_csv_bars_off_the_grid_fail_naming_the_line(tmp_path):
     r = report.results["AAPL"]
     assert r.status == "failed" and "off-grid 5m" in (r.error or "")
     assert db.tables() == []
+
+
+def test_parquet_intraday_naive_column_needs_tz(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    naive = pd.date_range("2024-03-01 09:30", periods=3, freq="1min")
+    frame = pd.DataFrame(
+        {"timestamp": naive, "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 1.0}
+    )
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "IBM.parquet")
+    with pytest.raises(BadSourceData, match=r"IBM.parquet row 1.*naive timestamps.*tz="):
+        get_source("parquet", path=folder, interval="1m").fetch("IBM", "2024-03-01", "2024-03-02")
+    got = get_source("parquet", path=folder, interval="1m", tz=NY).fetch(
+        "IBM", "2024-03-01", "2024-03-02"
+    )
+    assert list(got["timestamp"].dt.strftime("%H:%M")) == ["14:30", "14:31", "14:32"]
+
+
+def test_a_naive_time_the_clock_change_skips_is_refused(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_csv(
+        folder / "AAPL.csv",
+        [
+            "Datetime,Open,High,Low,Close,Volume",
+            "2024-03-10T01:59:00Z,10,11,9,10.5,100",
+            "2024-03-10 02:30:00,10,11,9,10.5,100",
+        ],
+    )
+    src = get_source("csv", path=folder, interval="1m", tz=NY)
+    with pytest.raises(
+        BadSourceData, match=r"AAPL.csv line 3.*not one instant in America/New_York"
+    ):
+        src.fetch("AAPL", "2024-03-09", "2024-03-11")

@@ -299,7 +299,17 @@ def _localized(
     """Naive wall-clock times in ``tz`` as UTC; a time that does not exist or is ambiguous
     there (the clock change) is refused naming the row."""
     try:
-        return s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        out = s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
     except Exception as exc:  # an unknown zone name
         fail(0, column, f"tz={tz!r} is not a time zone such as 'America/New_York' ({exc})")
         raise
+    lost = (out.isna() & s.notna()).to_numpy()
+    if lost.any():
+        i = int(np.argmax(lost))
+        fail(
+            int(s.index[i]),  # the rows' index is their position (Rows resets it)
+            column,
+            f"{str(s.iloc[i])!r} is not one instant in {tz} (skipped or repeated by the "
+            f"clock change); write it with its UTC offset",
+        )
+    return out
