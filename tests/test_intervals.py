@@ -188,3 +188,10 @@ def test_interval_with_a_table_that_holds_no_bars_is_an_error(db):
     db.upsert_prices(make_bars("AAPL", "2024-03-01", 2))
     with pytest.raises(ConfigError, match="interval= applies to the prices tables"):
         db.read_table("actions", interval="1m")
+
+
+def test_a_table_and_an_interval_that_disagree_are_an_error(db):
+    db.upsert_prices(minute_bars("AAPL", "2024-03-01 14:30", 5), interval="1m")
+    assert len(db.read_table("prices_1m", interval="1m")) == 5
+    with pytest.raises(ConfigError, match="holds 5m bars, not interval='1m'"):
+        db.read_table("prices_5m", interval="1m")

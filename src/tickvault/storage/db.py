@@ -635,7 +635,13 @@ def table_for(name: str, interval: object) -> str:
         return name
     if get_schema(name).interval is None:
         raise ConfigError(f"interval= applies to the prices tables, not {name!r}; drop it")
-    return prices_table(interval)
+    wanted = prices_table(interval)
+    if name != "prices" and name != wanted:
+        raise ConfigError(
+            f"table {name!r} holds {get_schema(name).interval} bars, not interval="
+            f"{interval!r}; name the table 'prices' with interval= (reads {wanted!r})"
+        )
+    return wanted
 
 
 def _display(location: str) -> Path | str:
