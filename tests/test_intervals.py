@@ -195,3 +195,30 @@ def test_a_table_and_an_interval_that_disagree_are_an_error(db):
     assert len(db.read_table("prices_1m", interval="1m")) == 5
     with pytest.raises(ConfigError, match="holds 5m bars, not interval='1m'"):
         db.read_table("prices_5m", interval="1m")
+
+
+def test_reads_across_day_files_come_back_sorted_and_newest_wins(db):
+    """Day files that each hold every ticker share no key: a read interleaves them by
+    ticker (read_merge.keys_apart); a correction overlapping them still wins."""
+    days = [
+        minute_bars(t, f"2024-03-0{d} 14:30", 30)
+        for d in (4, 5, 6)
+        for t in ("MSFT", "AAPL", "IBM")
+    ]
+    data = pd.concat(days, ignore_index=True)
+    db.upsert_prices(data, interval="1m")
+    assert len(db.snapshot("prices_1m").files) == 3
+    got = db.read_table("prices", interval="1m").drop(columns=["adj_close"])
+    want = data.sort_values(["ticker", "timestamp"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    some = db.read_table("prices", interval="1m", tickers=["IBM", "AAPL"], start="2024-03-05")
+    assert list(some["ticker"].unique()) == ["AAPL", "IBM"] and len(some) == 2 * 60
+    assert some["timestamp"].is_monotonic_increasing is False  # two tickers, each sorted
+    assert all(g["timestamp"].is_monotonic_increasing for _, g in some.groupby("ticker"))
+    fix = data[(data.ticker == "AAPL") & (data.timestamp.dt.day == 5)].assign(volume=1.0)
+    db.upsert_prices(fix, interval="1m")
+    again = db.read_table("prices", interval="1m")
+    assert len(again) == len(data)
+    aapl5 = again[(again.ticker == "AAPL") & (again.timestamp.dt.day == 5)]
+    assert (aapl5["volume"] == 1.0).all()
+    assert again.equals(again.sort_values(["ticker", "timestamp"]).reset_index(drop=True))

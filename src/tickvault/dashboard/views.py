@@ -340,6 +340,25 @@ def _intraday_freshness(
     }
 
 
+def _interval_view(
+    db: ParquetDB, fresh: FreshnessCache, ticker: str, iv: str, last: pd.Timestamp, tail: Tail
+) -> dict[str, Any]:
+    """The page's interval switch and clock: the intervals the ticker has, the exchange's
+    zone, the last bar's and the ``latest`` bars' times in it (intraday)."""
+    intraday = iv != DEFAULT_INTERVAL
+    zone = _exchange_zone(fresh)
+    latest = tail.rows()
+    for row in latest:  # times in the exchange's zone, the zone shown
+        row["local_time"] = _local(row["timestamp"], zone, intraday)
+    return {
+        "interval": iv,
+        "intervals": _intervals_of(db, ticker),
+        "time_zone": zone,
+        "last_local": _local(iso(last), zone, intraday),
+        "latest": latest,
+    }
+
+
 def _intervals_of(db: ParquetDB, ticker: str) -> list[str]:
     """The intervals whose prices table holds ``ticker`` (from the log), finest first."""
     tables = set(db.tables())
@@ -409,16 +428,9 @@ def ticker_detail(
     default = INTRADAY_RANGE if intraday else None
     name, s, e = _resolve_range(marks[ticker], range_ or default, start, end)
     candles, chart, tail = _chart(_bar_range(db, pinned, s, e, how), n_latest)
-    zone = _exchange_zone(fresh)
-    latest_rows = tail.rows()
-    for row in latest_rows:  # times in the exchange's zone, the zone shown
-        row["local_time"] = _local(row["timestamp"], zone, intraday)
     return {
         "ticker": ticker,
-        "interval": iv,
-        "intervals": _intervals_of(db, ticker),
-        "time_zone": zone,
-        "last_local": _local(iso(marks[ticker]), zone, intraday),
+        **_interval_view(db, fresh, ticker, iv, marks[ticker], tail),
         "version": snap.version,
         "freshness": fr,
         "first": iso(snap.first_timestamps().get(ticker)),
@@ -435,7 +447,6 @@ def ticker_detail(
             "aggregated": candles.aggregated,
             "seconds": candles.span // 10**9 if candles.aggregated else None,
         },
-        "latest": latest_rows,
         "adjust": how,
         "adjust_choices": [k or "raw" for k in ADJUST_LABELS],
         "actions": ticker_actions(db, ticker, s, e, chart["timestamp"]),
