@@ -48,6 +48,9 @@ def test_the_ticker_page_lists_and_switches_intervals(client) -> None:
         "2024-06-06 15:45 EDT",
     ]
     assert five["time_zone"] == {"calendar": "XNYS", "name": "America/New_York"}
+    # the chart's candles carry their New York times too (axis and tooltip)
+    assert five["bars"]["timestamp_local"][0] == "2024-06-03 09:30 EDT"
+    assert len(five["bars"]["timestamp_local"]) == len(five["bars"]["timestamp"])
     html = c.get("/tickers/AAPL?interval=5m").text
     assert 'id="interval-switch"' in html and 'data-interval="5m"' in html
     assert "times in America/New_York" in html and "15:55 EDT" in html

@@ -341,12 +341,23 @@ def _intraday_freshness(
 
 
 def _interval_view(
-    db: ParquetDB, fresh: FreshnessCache, ticker: str, iv: str, last: pd.Timestamp, tail: Tail
+    db: ParquetDB,
+    fresh: FreshnessCache,
+    ticker: str,
+    iv: str,
+    last: pd.Timestamp,
+    tail: Tail,
+    chart: dict[str, list[Any]],
 ) -> dict[str, Any]:
     """The page's interval switch and clock: the intervals the ticker has, the exchange's
-    zone, the last bar's and the ``latest`` bars' times in it (intraday)."""
+    zone, the last bar's, the ``latest`` bars' and (added to ``chart``) the candles' times
+    in it (intraday)."""
     intraday = iv != DEFAULT_INTERVAL
     zone = _exchange_zone(fresh)
+    if intraday:  # the chart's axis and tooltip in the exchange's clock
+        for key in ("timestamp", "timestamp_end"):
+            if key in chart:
+                chart[f"{key}_local"] = _local_times(chart[key], zone["name"])
     latest = tail.rows()
     for row in latest:  # times in the exchange's zone, the zone shown
         row["local_time"] = _local(row["timestamp"], zone, intraday)
@@ -373,6 +384,14 @@ def _exchange_zone(fresh: FreshnessCache) -> dict[str, str]:
     """The exchange whose clock the page shows: the dashboard's calendar, else XNYS."""
     sessions = exchange_sessions(fresh.opts.calendar or "XNYS")
     return {"calendar": sessions.name, "name": sessions.tz}
+
+
+def _local_times(stamps: list[str], zone: str) -> list[str]:
+    """ISO UTC times as ``2024-06-05 09:30 EDT`` in ``zone`` (vectorised)."""
+    if not stamps:
+        return []
+    idx = pd.DatetimeIndex(pd.to_datetime(stamps, utc=True)).tz_convert(zone)
+    return list(idx.strftime("%Y-%m-%d %H:%M %Z"))
 
 
 def _local(stamp: str | None, zone: dict[str, str], intraday: bool) -> str | None:
@@ -430,7 +449,7 @@ def ticker_detail(
     candles, chart, tail = _chart(_bar_range(db, pinned, s, e, how), n_latest)
     return {
         "ticker": ticker,
-        **_interval_view(db, fresh, ticker, iv, marks[ticker], tail),
+        **_interval_view(db, fresh, ticker, iv, marks[ticker], tail, chart),
         "version": snap.version,
         "freshness": fr,
         "first": iso(snap.first_timestamps().get(ticker)),
