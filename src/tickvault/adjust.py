@@ -8,9 +8,9 @@ storage engine calls this on the bars and actions of one snapshot
 The formulas (docs/storage.md, "Adjusted prices"):
 
 * **splits** — a split with timestamp ``t`` and value ``r`` (new shares per old share, 4.0
-  for 4-for-1) divides ``open``, ``high``, ``low`` and ``close`` of every bar before ``t``
-  (``timestamp < t``) by ``r`` and multiplies its ``volume`` by ``r``. Several splits
-  multiply.
+  for 4-for-1) divides ``open``, ``high``, ``low``, ``close`` (and ``vwap``) of every
+  bar before ``t`` (``timestamp < t``) by ``r`` and multiplies its ``volume`` by ``r``.
+  Several splits multiply.
 * **all** — splits as above, and each dividend ``D`` (cash per share, as paid) with ex-date
   ``t`` multiplies the prices of every bar before ``t`` by ``1 - D / C``, where ``C`` is the
   as-traded close of the last bar before ``t`` (the CRSP / Yahoo ``adjclose`` method).
@@ -31,7 +31,7 @@ from .adjust_index import ActionsIndex, DividendFactors, as_floats, as_ns
 from .keys import Runs, column_runs
 from .modes import Adjust, parse_adjust
 
-PRICE_COLUMNS = ("open", "high", "low", "close")
+PRICE_COLUMNS = ("open", "high", "low", "close", "vwap")
 
 
 def _by_ticker(actions: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -484,6 +484,8 @@ def cast_column(table: pa.Table, col: Column, arr: Any, key: Sequence[str]) -> A
             f"column {col.name!r} has booleans; expected numbers such as {col.example}",
             column=col.name,
         )
+    if pa.types.is_integer(col.type) and pa.types.is_floating(arr.type):
+        return _float_to_int(table, col, arr, key)
     try:
         return arr.cast(col.type, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -498,3 +500,21 @@ def cast_column(table: pa.Table, col: Column, arr: Any, key: Sequence[str]) -> A
         f"expected numbers such as {col.example}",
     )
     return pa.array(coerced.to_numpy(dtype="float64"), type=pa.float64()).cast(col.type)
+
+
+def _float_to_int(table: pa.Table, col: Column, arr: Any, key: Sequence[str]) -> Any:
+    """Floats (pandas gives an integer column with gaps float64) as whole numbers: NaN is
+    null, a fraction or an infinity is refused naming the first such row."""
+    values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype="float64")
+    missing = np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        bad = ~missing & (~np.isfinite(values) | (values != np.round(values)))
+    reject(
+        col.name,
+        bad,
+        "value(s) that are not whole numbers",
+        lambda i: f"{row_description(table, i, key)}: {float(values[i])!r}",
+        f"{col.name} takes whole numbers, e.g. {col.example}",
+    )
+    filled = np.where(missing, 0, values).astype("int64")
+    return pa.array(filled, type=col.type, mask=missing if missing.any() else None)

@@ -39,6 +39,18 @@ Bars after now
     are said in ``warnings`` (frame ``attrs``, summary, verdict), as is a ``now=`` later
     than the current time.
 
+Intraday tables (``interval="1m"`` ... ``"1h"``)
+    The age is in **minutes behind**: the time from the end of a ticker's last bar to
+    ``now``, less the one bar still being formed (``interval`` minus one minute). With
+    ``calendar="XNYS"`` only session time counts (:meth:`tickvault.sessions.Sessions.
+    trading_ns`): while a session is open a feed whose last minute bar is 2 minutes old is
+    fresh and one 60 minutes behind is stale; after the close a feed that reached the
+    close is 0 minutes behind, fresh until the next open, while one that stopped at
+    midday is behind by the rest of the session (stale). Without a calendar wall-clock
+    minutes count (nights and weekends too). Thresholds ``fresh_minutes`` (default
+    :data:`FRESH_MINUTES`) and ``stale_minutes`` (default :data:`STALE_MINUTES`) play the
+    role of ``fresh_days`` and ``stale_days``.
+
 Overall verdict
     The worst ticker's level and status (:func:`verdict`), and the ``warnings``: the same for
     :func:`get_price_data_freshness`, :func:`freshness_summary`, ``tickvault freshness`` and
@@ -56,6 +68,8 @@ import pandas as pd
 
 from .calendars import Calendar, get_calendar, session_labels
 from .errors import ConfigError
+from .modes import FRESH_MINUTES, INTERVAL_SECONDS, STALE_MINUTES, parse_interval, prices_table
+from .sessions import exchange_sessions
 from .storage import ParquetDB
 from .tickers import normalize
 from .times import TimeLike, iso, parse_time
@@ -178,9 +192,15 @@ def freshness(
     stale_days: int = 7,
     tickers: Iterable[str] | None = None,
     table: str = "prices",
+    interval: str | None = None,
+    fresh_minutes: int = FRESH_MINUTES,
+    stale_minutes: int = STALE_MINUTES,
 ) -> pd.DataFrame:
     """One row per ticker: ``ticker, last_timestamp, age, age_unit, status, level,
     is_stale``, sorted by ticker.
+
+    ``interval`` (``"1m"`` ... ``"1h"``): judge that interval's prices table in minutes
+    behind (see the module docstring; thresholds ``fresh_minutes``/``stale_minutes``).
 
     ``db`` is a :class:`ParquetDB` or a path (opened read-only). ``now`` defaults to the
     current time; ``calendar`` is an exchange code (``"XNYS"``) to count missing trading
@@ -188,6 +208,21 @@ def freshness(
     universe: a requested ticker with no rows gets level ``missing``. Reads the commit log
     only, never a data file.
     """
+    iv = parse_interval(interval) if interval is not None else None
+    if iv is not None:
+        table = prices_table(iv)
+    if iv is not None and iv != "1d":
+        return _intraday(
+            db,
+            t_now=_now(now),
+            given=now,
+            calendar=calendar,
+            interval=iv,
+            table=table,
+            tickers=tickers,
+            fresh=fresh_minutes,
+            stale=stale_minutes,
+        )
     _check_thresholds(fresh_days, stale_days)
     t_now = _now(now)
     cal = get_calendar(calendar) if calendar else None
@@ -217,11 +252,8 @@ def freshness(
             rows.append((t, ts, age, unit, status_text(level, age, unit), level))
         else:
             rows.append((t, pd.NaT, None, unit, NO_DATA, "missing"))
-    frame = pd.DataFrame(rows, columns=COLUMNS[:-1])
-    frame["last_timestamp"] = pd.to_datetime(frame["last_timestamp"], utc=True)
-    frame["age"] = frame["age"].astype("Int64")
-    frame["is_stale"] = frame["level"].isin(_STALE_LEVELS).astype(bool)
-    frame.attrs.update(
+    return _frame(
+        rows,
         {
             "now": t_now,
             "calendar": cal.name if cal is not None else None,
@@ -231,9 +263,78 @@ def freshness(
             "warnings": _clock_warnings(
                 now, t_now, {t: by_ticker[t][0] for t in have if by_ticker[t][2]}
             ),
-        }
+        },
     )
+
+
+def _frame(rows: list[tuple[Any, ...]], attrs: dict[str, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=COLUMNS[:-1])
+    frame["last_timestamp"] = pd.to_datetime(frame["last_timestamp"], utc=True)
+    frame["age"] = frame["age"].astype("Int64")
+    frame["is_stale"] = frame["level"].isin(_STALE_LEVELS).astype(bool)
+    frame.attrs.update(attrs)
     return frame
+
+
+def _intraday(
+    db: DBLike,
+    *,
+    t_now: pd.Timestamp,
+    given: TimeLike,
+    calendar: str | None,
+    interval: str,
+    table: str,
+    tickers: Iterable[str] | None,
+    fresh: int,
+    stale: int,
+) -> pd.DataFrame:
+    """Minutes behind for an intraday table (module docstring)."""
+    if fresh < 0 or stale < fresh:
+        raise ConfigError(
+            f"need 0 <= fresh_minutes <= stale_minutes, got fresh_minutes={fresh}, "
+            f"stale_minutes={stale}"
+        )
+    sessions = exchange_sessions(calendar) if calendar else None
+    marks = _open(db).watermarks(table)
+    names = sorted(marks) if tickers is None else sorted({normalize(str(t)) for t in tickers})
+    have = [t for t in names if t in marks]
+    step = INTERVAL_SECONDS[interval] * 10**9
+    last = np.array([marks[t].value for t in have], dtype="int64")
+    now_ns = int(t_now.value)
+    if sessions is not None:
+        sessions.check_covers(now_ns, "now")
+        behind_ns = sessions.trading_ns(np.array([now_ns]))[0] - sessions.trading_ns(last + step)
+    else:
+        behind_ns = now_ns - (last + step)
+    # the bar being formed now cannot be there yet
+    behind = np.maximum(behind_ns // 60_000_000_000 - (step // 60_000_000_000 - 1), 0)
+    future = last > now_ns
+    ages = np.where(future, -np.ceil((last - now_ns) / 60e9).astype("int64"), behind)
+    unit = "minutes"
+    rows: list[tuple[Any, ...]] = []
+    by = dict(zip(have, range(len(have)), strict=True))
+    for t in names:
+        k = by.get(t)
+        if k is None:
+            rows.append((t, pd.NaT, None, unit, NO_DATA, "missing"))
+            continue
+        age = int(ages[k])
+        level = "future" if future[k] else classify(age, fresh_days=fresh, stale_days=stale)
+        rows.append((t, marks[t], age, unit, status_text(level, age, unit), level))
+    ahead = {t: marks[t] for t in have if future[by[t]]}
+    return _frame(
+        rows,
+        {
+            "now": t_now,
+            "calendar": sessions.name if sessions is not None else None,
+            "age_unit": unit,
+            "interval": interval,
+            "fresh_minutes": fresh,
+            "stale_minutes": stale,
+            "session_open": sessions.is_open(now_ns) if sessions is not None else None,
+            "warnings": _clock_warnings(given, t_now, ahead),
+        },
+    )
 
 
 def freshness_summary(
@@ -245,6 +346,9 @@ def freshness_summary(
     stale_days: int = 7,
     tickers: Iterable[str] | None = None,
     worst: int = 10,
+    interval: str | None = None,
+    fresh_minutes: int = FRESH_MINUTES,
+    stale_minutes: int = STALE_MINUTES,
 ) -> dict[str, Any]:
     """The overall picture: ``status`` (the worst level's text), ``is_stale``, ``level``,
     ``tickers``, ``counts`` per level, the ``worst`` tickers (oldest first), ``latest``
@@ -257,7 +361,15 @@ def freshness_summary(
         db
         if isinstance(db, pd.DataFrame)
         else freshness(
-            db, now, calendar, fresh_days=fresh_days, stale_days=stale_days, tickers=tickers
+            db,
+            now,
+            calendar,
+            fresh_days=fresh_days,
+            stale_days=stale_days,
+            tickers=tickers,
+            interval=interval,
+            fresh_minutes=fresh_minutes,
+            stale_minutes=stale_minutes,
         )
     )
     attrs = frame.attrs
@@ -303,6 +415,11 @@ def freshness_summary(
         "age_unit": unit,
         "fresh_days": attrs.get("fresh_days", fresh_days),
         "stale_days": attrs.get("stale_days", stale_days),
+        **{
+            k: attrs[k]
+            for k in ("interval", "fresh_minutes", "stale_minutes", "session_open")
+            if k in attrs
+        },
         "warnings": list(attrs.get("warnings") or []),
     }
 
@@ -314,6 +431,9 @@ def get_price_data_freshness(
     *,
     fresh_days: int = 1,
     stale_days: int = 7,
+    interval: str | None = None,
+    fresh_minutes: int = FRESH_MINUTES,
+    stale_minutes: int = STALE_MINUTES,
 ) -> dict[str, Any]:
     """The original dashboard check, judged on the *oldest* ticker (see :func:`verdict`)::
 
@@ -326,9 +446,21 @@ def get_price_data_freshness(
     trading sessions and ``days_old`` holds that count. Extra keys: ``level``, ``tickers``,
     ``stale_tickers``, ``age_unit``, ``calendar``, ``now``, ``warnings`` (a ``now`` in the
     future, bars dated after now: see the module docstring). Same verdict as
-    ``freshness_summary`` and ``tickvault freshness``.
+    ``freshness_summary`` and ``tickvault freshness``. ``interval="1m"`` (and the minute
+    thresholds) judges an intraday table in minutes behind (module docstring).
     """
-    return verdict(freshness(db, now, calendar, fresh_days=fresh_days, stale_days=stale_days))
+    return verdict(
+        freshness(
+            db,
+            now,
+            calendar,
+            fresh_days=fresh_days,
+            stale_days=stale_days,
+            interval=interval,
+            fresh_minutes=fresh_minutes,
+            stale_minutes=stale_minutes,
+        )
+    )
 
 
 def verdict(frame: pd.DataFrame) -> dict[str, Any]:

@@ -15,7 +15,7 @@ than now + ``max_future`` (one day by default) is refused (:mod:`tickvault.futur
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from .convert import (
 from .errors import TableNotFound, ValidationError
 from .future_bars import DEFAULT_MAX_FUTURE, reject_future
 from .keys import Runs, column_runs, dedupe_last, is_sorted_unique
+from .modes import prices_table
 
 #: Columns whose name starts with this prefix are internal to the storage engine.
 INTERNAL_PREFIX = "_tv_"
@@ -121,6 +122,14 @@ class TableSchema:
     #: rows are observations (bars): none may be later than now + ``max_future``
     #: (:mod:`tickvault.future_bars`); corporate actions may be announced ahead
     refuse_future: bool = field(default=False, compare=False)
+    #: bars lie on a grid of this many seconds on the UTC clock (0: no grid; intraday
+    #: tables, decision 018): a timestamp off the grid is refused
+    grid_seconds: int = field(default=0, compare=False)
+    #: the bar interval of a prices table (``"1d"``, ``"1m"``, ...); None for other tables
+    interval: str | None = field(default=None, compare=False)
+    #: columns added after the table's first files were written: older files lack them and
+    #: read them as nulls (no rewrite; verify accepts such files)
+    late_columns: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -326,6 +335,71 @@ def _check_prices(table: pa.Table, schema: TableSchema) -> None:
         table, ~np.isfinite(vol), "volume", "non-finite", key, "volume must be finite, e.g. 1200"
     )
     reject_rows(table, vol < 0, "volume", "negative", key, "volume must be >= 0, e.g. 1200")
+    _check_extras(table, key, h, lo)
+    if schema.grid_seconds:
+        _check_grid(table, schema)
+
+
+def _check_extras(table: pa.Table, key: tuple[str, ...], h: np.ndarray, lo: np.ndarray) -> None:
+    """The optional ``vwap`` (within the bar's [low, high]) and ``trade_count`` (>= 0)."""
+    if "vwap" in table.column_names:
+        arr = table.column("vwap")
+        if arr.null_count < len(arr):
+            vwap = np.asarray(arr.to_numpy(zero_copy_only=False), dtype="float64")
+            present = ~pc.is_null(arr).to_numpy(zero_copy_only=False)
+            reject_rows(
+                table,
+                present & ~np.isfinite(vwap),
+                "vwap",
+                "non-finite",
+                key,
+                "vwap must be a finite price within [low, high], e.g. 187.31 (or null)",
+            )
+            with np.errstate(invalid="ignore"):
+                outside = present & ((vwap < lo) | (vwap > h))
+            reject_rows(
+                table,
+                outside,
+                "vwap",
+                "outside-[low, high]",
+                key,
+                "a bar's volume-weighted average price lies within its low and high, e.g. "
+                "low=186.90, high=188.44, vwap=187.31 (or leave vwap null)",
+            )
+    if "trade_count" in table.column_names:
+        arr = table.column("trade_count")
+        if arr.null_count < len(arr):
+            counts = np.asarray(arr.fill_null(0).to_numpy(zero_copy_only=False), dtype="int64")
+            reject_rows(
+                table,
+                counts < 0,
+                "trade_count",
+                "negative",
+                key,
+                "trade_count is a whole number of trades >= 0, e.g. 412 (or null)",
+            )
+
+
+def _check_grid(table: pa.Table, schema: TableSchema) -> None:
+    """Each bar starts on its interval's grid (UTC clock): 09:31:00 in a 1m table, 10:05
+    in a 5m table; 10:03 in a 5m table or a 1m bar at 09:31:30 is refused."""
+    step = schema.grid_seconds * 1_000_000_000
+    ns = table.column(schema.time_column).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    off = np.asarray(ns, dtype="int64") % step != 0
+    if not off.any():
+        return
+    minutes = schema.grid_seconds // 60
+    grid = "every minute" if minutes == 1 else f"every {minutes} minutes"
+    reject_rows(
+        table,
+        off,
+        schema.time_column,
+        f"off-grid {schema.interval}",
+        schema.key,
+        f"a {schema.interval} bar is stamped with its start, on the grid of {grid} on the "
+        f"UTC clock with seconds 0 (e.g. 2024-03-01T14:35:00Z); write bars of another "
+        f"interval with interval= naming it",
+    )
 
 
 PRICES = TableSchema(
@@ -339,12 +413,44 @@ PRICES = TableSchema(
         Column("close", pa.float64(), example="187.68"),
         Column("volume", pa.float64(), example="53000000"),
         Column("adj_close", pa.float64(), required=False, nullable=True, example="187.10"),
+        Column("vwap", pa.float64(), required=False, nullable=True, example="187.31"),
+        Column("trade_count", pa.int64(), required=False, nullable=True, example="412"),
     ),
     key=("ticker", "timestamp"),
     period="year",
     checks=_check_prices,
     refuse_future=True,
+    interval="1d",
+    late_columns=("vwap", "trade_count"),
 )
+
+#: the level-1 period of each intraday table (decision 018): a day of 1-minute bars is
+#: 390 rows per ticker, a month of 30-minute bars about 280
+INTRADAY_PERIODS = {"1m": "day", "2m": "day", "5m": "day", "15m": "day", "30m": "month"}
+INTRADAY_PERIODS["1h"] = "month"
+
+#: the grid intraday bars lie on, in seconds: the interval, except 1-hour bars, which
+#: may start on the half hour (09:30 New York is 13:30 or 14:30 UTC: hourly bars aligned
+#: to the session open, as vendors give them)
+INTRADAY_GRID = {"1m": 60, "2m": 120, "5m": 300, "15m": 900, "30m": 1800, "1h": 1800}
+
+
+def _intraday(interval: str) -> TableSchema:
+    return replace(
+        PRICES,
+        name=f"prices_{interval}",
+        period=INTRADAY_PERIODS[interval],
+        grid_seconds=INTRADAY_GRID[interval],
+        interval=interval,
+        late_columns=(),
+    )
+
+
+def prices_schema(interval: str | None = None) -> TableSchema:
+    """The schema of the prices table of ``interval`` (parsed by
+    :func:`tickvault.modes.parse_interval`; None: daily)."""
+    return get_schema(prices_table(interval))
+
 
 ACTION_KINDS = ("dividend", "split")
 
@@ -373,6 +479,8 @@ ACTIONS = TableSchema(
 )
 
 _TABLES: dict[str, TableSchema] = {"prices": PRICES, "actions": ACTIONS}
+for _iv in INTRADAY_PERIODS:
+    _TABLES[f"prices_{_iv}"] = _intraday(_iv)
 
 
 def register_table(schema: TableSchema) -> None:

@@ -164,6 +164,8 @@ class MarketServer:
         if ticker in RECORDED:
             return 200, RECORDED[ticker].read_bytes()
         p1, p2 = int(params.get("period1", 0)), int(params.get("period2", 2**31))
+        if params.get("interval", "1d") != "1d":
+            return self.yahoo_intraday(ticker, params["interval"], p1, p2)
         start = pd.Timestamp(max(p1, 0) - 86400 * 2, unit="s", tz="UTC")
         end = pd.Timestamp(p2 + 86400 * 2, unit="s", tz="UTC")
         df = self.bars(ticker, start, end)
@@ -199,6 +201,44 @@ class MarketServer:
         if len(epochs):
             result["timestamp"] = [int(e) for e in epochs]
             result["indicators"] = {"quote": [quote], "adjclose": [{"adjclose": adj}]}
+        return 200, json.dumps({"chart": {"result": [result], "error": None}}).encode()
+
+    def yahoo_intraday(self, ticker: str, interval: str, p1: int, p2: int) -> tuple[int, bytes]:
+        """Intraday bars (the demo's, up to the real now) like Yahoo serves them: only within
+        its history limit and span per request (else 422 with Yahoo's message), with the
+        live bar appended stamped with the current second."""
+        ours = {"60m": "1h"}.get(interval, interval)
+        days = {"1m": 30, "1h": 730}.get(ours, 60)
+        span = 8 if ours == "1m" else days
+        now = int(time.time())
+        if p1 < now - days * 86400 or p2 - p1 > span * 86400 + 120:
+            error = {
+                "code": "Unprocessable Entity",
+                "description": f"{interval} data not available for startTime={p1} and "
+                f"endTime={p2}. The requested range must be within the last {days} days.",
+            }
+            return 422, json.dumps({"chart": {"result": None, "error": error}}).encode()
+        start = pd.Timestamp(p1, unit="s", tz="UTC")
+        end = pd.Timestamp(p2 - 1, unit="s", tz="UTC")
+        df = DemoSource(interval=ours).fetch(ticker, start, end)
+        epochs = (df["timestamp"].astype("int64") // 10**9).tolist()
+        quote: dict[str, list[Any]] = {c: df[c].tolist() for c in ("open", "high", "low", "close")}
+        quote["volume"] = df["volume"].astype("int64").tolist()
+        if len(epochs) and p2 >= now:  # the live bar: stamped now, off the grid
+            epochs.append(now if now % 60 else now + 1)
+            for c in quote:
+                quote[c].append(quote[c][-1])
+        result: dict[str, Any] = {
+            "meta": {
+                "symbol": ticker,
+                "exchangeTimezoneName": "America/New_York",
+                "gmtoffset": -14400,
+                "dataGranularity": interval,
+            },
+            "indicators": {"quote": [quote]},
+        }
+        if epochs:
+            result["timestamp"] = epochs
         return 200, json.dumps({"chart": {"result": [result], "error": None}}).encode()
 
     def stooq_body(self, ticker: str, params: dict[str, str]) -> tuple[int, bytes]:

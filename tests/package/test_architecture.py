@@ -26,6 +26,8 @@ GROUND = {
     "future_bars",
     "calendars",
     "data_checks",
+    "sessions",
+    "resample",
 }
 FLOORS: list[tuple[str, set[str]]] = [
     ("ground floor", {f"tickvault.{m}" for m in GROUND}),

@@ -58,7 +58,10 @@ def assert_exact(path: Path, writers: int) -> None:
     assert len(df) == writers * ITERATIONS * len(TICKERS) * DATES_PER_CALL
     assert not df.duplicated(["ticker", "timestamp"]).any()
     pd.testing.assert_frame_equal(
-        df.drop(columns="adj_close"), expected, check_dtype=False, check_like=False
+        df.drop(columns=["adj_close", "vwap", "trade_count"]),
+        expected,
+        check_dtype=False,
+        check_like=False,
     )
     for f in (path / "prices").glob("*.parquet"):
         pq.read_table(f)  # every file opens

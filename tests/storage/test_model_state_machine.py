@@ -112,7 +112,7 @@ class DatabaseMatchesModel(RuleBasedStateMachine):
         assert keys == sorted(expected)
         if cols is None or "close" in cols:
             assert dict(zip(keys, df.close, strict=True)) == expected
-        all_cols = [*COLUMNS, "adj_close"]
+        all_cols = [*COLUMNS, "adj_close", "vwap", "trade_count"]
         want_cols = ["ticker", "timestamp", *[c for c in all_cols if cols is None or c in cols]]
         assert list(df.columns) == want_cols
 

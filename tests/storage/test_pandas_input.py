@@ -579,7 +579,7 @@ def test_batch_without_rows_is_a_no_op_whatever_its_dtypes(tmp_path, make):
 
 def test_batch_without_rows_still_names_an_unknown_column(db):
     with pytest.raises(ValidationError, match="unknown column"):
-        db.upsert_prices(pd.DataFrame({c: [] for c in [*COLUMNS, "vwap"]}))
+        db.upsert_prices(pd.DataFrame({c: [] for c in [*COLUMNS, "vwapp"]}))
 
 
 FAST = ["naive datetime64[ns]", "naive datetime64[us]", "tz-aware New York", "date objects"]

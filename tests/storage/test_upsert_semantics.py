@@ -29,6 +29,8 @@ def test_newest_commit_wins_and_reads_are_sorted_and_unique(db, bars):
         "close",
         "volume",
         "adj_close",
+        "vwap",
+        "trade_count",
     ]
     assert df.equals(df.sort_values(["ticker", "timestamp"]).reset_index(drop=True))
     assert not df.duplicated(["ticker", "timestamp"]).any()

@@ -27,7 +27,7 @@ def good() -> pd.DataFrame:
 
 CASES = [
     ("missing column", lambda d: d.drop(columns="close"), "close", "missing"),
-    ("unknown column", lambda d: d.assign(vwap=1.0), "vwap", "unknown"),
+    ("unknown column", lambda d: d.assign(vwapp=1.0), "vwapp", "unknown"),
     ("uncastable", lambda d: d.assign(close=["11", "abc", "20.5"]), "close", "cannot be cast"),
     ("null ticker", lambda d: d.assign(ticker=["AAPL", None, "MSFT"]), "ticker", "null"),
     ("empty ticker", lambda d: d.assign(ticker=["AAPL", "", "MSFT"]), "ticker", "empty"),
@@ -117,7 +117,7 @@ def test_bad_read_arguments_are_named(db):
     with pytest.raises(ValidationError, match="start='yesterday-ish'"):
         db.read_table(start="yesterday-ish")
     with pytest.raises(ValidationError, match="unknown column"):
-        db.read_table(columns=["close", "vwap"])
+        db.read_table(columns=["close", "vwapp"])
     with pytest.raises(ValidationError, match="after end"):
         db.read_table(start="2024-03-05", end="2024-03-01")
 

@@ -17,7 +17,15 @@ from .common import (
     source_options,
 )
 from .errors import EXIT_OK, CommandFailed, UsageError
-from .option_types import add_tickers_file, count, date, limit, positive
+from .option_types import (
+    add_interval_option,
+    add_tickers_file,
+    bar_interval,
+    count,
+    date,
+    limit,
+    positive,
+)
 from .output import (
     Output,
     print_frame,
@@ -63,6 +71,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         "scheduler": args.scheduler,
         "n_workers": args.n_workers,
         "replace_source": args.replace_source,
+        "interval": args.interval,
     }
 
 
@@ -70,7 +79,7 @@ def cmd_update(args: argparse.Namespace, out: Output) -> int:
     """Fetch what is new since each ticker's last stored bar (``update``)."""
     tickers = read_tickers(args) or None
     db = open_db(args)
-    total = len(tickers) if tickers is not None else len(db.tickers())
+    total = len(tickers) if tickers is not None else len(db.tickers(interval=args.interval))
     if total == 0:
         raise CommandFailed(
             f"the database at {shown_db(args)!r} has no tickers to update; "
@@ -98,14 +107,17 @@ def _source(args: argparse.Namespace) -> Any:
                 "base_url=http://127.0.0.1:8000"
             )
         return None
-    return get_source(args.source, **source_options(args.source_option))
+    options = source_options(args.source_option)
+    if args.interval not in (None, "1d") and "interval" not in options:
+        options["interval"] = args.interval  # the source makes the bars the run writes
+    return get_source(args.source, **options)
 
 
 def cmd_query(args: argparse.Namespace, out: Output) -> int:
     """Print or save stored bars (``db.read_table``)."""
     db = open_db(args)
     tickers = read_tickers(args)
-    check_tickers(args, db, tickers)
+    check_tickers(args, db, tickers, _prices_table(args.interval))
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     df = db.read_table(
         "prices",
@@ -115,6 +127,9 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
         columns=columns,
         adjust=getattr(args, "adjust", None),
         as_of=args.as_of,
+        interval=args.interval,
+        resample=args.resample,
+        calendar=args.calendar,
     )
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:
@@ -130,6 +145,12 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     else:
         write_frame(df, fmt, sys.stdout)
     return EXIT_OK
+
+
+def _prices_table(interval: str | None) -> str:
+    from ..modes import prices_table
+
+    return prices_table(interval)
 
 
 # -- the parser -------------------------------------------------------------------------------
@@ -150,6 +171,7 @@ def add_commands(commands: Commands) -> None:
         action="store_true",
         help="re-fetch what applied repairs dropped (those tickers, from their first lost bar)",
     )
+    add_interval_option(p, "the bars to fetch and the table to write")
 
     p = commands.add("update", cmd_update, "fetch what is new since each ticker's last stored bar")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
@@ -163,7 +185,13 @@ def add_commands(commands: Commands) -> None:
     )
     p.add_argument("--start", type=date, metavar="DATE", help="start for tickers with no data")
     p.add_argument("--end", type=date, metavar="DATE", help="last date (default: today)")
+    add_interval_option(p, "the table to bring up to date")
 
+    _add_query_command(commands)
+
+
+def _add_query_command(commands: Commands) -> None:
+    """Register ``query``."""
     p = commands.add("query", cmd_query, "print or save stored bars")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all)")
     add_tickers_file(p)
@@ -182,6 +210,19 @@ def add_commands(commands: Commands) -> None:
         help="read the version current at TIME, e.g. 2026-11-30T22:00Z (a date: its end)",
     )
     add_adjust_option(p)
+    add_interval_option(p, "which bars to read")
+    p.add_argument(
+        "--resample",
+        type=bar_interval,
+        metavar="IV",
+        help="return coarser OHLCV bars: 2m, 5m, 15m, 30m, 1h or 1d, buckets on the UTC "
+        "clock labelled by their start (e.g. --interval 1m --resample 5m)",
+    )
+    p.add_argument(
+        "--calendar",
+        metavar="CODE",
+        help="with --resample 1d: one bar per session of this exchange calendar (e.g. XNYS)",
+    )
 
 
 def _add_source_options(p: argparse.ArgumentParser, *, default: str | None) -> None:

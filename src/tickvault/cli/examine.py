@@ -8,9 +8,10 @@ from typing import Any
 
 from ..errors import TableNotFound
 from ..formats import human_bytes, short_time
+from ..modes import FRESH_MINUTES, STALE_MINUTES, prices_table
 from .common import check_tickers, open_db, read_tickers, shown_db
 from .errors import EXIT_OK, EXIT_PROBLEMS
-from .option_types import add_tickers_file, count, date, limit
+from .option_types import add_interval_option, add_tickers_file, count, date, limit
 from .output import (
     Output,
     as_int,
@@ -26,7 +27,7 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
 
     db = open_db(args)
     tickers = read_tickers(args)
-    check_tickers(args, db, tickers)
+    check_tickers(args, db, tickers, prices_table(args.interval))
     frame = freshness(
         db,
         now=args.now,
@@ -34,6 +35,9 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
         fresh_days=args.fresh_days,
         stale_days=args.stale_days,
         tickers=tickers or None,
+        interval=args.interval,
+        fresh_minutes=args.fresh_minutes,
+        stale_minutes=args.stale_minutes,
     )
     summary = freshness_summary(frame, worst=args.worst)
     code = EXIT_PROBLEMS if summary["is_stale"] else EXIT_OK
@@ -205,6 +209,21 @@ def add_commands(commands: Commands) -> None:
         help="ages above N are stale (default: 7)",
     )
     p.add_argument("--now", type=date, metavar="TIME", help="judge as of TIME (default: now)")
+    add_interval_option(p, "judge this interval's table (intraday: in minutes behind)")
+    p.add_argument(
+        "--fresh-minutes",
+        type=count,
+        default=FRESH_MINUTES,
+        metavar="N",
+        help=f"intraday: up to N minutes behind is fresh (default: {FRESH_MINUTES})",
+    )
+    p.add_argument(
+        "--stale-minutes",
+        type=count,
+        default=STALE_MINUTES,
+        metavar="N",
+        help=f"intraday: more than N minutes behind is stale (default: {STALE_MINUTES})",
+    )
     p.add_argument("--all", action="store_true", help="list every ticker, fresh ones too")
     p.add_argument(
         "--worst", type=count, default=20, metavar="N", help="list the N oldest (default: 20)"

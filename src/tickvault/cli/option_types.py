@@ -8,7 +8,9 @@ import argparse
 import re
 
 __all__ = [
+    "add_interval_option",
     "add_tickers_file",
+    "bar_interval",
     "count",
     "date",
     "duration",
@@ -107,4 +109,27 @@ def add_tickers_file(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also read tickers from FILE (separated by whitespace, commas or new lines; "
         "# starts a comment; - reads stdin)",
+    )
+
+
+def bar_interval(value: str) -> str:
+    """A bar interval (``tickvault.modes.parse_interval``): 1m, 2m, 5m, 15m, 30m, 1h, 1d."""
+    from ..errors import ConfigError
+    from ..modes import parse_interval
+
+    try:
+        return parse_interval(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("interval=")) from None
+
+
+def add_interval_option(p: argparse.ArgumentParser, what: str) -> None:
+    """One description of ``--interval`` for every command that takes it."""
+    p.add_argument(
+        "--interval",
+        type=bar_interval,
+        default=None,
+        metavar="IV",
+        help=f"{what}: 1m, 2m, 5m, 15m, 30m, 1h or 1d (default: 1d, the prices table; "
+        f"1m is the table prices_1m)",
     )

@@ -111,7 +111,7 @@ def table(
 
 _NUMERIC = {"rows", "files", "tickers", "version", "age", "total", "written", "failed", "seconds"}
 _NUMERIC |= {"open", "high", "low", "close", "volume", "adj_close", "unchanged", "skipped"}
-_NUMERIC |= {"+files", "-files", "size"}
+_NUMERIC |= {"+files", "-files", "size", "vwap", "trade_count"}
 
 
 @contextmanager

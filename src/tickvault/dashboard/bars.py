@@ -70,6 +70,8 @@ class BarRange:
     end: int
     adjust: str | None = None
     columns: tuple[str, ...] | None = tuple(BAR_COLUMNS)
+    #: the prices table of the bars' interval (``prices``, ``prices_1m``, ...)
+    table: str = TABLE
 
     def read(self, lo: int, hi: int) -> pa.Table:
         s, e = pd.Timestamp(lo, tz="UTC"), pd.Timestamp(hi, tz="UTC")
@@ -77,7 +79,7 @@ class BarRange:
         if self.adjust is None:
             return self.snap.read_arrow(tickers=self.ticker, start=s, end=e, columns=cols)
         return self.db.read_arrow(
-            TABLE,
+            self.table,
             tickers=self.ticker,
             start=s,
             end=e,

@@ -70,6 +70,7 @@ def ticker_view(request: Request) -> dict[str, Any]:
         end=p.get("end"),
         latest=p.get("latest"),
         adjust=p.get("adjust"),
+        interval=p.get("interval"),
     )
 
 
@@ -129,7 +130,12 @@ def bars_csv(request: Request) -> Response:
     p = request.query_params
     db = _database(request).db()
     pieces = views.ticker_bars_csv(
-        db, ticker, start=p.get("start"), end=p.get("end"), adjust=p.get("adjust")
+        db,
+        ticker,
+        start=p.get("start"),
+        end=p.get("end"),
+        adjust=p.get("adjust"),
+        interval=p.get("interval"),
     )
     first = next(pieces)
     second = next(pieces, None)
@@ -151,6 +157,7 @@ def bars_json(request: Request) -> Response:
         adjust=p.get("adjust"),
         limit=p.get("limit"),
         version=p.get("version"),
+        interval=p.get("interval"),
     )
     return JSONResponse(data)
 

@@ -19,7 +19,15 @@ import pandas as pd
 
 from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
 from ..errors import ValidationError
+from ..modes import (
+    DEFAULT_INTERVAL,
+    INTERVAL_CHOICES,
+    interval_of_table,
+    parse_interval,
+    prices_table,
+)
 from ..pipeline.report import run_summary
+from ..sessions import exchange_sessions
 from ..storage import ParquetDB, Snapshot
 from ..tickers import close_matches, normalize
 from ..times import check_order, iso, to_ns
@@ -251,23 +259,25 @@ def _resolve_range(
 
 
 def _pinned(
-    db: ParquetDB, ticker: str, version: int | None = None
+    db: ParquetDB, ticker: str, version: int | None = None, table: str = TABLE
 ) -> tuple[Snapshot, dict[str, pd.Timestamp], str]:
     """(snapshot, watermarks, normalised ticker) for a ticker the database has (at
-    ``version``, default the newest); PageNotFound (naming close matches) otherwise."""
-    if version is not None and version > db.table_version(TABLE):
+    ``version``, default the newest) in ``table`` (the prices table of an interval);
+    PageNotFound (naming close matches) otherwise."""
+    if version is not None and version > db.table_version(table):
         raise ValidationError(
             f"version={version} is newer than the database (version "
-            f"{db.table_version(TABLE)}); leave it out for the newest",
+            f"{db.table_version(table)}); leave it out for the newest",
             column="version",
         )
-    snap = db.snapshot(TABLE, version) if TABLE in db.tables() else None
+    snap = db.snapshot(table, version) if table in db.tables() else None
     marks = snap.watermarks() if snap is not None else {}
     ticker = normalize(ticker)
     if snap is None or ticker not in marks:
         near = close_matches(ticker, marks)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise PageNotFound(f"no ticker {ticker!r} in the database at {str(db.path)!r}{hint}")
+        what = "" if table == TABLE else f" with {interval_of_table(table)} bars"
+        raise PageNotFound(f"no ticker {ticker!r}{what} in the database at {str(db.path)!r}{hint}")
     return snap, marks, ticker
 
 
@@ -283,12 +293,13 @@ def _bar_range(
     before anything is read or sent), narrowed to the ticker's first and last bar."""
     snap, marks, ticker = pinned
     s, e = to_ns(start or None, name="start"), to_ns(end or None, end=True, name="end")
+    table = snap.table
     check_order(start, end, s, e)
     first = int(snap.first_timestamps()[ticker].value)
     last = int(marks[ticker].value)
     lo = first if s is None else max(s, first)
     hi = last if e is None else min(e, last)
-    return BarRange(db, snap, ticker, lo, hi, adjust, columns)
+    return BarRange(db, snap, ticker, lo, hi, adjust, columns, table)
 
 
 def _ticker_freshness(db: ParquetDB, fresh: FreshnessCache, ticker: str) -> dict[str, Any]:
@@ -305,6 +316,93 @@ def _ticker_freshness(db: ParquetDB, fresh: FreshnessCache, ticker: str) -> dict
         "level": fr["level"],
         "is_stale": bool(fr["is_stale"]),
     }
+
+
+#: the quick range an intraday page opens with (a month of bars)
+INTRADAY_RANGE = "1m"
+
+
+def _intraday_freshness(
+    db: ParquetDB, fresh: FreshnessCache, ticker: str, interval: str
+) -> dict[str, Any]:
+    """Minutes behind (``freshness(interval=)``) on the dashboard's calendar (XNYS if none)."""
+    frame = freshness(
+        db, tickers=[ticker], interval=interval, calendar=fresh.opts.calendar or "XNYS"
+    )
+    fr = frame.iloc[0]
+    return {
+        "last_timestamp": iso(fr["last_timestamp"]),
+        "age": _age(fr["age"]),
+        "age_unit": fr["age_unit"],
+        "status": fr["status"],
+        "level": fr["level"],
+        "is_stale": bool(fr["is_stale"]),
+    }
+
+
+def _interval_view(
+    db: ParquetDB,
+    fresh: FreshnessCache,
+    ticker: str,
+    iv: str,
+    last: pd.Timestamp,
+    tail: Tail,
+    chart: dict[str, list[Any]],
+) -> dict[str, Any]:
+    """The page's interval switch and clock: the intervals the ticker has, the exchange's
+    zone, the last bar's, the ``latest`` bars' and (added to ``chart``) the candles' times
+    in it (intraday)."""
+    intraday = iv != DEFAULT_INTERVAL
+    zone = _exchange_zone(fresh)
+    if intraday:  # the chart's axis and tooltip in the exchange's clock
+        for key in ("timestamp", "timestamp_end"):
+            if key in chart:
+                chart[f"{key}_local"] = _local_times(chart[key], zone["name"])
+    latest = tail.rows()
+    for row in latest:  # times in the exchange's zone, the zone shown
+        row["local_time"] = _local(row["timestamp"], zone, intraday)
+    return {
+        "interval": iv,
+        "intervals": _intervals_of(db, ticker),
+        "time_zone": zone,
+        "last_local": _local(iso(last), zone, intraday),
+        "latest": latest,
+    }
+
+
+def _intervals_of(db: ParquetDB, ticker: str) -> list[str]:
+    """The intervals whose prices table holds ``ticker`` (from the log), finest first."""
+    tables = set(db.tables())
+    return [
+        iv
+        for iv in INTERVAL_CHOICES
+        if prices_table(iv) in tables and ticker in db.watermarks(prices_table(iv))
+    ]
+
+
+def _exchange_zone(fresh: FreshnessCache) -> dict[str, str]:
+    """The exchange whose clock the page shows: the dashboard's calendar, else XNYS."""
+    sessions = exchange_sessions(fresh.opts.calendar or "XNYS")
+    return {"calendar": sessions.name, "name": sessions.tz}
+
+
+def _local_times(stamps: list[str], zone: str) -> list[str]:
+    """ISO UTC times as ``2024-06-05 09:30 EDT`` in ``zone`` (vectorised)."""
+    if not stamps:
+        return []
+    idx = pd.DatetimeIndex(pd.to_datetime(stamps, utc=True)).tz_convert(zone)
+    return list(idx.strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def _local(stamp: str | None, zone: dict[str, str], intraday: bool) -> str | None:
+    """``2024-06-05 09:30 EDT``: an intraday bar's time in the exchange's zone, with the
+    zone's abbreviation; a daily bar keeps its date."""
+    if stamp is None:
+        return None
+    ts = pd.Timestamp(stamp)
+    if not intraday:
+        return ts.strftime("%Y-%m-%d")
+    return ts.tz_convert(zone["name"]).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _chart(bars: BarRange, n_latest: int) -> tuple[Candles, dict[str, list[Any]], Tail]:
@@ -326,20 +424,32 @@ def ticker_detail(
     end: str | None = None,
     latest: Any = None,
     adjust: Any = None,
+    interval: Any = None,
 ) -> dict[str, Any]:
-    """One ticker from one pinned snapshot: its freshness, the chart's candles of the
-    chosen range (columnar, at most MAX_CANDLES: the bars, or coarser candles for a long
-    range; ``adjust``: raw, splits or all), the ``latest`` bars of that range (newest
-    first) and its splits and dividends."""
+    """One ticker from one pinned snapshot of the prices table of ``interval`` (default
+    daily; the page's interval switch lists the intervals the ticker has): its freshness
+    (intraday: minutes behind, on the calendar the dashboard uses, default XNYS), the
+    chart's candles of the chosen range (columnar, at most MAX_CANDLES: the bars, or
+    coarser candles for a long range; ``adjust``: raw, splits or all), the ``latest`` bars
+    of that range (newest first; intraday ones with ``local_time`` in the exchange's zone)
+    and its splits and dividends."""
     n_latest = _int_arg(latest, "latest", 20, 1, 10_000)
     how = adjust_arg(adjust)
-    pinned = _pinned(db, ticker)
+    iv = parse_interval(interval)
+    pinned = _pinned(db, ticker, table=prices_table(iv))
     snap, marks, ticker = pinned
-    fr = _ticker_freshness(db, fresh, ticker)
-    name, s, e = _resolve_range(marks[ticker], range_, start, end)
+    intraday = iv != DEFAULT_INTERVAL
+    fr = (
+        _intraday_freshness(db, fresh, ticker, iv)
+        if intraday
+        else _ticker_freshness(db, fresh, ticker)
+    )
+    default = INTRADAY_RANGE if intraday else None
+    name, s, e = _resolve_range(marks[ticker], range_ or default, start, end)
     candles, chart, tail = _chart(_bar_range(db, pinned, s, e, how), n_latest)
     return {
         "ticker": ticker,
+        **_interval_view(db, fresh, ticker, iv, marks[ticker], tail, chart),
         "version": snap.version,
         "freshness": fr,
         "first": iso(snap.first_timestamps().get(ticker)),
@@ -356,7 +466,6 @@ def ticker_detail(
             "aggregated": candles.aggregated,
             "seconds": candles.span // 10**9 if candles.aggregated else None,
         },
-        "latest": tail.rows(),
         "adjust": how,
         "adjust_choices": [k or "raw" for k in ADJUST_LABELS],
         "actions": ticker_actions(db, ticker, s, e, chart["timestamp"]),
@@ -372,6 +481,7 @@ def ticker_bars_page(
     adjust: Any = None,
     limit: Any = None,
     version: Any = None,
+    interval: Any = None,
 ) -> dict[str, Any]:
     """A page of the ticker's bars as stored (or adjusted): at most ``limit`` (default
     DEFAULT_PAGE, at most MAX_PAGE) from ``start``, oldest first, read from ``version``
@@ -380,13 +490,22 @@ def ticker_bars_page(
     n = _int_arg(limit, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     how = adjust_arg(adjust)
     wanted = None if version in (None, "") else _int_arg(version, "version", 0, 0, 2**62)
-    pinned = _pinned(db, ticker, wanted)
+    iv = parse_interval(interval)
+    pinned = _pinned(db, ticker, wanted, prices_table(iv))
     bars, after = page(_bar_range(db, pinned, start, end, how), n)
     read = pinned[0].version
-    query = {"start": iso(after), "end": end or None, "adjust": how, "limit": n, "version": read}
+    query = {
+        "start": iso(after),
+        "end": end or None,
+        "adjust": how,
+        "limit": n,
+        "version": read,
+        "interval": None if iv == DEFAULT_INTERVAL else iv,
+    }
     following = urlencode({k: v for k, v in query.items() if v is not None})
     return {
         "ticker": pinned[2],
+        "interval": iv,
         "version": read,
         "adjust": how,
         "start": start or None,
@@ -406,12 +525,14 @@ def ticker_bars_csv(
     start: str | None = None,
     end: str | None = None,
     adjust: Any = None,
+    interval: Any = None,
 ) -> Iterator[str]:
     """The ticker's bars (all of them, or ``start``..``end``) as CSV pieces of at most
     CSV_ROWS rows, from one snapshot; ``adjust`` (raw, splits or all) as on the ticker
     page. Everything is checked before the first piece is asked for."""
     how = adjust_arg(adjust)
-    return csv_chunks(_bar_range(db, _pinned(db, ticker), start, end, how, columns=None))
+    pinned = _pinned(db, ticker, table=prices_table(parse_interval(interval)))
+    return csv_chunks(_bar_range(db, pinned, start, end, how, columns=None))
 
 
 # -- runs ---------------------------------------------------------------------------------

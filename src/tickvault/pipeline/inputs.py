@@ -14,8 +14,9 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
+from ..schema import get_schema
 from ..sources import as_source, get_source
-from ..sources.base import Source
+from ..sources.base import Source, check_interval
 from ..sources.provenance import describe as describe_origin
 from ..sources.provenance import origin, same_origin
 from ..storage import ParquetDB
@@ -23,11 +24,16 @@ from ..tickers import close_matches, normalize
 from ..times import iso
 
 
-def resolve_source(source: Any) -> Source:
-    """A source object for a registered name, a source object or a plain callable."""
+def resolve_source(source: Any, interval: str = "1d") -> Source:
+    """A source object for a registered name (created for ``interval``), a source object
+    or a plain callable; ConfigError, before anything is fetched, if it does not give bars
+    of ``interval`` (:func:`~tickvault.sources.base.check_interval`)."""
     if isinstance(source, str):
-        return get_source(source)
-    return as_source(source)
+        src = get_source(source, **({} if interval == "1d" else {"interval": interval}))
+    else:
+        src = as_source(source)
+    check_interval(src, interval)
+    return src
 
 
 def open_db(db: ParquetDB | str | os.PathLike[str]) -> ParquetDB:
@@ -49,13 +55,15 @@ def unique_tickers(tickers: str | Iterable[str]) -> list[str]:
     return out
 
 
-def check_sources(db: ParquetDB, tickers: list[str], source: Source, replace: bool) -> None:
+def check_sources(
+    db: ParquetDB, tickers: list[str], source: Source, replace: bool, table: str = "prices"
+) -> None:
     """Refuse (ConfigError) to write tickers whose stored bars came from another source,
     unless ``replace``: mixing two sources' bars in one series is silent corruption."""
     if replace:
         return
     mine = origin(source)
-    stored = db.sources()
+    stored = db.sources(table)
     clash: dict[str, list[str]] = {}
     for t in tickers:
         theirs = stored.get(t)
@@ -72,13 +80,15 @@ def check_sources(db: ParquetDB, tickers: list[str], source: Source, replace: bo
         )
 
 
-def stored_sources(db: ParquetDB, tickers: list[str]) -> list[tuple[Source, list[str]]]:
+def stored_sources(
+    db: ParquetDB, tickers: list[str], table: str = "prices"
+) -> list[tuple[Source, list[str]]]:
     """The sources the stored bars of ``tickers`` came from, each with its tickers
     (``update`` without a source): every ticker is fetched from the source recorded for
     *its* bars, never another's. ConfigError, before anything is fetched, naming the
     tickers that have no recorded source (written with ``upsert_prices``, or not stored
     at all) and how to name one."""
-    stored = db.sources()
+    stored = db.sources(table)
     groups: dict[str, list[str]] = {}
     found: dict[str, dict[str, Any]] = {}
     unknown = []
@@ -91,7 +101,7 @@ def stored_sources(db: ParquetDB, tickers: list[str]) -> list[tuple[Source, list
         groups.setdefault(key, []).append(t)
         found[key] = o
     if unknown:
-        known = db.tickers()
+        known = db.tickers(table)
         have = set(known)
         named = []
         for t in unknown[:5]:
@@ -105,18 +115,26 @@ def stored_sources(db: ParquetDB, tickers: list[str]) -> list[tuple[Source, list
             f"yahoo {unknown[0]}` (update([{unknown[0]!r}], source='yahoo')); from then on "
             f"it is recorded"
         )
-    return [
-        (get_source(found[k]["name"], **(found[k].get("options") or {})), ts)
-        for k, ts in sorted(groups.items())
-    ]
+    interval = get_schema(table).interval or "1d"
+    out = []
+    for k, ts in sorted(groups.items()):
+        options = dict(found[k].get("options") or {})
+        if interval != "1d":  # the table's interval, even if the source was an object
+            options["interval"] = interval
+        src = get_source(found[k]["name"], **options)
+        check_interval(src, interval)
+        out.append((src, ts))
+    return out
 
 
-def unrecorded(db: ParquetDB, tickers: list[str], source: Source) -> frozenset[str]:
+def unrecorded(
+    db: ParquetDB, tickers: list[str], source: Source, table: str = "prices"
+) -> frozenset[str]:
     """Tickers whose recorded source is not ``source`` (none recorded, or another one with
     ``replace_source``): their fetched bars are written even when stored identically
     already, so the run records where they come from now."""
     mine = origin(source)
-    stored = db.sources()
+    stored = db.sources(table)
     return frozenset(
         t for t in tickers if stored.get(t) is None or not same_origin(stored[t], mine)
     )
@@ -131,14 +149,14 @@ def resume_key(source: Source, start: pd.Timestamp | None, end: pd.Timestamp | N
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
-def completed_tickers(db: ParquetDB, key: str) -> set[str]:
+def completed_tickers(db: ParquetDB, key: str, table: str = "prices") -> set[str]:
     """Tickers that commits of earlier runs with this resume key published.
 
     The log is the checkpoint: each pipeline commit records ``run_key`` and the tickers
     it completed in its ``info``, atomically with the data, so what is skipped is exactly
     what was committed."""
     done: set[str] = set()
-    for entry in db.history("prices"):
+    for entry in db.history(table):
         info = entry.get("info") or {}
         if info.get("run_key") == key:
             done.update(info.get("done") or ())

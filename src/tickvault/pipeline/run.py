@@ -14,6 +14,8 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..future_bars import ahead_of, max_future_seconds
+from ..modes import parse_interval, prices_table
+from ..schema import get_schema
 from ..sources.base import Source
 from ..sources.policy import RetryPolicy
 from ..sources.provenance import describe as describe_origin
@@ -72,8 +74,11 @@ class Run:
         refused: dict[str, str] | None = None,
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
+        table: str = "prices",
     ) -> None:
         self.kind = kind
+        #: the prices table of the run's interval (``prices``, ``prices_1m``, ...)
+        self.table = table
         self.groups = groups
         self.jobs = [j for g in groups for j in g.jobs]
         self.db = db
@@ -103,7 +108,7 @@ class Run:
             results=results,
         )
         self.ledger = Ledger(report, progress=options.progress, on_progress=options.on_progress)
-        self.verifier = Verifier(db)
+        self.verifier = Verifier(db, table)
 
     @property
     def report(self) -> RunReport:
@@ -117,7 +122,9 @@ class Run:
             files, written = batch.files, batch.written
         else:
             limit = max_future_seconds(self.db.options.max_future)
-            validated, bad = validate_batch(batch.outcomes, source.name, limit)
+            validated, bad = validate_batch(
+                batch.outcomes, source.name, limit, get_schema(self.table)
+            )
             for o in batch.outcomes:
                 o.data = None
             for o in bad.values():
@@ -126,7 +133,7 @@ class Run:
                 validated = drop_unchanged(self.db, validated, keep=self.keep)
             files = []
             if validated is not None and validated.num_rows:
-                files = self.db.write_files("prices", validated)  # validated once: as is
+                files = self.db.write_files(self.table, validated)  # validated once: as is
             written = rows_per_ticker(files)
         info: dict[str, Any] = {
             "run_id": self.report.run_id,
@@ -139,7 +146,7 @@ class Run:
         if self.run_key is not None:
             info["run_key"] = self.run_key
             info["done"] = sorted(o.ticker for o in batch.outcomes if o.ok)
-        result = self.db.commit_files("prices", files, info=info)
+        result = self.db.commit_files(self.table, files, info=info)
         self.verifier.add(files)
         self.ledger.committed(result.version, written)
         log.debug("%s: committed version %d (%d rows)", self.kind, result.version, result.rows)
@@ -183,6 +190,7 @@ class Run:
                 chunk_size=opts.chunk_size,
                 skip_unchanged=self.skip_unchanged,
                 keep=self.keep,
+                table=self.table,
             )
         else:
             stream_rows(stream, jobs)
@@ -196,7 +204,7 @@ class Run:
         todo = [j for j in self.jobs if j.ticker not in passed]
         opts = self.options
         try:
-            writer = Writer(self.commit, lambda files: self.db.discard_files("prices", files))
+            writer = Writer(self.commit, lambda files: self.db.discard_files(self.table, files))
             try:
                 if todo:
                     with open_runner(
@@ -266,8 +274,14 @@ def fetch_and_write(
     cluster_options: dict[str, Any] | None = None,
     replace_source: bool = False,
     skip_unchanged: bool = True,
+    interval: str | None = None,
 ) -> RunReport:
     """Fetch ``tickers`` from ``source`` in parallel and write them to ``db`` (a backfill).
+
+    ``interval`` (default ``"1d"``): the bars to fetch and the table they go to (``"1m"``:
+    ``prices_1m``). A source named by a string is created for that interval; a source
+    object must give bars of it (its ``interval`` attribute): otherwise ConfigError before
+    anything is fetched (e.g. Stooq is daily only).
 
     Fetch tasks run on ``scheduler`` (``"threads"``, ``"processes"``, ``"synchronous"``,
     ``"distributed"`` for a LocalCluster of ``n_workers`` processes started for the run,
@@ -318,15 +332,17 @@ def fetch_and_write(
         chunk_size=chunk_size,
         cluster_options=cluster_options,
     )
-    src = resolve_source(source)
+    iv = parse_interval(interval)
+    table = prices_table(iv)
+    src = resolve_source(source, iv)
     lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
     check_order(start, end, lo, hi)
     check_not_future(start, lo)
     names = unique_tickers(tickers)
     database = open_db(db)
-    check_sources(database, names, src, replace_source)
+    check_sources(database, names, src, replace_source, table)
     key = resume_key(src, lo, hi)
-    skip = completed_tickers(database, key) & set(names) if resume else set()
+    skip = completed_tickers(database, key, table) & set(names) if resume else set()
     run = Run(
         kind="backfill",
         groups=[Group(src, [Job(t, lo, hi) for t in names])],
@@ -335,9 +351,10 @@ def fetch_and_write(
         skip_unchanged=skip_unchanged,
         run_key=key,
         skip=skip,
-        keep=unrecorded(database, names, src),
+        keep=unrecorded(database, names, src, table),
         start=lo,
         end=hi,
+        table=table,
     )
     return _execute(run, db)
 
@@ -397,8 +414,14 @@ def update(
     chunk_size: int | None = None,
     cluster_options: dict[str, Any] | None = None,
     replace_source: bool = False,
+    interval: str | None = None,
 ) -> RunReport:
     """Bring ``tickers`` (default: every ticker in the database) up to date.
+
+    ``interval`` (default ``"1d"``): which prices table to update (``"1m"``: ``prices_1m``,
+    its watermarks, its recorded sources, each created for that interval); a source that
+    cannot give bars of it is a ConfigError before anything is fetched. For intraday
+    tables an int ``lookback`` counts business days too (the last sessions are refetched).
 
     Each ticker is fetched from its watermark (last stored timestamp, from the log's
     metadata) minus ``lookback`` — an int counts business days (default 5: the last six daily
@@ -433,17 +456,20 @@ def update(
     lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
     check_order(start, end, lo, hi)
     check_not_future(start, lo)
+    iv = parse_interval(interval)
+    table = prices_table(iv)
+    if source is not None:
+        src = resolve_source(source, iv)  # before opening anything: a wrong interval
     database = open_db(db)
-    marks = database.watermarks()
+    marks = database.watermarks(table)
     names = unique_tickers(marks if tickers is None else tickers)
     if source is None:
-        plan = stored_sources(database, names)
+        plan = stored_sources(database, names, table)
         keep: frozenset[str] = frozenset()
     else:
-        src = resolve_source(source)
-        check_sources(database, names, src, replace_source)
+        check_sources(database, names, src, replace_source, table)
         plan = [(src, names)]
-        keep = unrecorded(database, names, src)
+        keep = unrecorded(database, names, src, table)
     refused = frozen(marks, names, max_future_seconds(database.options.max_future))
     groups = [
         Group(
@@ -462,5 +488,6 @@ def update(
         refused=refused,
         start=lo,
         end=hi,
+        table=table,
     )
     return _execute(run, db)

@@ -94,6 +94,7 @@ def stream_files(
     chunk_size: int | None,
     skip_unchanged: bool,
     keep: frozenset[str] = frozenset(),
+    table: str = "prices",
 ) -> None:
     """Parallel-write mode: workers write chunks of tickers as uncommitted files; their
     metadata streams to the writer, which commits them in batches. ``keep``: tickers
@@ -106,7 +107,15 @@ def stream_files(
         for chunk in chunks:
             if failed:
                 return  # the run is failing: submit nothing more
-            yield (db, s.source, chunk, s.policy, skip_unchanged, keep & {j.ticker for j in chunk})
+            yield (
+                db,
+                s.source,
+                chunk,
+                s.policy,
+                skip_unchanged,
+                keep & {j.ticker for j in chunk},
+                table,
+            )
 
     batch = Batch(source=s.source)
     opened = time.monotonic()
@@ -130,14 +139,14 @@ def stream_files(
                 s.writer.put(batch)
                 batch = Batch(source=s.source)
     except BaseException as exc:
-        db.discard_files("prices", batch.files)
+        db.discard_files(table, batch.files)
         if isinstance(exc, Exception):  # not on Ctrl-C: that must stop at once
             # the chunks still running write files that will never be committed: wait for
             # them (nothing new is submitted) and delete what they wrote
             failed = True
             for _, result, task_exc in results:
                 if task_exc is None:
-                    db.discard_files("prices", result.files)
+                    db.discard_files(table, result.files)
         raise
     if batch.outcomes:
         s.writer.put(batch)

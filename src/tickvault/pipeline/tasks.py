@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from ..errors import BadSourceData, ValidationError
 from ..future_bars import DEFAULT_MAX_FUTURE, max_future_seconds
-from ..schema import PRICES, Validated, symbol_problem
+from ..schema import PRICES, TableSchema, Validated, get_schema, symbol_problem
 from ..sources.actions import unpack
 from ..sources.base import reject_conflicting_duplicates
 from ..sources.checks import reject_other_tickers
@@ -181,11 +181,15 @@ def fetch_one(source: Any, job: Job, policy: RetryPolicy) -> Outcome:
 
 
 def validate_batch(
-    outcomes: list[Outcome], source_name: str, max_future: float | None = DEFAULT_MAX_FUTURE
+    outcomes: list[Outcome],
+    source_name: str,
+    max_future: float | None = DEFAULT_MAX_FUTURE,
+    schema: TableSchema = PRICES,
 ) -> tuple[Validated | None, dict[str, Outcome]]:
     """Validate the rows of successful outcomes together (fast path); if the batch is
     rejected, validate ticker by ticker so only the bad tickers fail. ``max_future``: the
-    database's limit for bars in the future (:mod:`tickvault.future_bars`).
+    database's limit for bars in the future (:mod:`tickvault.future_bars`); ``schema``:
+    the prices table of the run's interval (intraday bars must lie on its grid).
 
     Returns the clean table (sorted by key; None if no rows) and the outcomes that failed
     validation (turned into ``BadSourceData`` failures, ``data`` dropped).
@@ -199,7 +203,7 @@ def validate_batch(
         return None, {}
     try:
         combined = pa.concat_tables(parts, promote_options="permissive")
-        return PRICES.validated(combined, max_future=max_future), {}
+        return schema.validated(combined, max_future=max_future), {}
     except (ValidationError, pa.ArrowException, TypeError, ValueError):
         pass
     good: list[pa.Table] = []
@@ -208,7 +212,7 @@ def validate_batch(
         if not (o.ok and o.data is not None and o.data.num_rows):
             continue
         try:
-            good.append(PRICES.validate(o.data, max_future=max_future))
+            good.append(schema.validate(o.data, max_future=max_future))
         except (ValidationError, pa.ArrowException, TypeError, ValueError) as exc:
             err = BadSourceData.from_validation(exc, source=source_name, ticker=o.ticker)
             o.ok, o.data = False, None
@@ -217,7 +221,7 @@ def validate_batch(
     if not good:
         return None, bad
     both = pa.concat_tables(good, promote_options="permissive")
-    return PRICES.validated(both, max_future=max_future), bad
+    return schema.validated(both, max_future=max_future), bad
 
 
 def drop_unchanged(
@@ -231,7 +235,7 @@ def drop_unchanged(
     tickers = sorted(set(table.column("ticker").to_pylist()))
     ts = table.column("timestamp")
     lo, hi = pc.min_max(ts).values()
-    stored = db.snapshot("prices").read_arrow(  # new tickers are expected: no warning
+    stored = db.snapshot(batch.table).read_arrow(  # new tickers are expected: no warning
         tickers=tickers,
         start=pd.Timestamp(lo.as_py()),
         end=pd.Timestamp(hi.as_py()),
@@ -265,18 +269,20 @@ def fetch_write_chunk(
     policy: RetryPolicy,
     skip_unchanged: bool,
     keep: frozenset[str] = frozenset(),
+    table_name: str = "prices",
 ) -> ChunkOutcome:
     """Parallel-write task: fetch ``jobs``, write their rows as new uncommitted files in the
     database folder, return the files' metadata (never the rows). ``keep``: tickers
     written even when unchanged."""
     name = str(getattr(source, "name", "source"))
     outcomes = [fetch_one(source, job, policy) for job in jobs]
-    table, _bad = validate_batch(outcomes, name, max_future_seconds(db.options.max_future))
+    limit = max_future_seconds(db.options.max_future)
+    table, _bad = validate_batch(outcomes, name, limit, get_schema(table_name))
     for o in outcomes:
         o.data = None
     if table is None:
         return ChunkOutcome(outcomes)
     if skip_unchanged:
         table = drop_unchanged(db, table, keep)
-    files = db.write_files("prices", table)  # validated once: written as is
+    files = db.write_files(table_name, table)  # validated once: written as is
     return ChunkOutcome(outcomes, files, rows_per_ticker(files))

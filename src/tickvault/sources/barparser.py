@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import BadSourceData
-from .base import ADJ_CLOSE, PRICE_COLUMNS, empty_prices, validate_prices
+from .base import ADJ_CLOSE, OPTIONAL_COLUMNS, PRICE_COLUMNS, empty_prices, validate_prices
 
-TARGETS = (*PRICE_COLUMNS, ADJ_CLOSE)
+TARGETS = (*PRICE_COLUMNS, *OPTIONAL_COLUMNS)
 
 
 _ALIASES: dict[str, str] = {
@@ -35,10 +35,14 @@ _ALIASES: dict[str, str] = {
     "adjustedclose": ADJ_CLOSE,
     "volume": "volume",
     "vol": "volume",
+    "vwap": "vwap",
+    "tradecount": "trade_count",
+    "trades": "trade_count",
+    "numberoftrades": "trade_count",
 }
 
 
-_NUMERIC = ("open", "high", "low", "close", "volume", ADJ_CLOSE)
+_NUMERIC = ("open", "high", "low", "close", "volume", *OPTIONAL_COLUMNS)
 
 
 _PRICES = ("open", "high", "low", "close")
@@ -79,6 +83,11 @@ class BarParser:
     columns: Mapping[str, str] = field(default_factory=dict)
     ticker_column: str | None = None
     date_format: str | None = None
+    #: ``"1d"``: dates (a midnight with an offset is that date); intraday: instants, which
+    #: need a UTC offset or ``tz``
+    interval: str = "1d"
+    #: the time zone of naive intraday timestamps (``"America/New_York"``)
+    tz: str | None = None
 
     def mapping(self, header: list[str], file: Path) -> dict[str, str]:
         """``{their column: our column}`` for ``file``."""
@@ -128,9 +137,14 @@ class BarParser:
         fail = self._failer(rows, ticker)
         # dates first (a bad date cannot be placed in or out of the range), then only the
         # rows in range: a bad value outside the range asked for does not matter
-        stamps = _timestamps(
-            rows.frame[ours["timestamp"]], ours["timestamp"], self.date_format, fail
-        )
+        if self.interval == "1d":
+            stamps = _timestamps(
+                rows.frame[ours["timestamp"]], ours["timestamp"], self.date_format, fail
+            )
+        else:
+            stamps = _instants(
+                rows.frame[ours["timestamp"]], ours["timestamp"], self.date_format, self.tz, fail
+            )
         ns = stamps.astype("datetime64[ns, UTC]")
         in_range = np.ones(len(ns), dtype=bool)
         if lo is not None:
@@ -149,7 +163,7 @@ class BarParser:
         holiday = np.logical_and.reduce([missing[c] for c in _PRICES])
         for col, miss in missing.items():
             bad = miss & ~holiday
-            if col != ADJ_CLOSE and bad.any():
+            if col not in OPTIONAL_COLUMNS and bad.any():
                 fail(int(np.argmax(bad)), ours[col], "is empty")
         keep = ~holiday
         n = int(keep.sum())
@@ -158,7 +172,10 @@ class BarParser:
             "timestamp": pa.array(ns.to_numpy()[places][keep], pa.timestamp("ns", "UTC")),
         }
         for col in _NUMERIC:
-            if col in numbers:
+            if col in numbers and col in OPTIONAL_COLUMNS:  # an empty cell is null
+                values = numbers[col][keep]
+                data[col] = pa.array(values, pa.float64(), mask=np.isnan(values))
+            elif col in numbers:
                 data[col] = numbers[col][keep]
             elif col == "volume":
                 data[col] = np.zeros(n)
@@ -225,3 +242,74 @@ def _timestamps(
     if empty.any():
         fail(int(np.argmax(empty)), column, "has no date")
     return parsed
+
+
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+
+
+def _instants(
+    s: pd.Series,
+    column: str,
+    date_format: str | None,
+    tz: str | None,
+    fail: Callable[[int, str, str], None],
+) -> pd.Series:
+    """UTC instants of intraday timestamps: with a UTC offset (or a tz-aware column) as
+    given; naive ones in ``tz``. A naive timestamp without ``tz`` is refused, never guessed."""
+    need = (
+        "intraday timestamps need a UTC offset, e.g. 2024-03-01T09:30:00-05:00, or the "
+        "source option tz= naming their zone, e.g. tz='America/New_York'"
+    )
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        if tz is None:
+            fail(0, column, f"holds naive timestamps (no time zone); {need}")
+        return _localized(s, tz or "UTC", column, fail)
+    text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
+    empty = (text == "").to_numpy()
+    if empty.any():
+        fail(int(np.argmax(empty)), column, "has no timestamp")
+    aware = text.str.contains(_OFFSET).to_numpy()
+    if not aware.all() and tz is None:
+        i = int(np.argmax(~aware))
+        fail(i, column, f"{text.iloc[i]!r} has no UTC offset; {need}")
+    fmt = date_format or "ISO8601"
+    hint = (
+        f"does not match date_format={date_format!r}"
+        if date_format
+        else "is not an ISO timestamp such as 2024-03-01T09:30:00-05:00"
+    )
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    if aware.any():
+        out[aware] = pd.to_datetime(text[aware], format=fmt, errors="coerce", utc=True)
+    if not aware.all():
+        naive = pd.to_datetime(text[~aware], format=fmt, errors="coerce")
+        out[~aware] = _localized(naive, tz or "UTC", column, fail)
+    bad = out.isna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        fail(i, column, f"{text.iloc[i]!r} {hint}")
+    return out
+
+
+def _localized(
+    s: pd.Series, tz: str, column: str, fail: Callable[[int, str, str], None]
+) -> pd.Series:
+    """Naive wall-clock times in ``tz`` as UTC; a time that does not exist or is ambiguous
+    there (the clock change) is refused naming the row."""
+    try:
+        out = s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    except Exception as exc:  # an unknown zone name
+        fail(0, column, f"tz={tz!r} is not a time zone such as 'America/New_York' ({exc})")
+        raise
+    lost = (out.isna() & s.notna()).to_numpy()
+    if lost.any():
+        i = int(np.argmax(lost))
+        fail(
+            int(s.index[i]),  # the rows' index is their position (Rows resets it)
+            column,
+            f"{str(s.iloc[i])!r} is not one instant in {tz} (skipped or repeated by the "
+            f"clock change); write it with its UTC offset",
+        )
+    return out

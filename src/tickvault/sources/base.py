@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import BadSourceData, ConfigError, ValidationError
+from ..modes import parse_interval, prices_table
 from ..schema import PRICES
 from ..times import TimeLike, parse_time
 from .checks import reject_other_tickers
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 #: The columns every source returns, in this order (``adj_close`` is optional).
 PRICE_COLUMNS: tuple[str, ...] = ("ticker", "timestamp", "open", "high", "low", "close", "volume")
 ADJ_CLOSE = "adj_close"
+#: the columns a source may add (kept by :func:`validate_prices` when the input has them)
+OPTIONAL_COLUMNS: tuple[str, ...] = (ADJ_CLOSE, "vwap", "trade_count")
 ENTRY_POINT_GROUP = "tickvault.sources"
 
 
@@ -117,7 +120,7 @@ def validate_prices(
         raise BadSourceData.from_validation(
             exc, source=source, ticker=ticker, where=f"{place}{column}"
         ) from exc
-    keep = [*PRICE_COLUMNS, ADJ_CLOSE] if ADJ_CLOSE in names else list(PRICE_COLUMNS)
+    keep = [*PRICE_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in names)]
     reject_other_tickers(table.column("ticker"), ticker, source)
     return table.select(keep).to_pandas()
 
@@ -194,9 +197,13 @@ class CallableSource:
         *,
         name: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        interval: str | None = None,
     ) -> None:
         if not callable(func):
             raise ConfigError(f"a source must be callable or have a fetch method, got {func!r}")
+        #: the interval of the bars the callable returns (its ``interval`` attribute, if
+        #: it has one; default daily)
+        self.interval = parse_interval(interval or getattr(func, "interval", None))
         self.func = func
         self.name = name or getattr(func, "__name__", None) or type(func).__name__
         self.retry_policy = retry_policy or RetryPolicy()
@@ -254,11 +261,36 @@ def as_source(
             fetch,
             name=name or getattr(obj, "name", None) or type(obj).__name__,
             retry_policy=retry_policy or getattr(obj, "retry_policy", None),
+            interval=getattr(obj, "interval", None),
         )
     if callable(obj):
         return CallableSource(obj, name=name, retry_policy=retry_policy)
     raise ConfigError(
         f"{obj!r} is not a source: pass an object with fetch(ticker, start, end) or such a callable"
+    )
+
+
+# -- intervals -----------------------------------------------------------------------------
+
+
+def source_interval(source: Any) -> str:
+    """The bar interval ``source`` gives: its ``interval`` attribute (default ``"1d"``)."""
+    return parse_interval(getattr(source, "interval", None))
+
+
+def check_interval(source: Any, interval: str) -> None:
+    """ConfigError, before anything is fetched, when ``source`` does not give bars of
+    ``interval``: bars are never written into another interval's table."""
+    want = parse_interval(interval)
+    have = source_interval(source)
+    if have == want:
+        return
+    name = getattr(source, "name", type(source).__name__)
+    raise ConfigError(
+        f"source {name!r} gives {have} bars, but this run writes {want} bars (table "
+        f"{prices_table(want)}); create the source for that interval, e.g. "
+        f"get_source({name!r}, interval={want!r}) or `tickvault update --source {name} "
+        f"--interval {want}`, or run with interval={have!r}"
     )
 
 

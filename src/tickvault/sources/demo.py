@@ -34,7 +34,10 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import BadSourceData, ConfigError, SourceUnavailable, TickerNotFound, ValidationError
-from ..schema import PRICES, TIMESTAMP_TYPE
+from ..modes import INTERVAL_SECONDS, parse_interval
+from ..resample import aggregate
+from ..schema import PRICES, TIMESTAMP_TYPE, prices_schema
+from ..sessions import exchange_sessions
 from . import demo_calendar
 from .actions import Fetched, actions_frame
 from .base import PRICE_COLUMNS, TimeLike, bounds, empty_prices, validate_prices
@@ -48,6 +51,8 @@ log = logging.getLogger(__name__)
 EPOCH = demo_calendar.EPOCH
 
 _U53 = 2.0**-53
+DAY_NS = 86_400 * 10**9
+MINUTE_NS = 60 * 10**9
 
 # attempts per (source instance id, ticker) in this process, for ``transient_failures``
 _ATTEMPTS: dict[tuple[str, str], int] = {}
@@ -128,7 +133,10 @@ def _history_start(i1: int, years: int) -> int:
     return _count(_day(first))
 
 
-_ARROW_SCHEMA = PRICES.arrow_schema.remove(PRICES.arrow_schema.get_field_index("adj_close"))
+_ARROW_SCHEMA = pa.schema([PRICES.arrow_schema.field(c) for c in PRICE_COLUMNS])
+#: intraday demo bars also carry vwap and trade_count
+_INTRADAY_COLUMNS = (*PRICE_COLUMNS, "vwap", "trade_count")
+_INTRADAY_SCHEMA = pa.schema([PRICES.arrow_schema.field(c) for c in _INTRADAY_COLUMNS])
 _EMPTY_ARROW = _ARROW_SCHEMA.empty_table()
 
 
@@ -172,6 +180,8 @@ class DemoSource:
         retry_policy: RetryPolicy | None = None,
         validate: bool = False,
         name: str = "demo",
+        interval: str = "1d",
+        history_days: int = 30,
     ) -> None:
         if latency < 0:
             raise ConfigError(f"demo: latency must be >= 0 seconds, got {latency!r}")
@@ -181,6 +191,12 @@ class DemoSource:
             raise ConfigError(
                 "demo: transient_failures, revision, revised_bars and history_years must be >= 0"
             )
+        if history_days < 1:
+            raise ConfigError(f"demo: history_days must be >= 1, got {history_days!r}")
+        #: the bars this source makes (``"1d"``, ``"1m"``, ...): one interval per instance
+        self.interval = parse_interval(interval)
+        #: intraday bars: the default history (``start=None``) in calendar days
+        self.history_days = int(history_days)
         if isinstance(unknown_tickers, str):
             unknown_tickers = [unknown_tickers]
         self.name = name
@@ -205,6 +221,7 @@ class DemoSource:
                 "fail_rate": self.fail_rate,
                 "transient_failures": self.transient_failures,
                 "revision": self.revision,
+                "interval": "" if self.interval == "1d" else self.interval,
             }.items()
             if v
         }
@@ -253,6 +270,8 @@ class DemoSource:
     def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
         lo, hi = bounds(start, end)
         self._request(ticker)
+        if self.interval != "1d":
+            return self._checked(self.intraday_arrow(ticker, lo, hi), ticker).to_pandas()
         df = self.bars(ticker, lo, hi)
         if self.validate:
             df = validate_prices(df, ticker=ticker, source=self.name)
@@ -264,17 +283,117 @@ class DemoSource:
         The pipeline prefers this method when a source has it."""
         lo, hi = bounds(start, end)
         self._request(ticker)
-        table = self.bars_arrow(ticker, lo, hi)
-        if self.validate:
-            try:
-                table = PRICES.validate(table)
-            except ValidationError as exc:
-                raise BadSourceData(
-                    f"source {self.name!r} returned bad data for {ticker!r}: {exc}",
-                    ticker=ticker,
-                    source=self.name,
-                ) from exc
-        return table
+        if self.interval != "1d":
+            return self._checked(self.intraday_arrow(ticker, lo, hi), ticker)
+        return self._checked(self.bars_arrow(ticker, lo, hi), ticker)
+
+    def _checked(self, table: pa.Table, ticker: str) -> pa.Table:
+        """``table``, run through the schema validation if ``validate=True``."""
+        if not self.validate:
+            return table
+        try:
+            schema = prices_schema(self.interval)
+            return schema.validate(table).select(table.column_names)
+        except ValidationError as exc:
+            raise BadSourceData(
+                f"source {self.name!r} returned bad data for {ticker!r}: {exc}",
+                ticker=ticker,
+                source=self.name,
+            ) from exc
+
+    # -- intraday ----------------------------------------------------------------------------
+
+    def intraday_arrow(
+        self, ticker: str, start: pd.Timestamp | None, end: pd.Timestamp | None
+    ) -> pa.Table:
+        """Bars of ``self.interval`` in ``[start, end]``, inside New York Stock Exchange
+        sessions only (09:30-16:00 New York; early closes end at 13:00; none on holidays):
+        each session's one-minute path runs from that day's demo open to its close, seeded
+        by (ticker, session), so a bar is the same whatever range is asked for. Coarser
+        bars aggregate the minutes from the session's open (an hourly bar starts at 09:30;
+        an early close's last one is shorter). Only finished bars exist: a bar is there once
+        its end (or the session's close) has passed ``now`` (``as_of``: the end of that
+        day). ``start=None``: ``history_days`` before the end."""
+        step = INTERVAL_SECONDS[self.interval] * 10**9
+        now = self._intraday_now()
+        hi = now if end is None else min(now, int(end.value))
+        lo = hi - self.history_days * DAY_NS if start is None else int(start.value)
+        if hi < lo:
+            return _INTRADAY_SCHEMA.empty_table()
+        cal = exchange_sessions("XNYS")
+        cal.check_covers(hi, "the demo source's end")
+        first = np.datetime64(lo // DAY_NS - 1, "D")
+        last = np.datetime64(hi // DAY_NS + 1, "D")
+        span = cal.between(first, last)
+        labels = cal.labels[span].astype("datetime64[D]")
+        labels = labels[labels >= EPOCH]
+        opens, closes = cal.opens[span][-len(labels) :], cal.closes[span][-len(labels) :]
+        if not len(labels):
+            return _INTRADAY_SCHEMA.empty_table()
+        minutes = self._minutes(ticker, labels, opens, closes)
+        ts = minutes.column("timestamp").cast(pa.int64()).to_numpy()
+        session_open = np.repeat(opens, ((closes - opens) // MINUTE_NS).astype("int64"))
+        session_close = np.repeat(closes, ((closes - opens) // MINUTE_NS).astype("int64"))
+        if self.interval == "1m":
+            bars = minutes
+            ends = ts + step
+        else:
+            bucket = session_open + (ts - session_open) // step * step
+            bars = aggregate(minutes, bucket)
+            starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+            ends = np.minimum(bucket[starts] + step, session_close[starts])
+        stamps = bars.column("timestamp").cast(pa.int64()).to_numpy()
+        keep = (stamps >= lo) & (stamps <= hi) & (ends <= now)
+        return bars if keep.all() else bars.filter(pa.array(keep))
+
+    def _intraday_now(self) -> int:
+        """The instant (ns) up to which intraday bars exist."""
+        if self.as_of is None:
+            return time.time_ns()
+        end_of_day = pd.Timestamp(self.as_of, tz=demo_calendar.NEW_YORK) + pd.Timedelta(days=1)
+        return int(end_of_day.tz_convert("UTC").value)
+
+    def _minutes(
+        self, ticker: str, labels: np.ndarray, opens: np.ndarray, closes: np.ndarray
+    ) -> pa.Table:
+        """The one-minute bars of the sessions ``labels`` (with their opens and closes)."""
+        index = demo_calendar.count(labels).astype("int64")
+        o_day, _, _, c_day, v_day = self._walk(ticker, int(index[0]), int(index[-1]) + 1)
+        f = split_factor(ticker, int(index[0]), len(c_day))
+        if f is not None:
+            o_day, c_day, v_day = _cents(o_day * f), _cents(c_day * f), np.round(v_day / f)
+        rel = index - index[0]
+        cols: list[list[np.ndarray]] = [[] for _ in range(8)]
+        for k in range(len(labels)):
+            n = int((closes[k] - opens[k]) // MINUTE_NS)
+            o0, c0 = float(o_day[rel[k]]), float(c_day[rel[k]])
+            u = _to_unit(_raw(("minute", ticker, str(int(index[k]))), n * 4)).reshape(n, 4)
+            walk = np.concatenate([[0.0], np.cumsum(2.0 * u[:, 0] - 1.0)])
+            frac = np.arange(n + 1) / n
+            path = o0 + (c0 - o0) * frac + 0.0008 * o0 * (walk - frac * walk[-1])
+            path = _cents(np.maximum(path, 0.01))
+            path[0], path[-1] = o0, c0
+            op, cl = path[:-1], path[1:]
+            hi_ = np.maximum(
+                _cents(np.maximum(op, cl) * (1.0 + 0.0005 * u[:, 1])), np.maximum(op, cl)
+            )
+            lo_ = np.minimum(
+                _cents(np.minimum(op, cl) * (1.0 - 0.0005 * u[:, 2])), np.minimum(op, cl)
+            )
+            vol = np.round(float(v_day[rel[k]]) / n * (0.3 + 1.4 * u[:, 3]))
+            vwap = np.clip(np.round((hi_ + lo_ + cl) / 3.0, 4), lo_, hi_)
+            stamps = opens[k] + np.arange(n, dtype="int64") * MINUTE_NS
+            for out, v in zip(cols, (stamps, op, hi_, lo_, cl, vol, vwap, vol), strict=True):
+                out.append(v)
+        stamps, op, hi_, lo_, cl, vol, vwap, _ = (np.concatenate(c) for c in cols)
+        trades = np.maximum(vol // 100, 1).astype("int64")
+        arrays = [
+            _ticker_array(ticker, len(stamps)),
+            pa.array(stamps, type=pa.int64()).cast(TIMESTAMP_TYPE),
+            *(pa.array(v, type=pa.float64()) for v in (op, hi_, lo_, cl, vol, vwap)),
+            pa.array(trades, type=pa.int64()),
+        ]
+        return pa.Table.from_arrays(arrays, schema=_INTRADAY_SCHEMA)
 
     def bars(
         self, ticker: str, start: pd.Timestamp | None, end: pd.Timestamp | None

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import BadSourceData, ConfigError, TickerNotFound
+from ..modes import parse_interval
 from .actions import Fetched
 from .barparser import TARGETS, BarParser, Rows
 from .base import (
@@ -64,7 +66,20 @@ class FileSource(abc.ABC):
         actions: str | os.PathLike[str] | None = None,
         retry_policy: RetryPolicy | None = None,
         name: str | None = None,
+        interval: str = "1d",
+        tz: str | None = None,
     ) -> None:
+        #: the interval of the files' bars; intraday timestamps need an offset or ``tz``
+        self.interval = parse_interval(interval)
+        self.tz = tz
+        if tz is not None:
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(
+                    f"{self.format} source: tz={tz!r} is not a time zone; use an IANA name "
+                    f"such as 'America/New_York' or 'UTC'"
+                ) from None
         self.path = Path(path).expanduser()
         if not self.path.exists():
             raise ConfigError(
@@ -175,7 +190,9 @@ class FileSource(abc.ABC):
 
     @property
     def parser(self) -> BarParser:
-        return BarParser(self.name, self.columns, self.ticker_column, self.date_format)
+        return BarParser(
+            self.name, self.columns, self.ticker_column, self.date_format, self.interval, self.tz
+        )
 
     def _ticker_source_column(self, header: list[str], file: Path) -> str | None:
         for their, ours in self.parser.mapping(header, file).items():

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..errors import BadSourceData, RateLimited, TickerNotFound
+from ..errors import BadSourceData, ConfigError, RateLimited, TickerNotFound
+from ..modes import parse_interval
 from .barparser import BarParser, Rows
 from .base import TimeLike, bounds, clip, empty_prices
 from .http import HttpSource
@@ -26,13 +27,25 @@ log = logging.getLogger(__name__)
 
 
 class StooqSource(HttpSource):
-    """``get_source("stooq", base_url=None, rate_limit=1, symbol_suffix=None, ...)``."""
+    """``get_source("stooq", base_url=None, rate_limit=1, symbol_suffix=None, ...)``.
+    Daily bars only: ``interval`` other than ``"1d"`` is a ConfigError."""
 
     provider: ClassVar[str] = "stooq"
     default_base_url: ClassVar[str] = "https://stooq.com"
     default_rate_limit: ClassVar[float | None] = 1.0
 
-    def __init__(self, *, symbol_suffix: str | None = None, **options: Any) -> None:
+    #: the only interval Stooq's download gives
+    interval: str = "1d"
+
+    def __init__(
+        self, *, symbol_suffix: str | None = None, interval: str = "1d", **options: Any
+    ) -> None:
+        if parse_interval(interval) != "1d":
+            raise ConfigError(
+                f"stooq gives daily bars only (interval='1d'), not interval={interval!r}; "
+                f"for intraday bars use the yahoo, csv, parquet or demo source, e.g. "
+                f"`tickvault backfill --source yahoo --interval {interval} AAPL`"
+            )
         super().__init__(**options)
         self.symbol_suffix = symbol_suffix
 

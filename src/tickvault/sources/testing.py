@@ -22,20 +22,23 @@ import pandas as pd
 
 from ..errors import TickerNotFound, TickvaultError
 from ..schema import PRICES
-from .base import ADJ_CLOSE, PRICE_COLUMNS, TimeLike, as_source, bounds
+from .base import OPTIONAL_COLUMNS, PRICE_COLUMNS, TimeLike, as_source, bounds
 from .policy import RetryPolicy
 
 
 def _check_frame(df: Any, ticker: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> None:
     assert isinstance(df, pd.DataFrame), f"fetch must return a DataFrame, got {type(df)}"
     cols = list(df.columns)
-    allowed = (list(PRICE_COLUMNS), [*PRICE_COLUMNS, ADJ_CLOSE])
-    assert cols in allowed, f"columns must be {allowed[0]} (+ optional adj_close), got {cols}"
+    extra = cols[len(PRICE_COLUMNS) :]
+    assert cols[: len(PRICE_COLUMNS)] == list(PRICE_COLUMNS) and extra == [
+        c for c in OPTIONAL_COLUMNS if c in extra
+    ], f"columns must be {list(PRICE_COLUMNS)} (+ optional {list(OPTIONAL_COLUMNS)}), got {cols}"
     assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]", (
         f"timestamp must be datetime64[ns, UTC], got {df['timestamp'].dtype}"
     )
     for col in cols[2:]:
-        assert str(df[col].dtype) == "float64", f"{col} must be float64, got {df[col].dtype}"
+        want = ("int64", "Int64") if col == "trade_count" else ("float64",)
+        assert str(df[col].dtype) in want, f"{col} must be {want[0]}, got {df[col].dtype}"
     assert isinstance(df.index, pd.RangeIndex) and df.index.start == 0, (
         "the index must be a default RangeIndex"
     )

@@ -9,6 +9,15 @@ and ``meta`` (``exchangeTimezoneName``, ``gmtoffset``); or ``chart.error`` (code
 Each bar keeps its exchange session date: the epoch is converted to the exchange's local
 time (``exchangeTimezoneName``, else ``gmtoffset``) and the bar is stamped 00:00 UTC of that
 date. Bars with a null price (holidays, halts) are dropped; a null volume is 0.
+
+Intraday (``interval="1m"`` ... ``"1h"``; Yahoo's ``60m`` for ``1h``): each bar keeps its
+instant (the epoch of its start); a bar off the interval's grid (the live bar Yahoo appends,
+stamped with the current time) is dropped. Yahoo keeps intraday history for a limited time
+(:data:`HISTORY_DAYS`: about 30 days of 1m, 60 of 2m-30m, 730 of 1h) and answers one
+request for a limited span (:data:`CHUNK_DAYS`): a fetch is made of as many requests as its
+range needs, from ``start`` to now (splits after ``end`` must be known to un-apply them),
+and a ``start`` older than the history limit is a ConfigError naming the limit, before any
+request (``start=None``: the whole limit).
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..errors import BadSourceData, TickerNotFound
+from ..errors import BadSourceData, ConfigError, TickerNotFound
+from ..modes import parse_interval
+from ..schema import INTRADAY_GRID
 from .actions import Fetched, actions_frame, empty_actions, unapply_splits
 from .base import TimeLike, bounds, clip, empty_prices, validate_prices
 from .http import HttpSource
@@ -34,6 +45,14 @@ log = logging.getLogger(__name__)
 EARLIEST = -2208988800
 _DAY = 86400
 
+#: how far back Yahoo serves each intraday interval, in days (a little less than its limit,
+#: so a request at the edge is not refused while in flight)
+HISTORY_DAYS = {"1m": 29, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "1h": 729}
+#: the longest span one request may cover (Yahoo: 8 days of 1m per request)
+CHUNK_DAYS = {"1m": 7, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "1h": 365}
+#: Yahoo's spelling of each interval
+YAHOO_INTERVAL = {"1m": "1m", "2m": "2m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "60m"}
+
 
 class YahooSource(HttpSource):
     """``get_source("yahoo", base_url=None, rate_limit=2, ...)``; see :class:`HttpSource`."""
@@ -42,6 +61,11 @@ class YahooSource(HttpSource):
     default_base_url: ClassVar[str] = "https://query1.finance.yahoo.com"
     default_rate_limit: ClassVar[float | None] = 2.0
     ok_statuses: ClassVar[frozenset[int]] = frozenset({200, 404})
+
+    def __init__(self, *, interval: str = "1d", **options: Any) -> None:
+        super().__init__(**options)
+        #: the bars this source fetches (``"1d"``, or intraday within Yahoo's limits)
+        self.interval = parse_interval(interval)
 
     def fetch(self, ticker: str, start: TimeLike = None, end: TimeLike = None) -> pd.DataFrame:
         bars: pd.DataFrame = self.fetch_with_actions(ticker, start, end).bars
@@ -55,6 +79,8 @@ class YahooSource(HttpSource):
         lo, hi = bounds(start, end)
         if lo is not None and hi is not None and lo > hi:
             return Fetched(empty_prices(adj_close=True), empty_actions())
+        if self.interval != "1d":
+            return self._intraday(ticker, lo, hi)
         # widen by a day each side: session dates are local, the period is in UTC. The
         # period always runs to now: Yahoo's prices are adjusted for every split up to the
         # response, so every split after ``end`` must be known to un-apply it
@@ -80,6 +106,52 @@ class YahooSource(HttpSource):
         if lo is not None and len(actions):
             actions = actions[actions["timestamp"] >= lo].reset_index(drop=True)
         return Fetched(clip(df, lo, hi), actions)
+
+    def _intraday(self, ticker: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> Fetched:
+        """Intraday bars of ``[lo, hi]`` in as many requests as Yahoo allows (module doc)."""
+        now = int(time.time())
+        limit = HISTORY_DAYS[self.interval]
+        earliest = now - limit * _DAY
+        if lo is not None and int(lo.timestamp()) < earliest:
+            raise ConfigError(
+                f"{self.name}: Yahoo keeps {self.interval} bars for about {limit + 1} days: "
+                f"start={lo.isoformat()} is older than {pd.Timestamp(earliest, unit='s')}"
+                f"Z; ask for a later start (or none: the last {limit} days), or a coarser "
+                f"interval (2m-30m: 60 days, 1h: 730 days)"
+            )
+        first = earliest if lo is None else int(lo.timestamp())
+        step = CHUNK_DAYS[self.interval] * _DAY
+        frames, actions = [], []
+        for p1 in range(first, now + 1, step):
+            response = self.get(
+                f"/v8/finance/chart/{urllib.parse.quote(ticker, safe='')}",
+                {
+                    "period1": p1,
+                    "period2": min(p1 + step, now + 60),
+                    "interval": YAHOO_INTERVAL[self.interval],
+                    "events": "div,split",
+                    "includePrePost": "false",
+                },
+                ticker=ticker,
+            )
+            try:
+                payload = json.loads(response.content)
+            except ValueError as exc:
+                problem = f"response is not JSON ({exc}): {response.text[:100]!r}"
+                raise self._bad(ticker, problem) from exc
+            df, acts = self.parse_with_actions(payload, ticker, status=response.status_code)
+            frames.append(df)
+            actions.append(acts)
+        bars = pd.concat(frames, ignore_index=True) if frames else empty_prices()
+        bars = bars.drop(columns=["adj_close"], errors="ignore")  # Yahoo has none intraday
+        bars = bars.drop_duplicates("timestamp", keep="last").reset_index(drop=True)
+        acts = pd.concat(actions, ignore_index=True) if actions else empty_actions()
+        acts = acts.drop_duplicates(["timestamp", "kind"], keep="last").reset_index(drop=True)
+        bars, acts = unapply_splits(bars, acts)
+        if lo is not None and len(acts):
+            acts = acts[acts["timestamp"] >= lo].reset_index(drop=True)
+        bars = validate_prices(bars, ticker=ticker, source=self.name)
+        return Fetched(clip(bars, lo, hi), acts)
 
     def _bad(self, ticker: str, problem: str) -> BadSourceData:
         return BadSourceData(
@@ -143,6 +215,10 @@ class YahooSource(HttpSource):
         keep = ~np.isnan(np.column_stack([columns[c] for c in _PRICES])).any(axis=1)
         if not keep.all():
             log.debug("%s: dropped %d null bars for %r", self.name, int((~keep).sum()), ticker)
+        if self.interval != "1d":
+            # the live bar Yahoo appends is stamped with the current time: off the grid
+            keep &= epochs % INTRADAY_GRID[self.interval] == 0
+            return self._intraday_frame(ticker, epochs[keep], columns, keep), actions
         dates = session_dates(epochs[keep], result.get("meta") or {})
         volume = columns["volume"][keep]
         frame = pd.DataFrame(
@@ -159,6 +235,24 @@ class YahooSource(HttpSource):
         )
         frame, actions = unapply_splits(frame, actions)
         return validate_prices(frame, ticker=ticker, source=self.name), actions
+
+    def _intraday_frame(
+        self, ticker: str, epochs: np.ndarray, columns: dict[str, np.ndarray], keep: np.ndarray
+    ) -> pd.DataFrame:
+        """Intraday bars at their instants (not yet validated: the chunks are joined and
+        their splits un-applied first)."""
+        volume = columns["volume"][keep]
+        return pd.DataFrame(
+            {
+                "ticker": ticker,
+                "timestamp": pd.to_datetime(epochs, unit="s", utc=True).as_unit("ns"),
+                "open": columns["open"][keep],
+                "high": columns["high"][keep],
+                "low": columns["low"][keep],
+                "close": columns["close"][keep],
+                "volume": np.where(np.isnan(volume), 0.0, volume),
+            }
+        )
 
 
 _PRICES = ("open", "high", "low", "close")

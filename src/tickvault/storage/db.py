@@ -22,12 +22,14 @@ from ..errors import (
     ValidationError,
 )
 from ..future_bars import future_warnings, max_future_seconds
+from ..modes import prices_table
 from ..schema import TableSchema, Validated, get_schema, table_names
 from ..tickers import check_known, normalize
 from ..times import TimeLike, check_order, now_iso, parse_strict, to_ns
 from .core.as_of import resolve as as_of_version
 from .core.commit import CommitResult, commit, committed
 from .core.options import StorageOptions, seconds
+from .core.read_merge import output_columns as read_merge_columns
 from .core.runs import list_runs, record_run
 from .core.snapshot import Snapshot, pinned_files, to_pandas
 from .core.state import FileInfo, reject_shared_keys
@@ -272,9 +274,14 @@ class ParquetDB:
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
         )
 
-    def upsert_prices(self, df: Any, *, date_format: str | None = None) -> CommitResult:
-        """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close])."""
-        return self.upsert("prices", df, date_format=date_format)
+    def upsert_prices(
+        self, df: Any, *, date_format: str | None = None, interval: str | None = None
+    ) -> CommitResult:
+        """Upsert price bars (ticker, timestamp, open, high, low, close, volume[, adj_close,
+        vwap, trade_count]) into the table of ``interval`` (``"1d"``, the default:
+        ``prices``; ``"1m"``: ``prices_1m``; see :func:`tickvault.modes.parse_interval`).
+        Intraday bars must lie on their interval's grid (decision 018)."""
+        return self.upsert(prices_table(interval), df, date_format=date_format)
 
     def upsert_actions(self, df: Any, *, date_format: str | None = None) -> CommitResult:
         """Upsert corporate actions (ticker, timestamp, kind 'split'|'dividend', value)."""
@@ -335,6 +342,9 @@ class ParquetDB:
         adjust: str | None = None,
         strict: bool = False,
         as_of: TimeLike = None,
+        interval: str | None = None,
+        resample: str | None = None,
+        calendar: str | None = None,
     ) -> pa.Table:
         """Rows of one pinned version, sorted by key, keys unique, start/end inclusive.
         ``adjust`` (prices only): None for bars as traded, ``"splits"`` or ``"all"``
@@ -342,15 +352,34 @@ class ParquetDB:
         (:mod:`tickvault.adjust`; docs/storage.md). ``tickers`` the database does not hold
         are named, with the closest stored ones, in a warning (``strict=True``: raised as
         UnknownTicker; :func:`tickvault.tickers.check_known`). ``as_of``: read the version
-        that was current at that time instead of ``version`` (not both)."""
+        that was current at that time instead of ``version`` (not both).
+
+        ``interval`` (prices only): the bars of that interval's table (``"1m"`` reads
+        ``prices_1m``; None: the table ``name``). ``resample``: those bars as coarser OHLCV
+        bars (``"5m"``, ``"15m"``, ``"1h"``, ``"1d"``; :mod:`tickvault.resample`), after
+        any ``adjust``; ``calendar`` (``"XNYS"``) makes ``"1d"`` group by exchange session."""
+        name = table_for(name, interval)
         version = as_of_version(self._table(name), version, as_of)
+        if resample is not None or calendar is not None:
+            return self._resampled(
+                name,
+                resample,
+                calendar,
+                tickers=tickers,
+                start=start,
+                end=end,
+                columns=columns,
+                version=version,
+                adjust=adjust,
+                strict=strict,
+            )
         check_known(
             tickers, lambda: self._known(name, version), where=repr(str(self.path)), strict=strict
         )
         if adjust is not None:
             reject_adjust_for(name, adjust)
             return read_adjusted(
-                self._table("prices"),
+                self._table(name),
                 self._table("actions"),
                 adjust=adjust,
                 tickers=tickers,
@@ -362,6 +391,37 @@ class ParquetDB:
         return self.snapshot(name, version).read_arrow(
             tickers=tickers, start=start, end=end, columns=columns
         )
+
+    def _resampled(
+        self,
+        name: str,
+        rule: str | None,
+        calendar: str | None,
+        *,
+        columns: Sequence[str] | None,
+        **read: Any,
+    ) -> pa.Table:
+        """:meth:`read_arrow` of every column, resampled to ``rule``, then ``columns``."""
+        from ..resample import check_resample, resample
+
+        iv = get_schema(name).interval
+        if iv is None:
+            raise ConfigError(f"resample= applies to a prices table, not {name!r}; drop it")
+        if rule is None:
+            raise ConfigError(
+                "calendar= groups bars by exchange session when resampling: add resample='1d'"
+            )
+        target = check_resample(rule, iv, calendar)
+        sessions = None
+        if calendar is not None:
+            from ..sessions import exchange_sessions
+
+            sessions = exchange_sessions(calendar)
+        bars = self.read_arrow(name, **read)
+        out = resample(bars, target, session_of=sessions)
+        if columns is not None:
+            out = out.select(read_merge_columns(get_schema(name), columns))
+        return out
 
     def read_table(
         self,
@@ -375,6 +435,9 @@ class ParquetDB:
         adjust: str | None = None,
         strict: bool = False,
         as_of: TimeLike = None,
+        interval: str | None = None,
+        resample: str | None = None,
+        calendar: str | None = None,
     ) -> pd.DataFrame:
         """Like :meth:`read_arrow`, as a pandas DataFrame (timestamps tz-aware UTC)."""
         return to_pandas(
@@ -388,6 +451,9 @@ class ParquetDB:
                 adjust=adjust,
                 strict=strict,
                 as_of=as_of,
+                interval=interval,
+                resample=resample,
+                calendar=calendar,
             )
         )
 
@@ -395,7 +461,7 @@ class ParquetDB:
         """Tickers a read of ``name`` may name: the table's, and (for other tables, e.g.
         ``actions``) the prices table's: a ticker without actions is not unknown."""
         known = self.snapshot(name, version).tickers()
-        return known if name == "prices" else [*known, *self.tickers()]
+        return known if get_schema(name).interval is not None else [*known, *self.tickers()]
 
     # -- open tables: other engines over a pinned version (decision 011, readers/) -------
 
@@ -431,6 +497,16 @@ class ParquetDB:
 
         return engines.to_polars(self.snapshot(table, version, as_of=as_of))
 
+    def to_dask(
+        self, table: str = "prices", *, interval: str | None = None, version: int | None = None
+    ) -> Any:
+        """The rows of ``read_table(table, interval=, version=)`` as a
+        ``dask.dataframe.DataFrame`` over that pinned version (one partition per data file;
+        unsorted across partitions). Needs dask[dataframe]."""
+        from .readers import engines
+
+        return engines.to_dask(self.snapshot(table_for(table, interval), version), self)
+
     def export(
         self,
         out: str | os.PathLike[str],
@@ -457,16 +533,22 @@ class ParquetDB:
             end=end,
         )
 
-    def tickers(self, table: str = "prices") -> list[str]:
-        return self.snapshot(table).tickers()
+    def tickers(self, table: str = "prices", *, interval: str | None = None) -> list[str]:
+        return self.snapshot(table_for(table, interval)).tickers()
 
-    def watermarks(self, table: str = "prices") -> dict[str, pd.Timestamp]:
-        return self.snapshot(table).watermarks()
+    def watermarks(
+        self, table: str = "prices", *, interval: str | None = None
+    ) -> dict[str, pd.Timestamp]:
+        """The last stored timestamp per ticker of ``table`` (``interval``: of that
+        interval's prices table), from the log."""
+        return self.snapshot(table_for(table, interval)).watermarks()
 
-    def sources(self, table: str = "prices") -> dict[str, dict[str, Any]]:
+    def sources(
+        self, table: str = "prices", *, interval: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Provenance per ticker, from the log: ``{ticker: {"name": "yahoo", "options":
         {...}}}`` (see :meth:`Snapshot.sources`)."""
-        return self.snapshot(table).sources()
+        return self.snapshot(table_for(table, interval)).sources()
 
     @property
     def version(self) -> int:
@@ -702,6 +784,23 @@ def database_exists(
     finally:
         if store is not where:
             store.close()
+
+
+def table_for(name: str, interval: object) -> str:
+    """The table a read of ``name`` with ``interval`` means: ``("prices", "1m")`` is
+    ``prices_1m``; ``interval=None`` is ``name`` itself. An interval with a table that
+    holds no bars is a ConfigError."""
+    if interval is None:
+        return name
+    if get_schema(name).interval is None:
+        raise ConfigError(f"interval= applies to the prices tables, not {name!r}; drop it")
+    wanted = prices_table(interval)
+    if name != "prices" and name != wanted:
+        raise ConfigError(
+            f"table {name!r} holds {get_schema(name).interval} bars, not interval="
+            f"{interval!r}; name the table 'prices' with interval= (reads {wanted!r})"
+        )
+    return wanted
 
 
 def _display(location: str) -> Path | str:

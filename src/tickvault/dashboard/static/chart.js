@@ -6,7 +6,8 @@
 // (open of the first, high max, low min, close of the last, volume sum). The server sends at
 // most a few thousand candles: for a long range they are already merged, and then carry
 // timestamp_end (their last bar) and bars (how many bars each holds), which the tooltip
-// shows. After drawing, the container carries data-rendered="true", data-points (candles
+// shows. Intraday bars may carry timestamp_local (and timestamp_end_local): the times in
+// the exchange's zone, with the zone, which the axis and the tooltip show. After drawing, the container carries data-rendered="true", data-points (candles
 // drawn) and data-bars (input candles), which the browser tests read.
 (function (global) {
   "use strict";
@@ -42,7 +43,10 @@
     return String(Math.round(v));
   }
 
+  var LOCAL = {};  // ISO UTC time -> the exchange's local time, for intraday bars
+
   function fmtDate(iso) {
+    if (LOCAL[iso]) { return LOCAL[iso]; }
     // midnight UTC is a daily bar: show the date; otherwise date and time (UTC)
     if (iso.length >= 19 && iso.substr(11, 8) !== "00:00:00") { return iso.substr(0, 16).replace("T", " "); }
     return iso.substr(0, 10);
@@ -70,6 +74,12 @@
 
   function draw(container, bars, tip) {
     container.innerHTML = "";
+    LOCAL = {};
+    [["timestamp", "timestamp_local"], ["timestamp_end", "timestamp_end_local"]].forEach(function (p) {
+      if (bars && bars[p[0]] && bars[p[1]]) {
+        for (var q = 0; q < bars[p[0]].length; q++) { LOCAL[bars[p[0]][q]] = bars[p[1]][q]; }
+      }
+    });
     var n = bars && bars.timestamp ? bars.timestamp.length : 0;
     var width = Math.max(320, container.clientWidth || 800);
     var svg = el("svg", { viewBox: "0 0 " + width + " " + HEIGHT, width: width, height: HEIGHT,

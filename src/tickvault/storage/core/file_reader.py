@@ -240,7 +240,8 @@ def read_file(
         rgs = np.flatnonzero(keep)
         cols = [c for c in columns if c in ft.names]
         if len(rgs) == 0:
-            return pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
+            empty = pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
+            return with_late_columns(empty, schema, columns)
         with footers.reader(key, ft.meta) as pf:
             if len(rgs) == len(keep):
                 t = pf.read(columns=cols, use_threads=False)
@@ -258,7 +259,20 @@ def read_file(
             mask_t = m if mask_t is None else pc.and_(mask_t, m)
     if mask_t is not None:
         t = t.filter(mask_t)
-    return t
+    return with_late_columns(t, schema, columns)
+
+
+def with_late_columns(t: pa.Table, schema: TableSchema, columns: list[str]) -> pa.Table:
+    """``t`` with the columns of ``columns`` that its file was written without (a column
+    added to the schema later, ``TableSchema.late_columns``) as nulls of their type."""
+    names = t.column_names
+    missing = [c for c in columns if c not in names and c in schema.late_columns]
+    for c in missing:
+        typ = _type_of(schema, c)
+        t = t.append_column(pa.field(c, typ), pa.nulls(t.num_rows, typ))
+    if not missing:
+        return t
+    return t.select([c for c in columns if c in t.column_names])
 
 
 def _keep_ranges(

@@ -140,4 +140,8 @@ class Snapshot:
 
 
 def to_pandas(t: pa.Table) -> pd.DataFrame:
-    return t.to_pandas(split_blocks=True)
+    """``t`` as a DataFrame; integer columns with nulls (``trade_count``) as pandas'
+    nullable ``Int64`` rather than floats."""
+    if not any(f.type == pa.int64() and t.column(f.name).null_count for f in t.schema):
+        return t.to_pandas(split_blocks=True)
+    return t.to_pandas(split_blocks=True, types_mapper={pa.int64(): pd.Int64Dtype()}.get)

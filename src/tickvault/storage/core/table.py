@@ -269,12 +269,15 @@ class Table:
         single = (
             not disjoint and tickers is not None and len(set(tickers)) == 1 and len(schema.key) == 2
         )
-        read_cols = list(out_cols) if disjoint else [*out_cols, SEQ_COLUMN]
+        # files of one period layout that each hold every ticker (a day of minute bars
+        # each): no shared key, so their parts interleave by ticker instead of merging
+        apart = not disjoint and not single and read_merge.keys_apart(cands)
+        read_cols = list(out_cols) if disjoint or apart else [*out_cols, SEQ_COLUMN]
 
         def one(item: read_merge.Candidate) -> pa.Table:
             f, tk = item
             t = self.read_part(f, state.version, tickers=tk, start=start, end=end, cols=read_cols)
-            if not disjoint and not single:
+            if not disjoint and not single and not apart:
                 t = read_merge.with_seq(t, f)
             names = t.schema.names
             want = [c for c in read_cols if c != SEQ_COLUMN or c in names]
@@ -286,6 +289,8 @@ class Table:
             parts = [one(c) for c in cands]
         if disjoint:
             result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        elif apart:
+            result = read_merge.interleave(parts, cands, schema.series_column)
         elif single:
             merged = read_merge.merge_one_series(parts, [c[0] for c in cands], schema.time_column)
             return merged.select(out_cols)

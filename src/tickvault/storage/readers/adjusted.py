@@ -217,5 +217,5 @@ def _closes_after(snap: Snapshot, need: dict[str, tuple[int, int]]) -> pa.Table 
 
 
 def reject_adjust_for(name: str, adjust: object) -> None:
-    if adjust is not None and name != "prices":
-        raise ConfigError(f"adjust applies to the prices table, not {name!r}; drop adjust=")
+    if adjust is not None and not (name == "prices" or name.startswith("prices_")):
+        raise ConfigError(f"adjust applies to the prices tables, not {name!r}; drop adjust=")

@@ -163,3 +163,51 @@ def _q(name: str) -> str:
 def _lit(text: str) -> str:
     """A quoted SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def to_dask(snap: Snapshot, db: Any) -> Any:
+    """A ``dask.dataframe.DataFrame`` of the pinned ``snap``: one partition per file no
+    other file overlaps (read whole), per partly overlapping file (its rows outside the hot
+    part) and one of the merged hot parts — exactly the rows of ``read_table`` (unsorted
+    across partitions). Partitions read through ``db`` (a :class:`ParquetDB`, pickled to
+    workers: local folders and buckets alike) at the snapshot's version, so a commit after
+    the call changes nothing; the frame pins the snapshot while it lives (files replaced
+    by compaction are kept for the ``retention`` period for workers in other processes)."""
+    dd = optional("dask.dataframe", "dask")
+    from ..core.snapshot import to_pandas
+
+    p = plan_of(snap)
+    parts: list[tuple[str, Any, Any]] = [("file", f, None) for f in p.whole]
+    parts.extend(("file", f, h) for f, h in p.partial)
+    if p.merged is not None and p.merged.num_rows:
+        parts.append(("rows", p.merged, None))
+    if not parts:
+        parts.append(("rows", p.schema.empty_table(), None))
+    meta = to_pandas(p.schema.empty_table())
+    reader = DaskPart(db, snap.table, snap.version)
+    frame = dd.from_map(reader, parts, meta=meta, enforce_metadata=False)
+    return open_plan.keep_alive(frame, snap)
+
+
+class DaskPart:
+    """Reads one partition of :func:`to_dask` (picklable: the database handle, the table
+    name and the pinned version)."""
+
+    def __init__(self, db: Any, table: str, version: int) -> None:
+        self.db, self.table, self.version = db, table, version
+
+    def __call__(self, part: tuple[str, Any, Any]) -> Any:
+        from ..core.snapshot import to_pandas
+
+        kind, item, hot = part
+        t = self.db._table(self.table)
+        schema = t.schema.arrow_schema
+        if kind == "rows":
+            return to_pandas(open_plan.conform(item, schema))
+        rows = t.read_part(
+            item, self.version, tickers=None, start=None, end=None, cols=schema.names
+        )
+        if hot is not None:
+            series, time = t.schema.key[0], t.schema.key[1]
+            rows = rows.filter(open_plan.cold_filter(hot, series, time))
+        return to_pandas(open_plan.conform(rows, schema))

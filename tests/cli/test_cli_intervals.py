@@ -1,0 +1,44 @@
+"""Issue 23 on the command line: --interval for backfill, update, query and freshness,
+--resample for query."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+
+from helpers.cli import one_clear_line, tv
+from tickvault import ParquetDB
+
+
+def test_backfill_query_and_resample_by_interval(tmp_path):
+    db = tmp_path / "db"
+    r = tv(
+        "backfill", "AAPL", "--source", "demo", "--interval", "1min",
+        "--start", "2024-06-03", "--end", "2024-06-05", db=db,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = tv("info", "--json", db=db)
+    tables = json.loads(r.stdout)["tables"]
+    assert set(tables) == {"prices_1m"} and tables["prices_1m"]["rows"] == 2 * 390
+    r = tv("query", "AAPL", "--interval", "1m", "--resample", "5m", "--format", "csv", db=db)
+    assert r.returncode == 0, r.stderr
+    got = pd.read_csv(io.StringIO(r.stdout))
+    want = ParquetDB(db, create=False).read_table(
+        "prices", interval="1m", resample="5m", tickers="AAPL"
+    )
+    assert len(got) == len(want) == 2 * 78
+    assert list(got["close"]) == list(want["close"])
+    assert got["timestamp"].iloc[1] == "2024-06-03T13:35:00Z"
+
+
+def test_a_bad_interval_or_source_is_a_usage_error(tmp_path):
+    db = tmp_path / "db"
+    r = tv("query", "--interval", "3m", db=db)
+    line = one_clear_line(r)
+    assert r.returncode == 2 and "--interval" in line and "1m, 2m, 5m, 15m, 30m, 1h, 1d" in line
+    r = tv("backfill", "AAPL", "--source", "stooq", "--interval", "1m", db=db)
+    line = one_clear_line(r)
+    assert r.returncode == 2 and "stooq gives daily bars only" in line
+    assert not (db / "prices_1m").exists()
