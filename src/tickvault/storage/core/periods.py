@@ -38,16 +38,36 @@ def check_period(value: object, name: str = "period") -> str:
 
 
 def period_starts(ts: np.ndarray, period: str) -> np.ndarray:
-    """The start (ns) of the period of each ns timestamp in ``ts``."""
+    """The start (ns) of the period of each ns timestamp in ``ts``: a floor division for
+    days, a binary search among the cached period starts for the calendar units (numpy's
+    datetime64[Y]/[M] casts cost 10x more on millions of rows)."""
     ts = np.asarray(ts, dtype=np.int64)
     if period == "none":
         return np.full(len(ts), ALL_TIME, dtype=np.int64)
-    unit = UNITS[period]
-    t = ts.astype("datetime64[ns]").astype(f"datetime64[{unit}]")
-    if period == "quarter":
-        months = t.astype(np.int64)
-        t = (months - months % 3).astype("datetime64[M]")
-    return t.astype("datetime64[ns]").astype(np.int64)
+    if period == "day":
+        return ts - np.mod(ts, _DAY)
+    starts = _starts(period)
+    return starts[np.searchsorted(starts, ts, side="right") - 1]
+
+
+_DAY = 86_400 * 10**9
+
+
+@cache
+def _starts(period: str) -> np.ndarray:
+    """Every start of a ``period`` (year, quarter, month) that ns timestamps can hold, as
+    ns since 1970, ascending; the first is the earliest representable instant."""
+    months = np.arange(
+        np.datetime64("1677-09", "M").astype(np.int64),
+        np.datetime64("2262-05", "M").astype(np.int64),
+        dtype=np.int64,
+    )
+    if period == "year":
+        months = months[months % 12 == 0]
+    elif period == "quarter":
+        months = months[months % 3 == 0]
+    out = months.astype("datetime64[M]").astype("datetime64[ns]").astype(np.int64)
+    return np.concatenate([[np.iinfo(np.int64).min], out])
 
 
 def period_of(ns: int, period: str) -> int:

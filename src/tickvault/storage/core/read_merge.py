@@ -165,6 +165,22 @@ def disjoint(cands: list[Candidate]) -> bool:
     return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
 
 
+def one_series_in_order(cands: list[Candidate], ticker: str) -> list[Candidate] | None:
+    """``cands`` (each holding ``ticker``) in time order when no two of them hold the same
+    time of it (their per-ticker spans in the log do not overlap); None otherwise."""
+    spans = []
+    for c in cands:
+        f = c[0]
+        i = f.index().get(ticker)
+        if i is None:
+            return None
+        spans.append((f.min_ts[i], f.max_ts[i], c))
+    spans.sort(key=lambda s: (s[0], s[1]))
+    if any(spans[k][1] >= spans[k + 1][0] for k in range(len(spans) - 1)):
+        return None
+    return [s[2] for s in spans]
+
+
 def keys_apart(cands: list[Candidate], most: int = 4096) -> bool:
     """True when no two candidate files can hold the same key because, wherever their
     ticker ranges overlap, their time spans do not: files of one period layout (decision

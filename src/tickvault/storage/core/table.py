@@ -264,6 +264,12 @@ class Table:
         if not cands:
             return read_merge.empty(schema, out_cols)
         disjoint = read_merge.disjoint(cands)
+        if not disjoint and tickers is not None and len(set(tickers)) == 1:
+            # one ticker whose files hold disjoint time spans of it (one file per period):
+            # the parts, in time order, are the answer
+            in_order = read_merge.one_series_in_order(cands, next(iter(tickers)))
+            if in_order is not None:
+                cands, disjoint = in_order, True
         # one ticker from several files (the common backtest read after daily updates):
         # resolve keys in numpy instead of tagging and sorting Arrow tables
         single = (
