@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -29,7 +30,7 @@ def _worker_sees_no_aws_variables() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[object]:
+def client() -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     with (
@@ -45,7 +46,7 @@ def client() -> Iterator[object]:
         yield c
 
 
-def test_to_dask_on_a_local_cluster_reads_a_bucket_like_read_table(seaweed, client) -> None:
+def test_to_dask_on_a_local_cluster_reads_a_bucket_like_read_table(seaweed, client: Any) -> None:
     url = f"s3://{BUCKET}/to-dask-{uuid.uuid4().hex[:8]}"
     db = ParquetDB(url, storage_options=seaweed, auto_compact=False)
     fetch_and_write(["AAPL", "MSFT"], "demo", db, start="2024-01-02", end="2024-06-28")
@@ -54,21 +55,20 @@ def test_to_dask_on_a_local_cluster_reads_a_bucket_like_read_table(seaweed, clie
     db.upsert_prices(fix.assign(close=fix["close"] * 1.01, high=fix["high"] * 1.01))
     fetch_and_write(["IBM"], "demo", db, start="2024-05-01", end="2024-06-28")
     fetch_and_write(["AAPL"], "demo", db, interval="5m", start="2024-06-03", end="2024-06-06")
-    assert client.run(_worker_sees_no_aws_variables) == {  # type: ignore[attr-defined]
-        w: [] for w in client.scheduler_info()["workers"]  # type: ignore[attr-defined]
-    }
+    workers = client.scheduler_info()["workers"]
+    assert client.run(_worker_sees_no_aws_variables) == {w: [] for w in workers}
 
     daily = db.to_dask()
     assert daily.npartitions >= 3  # whole files, the corrected file's rest, the merged part
     version = db.version
     db.upsert_prices(fix.assign(close=1.0, high=1.0, low=1.0, open=1.0))  # after the pin
-    got = key_sorted(client.compute(daily).result())  # type: ignore[attr-defined]
+    got = key_sorted(client.compute(daily).result())
     want = db.read_table(version=version)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     assert set(got["ticker"]) == {"AAPL", "IBM", "MSFT"} and (got["close"] != 1.0).all()
 
     minutes = db.to_dask("prices", interval="5m")
-    got = key_sorted(client.compute(minutes).result())  # type: ignore[attr-defined]
+    got = key_sorted(client.compute(minutes).result())
     want = db.read_table("prices", interval="5m")
     assert len(got) == 3 * 78
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
