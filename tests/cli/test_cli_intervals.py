@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import pandas as pd
 
@@ -42,3 +43,31 @@ def test_a_bad_interval_or_source_is_a_usage_error(tmp_path):
     line = one_clear_line(r)
     assert r.returncode == 2 and "stooq gives daily bars only" in line
     assert not (db / "prices_1m").exists()
+
+
+def test_export_an_interval_as_of_a_time(tmp_path):
+    """export --interval 1m writes the minute table; --as-of the version current then."""
+    path, out = tmp_path / "db", tmp_path / "out"
+    db = ParquetDB(path, auto_compact=False)
+    stamps = pd.date_range("2024-06-03 13:30", periods=30, freq="1min", tz="UTC")
+    bars = pd.DataFrame({"ticker": "AAPL", "timestamp": stamps, "open": 1.0, "high": 1.0})
+    bars = bars.assign(low=1.0, close=1.0, volume=100)
+    first = db.upsert_prices(bars, interval="1m").version
+    time.sleep(1.1)
+    between = pd.Timestamp.now(tz="UTC").isoformat()
+    time.sleep(1.1)
+    db.upsert_prices(bars.iloc[:10].assign(close=2.0, high=2.0), interval="1m")
+    r = tv("--json", "export", str(out), "--interval", "1m", db=path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["table"] == "prices_1m"
+    got = pd.read_parquet(out).sort_values("timestamp")
+    assert list(got["close"]) == [2.0] * 10 + [1.0] * 20
+    r = tv("--json", "export", str(out), "--interval", "1m", "--as-of", between, db=path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["version"] == first
+    got = pd.read_parquet(out)
+    assert len(got) == 30 and set(got["close"]) == {1.0}
+    r = tv("export", str(out), "--table", "actions", "--interval", "1m", db=path)
+    assert r.returncode == 2 and "--interval" in one_clear_line(r)
+    r = tv("export", str(out), "--version", "1", "--as-of", between, db=path)
+    assert r.returncode == 2 and "--as-of" in one_clear_line(r)

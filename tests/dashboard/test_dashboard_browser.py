@@ -207,3 +207,51 @@ def test_a_long_range_is_drawn_from_at_most_max_candles(tmp_path: Path, browser:
         page.close()
     db.close()
     assert problems == []
+
+
+def _overlaps(boxes: list[dict[str, float]]) -> list[tuple[int, int]]:
+    """Pairs of label boxes (page pixels) that share any area, by index."""
+    return [
+        (i, j)
+        for i, a in enumerate(boxes)
+        for j, b in enumerate(boxes[i + 1 :], i + 1)
+        if a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    ]
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_time_axis_labels_never_overlap_on_minute_bars(tmp_path: Path, browser: object, width: int):
+    """The chart's time labels of minute bars (long: date, time and zone) are measured in
+    the page: no two bounding boxes overlap, wide or narrow, and there are at least two."""
+    from tickvault import ParquetDB, fetch_and_write
+
+    db = ParquetDB(tmp_path / "db")
+    fetch_and_write(["AAPL"], "demo", db, interval="1m", start="2024-06-03", end="2024-06-05")
+    problems: list[str] = []
+    with ServerThread(create_app(db.path)) as server:
+        page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        for query in ("range=all", "start=2024-06-03&end=2024-06-03"):
+            page.goto(server.url + f"/tickers/AAPL?interval=1m&{query}")
+            page.wait_for_selector("#chart[data-rendered=true]")
+            labels = page.locator("#chart svg .axis text[text-anchor=middle]")
+            boxes = [labels.nth(k).bounding_box() for k in range(labels.count())]
+            texts = labels.all_text_contents()
+            assert len(boxes) >= 2 and all(b is not None for b in boxes), texts
+            if width == 1400:  # wide: the full label; narrow: month-day and time
+                assert all(t.endswith(" EDT") for t in texts), texts
+            else:
+                assert all(len(t) == len("06-03 10:42") for t in texts), texts
+            assert _overlaps(boxes) == [], (width, query, texts)  # type: ignore[arg-type]
+            chart = page.locator("#chart svg").bounding_box()
+            assert chart is not None
+            assert all(b["x"] >= chart["x"] - 0.5 for b in boxes if b)  # none clipped left
+            right = chart["x"] + chart["width"] + 0.5
+            assert all(b["x"] + b["width"] <= right for b in boxes if b), texts
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-minute-axis-{width}.png"), full_page=True)
+        page.close()
+    db.close()
+    assert problems == []

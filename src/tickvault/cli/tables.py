@@ -9,7 +9,7 @@ import sys
 
 from .common import check_tickers, open_db, read_tickers
 from .errors import EXIT_OK, UsageError
-from .option_types import add_tickers_file, count, date
+from .option_types import add_interval_option, add_tickers_file, count, date
 from .output import Output, print_frame, write_frame
 from .parsing import Commands
 
@@ -49,17 +49,21 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
     """Write a table's rows as plain Parquet or CSV files (``db.export``)."""
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"export folder {args.out!r} is a file; pass a folder, e.g. out/")
+    if args.version is not None and args.as_of is not None:
+        raise UsageError("--version and --as-of name a version each; pass one")
     db = open_db(args)
+    table = _export_table(args.table, args.interval)
     tickers = read_tickers(args) or None
-    check_tickers(args, db, tickers or [], args.table)
+    check_tickers(args, db, tickers or [], table)
     result = db.export(
         args.out,
-        table=args.table,
+        table=table,
         format=args.format,
         tickers=tickers,
         start=args.start,
         end=args.end,
         version=args.version,
+        as_of=args.as_of,
     )
     if out.json:
         out.data(result)
@@ -69,6 +73,18 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
             f"to {args.out} ({len(result['files'])} {args.format} file(s))"
         )
     return EXIT_OK
+
+
+def _export_table(table: str | None, interval: str | None) -> str:
+    """``--table`` and ``--interval`` as one table name (``storage.db.table_for``): the
+    interval's prices table; a table of other bars, or not of bars, is exit 2."""
+    from ..errors import ConfigError
+    from ..storage.db import table_for
+
+    try:
+        return table_for(table or "prices", interval)
+    except ConfigError as exc:
+        raise UsageError(str(exc).replace("interval=", "--interval ")) from None
 
 
 def add_commands(commands: Commands) -> None:
@@ -101,9 +117,17 @@ def add_commands(commands: Commands) -> None:
     p.add_argument(
         "--format", choices=("parquet", "csv"), default="parquet", help="default: parquet"
     )
-    p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+    p.add_argument("--table", default=None, metavar="NAME", help="table (default: prices)")
+    add_interval_option(p, "export this interval's table")
     p.add_argument("--tickers", nargs="+", metavar="TICKER", help="only these tickers")
     add_tickers_file(p)
     p.add_argument("--start", type=date, metavar="DATE", help="first date (inclusive)")
     p.add_argument("--end", type=date, metavar="DATE", help="last date (inclusive)")
     p.add_argument("--version", type=count, metavar="N", help="version N (default: the newest)")
+    p.add_argument(
+        "--as-of",
+        type=date,
+        metavar="TIME",
+        help="the version current at TIME, e.g. 2026-11-30T22:00Z (a date: its end; "
+        "not with --version)",
+    )

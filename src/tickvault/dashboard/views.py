@@ -138,7 +138,34 @@ def overview(
         "last": table["last"] if table else None,
         "last_run": last_runs[0] if last_runs else None,
         "verify": verify_cache.get(db, version, wait=wait_verify),
+        "intervals": _interval_freshness(db, fresh, info["tables"]),
     }
+
+
+def _interval_freshness(
+    db: ParquetDB, fresh: FreshnessCache, tables: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One freshness summary per intraday prices table (finest first): the library's
+    verdict in minutes behind on the dashboard's calendar (XNYS if none)."""
+    out = []
+    for iv in INTERVAL_CHOICES:
+        table = prices_table(iv)
+        if iv == DEFAULT_INTERVAL or table not in tables:
+            continue
+        frame = freshness(db, interval=iv, calendar=fresh.opts.calendar or "XNYS")
+        t = tables[table]
+        out.append(
+            {
+                "interval": iv,
+                "table": table,
+                "tickers": int(t["tickers"]),
+                "stored_rows": int(t["stored_rows"]),
+                "first": t["first"],
+                "last": t["last"],
+                "freshness": verdict(frame),
+            }
+        )
+    return out
 
 
 # -- tickers table ------------------------------------------------------------------------
@@ -414,6 +441,35 @@ def _chart(bars: BarRange, n_latest: int) -> tuple[Candles, dict[str, list[Any]]
     return candles, candles.columnar(), tail
 
 
+#: rows each data check lists on the ticker page (its total is given too)
+MAX_CHECK_ROWS = 50
+#: the ticker page's suspicious moves: closes up 50 % or down to 2/3 or less, unexplained
+MOVE_THRESHOLD = 0.5
+
+
+def _bounded(rows: list[dict[str, Any]], **about: Any) -> dict[str, Any]:
+    return {**about, "total": len(rows), "rows": rows[:MAX_CHECK_ROWS]}
+
+
+def _ticker_checks(
+    db: ParquetDB, fresh: FreshnessCache, snap: Snapshot, ticker: str
+) -> dict[str, Any]:
+    """The ticker's gaps (``db.gaps``: missing sessions of the dashboard's calendar, XNYS
+    if none, in the page's table at its pinned version) and suspicious moves of its daily
+    closes (``db.suspicious_moves``), each at most MAX_CHECK_ROWS with the total."""
+    calendar = fresh.opts.calendar or "XNYS"
+    notes: list[str] = []
+    gaps = db.gaps(
+        snap.table, calendar=calendar, tickers=[ticker], version=snap.version, notes=notes
+    )
+    daily = TABLE in db.tables() and ticker in db.watermarks(TABLE)
+    moves = db.suspicious_moves(threshold=MOVE_THRESHOLD, tickers=[ticker]) if daily else []
+    return {
+        "gaps": _bounded(gaps, table=snap.table, calendar=calendar, notes=notes),
+        "suspicious_moves": _bounded(moves, table=TABLE, threshold=MOVE_THRESHOLD),
+    }
+
+
 def ticker_detail(
     db: ParquetDB,
     fresh: FreshnessCache,
@@ -469,6 +525,7 @@ def ticker_detail(
         "adjust": how,
         "adjust_choices": [k or "raw" for k in ADJUST_LABELS],
         "actions": ticker_actions(db, ticker, s, e, chart["timestamp"]),
+        **_ticker_checks(db, fresh, snap, ticker),
     }
 
 

@@ -31,6 +31,25 @@
     return { ticks: out, step: step };
   }
 
+  var LABEL_GAP = 12;  // px between two time labels
+
+  function textWidth(node, fallback) {
+    try {
+      var w = node.getBBox().width;
+      return w > 0 ? w : fallback;
+    } catch (e) {
+      return fallback;  // not laid out (hidden): the caller's estimate
+    }
+  }
+
+  function measure(axis, text) {
+    var probe = el("text", { x: 0, y: HEIGHT - 6 }, axis);
+    probe.textContent = text;
+    var w = textWidth(probe, 7 * text.length);
+    axis.removeChild(probe);
+    return w;
+  }
+
   function fmtNum(v, step) {
     var d = step >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(step)));
     return v.toFixed(d);
@@ -50,6 +69,13 @@
     // midnight UTC is a daily bar: show the date; otherwise date and time (UTC)
     if (iso.length >= 19 && iso.substr(11, 8) !== "00:00:00") { return iso.substr(0, 16).replace("T", " "); }
     return iso.substr(0, 10);
+  }
+
+  // a narrow chart's time label: an intraday bar's month-day and time (the zone is named
+  // on the page and in the tooltip); a daily bar's date
+  function fmtShort(iso) {
+    var full = fmtDate(iso), m = /^\d{4}-(\d\d-\d\d) (\d\d:\d\d)/.exec(full);
+    return m ? m[1] + " " + m[2] : full;
   }
 
   function bucket(bars, maxCandles) {
@@ -111,11 +137,28 @@
       el("text", { x: M.left + plotW + 6, y: y(p) + 4 }, axis).textContent = fmtNum(p, yt.step);
     });
     el("text", { x: M.left + plotW + 6, y: volTop + 10 }, axis).textContent = fmtVol(vmax);
-    var every = Math.max(1, Math.ceil(count / Math.max(2, Math.floor(plotW / 90))));
-    for (var i = 0; i < count; i += every) {
+    // time labels: spaced by the measured width of a label (an intraday one, with its
+    // time and zone, is three times a date's; too narrow for three of them: the short
+    // form, e.g. 06-03 10:42), the first one clear of the left edge, and each kept only
+    // if it clears the one before and the right edge, so no two labels overlap
+    var fmt = fmtDate, labelW = measure(axis, fmt(d.t[count - 1]));
+    if (plotW / (labelW + LABEL_GAP) < 3) {
+      fmt = fmtShort;
+      labelW = measure(axis, fmt(d.t[count - 1]));
+    }
+    var every = Math.max(1, Math.ceil(count / Math.max(1, Math.floor(plotW / (labelW + LABEL_GAP)))));
+    var first = Math.min(count - 1, Math.max(0, Math.ceil((labelW / 2 - M.left) / slot - 0.5)));
+    var clear = -Infinity;
+    for (var i = first; i < count; i += every) {
       el("line", { x1: x(i), x2: x(i), y1: M.top, y2: volTop + volH }, grid);
-      if (x(i) < M.left + 34) { continue; }  // no half-clipped label at the left edge
-      el("text", { x: x(i), y: HEIGHT - 6, "text-anchor": "middle" }, axis).textContent = fmtDate(d.t[i]);
+      var tick = el("text", { x: x(i), y: HEIGHT - 6, "text-anchor": "middle" }, axis);
+      tick.textContent = fmt(d.t[i]);
+      var half = textWidth(tick, labelW) / 2;
+      if (x(i) - half < Math.max(clear + LABEL_GAP, 0) || x(i) + half > width) {
+        axis.removeChild(tick);  // it would overlap the previous label or be clipped
+        continue;
+      }
+      clear = x(i) + half;
     }
 
     var candles = el("g", { "class": "candles" }, svg), vols = el("g", { "class": "volume" }, svg);
