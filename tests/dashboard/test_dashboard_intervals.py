@@ -73,3 +73,19 @@ def test_a_bad_interval_or_one_the_ticker_lacks(client) -> None:
     r = c.get("/api/tickers/MSFT?interval=5m")
     assert r.status_code == 404 and "with 5m bars" in r.text
     assert pd.Timestamp(get_json(c, "/api/tickers/MSFT")["last"]).hour == 0
+
+
+def test_utc_is_one_click_away(client) -> None:
+    """Intraday times show the exchange's clock; ``?tz=utc`` (any case) shows UTC, the
+    page links each clock to the other, and a bad ``tz`` is a 400 naming it."""
+    _, c = client
+    utc = get_json(c, "/api/tickers/AAPL?interval=5m&latest=1&tz=UTC")
+    assert utc["clock"] == "utc" and utc["time_zone"]["name"] == "UTC"
+    assert [b["local_time"] for b in utc["latest"]] == ["2024-06-06 19:55 UTC"]
+    assert utc["bars"]["timestamp_local"][0] == "2024-06-03 13:30 UTC"
+    page = c.get("/tickers/AAPL?interval=5m").text
+    assert 'id="clock-switch"' in page and "tz=utc" in page
+    back = c.get("/tickers/AAPL?interval=5m&tz=utc").text
+    assert "exchange time" in back and "19:55 UTC" in back
+    bad = get_json(c, "/api/tickers/AAPL?interval=5m&tz=mars", status=400)
+    assert "tz='mars'" in bad["message"] and "exchange, utc" in bad["message"]

@@ -71,6 +71,7 @@ def ticker_view(request: Request) -> dict[str, Any]:
         latest=p.get("latest"),
         adjust=p.get("adjust"),
         interval=p.get("interval"),
+        tz=p.get("tz"),
     )
 
 

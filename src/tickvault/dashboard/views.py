@@ -375,12 +375,15 @@ def _interval_view(
     last: pd.Timestamp,
     tail: Tail,
     chart: dict[str, list[Any]],
+    clock: str = "exchange",
 ) -> dict[str, Any]:
     """The page's interval switch and clock: the intervals the ticker has, the exchange's
-    zone, the last bar's, the ``latest`` bars' and (added to ``chart``) the candles' times
-    in it (intraday)."""
+    zone (``clock="utc"``: UTC), the last bar's, the ``latest`` bars' and (added to
+    ``chart``) the candles' times in it (intraday)."""
     intraday = iv != DEFAULT_INTERVAL
     zone = _exchange_zone(fresh)
+    if clock == "utc":
+        zone = {"calendar": zone["calendar"], "name": "UTC"}
     if intraday:  # the chart's axis and tooltip in the exchange's clock
         for key in ("timestamp", "timestamp_end"):
             if key in chart:
@@ -392,6 +395,7 @@ def _interval_view(
         "interval": iv,
         "intervals": _intervals_of(db, ticker),
         "time_zone": zone,
+        "clock": clock,
         "last_local": _local(iso(last), zone, intraday),
         "latest": latest,
     }
@@ -405,6 +409,15 @@ def _intervals_of(db: ParquetDB, ticker: str) -> list[str]:
         for iv in INTERVAL_CHOICES
         if prices_table(iv) in tables and ticker in db.watermarks(prices_table(iv))
     ]
+
+
+def clock_arg(value: Any) -> str:
+    """``?tz=``: ``exchange`` (the default: the exchange's own clock) or ``utc``, any case;
+    anything else is a 400 naming the parameter."""
+    word = "exchange" if value in (None, "") else str(value).strip().lower()
+    if word in ("exchange", "utc"):
+        return word
+    raise ValidationError(f"tz={value!r} is not one of: exchange, utc; e.g. ?tz=utc", column="tz")
 
 
 def _exchange_zone(fresh: FreshnessCache) -> dict[str, str]:
@@ -481,6 +494,7 @@ def ticker_detail(
     latest: Any = None,
     adjust: Any = None,
     interval: Any = None,
+    tz: Any = None,
 ) -> dict[str, Any]:
     """One ticker from one pinned snapshot of the prices table of ``interval`` (default
     daily; the page's interval switch lists the intervals the ticker has): its freshness
@@ -505,7 +519,7 @@ def ticker_detail(
     candles, chart, tail = _chart(_bar_range(db, pinned, s, e, how), n_latest)
     return {
         "ticker": ticker,
-        **_interval_view(db, fresh, ticker, iv, marks[ticker], tail, chart),
+        **_interval_view(db, fresh, ticker, iv, marks[ticker], tail, chart, clock_arg(tz)),
         "version": snap.version,
         "freshness": fr,
         "first": iso(snap.first_timestamps().get(ticker)),
