@@ -46,6 +46,7 @@ def read_tickers(args: argparse.Namespace) -> list[str]:
             text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--tickers-file {path!r}: {exc.strerror or exc}") from None
+        text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not a ticker
         for line in text.splitlines():
             line = line.split("#", 1)[0]
             tickers.extend(t for t in re.split(r"[\s,;]+", line) if t)
