@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import BadSourceData, ConfigError, ValidationError
+from ..formats import iso_utc, plain_number
 from ..schema import PRICES
 from ..times import TimeLike, parse_time
 from .checks import reject_other_tickers
@@ -169,10 +170,11 @@ def reject_conflicting_duplicates(
             if a == b or (pd.isna(a) and pd.isna(b)):
                 continue
             name = where or (lambda r: f"row {r + 1}")
-            when = pd.Timestamp(int(stamps[i]), tz="UTC").isoformat()
+            when = iso_utc(pd.Timestamp(int(stamps[i]), tz="UTC"))
             raise BadSourceData(
                 f"source {source!r} returned two different bars for {ticker!r} at {when}: "
-                f"{name(i)} and {name(j)} ({c} {a!r} vs {b!r}); fix the data so each "
+                f"{name(i)} and {name(j)} ({c} {plain_number(a)} vs {plain_number(b)}); fix the "
+                f"data so each "
                 f"timestamp appears once",
                 ticker=ticker,
                 source=source,
