@@ -25,6 +25,7 @@ from dashboard_fixtures import (
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import freshness, get_price_data_freshness
+from tickvault.formats import iso_utc
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 but works with httpx; the warning is about the test client
@@ -119,7 +120,7 @@ def test_tickers_lists_every_ticker_with_the_library_status(demo: tuple[ParquetD
     ge = next(r for r in data["rows"] if r["ticker"] == "GE")
     assert ge == {
         "ticker": "GE",
-        "last_timestamp": (today() - pd.Timedelta(days=30)).isoformat(),
+        "last_timestamp": iso_utc(today() - pd.Timedelta(days=30)),
         "age": 30,
         "age_unit": "days",
         "status": "🔴 STALE (30 days)",
@@ -208,10 +209,10 @@ def test_ticker_page_serves_bars_of_the_chosen_range(demo: tuple[ParquetDB, Test
     start = today() - pd.DateOffset(months=1)
     expected = db.read_table(tickers="AAPL", start=start)
     assert data["count"] == len(expected) == len(data["bars"]["timestamp"])
-    assert data["bars"]["timestamp"][0] == expected["timestamp"].iloc[0].isoformat()
+    assert data["bars"]["timestamp"][0] == iso_utc(expected["timestamp"].iloc[0])
     assert data["bars"]["close"] == pytest.approx(expected["close"].tolist())
     assert data["freshness"]["status"] == "🟢 Fresh"
-    assert data["latest"][0]["timestamp"] == today().isoformat()  # newest first
+    assert data["latest"][0]["timestamp"] == iso_utc(today())  # newest first
     assert len(data["latest"]) == 20
 
     everything = get_json(client, "/api/tickers/AAPL?range=all&latest=5")

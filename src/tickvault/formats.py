@@ -57,17 +57,57 @@ def plain_number(value: Any) -> str:
 def iso_utc(value: Any) -> str:
     """A time as ISO 8601 in UTC ending in ``Z`` (``'2024-03-01T14:30:00Z'``), the one way
     the command line's JSON, the dashboard's API, CSV and messages write times. Accepts a
-    datetime, a pandas Timestamp, nanoseconds since 1970 (int) or ISO text; naive is UTC.
-    Sub-second parts are kept (``.123456Z``)."""
+    datetime or pandas Timestamp (naive is UTC), nanoseconds since 1970 (int) or ISO text.
+    Sub-second parts are kept (``.123456Z``, nanoseconds too)."""
     if isinstance(value, int):
-        t = dt.datetime.fromtimestamp(0, dt.UTC) + dt.timedelta(microseconds=value // 1000)
+        import pandas as pd
+
+        value = pd.Timestamp(value, tz="UTC")
     elif isinstance(value, str):
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    elif isinstance(value, dt.datetime):
-        t = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
-    elif isinstance(value, dt.date):
-        t = dt.datetime(value.year, value.month, value.day)
-    else:
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
         return str(value)
-    t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
-    return t.replace(tzinfo=None).isoformat() + "Z"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    elif hasattr(value, "tz_convert"):  # a pandas Timestamp: keeps its nanoseconds
+        value = value.tz_convert("UTC")
+    else:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
+
+
+#: Columns that count things (shares traded): whole values print as integers.
+COUNT_COLUMNS = ("volume",)
+
+
+def whole_counts(df: Any) -> Any:
+    """``df`` (a pandas DataFrame) with each count column (``volume``) printed as integers
+    when its values are whole — ``1000``, not ``1000.0`` — whatever else the result holds:
+    the format is the column's, not the result's. All whole and below 2**63 (the usual
+    case): one vectorised cast to ``Int64``; otherwise each value on its own (a whole one as
+    an int, however large; a fractional one, from FX or crypto sources, as its float)."""
+    import numpy as np
+    import pandas as pd
+
+    out = df
+    for name in COUNT_COLUMNS:
+        if name not in df.columns or df[name].dtype.kind != "f":
+            continue
+        v = df[name].to_numpy()
+        finite = np.isfinite(v)
+        whole = np.floor(v[finite]) == v[finite]
+        if bool(whole.all()) and not bool(np.any(np.abs(v[finite]) >= 2**63)):
+            column: Any = df[name].astype("Int64")
+        else:
+            column = pd.Series(
+                [
+                    int(x) if np.isfinite(x) and x == np.floor(x) else (None if np.isnan(x) else x)
+                    for x in v.tolist()
+                ],
+                index=df.index,
+                dtype=object,
+            )
+        out = out.assign(**{name: column})
+    return out

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
 from ..errors import ValidationError
+from ..formats import iso_utc
 from ..pipeline.report import run_summary
 from ..storage import ParquetDB, Snapshot
 from ..tickers import close_matches, normalize
@@ -247,7 +248,7 @@ def _resolve_range(
     offset = RANGES[name]
     if offset is None:
         return name, None, None
-    return name, (last - offset).isoformat(), None
+    return name, iso_utc(last - offset), None
 
 
 def _pinned(
