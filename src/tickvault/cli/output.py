@@ -168,7 +168,11 @@ def progress(out: Output, total: int, label: str) -> Iterator[Callable[[Any], No
 
 def report_summary(out: Output, report: Any, top: int = 10) -> int:
     """The one-screen summary of a pipeline run; returns the exit code."""
+    from ..sources import is_synthetic
+
     doc = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    source = doc.get("source")
+    doc["synthetic"] = is_synthetic(source)
     if out.json:
         doc.pop("tickers", None)
         out.data(doc)
@@ -177,8 +181,15 @@ def report_summary(out: Output, report: Any, top: int = 10) -> int:
         keys = ["total", "written", "unchanged", "failed", "skipped", "rows", "seconds"]
         rows = [(k, fmt_num(doc[k])) for k in keys if k in doc]
         run = f" (run {doc['run_id']})" if doc.get("run_id") else ""
-        out.print(f"{doc.get('kind') or 'run'} into {doc.get('db', '')}{run}")
+        origin = f" from source {source!r}" if source else ""
+        out.print(f"{doc.get('kind') or 'run'} into {doc.get('db', '')}{origin}{run}")
         out.print(table(None, ["", "n"], rows, header=False))
+        if doc["synthetic"]:  # every time: made-up prices must never pass for real ones
+            out.err.print(
+                f"warning: the {source!r} source is synthetic: these bars are generated, not "
+                f"real market prices (fetch real ones with --source yahoo, stooq, csv or "
+                f"parquet)"
+            )
     errors = dict(doc.get("errors") or {})
     if errors:
         shown = sorted(errors.items())[:top]

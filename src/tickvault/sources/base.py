@@ -336,6 +336,21 @@ def _factory(name: str) -> SourceFactory:
     raise ConfigError(f"unknown source {name!r}; available sources: {available_sources()}")
 
 
+def is_synthetic(source: Any) -> bool:
+    """Whether ``source`` (a source, or the name a run report records: ``'demo'``,
+    ``'csv (path=...)'``) makes up its bars (its class says ``synthetic = True``, like the
+    ``demo`` source): such bars must never pass for market data."""
+    if source is None:
+        return False
+    if not isinstance(source, str):
+        return bool(getattr(source, "synthetic", False))
+    names = [part.split(" ", 1)[0].strip() for part in source.split(",")]
+    try:
+        return any(bool(getattr(_factory(n), "synthetic", False)) for n in names if n)
+    except ConfigError:
+        return False
+
+
 def get_source(name: str, **options: Any) -> Source:
     """Create the source called ``name`` with ``options``.
 
