@@ -23,6 +23,7 @@ from .output import (
     print_frame,
     progress,
     report_summary,
+    stream_frames,
     write_frame,
 )
 from .parsing import Commands
@@ -107,20 +108,24 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     tickers = read_tickers(args)
     check_tickers(args, db, tickers)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    df = db.read_table(
-        "prices",
-        tickers=tickers or None,
-        start=args.start,
-        end=args.end,
-        columns=columns,
-        adjust=getattr(args, "adjust", None),
-        as_of=args.as_of,
-    )
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:
         raise UsageError("--format parquet needs --output FILE")
-    if args.limit is not None:
-        df = df.head(args.limit)
+    read = {
+        "tickers": tickers or None,
+        "start": args.start,
+        "end": args.end,
+        "columns": columns,
+        "adjust": getattr(args, "adjust", None),
+        "as_of": args.as_of,
+    }
+    # read in pieces in key order: --limit stops after a few rows, not after the table
+    pieces = db.iter_table("prices", limit=args.limit, **read)
+    if fmt in ("csv", "json") and not args.output:
+        stream_frames(pieces, fmt, sys.stdout, empty=lambda: _empty(db, read))
+        return EXIT_OK
+    parts = list(pieces)
+    df = _concat(parts) if parts else _empty(db, read)
     if args.output:
         write_frame(df, fmt, args.output)
         out.note(f"wrote {len(df):,} rows to {args.output}")
@@ -130,6 +135,17 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     else:
         write_frame(df, fmt, sys.stdout)
     return EXIT_OK
+
+
+def _concat(parts: list[Any]) -> Any:
+    import pandas as pd
+
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _empty(db: Any, read: dict[str, Any]) -> Any:
+    """The (empty) result when no piece holds a row: its columns, from the read itself."""
+    return db.read_table("prices", **read).head(0)
 
 
 # -- the parser -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -222,6 +222,28 @@ def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
             Path(target).write_text(text + "\n", encoding="utf-8")
         else:
             target.write(text + "\n")
+
+
+def stream_frames(
+    frames: Iterable[pd.DataFrame], fmt: str, target: IO[str], *, empty: Callable[[], Any]
+) -> None:
+    """Write ``frames`` (pieces of one result, in order) to ``target`` as one CSV (one
+    header) or one JSON array of records, each piece as it comes: the first rows are out
+    before the later ones are read. ``empty()`` gives the result's columns when no piece
+    comes (a CSV of no rows still has its header)."""
+    first = True
+    for df in frames:
+        if fmt == "csv":
+            to_csv(df, target, header=first)
+        else:
+            text = whole_counts(df).to_json(orient="records", date_format="iso", date_unit="s")
+            target.write(("[" if first else ",") + text[1:-1])
+        target.flush()
+        first = False
+    if first:
+        write_frame(empty(), fmt, target)
+    elif fmt == "json":
+        target.write("]\n")
 
 
 def print_frame(out: Output, df: pd.DataFrame, head: int = 25) -> None:

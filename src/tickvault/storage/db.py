@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -362,6 +362,64 @@ class ParquetDB:
         return self.snapshot(name, version).read_arrow(
             tickers=tickers, start=start, end=end, columns=columns
         )
+
+    def iter_arrow(
+        self,
+        name: str = "prices",
+        *,
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        columns: Sequence[str] | None = None,
+        version: int | None = None,
+        adjust: str | None = None,
+        strict: bool = False,
+        as_of: TimeLike = None,
+        limit: int | None = None,
+        batch_rows: int = 65_536,
+    ) -> Iterator[pa.Table]:
+        """The rows of :meth:`read_arrow` (same arguments, one pinned version) in pieces of
+        about ``batch_rows`` rows, in the same order: the first piece comes after reading
+        only its rows, and ``limit`` (None: all) stops reading once that many rows came —
+        ``tickvault query --limit 5`` reads a few rows, not the table, and CSV/JSON output
+        is streamed. The pieces are planned from the log (:meth:`Snapshot.pieces`)."""
+        check_limit(limit)
+        version = as_of_version(self._table(name), version, as_of)
+        check_known(
+            tickers, lambda: self._known(name, version), where=repr(str(self.path)), strict=strict
+        )
+        if adjust is not None:
+            reject_adjust_for(name, adjust)
+        snap = self.snapshot(name, version)
+        left = limit
+        rows = batch_rows if limit is None else max(1, min(batch_rows, limit))
+        plan = snap.pieces(tickers=tickers, start=start, end=end, rows=rows, first=1024)
+        for group, lo, hi in plan:
+            if left == 0:
+                return
+            if adjust is None:
+                part = snap.read_arrow(tickers=group, start=lo, end=hi, columns=columns)
+            else:
+                part = read_adjusted(
+                    self._table("prices"),
+                    self._table("actions"),
+                    adjust=adjust,
+                    tickers=group,
+                    start=lo,
+                    end=hi,
+                    columns=columns,
+                    version=snap.version,
+                )
+            if left is not None:
+                part = part.slice(0, left)
+                left -= part.num_rows
+            if part.num_rows:
+                yield part
+
+    def iter_table(self, name: str = "prices", **kwargs: Any) -> Iterator[pd.DataFrame]:
+        """:meth:`iter_arrow`'s pieces as pandas DataFrames (like :meth:`read_table`)."""
+        for part in self.iter_arrow(name, **kwargs):
+            yield to_pandas(part)
 
     def read_table(
         self,
