@@ -47,10 +47,18 @@ def cmd_backfill(args: argparse.Namespace, out: Output) -> int:
             options["start"] = min(first for first, _ in lost.values())
     if not tickers:
         raise UsageError("no tickers: give TICKER... or --tickers-file FILE")
+    if args.calendar is not None:
+        from ..calendars import get_calendar
+
+        get_calendar(args.calendar)  # an unknown code fails before any work
     from ..pipeline import fetch_and_write
 
     with progress(out, len(tickers), "backfill") as on_progress:
         report = fetch_and_write(tickers, on_progress=on_progress, resume=args.resume, **options)
+    if args.calendar is not None:
+        from ..storage import ParquetDB
+
+        ParquetDB(options["db"], create=False).set_calendar(args.calendar)
     return report_summary(out, report)
 
 
@@ -160,6 +168,12 @@ def add_commands(commands: Commands) -> None:
     p.add_argument("--end", type=date, metavar="DATE", help="last date (default: today)")
     p.add_argument(
         "--resume", action="store_true", help="skip tickers an interrupted run already wrote"
+    )
+    p.add_argument(
+        "--calendar",
+        metavar="CODE",
+        help="remember this exchange calendar (e.g. XNYS) as the database's, for freshness, "
+        "gaps and serve",
     )
     p.add_argument(
         "--tickers-from-repair",

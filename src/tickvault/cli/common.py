@@ -113,6 +113,19 @@ def open_db(args: argparse.Namespace) -> ParquetDB:
     return ParquetDB(check_db_arg(args, create=False), create=False)
 
 
+#: ``--calendar none``: count calendar days, whatever calendar the database has
+NO_CALENDAR = "none"
+
+
+def calendar_of(args: argparse.Namespace, db: ParquetDB) -> str | None:
+    """The calendar a command uses: ``--calendar CODE`` when given (``none``: calendar
+    days), else the database's own (``tickvault calendar``), else None."""
+    given = getattr(args, "calendar", None)
+    if given is not None:
+        return None if str(given).strip().lower() == NO_CALENDAR else str(given)
+    return db.calendar
+
+
 def check_tickers(
     args: argparse.Namespace, db: ParquetDB, tickers: Sequence[str], table: str = "prices"
 ) -> None:

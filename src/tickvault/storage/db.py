@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ..errors import (
     ConfigError,
+    CorruptDatabaseError,
     DatabaseNotFound,
     StorageError,
     ValidationError,
@@ -46,6 +47,9 @@ from .upkeep.verify import Problem, VerifyReport
 log = logging.getLogger(__name__)
 
 MARKER = "tickvault.json"
+
+#: the database's settings (its default exchange calendar), beside the marker
+SETTINGS = "settings.json"
 
 
 class ParquetDB:
@@ -526,6 +530,38 @@ class ParquetDB:
         {...}}}`` (see :meth:`Snapshot.sources`)."""
         return self.snapshot(table).sources()
 
+    # -- settings: the database's default calendar ----------------------------------------
+
+    @property
+    def calendar(self) -> str | None:
+        """The exchange calendar this database was told to use (``set_calendar``), or None:
+        freshness, gaps and the dashboard use it when no calendar is given."""
+        value = self._settings().get("calendar")
+        return str(value) if value else None
+
+    def set_calendar(self, code: str | None) -> str | None:
+        """Remember ``code`` (an ``exchange_calendars`` code such as ``"XNYS"``; None
+        forgets it) as this database's calendar; an unknown code is a ConfigError and
+        nothing is stored. Returns the stored code (upper case)."""
+        value = None
+        if code is not None:
+            from ..calendars import get_calendar
+
+            get_calendar(code)  # unknown codes raise, naming valid ones
+            value = str(code).strip().upper()
+        settings = {**self._settings(), "calendar": value}
+        self.store.put(SETTINGS, json.dumps(settings, sort_keys=True).encode())
+        return value
+
+    def _settings(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.store.get(SETTINGS))
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:
+            raise CorruptDatabaseError(f"{SETTINGS} cannot be read: {exc}") from exc
+        return data if isinstance(data, dict) else {}
+
     @property
     def version(self) -> int:
         """The prices table's newest version (-1 before the first write)."""
@@ -543,8 +579,11 @@ class ParquetDB:
     def info(self) -> dict[str, Any]:
         """Tables, tickers, rows (``rows``: what a full read returns; ``stored_rows``: also
         the superseded copies that compaction will drop), date range, versions and bytes —
-        from the log (only tickers whose files overlap in time have their keys read)."""
-        return describe.info(str(self.path), {n: self.snapshot(n) for n in self.tables()})
+        from the log (only tickers whose files overlap in time have their keys read) — and
+        the database's ``calendar``."""
+        info = describe.info(str(self.path), {n: self.snapshot(n) for n in self.tables()})
+        info["calendar"] = self.calendar
+        return info
 
     # -- run history -----------------------------------------------------------------------
 
