@@ -81,10 +81,12 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
     assert verify["result"]["problems"] == []
 
     html = get_html(client, "/")
-    assert "🔴 STALE (30 days)" in html and "🟢 Fresh" not in html  # one verdict
+    overall = html.split('id="overall-status">', 1)[1].split("</span>", 1)[0]
+    assert overall.endswith("</svg> STALE (30 days)") and "icon-stale" in overall  # one verdict
+    assert "Fresh" not in overall
     assert 'id="stale-count" data-value="2"' in html
     assert 'id="ticker-count" data-value="6"' in html
-    assert "✔ OK" in html
+    assert "</svg> OK" in html
 
 
 def test_overview_of_an_empty_database_says_empty(tmp_path: Path):
@@ -93,7 +95,7 @@ def test_overview_of_an_empty_database_says_empty(tmp_path: Path):
         data = get_json(client, "/api/overview?wait_verify=1")
         assert data["freshness"]["status"] == "⚪ Empty"
         assert data["tickers"] == 0 and data["version"] == -1
-        assert "⚪ Empty" in get_html(client, "/")
+        assert "</svg> Empty" in get_html(client, "/")  # the mark drawn, not typed
         assert get_json(client, "/api/tickers")["rows"] == []
         assert get_json(client, "/api/runs")["runs"] == []
         client.get("/api/overview?wait_verify=1")
@@ -314,7 +316,7 @@ def test_corrupt_data_file_is_an_error_page_and_a_failed_verify(tmp_path: Path):
         data = get_json(client, "/api/overview?wait_verify=1")
         assert data["verify"]["state"] == "problems"
         assert any("unreadable" in p for p in data["verify"]["result"]["problems"])
-        assert "✘ problems found" in get_html(client, "/")
+        assert "</svg> problems found" in get_html(client, "/")
 
 
 def test_corrupt_log_is_an_error_page(tmp_path: Path):
