@@ -12,9 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from ..adjust import previous_closes
+from ..convert import reject, row_description
 from ..errors import (
     ConfigError,
     CorruptDatabaseError,
@@ -22,6 +26,7 @@ from ..errors import (
     StorageError,
     ValidationError,
 )
+from ..formats import iso_utc, plain_number
 from ..future_bars import future_warnings, max_future_seconds
 from ..schema import TableSchema, Validated, get_schema, table_names
 from ..tickers import check_known, normalize
@@ -216,7 +221,45 @@ class ParquetDB:
                     f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
                 )
             return data
-        return t.schema.validated(data, max_future=max_future_seconds(t.opts.max_future))
+        batch = t.schema.validated(data, max_future=max_future_seconds(t.opts.max_future))
+        if t.name == "actions" and batch.num_rows:
+            self._check_dividends(batch.data)
+        return batch
+
+    def _check_dividends(self, actions: pa.Table) -> None:
+        """A dividend must be smaller than the close of its ticker's last stored bar before
+        its ex-date (else adjusting by ``1 - D / C`` would zero or flip every earlier
+        price): ValidationError naming the row and that close. A dividend with no stored bar
+        before it is not checked."""
+        divs = actions.filter(pc.equal(actions.column("kind"), "dividend"))
+        if divs.num_rows == 0 or "prices" not in self.tables():
+            return
+        tickers = sorted(set(divs.column("ticker").to_pylist()))
+        end = pd.Timestamp(int(pc.max(divs.column("timestamp")).cast(pa.int64()).as_py()), tz="UTC")
+        closes = self.snapshot("prices").read_arrow(
+            tickers=tickers, end=end, columns=["ticker", "timestamp", "close"]
+        )
+        prev, when = previous_closes(divs, closes)
+        value = divs.column("value").to_numpy(zero_copy_only=False)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(prev) & (value >= prev)
+
+        def where(i: int) -> str:
+            day = pd.Timestamp(int(when[i]), tz="UTC")
+            shown = day.date().isoformat() if day == day.normalize() else iso_utc(day)
+            return (
+                f"{row_description(divs, i, ('ticker', 'timestamp', 'kind'))}: dividend "
+                f"{plain_number(value[i])} vs previous close {plain_number(prev[i])} on {shown}"
+            )
+
+        reject(
+            "value",
+            bad,
+            "dividend(s) not smaller than the previous close",
+            where,
+            "a dividend is cash per share, smaller than the share price (e.g. 0.24); check "
+            "the units (cents for dollars?) and the ex-date",
+        )
 
     def write_files(self, table: str, data: Any) -> list[FileInfo]:
         """Write ``data`` as new immutable data files, *without* committing. ``data`` is a
