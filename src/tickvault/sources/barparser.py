@@ -80,6 +80,15 @@ class BarParser:
     ticker_column: str | None = None
     date_format: str | None = None
 
+    def recognised(self, header: list[str]) -> list[str]:
+        """The columns of ``header`` this parser may use (mapped by ``columns=``, the ticker
+        column, or a known alias); a reader need read no other."""
+        return [
+            c
+            for c in header
+            if c in self.columns or c == self.ticker_column or _norm(c) in _ALIASES
+        ]
+
     def mapping(self, header: list[str], file: Path) -> dict[str, str]:
         """``{their column: our column}`` for ``file``."""
         mapping: dict[str, str] = {}

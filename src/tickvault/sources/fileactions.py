@@ -26,6 +26,12 @@ _VALUE = ("value", "amount", "ratio")
 _TICKER = ("ticker", "symbol")
 
 
+def action_columns(header: list[str]) -> list[str]:
+    """The columns of ``header`` that actions are read from (wide or long layout)."""
+    names = {*_WIDE, *_DATE, *_KIND, *_VALUE, *_TICKER}
+    return [c for c in header if _norm(c) in names]
+
+
 def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
     return next((c for c in columns if _norm(c) in names), None)
 
