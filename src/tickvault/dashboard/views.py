@@ -108,7 +108,8 @@ def overview(
     wait_verify: bool = False,
 ) -> dict[str, Any]:
     """Overall freshness, counts per level, size, tickers, rows, date range, version, the
-    last run and the last verify result."""
+    last run (its headline and counts, never its per-ticker results) and the last verify
+    result."""
     info = db.info()
     table = info["tables"].get(TABLE)
     frame = fresh.frame(db)
@@ -129,7 +130,7 @@ def overview(
         "files": int(table["files"]) if table else 0,
         "first": table["first"] if table else None,
         "last": table["last"] if table else None,
-        "last_run": last_runs[0] if last_runs else None,
+        "last_run": _run_row(last_runs[0]) if last_runs else None,  # no per-ticker detail
         "verify": verify_cache.get(db, version, wait=wait_verify),
     }
 
