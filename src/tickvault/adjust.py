@@ -73,6 +73,35 @@ def dividend_closes_needed(prices: pa.Table, actions: pa.Table) -> dict[str, tup
     return need
 
 
+def previous_closes(actions: pa.Table, closes: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``actions`` (``ticker, timestamp, ...``), the as-traded close of its
+    ticker's last bar strictly before its timestamp in ``closes`` (``ticker, timestamp,
+    close``, sorted by ticker and timestamp) and that bar's timestamp (ns): NaN and -1 where
+    there is none."""
+    n = actions.num_rows
+    prev = np.full(n, np.nan)
+    when = np.full(n, -1, dtype=np.int64)
+    if n == 0 or closes.num_rows == 0:
+        return prev, when
+    runs = column_runs(closes, "ticker")
+    c_ts = as_ns(closes.column("timestamp"))
+    c_close = as_floats(closes.column("close"))
+    spans = {
+        str(t): (a, b)
+        for t, a, b in zip(runs.values.to_pylist(), runs.starts, runs.ends, strict=True)
+    }
+    a_ts = as_ns(actions.column("timestamp"))
+    for i, t in enumerate(actions.column("ticker").to_pylist()):
+        span = spans.get(str(t))
+        if span is None:
+            continue
+        a, b = span
+        k = int(np.searchsorted(c_ts[a:b], a_ts[i], side="left")) - 1
+        if k >= 0:
+            prev[i], when[i] = c_close[a + k], c_ts[a + k]
+    return prev, when
+
+
 def adjust_prices(
     prices: pa.Table,
     actions: pa.Table | ActionsIndex,

@@ -28,6 +28,11 @@ from .keys import Runs, column_runs
 FEW_TICKERS = 8
 
 
+#: plausible split ratios (new shares per old share), 1-for-1000 .. 1000-for-1: input
+#: outside it is refused (``tickvault.schema``); adjusted reads ignore any stored before
+SPLIT_RANGE = (1 / 1000, 1000.0)
+
+
 def as_ns(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     arr = one_chunk(col) if isinstance(col, pa.ChunkedArray) else col
     # a timestamp's storage is its int64 count: a view is the cast without the copy
@@ -86,7 +91,10 @@ class ActionsIndex:
         self.keys = owner * self.width + np.searchsorted(self.stamps, self.ts, side="right")
         self.none = m + n
         self.split_suffix = np.ones(m + n + 1)
-        splits = np.where(self.split, self.value, 1.0)
+        lo, hi = SPLIT_RANGE
+        with np.errstate(invalid="ignore"):
+            plausible = (self.value >= lo) & (self.value <= hi)
+        splits = np.where(self.split & plausible, self.value, 1.0)
         # products of 1.0 are 1.0: only tickers with a split need theirs computed
         with_split = np.unique(owner[self.split]) if m else owner
         #: per code: has the ticker any split (else its split factors are all 1.0)
@@ -170,7 +178,11 @@ class DividendFactors:
         k = np.searchsorted(ref_ts, ix.ts[g0:g1][is_div], side="left") - 1
         ok = k >= 0
         m = np.ones(int(is_div.sum()))
-        m[ok] = 1.0 - value[is_div][ok] / ref_close[k[ok]]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            m[ok] = 1.0 - value[is_div][ok] / ref_close[k[ok]]
+        # a dividend not below the close it is measured against (refused on input since;
+        # stored before) would zero, flip or overflow every earlier price: ignored
+        m[~np.isfinite(m) | (m <= 0.0)] = 1.0
         mult[is_div] = m
         with self._lock:
             g1 = min(g1, int(self.known[code]))  # another thread may have filled some

@@ -16,6 +16,7 @@ from typing import IO
 
 import pandas as pd
 
+from .formats import whole_counts
 from .schema import FORMULA_START
 
 __all__ = ["DATE_FORMAT", "neutralise_formulas", "to_csv"]
@@ -58,7 +59,7 @@ def to_csv(df: pd.DataFrame, target: str | IO[str] | None = None, *, header: boo
     Lines end with ``\n``. Python's CSV writer quotes a cell only for the characters of
     the line ending, so if a text cell holds a carriage return, lines end with ``\r\n``
     instead: that cell is then quoted and cannot start a new row in a spreadsheet."""
-    safe = neutralise_formulas(df)
+    safe = neutralise_formulas(whole_counts(df))  # volume as integers: the column's format
     cr = any(
         bool(safe[name].str.contains("\r", regex=False, na=False).any())
         for name in _text_columns(safe)

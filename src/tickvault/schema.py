@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .adjust_index import SPLIT_RANGE
 from .convert import (
     TIMESTAMP_TYPE,
     Column,
@@ -30,8 +31,10 @@ from .convert import (
     frame_to_arrow,
     reject,
     reject_rows,
+    row_description,
 )
 from .errors import TableNotFound, ValidationError
+from .formats import plain_number
 from .future_bars import DEFAULT_MAX_FUTURE, reject_future
 from .keys import Runs, column_runs, dedupe_last, is_sorted_unique
 from .modes import prices_table
@@ -464,6 +467,16 @@ def _check_actions(table: pa.Table, schema: TableSchema) -> None:
     value = table.column("value").to_numpy(zero_copy_only=False).astype("float64")
     reject_rows(table, ~np.isfinite(value), "value", "non-finite", schema.key, "e.g. 0.24 or 4.0")
     reject_rows(table, value <= 0, "value", "non-positive", schema.key, "e.g. 0.24 or 4.0")
+    split = np.asarray(pc.equal(kind, "split").to_numpy(zero_copy_only=False), dtype=bool)
+    lo, hi = SPLIT_RANGE
+    reject(
+        "value",
+        split & ((value < lo) | (value > hi)),
+        "implausible split ratio(s)",
+        lambda i: f"{row_description(table, i, schema.key)}: {plain_number(value[i])}",
+        "a split ratio is new shares per old share, between 1/1000 (0.001, a 1-for-1000 "
+        "reverse split) and 1000 (1000-for-1), e.g. 4.0 for 4-for-1",
+    )
 
 
 ACTIONS = TableSchema(

@@ -16,6 +16,7 @@ from typing import TypeAlias
 import pandas as pd
 
 from .errors import BadTimeBound
+from .formats import iso_utc
 
 TimeLike: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp | None
 
@@ -125,12 +126,13 @@ def check_not_future(value: TimeLike, ts: pd.Timestamp | None, *, name: str = "s
 
 def iso(ts: object) -> str | None:
     """``ts`` (a Timestamp, datetime, ISO string or nanoseconds since the epoch, UTC) as an
-    ISO 8601 string for JSON documents; None, NaN and NaT become None."""
+    ISO 8601 string in UTC ending in ``Z`` for JSON documents (``formats.iso_utc``, the one
+    way tickvault writes a time); None, NaN and NaT become None."""
     if ts is None or (not isinstance(ts, str) and pd.isna(ts)):  # type: ignore[call-overload]
         return None
     if isinstance(ts, int):
-        return pd.Timestamp(ts, tz="UTC").isoformat()
-    return pd.Timestamp(ts).isoformat()  # type: ignore[arg-type]
+        return iso_utc(pd.Timestamp(ts, tz="UTC"))
+    return iso_utc(pd.Timestamp(ts))  # type: ignore[arg-type]
 
 
 def now_iso() -> str:

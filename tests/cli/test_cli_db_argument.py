@@ -136,3 +136,39 @@ def test_a_database_this_user_may_not_write_is_exit_7_naming_it(tmp_path, shared
     assert r.returncode == 7, r.stderr
     line = one_clear_line(r)
     assert "permission denied" in line and repr(str(db)) in line
+    # the database and the refused operation, never the temporary file it was writing
+    assert "may not write" in line and "backfill" in line, line
+    assert ".tmp" not in line and "part-" not in line and "_log" not in line, line
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temporary folder every user can reach (pytest's own are 0700 for root, so another
+    user would be refused at the path, never at the database)."""
+    folder = Path(tempfile.mkdtemp(prefix="tv-perm-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_database_this_user_may_not_read_is_exit_7_naming_the_read(open_tmp) -> None:
+    tmp_path = open_tmp
+    db = tmp_path / "db"
+    assert tv("backfill", "AAPL", *WINDOW, "--quiet", db=db).returncode == 0
+    argv = [sys.executable, "-m", "tickvault", "query", "AAPL", "--db", str(db)]
+    env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
+    (db / "prices").chmod(0o700 if os.geteuid() == 0 else 0o000)
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop root")
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=120)
+    finally:
+        (db / "prices").chmod(0o755)
+    if "No module named" in r.stderr:
+        pytest.skip("user nobody cannot import this checkout's tickvault")
+    assert r.returncode == 7, r.stderr
+    line = one_clear_line(r)
+    assert repr(str(db)) in line and "may not read" in line and "query" in line, line
+    assert "_log" not in line and ".json" not in line and "prices/" not in line, line

@@ -33,6 +33,7 @@ def test_the_expected_commands_exist():
         "verify",
         "repair",
         "info",
+        "calendar",
         "history",
         "compact",
         "vacuum",

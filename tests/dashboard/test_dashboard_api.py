@@ -26,6 +26,7 @@ from helpers.files import tree_snapshot
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
 from tickvault.data_freshness import freshness, get_price_data_freshness
+from tickvault.formats import iso_utc
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 but works with httpx; the warning is about the test client
@@ -73,10 +74,12 @@ def test_overview_shows_the_library_status_counts_and_size(demo: tuple[ParquetDB
     assert verify["result"]["problems"] == []
 
     html = get_html(client, "/")
-    assert "🔴 STALE (30 days)" in html and "🟢 Fresh" not in html  # one verdict
+    overall = html.split('id="overall-status">', 1)[1].split("</span>", 1)[0]
+    assert overall.endswith("</svg> STALE (30 days)") and "icon-stale" in overall  # one verdict
+    assert "Fresh" not in overall
     assert 'id="stale-count" data-value="2"' in html
     assert 'id="ticker-count" data-value="6"' in html
-    assert "✔ OK" in html
+    assert "</svg> OK" in html
 
 
 def test_overview_of_an_empty_database_says_empty(tmp_path: Path):
@@ -85,7 +88,7 @@ def test_overview_of_an_empty_database_says_empty(tmp_path: Path):
         data = get_json(client, "/api/overview?wait_verify=1")
         assert data["freshness"]["status"] == "⚪ Empty"
         assert data["tickers"] == 0 and data["version"] == -1
-        assert "⚪ Empty" in get_html(client, "/")
+        assert "</svg> Empty" in get_html(client, "/")  # the mark drawn, not typed
         assert get_json(client, "/api/tickers")["rows"] == []
         assert get_json(client, "/api/runs")["runs"] == []
         client.get("/api/overview?wait_verify=1")
@@ -112,7 +115,7 @@ def test_tickers_lists_every_ticker_with_the_library_status(demo: tuple[ParquetD
     ge = next(r for r in data["rows"] if r["ticker"] == "GE")
     assert ge == {
         "ticker": "GE",
-        "last_timestamp": (today() - pd.Timedelta(days=30)).isoformat(),
+        "last_timestamp": iso_utc(today() - pd.Timedelta(days=30)),
         "age": 30,
         "age_unit": "days",
         "status": "🔴 STALE (30 days)",
@@ -202,10 +205,10 @@ def test_ticker_page_serves_bars_of_the_chosen_range(demo: tuple[ParquetDB, Test
     start = today() - pd.DateOffset(months=1)
     expected = db.read_table(tickers="AAPL", start=start)
     assert data["count"] == len(expected) == len(data["bars"]["timestamp"])
-    assert data["bars"]["timestamp"][0] == expected["timestamp"].iloc[0].isoformat()
+    assert data["bars"]["timestamp"][0] == iso_utc(expected["timestamp"].iloc[0])
     assert data["bars"]["close"] == pytest.approx(expected["close"].tolist())
     assert data["freshness"]["status"] == "🟢 Fresh"
-    assert data["latest"][0]["timestamp"] == today().isoformat()  # newest first
+    assert data["latest"][0]["timestamp"] == iso_utc(today())  # newest first
     assert len(data["latest"]) == 20
 
     everything = get_json(client, "/api/tickers/AAPL?range=all&latest=5")
@@ -307,7 +310,7 @@ def test_corrupt_data_file_is_an_error_page_and_a_failed_verify(tmp_path: Path):
         data = get_json(client, "/api/overview?wait_verify=1")
         assert data["verify"]["state"] == "problems"
         assert any("unreadable" in p for p in data["verify"]["result"]["problems"])
-        assert "✘ problems found" in get_html(client, "/")
+        assert "</svg> problems found" in get_html(client, "/")
 
 
 def test_corrupt_log_is_an_error_page(tmp_path: Path):

@@ -25,6 +25,7 @@ from tickvault import ParquetDB, fetch_and_write
 from tickvault.csv_export import to_csv
 from tickvault.dashboard import create_app
 from tickvault.dashboard.bars import CSV_ROWS, DEFAULT_PAGE, MAX_CANDLES, MAX_PAGE
+from tickvault.formats import iso_utc
 from tickvault.sources import DemoSource
 
 DAILY = 6000  # bars of LONG: one a day for 16 years
@@ -109,7 +110,7 @@ def test_a_long_range_is_aggregated_into_at_most_max_candles(big, ticker: str, n
     check_candles(raw, bars)
     assert sum(bars["bars"]) == n
     newest = raw.iloc[::-1].head(30)
-    assert [b["timestamp"] for b in data["latest"]] == [t.isoformat() for t in newest.timestamp]
+    assert [b["timestamp"] for b in data["latest"]] == [iso_utc(t) for t in newest.timestamp]
     assert [b["close"] for b in data["latest"]] == pytest.approx(newest["close"].tolist())
 
     html = client.get(f"/tickers/{ticker}?range=all").text  # the page embeds the same
@@ -124,7 +125,7 @@ def test_a_range_within_the_cap_gets_the_bars_themselves(big):
     raw = db.read_table(tickers="LONG", start=data["start"])
     assert data["count"] == len(raw) == len(data["bars"]["timestamp"]) <= MAX_CANDLES
     assert data["candles"]["aggregated"] is False and "timestamp_end" not in data["bars"]
-    assert data["bars"]["timestamp"] == [t.isoformat() for t in raw["timestamp"]]
+    assert data["bars"]["timestamp"] == [iso_utc(t) for t in raw["timestamp"]]
     assert data["bars"]["close"] == pytest.approx(raw["close"].tolist(), rel=1e-12)
 
 

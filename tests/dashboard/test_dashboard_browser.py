@@ -105,7 +105,11 @@ def test_dashboard_in_a_real_browser(tmp_path: Path, browser: object):
         # overview: the library's status and the ticker count
         page.goto(server.url + "/")
         # one verdict: the worst ticker's (two are stale)
-        assert page.text_content("#overall-status") == status == "🔴 STALE (30 days)"
+        assert status == "🔴 STALE (30 days)"  # the library's text; the page draws the mark
+        assert (page.text_content("#overall-status") or "").strip() == "STALE (30 days)"
+        assert page.locator("#overall-status svg.icon-stale").count() == 1
+        box = page.locator("#overall-status svg").bounding_box()  # drawn, without any font
+        assert box is not None and box["width"] >= 8 and box["height"] >= 8, box
         assert "lvl-stale" in (page.get_attribute("#overall", "class") or "")
         n = len(FRESH + AGING + STALE)
         assert page.get_attribute("#ticker-count", "data-value") == str(n)
@@ -123,9 +127,11 @@ def test_dashboard_in_a_real_browser(tmp_path: Path, browser: object):
         rows = page.locator("#tickers-table tbody tr")
         assert rows.count() == len(STALE)
         assert sorted(rows.locator("td:first-child").all_text_contents()) == sorted(STALE)
-        assert set(page.locator("#tickers-table tbody td.lvl-stale").all_text_contents()) == {
-            "🔴 STALE (30 days)"
-        }
+        stale_cells = page.locator("#tickers-table tbody td.lvl-stale")
+        assert {t.strip() for t in stale_cells.all_text_contents()} == {"STALE (30 days)"}
+        assert page.locator("#tickers-table tbody td.lvl-stale svg.icon-stale").count() == len(
+            STALE
+        )
         page.screenshot(path=str(ARTIFACTS / "dashboard-tickers-stale.png"), full_page=True)
 
         # sort by age, newest first, with the column header

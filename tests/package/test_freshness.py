@@ -69,7 +69,7 @@ def test_original_status_strings(db, now, status, is_stale, days_old):
     assert got["status"] == status
     assert got["is_stale"] is is_stale
     assert got["days_old"] == days_old
-    assert got["latest"] == "2024-03-01T00:00:00+00:00"
+    assert got["latest"] == "2024-03-01T00:00:00Z"
     assert got["tickers"] == 1
     assert got["age_unit"] == "days"
 
@@ -79,7 +79,7 @@ def test_the_overall_status_is_the_oldest_tickers(db):
     got = get_price_data_freshness(db, now="2024-03-01T18:00Z")
     assert got["status"] == "🔴 STALE (29 days)" and got["is_stale"] is True
     assert got["days_old"] == 29 and got["stale_tickers"] == 1
-    assert got["latest"] == "2024-03-01T00:00:00+00:00"  # the newest bar
+    assert got["latest"] == "2024-03-01T00:00:00Z"  # the newest bar
 
 
 def test_thresholds_are_configurable(db):
@@ -214,8 +214,8 @@ def test_stale_in_sessions(db):
     assert summary["status"] == "🔴 STALE (29 sessions)"
     assert summary["counts"] == {"fresh": 0, "aging": 1, "stale": 1, "missing": 0, "future": 0}
     assert [w["ticker"] for w in summary["worst"]] == ["OLD", "NEW"]
-    assert summary["latest"] == "2024-07-12T00:00:00+00:00"
-    assert summary["oldest"] == "2024-06-03T00:00:00+00:00"
+    assert summary["latest"] == "2024-07-12T00:00:00Z"
+    assert summary["oldest"] == "2024-06-03T00:00:00Z"
 
 
 # -- time zones -----------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def test_report_is_stored_and_dict_compatible(tmp_path: Path):
     again = RunReport.from_dict(stored[0])
     assert again.to_dict() == report.to_dict()
     assert report.kind == "backfill" and report.source == "demo"
-    assert report.start == "2023-01-02T00:00:00+00:00"
+    assert report.start == "2023-01-02T00:00:00Z"
     assert report.started is not None and report.finished is not None
     assert report.ok
     with pytest.raises(KeyError):

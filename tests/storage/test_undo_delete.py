@@ -52,8 +52,8 @@ def test_preview_by_default_changes_nothing(where: str) -> None:
         {
             "ticker": "AAA",
             "rows": 4,
-            "first": "2024-01-09T00:00:00+00:00",
-            "last": "2024-01-12T00:00:00+00:00",
+            "first": "2024-01-09T00:00:00Z",
+            "last": "2024-01-12T00:00:00Z",
         }
     ]
     assert db.version == before

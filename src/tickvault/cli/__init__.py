@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_OK
     except (Exception, KeyboardInterrupt) as exc:
-        code, message = exit_code(exc, db=db_path_of(args))
+        code, message = exit_code(exc, db=db_path_of(args), command=args.command)
         if debug:
             traceback.print_exc()
         sys.stderr.write(f"{PROG} {args.command}: error: {message}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from .actions import add_adjust_option
@@ -31,6 +32,7 @@ from .output import (
     print_frame,
     progress,
     report_summary,
+    stream_frames,
     write_frame,
 )
 from .parsing import Commands
@@ -54,10 +56,18 @@ def cmd_backfill(args: argparse.Namespace, out: Output) -> int:
             options["start"] = min(first for first, _ in lost.values())
     if not tickers:
         raise UsageError("no tickers: give TICKER... or --tickers-file FILE")
+    if args.calendar is not None:
+        from ..calendars import get_calendar
+
+        get_calendar(args.calendar)  # an unknown code fails before any work
     from ..pipeline import fetch_and_write
 
     with progress(out, len(tickers), "backfill") as on_progress:
         report = fetch_and_write(tickers, on_progress=on_progress, resume=args.resume, **options)
+    if args.calendar is not None:
+        from ..storage import ParquetDB
+
+        ParquetDB(options["db"], create=False).set_calendar(args.calendar)
     return report_summary(out, report)
 
 
@@ -119,23 +129,28 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     tickers = read_tickers(args)
     check_tickers(args, db, tickers, _prices_table(args.interval))
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    df = db.read_table(
-        "prices",
-        tickers=tickers or None,
-        start=args.start,
-        end=args.end,
-        columns=columns,
-        adjust=getattr(args, "adjust", None),
-        as_of=args.as_of,
-        interval=args.interval,
-        resample=args.resample,
-        calendar=args.calendar,
-    )
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:
         raise UsageError("--format parquet needs --output FILE")
-    if args.limit is not None:
-        df = df.head(args.limit)
+    read = {
+        "tickers": tickers or None,
+        "start": args.start,
+        "end": args.end,
+        "columns": columns,
+        "adjust": getattr(args, "adjust", None),
+        "as_of": args.as_of,
+    }
+    table = _prices_table(args.interval)
+    if args.resample is not None or args.calendar is not None:  # one resampled read
+        whole = db.read_table(table, resample=args.resample, calendar=args.calendar, **read)
+        pieces: Iterator[Any] = iter([whole if args.limit is None else whole.head(args.limit)])
+    else:  # in pieces in key order: --limit stops after a few rows, not after the table
+        pieces = db.iter_table(table, limit=args.limit, **read)
+    if fmt in ("csv", "json") and not args.output:
+        stream_frames(pieces, fmt, sys.stdout, empty=lambda: _empty(db, table, read))
+        return EXIT_OK
+    parts = list(pieces)
+    df = _concat(parts) if parts else _empty(db, table, read)
     if args.output:
         write_frame(df, fmt, args.output)
         out.note(f"wrote {len(df):,} rows to {args.output}")
@@ -153,6 +168,17 @@ def _prices_table(interval: str | None) -> str:
     return prices_table(interval)
 
 
+def _concat(parts: list[Any]) -> Any:
+    import pandas as pd
+
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _empty(db: Any, table: str, read: dict[str, Any]) -> Any:
+    """The (empty) result when no piece holds a row: its columns, from the read itself."""
+    return db.read_table(table, **read).head(0)
+
+
 # -- the parser -------------------------------------------------------------------------------
 
 
@@ -165,6 +191,12 @@ def add_commands(commands: Commands) -> None:
     p.add_argument("--end", type=date, metavar="DATE", help="last date (default: today)")
     p.add_argument(
         "--resume", action="store_true", help="skip tickers an interrupted run already wrote"
+    )
+    p.add_argument(
+        "--calendar",
+        metavar="CODE",
+        help="remember this exchange calendar (e.g. XNYS) as the database's, for freshness, "
+        "gaps and serve",
     )
     p.add_argument(
         "--tickers-from-repair",

@@ -46,6 +46,7 @@ def read_tickers(args: argparse.Namespace) -> list[str]:
             text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--tickers-file {path!r}: {exc.strerror or exc}") from None
+        text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not a ticker
         for line in text.splitlines():
             line = line.split("#", 1)[0]
             tickers.extend(t for t in re.split(r"[\s,;]+", line) if t)
@@ -110,6 +111,19 @@ def open_db(args: argparse.Namespace) -> ParquetDB:
     from ..storage import ParquetDB
 
     return ParquetDB(check_db_arg(args, create=False), create=False)
+
+
+#: ``--calendar none``: count calendar days, whatever calendar the database has
+NO_CALENDAR = "none"
+
+
+def calendar_of(args: argparse.Namespace, db: ParquetDB) -> str | None:
+    """The calendar a command uses: ``--calendar CODE`` when given (``none``: calendar
+    days), else the database's own (``tickvault calendar``), else None."""
+    given = getattr(args, "calendar", None)
+    if given is not None:
+        return None if str(given).strip().lower() == NO_CALENDAR else str(given)
+    return db.calendar
 
 
 def check_tickers(

@@ -23,6 +23,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import re
 import sys
 from typing import Any
 
@@ -97,9 +99,11 @@ def run_exit_code(report: dict[str, Any]) -> int:
 # -- errors: the one place that maps exceptions to messages and exit codes ------------------
 
 
-def exit_code(exc: BaseException, db: str | None = None) -> tuple[int, str]:
+def exit_code(
+    exc: BaseException, db: str | None = None, command: str | None = None
+) -> tuple[int, str]:
     """``(exit code, one-line message)`` for an exception raised by a command (``db``: the
-    database path, named in messages about its files)."""
+    database path, named in messages about its files; ``command``: the command refused)."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED, "terminated (SIGTERM); what was committed before it stays"
@@ -138,10 +142,16 @@ def exit_code(exc: BaseException, db: str | None = None) -> tuple[int, str]:
             f"`tickvault repair` to see what dropping it loses)"
         )
     if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EROFS):
-        what = f"the database at {db!r}" if db else "a file"
+        # the database and the refused operation only: the file a writer was creating is a
+        # temporary name (`.part-<uuid>.parquet.<pid>.tmp`) that means nothing to a person
+        what = f"the database at {db!r}" if db else "the database"
+        access = _refused_access(exc)
+        op = f"`tickvault {command}` " if command else ""
+        reason = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
         return EXIT_PERMISSION, (
-            f"permission denied: cannot write to or read {what} ({exc.strerror or msg}); "
-            f"check that this user owns the folder and may write it (ls -ld {db or '.'})"
+            f"permission denied: this user may not {access} {what} ({op}refused: {reason}); "
+            f"check that this user owns the folder and may {access.split()[0]} it "
+            f"(ls -ld {db or '.'})"
         )
     if isinstance(exc, OSError):
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
@@ -150,6 +160,21 @@ def exit_code(exc: BaseException, db: str | None = None) -> tuple[int, str]:
         f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback "
         f"and please report it)"
     )
+
+
+def _refused_access(exc: OSError) -> str:
+    """``"write to"`` or ``"read"``: a refused path (or the folder above it) that this user
+    cannot read was a read; any other refusal (creating, renaming a file) was a write."""
+    path = exc.filename if isinstance(exc.filename, str) else None
+    if path is None:
+        found = re.search(r"'([^']+)'", str(exc))
+        path = found.group(1) if found else None
+    while path and not os.path.lexists(path):  # a folder above it may be unreadable
+        parent = os.path.dirname(path)
+        path = parent if parent != path else None
+    if path and not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
+        return "read"
+    return "write to"
 
 
 def _is_arrow_error(exc: BaseException) -> bool:

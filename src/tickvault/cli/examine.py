@@ -9,8 +9,8 @@ from typing import Any
 from ..errors import TableNotFound
 from ..formats import human_bytes, short_time
 from ..modes import FRESH_MINUTES, STALE_MINUTES, prices_table
-from .common import check_tickers, open_db, read_tickers, shown_db
-from .errors import EXIT_OK, EXIT_PROBLEMS
+from .common import calendar_of, check_tickers, open_db, read_tickers, shown_db
+from .errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from .option_types import add_interval_option, add_tickers_file, count, date, limit
 from .output import (
     Output,
@@ -31,7 +31,7 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     frame = freshness(
         db,
         now=args.now,
-        calendar=args.calendar,
+        calendar=calendar_of(args, db),
         fresh_days=args.fresh_days,
         stale_days=args.stale_days,
         tickers=tickers or None,
@@ -81,6 +81,30 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     return code
 
 
+def cmd_calendar(args: argparse.Namespace, out: Output) -> int:
+    """Show, set (``CODE``) or forget (``--unset``) the database's exchange calendar, which
+    freshness, gaps and serve use when no ``--calendar`` is given."""
+    if args.code and args.unset:
+        raise UsageError("give CODE or --unset, not both")
+    db = open_db(args)
+    if args.code or args.unset:
+        value = db.set_calendar(None if args.unset else args.code)
+        out.note(
+            f"the database at {shown_db(args)!r} now uses the {value} calendar"
+            if value
+            else f"the database at {shown_db(args)!r} has no calendar (ages in calendar days)"
+        )
+    else:
+        value = db.calendar
+    if out.json:
+        out.data({"calendar": value})
+    elif not (args.code or args.unset) and not out.quiet:
+        out.print(
+            value or "no calendar set (ages in calendar days); set one: tickvault calendar XNYS"
+        )
+    return EXIT_OK
+
+
 def cmd_info(args: argparse.Namespace, out: Output) -> int:
     """Tables, tickers, rows, date range, versions, size on disk and the last run."""
     from .. import __version__
@@ -106,7 +130,8 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
         )
         for name, t in info["tables"].items()
     ]
-    out.print(f"database {info['path']} (tickvault {__version__})")
+    cal = f", calendar {info['calendar']}" if info.get("calendar") else ""
+    out.print(f"database {info['path']} (tickvault {__version__}{cal})")
     cols = ["table", "version", "files", "tickers", "rows", "stored", "first", "last", "size"]
     if rows:
         out.print(table(None, cols, rows))
@@ -185,14 +210,15 @@ def cmd_runs(args: argparse.Namespace, out: Output) -> int:
 
 
 def add_commands(commands: Commands) -> None:
-    """Register ``freshness``, ``info``, ``history`` and ``runs``."""
+    """Register ``freshness``, ``info``, ``calendar``, ``history`` and ``runs``."""
     p = commands.add("freshness", cmd_freshness, "how old each ticker's data is; exit 1 if stale")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
     add_tickers_file(p)
     p.add_argument(
         "--calendar",
         metavar="CODE",
-        help="count missed trading sessions on this exchange calendar (e.g. XNYS, XLON)",
+        help="count missed trading sessions on this exchange calendar (e.g. XNYS, XLON; "
+        "default: the database's, see `tickvault calendar`; none: calendar days)",
     )
     p.add_argument(
         "--fresh-days",
@@ -230,6 +256,17 @@ def add_commands(commands: Commands) -> None:
     )
 
     commands.add("info", cmd_info, "tables, tickers, rows, date range, versions, size, last run")
+
+    p = commands.add("calendar", cmd_calendar, "show or set the database's exchange calendar")
+    p.add_argument(
+        "code",
+        nargs="?",
+        metavar="CODE",
+        help="exchange_calendars code to remember, e.g. XNYS (default: show the current one)",
+    )
+    p.add_argument(
+        "--unset", action="store_true", help="forget it (freshness counts calendar days again)"
+    )
 
     p = commands.add("history", cmd_history, "the versions (commits) of a table")
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")

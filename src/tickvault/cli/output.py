@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..csv_export import to_csv
-from ..formats import short_time
+from ..formats import iso_utc, short_time, whole_counts
 from .errors import run_exit_code
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class Output:
 
 
 def json_default(obj: Any) -> Any:
+    if isinstance(obj, dt.datetime):  # pandas Timestamps too; NaT is not a datetime
+        return iso_utc(obj)  # one way to write a time: ISO 8601 in UTC ending in Z
     if hasattr(obj, "isoformat"):
         return None if isnull(obj) else obj.isoformat()
     if hasattr(obj, "to_dict"):
@@ -165,7 +168,11 @@ def progress(out: Output, total: int, label: str) -> Iterator[Callable[[Any], No
 
 def report_summary(out: Output, report: Any, top: int = 10) -> int:
     """The one-screen summary of a pipeline run; returns the exit code."""
+    from ..sources import is_synthetic
+
     doc = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    source = doc.get("source")
+    doc["synthetic"] = is_synthetic(source)
     if out.json:
         doc.pop("tickers", None)
         out.data(doc)
@@ -174,8 +181,15 @@ def report_summary(out: Output, report: Any, top: int = 10) -> int:
         keys = ["total", "written", "unchanged", "failed", "skipped", "rows", "seconds"]
         rows = [(k, fmt_num(doc[k])) for k in keys if k in doc]
         run = f" (run {doc['run_id']})" if doc.get("run_id") else ""
-        out.print(f"{doc.get('kind') or 'run'} into {doc.get('db', '')}{run}")
+        origin = f" from source {source!r}" if source else ""
+        out.print(f"{doc.get('kind') or 'run'} into {doc.get('db', '')}{origin}{run}")
         out.print(table(None, ["", "n"], rows, header=False))
+        if doc["synthetic"]:  # every time: made-up prices must never pass for real ones
+            out.err.print(
+                f"warning: the {source!r} source is synthetic: these bars are generated, not "
+                f"real market prices (fetch real ones with --source yahoo, stooq, csv or "
+                f"parquet)"
+            )
     errors = dict(doc.get("errors") or {})
     if errors:
         shown = sorted(errors.items())[:top]
@@ -195,23 +209,9 @@ def fmt_num(v: Any) -> str:
     return str(v)
 
 
-def whole_volumes(df: pd.DataFrame) -> pd.DataFrame:
-    """``volume`` as integers (``2641907``, not ``2641907.0``) when every value is whole, for
-    text output; fractional volumes (some FX and crypto sources) stay as they are."""
-    import numpy as np
-
-    if "volume" not in df.columns or df["volume"].dtype.kind != "f":
-        return df
-    v = df["volume"].to_numpy()
-    finite = np.isfinite(v)
-    if not np.all(np.floor(v[finite]) == v[finite]) or np.any(np.abs(v[finite]) >= 2**53):
-        return df
-    return df.assign(volume=df["volume"].astype("Int64"))
-
-
 def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
     if fmt != "parquet":
-        df = whole_volumes(df)
+        df = whole_counts(df)  # volume as integers, whatever else the result holds
     if fmt == "parquet":
         df.to_parquet(str(target), index=False)
     elif fmt == "csv" or fmt == "table":
@@ -224,30 +224,67 @@ def write_frame(df: pd.DataFrame, fmt: str, target: str | IO[str]) -> None:
             target.write(text + "\n")
 
 
+def stream_frames(
+    frames: Iterable[pd.DataFrame], fmt: str, target: IO[str], *, empty: Callable[[], Any]
+) -> None:
+    """Write ``frames`` (pieces of one result, in order) to ``target`` as one CSV (one
+    header) or one JSON array of records, each piece as it comes: the first rows are out
+    before the later ones are read. ``empty()`` gives the result's columns when no piece
+    comes (a CSV of no rows still has its header)."""
+    first = True
+    for df in frames:
+        if fmt == "csv":
+            to_csv(df, target, header=first)
+        else:
+            text = whole_counts(df).to_json(orient="records", date_format="iso", date_unit="s")
+            target.write(("[" if first else ",") + text[1:-1])
+        target.flush()
+        first = False
+    if first:
+        write_frame(empty(), fmt, target)
+    elif fmt == "json":
+        target.write("]\n")
+
+
 def print_frame(out: Output, df: pd.DataFrame, head: int = 25) -> None:
-    df = whole_volumes(df)
+    import pandas as pd
+
+    df = whole_counts(df)
     shown = df if len(df) <= 2 * head else None
     cols = list(df.columns)
-
-    def rows(frame: pd.DataFrame) -> list[list[str]]:
-        return [[cell(v) for v in r] for r in frame.itertuples(index=False)]
-
-    if shown is not None:
-        body = rows(df)
-    else:
-        body = [*rows(df.head(head)), ["…"] * len(cols), *rows(df.tail(head))]
+    printed = df if shown is not None else pd.concat([df.head(head), df.tail(head)])
+    cells = [column_cells(printed[c]) for c in cols]  # one format per column
+    body = [list(r) for r in zip(*cells, strict=True)] if cols else []
+    if shown is None:
+        body = [*body[:head], ["…"] * len(cols), *body[head:]]
     out.print(table(None, cols, body))
     if shown is None:
         out.note(f"{len(df):,} rows; showing the first and last {head} (use --format csv)")
 
 
+def column_cells(s: pd.Series) -> list[str]:
+    """The cells of one column as text, all in the column's format: times shortened; a
+    float column with whole values only as integers, else with two decimals; missing
+    values empty."""
+    import numpy as np
+
+    if s.dtype.kind == "f":
+        v = s.to_numpy()
+        finite = v[np.isfinite(v)]
+        spec = ".0f" if bool(np.all(finite == np.floor(finite))) else ".2f"
+        return ["" if math.isnan(x) else format(x, spec) for x in v.tolist()]
+    return [cell(x) for x in s.tolist()]
+
+
 def cell(v: Any) -> str:
+    if v is None or isnull(v):
+        return ""
     if hasattr(v, "isoformat"):
         return short_time(v.isoformat())
     if isinstance(v, float):
         if math.isnan(v):
             return ""
-        return f"{v:.0f}" if v.is_integer() and abs(v) >= 1000 else f"{v:.2f}"
+        return f"{v:.2f}"
     return str(v)
 
 

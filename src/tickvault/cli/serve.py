@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from ..errors import ConfigError
-from .common import db_path_of, open_db, shown_db
+from .common import calendar_of, db_path_of, open_db, shown_db
 from .errors import EXIT_OK, CommandFailed, UsageError
 from .option_types import port, positive, seconds
 from .output import Output
@@ -26,10 +26,11 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
         ) from None
     token = _token(args)  # bad options fail before any work and before "serving ..."
     HostPolicy.for_bind(args.host, args.allowed_host or ())
-    open_db(args)
+    db = open_db(args)
     options: dict[str, Any] = {}
-    if args.calendar:
-        options["calendar"] = args.calendar
+    calendar = calendar_of(args, db)
+    if calendar:
+        options["calendar"] = calendar
     serve(
         db_path_of(args),
         host=args.host,
@@ -81,7 +82,11 @@ def add_commands(commands: Commands) -> None:
         help="interface (default: 127.0.0.1); any other is reachable from other machines",
     )
     p.add_argument("--port", type=port, default=8000, help="port, 1-65535 (default: 8000)")
-    p.add_argument("--calendar", metavar="CODE", help="exchange calendar for freshness")
+    p.add_argument(
+        "--calendar",
+        metavar="CODE",
+        help="exchange calendar for freshness (default: the database's; none: calendar days)",
+    )
     p.add_argument(
         "--allowed-host",
         action="append",

@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from ..formats import short_time
-from .common import open_db, read_tickers
+from .common import calendar_of, open_db, read_tickers
 from .errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from .option_types import add_tickers_file, count, date
 from .output import Output
@@ -101,18 +101,19 @@ def cmd_restore(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_gaps(args: argparse.Namespace, out: Output) -> int:
     """Missing sessions per ticker (and, with --moves, suspicious moves); exit 1 if any."""
-    if not args.calendar and args.moves is None:
-        raise UsageError(
-            "gaps needs --calendar CODE (e.g. --calendar XNYS) and/or --moves THRESHOLD "
-            "(e.g. --moves 0.5)"
-        )
     tickers = read_tickers(args) or None
     db = open_db(args)
+    calendar = calendar_of(args, db)
+    if not calendar and args.moves is None:
+        raise UsageError(
+            "gaps needs --calendar CODE (e.g. --calendar XNYS; or remember one with "
+            "`tickvault calendar XNYS`) and/or --moves THRESHOLD (e.g. --moves 0.5)"
+        )
     notes: list[str] = []
-    doc: dict[str, Any] = {"calendar": args.calendar, "gaps": [], "moves": None, "notes": notes}
-    if args.calendar:
+    doc: dict[str, Any] = {"calendar": calendar, "gaps": [], "moves": None, "notes": notes}
+    if calendar:
         doc["gaps"] = db.gaps(
-            calendar=args.calendar, tickers=tickers, start=args.start, end=args.end, notes=notes
+            calendar=calendar, tickers=tickers, start=args.start, end=args.end, notes=notes
         )
     if args.moves is not None:
         doc["moves"] = db.suspicious_moves(
@@ -137,12 +138,12 @@ def cmd_gaps(args: argparse.Namespace, out: Output) -> int:
         out.err.print(f"note: {n}", markup=False)
     if not out.quiet:
         parts = []
-        if args.calendar:
+        if calendar:
             tickers_with = len({g["ticker"] for g in doc["gaps"]})
             parts.append(
-                f"{len(doc['gaps'])} gap(s) in {tickers_with} ticker(s) on {args.calendar}"
+                f"{len(doc['gaps'])} gap(s) in {tickers_with} ticker(s) on {calendar}"
                 if doc["gaps"]
-                else f"no missing {args.calendar} sessions"
+                else f"no missing {calendar} sessions"
             )
         if doc["moves"] is not None:
             parts.append(
@@ -204,7 +205,9 @@ def add_commands(commands: Commands) -> None:
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
     add_tickers_file(p)
     p.add_argument(
-        "--calendar", metavar="CODE", help="exchange calendar of the sessions, e.g. XNYS, XLON"
+        "--calendar",
+        metavar="CODE",
+        help="exchange calendar of the sessions, e.g. XNYS, XLON (default: the database's)",
     )
     p.add_argument("--start", type=date, metavar="DATE", help="first date (inclusive)")
     p.add_argument("--end", type=date, metavar="DATE", help="last date (inclusive)")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..formats import iso_utc
 from ..modes import parse_adjust
 from ..storage import ParquetDB
 
@@ -35,7 +36,7 @@ def ticker_actions(
     out = []
     for when, kind, value in zip(df["timestamp"], df["kind"], df["value"], strict=True):
         v = float(value)
-        iso = pd.Timestamp(when).isoformat()
+        iso = iso_utc(pd.Timestamp(when))
         at = bisect.bisect_left(bars, iso)
         out.append(
             {

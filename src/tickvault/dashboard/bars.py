@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..csv_export import to_csv
+from ..formats import iso_utc
 from ..storage import ParquetDB, Snapshot
 
 __all__ = [
@@ -194,7 +195,7 @@ class Candles:
 
 
 def _iso(ns: np.ndarray) -> list[str]:
-    return [t.isoformat() for t in pd.DatetimeIndex(ns.astype("M8[ns]"), tz="UTC")]
+    return [iso_utc(t) for t in pd.DatetimeIndex(ns.astype("M8[ns]"), tz="UTC")]
 
 
 def _json_floats(values: np.ndarray) -> list[float | None]:

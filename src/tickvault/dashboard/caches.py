@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..data_freshness import freshness
+from ..formats import iso_utc
 from ..storage import ParquetDB
 
 
@@ -102,7 +103,7 @@ class VerifyCache:
         result.update(
             {
                 "version": version,
-                "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "checked_at": iso_utc(dt.datetime.now(dt.UTC).replace(microsecond=0)),
                 "seconds": round(time.perf_counter() - t0, 3),
             }
         )

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import pass_context
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
@@ -51,6 +52,37 @@ def _fmt_age(age: Any, unit: Any) -> str:
     return f"{age} {u[:-1] if age == 1 else u}"
 
 
+#: the library's status marks (``🟢 Fresh``) as the icon kind drawn for them: emoji render
+#: as empty boxes on machines without a colour-emoji font, so pages draw inline SVG
+_MARKS = {"🟢": "fresh", "🟡": "aging", "🔴": "stale", "⚪": "none"}
+
+
+def icon(kind: str) -> Markup:
+    """An inline SVG status icon (no font needed): a dot in the level's colour (a ring for
+    ``none``), or a warning triangle (``warn``); hidden from screen readers, the text
+    beside it says the same."""
+    if kind == "warn":
+        shape = '<path d="M6 .8 11.6 11H.4z"/><path d="M6 4.2v3.4M6 9v.6" class="icon-mark"/>'
+    elif kind == "none":
+        shape = '<circle cx="6" cy="6" r="4.6" fill="none" stroke-width="1.6"/>'
+    else:
+        shape = '<circle cx="6" cy="6" r="5.4"/>'
+    return Markup(
+        f'<svg class="icon icon-{kind}" viewBox="0 0 12 12" width="12" height="12" '
+        f'aria-hidden="true" focusable="false">{shape}</svg>'
+    )
+
+
+def _fmt_status(status: Any) -> Markup:
+    """``'🟢 Fresh'`` → an SVG dot and ``Fresh`` (text without a leading mark stays text)."""
+    text = str(status or "")
+    for mark, kind in _MARKS.items():
+        if text.startswith(mark):
+            rest = text[len(mark) :].lstrip("\ufe0f").strip()
+            return icon(kind) + Markup(" ") + escape(rest)
+    return Markup(escape(text))
+
+
 def _query(request: Request, **changes: Any) -> str:
     params = dict(request.query_params)
     for k, v in changes.items():
@@ -87,7 +119,8 @@ def content_disposition(ticker: str) -> str:
 
 def make_templates() -> Jinja2Templates:
     """The page templates with the dashboard's filters (``int``, ``num``, ``ts``, ``span``,
-    ``bytes``, ``urlq``) and helpers (``age``, ``query``, ``static``, ``rel``)."""
+    ``bytes``, ``urlq``, ``status``) and helpers (``age``, ``query``, ``static``, ``rel``,
+    ``icon``)."""
     t = Jinja2Templates(directory=str(TEMPLATES))
     t.env.filters.update(
         bytes=human_bytes,
@@ -96,6 +129,7 @@ def make_templates() -> Jinja2Templates:
         ts=_fmt_ts,
         span=_fmt_span,
         urlq=lambda s: quote(str(s), safe=""),
+        status=_fmt_status,
     )
-    t.env.globals.update(age=_fmt_age, query=_query, static=_static, rel=_rel)
+    t.env.globals.update(age=_fmt_age, query=_query, static=_static, rel=_rel, icon=icon)
     return t

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
 from ..errors import ValidationError
+from ..formats import iso_utc
 from ..modes import (
     DEFAULT_INTERVAL,
     INTERVAL_CHOICES,
@@ -115,7 +116,8 @@ def overview(
     wait_verify: bool = False,
 ) -> dict[str, Any]:
     """Overall freshness, counts per level, size, tickers, rows, date range, version, the
-    last run and the last verify result."""
+    last run (its headline and counts, never its per-ticker results) and the last verify
+    result."""
     info = db.info()
     table = info["tables"].get(TABLE)
     frame = fresh.frame(db)
@@ -136,7 +138,7 @@ def overview(
         "files": int(table["files"]) if table else 0,
         "first": table["first"] if table else None,
         "last": table["last"] if table else None,
-        "last_run": last_runs[0] if last_runs else None,
+        "last_run": _run_row(last_runs[0]) if last_runs else None,  # no per-ticker detail
         "verify": verify_cache.get(db, version, wait=wait_verify),
         "intervals": _interval_freshness(db, fresh, info["tables"]),
     }
@@ -282,7 +284,7 @@ def _resolve_range(
     offset = RANGES[name]
     if offset is None:
         return name, None, None
-    return name, (last - offset).isoformat(), None
+    return name, iso_utc(last - offset), None
 
 
 def _pinned(

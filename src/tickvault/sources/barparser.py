@@ -89,6 +89,15 @@ class BarParser:
     #: the time zone of naive intraday timestamps (``"America/New_York"``)
     tz: str | None = None
 
+    def recognised(self, header: list[str]) -> list[str]:
+        """The columns of ``header`` this parser may use (mapped by ``columns=``, the ticker
+        column, or a known alias); a reader need read no other."""
+        return [
+            c
+            for c in header
+            if c in self.columns or c == self.ticker_column or _norm(c) in _ALIASES
+        ]
+
     def mapping(self, header: list[str], file: Path) -> dict[str, str]:
         """``{their column: our column}`` for ``file``."""
         mapping: dict[str, str] = {}
@@ -164,7 +173,8 @@ class BarParser:
         for col, miss in missing.items():
             bad = miss & ~holiday
             if col not in OPTIONAL_COLUMNS and bad.any():
-                fail(int(np.argmax(bad)), ours[col], "is empty")
+                i = int(np.argmax(bad))
+                fail(i, ours[col], missing_problem(sub.frame[ours[col]].iloc[i]))
         keep = ~holiday
         n = int(keep.sum())
         data: dict[str, Any] = {
@@ -196,6 +206,21 @@ class BarParser:
             )
 
         return fail
+
+
+def missing_problem(value: Any) -> str:
+    """What is wrong with a cell read as a missing number: ``is empty`` for a blank, ``is
+    NaN`` for a not-a-number (text or float), else the marker as written (``'null'``)."""
+    if value is None or value is pd.NA:
+        return "is empty"
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return "is NaN (not a number)"
+    text = str(value).strip()
+    if text == "":
+        return "is empty"
+    if text.lower() == "nan":
+        return f"is {text!r} (NaN, not a number)"
+    return f"is {text!r}, a missing value"
 
 
 def _numbers(
@@ -241,6 +266,27 @@ def _timestamps(
     empty = (text == "").to_numpy()
     if empty.any():
         fail(int(np.argmax(empty)), column, "has no date")
+    return _storable(parsed, text, column, fail)
+
+
+_TS_MIN = pd.Timestamp.min.tz_localize("UTC")
+_TS_MAX = pd.Timestamp.max.tz_localize("UTC")
+
+
+def _storable(
+    parsed: pd.Series, text: pd.Series, column: str, fail: Callable[[int, str, str], None]
+) -> pd.Series:
+    """``parsed`` unless a date falls outside what nanoseconds since 1970 hold (a year 2300
+    typo): that one is named with its file and line like every other bad value."""
+    outside = ((parsed < _TS_MIN) | (parsed > _TS_MAX)).to_numpy(dtype=bool)
+    if outside.any():
+        i = int(np.argmax(outside))
+        fail(
+            i,
+            column,
+            f"{text.iloc[i]!r} is outside the storable range 1677-09-21 .. 2262-04-11 "
+            f"(nanoseconds since 1970)",
+        )
     return parsed
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import BadSourceData, ConfigError, ValidationError
+from ..formats import iso_utc, plain_number
 from ..modes import parse_interval, prices_table
 from ..schema import PRICES
 from ..times import TimeLike, parse_time
@@ -170,10 +171,11 @@ def reject_conflicting_duplicates(
             if a == b or (pd.isna(a) and pd.isna(b)):
                 continue
             name = where or (lambda r: f"row {r + 1}")
-            when = pd.Timestamp(int(stamps[i]), tz="UTC").isoformat()
+            when = iso_utc(pd.Timestamp(int(stamps[i]), tz="UTC"))
             raise BadSourceData(
                 f"source {source!r} returned two different bars for {ticker!r} at {when}: "
-                f"{name(i)} and {name(j)} ({c} {a!r} vs {b!r}); fix the data so each "
+                f"{name(i)} and {name(j)} ({c} {plain_number(a)} vs {plain_number(b)}); fix the "
+                f"data so each "
                 f"timestamp appears once",
                 ticker=ticker,
                 source=source,
@@ -362,6 +364,21 @@ def _factory(name: str) -> SourceFactory:
                 f"{ENTRY_POINT_GROUP!r}) failed to load: {exc}"
             ) from exc
     raise ConfigError(f"unknown source {name!r}; available sources: {available_sources()}")
+
+
+def is_synthetic(source: Any) -> bool:
+    """Whether ``source`` (a source, or the name a run report records: ``'demo'``,
+    ``'csv (path=...)'``) makes up its bars (its class says ``synthetic = True``, like the
+    ``demo`` source): such bars must never pass for market data."""
+    if source is None:
+        return False
+    if not isinstance(source, str):
+        return bool(getattr(source, "synthetic", False))
+    names = [part.split(" ", 1)[0].strip() for part in source.split(",")]
+    try:
+        return any(bool(getattr(_factory(n), "synthetic", False)) for n in names if n)
+    except ConfigError:
+        return False
 
 
 def get_source(name: str, **options: Any) -> Source:

@@ -149,6 +149,21 @@ def _ticker_array(ticker: str, n: int) -> pa.Array:
     )
 
 
+#: the demo close is its price level times the product of the last this many daily moves
+_WINDOW = 250
+
+#: demo price levels: log-uniform between these (most US stocks trade in this range)
+LEVELS = (10.0, 600.0)
+
+
+def price_level(ticker: str) -> float:
+    """The ticker's demo price level, deterministic per ticker and spread log-uniformly over
+    :data:`LEVELS` (about $10 to $600; median about $77): its closes stay within a factor
+    of about two of it."""
+    lo, hi = LEVELS
+    return float(round(lo * (hi / lo) ** _unit("level", ticker), 2))
+
+
 def last_business_day(as_of: dt.date | None = None) -> dt.date:
     """The last NYSE session on or before ``as_of``; without ``as_of``, the last session
     that has closed (16:00 New York): the demo has no bar for a session still trading."""
@@ -165,6 +180,9 @@ class DemoSource:
     many times). ``validate=True`` also runs the full schema validation (about 5 ms per
     ticker; the bars are built to satisfy it and the contract tests check that).
     """
+
+    #: generated prices, not market data: the command line says so after every run
+    synthetic = True
 
     def __init__(
         self,
@@ -488,13 +506,18 @@ class DemoSource:
         """Bars ``i0 .. n-1`` of the ticker's walk. The close is a cumulative product from
         :data:`EPOCH`, so it is computed from bar 0; the other columns only for the range
         (element-wise, so each value is the same whatever range is asked for)."""
-        p0 = 20.0 + 480.0 * _unit("price", ticker)
+        p0 = price_level(ticker)
         base_volume = 1e5 * (1.0 + 99.0 * _unit("volume", ticker))
         # row i of the stream is bar i: (return, open, high, low, volume) uniforms; only
         # the returns are needed before i0 (converting less keeps the temporaries small)
         raw = _raw(("walk", ticker), n * 5).reshape(n, 5)
-        ret = 1.0 + 0.00015 + 0.03 * (2.0 * _to_unit(raw[:, 0]) - 1.0)
-        close = p0 * np.cumprod(ret)
+        ret = 1.0 + 0.02 * (2.0 * _to_unit(raw[:, 0]) - 1.0)
+        # the close is the level times the product of the last _WINDOW daily moves: a walk
+        # day to day that stays around the ticker's level over the years (a plain cumulative
+        # product wanders off to cents or tens of thousands over two decades)
+        grown = np.cumprod(ret)
+        close = p0 * grown
+        close[_WINDOW:] /= grown[: n - _WINDOW] if n > _WINDOW else 1.0
         u = _to_unit(raw[i0:, 1:])  # open, high, low, volume
         prev = np.empty(n - i0)
         if i0 == 0:

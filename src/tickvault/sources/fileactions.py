@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import BadSourceData
 from .actions import actions_frame, empty_actions
-from .barparser import Rows, _norm, _numbers, _timestamps
+from .barparser import Rows, _norm, _numbers, _timestamps, missing_problem
 
 _WIDE = {"dividends": "dividend", "dividend": "dividend", "stocksplits": "split",
          "stocksplit": "split", "splits": "split", "split": "split"}  # fmt: skip
@@ -24,6 +24,12 @@ _DATE = ("date", "datetime", "timestamp", "exdate")
 _KIND = ("kind", "type", "action")
 _VALUE = ("value", "amount", "ratio")
 _TICKER = ("ticker", "symbol")
+
+
+def action_columns(header: list[str]) -> list[str]:
+    """The columns of ``header`` that actions are read from (wide or long layout)."""
+    names = {*_WIDE, *_DATE, *_KIND, *_VALUE, *_TICKER}
+    return [c for c in header if _norm(c) in names]
 
 
 def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -87,7 +93,7 @@ def actions_in_rows(
                           "splits": "split", "stock split": "split"})  # fmt: skip
         for i in np.flatnonzero(keep):
             if missing[i]:
-                fail(int(i), value_col, "is empty")
+                fail(int(i), value_col, missing_problem(rows.frame[value_col].iloc[int(i)]))
             kinds.append(named.iloc[i] if isinstance(named.iloc[i], str) else text.iloc[i])
             out_ts.append(ns[int(i)])
             values.append(float(nums[i]))

@@ -43,7 +43,7 @@ from .base import (
     TimeLike,
     bounds,
 )
-from .fileactions import actions_in_rows, ticker_rows
+from .fileactions import action_columns, actions_in_rows, ticker_rows
 from .policy import RetryPolicy
 from .provenance import local_path
 
@@ -305,15 +305,53 @@ class CsvSource(FileSource):
         return raw.reset_index(drop=True), lines
 
 
+#: the most uncompressed bytes the parquet source reads from one file (its recognised
+#: columns, as the file's metadata declares them): 1 GiB; ``max_uncompressed=`` changes it
+DEFAULT_MAX_UNCOMPRESSED = 1 << 30
+
+
 class ParquetSource(FileSource):
-    """``get_source("parquet", path=..., columns=None, ticker_column=None)``."""
+    """``get_source("parquet", path=..., columns=None, ticker_column=None,
+    max_uncompressed=1 GiB)``: only the columns it recognises are read (bars, the ticker,
+    actions); a file whose metadata declares more than ``max_uncompressed`` bytes for them
+    is refused before anything is read (a small file can decompress to gigabytes)."""
 
     format = "parquet"
     suffixes = (".parquet", ".pq")
 
+    def __init__(self, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED, **options: Any):
+        if (
+            isinstance(max_uncompressed, bool)
+            or not isinstance(max_uncompressed, int)
+            or (max_uncompressed <= 0)
+        ):
+            raise ConfigError(
+                f"parquet source: max_uncompressed={max_uncompressed!r} must be a whole number "
+                f"of bytes > 0, e.g. {DEFAULT_MAX_UNCOMPRESSED} (1 GiB, the default)"
+            )
+        super().__init__(**options)
+        self.max_uncompressed = max_uncompressed
+
+    def _check_size(self, file: Path, metadata: pq.FileMetaData, columns: set[str]) -> None:
+        declared = _declared_bytes(metadata, columns)
+        if declared > self.max_uncompressed:
+            raise BadSourceData(
+                f"{file}: its columns tickvault reads ({', '.join(sorted(columns))}) declare "
+                f"{declared:,} bytes uncompressed, more than max_uncompressed="
+                f"{self.max_uncompressed:,}; split the file, or raise the limit "
+                f"(--source-option max_uncompressed=BYTES) if it is really that big",
+                source=self.name,
+            )
+
     def _read(self, file: Path) -> tuple[pd.DataFrame, np.ndarray]:
         try:
-            raw = pq.read_table(file).to_pandas()
+            pf = pq.ParquetFile(file)
+            header = pf.schema_arrow.names
+            wanted = set(self.parser.recognised(header)) | set(action_columns(header))
+            self._check_size(file, pf.metadata, wanted)
+            raw = pf.read(
+                columns=[c for c in header if c in wanted], use_pandas_metadata=True
+            ).to_pandas()
         except (OSError, pa.ArrowException) as exc:
             raise BadSourceData(
                 f"{file} cannot be read as Parquet: {exc}", source=self.name
@@ -321,3 +359,15 @@ class ParquetSource(FileSource):
         raw = raw.reset_index(drop=not any(n is not None for n in raw.index.names))
         raw.columns = [str(c) for c in raw.columns]
         return raw, np.arange(1, len(raw) + 1)
+
+
+def _declared_bytes(metadata: pq.FileMetaData, columns: set[str]) -> int:
+    """The uncompressed bytes ``metadata`` declares for the top-level ``columns``."""
+    total = 0
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            if chunk.path_in_schema.split(".", 1)[0] in columns:
+                total += int(chunk.total_uncompressed_size)
+    return total

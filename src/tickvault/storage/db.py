@@ -7,20 +7,26 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from ..adjust import previous_closes
+from ..convert import reject, row_description
 from ..errors import (
     ConfigError,
+    CorruptDatabaseError,
     DatabaseNotFound,
     StorageError,
     ValidationError,
 )
+from ..formats import iso_utc, plain_number
 from ..future_bars import future_warnings, max_future_seconds
 from ..modes import prices_table
 from ..schema import TableSchema, Validated, get_schema, table_names
@@ -48,6 +54,9 @@ from .upkeep.verify import Problem, VerifyReport
 log = logging.getLogger(__name__)
 
 MARKER = "tickvault.json"
+
+#: the database's settings (its default exchange calendar), beside the marker
+SETTINGS = "settings.json"
 
 
 class ParquetDB:
@@ -214,7 +223,45 @@ class ParquetDB:
                     f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
                 )
             return data
-        return t.schema.validated(data, max_future=max_future_seconds(t.opts.max_future))
+        batch = t.schema.validated(data, max_future=max_future_seconds(t.opts.max_future))
+        if t.name == "actions" and batch.num_rows:
+            self._check_dividends(batch.data)
+        return batch
+
+    def _check_dividends(self, actions: pa.Table) -> None:
+        """A dividend must be smaller than the close of its ticker's last stored bar before
+        its ex-date (else adjusting by ``1 - D / C`` would zero or flip every earlier
+        price): ValidationError naming the row and that close. A dividend with no stored bar
+        before it is not checked."""
+        divs = actions.filter(pc.equal(actions.column("kind"), "dividend"))
+        if divs.num_rows == 0 or "prices" not in self.tables():
+            return
+        tickers = sorted(set(divs.column("ticker").to_pylist()))
+        end = pd.Timestamp(int(pc.max(divs.column("timestamp")).cast(pa.int64()).as_py()), tz="UTC")
+        closes = self.snapshot("prices").read_arrow(
+            tickers=tickers, end=end, columns=["ticker", "timestamp", "close"]
+        )
+        prev, when = previous_closes(divs, closes)
+        value = divs.column("value").to_numpy(zero_copy_only=False)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(prev) & (value >= prev)
+
+        def where(i: int) -> str:
+            day = pd.Timestamp(int(when[i]), tz="UTC")
+            shown = day.date().isoformat() if day == day.normalize() else iso_utc(day)
+            return (
+                f"{row_description(divs, i, ('ticker', 'timestamp', 'kind'))}: dividend "
+                f"{plain_number(value[i])} vs previous close {plain_number(prev[i])} on {shown}"
+            )
+
+        reject(
+            "value",
+            bad,
+            "dividend(s) not smaller than the previous close",
+            where,
+            "a dividend is cash per share, smaller than the share price (e.g. 0.24); check "
+            "the units (cents for dollars?) and the ex-date",
+        )
 
     def write_files(self, table: str, data: Any) -> list[FileInfo]:
         """Write ``data`` as new immutable data files, *without* committing. ``data`` is a
@@ -423,6 +470,64 @@ class ParquetDB:
             out = out.select(read_merge_columns(get_schema(name), columns))
         return out
 
+    def iter_arrow(
+        self,
+        name: str = "prices",
+        *,
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        columns: Sequence[str] | None = None,
+        version: int | None = None,
+        adjust: str | None = None,
+        strict: bool = False,
+        as_of: TimeLike = None,
+        limit: int | None = None,
+        batch_rows: int = 65_536,
+    ) -> Iterator[pa.Table]:
+        """The rows of :meth:`read_arrow` (same arguments, one pinned version) in pieces of
+        about ``batch_rows`` rows, in the same order: the first piece comes after reading
+        only its rows, and ``limit`` (None: all) stops reading once that many rows came —
+        ``tickvault query --limit 5`` reads a few rows, not the table, and CSV/JSON output
+        is streamed. The pieces are planned from the log (:meth:`Snapshot.pieces`)."""
+        check_limit(limit)
+        version = as_of_version(self._table(name), version, as_of)
+        check_known(
+            tickers, lambda: self._known(name, version), where=repr(str(self.path)), strict=strict
+        )
+        if adjust is not None:
+            reject_adjust_for(name, adjust)
+        snap = self.snapshot(name, version)
+        left = limit
+        rows = batch_rows if limit is None else max(1, min(batch_rows, limit))
+        plan = snap.pieces(tickers=tickers, start=start, end=end, rows=rows, first=1024)
+        for group, lo, hi in plan:
+            if left == 0:
+                return
+            if adjust is None:
+                part = snap.read_arrow(tickers=group, start=lo, end=hi, columns=columns)
+            else:
+                part = read_adjusted(
+                    self._table("prices"),
+                    self._table("actions"),
+                    adjust=adjust,
+                    tickers=group,
+                    start=lo,
+                    end=hi,
+                    columns=columns,
+                    version=snap.version,
+                )
+            if left is not None:
+                part = part.slice(0, left)
+                left -= part.num_rows
+            if part.num_rows:
+                yield part
+
+    def iter_table(self, name: str = "prices", **kwargs: Any) -> Iterator[pd.DataFrame]:
+        """:meth:`iter_arrow`'s pieces as pandas DataFrames (like :meth:`read_table`)."""
+        for part in self.iter_arrow(name, **kwargs):
+            yield to_pandas(part)
+
     def read_table(
         self,
         name: str = "prices",
@@ -550,6 +655,38 @@ class ParquetDB:
         {...}}}`` (see :meth:`Snapshot.sources`)."""
         return self.snapshot(table_for(table, interval)).sources()
 
+    # -- settings: the database's default calendar ----------------------------------------
+
+    @property
+    def calendar(self) -> str | None:
+        """The exchange calendar this database was told to use (``set_calendar``), or None:
+        freshness, gaps and the dashboard use it when no calendar is given."""
+        value = self._settings().get("calendar")
+        return str(value) if value else None
+
+    def set_calendar(self, code: str | None) -> str | None:
+        """Remember ``code`` (an ``exchange_calendars`` code such as ``"XNYS"``; None
+        forgets it) as this database's calendar; an unknown code is a ConfigError and
+        nothing is stored. Returns the stored code (upper case)."""
+        value = None
+        if code is not None:
+            from ..calendars import get_calendar
+
+            get_calendar(code)  # unknown codes raise, naming valid ones
+            value = str(code).strip().upper()
+        settings = {**self._settings(), "calendar": value}
+        self.store.put(SETTINGS, json.dumps(settings, sort_keys=True).encode())
+        return value
+
+    def _settings(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.store.get(SETTINGS))
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:
+            raise CorruptDatabaseError(f"{SETTINGS} cannot be read: {exc}") from exc
+        return data if isinstance(data, dict) else {}
+
     @property
     def version(self) -> int:
         """The prices table's newest version (-1 before the first write)."""
@@ -567,8 +704,11 @@ class ParquetDB:
     def info(self) -> dict[str, Any]:
         """Tables, tickers, rows (``rows``: what a full read returns; ``stored_rows``: also
         the superseded copies that compaction will drop), date range, versions and bytes —
-        from the log (only tickers whose files overlap in time have their keys read)."""
-        return describe.info(str(self.path), {n: self.snapshot(n) for n in self.tables()})
+        from the log (only tickers whose files overlap in time have their keys read) — and
+        the database's ``calendar``."""
+        info = describe.info(str(self.path), {n: self.snapshot(n) for n in self.tables()})
+        info["calendar"] = self.calendar
+        return info
 
     # -- run history -----------------------------------------------------------------------
 

@@ -18,16 +18,55 @@ from .store import Store
 
 RUNS_DIR = "_runs"
 
+#: per-ticker results kept in a run record: the failures first, then a sample of the rest
+MAX_DETAIL = 200
+#: ``errors`` entries kept in a run record (the first, by ticker)
+MAX_ERRORS = 200
+
 
 def record_run(store: Store, run: dict[str, Any]) -> str:
-    """Store one run record; returns its id. ``run`` must be JSON-serialisable."""
+    """Store one run record; returns its id. ``run`` must be JSON-serialisable. A run of
+    many tickers is summarised (:func:`bounded`): a record stays small, so the pages and
+    commands that read them stay fast."""
     run_id = str(run.get("run_id") or uuid.uuid4().hex[:12])
     stamp = str(run.get("finished") or run.get("started") or now_iso())
     safe = stamp.replace(":", "").replace("-", "").replace(".", "")
-    doc = {**_who(), **run, "run_id": run_id}
+    doc = {**_who(), **bounded(run), "run_id": run_id}
     data = json.dumps(doc, default=str, separators=(",", ":")).encode()
     store.put(f"{RUNS_DIR}/{safe}-{run_id}.json", data)
     return run_id
+
+
+def bounded(run: dict[str, Any]) -> dict[str, Any]:
+    """``run`` with its per-ticker detail summarised beyond the bounds: ``tickers`` keeps
+    :data:`MAX_DETAIL` results (failures first, then an even sample of the others) with
+    ``ticker_counts`` (per status, of all) and ``tickers_omitted``; ``errors`` keeps the
+    first :data:`MAX_ERRORS` with ``errors_omitted``. The run's counts (``total``,
+    ``failed``, ...) are the pipeline's own and stay exact. A small run is unchanged."""
+    out = dict(run)
+    tickers = run.get("tickers")
+    if isinstance(tickers, dict) and len(tickers) > MAX_DETAIL:
+        counts: dict[str, int] = {}
+        failed: list[str] = []
+        others: list[str] = []
+        for name, result in tickers.items():
+            status = str(result.get("status")) if isinstance(result, dict) else "?"
+            counts[status] = counts.get(status, 0) + 1
+            (failed if status == "failed" else others).append(name)
+        keep = failed[:MAX_DETAIL]
+        room = MAX_DETAIL - len(keep)
+        if room > 0 and others:
+            step = max(1, len(others) // room)
+            keep += others[::step][:room]
+        out["tickers"] = {t: tickers[t] for t in sorted(keep)}
+        out["ticker_counts"] = dict(sorted(counts.items()))
+        out["tickers_omitted"] = len(tickers) - len(keep)
+    errors = run.get("errors")
+    if isinstance(errors, dict) and len(errors) > MAX_ERRORS:
+        names = sorted(errors)[:MAX_ERRORS]
+        out["errors"] = {t: errors[t] for t in names}
+        out["errors_omitted"] = len(errors) - len(names)
+    return out
 
 
 def _who() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,6 +74,74 @@ class Snapshot:
 
     def read_table(self, **kwargs: Any) -> pd.DataFrame:
         return to_pandas(self.read_arrow(**kwargs))
+
+    def pieces(
+        self,
+        *,
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        rows: int = 65_536,
+        first: int | None = None,
+    ) -> Iterator[tuple[list[str], pd.Timestamp | None, pd.Timestamp | None]]:
+        """``read_arrow``'s rows cut into reads of about ``rows`` rows each (starting at
+        ``first`` rows and doubling up to ``rows``: the first rows come soon), in key order:
+        ``[(tickers, start, end), ...]`` whose reads, one after another, give exactly the
+        rows of the whole read (consecutive stored tickers together; one ticker with more
+        rows split into slices of its time span). Planned from the log's per-ticker row
+        counts and time spans: no data file is opened. Lazy: a reader that stops early
+        (a limit) plans no further."""
+        if isinstance(tickers, str):
+            tickers = [tickers]
+        s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
+        check_order(start, end, s, e)
+        lo, hi = -(2**63) if s is None else s, 2**63 - 1 if e is None else e
+        wanted = (
+            None if tickers is None else {n for t in tickers for n in (normalize(str(t)), str(t))}
+        )
+        spans: dict[str, list[int]] = {}  # ticker: [estimated rows, first ns, last ns]
+        for f in self._state.files.values():
+            for t, n, a, b in zip(f.tickers, f.ticker_rows, f.min_ts, f.max_ts, strict=True):
+                if (wanted is not None and t not in wanted) or b < lo or a > hi:
+                    continue
+                a2, b2 = max(a, lo), min(b, hi)
+                est = n if b == a else max(1, int(n * (b2 - a2 + 1) / (b - a + 1)))
+                span = spans.setdefault(t, [0, a2, b2])
+                span[0] += est
+                span[1], span[2] = min(span[1], a2), max(span[2], b2)
+        group: list[str] = []
+        size = 0
+        made = 0  # pieces so far
+        first = rows if first is None else max(1, min(first, rows))
+
+        def bound(ns: int | None) -> pd.Timestamp | None:
+            return None if ns is None else pd.Timestamp(ns, tz="UTC")
+
+        def target() -> int:
+            return min(rows, first << min(made, 40))
+
+        for t in sorted(spans):
+            est, a, b = spans[t]
+            if est > target() and b > a:  # one big ticker: slices of its time span
+                if group:
+                    yield group, bound(s), bound(e)
+                    made += 1
+                    group, size = [], 0
+                k = -(-est // target())
+                edges = [a + (b - a) * j // k for j in range(k)] + [b + 1]
+                for j in range(k):
+                    if edges[j + 1] > edges[j]:
+                        yield [t], bound(edges[j]), bound(edges[j + 1] - 1)
+                        made += 1
+                continue
+            if group and size + est > target():
+                yield group, bound(s), bound(e)
+                made += 1
+                group, size = [], 0
+            group.append(t)
+            size += est
+        if group:
+            yield group, bound(s), bound(e)
 
     def tickers(self) -> list[str]:
         return sorted(self._state.by_ticker())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...formats import iso_utc
 from ..core.snapshot import Snapshot
 from ..core.table import Table
 
@@ -47,7 +48,7 @@ def info(path: str, snapshots: dict[str, Snapshot]) -> dict[str, Any]:
             "rows": snap.live_rows(),
             "stored_rows": snap.stored_rows(),
             "bytes": snap.stored_bytes(),
-            "first": min(first.values()).isoformat() if first else None,
-            "last": max(wm.values()).isoformat() if wm else None,
+            "first": iso_utc(min(first.values())) if first else None,
+            "last": iso_utc(max(wm.values())) if wm else None,
         }
     return out

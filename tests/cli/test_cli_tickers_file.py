@@ -1,0 +1,37 @@
+"""`--tickers-file` as editors write it: a UTF-8 byte-order mark (Windows Notepad, Excel's
+"CSV UTF-8") at the start of the file, or of standard input, is not part of the first ticker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers.cli import tv
+
+WINDOW = ["--start", "2024-06-03", "--end", "2024-06-14"]
+
+
+def test_a_byte_order_mark_does_not_fail_the_first_ticker(tmp_path) -> None:
+    path = tmp_path / "tickers.txt"
+    path.write_bytes("\ufeffAAPL\r\nMSFT\r\n".encode())
+    db = tmp_path / "db"
+    r = tv("backfill", "--tickers-file", str(path), *WINDOW, "--json", db=db)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["failed"] == 0 and report["written"] == 2, report
+    r = tv("query", "--tickers-file", str(path), "--format", "csv", db=db)
+    assert r.returncode == 0, r.stderr
+    assert {line.split(",")[0] for line in r.stdout.splitlines()[1:]} == {"AAPL", "MSFT"}
+
+
+def test_a_byte_order_mark_on_standard_input_is_stripped_too(tmp_path) -> None:
+    db = tmp_path / "db"
+    assert tv("backfill", "AAPL", *WINDOW, "--quiet", db=db).returncode == 0
+    r = subprocess.run(
+        [sys.executable, "-m", "tickvault", "freshness", "--tickers-file", "-", "--db", str(db),
+         "--now", "2024-06-15", "--json"],
+        input="\ufeffAAPL\n".encode(), capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr.decode()
+    assert [t["ticker"] for t in json.loads(r.stdout)["tickers"]] == ["AAPL"]
