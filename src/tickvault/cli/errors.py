@@ -142,23 +142,27 @@ def exit_code(
             f"`tickvault repair` to see what dropping it loses)"
         )
     if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EROFS):
-        # the database and the refused operation only: the file a writer was creating is a
-        # temporary name (`.part-<uuid>.parquet.<pid>.tmp`) that means nothing to a person
-        what = f"the database at {db!r}" if db else "the database"
-        access = _refused_access(exc)
-        op = f"`tickvault {command}` " if command else ""
-        reason = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
-        return EXIT_PERMISSION, (
-            f"permission denied: this user may not {access} {what} ({op}refused: {reason}); "
-            f"check that this user owns the folder and may {access.split()[0]} it "
-            f"(ls -ld {db or '.'})"
-        )
+        return EXIT_PERMISSION, _permission_message(exc, db, command)
     if isinstance(exc, OSError):
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
         return EXIT_PROBLEMS, f"cannot access{where}: {exc.strerror or msg}"
     return EXIT_INTERNAL, (
         f"internal error: {type(exc).__name__}: {msg} (rerun with --debug for the traceback "
         f"and please report it)"
+    )
+
+
+def _permission_message(exc: OSError, db: str | None, command: str | None) -> str:
+    """The database and the refused operation only: the file a writer was creating is a
+    temporary name (``.part-<uuid>.parquet.<pid>.tmp``) that means nothing to a person."""
+    what = f"the database at {db!r}" if db else "the database"
+    access = _refused_access(exc)
+    op = f"`tickvault {command}` " if command else ""
+    reason = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
+    return (
+        f"permission denied: this user may not {access} {what} ({op}refused: {reason}); "
+        f"check that this user owns the folder and may {access.split()[0]} it "
+        f"(ls -ld {db or '.'})"
     )
 
 

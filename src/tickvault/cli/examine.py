@@ -211,6 +211,35 @@ def cmd_runs(args: argparse.Namespace, out: Output) -> int:
 
 def add_commands(commands: Commands) -> None:
     """Register ``freshness``, ``info``, ``calendar``, ``history`` and ``runs``."""
+    _add_freshness_command(commands)
+
+    commands.add("info", cmd_info, "tables, tickers, rows, date range, versions, size, last run")
+
+    p = commands.add("calendar", cmd_calendar, "show or set the database's exchange calendar")
+    p.add_argument(
+        "code",
+        nargs="?",
+        metavar="CODE",
+        help="exchange_calendars code to remember, e.g. XNYS (default: show the current one)",
+    )
+    p.add_argument(
+        "--unset", action="store_true", help="forget it (freshness counts calendar days again)"
+    )
+
+    p = commands.add("history", cmd_history, "the versions (commits) of a table")
+    p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+    p.add_argument(
+        "--limit", type=limit, default=20, metavar="N", help="newest N, or all (default 20)"
+    )
+
+    p = commands.add("runs", cmd_runs, "recorded backfill/update runs, newest first")
+    p.add_argument(
+        "--limit", type=limit, default=20, metavar="N", help="newest N, or all (default 20)"
+    )
+
+
+def _add_freshness_command(commands: Commands) -> None:
+    """Register ``freshness``."""
     p = commands.add("freshness", cmd_freshness, "how old each ticker's data is; exit 1 if stale")
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers (default: all stored)")
     add_tickers_file(p)
@@ -253,28 +282,4 @@ def add_commands(commands: Commands) -> None:
     p.add_argument("--all", action="store_true", help="list every ticker, fresh ones too")
     p.add_argument(
         "--worst", type=count, default=20, metavar="N", help="list the N oldest (default: 20)"
-    )
-
-    commands.add("info", cmd_info, "tables, tickers, rows, date range, versions, size, last run")
-
-    p = commands.add("calendar", cmd_calendar, "show or set the database's exchange calendar")
-    p.add_argument(
-        "code",
-        nargs="?",
-        metavar="CODE",
-        help="exchange_calendars code to remember, e.g. XNYS (default: show the current one)",
-    )
-    p.add_argument(
-        "--unset", action="store_true", help="forget it (freshness counts calendar days again)"
-    )
-
-    p = commands.add("history", cmd_history, "the versions (commits) of a table")
-    p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
-    p.add_argument(
-        "--limit", type=limit, default=20, metavar="N", help="newest N, or all (default 20)"
-    )
-
-    p = commands.add("runs", cmd_runs, "recorded backfill/update runs, newest first")
-    p.add_argument(
-        "--limit", type=limit, default=20, metavar="N", help="newest N, or all (default 20)"
     )
