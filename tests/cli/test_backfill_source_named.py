@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from helpers.cli import tv
 from tickvault.sources import DemoSource
@@ -13,6 +14,7 @@ from tickvault.sources import DemoSource
 WINDOW = ["--start", "2024-06-03", "--end", "2024-06-14"]
 
 
+@pytest.mark.slow
 def test_the_default_demo_source_is_named_and_called_synthetic(tmp_path) -> None:
     db = tmp_path / "db"
     r = tv("backfill", "AAPL", *WINDOW, db=db)
@@ -26,6 +28,7 @@ def test_the_default_demo_source_is_named_and_called_synthetic(tmp_path) -> None
     assert doc["source"] == "demo" and doc["synthetic"] is True
 
 
+@pytest.mark.slow
 def test_a_real_source_is_named_and_not_called_synthetic(tmp_path) -> None:
     folder = tmp_path / "files"
     folder.mkdir()

@@ -151,6 +151,7 @@ def open_tmp() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_database_this_user_may_not_read_is_exit_7_naming_the_read(open_tmp) -> None:
     tmp_path = open_tmp
     db = tmp_path / "db"

@@ -8,11 +8,13 @@ import json
 import time
 
 import pandas as pd
+import pytest
 
 from helpers.cli import one_clear_line, tv
 from tickvault import ParquetDB
 
 
+@pytest.mark.slow
 def test_backfill_query_and_resample_by_interval(tmp_path):
     db = tmp_path / "db"
     r = tv(
@@ -45,6 +47,7 @@ def test_a_bad_interval_or_source_is_a_usage_error(tmp_path):
     assert not (db / "prices_1m").exists()
 
 
+@pytest.mark.slow
 def test_export_an_interval_as_of_a_time(tmp_path):
     """export --interval 1m writes the minute table; --as-of the version current then."""
     path, out = tmp_path / "db", tmp_path / "out"

@@ -7,11 +7,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers.cli import tv
 
 WINDOW = ["--start", "2024-06-03", "--end", "2024-06-14"]
 
 
+@pytest.mark.slow
 def test_a_byte_order_mark_does_not_fail_the_first_ticker(tmp_path) -> None:
     path = tmp_path / "tickers.txt"
     path.write_bytes("\ufeffAAPL\r\nMSFT\r\n".encode())
@@ -25,6 +28,7 @@ def test_a_byte_order_mark_does_not_fail_the_first_ticker(tmp_path) -> None:
     assert {line.split(",")[0] for line in r.stdout.splitlines()[1:]} == {"AAPL", "MSFT"}
 
 
+@pytest.mark.slow
 def test_a_byte_order_mark_on_standard_input_is_stripped_too(tmp_path) -> None:
     db = tmp_path / "db"
     assert tv("backfill", "AAPL", *WINDOW, "--quiet", db=db).returncode == 0

@@ -101,6 +101,7 @@ def test_query_and_sql_as_of(path: Path) -> None:
     assert json.loads(r.stdout)[0]["n"] == 20
 
 
+@pytest.mark.slow
 def test_gaps_exit_codes_for_cron(tmp_path: Path) -> None:
     p = tmp_path / "db"
     db = ParquetDB(p)

@@ -25,6 +25,7 @@ def _unit(db: Path, *args: str) -> str:
     return json.loads(r.stdout)["summary"]["age_unit"]
 
 
+@pytest.mark.slow
 def test_calendar_command_sets_shows_and_clears(tmp_path: Path) -> None:
     db = tmp_path / "db"
     assert tv("backfill", "AAPL", *WINDOW, "--quiet", db=db).returncode == 0
@@ -47,6 +48,7 @@ def test_calendar_command_sets_shows_and_clears(tmp_path: Path) -> None:
     assert ParquetDB(db, create=False).calendar is None
 
 
+@pytest.mark.slow
 def test_an_unknown_calendar_is_refused_and_nothing_is_stored(tmp_path: Path) -> None:
     db = tmp_path / "db"
     assert tv("backfill", "AAPL", *WINDOW, "--quiet", db=db).returncode == 0
@@ -61,6 +63,7 @@ def test_an_unknown_calendar_is_refused_and_nothing_is_stored(tmp_path: Path) ->
     assert tv("calendar", "XNYS", db=tmp_path / "nothing").returncode == 3
 
 
+@pytest.mark.slow
 def test_backfill_calendar_stores_it_and_serve_uses_it(tmp_path: Path) -> None:
     db = tmp_path / "db"
     r = tv("backfill", "AAPL", *WINDOW, "--calendar", "XLON", "--quiet", db=db)

@@ -43,6 +43,7 @@ def damaged(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_limit_reads_only_the_first_rows(damaged: Path) -> None:
     whole = tv("query", "--format", "csv", db=damaged)
     assert whole.returncode == 4, whole.stderr  # the whole table reaches the damaged file
@@ -59,6 +60,7 @@ def test_limit_reads_only_the_first_rows(damaged: Path) -> None:
     assert [rec["ticker"] for rec in records] == ["AAA"] * 300 + ["BBB"] * 300 + ["CCC"] * 50
 
 
+@pytest.mark.slow
 def test_csv_and_json_are_streamed_before_later_files_are_read(damaged: Path) -> None:
     for fmt in ("csv", "json"):
         r = tv("query", "--format", fmt, db=damaged)
@@ -66,6 +68,7 @@ def test_csv_and_json_are_streamed_before_later_files_are_read(damaged: Path) ->
         assert "AAA" in r.stdout, (fmt, r.stdout[:200])  # out before the failure
 
 
+@pytest.mark.slow
 def test_streamed_output_equals_the_whole_read(tmp_path: Path) -> None:
     path = tmp_path / "db"
     db = ParquetDB(path)

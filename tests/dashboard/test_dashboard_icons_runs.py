@@ -29,6 +29,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_pages_show_status_icons_without_emoji(db: Path) -> None:
     with serve(db) as site:
         site.get("/api/overview?wait_verify=1")  # the overview then shows the verify result

@@ -154,6 +154,7 @@ def _open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+@pytest.mark.slow
 def test_connections_are_capped_and_the_server_recovers(db: Path):
     """CAP idle connections fill the server; the next one is told 503 and closed at once
     (the server holds no more sockets than the cap); once the idle ones go, it serves."""
@@ -183,6 +184,7 @@ def test_connections_are_capped_and_the_server_recovers(db: Path):
         assert response.startswith(b"HTTP/1.1 200"), response[:200]
 
 
+@pytest.mark.slow
 def test_slow_connections_do_not_pile_up(db: Path):
     """Forty connections that trickle bytes: the server holds at most the cap of them
     (the others are told 503 at once), each for about the header timeout, and then it

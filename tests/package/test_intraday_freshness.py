@@ -111,6 +111,7 @@ def test_without_a_calendar_wall_clock_minutes_count(db):
     assert got["FULL"][1] == 22 * 60 + 59  # 16:00 yesterday to 14:59 today, nights too
 
 
+@pytest.mark.slow
 def test_library_and_command_line_agree(db):
     now = "2024-06-05T18:59:00Z"  # 14:59 New York
     lib = get_price_data_freshness(db, now=now, calendar="XNYS", interval="1m")

@@ -92,6 +92,7 @@ def _iso_strings(doc: Any) -> list[str]:
     return []
 
 
+@pytest.mark.slow
 def test_every_json_time_ends_in_z(db: Path) -> None:
     for argv in (["freshness", "--json"], ["info", "--json"], ["history", "--json"]):
         r = tv(*argv, db=db)
@@ -105,6 +106,7 @@ def test_every_json_time_ends_in_z(db: Path) -> None:
             assert stamps and all(s.endswith("Z") for s in stamps), (url, stamps[:5])
 
 
+@pytest.mark.slow
 def test_dashboard_csv_download_prints_what_the_cli_prints(db: Path) -> None:
     cli = tv("query", "MSFT", "--format", "csv", db=db)
     with serve(db) as site:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 FENCE = re.compile(r"^```(python[^\n]*)\n(.*?)^```", re.M | re.S)
 
@@ -25,6 +27,7 @@ def test_the_readme_has_python_blocks_and_tags_only_bucket_ones() -> None:
     assert set(tags) <= {"python", "python bucket"}, tags
 
 
+@pytest.mark.slow
 def test_every_readme_python_block_runs_as_printed(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKVAULT_", "AWS_"))}
     env["NO_PROXY"] = env["no_proxy"] = "*"

@@ -71,6 +71,7 @@ def test_a_small_run_keeps_every_detail(tmp_path: Path) -> None:
     assert stored["tickers"]["AAPL"]["rows"] == report["tickers"]["AAPL"]["rows"]
 
 
+@pytest.mark.slow
 def test_overview_and_runs_never_embed_per_ticker_detail_and_stay_fast(db: Path) -> None:
     with serve(db) as site:
         for url in ("/api/overview", "/", "/runs", "/api/runs"):

@@ -28,6 +28,7 @@ def _bars() -> pa.Table:
                      "Volume": [1000] * ROWS})  # fmt: skip
 
 
+@pytest.mark.slow
 def test_an_unused_huge_column_is_never_read(tmp_path: Path) -> None:
     folder = tmp_path / "files"
     folder.mkdir()

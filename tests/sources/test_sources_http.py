@@ -237,6 +237,7 @@ def test_retry_after_seconds_is_honoured(market_server: MarketServer, planned: l
     assert gap >= 1.0
 
 
+@pytest.mark.slow
 def test_retry_after_http_date_is_honoured(
     market_server: MarketServer, planned: list[float]
 ) -> None:
