@@ -234,6 +234,9 @@ class FaultyStore(Store):
         self._check("flush", prefix)
         self.inner.flush(prefix)
 
+    def free_bytes(self) -> int | None:
+        return self.inner.free_bytes()
+
     def identity(self) -> tuple[object, ...]:
         return self.inner.identity()  # the same database as the store it wraps
 

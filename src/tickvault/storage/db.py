@@ -46,7 +46,7 @@ from .readers.adjusted import read_adjusted, reject_adjust_for
 from .upkeep import compaction, undo, vacuum_repair
 from .upkeep import verify as verification
 from .upkeep.compactor import after_commit, compactor_for, existing_compactor
-from .upkeep.disk_full import disk_full_is_typed
+from .upkeep.disk_full import disk_full_is_typed, with_room
 from .upkeep.undo import DeleteReport, RestoreReport
 from .upkeep.vacuum_repair import RepairReport, VacuumReport
 from .upkeep.verify import Problem, VerifyReport
@@ -176,10 +176,14 @@ class ParquetDB:
         batch = self._validated(t, data)
         if batch.num_rows == 0:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
-        with self._disk_full_is_typed(t):
+
+        def write() -> tuple[list[FileInfo], int]:
             files = t.write_files(batch.data, batch.runs)
             info = {"rows": batch.num_rows, "tickers": sum(len(f.tickers) for f in files)}
-            version = self._publish(t, files, info)
+            return files, self._publish(t, files, info)
+
+        with self._disk_full_is_typed(t):
+            files, version = with_room(t, write)  # a full disk: reclaim, retry once
         return CommitResult(
             table=table, version=version, rows=batch.num_rows, files=tuple(f.path for f in files)
         )
@@ -279,7 +283,7 @@ class ParquetDB:
         if batch.num_rows == 0:
             return []
         with self._disk_full_is_typed(t):
-            return t.write_files(batch.data, batch.runs)
+            return with_room(t, lambda: t.write_files(batch.data, batch.runs))
 
     def discard_files(self, table: str, files: Sequence[FileInfo]) -> None:
         """Delete files written by :meth:`write_files` that will never be committed.

@@ -27,6 +27,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -125,6 +126,11 @@ class Store(abc.ABC):
     def check_root(self) -> None:  # noqa: B027 - optional hook
         """Raise if the place the root lives in is missing (a bucket: BucketNotFound).
         Asked when a database is not found, so the message can say why."""
+
+    def free_bytes(self) -> int | None:
+        """Bytes still free where the root lives; None when unknown or unbounded (object
+        stores). A compaction that would not fit there does not start (issue 25)."""
+        return None
 
 
 #: URL schemes that name an object store (everything else is a local path).
@@ -293,6 +299,12 @@ class LocalStore(Store):
     def flush(self, prefix: str) -> None:
         if self.fsync:
             fsync_dir(self.path(prefix))
+
+    def free_bytes(self) -> int | None:
+        try:
+            return shutil.disk_usage(self.root).free
+        except OSError:
+            return None  # the root does not exist yet, or the filesystem will not say
 
     # -- reading ---------------------------------------------------------------------------
 

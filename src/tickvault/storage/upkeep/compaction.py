@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from ...errors import CommitConflict, CorruptDatabaseError, VersionUnavailable
+from ...errors import CommitConflict, CorruptDatabaseError, StorageFull, VersionUnavailable
+from ...formats import human_bytes
 from ...keys import column_runs
 from ...schema import TableSchema
 from ..core import periods
@@ -268,6 +269,7 @@ def run(
     p = plan(state, table, full=full, relayout=relayout)
     if p is None:
         return None
+    check_room(table, p)
     schema = table.schema
     cols = [*schema.column_names, SEQ_COLUMN]
     level = 1 if p.kind == "l1" else 0
@@ -356,6 +358,27 @@ def run(
         rows=sum(o.rows for o in outputs),
         files=tuple(o.path for o in outputs),
         operation="compact",
+    )
+
+
+class NoRoom(StorageFull):
+    """A compaction did not start: its output would not fit on the disk (nothing was
+    written). It needs about as many free bytes as its inputs hold, until it commits."""
+
+
+def check_room(table: Table, p: Plan) -> None:
+    """Raise :class:`NoRoom` when the store says fewer bytes are free than ``p``'s inputs
+    hold (its output is about that size, and both exist until the commit), so a compaction
+    never fills the disk half way and fails with ENOSPC (issue 25 item 6)."""
+    free = table.store.free_bytes()
+    need = sum(f.bytes for f in p.inputs)
+    if free is None or need <= free:
+        return
+    raise NoRoom(
+        f"{table.name}: compaction of {len(p.inputs)} file(s) not started: it needs about "
+        f"{human_bytes(need)} free on the disk holding {table.store.location!r}, which has "
+        f"{human_bytes(free)}",
+        path=table.store.location,
     )
 
 

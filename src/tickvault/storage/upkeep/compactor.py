@@ -54,6 +54,9 @@ class Compactor:
         self._cancelled = False
         self._thread: threading.Thread | None = None
         self._logged: set[str] = set()
+        #: did the last compaction not start for want of disk space? (said once in the log
+        #: until a compaction commits again)
+        self.no_room = False
         self.last_error: str | None = None
         self._reclaim = False
         # when a superseded file kept for its age becomes deletable; None: nothing known.
@@ -119,9 +122,13 @@ class Compactor:
                 self._running = True
             try:
                 compacted = self.compact(full=full, stop=self.stopping)
-                wanted = compacted or reclaim or self.reclaim_due()
+                wanted = compacted or reclaim or self.no_room or self.reclaim_due()
                 if wanted and self.table.opts.auto_vacuum and not self._cancelled:
-                    self.reclaim()
+                    freed = self.reclaim()
+                    if self.no_room and freed is not None and freed.bytes:
+                        with self._cond:  # space came back: the compaction may fit now
+                            self._pending = True
+                            self._full = self._full or full
             finally:
                 with self._cond:
                     self._running = False
@@ -140,6 +147,11 @@ class Compactor:
                     committed = committed or result is not None
                     if result is None and not (full and self._level0_left()):
                         break
+                    if result is not None:
+                        self.no_room = False
+            except compaction.NoRoom as exc:
+                self._wont_fit(str(exc))
+                return committed
             except (TickvaultError, OSError) as exc:
                 self._failed(exc)
                 return False
@@ -149,6 +161,14 @@ class Compactor:
                 return False
         self._succeeded()
         return committed
+
+    def _wont_fit(self, message: str) -> None:
+        """A compaction did not start for want of room: said once (until one commits again),
+        not an error for ``verify``; reclaiming runs next and, if it frees space, the
+        compaction again."""
+        if not self.no_room:
+            log.warning("%s; it runs again when space is freed", message)
+        self.no_room = True
 
     def _level0_left(self) -> bool:
         return any(f.level == 0 for f in self.table.refresh().files.values())

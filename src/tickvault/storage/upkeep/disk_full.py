@@ -7,10 +7,46 @@ from __future__ import annotations
 import contextlib
 import errno
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from ...errors import StorageFull, TickvaultError
 from ...formats import human_bytes
 from ..core.commit import committed
+from ..core.table import Table
+from .compactor import compactor_for
+
+T = TypeVar("T")
+
+
+def is_full(exc: BaseException) -> bool:
+    """Is ``exc`` a full disk or quota (that did not commit anyway)?"""
+    return (
+        isinstance(exc, OSError)
+        and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        and not committed(exc)
+    )
+
+
+def with_room(t: Table, work: Callable[[], T]) -> T:
+    """Run ``work()`` (a write that cleans up after itself when it fails); when the disk is
+    full, reclaim what compaction superseded and the retention no longer keeps (the rules of
+    the automatic reclamation: files of open snapshots stay) and run it once more if that
+    freed anything, or if the disk has more room than at the failure (a compaction that held
+    space has ended), before giving up (issue 25 item 6). A compaction of the table running
+    in this process is waited for first (it holds the table's run lock)."""
+    try:
+        return work()
+    except OSError as exc:
+        if not is_full(exc) or not t.opts.auto_vacuum:
+            raise
+        before = t.store.free_bytes()
+        freed = compactor_for(t).reclaim()
+        after = t.store.free_bytes()
+        # also retry when a compaction that held space has ended in the meantime
+        grew = before is not None and after is not None and after > before
+        if not grew and (freed is None or not freed.bytes):
+            raise
+    return work()
 
 
 @contextlib.contextmanager
@@ -22,7 +58,7 @@ def disk_full_is_typed(table: str, location: str, reclaimable: Callable[[], int]
     except StorageFull:
         raise
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or committed(exc):
+        if not is_full(exc):
             raise
         try:
             free: int | None = reclaimable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,7 +15,7 @@ from ...times import iso
 from ..core.commit import commit
 from ..core.file_reader import read_whole
 from ..core.file_writer import SEQ_COLUMN
-from ..core.log import LOG_DIR
+from ..core.log import LOG_DIR, checkpoint_name
 from ..core.read_merge import merge_newest
 from ..core.state import FileInfo, TableState
 from ..core.table import Table
@@ -126,6 +127,7 @@ def vacuum_table(
         if t.store.is_temporary(entry):
             rel = f"{LOG_DIR}/{entry}"
             candidates.append((rel, entry, _mtime(t, rel), orphan_age))
+    candidates += _superseded_checkpoints(t, log_listing, retention)
     next_due: float | None = None
     for rel, entry, stamp, keep in sorted(candidates):
         shown = f"{t.name}/{rel}"
@@ -146,6 +148,25 @@ def vacuum_table(
             t.store.delete(t.key(rel))
             removed_at.pop(entry, None)
     return next_due
+
+
+def _superseded_checkpoints(
+    t: Table, log_listing: list[str], retention: float
+) -> list[tuple[str, str, float, float]]:
+    """Checkpoints a newer one replaced (a full state each, every ``checkpoint_interval``
+    versions: on a small disk they add up to a quarter of it, issue 25 item 6), aged from
+    when the next one was written. The newest and the hinted one always stay; reading an
+    old version without its checkpoint replays the log from an earlier one (or version 0),
+    so nothing becomes unreadable."""
+    names = {n for n in log_listing if n.endswith(".checkpoint.json")}
+    versions = sorted(v for v in t.log.list_checkpoints() if checkpoint_name(v) in names)
+    hint = t.log.checkpoint_hint()
+    out = []
+    for v, newer in itertools.pairwise(versions):
+        if v != hint:
+            stamp = _mtime(t, f"{LOG_DIR}/{checkpoint_name(newer)}")
+            out.append((f"{LOG_DIR}/{checkpoint_name(v)}", checkpoint_name(v), stamp, retention))
+    return out
 
 
 def _mtime(t: Table, rel: str) -> float:
