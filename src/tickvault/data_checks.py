@@ -14,7 +14,7 @@ Both read the key columns (and ``close``) of one pinned version; nothing is writ
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,18 @@ from .errors import ConfigError
 from .schema import get_schema
 from .times import TimeLike, check_order, iso, to_ns
 
-if TYPE_CHECKING:
-    from .storage.core.snapshot import Snapshot
+
+class Snapshot(Protocol):
+    """What the checks read: one pinned version of a table
+    (:class:`~tickvault.storage.core.snapshot.Snapshot`, which storage hands in; this
+    module sits below storage and imports none of it)."""
+
+    @property
+    def table(self) -> str: ...
+
+    def read_arrow(
+        self, *, tickers: Any = ..., start: Any = ..., end: Any = ..., columns: Any = ...
+    ) -> Any: ...
 
 
 def _runs(values: np.ndarray, series: np.ndarray) -> list[tuple[str, int, int]]:

@@ -5,7 +5,8 @@ hint, never a traceback. Every 5xx is logged at warning level."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 from starlette.exceptions import HTTPException
@@ -25,8 +26,16 @@ from ..errors import (
 from .security import HostNotAllowed, NotAuthenticated
 from .views import PageNotFound
 
-if TYPE_CHECKING:
-    from .database import DashboardDB
+
+class Explains(Protocol):
+    """What the error pages need of the dashboard's database handle
+    (:class:`~tickvault.dashboard.database.DashboardDB`): where the database is, and the
+    error to show for ``exc``."""
+
+    path: Path | str
+
+    def explain(self, exc: BaseException) -> BaseException: ...
+
 
 __all__ = ["ErrorPages", "http_status"]
 
@@ -73,7 +82,7 @@ class ErrorPages:
     ``{"error", "message", "status"}``; also renders the Guard's refusals, which say
     nothing about the database."""
 
-    def __init__(self, database: DashboardDB, templates: Jinja2Templates) -> None:
+    def __init__(self, database: Explains, templates: Jinja2Templates) -> None:
         self.database = database
         self.templates = templates
 
