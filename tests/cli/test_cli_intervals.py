@@ -74,3 +74,15 @@ def test_export_an_interval_as_of_a_time(tmp_path):
     assert r.returncode == 2 and "--interval" in one_clear_line(r)
     r = tv("export", str(out), "--version", "1", "--as-of", between, db=path)
     assert r.returncode == 2 and "--as-of" in one_clear_line(r)
+
+
+def test_sql_has_a_view_per_interval_table(tmp_path) -> None:
+    """Each interval's table is a view of ``tickvault sql`` under its documented name."""
+    from tickvault import ParquetDB, fetch_and_write
+
+    db = ParquetDB(tmp_path / "db")
+    fetch_and_write(["AAPL"], "demo", db, interval="5m", start="2024-06-03", end="2024-06-04")
+    want = len(db.read_table("prices", interval="5m"))
+    r = tv("sql", "--format", "csv", "SELECT count(*) AS n FROM prices_5m", db=tmp_path / "db")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["n", str(want)]
