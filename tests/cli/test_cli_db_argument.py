@@ -141,34 +141,26 @@ def test_a_database_this_user_may_not_write_is_exit_7_naming_it(tmp_path, shared
     assert ".tmp" not in line and "part-" not in line and "_log" not in line, line
 
 
-@pytest.fixture
-def open_tmp() -> Iterator[Path]:
-    """A temporary folder every user can reach (pytest's own are 0700 for root, so another
-    user would be refused at the path, never at the database)."""
-    folder = Path(tempfile.mkdtemp(prefix="tv-perm-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.mark.slow
-def test_a_database_this_user_may_not_read_is_exit_7_naming_the_read(open_tmp) -> None:
-    tmp_path = open_tmp
-    db = tmp_path / "db"
+def test_a_database_this_user_may_not_read_is_exit_7_naming_the_read(tmp_path, shared_tmp) -> None:
+    # root may read anything: it runs the command as the user nobody (the same way as the
+    # write test above), on a database whose table folder nobody may enter
+    db = (shared_tmp if os.geteuid() == 0 else tmp_path) / "db"
     assert tv("backfill", "AAPL", *WINDOW, "--quiet", db=db).returncode == 0
-    argv = [sys.executable, "-m", "tickvault", "query", "AAPL", "--db", str(db)]
-    env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
-    (db / "prices").chmod(0o700 if os.geteuid() == 0 else 0o000)
     if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("needs setpriv to drop root")
-        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+        nobody = tickvault_as_nobody(shared_tmp)
+        if isinstance(nobody, str):
+            pytest.skip(nobody)
+        command, env = nobody
+    else:
+        command = [sys.executable, "-m", "tickvault"]
+        env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
+    (db / "prices").chmod(0o700 if os.geteuid() == 0 else 0o000)
     try:
+        argv = [*command, "query", "AAPL", "--db", str(db)]
         r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=120)
     finally:
         (db / "prices").chmod(0o755)
-    if "No module named" in r.stderr:
-        pytest.skip("user nobody cannot import this checkout's tickvault")
     assert r.returncode == 7, r.stderr
     line = one_clear_line(r)
     assert repr(str(db)) in line and "may not read" in line and "query" in line, line
