@@ -16,6 +16,8 @@ from .errors import ConfigError
 
 _CALENDARS: dict[str, Calendar] = {}
 _CALENDARS_LOCK = threading.Lock()
+#: exchange_calendars objects by code, loaded once per process
+_LOADED: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -42,15 +44,16 @@ class Calendar:
         return np.maximum(completed - covered, 0).astype("int64")
 
 
-def get_calendar(code: str) -> Calendar:
-    """The sessions and closes of the ``exchange_calendars`` calendar ``code`` (e.g.
-    ``"XNYS"``), built once per process and cached (building one is slow). Unknown codes
-    raise :class:`~tickvault.errors.ConfigError` naming valid examples."""
+def exchange_calendar(code: str) -> Any:
+    """The ``exchange_calendars`` calendar ``code`` (any case), built once per process and
+    cached (building one is slow); unknown codes raise
+    :class:`~tickvault.errors.ConfigError` naming valid examples. The one loader behind
+    :func:`get_calendar` and :func:`tickvault.sessions.exchange_sessions`."""
     key = str(code).strip().upper()
     with _CALENDARS_LOCK:
-        cal = _CALENDARS.get(key)
-        if cal is not None:
-            return cal
+        xcal = _LOADED.get(key)
+        if xcal is not None:
+            return xcal
         with warnings.catch_warnings():
             # exchange_calendars trips pandas' own deprecation warnings; they are not ours
             warnings.simplefilter("ignore")
@@ -68,21 +71,33 @@ def get_calendar(code: str) -> Calendar:
                     f"{', '.join(examples)} ({len(names)} available, see "
                     f"exchange_calendars.get_calendar_names())"
                 ) from None
-            sessions = pd.DatetimeIndex(xcal.sessions)
-            closes = pd.DatetimeIndex(xcal.closes)
-            cal = Calendar(
-                name=str(xcal.name),
-                tz=str(xcal.tz),
-                sessions=sessions.tz_localize(None).to_numpy().astype("datetime64[ns]")
-                if sessions.tz is not None
-                else sessions.to_numpy().astype("datetime64[ns]"),
-                closes=closes.tz_convert("UTC")
-                .tz_localize(None)
-                .to_numpy()
-                .astype("datetime64[ns]"),
-            )
-        _CALENDARS[key] = cal
+        _LOADED[key] = xcal
+        return xcal
+
+
+def get_calendar(code: str) -> Calendar:
+    """The sessions and closes of the ``exchange_calendars`` calendar ``code`` (e.g.
+    ``"XNYS"``), built once per process and cached. Unknown codes raise
+    :class:`~tickvault.errors.ConfigError` naming valid examples."""
+    key = str(code).strip().upper()
+    cal = _CALENDARS.get(key)
+    if cal is not None:
         return cal
+    xcal = exchange_calendar(key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sessions = pd.DatetimeIndex(xcal.sessions)
+        closes = pd.DatetimeIndex(xcal.closes)
+    cal = Calendar(
+        name=str(xcal.name),
+        tz=str(xcal.tz),
+        sessions=sessions.tz_localize(None).to_numpy().astype("datetime64[ns]")
+        if sessions.tz is not None
+        else sessions.to_numpy().astype("datetime64[ns]"),
+        closes=closes.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[ns]"),
+    )
+    with _CALENDARS_LOCK:
+        return _CALENDARS.setdefault(key, cal)
 
 
 def session_labels(last: pd.DatetimeIndex, tz: Any) -> np.ndarray:

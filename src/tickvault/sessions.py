@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .calendars import exchange_calendar
 from .errors import ConfigError
 
 _CACHE: dict[str, Sessions] = {}
@@ -86,41 +87,27 @@ class Sessions:
 
 def exchange_sessions(code: str) -> Sessions:
     """The sessions of the ``exchange_calendars`` calendar ``code`` (any case); unknown
-    codes are a :class:`~tickvault.errors.ConfigError` naming valid examples."""
+    codes are a :class:`~tickvault.errors.ConfigError` naming valid examples
+    (:func:`tickvault.calendars.exchange_calendar` loads it, once per process)."""
     key = str(code).strip().upper()
-    with _LOCK:
-        found = _CACHE.get(key)
-        if found is not None:
-            return found
-        with warnings.catch_warnings():
-            # exchange_calendars trips pandas' own deprecation warnings; they are not ours
-            warnings.simplefilter("ignore")
-            import exchange_calendars as xc  # slow import: only when a calendar is asked for
-
-            try:
-                xcal = xc.get_calendar(key)
-            except xc.errors.InvalidCalendarName:
-                names = xc.get_calendar_names(include_aliases=False)
-                examples = [
-                    n for n in ("XNYS", "XNAS", "XLON", "XTKS", "XHKG", "XFRA") if n in names
-                ]
-                raise ConfigError(
-                    f"calendar={code!r} is not an exchange calendar; use an exchange_calendars "
-                    f"code such as {', '.join(examples)} ({len(names)} available, see "
-                    f"exchange_calendars.get_calendar_names())"
-                ) from None
-            labels = pd.DatetimeIndex(xcal.sessions)
-            if labels.tz is not None:
-                labels = labels.tz_localize(None)
-            found = Sessions(
-                name=str(xcal.name),
-                tz=str(xcal.tz),
-                labels=labels.to_numpy().astype("datetime64[ns]"),
-                opens=_utc_ns(xcal.opens),
-                closes=_utc_ns(xcal.closes),
-            )
-        _CACHE[key] = found
+    found = _CACHE.get(key)
+    if found is not None:
         return found
+    xcal = exchange_calendar(key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = pd.DatetimeIndex(xcal.sessions)
+        if labels.tz is not None:
+            labels = labels.tz_localize(None)
+        found = Sessions(
+            name=str(xcal.name),
+            tz=str(xcal.tz),
+            labels=labels.to_numpy().astype("datetime64[ns]"),
+            opens=_utc_ns(xcal.opens),
+            closes=_utc_ns(xcal.closes),
+        )
+    with _LOCK:
+        return _CACHE.setdefault(key, found)
 
 
 def _utc_ns(values: pd.Series) -> np.ndarray:
