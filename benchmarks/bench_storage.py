@@ -87,6 +87,8 @@ OPS = [
     ("month_last_after30", "read last month, after 30 updates"),
     ("watermarks", "watermarks()"),
     ("watermarks_after30", "watermarks(), after 30 updates"),
+    ("disk_fresh_mb", "disk after bulk load (MB)"),
+    ("disk_after_mb", "disk after updates + maintenance (MB)"),
 ]
 
 
@@ -492,6 +494,7 @@ class Delta(BulkRounds):
             return t.set_column(1, "timestamp", t.column("timestamp").cast(TS_US))
 
         self.time_bulk(Path(uri))
+        self.results["disk_fresh_mb"] = dir_mb(Path(uri))
         adds = [us(data.bars([d])) for d in plan.add_days]
         adds_pd = [user_frame(data.bars([d]), "utc") for d in plan.add_days_pd]
         self.time_writes_both(
@@ -554,6 +557,11 @@ class Delta(BulkRounds):
             f"reads through one cached handle (output not sorted by key); "
             f"{len(table.file_uris())} data files at read time"
         )
+        # maintenance: compact small files, then delete what no version needs
+        dt_ = deltalake.DeltaTable(uri)
+        dt_.optimize.compact()
+        dt_.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+        self.results["disk_after_mb"] = dir_mb(Path(uri))
 
 
 class Arctic(System):
@@ -608,6 +616,65 @@ class Arctic(System):
         self.notes.append("read month = read_batch, 2000 frames not concatenated (len = tickers)")
 
 
+class Duck(BulkRounds):
+    name = "duckdb"
+    label = "duckdb (native table, PRIMARY KEY; INSERT / INSERT OR REPLACE)"
+
+    def bulk_load(self, path: Path, form: str = "arrow") -> Any:
+        import duckdb
+
+        path.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path / "db.duckdb"))
+        con.execute("SET TimeZone = 'UTC'")
+        src = self.plan.bulk_frame if form == "pandas" else self.plan.data.base
+        con.register("src", src)
+        cols = ", ".join(f'"{c}"' for c in self.plan.data.base.column_names)
+        con.execute(
+            "CREATE TABLE prices (ticker VARCHAR, timestamp TIMESTAMPTZ, open DOUBLE, "
+            "high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE, adj_close DOUBLE, "
+            "PRIMARY KEY (ticker, timestamp))"
+        )
+        con.execute(f"INSERT INTO prices ({cols}) SELECT {cols} FROM src")
+        con.unregister("src")
+        con.execute("CHECKPOINT")
+        return con
+
+    def run(self) -> None:
+        plan, data = self.plan, self.plan.data
+        con = self.time_bulk(self.root / "final")
+        self.results["disk_fresh_mb"] = dir_mb(self.root / "final")
+        cols = ", ".join(f'"{c}"' for c in data.base.column_names)
+
+        def insert(b: Any, verb: str = "INSERT") -> None:
+            con.register("b", b)
+            con.execute(f"{verb} INTO prices ({cols}) SELECT {cols} FROM b")
+            con.unregister("b")
+
+        adds = [data.bars([d]) for d in plan.add_days]
+        adds_pd = [user_frame(data.bars([d]), "utc") for d in plan.add_days_pd]
+        self.time_writes_both("add1", adds, adds_pd, insert)
+        self.time_writes_both(
+            "rep5",
+            plan.rep5_batches,
+            plan.rep5_frames,
+            lambda b: insert(b, "INSERT OR REPLACE"),
+        )
+        self.time_read1(lambda t: con.execute("SELECT * FROM prices WHERE ticker = ?", [t]).df())
+        self.time_month(
+            lambda s, e: con.execute(
+                "SELECT * FROM prices WHERE timestamp BETWEEN ? AND ?", [s, e]
+            ).df()
+        )
+        con.execute("CHECKPOINT")
+        self.results["disk_after_mb"] = dir_mb(self.root / "final")
+        con.close()
+
+
+def dir_mb(path: Path) -> float:
+    """Bytes of every file under ``path``, in MB."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
 class Tickvault(BulkRounds):
     name = "tickvault"
     label = "tickvault ParquetDB (defaults)"
@@ -635,6 +702,8 @@ class Tickvault(BulkRounds):
         plan, data = self.plan, self.plan.data
         path = self.root / "db"
         db = self.time_bulk(path)
+        db.wait_for_compaction()
+        self.results["disk_fresh_mb"] = dir_mb(path)
         self.time_validation()
         adds = [data.bars([d]) for d in plan.add_days]
         adds_pd = [user_frame(data.bars([d]), "utc") for d in plan.add_days_pd]
@@ -671,6 +740,11 @@ class Tickvault(BulkRounds):
         self.results["month_last_after30"] = median(times)
         self.log(f"  month_last_after30: {fmt_times(times)}")
         self.time_watermarks(db, "watermarks_after30")
+        # maintenance: what a user's database holds once compaction has settled and files
+        # no version needs are gone (vacuum with no retention)
+        db.wait_for_compaction()
+        db.vacuum(dry_run=False, retention=0)
+        self.results["disk_after_mb"] = dir_mb(path)
         # cold open + watermarks (a fresh handle: checkpoint + log tail)
         cold = []
         for _ in range(5):
@@ -849,6 +923,54 @@ def goals(rows: dict[str, dict[str, Any]], tv: str = "tickvault") -> list[tuple[
     return out
 
 
+def layout_goals(rows: dict[str, dict[str, Any]], tv: str) -> list[tuple[str, str, str]]:
+    """(goal, measured, verdict) for issue 22's daily-bar goals."""
+
+    def get(sys_: str, op: str) -> float | None:
+        r = rows.get(sys_)
+        if not r or r.get("unavailable"):
+            return None
+        return r["results"].get(op)
+
+    out = []
+    checks = [
+        ("one month, all tickers <= DuckDB", get(tv, "month_mid"), get("duckdb", "month_mid"), 1),
+        (
+            "last month, all tickers <= DuckDB",
+            get(tv, "month_last"),
+            get("duckdb", "month_last"),
+            1,
+        ),
+        ("one ticker <= ArcticDB", get(tv, "read1"), get("arcticdb", "read1"), 1),
+        (
+            "bulk load from pandas <= deltalake",
+            get(tv, "bulk_pd"),
+            get("deltalake", "bulk_pd"),
+            1,
+        ),
+        ("+1 bar <= 0.5x deltalake append", get(tv, "add1"), get("deltalake", "add1"), 0.5),
+        (
+            "replace last 5 >= 50x faster than deltalake merge",
+            get(tv, "rep5"),
+            get("deltalake", "rep5"),
+            1 / 50,
+        ),
+        (
+            "disk after updates + maintenance <= 1.1x a fresh load",
+            get(tv, "disk_after_mb"),
+            get(tv, "disk_fresh_mb"),
+            1.1,
+        ),
+    ]
+    for text, mine, other, lim in checks:
+        if mine is None or other is None:
+            out.append((text, "n/a (not measured)", "n/a"))
+            continue
+        r = mine / other
+        out.append((text, f"{fmt(mine)} vs {fmt(other)} = {r:.2f}x", verdict(r <= lim)))
+    return out
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -856,7 +978,7 @@ def verdict(ok: bool) -> str:
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "pandas": pd.__version__, "pyarrow": pa.__version__}
     out["numpy"] = np.__version__
-    for mod in ("deltalake", "arcticdb", "tickvault"):
+    for mod in ("deltalake", "duckdb", "arcticdb", "tickvault"):
         try:
             m = __import__(mod)
             out[mod] = getattr(m, "__version__", "?")
@@ -882,7 +1004,7 @@ def machine() -> str:
 # -- main ------------------------------------------------------------------------------------
 
 
-SYSTEMS = ["floor", "naive", "deltalake", "arcticdb", "tickvault", "tickvault-nofsync"]
+SYSTEMS = ["floor", "naive", "deltalake", "duckdb", "arcticdb", "tickvault", "tickvault-nofsync"]
 
 
 def parse_options(spec: str) -> dict[str, Any]:
@@ -1002,6 +1124,7 @@ def main(argv: list[str] | None = None) -> int:
         "floor": lambda p: Floor(p, plan, log),
         "naive": lambda p: Naive(p, plan, log),
         "deltalake": lambda p: Delta(p, plan, log),
+        "duckdb": lambda p: Duck(p, plan, log),
         "arcticdb": lambda p: Arctic(p, plan, log),
         "tickvault": lambda p: Tickvault(p, plan, log),
         "tickvault-nofsync": lambda p: Tickvault(p, plan, log, fsync=False),
@@ -1087,6 +1210,15 @@ def main(argv: list[str] | None = None) -> int:
         log("| goal | measured | verdict |")
         log("|---|---|---|")
         for text, measured, v in g:
+            log(f"| {text} | {measured} | {v} |")
+        g22 = layout_goals(rows, tv)
+        all_goals[tv + " (issue 22)"] = g22
+        log("")
+        log(f"## Goals (issue 22, daily bars) for {rows[tv]['label']}")
+        log("")
+        log("| goal | measured | verdict |")
+        log("|---|---|---|")
+        for text, measured, v in g22:
             log(f"| {text} | {measured} | {v} |")
     log("")
     log(f"total benchmark time {time.perf_counter() - t_start:.0f} s")
