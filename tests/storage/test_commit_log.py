@@ -72,3 +72,50 @@ def test_history_lists_operations(tmp_path, bars):
     assert [h["version"] for h in db.history(limit=2)] == [3, 4]
     info = db.info()["tables"]["prices"]
     assert info["tickers"] == 1 and info["files"] == 1 and info["version"] == 4
+
+
+def test_log_statistics_stay_compact_at_minute_scale(tmp_path):
+    """Decision 021: a day file per session holding every ticker writes its per-ticker
+    statistics as packed integers, a checkpoint writes the shared ticker list once, and a
+    reopened handle shares one list (and one index) between the files."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    tickers = [f"T{i:03d}" for i in range(300)]
+    db = ParquetDB(tmp_path / "db", checkpoint_interval=5, fsync=False, auto_compact=False)
+    days = pd.bdate_range("2024-03-04", periods=6, tz="UTC")
+    for day in days:
+        stamps = day + pd.Timedelta(hours=14, minutes=30) + pd.to_timedelta(np.arange(3), "min")
+        df = pd.DataFrame(
+            {
+                "ticker": np.repeat(tickers, 3),
+                "timestamp": np.tile(stamps, len(tickers)),
+                "open": 10.0,
+                "high": 11.0,
+                "low": 9.0,
+                "close": 10.5,
+                "volume": 100.0,
+            }
+        )
+        db.upsert_prices(df, interval="1m")
+    log_dir = tmp_path / "db" / "prices_1m" / "_log"
+    ckpt = json.loads((log_dir / checkpoint_name(5)).read_text())
+    assert len(ckpt["ticker_lists"]) == 1 and ckpt["ticker_lists"][0] == tickers
+    assert len(ckpt["files"]) == 5
+    assert all(f["stats2"]["tickers"] == {"list": 0} for f in ckpt["files"])
+    # 300 tickers x 5 files x 3 numbers: packed, far below the ~45 bytes per entry of
+    # plain JSON numbers
+    assert len((log_dir / checkpoint_name(5)).read_bytes()) < 300 * 5 * 10
+    fresh = ParquetDB(tmp_path / "db")
+    files = list(fresh.snapshot("prices_1m")._state.files.values())
+    assert len(files) == 6
+    assert all(f.tickers is files[0].tickers for f in files)
+    assert all(f.index() is files[0].index() for f in files)
+    assert files[0].min_ts.dtype == np.int64 and not files[0].min_ts.flags.writeable
+    wm = fresh.watermarks(interval="1m")
+    assert len(wm) == 300 and wm["T007"] == days[-1] + pd.Timedelta(hours=14, minutes=32)
+    got = fresh.read_table("prices_1m", tickers="T007")
+    assert len(got) == 18 and got["timestamp"].is_monotonic_increasing
+    assert fresh.verify().problems == []

@@ -257,7 +257,7 @@ def rows_per_ticker(files: list[FileInfo]) -> dict[str, int]:
     """Rows each ticker has in ``files`` (from their statistics)."""
     written: dict[str, int] = {}
     for f in files:
-        for t, n in zip(f.tickers, f.ticker_rows, strict=True):
+        for t, n in zip(f.tickers, f.ticker_rows.tolist(), strict=True):
             written[t] = written.get(t, 0) + n
     return written
 

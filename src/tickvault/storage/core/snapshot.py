@@ -101,7 +101,7 @@ class Snapshot:
         )
         spans: dict[str, list[int]] = {}  # ticker: [estimated rows, first ns, last ns]
         for f in self._state.files.values():
-            for t, n, a, b in zip(f.tickers, f.ticker_rows, f.min_ts, f.max_ts, strict=True):
+            for t, a, b, n in f.stat_rows():
                 if (wanted is not None and t not in wanted) or b < lo or a > hi:
                     continue
                 a2, b2 = max(a, lo), min(b, hi)
@@ -153,7 +153,7 @@ class Snapshot:
             return dict(cached)
         best: dict[str, int] = {}
         for f in self._state.files.values():
-            for t, m in zip(f.tickers, f.max_ts, strict=True):
+            for t, m in zip(f.tickers, f.max_ts.tolist(), strict=True):
                 if m > best.get(t, -(2**63)):
                     best[t] = m
         names = sorted(best)
@@ -171,7 +171,7 @@ class Snapshot:
     def first_timestamps(self) -> dict[str, pd.Timestamp]:
         best: dict[str, int] = {}
         for f in self._state.files.values():
-            for t, m in zip(f.tickers, f.min_ts, strict=True):
+            for t, m in zip(f.tickers, f.min_ts.tolist(), strict=True):
                 if m < best.get(t, 2**63 - 1):
                     best[t] = m
         return {t: pd.Timestamp(best[t], tz="UTC") for t in sorted(best)}
@@ -185,7 +185,7 @@ class Snapshot:
             return int(cached)
         spans: dict[str, list[tuple[int, int, int]]] = {}
         for f in self._state.files.values():
-            for t, lo, hi, n in zip(f.tickers, f.min_ts, f.max_ts, f.ticker_rows, strict=True):
+            for t, lo, hi, n in f.stat_rows():
                 spans.setdefault(t, []).append((lo, hi, n))
         total = 0
         overlapping = []

@@ -173,7 +173,7 @@ def _plan_l1(
     period, target = table.period, table.opts.target_file_rows
     touched: dict[int, list[tuple[str, FileInfo]]] = {}
     for f in l0:
-        for t, lo, hi in zip(f.tickers, f.min_ts, f.max_ts, strict=True):
+        for t, lo, hi, _ in f.stat_rows():
             p, last = periods.span(lo, hi, period)
             while True:
                 touched.setdefault(p, []).append((t, f))

@@ -98,7 +98,7 @@ class RestoreReport:
 
 def _matches(f: FileInfo, tickers: set[str] | None, start: int | None, end: int | None) -> bool:
     """Can file ``f`` hold a row the filter selects? (From its statistics.)"""
-    for t, lo, hi in zip(f.tickers, f.min_ts, f.max_ts, strict=True):
+    for t, lo, hi, _ in f.stat_rows():
         if tickers is not None and t not in tickers:
             continue
         if (start is None or hi >= start) and (end is None or lo <= end):

@@ -225,9 +225,7 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
                             "last": iso(hi),
                             "rows": n,
                         }
-                        for tk, lo, hi, n in zip(
-                            f.tickers, f.min_ts, f.max_ts, f.ticker_rows, strict=True
-                        )
+                        for tk, lo, hi, n in f.stat_rows()
                     ],
                 }
                 report.actions.append(action)

@@ -143,9 +143,9 @@ def check_table(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> 
         ts = data.column(schema.time_column).combine_chunks().cast(pa.int64()).to_numpy()
         if (
             tickers != f.tickers
-            or ts[starts].tolist() != f.min_ts
-            or ts[ends - 1].tolist() != f.max_ts
-            or (ends - starts).tolist() != f.ticker_rows
+            or not np.array_equal(ts[starts], f.min_ts)
+            or not np.array_equal(ts[ends - 1], f.max_ts)
+            or not np.array_equal(ends - starts, f.ticker_rows)
         ):
             out.append(Problem(name, f.path, "stats", "tickers or time ranges differ from the log"))
     return out
