@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from ...tickers import normalize
 from ...times import TimeLike, check_order, to_ns
-from .state import TableState
+from .state import FileInfo, TableState
 from .table import Table
 
 _pins_lock = threading.Lock()
@@ -151,11 +151,7 @@ class Snapshot:
         cached = self._state._derived.get("watermarks")
         if cached is not None:
             return dict(cached)
-        best: dict[str, int] = {}
-        for f in self._state.files.values():
-            for t, m in zip(f.tickers, f.max_ts.tolist(), strict=True):
-                if m > best.get(t, -(2**63)):
-                    best[t] = m
+        best = per_ticker(self._state.files.values(), "max_ts", np.maximum)
         names = sorted(best)
         stamps = pd.DatetimeIndex(np.array([best[t] for t in names], dtype="M8[ns]"), tz="UTC")
         result = dict(zip(names, stamps, strict=True))
@@ -169,11 +165,7 @@ class Snapshot:
         return {t: dict(s) for t, s in sorted(self._state.sources.items())}
 
     def first_timestamps(self) -> dict[str, pd.Timestamp]:
-        best: dict[str, int] = {}
-        for f in self._state.files.values():
-            for t, m in zip(f.tickers, f.min_ts.tolist(), strict=True):
-                if m < best.get(t, 2**63 - 1):
-                    best[t] = m
+        best = per_ticker(self._state.files.values(), "min_ts", np.minimum)
         return {t: pd.Timestamp(best[t], tz="UTC") for t in sorted(best)}
 
     def live_rows(self) -> int:
@@ -213,3 +205,26 @@ def to_pandas(t: pa.Table) -> pd.DataFrame:
     if not any(f.type == pa.int64() and t.column(f.name).null_count for f in t.schema):
         return t.to_pandas(split_blocks=True)
     return t.to_pandas(split_blocks=True, types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+def per_ticker(files: Iterable[FileInfo], column: str, op: np.ufunc) -> dict[str, int]:
+    """``op`` (``np.maximum`` / ``np.minimum``) of one statistics column per ticker over
+    ``files``. Files sharing a ticker list (decision 021: day files of minute bars) are
+    reduced as arrays first, so ten years of day files cost 2,520 array operations, not
+    12.6 M Python steps."""
+    groups: dict[int, tuple[list[str], np.ndarray]] = {}
+    for f in files:
+        values = getattr(f, column)
+        g = groups.get(id(f.tickers))
+        if g is None:
+            groups[id(f.tickers)] = (f.tickers, values.copy())
+        else:
+            op(g[1], values, out=g[1])
+    best: dict[str, int] = {}
+    for names, values in groups.values():
+        if len(groups) == 1:
+            return dict(zip(names, values.tolist(), strict=True))
+        for t, m in zip(names, values.tolist(), strict=True):
+            old = best.get(t)
+            best[t] = m if old is None else int(op(old, m))
+    return best
