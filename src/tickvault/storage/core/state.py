@@ -255,12 +255,19 @@ class TableState:
         self._derived = {}
 
     def by_ticker(self) -> dict[str, list[str]]:
+        """Ticker → paths of the files holding it. Files sharing a ticker list (decision
+        021) are taken as one group: a ticker's list is its groups' path lists joined
+        (shared, not copied, when it is in one group). Never mutate the lists."""
         idx: dict[str, list[str]] | None = self._derived.get("by_ticker")
         if idx is None:
-            idx = {}
+            groups: dict[int, tuple[list[str], list[str]]] = {}
             for f in sorted(self.files.values(), key=lambda f: f.path):
-                for t in f.tickers:
-                    idx.setdefault(t, []).append(f.path)
+                groups.setdefault(id(f.tickers), (f.tickers, []))[1].append(f.path)
+            idx = {}
+            for names, paths in groups.values():
+                for t in names:
+                    have = idx.get(t)
+                    idx[t] = paths if have is None else [*have, *paths]
             self._derived["by_ticker"] = idx
         return idx
 
