@@ -98,7 +98,12 @@ def span(min_ns: int, max_ns: int, period: str) -> tuple[int, int]:
 
 def split_by_period(table: pa.Table, time_column: str, period: str) -> list[tuple[int, pa.Table]]:
     """``table`` cut into one table per period, each keeping the input's row order (a table
-    sorted by (ticker, timestamp) gives pieces sorted the same way); periods ascending."""
+    sorted by (ticker, timestamp) gives pieces sorted the same way); periods ascending.
+
+    A batch sorted by (ticker, timestamp) is a run of rows of one period per (ticker,
+    period): each period's table is those runs as zero-copy slices, not a gather of every
+    row (the gather was a third of a 24.6 M-row bulk load of minute bars). Input with many
+    short runs (unsorted rows) is gathered instead."""
     if period == "none" or table.num_rows == 0:
         return [(ALL_TIME, table)]
     ts = table.column(time_column).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
@@ -106,6 +111,20 @@ def split_by_period(table: pa.Table, time_column: str, period: str) -> list[tupl
     first, last = starts.min(), starts.max()
     if first == last:
         return [(int(first), table)]
+    change = np.flatnonzero(starts[1:] != starts[:-1]) + 1
+    if len(change) > max(64, table.num_rows // 256):
+        return _gathered(table, starts)
+    bounds = [0, *change.tolist(), len(starts)]
+    segments: dict[int, list[pa.Table]] = {}
+    for a, b in itertools.pairwise(bounds):
+        segments.setdefault(int(starts[a]), []).append(table.slice(a, b - a))
+    return [
+        (p, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
+        for p, parts in sorted(segments.items())
+    ]
+
+
+def _gathered(table: pa.Table, starts: np.ndarray) -> list[tuple[int, pa.Table]]:
     order = np.argsort(starts, kind="stable")
     ordered = starts[order]
     cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
