@@ -535,6 +535,7 @@ class Arctic(System):
 class Tickvault(System):
     name = "tickvault"
     TABLE = "prices_1m"
+    bulk_version = -1
 
     def prepare(self, bulk: pd.DataFrame) -> None:
         self.input = bulk
@@ -699,6 +700,8 @@ class Run:
             self.put(key + "_s", name, median(xs))
         for s in self.systems.values():
             s.open()
+            if isinstance(s, Tickvault) and hasattr(s, "db"):
+                s.bulk_version = s.db.table_version(Tickvault.TABLE)
             if s.path.exists():
                 self.put("disk_bulk", s.name, folder_bytes(s.path))
 
@@ -792,7 +795,25 @@ class Run:
                     self.put("maintain_s", s.name, done_in[0])
             if s.path.exists():
                 self.put("disk_maintained", s.name, folder_bytes(s.path))
+            if isinstance(s, Tickvault):
+                self.tickvault_upkeep(s)
         self.log(f"disk: {self.results.get('disk_maintained')}")
+
+    def tickvault_upkeep(self, tv: Tickvault) -> None:
+        """What compaction wrote for the writes of 7 (appends and replaces) up to the end
+        of maintenance, and where tickvault's bytes on disk are."""
+        table_dir = tv.path / Tickvault.TABLE
+        v = tv.db.table_version(Tickvault.TABLE)
+        b = log_bytes(table_dir, tv.bulk_version, v)
+        logs = folder_bytes(table_dir / "_log")
+        self.notes.append(
+            f"tickvault, the writes of 7 and maintenance (versions {tv.bulk_version} -> {v}): "
+            f"upserts added {mb(b['upsert'])} in {b['upsert_files']} files, compaction wrote "
+            f"{mb(b['compact'])} in {b['compact_files']} files ({b['gone']} of the files since "
+            f"vacuumed); after maintenance the table folder holds "
+            f"{mb(folder_bytes(table_dir) - logs)} of data files and {mb(logs)} of log"
+        )
+        self.log(self.notes[-1])
 
     # 9 -----------------------------------------------------------------------------------
     def amplification(self, tv: Tickvault, sessions: list[int]) -> None:
@@ -827,7 +848,7 @@ class Run:
             f"compact() ({final:.2f} s); the log wrote {mb(total['log'])} "
             f"({total['log_files']} entries and checkpoints); "
             f"versions {v0} -> {v1} -> {v2}; sizes in the log vs on disk: "
-            f"{total['mismatch']} mismatches"
+            f"{total['mismatch']} mismatches, {total['gone']} files gone"
         )
         self.log(self.notes[-1])
 
@@ -837,7 +858,7 @@ def log_bytes(table_dir: Path, v0: int, v1: int) -> dict[str, int]:
     ``compact``, ...), each size checked against the file on disk; and the log's own bytes
     (entries and checkpoints of those versions)."""
     out: dict[str, int] = {"upsert": 0, "compact": 0, "log": 0, "log_files": 0}
-    out.update(upsert_files=0, compact_files=0, mismatch=0)
+    out.update(upsert_files=0, compact_files=0, mismatch=0, gone=0)
     logdir = table_dir / "_log"
     for v in range(v0 + 1, v1 + 1):
         entry_path = logdir / f"{v:020d}.json"
@@ -853,7 +874,9 @@ def log_bytes(table_dir: Path, v0: int, v1: int) -> dict[str, int]:
             out[op] = out.get(op, 0) + int(f["bytes"])
             out[op + "_files"] = out.get(op + "_files", 0) + 1
             on_disk = table_dir / f["path"]
-            if not on_disk.exists() or on_disk.stat().st_size != int(f["bytes"]):
+            if not on_disk.exists():
+                out["gone"] += 1  # vacuumed (superseded by a later compaction)
+            elif on_disk.stat().st_size != int(f["bytes"]):
                 out["mismatch"] += 1
     return out
 
