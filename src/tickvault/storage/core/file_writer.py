@@ -26,6 +26,9 @@ from .store import Store
 
 SEQ_COLUMN = f"{INTERNAL_PREFIX}seq"
 
+#: ``encoding`` values: how numeric columns are encoded in new files
+ENCODINGS = ("split", "plain")
+
 
 @dataclass(frozen=True)
 class WriteOptions:
@@ -34,6 +37,27 @@ class WriteOptions:
     max_row_group_rows: int = 131_072
     row_group_years: int = 5
     fsync: bool = True
+    encoding: str = "split"
+
+
+def column_encodings(schema: pa.Schema, encoding: str) -> dict[str, str] | None:
+    """Parquet encodings of the numeric columns of a new file. ``"split"``: floats as
+    BYTE_STREAM_SPLIT (the bytes of each position stored together: prices and volumes in a
+    narrow range then compress about 20 % smaller with lz4, and decode as fast), integers
+    and timestamps as DELTA_BINARY_PACKED (a day's or a minute's step packs into a few
+    bits); every other column as pyarrow chooses (strings: dictionaries). ``"plain"``:
+    pyarrow's defaults for every column (files written before). Every reader tickvault
+    opens files with (pyarrow, DuckDB, Polars) decodes both."""
+    if encoding == "plain":
+        return None
+    out = {}
+    for f in schema:
+        t = f.type
+        if pa.types.is_float32(t) or pa.types.is_float64(t):
+            out[f.name] = "BYTE_STREAM_SPLIT"
+        elif (pa.types.is_integer(t) and t.bit_width in (32, 64)) or pa.types.is_timestamp(t):
+            out[f.name] = "DELTA_BINARY_PACKED"
+    return out or None
 
 
 def split_by_rows(
@@ -139,6 +163,7 @@ def write_data_file(
             table.schema,
             compression=opts.compression,
             use_dictionary=dict_cols,
+            column_encoding=column_encodings(table.schema, opts.encoding),
             write_statistics=[series, time_col],
         ) as writer:
             for a, b in _row_groups(starts, ends, ts, opts):
