@@ -216,8 +216,41 @@ def test_small_files_are_one_get_whatever_the_read(monkeypatch):
     assert gets == [(f"prices/{f.path}", None)]  # one GET of the whole file
 
 
+def test_a_read_of_many_tickers_is_at_most_max_ranges_gets_per_file(monkeypatch, no_whole_files):
+    def small_gaps_and_tails() -> None:
+        monkeypatch.setattr(file_reader, "HOLE_BYTES", 0)
+        monkeypatch.setattr(file_reader, "SMALL_FETCH_BYTES", 0)
+        monkeypatch.setattr(file_reader, "FIRST_TAIL_GUESS", 1024)  # no data with footers
+        monkeypatch.setattr(file_reader, "_LEARN_ROWS", 10**9)
+
+    small_gaps_and_tails()
+    db = _memory_db("many")
+    bars = _bars()
+    db.upsert_prices(bars)
+    # row groups of two tickers: these are every other row group of each file
+    some = ["T00", "T04", "T08", "T12", "T16", "T20"]
+    expected = bars[bars.ticker.isin(some)]
+    gets_per_file = []
+    for most in (100, 2):
+        monkeypatch.setattr(file_reader, "MAX_RANGES", most)
+        fresh = _fresh(db)
+        fresh.read_table(tickers=["T00", "T12"])  # the footers: cached
+        gets = _spy(monkeypatch, fresh)
+        assert len(fresh.read_table(tickers=some)) == len(expected)
+        per_file: dict[str, int] = {}
+        for key, _ in gets:
+            per_file[key] = per_file.get(key, 0) + 1
+        gets_per_file.append(max(per_file.values()))
+        monkeypatch.undo()
+        small_gaps_and_tails()
+    assert gets_per_file == [3, 2]
+
+
 def test_coalesce_merges_adjacent_and_near_ranges():
     spans = pa.array([0, 10, 10, 20, 100, 120, 40_000, 40_010]).to_numpy().reshape(-1, 2)
     assert coalesce(spans, hole=100) == [(0, 120), (40_000, 40_010)]
     assert coalesce(spans, hole=0) == [(0, 20), (100, 120), (40_000, 40_010)]
     assert coalesce(spans, hole=50_000) == [(0, 40_010)]
+    # at most two: the smallest gap (20 -> 100) is merged first
+    assert coalesce(spans, hole=0, most=2) == [(0, 120), (40_000, 40_010)]
+    assert coalesce(spans, hole=0, most=1) == [(0, 40_010)]

@@ -13,10 +13,12 @@ from __future__ import annotations
 import bisect
 import contextlib
 import io
+import os
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +42,40 @@ _LEARN_ROWS = 10_000
 #: gaps up to this many bytes between wanted column chunks are fetched, not skipped (one
 #: GET instead of two)
 HOLE_BYTES = 32 << 10
+#: at most this many GETs for the row groups of one file in one read: past it the nearest
+#: ranges are merged (a read of many tickers fetches some bytes it does not need instead of
+#: hundreds of small ranges)
+MAX_RANGES = 16
+#: the ranges of one file are fetched by up to this many threads at once
+FETCH_THREADS = 8
 #: on an object store, a level-0 file up to this size is fetched whole by a one-ticker read
 #: and kept decoded (larger ones are read by row groups, like level-1 files)
 SMALL_FETCH_BYTES = 1 << 20
 
 _footer_per_row: dict[tuple[object, ...], float] = {}  # per table: largest footer bytes/row
 _tail_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _drop_pool() -> None:  # a forked child has none of the parent's threads
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_drop_pool)
+
+
+def fetch_ranges(store: Store, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+    """The bytes of each [start, end) range of ``key``: one GET each, several at once."""
+    if len(ranges) <= 1:
+        return [store.get_range(key, a, b - a) for a, b in ranges]
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="tickvault-fetch")
+        pool = _pool
+    return list(pool.map(lambda r: store.get_range(key, r[0], r[1] - r[0]), ranges))
 
 
 @dataclass
@@ -152,9 +182,13 @@ class _Pieces(io.RawIOBase):
         return len(data)
 
 
-def coalesce(spans: np.ndarray, hole: int = HOLE_BYTES) -> list[tuple[int, int]]:
-    """The [start, end) byte ranges ``spans`` (shape (n, 2)) as few ranges: sorted, and
-    merged where they overlap or are at most ``hole`` bytes apart."""
+def coalesce(
+    spans: np.ndarray, hole: int | None = None, most: int | None = None
+) -> list[tuple[int, int]]:
+    """The [start, end) byte ranges ``spans`` (shape (n, 2)) as few ranges: sorted, merged
+    where they overlap or are at most ``hole`` (:data:`HOLE_BYTES`) bytes apart, and then,
+    while there are more than ``most``, merged across the smallest gaps."""
+    hole = HOLE_BYTES if hole is None else hole
     out: list[tuple[int, int]] = []
     for a, b in sorted(map(tuple, spans.reshape(-1, 2).tolist())):
         if out and a - out[-1][1] <= hole:
@@ -162,7 +196,17 @@ def coalesce(spans: np.ndarray, hole: int = HOLE_BYTES) -> list[tuple[int, int]]
                 out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
-    return out
+    if most is None or len(out) <= most:
+        return out
+    gaps = np.array([out[i + 1][0] - out[i][1] for i in range(len(out) - 1)])
+    joined = set(np.argsort(gaps, kind="stable")[: len(out) - max(1, most)].tolist())
+    merged = [out[0]]
+    for i in range(1, len(out)):
+        if i - 1 in joined:
+            merged[-1] = (merged[-1][0], out[i][1])
+        else:
+            merged.append(out[i])
+    return merged
 
 
 class _Reader:
@@ -270,20 +314,23 @@ class FooterCache:
         self, key: str, footer: _Footer, rgs: list[int], columns: list[str]
     ) -> pa.Table:
         """``columns`` of the row groups ``rgs`` of a file on an object store: the byte
-        ranges of their column chunks, coalesced, one GET each, decoded from memory."""
+        ranges of their column chunks, coalesced (at most :data:`MAX_RANGES`), one GET
+        each, fetched in parallel, decoded from memory."""
         assert footer.size is not None
         names = footer.meta.schema.names
         col_idx = [names.index(c) for c in columns]
         spans = footer.chunks()[np.asarray(rgs)][:, col_idx]
-        pieces = []
-        cut = footer.tail_start  # the bytes from here on came with the footer
-        for a, b in coalesce(spans):
-            if b <= cut or not footer.tail:
-                pieces.append((a, self.store.get_range(key, a, b - a)))
-            elif a >= cut:
-                pieces.append((cut, footer.tail))
-            else:  # what is missing before the footer's bytes, joined to them
-                pieces.append((a, self.store.get_range(key, a, cut - a) + footer.tail))
+        ranges = coalesce(spans, most=MAX_RANGES)
+        cut = footer.tail_start if footer.tail else footer.size  # from here on: in hand
+        wanted = [(a, min(b, cut)) for a, b in ranges if a < cut]
+        fetched = fetch_ranges(self.store, key, wanted)
+        pieces = list(zip([a for a, _ in wanted], fetched, strict=True))
+        if footer.tail:
+            # a range reaching into the bytes that came with the footer is joined to them,
+            # so every column chunk lies in one piece
+            pieces = [(a, d + footer.tail if a + len(d) == cut else d) for a, d in pieces]
+            pieces.append((cut, footer.tail))
+        pieces.sort(key=lambda p: p[0])
         src = _Pieces(footer.size, pieces, lambda a, n: self.store.get_range(key, a, n))
         with pa.PythonFile(src, mode="r") as f:
             pf = pq.ParquetFile(f, metadata=footer.meta, pre_buffer=False)
