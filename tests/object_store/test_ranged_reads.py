@@ -246,6 +246,26 @@ def test_a_read_of_many_tickers_is_at_most_max_ranges_gets_per_file(monkeypatch,
     assert gets_per_file == [3, 2]
 
 
+def test_pieces_serve_reads_across_adjacent_pieces_and_fetch_only_gaps():
+    data = bytes(range(256)) * 4
+    asked: list[tuple[int, int]] = []
+
+    def fetch(a: int, n: int) -> bytes:
+        asked.append((a, n))
+        return data[a : a + n]
+
+    f = file_reader._Pieces(len(data), [(10, data[10:50]), (50, data[50:90])], fetch)
+    for a, n in [(10, 40), (20, 60), (49, 2), (10, 80)]:  # in one piece, across two
+        f.seek(a)
+        assert bytes(f.read(n)) == data[a : a + n]
+    assert asked == []
+    f.seek(85)
+    assert bytes(f.read(10)) == data[85:95]  # runs past the pieces: fetched, exactly
+    f.seek(0)
+    assert bytes(f.read(12)) == data[:12]
+    assert asked == [(85, 10), (0, 12)] and f.misses == 2
+
+
 def test_coalesce_merges_adjacent_and_near_ranges():
     spans = pa.array([0, 10, 10, 20, 100, 120, 40_000, 40_010]).to_numpy().reshape(-1, 2)
     assert coalesce(spans, hole=100) == [(0, 120), (40_000, 40_010)]

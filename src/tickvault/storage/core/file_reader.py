@@ -4,8 +4,9 @@ and open readers.
 On an object store every read is a request, so files are read by exact byte ranges
 (:func:`is_ranged`): a footer is one ranged GET of the file's end (the log knows each
 file's size), and the column chunks of the row groups a read needs are fetched as
-coalesced ranges (one GET per run of adjacent row groups) and decoded from memory; nothing
-is read ahead. On a local disk files are opened and read in place.
+coalesced ranges (one GET per run of nearby row groups, at most :data:`MAX_RANGES` per
+file, several at once) and decoded from memory; nothing is read ahead. A small file is
+one GET. On a local disk files are opened and read in place.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ HOLE_BYTES = 32 << 10
 MAX_RANGES = 16
 #: the ranges of one file are fetched by up to this many threads at once
 FETCH_THREADS = 8
-#: on an object store, a level-0 file up to this size is fetched whole by a one-ticker read
-#: and kept decoded (larger ones are read by row groups, like level-1 files)
+#: on an object store, a file up to this size (level-0 updates) is one GET of all of it,
+#: whatever the read, and is kept decoded; larger ones are read by footer and row groups
 SMALL_FETCH_BYTES = 1 << 20
 
 _footer_per_row: dict[tuple[object, ...], float] = {}  # per table: largest footer bytes/row
@@ -104,8 +105,9 @@ class _Footer:
                 for c in range(md.num_columns):
                     col = g.column(c)
                     start = col.data_page_offset
-                    if col.has_dictionary_page and 0 < col.dictionary_page_offset < start:
-                        start = col.dictionary_page_offset
+                    dictionary = col.dictionary_page_offset or 0
+                    if col.has_dictionary_page and 0 < dictionary < start:
+                        start = dictionary
                     out[r, c] = (start, start + col.total_compressed_size)
             self._chunks = out
         return self._chunks
@@ -166,15 +168,30 @@ class _Pieces(io.RawIOBase):
         if n is None or n < 0:
             n = self._size - self.pos
         n = max(0, min(n, self._size - self.pos))
-        i = bisect.bisect_right(self._starts, self.pos) - 1
-        if i >= 0 and self.pos + n <= self._starts[i] + len(self._data[i]):
-            off = self.pos - self._starts[i]
-            out: bytes | memoryview = self._data[i][off : off + n]
-        else:
+        out = self._held(self.pos, n)
+        if out is None:
             self.misses += 1
             out = self._fetch(self.pos, n)
         self.pos += len(out)
         return out
+
+    def _held(self, pos: int, n: int) -> bytes | memoryview | None:
+        """[pos, pos + n) from the pieces in hand (across adjacent ones), or None."""
+        i = bisect.bisect_right(self._starts, pos) - 1
+        if i < 0:
+            return None
+        off = pos - self._starts[i]
+        if off + n <= len(self._data[i]):
+            return self._data[i][off : off + n]
+        parts, end = [], pos + n
+        while i < len(self._starts) and pos < end:
+            start, data = self._starts[i], self._data[i]
+            if start > pos or start + len(data) <= pos:
+                return None  # a gap
+            parts.append(data[pos - start : min(len(data), end - start)])
+            pos = start + len(data)
+            i += 1
+        return b"".join(parts) if pos >= end else None
 
     def readinto(self, b: Any) -> int:
         data = self.read(len(b))
@@ -326,11 +343,7 @@ class FooterCache:
         fetched = fetch_ranges(self.store, key, wanted)
         pieces = list(zip([a for a, _ in wanted], fetched, strict=True))
         if footer.tail:
-            # a range reaching into the bytes that came with the footer is joined to them,
-            # so every column chunk lies in one piece
-            pieces = [(a, d + footer.tail if a + len(d) == cut else d) for a, d in pieces]
             pieces.append((cut, footer.tail))
-        pieces.sort(key=lambda p: p[0])
         src = _Pieces(footer.size, pieces, lambda a, n: self.store.get_range(key, a, n))
         with pa.PythonFile(src, mode="r") as f:
             pf = pq.ParquetFile(f, metadata=footer.meta, pre_buffer=False)
