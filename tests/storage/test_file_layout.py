@@ -106,14 +106,16 @@ def test_a_small_last_file_grows_instead_of_a_new_file(tmp_path):
 
 
 def test_columns_are_encoded_for_their_values_and_every_engine_reads_them(tmp_path):
-    """Timestamps and integers delta-encoded, tickers and prices by dictionary, volume
-    plain (decision 020); DuckDB and Polars read the files to the same rows."""
+    """Timestamps and integers delta-encoded, tickers by dictionary, prices that repeat
+    (cents, a narrow range) by dictionary and volumes that do not byte-stream-split
+    (decision 020); DuckDB and Polars read the files to the same rows."""
     import duckdb
 
     from helpers.bars import make_bars
 
     db = ParquetDB(tmp_path / "db")
     df = make_bars(["AAA", "BBB"], "2023-01-02", 300)
+    df["close"] = (df["close"] * 2).round() / 2  # 21 distinct prices
     df["trade_count"] = range(len(df))
     db.upsert_prices(df)
     db.compact()
@@ -128,6 +130,7 @@ def test_columns_are_encoded_for_their_values_and_every_engine_reads_them(tmp_pa
         assert "RLE_DICTIONARY" in enc["ticker"]
         assert "RLE_DICTIONARY" in enc["close"]
         assert "RLE_DICTIONARY" not in enc["volume"]
+        assert "BYTE_STREAM_SPLIT" in enc["volume"]
     want = db.read_table().sort_values(["ticker", "timestamp"]).reset_index(drop=True)
     assert len(want) == 600
     got = (

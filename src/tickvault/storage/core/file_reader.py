@@ -1,13 +1,27 @@
 """Reading immutable data files: only the row groups a query needs, through cached footers
-and open readers."""
+and open readers.
+
+On an object store every read is a request, so files are read by exact byte ranges
+(:func:`is_ranged`): a footer is one ranged GET of the file's end (the log knows each
+file's size), and the column chunks of the row groups a read needs are fetched as
+coalesced ranges (one GET per run of nearby row groups, at most :data:`MAX_RANGES` per
+file, several at once) and decoded from memory; nothing is read ahead. A small file is
+one GET. On a local disk files are opened and read in place.
+"""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import io
+import os
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +33,51 @@ from .file_writer import SEQ_COLUMN
 from .state import FileInfo
 from .store import Store
 
+#: the guess of a footer's size (its tail GET) before any footer of the table was read, and
+#: for files of few rows; then a table's footers are guessed from the largest footer bytes
+#: per row seen in this process (footers grow with the row groups, which follow the rows),
+#: so a footer is one GET that reads little more than the footer
+FIRST_TAIL_GUESS = 64 << 10
+#: files of fewer rows do not teach the footer bytes per row (a few row groups' fixed cost)
+_LEARN_ROWS = 10_000
+#: gaps up to this many bytes between wanted column chunks are fetched, not skipped (one
+#: GET instead of two)
+HOLE_BYTES = 32 << 10
+#: at most this many GETs for the row groups of one file in one read: past it the nearest
+#: ranges are merged (a read of many tickers fetches some bytes it does not need instead of
+#: hundreds of small ranges)
+MAX_RANGES = 16
+#: the ranges of one file are fetched by up to this many threads at once
+FETCH_THREADS = 8
+#: on an object store, a file up to this size (level-0 updates) is one GET of all of it,
+#: whatever the read, and is kept decoded; larger ones are read by footer and row groups
+SMALL_FETCH_BYTES = 1 << 20
+
+_footer_per_row: dict[tuple[object, ...], float] = {}  # per table: largest footer bytes/row
+_tail_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _drop_pool() -> None:  # a forked child has none of the parent's threads
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_drop_pool)
+
+
+def fetch_ranges(store: Store, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+    """The bytes of each [start, end) range of ``key``: one GET each, several at once."""
+    if len(ranges) <= 1:
+        return [store.get_range(key, a, b - a) for a, b in ranges]
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="tickvault-fetch")
+        pool = _pool
+    return list(pool.map(lambda r: store.get_range(key, r[0], r[1] - r[0]), ranges))
+
 
 @dataclass
 class _Footer:
@@ -28,14 +87,143 @@ class _Footer:
     rg_min_ts: np.ndarray
     rg_max_ts: np.ndarray
     names: frozenset[str]  # the file's column names
+    size: int | None = None  # the file's size, when the log says
+    #: the bytes before the footer that came with it (the end of the last row group; all
+    #: of a small file), from this offset on
+    tail: bytes = b""
+    tail_start: int = 0
+    _chunks: np.ndarray | None = None
+
+    def chunks(self) -> np.ndarray:
+        """[start, end) byte offsets of every column chunk, shape (row groups, columns, 2)
+        (the dictionary page first when there is one, as pyarrow reads it)."""
+        if self._chunks is None:
+            md = self.meta
+            out = np.empty((md.num_row_groups, md.num_columns, 2), dtype=np.int64)
+            for r in range(md.num_row_groups):
+                g = md.row_group(r)
+                for c in range(md.num_columns):
+                    col = g.column(c)
+                    start = col.data_page_offset
+                    dictionary = col.dictionary_page_offset or 0
+                    if col.has_dictionary_page and 0 < dictionary < start:
+                        start = dictionary
+                    out[r, c] = (start, start + col.total_compressed_size)
+            self._chunks = out
+        return self._chunks
+
+
+def is_ranged(store: Store) -> bool:
+    """Is every read of ``store`` a request (an object store)? Its files are then read by
+    exact byte ranges instead of through an open file."""
+    mod = sys.modules.get(f"{__package__}.object_store")  # loaded with the first bucket
+    return mod is not None and isinstance(store, mod.ObjectStore)
 
 
 def read_whole(store: Store, key: str) -> pa.Table:
     """Every row and column of one data file. ``ParquetFile.read`` on one thread with
     pre-buffering: 3-4x faster than ``pq.read_table`` (the dataset API) on files of many
-    small row groups, and it leaves the other cores to the caller."""
+    small row groups, and it leaves the other cores to the caller. On an object store:
+    one GET of the whole file."""
+    if is_ranged(store):
+        data = pa.py_buffer(store.get(key))
+        return pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
     with store.open_input(key) as src:
         return pq.ParquetFile(src, pre_buffer=True).read(use_threads=False)
+
+
+class _Pieces(io.RawIOBase):
+    """A read-only file of ``size`` bytes of which some byte ranges were fetched: reads
+    inside them are served from memory, any other read fetches exactly what it asks."""
+
+    def __init__(
+        self, size: int, pieces: list[tuple[int, bytes]], fetch: Callable[[int, int], bytes]
+    ) -> None:
+        super().__init__()
+        self._size = size
+        self._starts = [a for a, _ in pieces]
+        self._data = [memoryview(d) for _, d in pieces]
+        self._fetch = fetch
+        self.pos = 0
+        self.misses = 0
+
+    def size(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self._size}[whence]
+        self.pos = base + offset
+        return self.pos
+
+    def read(self, n: int | None = -1) -> bytes | memoryview:
+        if n is None or n < 0:
+            n = self._size - self.pos
+        n = max(0, min(n, self._size - self.pos))
+        out = self._held(self.pos, n)
+        if out is None:
+            self.misses += 1
+            out = self._fetch(self.pos, n)
+        self.pos += len(out)
+        return out
+
+    def _held(self, pos: int, n: int) -> bytes | memoryview | None:
+        """[pos, pos + n) from the pieces in hand (across adjacent ones), or None."""
+        i = bisect.bisect_right(self._starts, pos) - 1
+        if i < 0:
+            return None
+        off = pos - self._starts[i]
+        if off + n <= len(self._data[i]):
+            return self._data[i][off : off + n]
+        parts, end = [], pos + n
+        while i < len(self._starts) and pos < end:
+            start, data = self._starts[i], self._data[i]
+            if start > pos or start + len(data) <= pos:
+                return None  # a gap
+            parts.append(data[pos - start : min(len(data), end - start)])
+            pos = start + len(data)
+            i += 1
+        return b"".join(parts) if pos >= end else None
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def coalesce(
+    spans: np.ndarray, hole: int | None = None, most: int | None = None
+) -> list[tuple[int, int]]:
+    """The [start, end) byte ranges ``spans`` (shape (n, 2)) as few ranges: sorted, merged
+    where they overlap or are at most ``hole`` (:data:`HOLE_BYTES`) bytes apart, and then,
+    while there are more than ``most``, merged across the smallest gaps."""
+    hole = HOLE_BYTES if hole is None else hole
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(map(tuple, spans.reshape(-1, 2).tolist())):
+        if out and a - out[-1][1] <= hole:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    if most is None or len(out) <= most:
+        return out
+    gaps = np.array([out[i + 1][0] - out[i][1] for i in range(len(out) - 1)])
+    joined = set(np.argsort(gaps, kind="stable")[: len(out) - max(1, most)].tolist())
+    merged = [out[0]]
+    for i in range(1, len(out)):
+        if i - 1 in joined:
+            merged[-1] = (merged[-1][0], out[i][1])
+        else:
+            merged.append(out[i])
+    return merged
 
 
 class _Reader:
@@ -75,14 +263,22 @@ class FooterCache:
         self._readers: OrderedDict[str, tuple[threading.Lock, _Reader]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str, schema: TableSchema) -> _Footer:
+    def get(self, key: str, schema: TableSchema, info: FileInfo | None = None) -> _Footer:
+        """The parsed footer of ``key``; ``info``: what the log knows of the file (its
+        size and rows), which makes the footer one ranged GET on an object store."""
+        size = info.bytes if info is not None else None
         with self._lock:
             item = self._items.get(key)
             if item is not None:
                 self._items.move_to_end(key)
                 return item
-        with self.store.open_input(key) as src:
-            md = pq.read_metadata(src)
+        tail, tail_start = b"", 0
+        if size and is_ranged(self.store):
+            assert info is not None
+            md, tail, tail_start = self._fetch_footer(key, size, info.rows)
+        else:
+            with self.store.open_input(key) as src:
+                md = pq.read_metadata(src)
         ti = md.schema.names.index(schema.time_column)
         n = md.num_row_groups
         rows = np.empty(n, dtype=np.int64)
@@ -96,12 +292,62 @@ class FooterCache:
                 tmin[rg] = _ns(st.min_raw)
                 tmax[rg] = _ns(st.max_raw)
         end = np.cumsum(rows)
-        item = _Footer(md, end - rows, end, tmin, tmax, frozenset(md.schema.names))
+        names = frozenset(md.schema.names)
+        item = _Footer(md, end - rows, end, tmin, tmax, names, size or None, tail, tail_start)
         with self._lock:
             self._items[key] = item
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
         return item
+
+    def _fetch_footer(self, key: str, size: int, rows: int) -> tuple[pq.FileMetaData, bytes, int]:
+        """The footer of the ``size``-byte object ``key`` (``rows`` rows) by ranged GETs
+        of its end: one, unless its footer is larger than guessed; and the data bytes that
+        GET brought before the footer, with their offset (all of a small file)."""
+        table = (*self.store.identity(), key.rsplit("/", 1)[0])
+        with _tail_lock:
+            per_row = _footer_per_row.get(table)
+        guess = FIRST_TAIL_GUESS
+        if per_row is not None and rows >= _LEARN_ROWS:
+            guess = int(per_row * rows * 1.02) + 1024
+        tail = self.store.get_range(key, max(0, size - guess), min(size, guess))
+        if len(tail) < 12 or tail[-4:] != b"PAR1":
+            raise ValueError(f"{key} is not a Parquet file: its last bytes are not PAR1")
+        need = int.from_bytes(tail[-8:-4], "little") + 8  # footer, its length, PAR1
+        if need + 4 > size:
+            raise ValueError(f"{key}: its footer says {need} bytes, the file has {size}")
+        if need > len(tail):
+            tail = self.store.get_range(key, size - need, need - len(tail)) + tail
+            if len(tail) != need:
+                raise ValueError(f"{key} is shorter than its footer says")
+        if rows >= _LEARN_ROWS:
+            with _tail_lock:
+                if need / rows > _footer_per_row.get(table, 0.0):
+                    _footer_per_row[table] = need / rows
+        md = pq.read_metadata(pa.BufferReader(b"PAR1" + tail[len(tail) - need :]))
+        return md, tail[: len(tail) - need], size - len(tail)
+
+    def read_row_groups(
+        self, key: str, footer: _Footer, rgs: list[int], columns: list[str]
+    ) -> pa.Table:
+        """``columns`` of the row groups ``rgs`` of a file on an object store: the byte
+        ranges of their column chunks, coalesced (at most :data:`MAX_RANGES`), one GET
+        each, fetched in parallel, decoded from memory."""
+        assert footer.size is not None
+        names = footer.meta.schema.names
+        col_idx = [names.index(c) for c in columns]
+        spans = footer.chunks()[np.asarray(rgs)][:, col_idx]
+        ranges = coalesce(spans, most=MAX_RANGES)
+        cut = footer.tail_start if footer.tail else footer.size  # from here on: in hand
+        wanted = [(a, min(b, cut)) for a, b in ranges if a < cut]
+        fetched = fetch_ranges(self.store, key, wanted)
+        pieces = list(zip([a for a, _ in wanted], fetched, strict=True))
+        if footer.tail:
+            pieces.append((cut, footer.tail))
+        src = _Pieces(footer.size, pieces, lambda a, n: self.store.get_range(key, a, n))
+        with pa.PythonFile(src, mode="r") as f:
+            pf = pq.ParquetFile(f, metadata=footer.meta, pre_buffer=False)
+            return pf.read_row_groups(rgs, columns=columns, use_threads=False)
 
     def small_table(self, key: str, info: FileInfo, columns: list[str]) -> pa.Table | None:
         """The whole decoded file if it is small enough to keep; None otherwise. Level-0
@@ -110,6 +356,8 @@ class FooterCache:
         them instead of decoding a row group of each."""
         if info.rows > (self.small_rows if info.level == 0 else 65_536):
             return None
+        if is_ranged(self.store) and not 0 < info.bytes <= SMALL_FETCH_BYTES:
+            return None  # fetching all of a large file for one ticker costs too much
         with self._lock:
             t = self._small.get(key)
             if t is not None:
@@ -218,15 +466,22 @@ def read_file(
     """Read ``columns`` of the rows of one file matching tickers and [start, end].
 
     The log says where each ticker's rows are (files are sorted by ticker), so only the
-    row groups holding them are decoded and no ticker filter is evaluated."""
+    row groups holding them are decoded and no ticker filter is evaluated. On an object
+    store a file of at most :data:`SMALL_FETCH_BYTES` is one GET of all of it (kept
+    decoded), whatever the read."""
     ranges = None if tickers is None else _ranges_for(info, tickers)
-    small = footers.small_table(key, info, columns) if tickers is not None else None
-    if small is not None:
+    whole = tickers is not None or (
+        is_ranged(footers.store) and 0 < info.bytes <= SMALL_FETCH_BYTES
+    )
+    small = footers.small_table(key, info, columns) if whole else None
+    if small is not None and ranges is None:
+        t = small
+    elif small is not None:
         assert ranges is not None
         parts = [small.slice(a, b - a) for a, b in ranges]
         t = pa.concat_tables(parts) if len(parts) != 1 else parts[0]
     else:
-        ft = footers.get(key, schema)
+        ft = footers.get(key, schema, info)
         keep = np.ones(ft.meta.num_row_groups, dtype=bool)
         if start is not None:
             keep &= ft.rg_max_ts >= start
@@ -242,11 +497,14 @@ def read_file(
         if len(rgs) == 0:
             empty = pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
             return with_late_columns(empty, schema, columns)
-        with footers.reader(key, ft.meta) as pf:
-            if len(rgs) == len(keep):
-                t = pf.read(columns=cols, use_threads=False)
-            else:
-                t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=False)
+        if ft.size is not None and is_ranged(footers.store):
+            t = footers.read_row_groups(key, ft, rgs.tolist(), cols)
+        else:
+            with footers.reader(key, ft.meta) as pf:
+                if len(rgs) == len(keep):
+                    t = pf.read(columns=cols, use_threads=False)
+                else:
+                    t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=False)
         if ranges is not None:
             t = _keep_ranges(t, ranges, ft.rg_start[rgs], ft.rg_end[rgs])
     mask_t = None

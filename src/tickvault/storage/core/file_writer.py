@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...keys import Runs, column_runs
@@ -26,6 +27,9 @@ from .store import Store
 
 SEQ_COLUMN = f"{INTERNAL_PREFIX}seq"
 
+#: ``encoding`` values: how the columns of new files are encoded (decision 020)
+ENCODINGS = ("auto", "split", "plain")
+
 
 @dataclass(frozen=True)
 class WriteOptions:
@@ -34,6 +38,7 @@ class WriteOptions:
     max_row_group_rows: int = 131_072
     row_group_years: int = 5
     fsync: bool = True
+    encoding: str = "auto"
 
 
 def split_by_rows(
@@ -113,25 +118,48 @@ def _row_groups(
     return groups
 
 
-#: float columns whose values rarely repeat: a dictionary would cost more than it saves
-PLAIN_FLOATS = frozenset({"volume"})
+#: a float column is dictionary-encoded when it has at most this share of distinct values
+REPEATS = 0.25
 
 
-def column_encodings(schema: pa.Schema) -> tuple[list[str], dict[str, str]]:
-    """How each column is encoded (decision 020): strings and floats by dictionary (a
-    ticker repeats for its whole run; prices in cents repeat within a day, and pyarrow falls
-    back to plain pages when a dictionary grows past 1 MB), timestamps and integers by
-    ``DELTA_BINARY_PACKED`` (sorted times on a grid and the commit order shrink to a few
-    bits per row); volumes (floats that rarely repeat) stay plain. Every engine tickvault
-    hands files to (pyarrow, DuckDB, Polars) reads these encodings."""
-    dictionary, encodings = [], {}
-    for f in schema:
-        text = pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-        if text or (pa.types.is_floating(f.type) and f.name not in PLAIN_FLOATS):
+def column_encodings(table: pa.Table, encoding: str) -> tuple[list[str], dict[str, str]]:
+    """(columns encoded by dictionary, other columns' encodings) of a new file (decision
+    020). Every mode dictionary-encodes strings (a ticker repeats for its whole run).
+
+    * ``"auto"`` (default): timestamps and integers ``DELTA_BINARY_PACKED`` (sorted times
+      on a grid and the commit order pack into a few bits per row); each float column by
+      its values in this file: a dictionary where they repeat (at most ``REPEATS`` of them
+      distinct: minute prices in cents, round-lot volumes), ``BYTE_STREAM_SPLIT`` where they
+      do not (daily prices, adjusted closes);
+    * ``"split"``: every float ``BYTE_STREAM_SPLIT``, integers and timestamps delta;
+    * ``"plain"``: pyarrow's defaults (files written before decision 020).
+
+    Every engine tickvault hands files to (pyarrow, DuckDB, Polars) reads them all."""
+    dictionary: list[str] = []
+    encodings: dict[str, str] = {}
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
             dictionary.append(f.name)
-        elif pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type):
+        elif encoding == "plain":
+            continue
+        elif pa.types.is_float32(t) or pa.types.is_float64(t):
+            if encoding == "auto" and _repeats(table.column(f.name)):
+                dictionary.append(f.name)
+            else:
+                encodings[f.name] = "BYTE_STREAM_SPLIT"
+        elif (pa.types.is_integer(t) and t.bit_width in (32, 64)) or pa.types.is_timestamp(t):
             encodings[f.name] = "DELTA_BINARY_PACKED"
     return dictionary, encodings
+
+
+def _repeats(column: pa.ChunkedArray) -> bool:
+    """Do the column's values repeat enough for a dictionary? All null: yes (nothing to
+    store either way)."""
+    n = len(column) - column.null_count
+    if n == 0:
+        return True
+    return pc.count_distinct(column).as_py() <= REPEATS * n
 
 
 def write_data_file(
@@ -153,14 +181,14 @@ def write_data_file(
     min_ts = ts[starts].tolist()
     max_ts = ts[ends - 1].tolist()
     name = f"part-{uuid.uuid4().hex}.parquet"
-    dict_cols, encodings = column_encodings(table.schema)
+    dict_cols, encodings = column_encodings(table, opts.encoding)
     with store.writer(f"{folder}/{name}") as sink:
         with pq.ParquetWriter(
             sink,
             table.schema,
             compression=opts.compression,
             use_dictionary=dict_cols,
-            column_encoding=encodings,
+            column_encoding=encodings or None,
             write_statistics=[series, time_col],
         ) as writer:
             for a, b in _row_groups(starts, ends, ts, opts):

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from ...errors import ConfigError
 from ...future_bars import DEFAULT_MAX_FUTURE, max_future_seconds
-from .file_writer import WriteOptions
+from .file_writer import ENCODINGS, WriteOptions
 from .periods import check_period
 
 
@@ -22,6 +22,12 @@ class StorageOptions:
 
     fsync: bool = True
     compression: str = "lz4"
+    #: how the columns of new files are encoded (decision 020): ``"auto"`` (timestamps and
+    #: integers DELTA_BINARY_PACKED, each float column by dictionary where its values
+    #: repeat and BYTE_STREAM_SPLIT where they do not), ``"split"`` (every float
+    #: BYTE_STREAM_SPLIT) or ``"plain"`` (pyarrow's defaults, files before issue 22);
+    #: files of any kind read the same
+    encoding: str = "auto"
     target_file_rows: int = 262_144
     min_row_group_rows: int = 1024
     max_row_group_rows: int = 131_072
@@ -88,6 +94,9 @@ class StorageOptions:
         ):
             raise bad("compression", codec, "is not available in this pyarrow build", "lz4")
         object.__setattr__(self, "compression", name)
+        if not isinstance(self.encoding, str) or self.encoding.lower() not in ENCODINGS:
+            raise bad("encoding", self.encoding, f"is not one of {list(ENCODINGS)}", "auto")
+        object.__setattr__(self, "encoding", self.encoding.lower())
         object.__setattr__(self, "retention", seconds(self.retention, "retention"))
         if self.period is not None:
             object.__setattr__(self, "period", check_period(self.period))
@@ -108,6 +117,7 @@ class StorageOptions:
             max_row_group_rows=self.max_row_group_rows,
             row_group_years=self.row_group_years,
             fsync=self.fsync,
+            encoding=self.encoding,
         )
 
 
