@@ -246,6 +246,20 @@ _I64_MIN = np.iinfo(np.int64).min
 _I64_MAX = np.iinfo(np.int64).max
 
 
+def _reader_budget() -> int:
+    """How many open readers a cache keeps: 256, or a quarter of the soft limit on open
+    files where that is lower."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, ValueError, OSError):  # not on POSIX
+        return 64
+    if soft == resource.RLIM_INFINITY:
+        return 256
+    return max(16, min(256, soft // 4))
+
+
 class FooterCache:
     """Parsed Parquet footers of immutable files, shared by the reads of one ParquetDB,
     plus the decoded content of small files (level-0 updates), which single-ticker reads
@@ -259,7 +273,9 @@ class FooterCache:
         self._items: OrderedDict[str, _Footer] = OrderedDict()
         self._small: OrderedDict[str, pa.Table] = OrderedDict()
         self._small_used = 0
-        self.max_readers = 32
+        #: open readers kept: more than the files one read of a ticker's history touches
+        #: (a quarter of day files of minute bars: 63), within the process's file limit
+        self.max_readers = _reader_budget()
         self._readers: OrderedDict[str, tuple[threading.Lock, _Reader]] = OrderedDict()
         self._lock = threading.Lock()
 
