@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...keys import Runs, column_runs
@@ -153,13 +152,17 @@ def column_encodings(table: pa.Table, encoding: str) -> tuple[list[str], dict[st
     return dictionary, encodings
 
 
-def _repeats(column: pa.ChunkedArray) -> bool:
-    """Do the column's values repeat enough for a dictionary? All null: yes (nothing to
-    store either way)."""
-    n = len(column) - column.null_count
-    if n == 0:
+def _repeats(column: pa.ChunkedArray, sample: int = 4096) -> bool:
+    """Do the column's values repeat enough for a dictionary? Judged on a contiguous block
+    of up to ``sample`` rows from the middle of the file (what one row group's dictionary
+    would see; counting a whole file's distinct values cost 20-30 ms per column, 2.5x the
+    bulk load). All null: yes (nothing to store either way)."""
+    start = max(0, (len(column) - sample) // 2)
+    block = column.slice(start, sample).drop_null()
+    if len(block) == 0:
         return True
-    return pc.count_distinct(column).as_py() <= REPEATS * n
+    values = block.to_numpy()
+    return len(np.unique(values)) <= REPEATS * len(values)
 
 
 def write_data_file(
