@@ -118,7 +118,7 @@ def _row_groups(
 
 
 #: a float column is dictionary-encoded when it has at most this share of distinct values
-REPEATS = 0.25
+REPEATS = 0.75
 
 
 def column_encodings(table: pa.Table, encoding: str) -> tuple[list[str], dict[str, str]]:
@@ -152,7 +152,7 @@ def column_encodings(table: pa.Table, encoding: str) -> tuple[list[str], dict[st
     return dictionary, encodings
 
 
-def _repeats(column: pa.ChunkedArray, sample: int = 4096) -> bool:
+def _repeats(column: pa.ChunkedArray, sample: int = 1024) -> bool:
     """Do the column's values repeat enough for a dictionary? Judged on a contiguous block
     of up to ``sample`` rows from the middle of the file (what one row group's dictionary
     would see; counting a whole file's distinct values cost 20-30 ms per column, 2.5x the
