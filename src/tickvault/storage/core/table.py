@@ -31,7 +31,7 @@ from .log import LogStore
 from .options import StorageOptions
 from .periods import period_end, split_by_period
 from .state import FileInfo, TableState
-from .store import Store
+from .store import LocalStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,10 @@ class Table:
             want = [c for c in read_cols if c != SEQ_COLUMN or c in names]
             return t if names == want else t.select(want)
 
-        if len(cands) >= 2 and read_merge.estimated_rows(cands) > 100_000:
+        # on local disk threads pay off only for large reads; on a bucket every file is a
+        # round trip, so several files are always fetched at once
+        remote = not isinstance(self.store, LocalStore)
+        if len(cands) >= 2 and (remote or read_merge.estimated_rows(cands) > 100_000):
             parts = list(self._executor().map(one, cands))
         else:
             parts = [one(c) for c in cands]
