@@ -599,6 +599,16 @@ class Tickvault(System):
         a, b = self.data.session(s)
         return self._sql(resample_sql("1 hour", f"timestamp BETWEEN {lit(a)} AND {lit(b)}"))
 
+    def bars_5m_narrow(self, t: str) -> Any:
+        rel = self.db.to_duckdb(self.TABLE, connection=self.con, tickers=t)
+        return rel.query("bars", resample_sql("5 minutes", f"ticker = '{t}'")).df()
+
+    def bars_1h_narrow(self, s: int) -> Any:
+        a, b = self.data.session(s)
+        rel = self.db.to_duckdb(self.TABLE, connection=self.con, start=a, end=b)
+        where = f"timestamp BETWEEN {lit(a)} AND {lit(b)}"
+        return rel.query("bars", resample_sql("1 hour", where)).df()
+
     def bars_5m_own(self, t: str) -> Any:
         return self._read(tickers=t, resample="5m")
 
@@ -639,8 +649,10 @@ READS = [
     ("ticker", "read_ticker", "ticker", "one ticker, whole history"),
     ("ticker_arrow", "read_ticker_arrow", "ticker", "one ticker, whole history"),
     ("bars_5m", "bars_5m", "ticker", "one ticker's history -> 5m bars"),
+    ("bars_5m_narrow", "bars_5m_narrow", "ticker", "one ticker's history -> 5m bars"),
     ("bars_5m_own", "bars_5m_own", "ticker", "one ticker's history -> 5m bars"),
     ("bars_1h", "bars_1h", "session", "all tickers, one session -> 1h bars"),
+    ("bars_1h_narrow", "bars_1h_narrow", "session", "all tickers, one session -> 1h bars"),
     ("bars_1h_own", "bars_1h_own", "session", "all tickers, one session -> 1h bars"),
     ("open_duckdb", "open_duckdb", "none", "to_duckdb() alone"),
 ]
@@ -932,12 +944,30 @@ ROWS = [
         "duckdb",
         2.0,
     ),
+    Row(
+        "... tickvault via to_duckdb(tickers=t)",
+        "bars_5m",
+        "s",
+        "bars_5m_narrow",
+        "≤ 2× DuckDB",
+        "duckdb",
+        2.0,
+    ),
     Row("... tickvault read_table(resample='5m')", "bars_5m", "s", "bars_5m_own"),
     Row(
         "all tickers, one session → 1h bars (SQL; tickvault via to_duckdb())",
         "bars_1h",
         "s",
         None,
+        "≤ 2× DuckDB",
+        "duckdb",
+        2.0,
+    ),
+    Row(
+        "... tickvault via to_duckdb(start=, end=)",
+        "bars_1h",
+        "s",
+        "bars_1h_narrow",
         "≤ 2× DuckDB",
         "duckdb",
         2.0,

@@ -263,3 +263,47 @@ def test_a_folder_named_like_a_glob_pattern(tmp_path):
     db.compact()
     db.upsert_prices(make_bars(["AAA"], "2020-02-03", 5, salt=2))
     check_all_readers(db)
+
+
+def test_narrowed_engines_hold_exactly_the_selected_rows(tmp_path):
+    """to_duckdb/to_polars with tickers/start/end hold what read_arrow returns for the same
+    selection — overlapping files resolved newest-wins, every version, names normalised —
+    and ``version`` still pins."""
+    db = ParquetDB(tmp_path / "db", auto_compact=False)
+    db.upsert_prices(make_bars(["AAA", "BBB", "CCC"], "2020-01-01", 300))
+    db.compact()
+    db.upsert_prices(make_bars(["AAA", "BBB"], "2020-06-01", 5, salt=3))  # revises AAA, BBB
+    v = db.version
+    db.upsert_prices(make_bars(["AAA"], "2020-06-02", 1, salt=7))
+    selections = [
+        {"tickers": "aaa"},
+        {"tickers": ["BBB", "CCC"], "start": "2020-05-30"},
+        {"start": "2020-06-01", "end": "2020-06-03"},
+        {"tickers": "AAA", "end": "2020-06-02"},
+    ]
+    con = duckdb.connect()
+    for version in (v, None):
+        for sel in selections:
+            want = _sorted(db.read_arrow(version=version, **sel))
+            assert want.num_rows > 0
+            rel = db.to_duckdb(version=version, connection=con, **sel)
+            assert rel.columns == want.column_names
+            through = con.from_arrow(want).order("ticker, timestamp").to_arrow_table()
+            assert rel.order("ticker, timestamp").to_arrow_table().equals(through)
+            frame = db.to_polars(version=version, **sel).collect()
+            assert frame.sort(KEY).equals(pl.from_arrow(want))
+    # the selection is read when the relation is made: a later commit changes nothing
+    rel = db.to_duckdb(tickers="AAA")
+    before = rel.aggregate("sum(close)").fetchall()
+    db.upsert_prices(make_bars(["AAA"], "2020-06-03", 2, salt=11))
+    assert rel.aggregate("sum(close)").fetchall() == before
+
+
+def test_narrowed_engines_reject_bad_input_like_read_arrow(tmp_path):
+    db = ParquetDB(tmp_path / "db")
+    db.upsert_prices(make_bars(["AAA"], "2020-01-01", 10))
+    with pytest.raises(ValueError, match="start"):
+        db.to_duckdb(start="2020-13-45")
+    with pytest.raises(ValueError, match="start"):
+        db.to_polars(start="2021-01-01", end="2020-01-01")
+    assert db.to_duckdb(tickers="ZZZ").fetchall() == []

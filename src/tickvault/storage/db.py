@@ -591,20 +591,60 @@ class ParquetDB:
         version: int | None = None,
         connection: Any = None,
         as_of: TimeLike = None,
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
     ) -> Any:
         """The same rows as a ``duckdb.DuckDBPyRelation`` (on ``connection``, default a new
-        in-memory one). Needs ``pip install 'tickvault[duckdb]'``."""
+        in-memory one). Needs ``pip install 'tickvault[duckdb]'``. ``tickers``, ``start``,
+        ``end`` narrow it to the rows ``read_arrow`` returns for them, read by tickvault's
+        reader (the log's per-ticker statistics pick the row groups) and held in memory;
+        without them DuckDB scans the files itself, streaming (see :meth:`_narrowed`)."""
         from .readers import engines
 
-        return engines.to_duckdb(self.snapshot(table, version, as_of=as_of), connection)
+        snap = self.snapshot(table, version, as_of=as_of)
+        rows = self._narrowed(snap, tickers, start, end)
+        if rows is not None:
+            return engines.duckdb_relation(rows, connection)
+        return engines.to_duckdb(snap, connection)
 
     def to_polars(
-        self, table: str = "prices", *, version: int | None = None, as_of: TimeLike = None
+        self,
+        table: str = "prices",
+        *,
+        version: int | None = None,
+        as_of: TimeLike = None,
+        tickers: str | Iterable[str] | None = None,
+        start: TimeLike = None,
+        end: TimeLike = None,
     ) -> Any:
-        """The same rows as a ``polars.LazyFrame``. Needs ``pip install 'tickvault[polars]'``."""
+        """The same rows as a ``polars.LazyFrame``. Needs ``pip install 'tickvault[polars]'``.
+        ``tickers``, ``start``, ``end``: as for :meth:`to_duckdb`."""
         from .readers import engines
 
-        return engines.to_polars(self.snapshot(table, version, as_of=as_of))
+        snap = self.snapshot(table, version, as_of=as_of)
+        rows = self._narrowed(snap, tickers, start, end)
+        if rows is not None:
+            return engines.polars_frame(rows)
+        return engines.to_polars(snap)
+
+    def _narrowed(
+        self,
+        snap: Snapshot,
+        tickers: str | Iterable[str] | None,
+        start: TimeLike,
+        end: TimeLike,
+    ) -> pa.Table | None:
+        """The rows of ``snap`` an engine is narrowed to (None: not narrowed). An engine's
+        own scan of a table's files prunes by footers, row group by row group: one ticker's
+        minute history over day files is thousands of row groups to look at. tickvault's
+        reader goes straight to that ticker's row groups by the log's statistics, so a
+        narrowed relation costs what the selection costs (decision 022)."""
+        if tickers is None and start is None and end is None:
+            return None
+        return self.read_arrow(
+            snap.table, tickers=tickers, start=start, end=end, version=snap.version
+        )
 
     def to_dask(
         self, table: str = "prices", *, interval: str | None = None, version: int | None = None

@@ -68,6 +68,20 @@ def to_duckdb(snap: Snapshot, connection: Any = None) -> Any:
     return rel
 
 
+def duckdb_relation(rows: Any, connection: Any = None) -> Any:
+    """A DuckDB relation over rows already read (an Arrow table): a narrowed
+    :meth:`~tickvault.storage.db.ParquetDB.to_duckdb`."""
+    optional("duckdb", "duckdb")
+    con = connection if connection is not None else duckdb_connection()
+    return con.from_arrow(rows)
+
+
+def polars_frame(rows: Any) -> Any:
+    """A Polars LazyFrame over rows already read (an Arrow table)."""
+    pl = optional("polars", "polars")
+    return pl.from_arrow(rows).lazy()
+
+
 def duckdb_connection() -> Any:
     """A new in-memory DuckDB connection set up for tickvault's files: the session time
     zone is UTC (so ``timestamp >= '2024-01-02'`` and ``timestamp::DATE`` mean the same on
