@@ -122,7 +122,13 @@ class Compactor:
                 self._running = True
             try:
                 compacted = self.compact(full=full, stop=self.stopping)
-                wanted = compacted or reclaim or self.no_room or self.reclaim_due()
+                if compacted:
+                    self._superseded(time.time())
+                # a pass only when something may be due: not after every compaction (with
+                # a long retention it would list and stat every kept file each time)
+                wanted = (
+                    reclaim or self.no_room or self.reclaim_due() or (compacted and not self.swept)
+                )
                 if wanted and self.table.opts.auto_vacuum and not self._cancelled:
                     freed = self.reclaim()
                     if self.no_room and freed is not None and freed.bytes:
@@ -191,6 +197,12 @@ class Compactor:
         verify.clear_error(self.table)
 
     # -- reclaiming space ------------------------------------------------------------------
+
+    def _superseded(self, when: float) -> None:
+        """Files a commit removed at ``when`` may be deleted once the retention has passed."""
+        due = when + self.table.opts.retention_seconds
+        if self._next_reclaim is None or due < self._next_reclaim:
+            self._next_reclaim = due
 
     def reclaim_due(self) -> bool:
         """Has a superseded file outlived the retention since the last reclaim pass?"""
