@@ -263,10 +263,15 @@ def run(
     full: bool = False,
     relayout: bool = False,
     stop: Callable[[], bool] | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> CommitResult | None:
     """Plan and run one compaction. None when there is nothing to do, it lost a race, or
     ``stop()`` turned true before it committed (what it wrote is deleted). ``relayout``:
-    also rewrite level-1 files laid out for another period (``compact --relayout``)."""
+    also rewrite level-1 files laid out for another period (``compact --relayout``).
+    ``pause()`` (the background compactor's, :class:`.compactor.Pacer`) is called at every
+    safe point — before each file read, each merge, each file and row group written, and
+    the commit — by whichever thread merges the group; it may wait there while foreground
+    writes run (it holds no lock a write needs)."""
     state = table.refresh()
     p = plan(state, table, full=full, relayout=relayout)
     if p is None:
@@ -276,7 +281,12 @@ def run(
     cols = [*schema.column_names, SEQ_COLUMN]
     level = 1 if p.kind == "l1" else 0
 
+    def step() -> None:
+        if pause is not None:
+            pause()
+
     def read(f: FileInfo, tickers: list[str] | None) -> pa.Table:
+        step()
         try:
             t = table.read_part(f, state.version, tickers=tickers, start=None, end=None, cols=cols)
         except (CorruptDatabaseError, VersionUnavailable):
@@ -322,12 +332,14 @@ def run(
                     parts.append(part)
         if not parts:
             return []
+        step()
         merged = _merged(parts, schema)
         written: list[FileInfo] = []
         try:
             pieces = table.pieces(merged) if level == 1 else [(None, merged, None)]
             for period, piece, runs in pieces:
-                info = table.write_file(piece, runs, period=period)
+                step()
+                info = table.write_file(piece, runs, period=period, between=pause)
                 info.level = level
                 written.append(info)
         except BaseException:
@@ -357,6 +369,7 @@ def run(
                     if any(collides(o, f) for f in _intersecting(others, period_of_file(o))):
                         raise CommitConflict("a new level-1 file overlaps the compaction output")
 
+        step()
         version = commit(
             table,
             operation="compact",
