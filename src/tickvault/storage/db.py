@@ -45,7 +45,7 @@ from .readers import describe
 from .readers.adjusted import read_adjusted, reject_adjust_for
 from .upkeep import compaction, undo, vacuum_repair
 from .upkeep import verify as verification
-from .upkeep.compactor import after_commit, compactor_for, existing_compactor
+from .upkeep.compactor import after_commit, compactor_for, existing_compactor, foreground_write
 from .upkeep.disk_full import disk_full_is_typed, with_room
 from .upkeep.undo import DeleteReport, RestoreReport
 from .upkeep.vacuum_repair import RepairReport, VacuumReport
@@ -178,9 +178,10 @@ class ParquetDB:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
 
         def write() -> tuple[list[FileInfo], int]:
-            files = t.write_files(batch.data, batch.runs)
-            info = {"rows": batch.num_rows, "tickers": sum(len(f.tickers) for f in files)}
-            return files, self._publish(t, files, info)
+            with foreground_write():  # background compaction pauses meanwhile
+                files = t.write_files(batch.data, batch.runs)
+                info = {"rows": batch.num_rows, "tickers": sum(len(f.tickers) for f in files)}
+                return files, self._publish(t, files, info)
 
         with self._disk_full_is_typed(t):
             files, version = with_room(t, write)  # a full disk: reclaim, retry once
@@ -282,8 +283,13 @@ class ParquetDB:
         batch = self._validated(t, data)
         if batch.num_rows == 0:
             return []
+
+        def write() -> list[FileInfo]:
+            with foreground_write(give_way=False):  # background compaction pauses meanwhile
+                return t.write_files(batch.data, batch.runs)
+
         with self._disk_full_is_typed(t):
-            return with_room(t, lambda: t.write_files(batch.data, batch.runs))
+            return with_room(t, write)
 
     def discard_files(self, table: str, files: Sequence[FileInfo]) -> None:
         """Delete files written by :meth:`write_files` that will never be committed.
@@ -317,7 +323,7 @@ class ParquetDB:
         if not add:
             return CommitResult(table=table, version=t.refresh().version, rows=0)
         reject_shared_keys(add)
-        with self._disk_full_is_typed(t):
+        with self._disk_full_is_typed(t), foreground_write():
             version = self._publish(
                 t, add, {"rows": rows, "tickers": sum(len(f.tickers) for f in add), **(info or {})}
             )

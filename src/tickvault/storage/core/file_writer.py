@@ -13,6 +13,7 @@ import bisect
 import functools
 import itertools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,10 +173,15 @@ def write_data_file(
     schema: TableSchema,
     opts: WriteOptions,
     runs: Runs | None = None,
+    *,
+    between: Callable[[], None] | None = None,
 ) -> FileInfo:
     """Write a sorted, unique table as one new immutable file. Returns its FileInfo
     (``seq`` and ``level`` are filled in by the committer). ``runs``: the table's ticker
-    runs, if the caller has them."""
+    runs, if the caller has them. ``between()`` is called between row groups and before
+    the file is closed (and made durable): the background compactor pauses there while a
+    foreground write runs (:mod:`~tickvault.storage.upkeep.compactor`); it may raise to
+    abandon the file, which is then deleted."""
     series, time_col = schema.series_column, schema.time_column
     if runs is None:
         runs = column_runs(table, series)
@@ -194,8 +200,12 @@ def write_data_file(
             column_encoding=encodings or None,
             write_statistics=[series, time_col],
         ) as writer:
-            for a, b in _row_groups(starts, ends, ts, opts):
+            for i, (a, b) in enumerate(_row_groups(starts, ends, ts, opts)):
+                if between is not None and i:
+                    between()
                 writer.write_table(table.slice(a, b - a), row_group_size=b - a)
+            if between is not None:
+                between()
         size = sink.tell()
     return FileInfo(
         path=name,

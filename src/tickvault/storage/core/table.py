@@ -98,10 +98,14 @@ class Table:
         runs: Runs | None = None,
         *,
         period: tuple[int, int] | None = None,
+        between: Callable[[], None] | None = None,
     ) -> FileInfo:
         """Write one sorted, unique table as one new, uncommitted data file (``period``:
-        the level-1 period all its rows lie in, if any)."""
-        info = write_data_file(self.store, self.name, table, self.schema, self.opts.write, runs)
+        the level-1 period all its rows lie in, if any; ``between``: called between row
+        groups, see :func:`.file_writer.write_data_file`)."""
+        info = write_data_file(
+            self.store, self.name, table, self.schema, self.opts.write, runs, between=between
+        )
         info.period = period
         return info
 

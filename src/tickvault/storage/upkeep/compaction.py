@@ -20,7 +20,9 @@ deletes what it wrote) if another commit removed one of its input files first.
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +31,7 @@ import pyarrow as pa
 
 from ...errors import CommitConflict, CorruptDatabaseError, StorageFull, VersionUnavailable
 from ...formats import human_bytes
-from ...keys import column_runs
+from ...keys import column_runs, is_sorted_unique
 from ...schema import TableSchema
 from ..core import periods
 from ..core.commit import CommitResult, commit, committed
@@ -261,10 +263,15 @@ def run(
     full: bool = False,
     relayout: bool = False,
     stop: Callable[[], bool] | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> CommitResult | None:
     """Plan and run one compaction. None when there is nothing to do, it lost a race, or
     ``stop()`` turned true before it committed (what it wrote is deleted). ``relayout``:
-    also rewrite level-1 files laid out for another period (``compact --relayout``)."""
+    also rewrite level-1 files laid out for another period (``compact --relayout``).
+    ``pause()`` (the background compactor's, :class:`.compactor.Pacer`) is called at every
+    safe point — before each file read, each merge, each file and row group written, and
+    the commit — by whichever thread merges the group; it may wait there while foreground
+    writes run (it holds no lock a write needs)."""
     state = table.refresh()
     p = plan(state, table, full=full, relayout=relayout)
     if p is None:
@@ -274,7 +281,12 @@ def run(
     cols = [*schema.column_names, SEQ_COLUMN]
     level = 1 if p.kind == "l1" else 0
 
+    def step() -> None:
+        if pause is not None:
+            pause()
+
     def read(f: FileInfo, tickers: list[str] | None) -> pa.Table:
+        step()
         try:
             t = table.read_part(f, state.version, tickers=tickers, start=None, end=None, cols=cols)
         except (CorruptDatabaseError, VersionUnavailable):
@@ -283,6 +295,22 @@ def run(
                 raise CommitConflict(f"compaction input {f.path} already removed") from None
             raise
         return with_seq(t, f).select(cols)
+
+    shared: dict[str, pa.Table] = {}
+
+    def read_shared() -> None:
+        """A level-0 file whose rows go to several groups (a merge of level-0 files spans
+        many periods) is read once, not once per group: reading it by ticker cannot skip the
+        other periods' rows. At most a target file's worth of rows is held this way."""
+        if p.kind != "l1" or table.period == "none":
+            return
+        uses = Counter(f.path for g in p.groups for f in g.feeds)
+        budget = table.opts.target_file_rows
+        for g in p.groups:
+            for f in g.feeds:
+                if uses[f.path] > 1 and f.path not in shared and f.rows <= budget:
+                    shared[f.path] = read(f, None)
+                    budget -= f.rows
 
     def merge_group(g: Group) -> list[FileInfo]:
         """Read one group's rows, keep the newest per key, write them as new files."""
@@ -297,17 +325,21 @@ def run(
                 continue
             tk = [t for t in f.tickers if t in g.cells]
             if tk:
-                part = _in_cells(read(f, tk), g.cells, schema, table.period)
+                whole = shared.get(f.path)
+                rows = read(f, tk) if whole is None else whole
+                part = _in_cells(rows, g.cells, schema, table.period)
                 if part.num_rows:
                     parts.append(part)
         if not parts:
             return []
-        merged = merge_newest(parts, schema.key)
+        step()
+        merged = _merged(parts, schema)
         written: list[FileInfo] = []
         try:
             pieces = table.pieces(merged) if level == 1 else [(None, merged, None)]
             for period, piece, runs in pieces:
-                info = table.write_file(piece, runs, period=period)
+                step()
+                info = table.write_file(piece, runs, period=period, between=pause)
                 info.level = level
                 written.append(info)
         except BaseException:
@@ -317,6 +349,7 @@ def run(
 
     outputs: list[FileInfo] = []
     try:
+        read_shared()
         # groups are independent (disjoint slots): merge them in parallel threads
         outputs = table.map_writing(merge_group, p.groups)
         removed = [f.path for f in p.inputs]
@@ -336,6 +369,7 @@ def run(
                     if any(collides(o, f) for f in _intersecting(others, period_of_file(o))):
                         raise CommitConflict("a new level-1 file overlaps the compaction output")
 
+        step()
         version = commit(
             table,
             operation="compact",
@@ -380,6 +414,26 @@ def check_room(table: Table, p: Plan) -> None:
         f"{human_bytes(free)}",
         path=table.store.location,
     )
+
+
+def _merged(parts: list[pa.Table], schema: TableSchema) -> pa.Table:
+    """The newest row per key of ``parts`` (each sorted by key, carrying ``_tv_seq``), sorted
+    (:func:`merge_newest`). When the parts hold disjoint ticker ranges, as when tickers are
+    loaded one upsert after another, no key needs resolving: their concatenation in ticker
+    order is the answer, checked in one pass instead of sorted (a part that is not sorted,
+    say a damaged file, falls back to the sort)."""
+    spans = []
+    for t in parts:
+        if t.num_rows:
+            col = t.column(schema.series_column)
+            spans.append((col[0].as_py(), col[-1].as_py(), t))
+    spans.sort(key=lambda s: s[0])
+    if len(spans) > 1 and all(a[1] < b[0] for a, b in itertools.pairwise(spans)):
+        whole = pa.concat_tables([s[2] for s in spans]).combine_chunks()
+        series = schema.series_column
+        if is_sorted_unique(whole, schema.key, column_runs(whole, series)):
+            return whole
+    return merge_newest(parts, schema.key)
 
 
 def _in_cells(

@@ -13,16 +13,33 @@ check (it deletes what it wrote), waiting at most :data:`EXIT_WAIT_SECONDS`. A p
 outright leaves only orphan files, which ``vacuum`` removes. A failed background compaction is
 logged (once per distinct error), recorded for ``verify`` (``<table>/_compaction.json``), and
 retried at the next request; it is never raised into an unrelated call.
+
+Manners toward writes (issue 25 item 7). A compaction running next to a write slows it
+most where the compaction holds the GIL (Python between the Parquet calls): every time a
+writer thread comes back from an fsync it must get the GIL back. So ``db.upsert`` and the
+pipeline's ``write_files``/``commit_files`` mark themselves with :func:`foreground_write`,
+and a background compaction, at each safe point (before each file read, each merge, each
+file and row group written, the commit, a reclaim pass and the next compaction), waits while
+such a write of this process is in progress — at most :data:`MAX_PAUSE_SECONDS` at a time.
+In a tight loop of writes that alone would starve it, so compaction keeps level 0 small
+by *back pressure* instead of by overlapping: when level 0 holds more than
+:data:`BEHIND_FACTOR` x ``l0_max_files`` files and its compaction is pending or running, a
+write (``upsert``, ``commit_files``) first gives way to it — a paced compaction does not
+pause for the waiting writer, nor for other writes meanwhile — until level 0 is back within
+that bound, at most ``ROOM_SECONDS`` per bound's worth of level-0 files
+(:data:`MAX_ROOM_SECONDS` at most). Every write of a loop then pays a similar share of the
+compaction, instead of a few paying it all at once.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ...errors import TickvaultError
 from ..core.snapshot import pinned_files
@@ -38,6 +55,103 @@ IDLE_SECONDS = 30.0
 #: Orphans (files no commit ever referenced) younger than this are never reclaimed
 #: automatically, whatever the retention: a writer may be about to commit them.
 ORPHAN_MIN_AGE = 3600.0
+#: While a foreground write of this process is in progress, a background compaction waits
+#: at its next safe point for it to end — never longer than this at a time.
+MAX_PAUSE_SECONDS = 1.0
+#: Level 0 is behind when it holds more than this many times ``l0_max_files`` files while
+#: its compaction is pending or running: a write then first gives way to the compaction ...
+BEHIND_FACTOR = 8
+#: ... for up to this long per ``BEHIND_FACTOR * l0_max_files`` level-0 files ...
+ROOM_SECONDS = 0.05
+#: ... and never longer than this.
+MAX_ROOM_SECONDS = 0.5
+
+
+class _Foreground:
+    """This process's foreground writes: how many are in progress, and how many writers are
+    giving way to a compaction (then compactions do not pause)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.active = 0
+        self.room = 0
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self.cond:
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.active -= 1
+                self.cond.notify_all()
+
+    @contextlib.contextmanager
+    def giving_way(self) -> Iterator[None]:
+        with self.cond:
+            self.room += 1
+            self.cond.notify_all()  # paused compactions resume
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.room -= 1
+
+    def yields(self) -> bool:
+        """Should a background compaction pause now?"""
+        return bool(self.active) and not self.room
+
+    def wait(self, timeout: float, stop: Callable[[], bool]) -> None:
+        """While :meth:`yields`, unless ``stop()`` turns true or ``timeout`` runs out."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.yields() and not stop():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.cond.wait(min(left, 0.05))  # stop() is polled
+
+
+_foreground = _Foreground()
+
+
+@contextlib.contextmanager
+def foreground_write(*, give_way: bool = True) -> Iterator[None]:
+    """Mark a write (its files and commit) in progress on this thread: this process's
+    background compactions pause at their next safe point until it ends. ``give_way``: if
+    a compaction of this process is behind, first wait for it (see the module docstring;
+    a write that only writes files, committed later, passes False). Not to be held while
+    waiting for a compaction otherwise (it would pause up to :data:`MAX_PAUSE_SECONDS` at
+    each safe point)."""
+    if give_way:
+        with _lock:
+            behind = [c for c in _compactors.values() if c.behind()]
+        for c in behind:
+            c.make_room()
+    with _foreground.writing():
+        yield
+
+
+class Pacer:
+    """The safe points of a background compaction: ``pacer()`` returns at once unless a
+    foreground write of this process is in progress (and no writer is giving way); then it
+    waits for the writes to end, at most :data:`MAX_PAUSE_SECONDS`, less if ``stop()``
+    turns true. Safe to call from several threads."""
+
+    def __init__(self, stop: Callable[[], bool]) -> None:
+        self.stop = stop
+        #: pauses taken and seconds spent in them
+        self.pauses = 0
+        self.paused = 0.0
+
+    def __call__(self) -> None:
+        if not _foreground.yields():
+            return
+        t0 = time.monotonic()
+        _foreground.wait(MAX_PAUSE_SECONDS, self.stop)
+        self.pauses += 1
+        self.paused += time.monotonic() - t0
 
 
 class Compactor:
@@ -67,6 +181,13 @@ class Compactor:
         #: newest state.
         self.swept = False
         self._removals = vacuum_repair.RemovalIndex()
+        #: level-0 files as of the newest commit this process made (an upsert's or a
+        #: compaction's), and how many make it behind
+        self.backlog = 0
+        self.bound = BEHIND_FACTOR * table.opts.l0_max_files
+        #: pauses for foreground writes, and seconds spent in them, since the thread began
+        self.pauses = 0
+        self.paused = 0.0
 
     # -- requests --------------------------------------------------------------------------
 
@@ -120,10 +241,18 @@ class Compactor:
                 reclaim, self._reclaim = self._reclaim, False
                 self._pending = False
                 self._running = True
+            pacer = Pacer(self.stopping)
             try:
-                compacted = self.compact(full=full, stop=self.stopping)
-                wanted = compacted or reclaim or self.no_room or self.reclaim_due()
+                compacted = self.compact(full=full, stop=self.stopping, pause=pacer)
+                if compacted:
+                    self._superseded(time.time())
+                # a pass only when something may be due: not after every compaction (with
+                # a long retention it would list and stat every kept file each time)
+                wanted = (
+                    reclaim or self.no_room or self.reclaim_due() or (compacted and not self.swept)
+                )
                 if wanted and self.table.opts.auto_vacuum and not self._cancelled:
+                    pacer()
                     freed = self.reclaim()
                     if self.no_room and freed is not None and freed.bytes:
                         with self._cond:  # space came back: the compaction may fit now
@@ -132,23 +261,35 @@ class Compactor:
             finally:
                 with self._cond:
                     self._running = False
+                    self.pauses += pacer.pauses
+                    self.paused += pacer.paused
                     self._cond.notify_all()
 
-    def compact(self, *, full: bool, stop: Callable[[], bool] | None = None) -> bool:
+    def compact(
+        self,
+        *,
+        full: bool,
+        stop: Callable[[], bool] | None = None,
+        pause: Callable[[], None] | None = None,
+    ) -> bool:
         """Run compactions until none is due (``full``: until level 0 is empty). Errors are
-        logged and recorded, not raised. True when a compaction committed."""
+        logged and recorded, not raised. True when a compaction committed. ``pause``: the
+        safe points' pacer (:class:`Pacer`)."""
         committed = False
         with self.run_lock:
             try:
                 for _ in range(20 if full else 4):
                     if stop is not None and stop():
                         return committed
-                    result = compaction.run(self.table, full=full, stop=stop)
+                    if pause is not None:
+                        pause()  # planning reads the log: Python, the GIL
+                    result = compaction.run(self.table, full=full, stop=stop, pause=pause)
                     committed = committed or result is not None
                     if result is None and not (full and self._level0_left()):
                         break
                     if result is not None:
                         self.no_room = False
+                        self._committed()
             except compaction.NoRoom as exc:
                 self._wont_fit(str(exc))
                 return committed
@@ -161,6 +302,28 @@ class Compactor:
                 return False
         self._succeeded()
         return committed
+
+    def _committed(self) -> None:
+        level0 = sum(1 for f in self.table.cached_state().files.values() if f.level == 0)
+        with self._cond:
+            self.backlog = level0
+            self._cond.notify_all()
+
+    def behind(self) -> bool:
+        """Is level 0 past :data:`BEHIND_FACTOR` x ``l0_max_files`` files while its
+        compaction is pending or running?"""
+        return (
+            self.backlog > self.bound and (self._pending or self._running) and not self._cancelled
+        )
+
+    def make_room(self) -> None:
+        """Give way to this compaction (a writer, before it writes): until level 0 is within
+        the bound again or nothing is pending — :data:`ROOM_SECONDS` per bound's worth of
+        level-0 files at most, never more than :data:`MAX_ROOM_SECONDS`. Meanwhile no
+        compaction of this process pauses for writes."""
+        timeout = min(MAX_ROOM_SECONDS, ROOM_SECONDS * self.backlog / max(1, self.bound))
+        with _foreground.giving_way(), self._cond:
+            self._cond.wait_for(lambda: not self.behind(), timeout)
 
     def _wont_fit(self, message: str) -> None:
         """A compaction did not start for want of room: said once (until one commits again),
@@ -191,6 +354,12 @@ class Compactor:
         verify.clear_error(self.table)
 
     # -- reclaiming space ------------------------------------------------------------------
+
+    def _superseded(self, when: float) -> None:
+        """Files a commit removed at ``when`` may be deleted once the retention has passed."""
+        due = when + self.table.opts.retention_seconds
+        if self._next_reclaim is None or due < self._next_reclaim:
+            self._next_reclaim = due
 
     def reclaim_due(self) -> bool:
         """Has a superseded file outlived the retention since the last reclaim pass?"""
@@ -253,8 +422,9 @@ def existing_compactor(table: Table) -> Compactor | None:
 
 def _after_fork() -> None:
     """A forked child has none of the parent's threads: start from an empty registry."""
-    global _lock
+    global _lock, _foreground
     _lock = threading.Lock()
+    _foreground = _Foreground()
     _compactors.clear()
 
 
@@ -278,8 +448,11 @@ def after_commit(t: Table) -> None:
     inline (the committer pays only for its own I/O, decision 007): a compaction when
     level 0 has grown past its bound, else reclaiming superseded files — and, once per
     process, orphans that crashed writers left (older than the retention)."""
-    if t.opts.auto_compact and compaction.due(t.cached_state(), t.opts):
-        compactor_for(t).request()
+    state = t.cached_state()
+    if t.opts.auto_compact and compaction.due(state, t.opts):
+        c = compactor_for(t)
+        c.backlog = sum(1 for f in state.files.values() if f.level == 0)
+        c.request()
     elif t.opts.auto_vacuum:
         worker = existing_compactor(t)
         if worker is None or not worker.swept or worker.reclaim_due():
