@@ -96,6 +96,10 @@ def span(min_ns: int, max_ns: int, period: str) -> tuple[int, int]:
     return period_of(min_ns, period), period_of(max_ns, period)
 
 
+#: Runs of one period shorter than this on average (rows): gathered instead of sliced.
+GATHER_BELOW_ROWS = 256
+
+
 def split_by_period(table: pa.Table, time_column: str, period: str) -> list[tuple[int, pa.Table]]:
     """``table`` cut into one table per period, each keeping the input's row order (a table
     sorted by (ticker, timestamp) gives pieces sorted the same way); periods ascending.
@@ -112,7 +116,7 @@ def split_by_period(table: pa.Table, time_column: str, period: str) -> list[tupl
     if first == last:
         return [(int(first), table)]
     change = np.flatnonzero(starts[1:] != starts[:-1]) + 1
-    if len(change) > max(64, table.num_rows // 256):
+    if len(change) > max(64, table.num_rows // GATHER_BELOW_ROWS):
         return _gathered(table, starts)
     bounds = [0, *change.tolist(), len(starts)]
     segments: dict[int, list[pa.Table]] = {}
