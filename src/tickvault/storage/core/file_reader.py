@@ -468,6 +468,11 @@ def _ranges_for(info: FileInfo, tickers: Sequence[str]) -> list[tuple[int, int]]
     return out
 
 
+#: A read of one file decoding at least this many rows, with no other file read meanwhile,
+#: decodes its column chunks on Arrow's CPU pool (:func:`read_file`).
+THREADED_DECODE_ROWS = 65_536
+
+
 def read_file(
     footers: FooterCache,
     key: str,
@@ -478,13 +483,17 @@ def read_file(
     start: int | None,
     end: int | None,
     columns: list[str],
+    threads: bool = False,
 ) -> pa.Table:
     """Read ``columns`` of the rows of one file matching tickers and [start, end].
 
     The log says where each ticker's rows are (files are sorted by ticker), so only the
     row groups holding them are decoded and no ticker filter is evaluated. On an object
     store a file of at most :data:`SMALL_FETCH_BYTES` is one GET of all of it (kept
-    decoded), whatever the read."""
+    decoded), whatever the read. ``threads``: the caller reads no other file meanwhile,
+    so a decode of at least :data:`THREADED_DECODE_ROWS` rows from local disk may use
+    Arrow's CPU pool (its column chunks decode in parallel: one day file of minute bars,
+    117 k rows in 100 row groups, 9.4 -> 5.5 ms on 2 cores)."""
     ranges = None if tickers is None else _ranges_for(info, tickers)
     whole = tickers is not None or (
         is_ranged(footers.store) and 0 < info.bytes <= SMALL_FETCH_BYTES
@@ -513,14 +522,15 @@ def read_file(
         if len(rgs) == 0:
             empty = pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
             return with_late_columns(empty, schema, columns)
+        many = threads and int((ft.rg_end[rgs] - ft.rg_start[rgs]).sum()) >= THREADED_DECODE_ROWS
         if ft.size is not None and is_ranged(footers.store):
             t = footers.read_row_groups(key, ft, rgs.tolist(), cols)
         else:
             with footers.reader(key, ft.meta) as pf:
                 if len(rgs) == len(keep):
-                    t = pf.read(columns=cols, use_threads=False)
+                    t = pf.read(columns=cols, use_threads=many)
                 else:
-                    t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=False)
+                    t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=many)
         if ranges is not None:
             t = _keep_ranges(t, ranges, ft.rg_start[rgs], ft.rg_end[rgs])
     mask_t = None

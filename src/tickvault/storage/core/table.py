@@ -216,9 +216,11 @@ class Table:
         start: int | None,
         end: int | None,
         cols: list[str],
+        threads: bool = False,
     ) -> pa.Table:
-        """One data file's rows for a read (see :func:`read_file`); a file that cannot be
-        read raises CorruptDatabaseError naming it and what to run."""
+        """One data file's rows for a read (see :func:`read_file`; ``threads``: the caller
+        reads no other file meanwhile); a file that cannot be read raises
+        CorruptDatabaseError naming it and what to run."""
         key = self.key(f.path)
         try:
             return read_file(
@@ -230,6 +232,7 @@ class Table:
                 start=start,
                 end=end,
                 columns=cols,
+                threads=threads,
             )
         except ObjectStoreError:
             self.footers.discard(key)
@@ -283,23 +286,29 @@ class Table:
         # each): no shared key, so their parts interleave by ticker instead of merging
         apart = not disjoint and not single and read_merge.keys_apart(cands)
         read_cols = list(out_cols) if disjoint or apart else [*out_cols, SEQ_COLUMN]
+        # on local disk threads pay off only for large reads; on a bucket every file is a
+        # round trip, so several files are always fetched at once
+        remote = not isinstance(self.store, LocalStore)
+        pooled = len(cands) >= 2 and (remote or read_merge.estimated_rows(cands) > 100_000)
 
         def one(item: read_merge.Candidate) -> pa.Table:
             f, tk = item
-            t = self.read_part(f, state.version, tickers=tk, start=start, end=end, cols=read_cols)
+            t = self.read_part(
+                f,
+                state.version,
+                tickers=tk,
+                start=start,
+                end=end,
+                cols=read_cols,
+                threads=not pooled,  # one file at a time: it may decode on every core
+            )
             if not disjoint and not single and not apart:
                 t = read_merge.with_seq(t, f)
             names = t.schema.names
             want = [c for c in read_cols if c != SEQ_COLUMN or c in names]
             return t if names == want else t.select(want)
 
-        # on local disk threads pay off only for large reads; on a bucket every file is a
-        # round trip, so several files are always fetched at once
-        remote = not isinstance(self.store, LocalStore)
-        if len(cands) >= 2 and (remote or read_merge.estimated_rows(cands) > 100_000):
-            parts = list(self._executor().map(one, cands))
-        else:
-            parts = [one(c) for c in cands]
+        parts = list(self._executor().map(one, cands)) if pooled else [one(c) for c in cands]
         if disjoint:
             result = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         elif apart:
