@@ -94,7 +94,10 @@ def test_appends_and_corrections_rewrite_only_the_periods_they_touch(tmp_path):
     db.compact()
     after = {f.path for f in _level1(db)}
     rewritten = {p for p in before if p not in after}
-    assert rewritten and {before[p] for p in rewritten} == {2016}
+    # 2016's files, and (a full compaction merges a period's appended generations into
+    # one, decision 023) possibly the open year 2020's; no other year
+    years = {before[p] for p in rewritten}
+    assert 2016 in years and years <= {2016, 2020}
     _assert_invariant(db)
     assert_same(db.read_table(), model.frame())
     assert db.verify().ok

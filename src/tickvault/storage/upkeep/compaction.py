@@ -54,11 +54,15 @@ def period_of_file(f: FileInfo) -> tuple[int, int]:
 
 def collides(a: FileInfo, b: FileInfo) -> bool:
     """Would ``a`` and ``b`` break the level-1 invariant together? Level-1 files whose
-    periods intersect must hold disjoint ticker ranges (decision 015)."""
+    periods intersect and whose ticker ranges overlap must lie in disjoint time spans
+    (decision 015; decision 023: a period's appended rows are level-1 files of their own
+    after its older files, not a rewrite of them), so no key is in two level-1 files."""
     pa_, pb = period_of_file(a), period_of_file(b)
     if pa_[0] >= pb[1] or pb[0] >= pa_[1]:
         return False
-    return a.min_ticker <= b.max_ticker and b.min_ticker <= a.max_ticker
+    if a.min_ticker > b.max_ticker or b.min_ticker > a.max_ticker:
+        return False
+    return a.start <= b.end and b.start <= a.end
 
 
 @dataclass
@@ -93,8 +97,11 @@ def place(files: Sequence[FileInfo], state: TableState, opts: StorageOptions) ->
             return 0
     l1 = [f for f in state.files.values() if f.level != 0]
     for f in fs:
-        if any(collides(f, g) for g in _intersecting(l1, period_of_file(f))):
+        near = _intersecting(l1, period_of_file(f))
+        if any(collides(f, g) for g in near):
             return 0
+        if len(generations(near)) > MAX_GENERATIONS:
+            return 0  # one generation too many: compaction merges it with the newest
     if l1 and any(f.rows < opts.target_file_rows // 8 for f in fs):
         return 0
     return 1
@@ -127,9 +134,11 @@ def plan(state: TableState, table: Table, *, full: bool, relayout: bool = False)
             return None
         return _plan_l1(l0, l1, table, stale=stale)
     if full:
-        if not l0:
+        # a full compaction also merges each period's generations into one (decision 023)
+        stacked = _stacked(l1)
+        if not l0 and not stacked:
             return None
-        return _plan_l1(l0, l1, table)
+        return _plan_l1(l0, l1, table, stale=stacked)
     if len(l0) <= opts.l0_max_files:
         return None
     l0_rows = sum(f.rows for f in l0)
@@ -147,6 +156,19 @@ def plan(state: TableState, table: Table, *, full: bool, relayout: bool = False)
     return Plan(kind="l0", inputs=inputs, groups=[Group(feeds=inputs)])
 
 
+def _stacked(l1: list[FileInfo]) -> list[FileInfo]:
+    """Level-1 files of periods that hold more than one generation (:func:`generations`)."""
+    by_period: dict[tuple[int, int], list[FileInfo]] = {}
+    for f in l1:
+        if f.period is not None:
+            by_period.setdefault(f.period, []).append(f)
+    out: list[FileInfo] = []
+    for files in by_period.values():
+        if len(files) > 1 and len(generations(files)) > 1:
+            out.extend(files)
+    return out
+
+
 def _needs_relayout(f: FileInfo, period: str) -> bool:
     """Is level-1 file ``f`` laid out for another period than the table's?"""
     if period == "none":
@@ -156,6 +178,66 @@ def _needs_relayout(f: FileInfo, period: str) -> bool:
     return f.period != (f.period[0], periods.period_end(f.period[0], period)) or (
         periods.period_of(f.period[0], period) != f.period[0]
     )
+
+
+#: A period's appended generations (decision 023) stay separate files until more than this
+#: many follow its first one; then the newest of them are merged into one.
+MAX_GENERATIONS = 8
+
+
+def generations(files: Sequence[FileInfo]) -> list[list[FileInfo]]:
+    """Level-1 files of one period in time order, clustered where their time spans meet:
+    the first cluster is what the period held before appends, each later one an appended
+    generation (files of one cluster hold disjoint ticker ranges). Clusters are disjoint
+    in time, each after the one before."""
+    out: list[list[FileInfo]] = []
+    reach = -(2**63)
+    for f in sorted(files, key=lambda f: (f.start, f.min_ticker)):
+        if out and f.start <= reach:
+            out[-1].append(f)
+        else:
+            out.append([f])
+        reach = max(reach, f.end)
+    return out
+
+
+def _appends(
+    cells: list[tuple[str, FileInfo]], p: int, l1: list[FileInfo], table: Table
+) -> list[FileInfo] | None:
+    """When every level-0 row of period ``p`` lies after every level-1 file of ``p`` (in
+    time: daily appends) and those hold at least ``target_file_rows / 8`` rows, the
+    level-1 files to merge with them — none, so they become a new
+    generation of ``p`` of their own, or the newest generations once there are more than
+    :data:`MAX_GENERATIONS` (never the first: the bulk of the period, which appends must not
+    rewrite). None when the rows are not appends: they merge into the files whose slot
+    holds them (:func:`_plan_l1`)."""
+    end = periods.period_end(p, table.period)
+    files = _intersecting(l1, (p, end))
+    if not files or any(period_of_file(f) != (p, end) for f in files):
+        return None
+    if sum(f.rows for f in files) < table.opts.target_file_rows // 8:
+        return None  # small: rewriting it is cheap, and keeps the period in few files
+    newest = max(f.end for f in files)
+    first: dict[str, int] = {}
+    for t, f in cells:
+        i = f.index()[t]
+        first[t] = min(first.get(t, 2**63 - 1), max(int(f.min_ts[i]), p))
+    if min(first.values()) <= newest:
+        return None
+    gens = generations(files)
+    if len(gens) <= MAX_GENERATIONS:
+        return []
+    # merge the newest generations, from the newest back, until one is much larger than
+    # what is merged so far (size-tiered: a large generation is not rewritten for small ones)
+    acc = sum(f.ticker_rows[f.index()[t]] for t, f in cells)
+    anchors: list[FileInfo] = []
+    for g in reversed(gens[1:]):
+        rows = sum(f.rows for f in g)
+        if anchors and rows > 4 * acc:
+            break
+        anchors.extend(g)
+        acc += rows
+    return anchors
 
 
 def _plan_l1(
@@ -171,17 +253,40 @@ def _plan_l1(
     half a target file: growing it instead would rewrite its rows at every compaction
     (measured: 3-4x the write's own I/O for 400 sequential single-ticker upserts). A
     period without level-1 files gets new files. Units that share a file are one group.
-    ``stale`` level-1 files (laid out for another period) are rewritten too."""
+    ``stale`` level-1 files (laid out for another period) are rewritten too. A period whose
+    level-0 rows all lie after its level-1 files gets them as a new generation instead
+    (:func:`_appends`, decision 023)."""
     period, target = table.period, table.opts.target_file_rows
     touched: dict[int, list[tuple[str, FileInfo]]] = {}
     for f in l0:
+        lows = periods.period_starts(f.min_ts, period)
+        if len(lows) and bool(np.all(lows == lows[0])):
+            highs = periods.period_starts(f.max_ts, period)
+            if bool(np.all(highs == lows[0])):  # one period: a day's appends, most often
+                touched.setdefault(int(lows[0]), []).extend((t, f) for t in f.tickers)
+                continue
         for t, lo, hi, _ in f.stat_rows():
-            p, last = periods.span(lo, hi, period)
+            p, end = periods.span(lo, hi, period)
             while True:
                 touched.setdefault(p, []).append((t, f))
-                if p >= last:
+                if p >= end:
                     break
                 p = periods.period_end(p, period)
+
+    appended: dict[int, Group] = {}
+    if period != "none" and not stale:
+        for p, cells in touched.items():
+            anchors = _appends(cells, p, l1, table)
+            if anchors is None:
+                continue
+            g = appended[p] = Group(anchors=sorted(anchors, key=lambda f: f.path))
+            for t, f in cells:
+                g.cells.setdefault(t, set()).add(p)
+                if not g.feeds or g.feeds[-1] is not f:
+                    g.feeds.append(f)
+            g.feeds = list({f.path: f for f in g.feeds}.values())
+        for p in appended:
+            del touched[p]
 
     for f in stale:  # the periods its rows lie in, without level-0 cells
         p, last = periods.span(f.start, f.end, period)
@@ -252,7 +357,7 @@ def _plan_l1(
     for key, g in groups.items():
         g.anchors = sorted(members.get(key, []), key=lambda f: f.path)
         g.feeds = list({f.path: f for f in g.feeds}.values())
-    ordered = list(groups.values())
+    ordered = [*groups.values(), *appended.values()]
     inputs = [*l0, *(f for g in ordered for f in g.anchors)]
     return Plan(kind="l1", inputs=inputs, groups=ordered)
 
@@ -326,7 +431,9 @@ def run(
             tk = [t for t in f.tickers if t in g.cells]
             if tk:
                 whole = shared.get(f.path)
-                rows = read(f, tk) if whole is None else whole
+                if whole is None:  # every ticker of the file: read it whole, no ranges
+                    whole = read(f, None if len(tk) == len(f.tickers) else tk)
+                rows = whole
                 part = _in_cells(rows, g.cells, schema, table.period)
                 if part.num_rows:
                     parts.append(part)
@@ -450,13 +557,16 @@ def _in_cells(
         .to_numpy(zero_copy_only=False)
     )
     starts = periods.period_starts(ts, period)
-    keep = np.zeros(t.num_rows, dtype=bool)
-    for ticker, a, b in zip(
-        runs.values.to_pylist(), runs.starts.tolist(), runs.ends.tolist(), strict=True
-    ):
-        want = cells.get(ticker)
-        if want:
-            keep[a:b] = np.isin(starts[a:b], np.fromiter(want, dtype=np.int64))
+    names = runs.values.to_pylist()
+    wanted = [cells.get(ticker) for ticker in names]
+    first = wanted[0] if wanted else None
+    if first and all(w == first for w in wanted):  # every ticker wants the same periods
+        keep = np.isin(starts, np.fromiter(first, dtype=np.int64))
+    else:
+        keep = np.zeros(t.num_rows, dtype=bool)
+        for want, a, b in zip(wanted, runs.starts.tolist(), runs.ends.tolist(), strict=True):
+            if want:
+                keep[a:b] = np.isin(starts[a:b], np.fromiter(want, dtype=np.int64))
     return t if keep.all() else t.filter(pa.array(keep))
 
 
