@@ -125,6 +125,20 @@ def test_export_refuses_a_folder_with_other_files(db, tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 
+def test_export_after_one_killed_while_writing_its_manifest(db, tmp_path):
+    """An export killed while writing its manifest leaves the manifest's temporary (and
+    complete parts, no manifest): the next export into that folder finishes the job."""
+    first = tv("export", str(tmp_path), db=db)
+    assert first.returncode == 0, first.stderr
+    manifest = tmp_path / "_tickvault_export.json"
+    (tmp_path / "._tickvault_export.json.4242.84994fcc46fb.tmp").write_bytes(b'{"tab')
+    manifest.unlink()
+    r = tv("export", str(tmp_path), db=db)
+    assert r.returncode == 0, r.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert json.loads(manifest.read_text())["rows"] == ParquetDB(db).read_arrow().num_rows
+
+
 @pytest.mark.crash
 @pytest.mark.slow
 def test_killed_export_leaves_no_half_file(tmp_path):

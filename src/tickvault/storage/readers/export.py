@@ -68,7 +68,7 @@ def export(
     tk, s, e = _selection(tickers, start, end)
     plan = open_plan.plan(snap)
     for name in store.list(""):  # temporaries of an export that was killed
-        if store.is_temporary(name) and name.startswith(".part-"):
+        if store.is_temporary(name) and _ours(name):
             store.delete(name)
     written: list[str] = []
     rows = 0
@@ -161,8 +161,11 @@ def _iso_timestamps(t: pa.Table) -> pa.Table:
 
 def _ours(name: str) -> bool:
     """A name an export writes: a part (also of an export killed before its manifest)
-    or a temporary."""
-    return bool(_PART.fullmatch(name)) or (name.startswith(".part-") and name.endswith(".tmp"))
+    or a temporary of a part or of the manifest (killed while writing it)."""
+    if _PART.fullmatch(name):
+        return True
+    temporary = name.endswith(".tmp")
+    return temporary and (name.startswith(".part-") or name.startswith(f".{MANIFEST}."))
 
 
 _PART = re.compile(r"part-\d{5}\.(parquet|csv)")
