@@ -97,7 +97,7 @@ def span(min_ns: int, max_ns: int, period: str) -> tuple[int, int]:
 
 
 #: Runs of one period shorter than this on average (rows): gathered instead of sliced.
-GATHER_BELOW_ROWS = 256
+GATHER_BELOW_ROWS = 64
 
 
 def split_by_period(table: pa.Table, time_column: str, period: str) -> list[tuple[int, pa.Table]]:
