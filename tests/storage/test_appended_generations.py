@@ -153,3 +153,34 @@ def test_too_many_generations_are_merged(tmp_path, monkeypatch):
             _invariant(db)
     assert 2 <= most <= compaction.MAX_GENERATIONS + 1
     assert_same(db.read_table(), model.frame())
+
+
+def test_a_closed_period_is_merged_into_one_generation_once(tmp_path):
+    """Appends that move into a new year merge the old year's generations into one (once);
+    the new year's appends then pile up generations of their own."""
+    db = ParquetDB(tmp_path / "db", **{**OPTS, "auto_compact": False})
+    model = Model()
+    bulk = _bars(TICKERS, pd.bdate_range("2024-06-03", "2024-12-13", tz="UTC"))
+    model.add(db.upsert_prices(bulk).version, bulk)
+    table = db._table("prices")
+    december = pd.bdate_range("2024-12-16", "2024-12-31", tz="UTC")
+    for k, day in enumerate(december):
+        new = _bars(TICKERS, pd.DatetimeIndex([day]), salt=k)
+        model.add(db.upsert_prices(new).version, new)
+        if k % 3 == 2:
+            assert compaction.run(table) is not None
+    assert len(generations(_year_files(db, 2024))) >= 2
+    merged_once = None
+    for k, day in enumerate(pd.bdate_range("2025-01-02", periods=12, tz="UTC")):
+        new = _bars(TICKERS, pd.DatetimeIndex([day]), salt=40 + k)
+        model.add(db.upsert_prices(new).version, new)
+        if k % 3 == 2:
+            assert compaction.run(table) is not None
+            paths = {f.path for f in _year_files(db, 2024)}
+            if len(generations(_year_files(db, 2024))) == 1:
+                merged_once = merged_once or paths
+                assert paths == merged_once  # merged once, then left alone
+            _invariant(db)
+    assert merged_once is not None
+    assert_same(db.read_table(), model.frame())
+    assert db.verify().ok

@@ -142,7 +142,8 @@ def plan(state: TableState, table: Table, *, full: bool, relayout: bool = False)
     if len(l0) <= opts.l0_max_files:
         return None
     l0_rows = sum(f.rows for f in l0)
-    p = _plan_l1(l0, l1, table)
+    # periods that closed with appended generations are merged into one, once
+    p = _plan_l1(l0, l1, table, stale=_closed_stacks(l0, l1, table.period))
     # merge into level 1 once level 0 is not small next to what that rewrites
     rewritten = sum(f.rows for g in p.groups for f in g.anchors)
     if not rewritten or l0_rows >= opts.l1_merge_ratio * rewritten:
@@ -154,6 +155,16 @@ def plan(state: TableState, table: Table, *, full: bool, relayout: bool = False)
     if len(inputs) < 2:
         return None
     return Plan(kind="l0", inputs=inputs, groups=[Group(feeds=inputs)])
+
+
+def _closed_stacks(l0: list[FileInfo], l1: list[FileInfo], period: str) -> list[FileInfo]:
+    """Level-1 files of periods holding several generations that ended before the newest
+    data's period began: rows are appended to the new period now, so the old one is merged
+    into one generation (once; reads of its history then open one file set again)."""
+    if period == "none" or not l1:
+        return []
+    current = periods.period_of(max(f.end for f in [*l0, *l1]), period)
+    return [f for f in _stacked(l1) if f.period is not None and f.period[1] <= current]
 
 
 def _stacked(l1: list[FileInfo]) -> list[FileInfo]:
