@@ -112,6 +112,9 @@ class FileInfo:
     period: tuple[int, int] | None = None
     _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
     _offsets: Any = field(default=None, repr=False, compare=False)
+    #: ``start``/``end``, computed once (the statistics never change): reads, placement and
+    #: compaction planning ask for them per file and pair of files
+    _span: tuple[int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.tickers = shared_tickers(self.tickers)
@@ -129,11 +132,18 @@ class FileInfo:
 
     @property
     def start(self) -> int:
-        return int(self.min_ts.min())
+        return self.span[0]
 
     @property
     def end(self) -> int:
-        return int(self.max_ts.max())
+        return self.span[1]
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """(first, last) time of any row, ns."""
+        if self._span is None:
+            self._span = (int(self.min_ts.min()), int(self.max_ts.max()))
+        return self._span
 
     def offsets(self) -> Any:
         """First row of each ticker in the file (files are sorted by ticker)."""
