@@ -81,3 +81,26 @@ def xnys_sessions(start: str | np.datetime64, end: str | np.datetime64) -> int:
         cal = xc.get_calendar("XNYS", start="2000-01-03", end="2035-12-31")
         last = pd.Timestamp(np.datetime64(end, "D")) - pd.Timedelta(days=1)
         return len(cal.sessions_in_range(pd.Timestamp(np.datetime64(start, "D")), last))
+
+
+def ramp_bars(tickers: list[str], days: pd.DatetimeIndex, salt: float = 0.0) -> pd.DataFrame:
+    """Valid daily bars of ``tickers`` on ``days``: ticker i closes at 100 + i, rising a
+    cent a day, plus ``salt`` (so later writes are recognisable)."""
+    n = len(days)
+    frames = []
+    for i, t in enumerate(tickers):
+        close = 100.0 + i + np.arange(n) * 0.01 + salt
+        frames.append(
+            pd.DataFrame(
+                {
+                    "ticker": t,
+                    "timestamp": days,
+                    "open": close,
+                    "high": close + 1,
+                    "low": close - 1,
+                    "close": close,
+                    "volume": 1000.0,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

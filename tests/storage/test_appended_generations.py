@@ -9,10 +9,10 @@ import itertools
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.bars import ramp_bars as _bars
 from helpers.storage_model import Model, assert_healthy, assert_same
 from tickvault import ParquetDB
 from tickvault.storage.upkeep import compaction
@@ -20,27 +20,6 @@ from tickvault.storage.upkeep.compaction import collides, generations
 
 TICKERS = [f"T{i:03d}" for i in range(60)]
 OPTS = {"target_file_rows": 4000, "l0_max_files": 2, "fsync": False}
-
-
-def _bars(tickers: list[str], days: pd.DatetimeIndex, salt: float = 0.0) -> pd.DataFrame:
-    n = len(days)
-    frames = []
-    for i, t in enumerate(tickers):
-        close = 100.0 + i + np.arange(n) * 0.01 + salt
-        frames.append(
-            pd.DataFrame(
-                {
-                    "ticker": t,
-                    "timestamp": days,
-                    "open": close,
-                    "high": close + 1,
-                    "low": close - 1,
-                    "close": close,
-                    "volume": 1000.0,
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def _level1(db: ParquetDB):

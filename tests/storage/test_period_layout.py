@@ -9,34 +9,13 @@ from __future__ import annotations
 import itertools
 import random
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.bars import ramp_bars as _bars
 from helpers.storage_model import Model, assert_same
 from tickvault import ParquetDB
 from tickvault.storage.upkeep.compaction import collides
-
-
-def _bars(tickers: list[str], days: pd.DatetimeIndex, salt: float = 0.0) -> pd.DataFrame:
-    n = len(days)
-    frames = []
-    for i, t in enumerate(tickers):
-        close = 100.0 + i + np.arange(n) * 0.01 + salt
-        frames.append(
-            pd.DataFrame(
-                {
-                    "ticker": t,
-                    "timestamp": days,
-                    "open": close,
-                    "high": close + 1,
-                    "low": close - 1,
-                    "close": close,
-                    "volume": 1000.0,
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def _level1(db: ParquetDB):
