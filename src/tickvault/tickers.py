@@ -58,9 +58,10 @@ def not_found(unknown: list[str], known: Iterable[str], where: str) -> UnknownTi
 
 
 def unknown(requested: str | Iterable[str], known: Iterable[str]) -> list[str]:
-    """The requested tickers (upper case, in order, once each) that are not in ``known``;
-    a ticker stored in another spelling before tickers were upper case counts as known."""
-    have = set(known)
+    """The requested tickers (upper case, in order, once each) that are not in ``known``
+    (a set or a dict is looked up as it is, anything else made a set first); a ticker
+    stored in another spelling before tickers were upper case counts as known."""
+    have = known if isinstance(known, (set, frozenset, dict)) else set(known)
     names = [requested] if isinstance(requested, str) else [str(t) for t in requested]
     missing = [t for t in names if normalize(t) not in have and t not in have]
     return normalize_all(missing)
@@ -79,11 +80,11 @@ def check_known(
     names tickers."""
     if requested is None:
         return
-    stored = list(known())
+    stored = known()
     missing = unknown(requested, stored)
     if not missing:
         return
-    error = not_found(missing, stored, where)
+    error = not_found(missing, sorted(stored), where)
     if strict:
         raise error
     log.warning("%s; reading the others (strict=True raises UnknownTicker)", error)

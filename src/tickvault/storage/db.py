@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -430,8 +430,10 @@ class ParquetDB:
                 adjust=adjust,
                 strict=strict,
             )
+        # one pinned version for the ticker check and the read
+        snap = self.snapshot(name, version)
         check_known(
-            tickers, lambda: self._known(name, version), where=repr(str(self.path)), strict=strict
+            tickers, lambda: self._known(name, snap), where=repr(str(self.path)), strict=strict
         )
         if adjust is not None:
             reject_adjust_for(name, adjust)
@@ -443,11 +445,9 @@ class ParquetDB:
                 start=start,
                 end=end,
                 columns=columns,
-                version=version,
+                version=version,  # None: the newest prices with the newest actions
             )
-        return self.snapshot(name, version).read_arrow(
-            tickers=tickers, start=start, end=end, columns=columns
-        )
+        return snap.read_arrow(tickers=tickers, start=start, end=end, columns=columns)
 
     def _resampled(
         self,
@@ -502,12 +502,12 @@ class ParquetDB:
         is streamed. The pieces are planned from the log (:meth:`Snapshot.pieces`)."""
         check_limit(limit)
         version = as_of_version(self._table(name), version, as_of)
+        snap = self.snapshot(name, version)
         check_known(
-            tickers, lambda: self._known(name, version), where=repr(str(self.path)), strict=strict
+            tickers, lambda: self._known(name, snap), where=repr(str(self.path)), strict=strict
         )
         if adjust is not None:
             reject_adjust_for(name, adjust)
-        snap = self.snapshot(name, version)
         left = limit
         rows = batch_rows if limit is None else max(1, min(batch_rows, limit))
         plan = snap.pieces(tickers=tickers, start=start, end=end, rows=rows, first=1024)
@@ -572,11 +572,12 @@ class ParquetDB:
             )
         )
 
-    def _known(self, name: str, version: int | None) -> list[str]:
-        """Tickers a read of ``name`` may name: the table's, and (for other tables, e.g.
-        ``actions``) the prices table's: a ticker without actions is not unknown."""
-        known = self.snapshot(name, version).tickers()
-        return known if get_schema(name).interval is not None else [*known, *self.tickers()]
+    def _known(self, name: str, snap: Snapshot) -> Collection[str]:
+        """Tickers a read of ``name`` may name: the table's (those of the pinned ``snap``),
+        and (for other tables, e.g. ``actions``) the prices table's: a ticker without
+        actions is not unknown."""
+        known = snap.ticker_index()
+        return known if get_schema(name).interval is not None else {*known, *self.tickers()}
 
     # -- open tables: other engines over a pinned version (decision 011, readers/) -------
 

@@ -513,31 +513,53 @@ def read_file(
         t = pa.concat_tables(parts) if len(parts) != 1 else parts[0]
     else:
         ft = footers.get(key, schema, info)
-        keep = np.ones(ft.meta.num_row_groups, dtype=bool)
-        if start is not None:
-            keep &= ft.rg_max_ts >= start
-        if end is not None:
-            keep &= ft.rg_min_ts <= end
-        if ranges is not None:
-            sel = np.zeros_like(keep)
-            for a, b in ranges:
-                sel |= (ft.rg_start < b) & (ft.rg_end > a)
-            keep &= sel
-        rgs = np.flatnonzero(keep)
+        n_groups = ft.meta.num_row_groups
+        if ranges is not None and len(ranges) == 1:
+            # one ticker (the backtest read): its rows are one run, in a run of row groups
+            rgs = np.arange(
+                int(np.searchsorted(ft.rg_end, ranges[0][0], side="right")),
+                int(np.searchsorted(ft.rg_start, ranges[0][1], side="left")),
+            )
+            if start is not None:
+                rgs = rgs[ft.rg_max_ts[rgs] >= start]
+            if end is not None:
+                rgs = rgs[ft.rg_min_ts[rgs] <= end]
+        else:
+            keep = np.ones(n_groups, dtype=bool)
+            if start is not None:
+                keep &= ft.rg_max_ts >= start
+            if end is not None:
+                keep &= ft.rg_min_ts <= end
+            if ranges is not None:
+                sel = np.zeros_like(keep)
+                for a, b in ranges:
+                    sel |= (ft.rg_start < b) & (ft.rg_end > a)
+                keep &= sel
+            rgs = np.flatnonzero(keep)
         cols = [c for c in columns if c in ft.names]
         if len(rgs) == 0:
             empty = pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
             return with_late_columns(empty, schema, columns)
-        many = threads and int((ft.rg_end[rgs] - ft.rg_start[rgs]).sum()) >= THREADED_DECODE_ROWS
+        run = int(rgs[-1]) - int(rgs[0]) + 1 == len(rgs)  # consecutive row groups
+        if run:
+            first, last = int(ft.rg_start[rgs[0]]), int(ft.rg_end[rgs[-1]])
+            many = threads and last - first >= THREADED_DECODE_ROWS
+        else:
+            rows = int((ft.rg_end[rgs] - ft.rg_start[rgs]).sum())
+            many = threads and rows >= THREADED_DECODE_ROWS
         if ft.size is not None and is_ranged(footers.store):
             t = footers.read_row_groups(key, ft, rgs.tolist(), cols)
         else:
             with footers.reader(key, ft.meta) as pf:
-                if len(rgs) == len(keep):
+                if len(rgs) == n_groups:
                     t = pf.read(columns=cols, use_threads=many)
                 else:
                     t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=many)
-        if ranges is not None:
+        if ranges is not None and run and len(ranges) == 1:
+            a, b = max(ranges[0][0], first), min(ranges[0][1], last)
+            if not (a == first and b == last):
+                t = t.slice(a - first, b - a)
+        elif ranges is not None:
             t = _keep_ranges(t, ranges, ft.rg_start[rgs], ft.rg_end[rgs])
     mask_t = None
     if start is not None or end is not None:
@@ -555,8 +577,10 @@ def read_file(
 def with_late_columns(t: pa.Table, schema: TableSchema, columns: list[str]) -> pa.Table:
     """``t`` with the columns of ``columns`` that its file was written without (a column
     added to the schema later, ``TableSchema.late_columns``) as nulls of their type."""
-    names = t.column_names
-    missing = [c for c in columns if c not in names and c in schema.late_columns]
+    if not schema.late_columns:
+        return t
+    names = t.schema.names
+    missing = [c for c in schema.late_columns if c in columns and c not in names]
     for c in missing:
         typ = _type_of(schema, c)
         t = t.append_column(pa.field(c, typ), pa.nulls(t.num_rows, typ))

@@ -146,6 +146,10 @@ class Snapshot:
     def tickers(self) -> list[str]:
         return sorted(self._state.by_ticker())
 
+    def ticker_index(self) -> dict[str, list[str]]:
+        """Ticker -> its files' paths (a lookup; don't mutate it)."""
+        return self._state.by_ticker()
+
     def watermarks(self) -> dict[str, pd.Timestamp]:
         """Last timestamp per ticker, from the log's statistics (no data file is opened)."""
         cached = self._state._derived.get("watermarks")

@@ -286,6 +286,17 @@ class Table:
         # each): no shared key, so their parts interleave by ticker instead of merging
         apart = not disjoint and not single and read_merge.keys_apart(cands)
         read_cols = list(out_cols) if disjoint or apart else [*out_cols, SEQ_COLUMN]
+        # one ticker: its name is known, so its column is not decoded from every file
+        # (a string column costs 2-3x a number column per row group) but made once
+        series = schema.series_column
+        constant = (
+            tickers is not None
+            and len(set(tickers)) == 1
+            and (disjoint or single)
+            and series in out_cols
+        )
+        if constant:
+            read_cols.remove(series)
         # on local disk threads pay off only for large reads; on a bucket every file is a
         # round trip, so several files are always fetched at once
         remote = not isinstance(self.store, LocalStore)
@@ -314,10 +325,14 @@ class Table:
         elif apart:
             result = read_merge.interleave(parts, cands, schema.series_column)
         elif single:
-            merged = read_merge.merge_one_series(parts, [c[0] for c in cands], schema.time_column)
-            return merged.select(out_cols)
+            result = read_merge.merge_one_series(parts, [c[0] for c in cands], schema.time_column)
         else:
             result = read_merge.merge_newest(parts, schema.key).drop_columns([SEQ_COLUMN])
+        if constant:
+            assert tickers is not None
+            field = schema.arrow_schema.field(series)
+            name = pa.repeat(pa.scalar(next(iter(tickers)), field.type), result.num_rows)
+            result = result.append_column(field, name)
         return result.select(out_cols)
 
 
