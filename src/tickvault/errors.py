@@ -116,6 +116,17 @@ class CorruptDatabaseError(StorageError):
     """A log entry or data file could not be read; ``tickvault verify`` names it."""
 
 
+class NewerFormat(StorageError):
+    """The table's log says it was written in a format newer than this tickvault reads
+    (``format``: the table's; ``supported``: this version's). Nothing was changed: a
+    writer refuses too, so an older tickvault never rewrites what it cannot read."""
+
+    def __init__(self, message: str, *, format: int, supported: int) -> None:
+        super().__init__(message)
+        self.format = format
+        self.supported = supported
+
+
 class VersionNotFound(StorageError, LookupError):
     """A version that does not exist (yet): ``newest`` is the newest there is."""
 

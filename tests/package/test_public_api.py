@@ -25,7 +25,7 @@ PUBLIC = {
     "DatabaseNotFound", "TableNotFound", "CorruptDatabaseError", "CommitConflict",
     "StorageFull", "VersionUnavailable", "VersionNotFound", "ObjectStoreError",
     "ObjectStoreUnavailable", "ObjectStorePermissionError", "MissingCredentials",
-    "BucketNotFound",
+    "BucketNotFound", "NewerFormat",
     "SourceError", "TickerNotFound", "UnknownTicker", "BadSourceData", "TransientSourceError",
     "RateLimited", "SourceUnavailable",
     "__version__",

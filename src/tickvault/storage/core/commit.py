@@ -34,7 +34,7 @@ from typing import Any
 
 from ...errors import CommitConflict, ObjectStoreError, ObjectStoreUnavailable, StorageError
 from ...times import now_iso
-from .state import FileInfo, TableState
+from .state import FORMAT_VERSION, FileInfo, TableState
 from .table import Table
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def ensure_created(t: Table) -> None:
             "table": t.name,
             "key": list(t.schema.key),
             "columns": [[c.name, str(c.type)] for c in t.schema.columns],
-            "format": 1,
+            "format": FORMAT_VERSION,
         },
     }
     try:

@@ -23,7 +23,7 @@ import logging
 from typing import Any
 
 from ...errors import CorruptDatabaseError, VersionNotFound
-from .state import TableState
+from .state import TableState, check_format
 from .store import Store, join
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ class LogStore:
             ) from exc
         if not isinstance(entry, dict):
             raise CorruptDatabaseError(f"log entry {key} is not a JSON object")
+        check_format(entry.get("format"), f"log entry {key}")
+        meta = entry.get("meta")
+        if isinstance(meta, dict):
+            check_format(meta.get("format"), f"log entry {key}")
         return entry
 
     def names(self) -> list[str]:
@@ -103,10 +107,13 @@ class LogStore:
     def read_checkpoint(self, version: int) -> TableState | None:
         key = self.key(checkpoint_name(version))
         try:
-            return TableState.from_json(json.loads(self.store.get(key)))
+            d = json.loads(self.store.get(key))
+            if isinstance(d, dict):  # a newer format is refused, not ignored
+                check_format(d.get("format"), f"checkpoint {key}")
+            return TableState.from_json(d)
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignoring unreadable checkpoint %s: %s", key, exc)
             return None
 

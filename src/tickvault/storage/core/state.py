@@ -23,9 +23,30 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import CorruptDatabaseError, ValidationError
+from ...errors import CorruptDatabaseError, NewerFormat, ValidationError
 
+#: The log format this version reads and writes (log entries, checkpoints). A change
+#: that older versions would misread raises it, and the entries and checkpoints written
+#: in it say so (``"format": n``): an older tickvault then refuses the table with
+#: NewerFormat instead of misreading it or writing over it (:func:`check_format`).
 FORMAT_VERSION = 1
+
+
+def check_format(value: Any, where: str) -> None:
+    """Refuse a log entry or checkpoint whose ``format`` is newer than this version's."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CorruptDatabaseError(f"{where}: its format {value!r} is not a whole number")
+    if value > FORMAT_VERSION:
+        raise NewerFormat(
+            f"{where} is in log format {value}, written by a newer tickvault; this "
+            f"tickvault reads format {FORMAT_VERSION} and changed nothing: upgrade it "
+            f"(pip install -U tickvault) to read or write this database",
+            format=value,
+            supported=FORMAT_VERSION,
+        )
+
 
 _SHARED_MAX = 4096
 _shared_lock = threading.Lock()

@@ -1,0 +1,107 @@
+"""A table written in a newer log format is refused, whole and unchanged, by a version
+that cannot read it (tickvault.storage.core.state.FORMAT_VERSION): reads, writes and the
+command line name the format and what to do, instead of misreading or writing over it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers.bars import make_bars
+from helpers.cli import tv
+from tickvault import NewerFormat, ParquetDB
+from tickvault.storage.core.log import checkpoint_name, entry_name
+from tickvault.storage.core.state import FORMAT_VERSION
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
+
+
+def _db(path: Path, **options: object) -> ParquetDB:
+    db = ParquetDB(path, fsync=False, auto_compact=False, **options)
+    db.upsert_prices(make_bars(["AAA", "BBB"], periods=5))
+    db.upsert_prices(make_bars(["AAA"], start="2024-02-01", periods=3))
+    return db
+
+
+def _refused(path: Path, newer: int) -> None:
+    before = _files(path)
+    db = ParquetDB(path, fsync=False, auto_compact=False)
+    with pytest.raises(NewerFormat) as err:
+        db.read_table("prices")
+    assert err.value.format == newer and err.value.supported == FORMAT_VERSION
+    assert f"log format {newer}" in str(err.value) and "newer tickvault" in str(err.value)
+    assert "pip install -U tickvault" in str(err.value)
+    with pytest.raises(NewerFormat):
+        db.upsert_prices(make_bars(["CCC"], periods=2))
+    with pytest.raises(NewerFormat):
+        db.verify()
+    assert _files(path) == before  # nothing written, nothing removed
+
+
+def test_an_entry_of_a_newer_format_is_refused_by_reads_and_writes(tmp_path):
+    path = tmp_path / "db"
+    db = _db(path)
+    assert len(db.read_table("prices")) == 13
+    log = path / "prices" / "_log"
+    newest = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+    entry = {"operation": "upsert", "format": FORMAT_VERSION + 1, "add": [], "remove": []}
+    (log / entry_name(newest + 1)).write_text(json.dumps(entry))
+    # a handle that had read the older versions meets the entry on its next refresh
+    with pytest.raises(NewerFormat):
+        db.read_table("prices")
+    _refused(path, FORMAT_VERSION + 1)
+
+
+def test_a_table_created_in_a_newer_format_is_refused(tmp_path):
+    path = tmp_path / "db"
+    _db(path)
+    first = path / "prices" / "_log" / entry_name(0)
+    entry = json.loads(first.read_text())
+    assert entry["meta"]["format"] == FORMAT_VERSION  # what this version writes
+    entry["meta"]["format"] = FORMAT_VERSION + 2
+    first.write_text(json.dumps(entry))
+    _refused(path, FORMAT_VERSION + 2)
+
+
+def test_a_checkpoint_of_a_newer_format_is_refused_not_skipped(tmp_path):
+    path = tmp_path / "db"
+    _db(path, checkpoint_interval=2)
+    cp = path / "prices" / "_log" / checkpoint_name(2)
+    state = json.loads(cp.read_text())
+    assert state["format"] == FORMAT_VERSION
+    state["format"] = FORMAT_VERSION + 1
+    cp.write_text(json.dumps(state))
+    _refused(path, FORMAT_VERSION + 1)
+
+
+def test_a_format_that_is_not_a_number_is_reported_as_damage(tmp_path):
+    path = tmp_path / "db"
+    _db(path)
+    first = path / "prices" / "_log" / entry_name(0)
+    entry = json.loads(first.read_text())
+    entry["meta"]["format"] = "2.0-beta"
+    first.write_text(json.dumps(entry))
+    from tickvault import CorruptDatabaseError
+
+    with pytest.raises(CorruptDatabaseError, match=r"'2\.0-beta' is not a whole number"):
+        ParquetDB(path).read_table("prices")
+
+
+def test_the_command_line_names_the_format_and_the_fix(tmp_path):
+    path = tmp_path / "db"
+    _db(path)
+    log = path / "prices" / "_log"
+    newest = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+    entry = {"operation": "upsert", "format": FORMAT_VERSION + 1, "add": [], "remove": []}
+    (log / entry_name(newest + 1)).write_text(json.dumps(entry))
+    before = _files(path)
+    r = tv("query", "SELECT count(*) FROM prices", db=path)
+    assert r.returncode != 0
+    assert "newer tickvault" in r.stderr and "pip install -U tickvault" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert _files(path) == before
