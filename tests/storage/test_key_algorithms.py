@@ -134,3 +134,42 @@ def test_blank_kind_in_actions_reports_the_first_row():
     )
     with pytest.raises(Exception, match=r"'kind' has 2 empty values, first at row 2 \(A, "):
         ACTIONS.validate(t)
+
+
+@pytest.mark.parametrize("period", ["year", "month", "day"])
+@pytest.mark.parametrize("seed", range(6))
+def test_split_by_period_cuts_the_ticker_runs_it_was_given(period, seed):
+    """The runs that split_by_period hands each period's piece (cut from the batch's runs,
+    not found again) are exactly the piece's own runs: tickers with rows in one period
+    only, neighbours sharing a period, a ticker of one row, periods with gaps."""
+    from tickvault.storage.core.periods import split_by_period
+
+    rng = np.random.default_rng(seed)
+    names, stamps = [], []
+    for i in range(int(rng.integers(1, 40))):
+        n = int(rng.integers(1, 300))
+        first = int(rng.integers(0, 3 * 365))
+        days = np.unique(first + rng.integers(0, int(rng.integers(1, 900)), n))
+        names += [f"T{i:03d}"] * len(days)
+        stamps.append(np.datetime64("2019-12-30", "ns").astype(np.int64) + days * DAY)
+    table = pa.table(
+        {
+            "ticker": pa.array(names),
+            "timestamp": pa.array(np.concatenate(stamps)).cast(pa.int64()).cast(TIMESTAMP_TYPE),
+            "close": pa.array(rng.random(len(names))),
+        }
+    )
+    runs = column_runs(table, "ticker")
+    pieces = split_by_period(table, "timestamp", period, runs)
+    assert sum(p.num_rows for _, p, _ in pieces) == table.num_rows
+    for _, piece, got in pieces:
+        want = column_runs(piece, "ticker")
+        assert got is not None
+        assert got.values.equals(want.values)
+        assert got.starts.tolist() == want.starts.tolist()
+        assert got.ends.tolist() == want.ends.tolist()
+    # without runs the pieces are the same and carry none
+    plain = split_by_period(table, "timestamp", period)
+    assert [(p, t.num_rows, r) for p, t, r in plain] == [
+        (p, t.num_rows, None) for p, t, _ in pieces
+    ]

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from ...errors import ConfigError
+from ...keys import Runs
 
 #: period names and the numpy unit each truncates to
 UNITS: dict[str, str] = {"none": "", "year": "Y", "quarter": "M", "month": "M", "day": "D"}
@@ -47,6 +48,12 @@ def period_starts(ts: np.ndarray, period: str) -> np.ndarray:
     if period == "day":
         return ts - np.mod(ts, _DAY)
     starts = _starts(period)
+    if len(ts) > 1024:
+        # only the starts between the smallest and the largest timestamp (ten years of
+        # daily bars: 11 of the 585 year starts): fewer steps per row, 47 -> 20 ms on 2.5 M
+        lo = int(np.searchsorted(starts, ts.min(), side="right")) - 1
+        hi = int(np.searchsorted(starts, ts.max(), side="right"))
+        starts = starts[lo:hi]
     return starts[np.searchsorted(starts, ts, side="right") - 1]
 
 
@@ -100,32 +107,62 @@ def span(min_ns: int, max_ns: int, period: str) -> tuple[int, int]:
 GATHER_BELOW_ROWS = 64
 
 
-def split_by_period(table: pa.Table, time_column: str, period: str) -> list[tuple[int, pa.Table]]:
+def split_by_period(
+    table: pa.Table, time_column: str, period: str, runs: Runs | None = None
+) -> list[tuple[int, pa.Table, Runs | None]]:
     """``table`` cut into one table per period, each keeping the input's row order (a table
     sorted by (ticker, timestamp) gives pieces sorted the same way); periods ascending.
+    With ``runs`` (the table's ticker runs, the table sorted by ticker then time) each
+    piece comes with its own runs, cut from them instead of found again in the piece's
+    column (the ten year pieces of a 1,000-ticker bulk load: 100 ms); else None. Both
+    ways below keep the input order within a period, so a ticker's rows of one period
+    stay one run.
 
     A batch sorted by (ticker, timestamp) is a run of rows of one period per (ticker,
     period): each period's table is those runs as zero-copy slices, not a gather of every
     row (the gather was a third of a 24.6 M-row bulk load of minute bars). Input with many
     short runs (unsorted rows) is gathered instead."""
     if period == "none" or table.num_rows == 0:
-        return [(ALL_TIME, table)]
+        return [(ALL_TIME, table, runs)]
     ts = table.column(time_column).combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
     starts = period_starts(ts, period)
     first, last = starts.min(), starts.max()
     if first == last:
-        return [(int(first), table)]
+        return [(int(first), table, runs)]
     change = np.flatnonzero(starts[1:] != starts[:-1]) + 1
     if len(change) > max(64, table.num_rows // GATHER_BELOW_ROWS):
-        return _gathered(table, starts)
-    bounds = [0, *change.tolist(), len(starts)]
-    segments: dict[int, list[pa.Table]] = {}
-    for a, b in itertools.pairwise(bounds):
-        segments.setdefault(int(starts[a]), []).append(table.slice(a, b - a))
-    return [
-        (p, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
-        for p, parts in sorted(segments.items())
-    ]
+        pieces = _gathered(table, starts)
+    else:
+        bounds = [0, *change.tolist(), len(starts)]
+        segments: dict[int, list[pa.Table]] = {}
+        for a, b in itertools.pairwise(bounds):
+            segments.setdefault(int(starts[a]), []).append(table.slice(a, b - a))
+        pieces = [
+            (p, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
+            for p, parts in sorted(segments.items())
+        ]
+    if runs is None:
+        return [(p, t, None) for p, t in pieces]
+    by_period = _runs_by_period(runs, starts, change)
+    return [(p, t, by_period[p]) for p, t in pieces]
+
+
+def _runs_by_period(runs: Runs, starts: np.ndarray, change: np.ndarray) -> dict[int, Runs]:
+    """The ticker runs of each period's piece: the rows cut at every ticker start and
+    every change of period are intervals of one ticker and one period each (a ticker's
+    rows of one period are adjacent, its rows being sorted by time), kept in input order
+    within each period."""
+    cuts = np.union1d(runs.starts, change)
+    ends = np.append(cuts[1:], len(starts))
+    ticker = np.searchsorted(runs.starts, cuts, side="right") - 1
+    period = starts[cuts]
+    out: dict[int, Runs] = {}
+    for p in np.unique(period).tolist():
+        mine = np.flatnonzero(period == p)
+        lengths = ends[mine] - cuts[mine]
+        piece_ends = np.cumsum(lengths)
+        out[p] = Runs(runs.values.take(pa.array(ticker[mine])), piece_ends - lengths, piece_ends)
+    return out
 
 
 def _gathered(table: pa.Table, starts: np.ndarray) -> list[tuple[int, pa.Table]]:

@@ -123,11 +123,10 @@ class Table:
     ) -> list[tuple[tuple[int, int] | None, pa.Table, Runs | None]]:
         """A sorted batch cut into level-1-sized files: by this table's period, then into
         about ``target_file_rows`` rows at ticker boundaries; each with its period."""
-        by_period = split_by_period(table, self.schema.time_column, self.period)
+        by_period = split_by_period(table, self.schema.time_column, self.period, runs)
         out: list[tuple[tuple[int, int] | None, pa.Table, Runs | None]] = []
-        for start, part in by_period:
+        for start, part, known in by_period:
             period = None if self.period == "none" else (start, period_end(start, self.period))
-            known = runs if len(by_period) == 1 else None
             for piece, piece_runs in split_by_rows(
                 part, self.schema.series_column, self.opts.target_file_rows, known
             ):
