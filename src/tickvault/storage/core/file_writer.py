@@ -166,6 +166,10 @@ def _repeats(column: pa.ChunkedArray, sample: int = 1024) -> bool:
     return len(np.unique(values)) <= REPEATS * len(values)
 
 
+#: a table whose chunks average fewer rows than this is made contiguous before encoding
+SHORT_CHUNK_ROWS = 65_536
+
+
 def write_data_file(
     store: Store,
     folder: str,
@@ -183,6 +187,11 @@ def write_data_file(
     foreground write runs (:mod:`~tickvault.storage.upkeep.compactor`); it may raise to
     abandon the file, which is then deleted."""
     series, time_col = schema.series_column, schema.time_column
+    chunks = table.column(0).num_chunks if table.num_columns else 0
+    if chunks > 1 and table.num_rows < chunks * SHORT_CHUNK_ROWS:
+        # a period's slices of a bulk load (one per ticker): encoding them as they are
+        # cost 72-78 ms per 261 k-row year, contiguous 50-53 ms, the copy 7 ms
+        table = table.combine_chunks()
     if runs is None:
         runs = column_runs(table, series)
     tickers, starts, ends = runs.values.to_pylist(), runs.starts, runs.ends
