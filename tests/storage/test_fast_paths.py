@@ -149,7 +149,11 @@ def test_keep_ranges_equals_a_row_mask(group_sizes, data):
     rows = np.concatenate([np.arange(a, b) for a, b in zip(rg_start, rg_end, strict=True)])
     t = pa.table({"row": rows})
     want = [r for r in rows.tolist() if any(a <= r < b for a, b in ranges)]
-    assert _keep_ranges(t, ranges, rg_start, rg_end).column("row").to_pylist() == want
+    kept, counts = _keep_ranges(t, ranges, rg_start, rg_end)
+    assert kept.column("row").to_pylist() == want
+    # how many rows of each range were kept: what a read of named tickers repeats each
+    # ticker's name for (file_reader._names)
+    assert counts == [sum(a <= r < b for r in rows.tolist()) for a, b in ranges]
 
 
 # -- end to end: daily updates, then single-ticker reads ---------------------------------------

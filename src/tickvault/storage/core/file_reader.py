@@ -260,6 +260,12 @@ def _reader_budget() -> int:
     return max(16, min(256, soft // 4))
 
 
+#: files of at most this many rows are decoded whole and kept (level 0 / level 1): reads
+#: of a few tickers then slice them instead of decoding row groups
+SMALL_ROWS_LEVEL0 = 262_144
+SMALL_ROWS_LEVEL1 = 65_536
+
+
 class FooterCache:
     """Parsed Parquet footers of immutable files, shared by the reads of one ParquetDB,
     plus the decoded content of small files (level-0 updates), which single-ticker reads
@@ -269,7 +275,7 @@ class FooterCache:
         self.store = store
         self.capacity = capacity
         self.small_bytes = small_bytes
-        self.small_rows = 262_144
+        self.small_rows = SMALL_ROWS_LEVEL0
         self._items: OrderedDict[str, _Footer] = OrderedDict()
         self._small: OrderedDict[str, pa.Table] = OrderedDict()
         self._small_used = 0
@@ -370,7 +376,7 @@ class FooterCache:
         files stay below about 5 % of level 1 (compaction), so on a daily-updated
         database this keeps every level-0 file decoded and a single-ticker read slices
         them instead of decoding a row group of each."""
-        if info.rows > (self.small_rows if info.level == 0 else 65_536):
+        if info.rows > (self.small_rows if info.level == 0 else SMALL_ROWS_LEVEL1):
             return None
         if is_ranged(self.store) and not 0 < info.bytes <= SMALL_FETCH_BYTES:
             return None  # fetching all of a large file for one ticker costs too much
@@ -455,17 +461,27 @@ def _ns(value: object) -> int:
     return int(pd.Timestamp(value).value)  # type: ignore[arg-type]
 
 
-def _ranges_for(info: FileInfo, tickers: Sequence[str]) -> list[tuple[int, int]]:
-    """Row ranges [a, b) of ``tickers`` in the file, from the log's statistics."""
+def _ranges_for(info: FileInfo, tickers: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Row ranges [a, b) of ``tickers`` in the file, each with its ticker, in file order,
+    from the log's statistics."""
     idx = info.index()
     offsets = info.offsets()
     out = []
     for t in tickers:
         i = idx.get(t)
         if i is not None:
-            out.append((int(offsets[i]), int(offsets[i] + info.ticker_rows[i])))
+            out.append((int(offsets[i]), int(offsets[i] + info.ticker_rows[i]), t))
     out.sort()
     return out
+
+
+def _names(named: list[tuple[int, int, str]], counts: list[int], typ: pa.DataType) -> pa.Array:
+    """The ticker column of rows kept range by range: ``named[i]``'s ticker ``counts[i]``
+    times each, in order."""
+    if len(named) == 1:
+        return pa.repeat(pa.scalar(named[0][2], typ), counts[0])
+    which = np.repeat(np.arange(len(named), dtype=np.int32), counts)
+    return pa.array([r[2] for r in named], typ).take(pa.array(which))
 
 
 #: A read of one file decoding at least this many rows, with no other file read meanwhile,
@@ -500,7 +516,8 @@ def read_file(
         start = None
     if end is not None and end >= info.end:
         end = None
-    ranges = None if tickers is None else _ranges_for(info, tickers)
+    named = None if tickers is None else _ranges_for(info, tickers)
+    ranges = None if named is None else [(a, b) for a, b, _ in named]
     whole = tickers is not None or (
         is_ranged(footers.store) and 0 < info.bytes <= SMALL_FETCH_BYTES
     )
@@ -540,6 +557,12 @@ def read_file(
         if len(rgs) == 0:
             empty = pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
             return with_late_columns(empty, schema, columns)
+        # a read of named tickers knows each row's ticker from the log: that column is
+        # made from the ranges, not decoded (a string column costs 2-3x a number column)
+        series = schema.series_column
+        names_from_log = named is not None and series in cols
+        if names_from_log:
+            cols.remove(series)
         run = int(rgs[-1]) - int(rgs[0]) + 1 == len(rgs)  # consecutive row groups
         if run:
             first, last = int(ft.rg_start[rgs[0]]), int(ft.rg_end[rgs[-1]])
@@ -555,12 +578,19 @@ def read_file(
                     t = pf.read(columns=cols, use_threads=many)
                 else:
                     t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=many)
+        counts: list[int] = []
         if ranges is not None and run and len(ranges) == 1:
             a, b = max(ranges[0][0], first), min(ranges[0][1], last)
             if not (a == first and b == last):
                 t = t.slice(a - first, b - a)
+            counts = [b - a]
         elif ranges is not None:
-            t = _keep_ranges(t, ranges, ft.rg_start[rgs], ft.rg_end[rgs])
+            t, counts = _keep_ranges(t, ranges, ft.rg_start[rgs], ft.rg_end[rgs])
+        if names_from_log:
+            assert named is not None
+            field = schema.arrow_schema.field(series)
+            t = t.append_column(field, _names(named, counts, field.type))
+            t = t.select([c for c in columns if c in ft.names])  # in the order asked for
     mask_t = None
     if start is not None or end is not None:
         ts = t.column(schema.time_column)
@@ -591,27 +621,32 @@ def with_late_columns(t: pa.Table, schema: TableSchema, columns: list[str]) -> p
 
 def _keep_ranges(
     t: pa.Table, ranges: list[tuple[int, int]], rg_start: np.ndarray, rg_end: np.ndarray
-) -> pa.Table:
+) -> tuple[pa.Table, list[int]]:
     """``t`` holds the rows of the row groups [rg_start[i], rg_end[i]) of a file, in order;
-    keep only its rows inside the sorted, disjoint file row ranges ``ranges``."""
+    keep only its rows inside the sorted, disjoint file row ranges ``ranges``, and say how
+    many rows of each range were kept (a time bound may have dropped row groups)."""
     contiguous = bool(np.all(rg_start[1:] == rg_end[:-1]))
     if contiguous and len(ranges) == 1:  # one ticker: a slice (often all of ``t``)
         first = int(rg_start[0])
         a = max(ranges[0][0], first)
         b = min(ranges[0][1], int(rg_end[-1]))
         if a == first and b - a == t.num_rows:
-            return t
-        return t.slice(a - first, b - a)
+            return t, [b - a]
+        return t.slice(a - first, max(b - a, 0)), [max(b - a, 0)]
     # general case: a mask over the rows read, built per row group
     lengths = rg_end - rg_start
     out_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     mask = np.zeros(t.num_rows, dtype=bool)
+    starts, ends, bases = rg_start.tolist(), rg_end.tolist(), (out_start - rg_start).tolist()
+    counts = []
     for a, b in ranges:
+        kept = 0
         for i in np.flatnonzero((rg_start < b) & (rg_end > a)).tolist():
-            lo, hi = max(a, int(rg_start[i])), min(b, int(rg_end[i]))
-            base = int(out_start[i]) - int(rg_start[i])
-            mask[base + lo : base + hi] = True
-    return t if mask.all() else t.filter(pa.array(mask))
+            lo, hi = max(a, starts[i]), min(b, ends[i])
+            mask[bases[i] + lo : bases[i] + hi] = True
+            kept += hi - lo
+        counts.append(kept)
+    return (t if mask.all() else t.filter(pa.array(mask))), counts
 
 
 def _type_of(schema: TableSchema, name: str) -> pa.DataType:

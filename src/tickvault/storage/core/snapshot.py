@@ -63,11 +63,13 @@ class Snapshot:
         if isinstance(tickers, str):
             tickers = [tickers]
         # the upper-case spelling, and the given one for series stored before the rule
-        tk = (
-            None
-            if tickers is None
-            else list({n: None for t in tickers for n in (normalize(str(t)), str(t))})
-        )
+        tk = None
+        if tickers is not None:
+            # of those spellings, the ones stored ("aapl" reads as one ticker, AAPL, so
+            # its name column is made once, not decoded from every file)
+            stored = self._state.by_ticker()
+            names = {n: None for t in tickers for n in (normalize(str(t)), str(t))}
+            tk = [n for n in names if n in stored]
         s, e = to_ns(start, name="start"), to_ns(end, end=True, name="end")
         check_order(start, end, s, e)
         return self._table.read(self._state, tickers=tk, start=s, end=e, columns=columns)
