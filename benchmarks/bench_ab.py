@@ -126,6 +126,8 @@ def run_storage(
     tickers = sorted(set(base.column("ticker").to_pylist()))
     rng = np.random.default_rng(3)
     probe = [tickers[int(i)] for i in rng.integers(0, len(tickers), 25)]
+    # a portfolio: 20 distinct tickers in one read
+    portfolio = [tickers[int(i)] for i in rng.choice(len(tickers), 20, replace=False)]
     times: dict[str, dict[str, list[float]]] = {v: {} for v in versions}
 
     def add(v: str, op: str, t: float) -> None:
@@ -154,6 +156,7 @@ def run_storage(
         for _ in range(args.repeats):
             for t in probe:
                 add(v, "read 1 ticker", timed(lambda db=db, t=t: db.read_table(tickers=t)))
+            add(v, "read 20 tickers", timed(lambda db=db: db.read_table(tickers=portfolio)))
             add(
                 v,
                 "one month, all tickers",
