@@ -980,7 +980,9 @@ def layout_goals(rows: dict[str, dict[str, Any]], tv: str) -> list[tuple[str, st
             out.append((text, "n/a (not measured)", "n/a"))
             continue
         r = mine / other
-        out.append((text, f"{fmt(mine)} vs {fmt(other)} = {r:.2f}x", verdict(r <= lim)))
+        # a "faster" goal (limit below 1) reads as how many times faster
+        shown = f"{1 / r:.1f}x faster" if lim < 1 and r > 0 else f"{r:.2f}x"
+        out.append((text, f"{fmt(mine)} vs {fmt(other)} = {shown}", verdict(r <= lim)))
     return out
 
 
