@@ -25,6 +25,7 @@ def _db(path: Path, **options: object) -> ParquetDB:
     db = ParquetDB(path, fsync=False, auto_compact=False, **options)
     db.upsert_prices(make_bars(["AAA", "BBB"], periods=5))
     db.upsert_prices(make_bars(["AAA"], start="2024-02-01", periods=3))
+    db.wait_for_compaction()  # nothing of these writes still running when a test edits
     return db
 
 
@@ -104,4 +105,21 @@ def test_the_command_line_names_the_format_and_the_fix(tmp_path):
     assert r.returncode != 0
     assert "newer tickvault" in r.stderr and "pip install -U tickvault" in r.stderr
     assert "Traceback" not in r.stderr
+    assert _files(path) == before
+
+
+def test_a_background_compaction_writes_nothing_into_a_newer_table(tmp_path):
+    """The compactor of a process that opened the table before it was upgraded meets the
+    newer format when it next runs: it gives up without recording its error in the
+    database (``_compaction.json``) — the files stay exactly as the newer version left
+    them."""
+    path = tmp_path / "db"
+    db = _db(path)
+    log = path / "prices" / "_log"
+    newest = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+    entry = {"operation": "upsert", "format": FORMAT_VERSION + 1, "add": [], "remove": []}
+    (log / entry_name(newest + 1)).write_text(json.dumps(entry))
+    before = _files(path)
+    db.compact(wait=False)  # the background compactor, as after a commit
+    assert db.wait_for_compaction(timeout=30)
     assert _files(path) == before

@@ -467,7 +467,7 @@ def _ranges_for(info: FileInfo, tickers: Sequence[str]) -> list[tuple[int, int, 
     idx = info.index()
     offsets = info.offsets()
     out = []
-    for t in tickers:
+    for t in dict.fromkeys(tickers):  # a name asked twice is one range
         i = idx.get(t)
         if i is not None:
             out.append((int(offsets[i]), int(offsets[i] + info.ticker_rows[i]), t))

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from ...errors import TickvaultError
+from ...errors import NewerFormat, TickvaultError
 from ..core.snapshot import pinned_files
 from ..core.table import Table
 from . import compaction, vacuum_repair, verify
@@ -293,6 +293,11 @@ class Compactor:
             except compaction.NoRoom as exc:
                 self._wont_fit(str(exc))
                 return committed
+            except NewerFormat as exc:
+                # the table belongs to a newer tickvault: write nothing into it, not even
+                # the error record (``verify`` of this version refuses it anyway)
+                self._refused(exc)
+                return False
             except (TickvaultError, OSError) as exc:
                 self._failed(exc)
                 return False
@@ -347,6 +352,13 @@ class Compactor:
                 message,
             )
         verify.record_error(self.table, message)
+
+    def _refused(self, exc: NewerFormat) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        self.last_error = message
+        if message not in self._logged:
+            self._logged.add(message)
+            log.warning("%s: background compaction refused: %s", self.table.name, exc)
 
     def _succeeded(self) -> None:
         self.last_error = None
