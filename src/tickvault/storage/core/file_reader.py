@@ -530,29 +530,7 @@ def read_file(
         t = pa.concat_tables(parts) if len(parts) != 1 else parts[0]
     else:
         ft = footers.get(key, schema, info)
-        n_groups = ft.meta.num_row_groups
-        if ranges is not None and len(ranges) == 1:
-            # one ticker (the backtest read): its rows are one run, in a run of row groups
-            rgs = np.arange(
-                int(np.searchsorted(ft.rg_end, ranges[0][0], side="right")),
-                int(np.searchsorted(ft.rg_start, ranges[0][1], side="left")),
-            )
-            if start is not None:
-                rgs = rgs[ft.rg_max_ts[rgs] >= start]
-            if end is not None:
-                rgs = rgs[ft.rg_min_ts[rgs] <= end]
-        else:
-            keep = np.ones(n_groups, dtype=bool)
-            if start is not None:
-                keep &= ft.rg_max_ts >= start
-            if end is not None:
-                keep &= ft.rg_min_ts <= end
-            if ranges is not None:
-                sel = np.zeros_like(keep)
-                for a, b in ranges:
-                    sel |= (ft.rg_start < b) & (ft.rg_end > a)
-                keep &= sel
-            rgs = np.flatnonzero(keep)
+        rgs = _row_groups_for(ft, ranges, start, end)
         cols = [c for c in columns if c in ft.names]
         if len(rgs) == 0:
             empty = pa.table({c: pa.array([], type=_type_of(schema, c)) for c in cols})
@@ -563,28 +541,20 @@ def read_file(
         names_from_log = named is not None and series in cols
         if names_from_log:
             cols.remove(series)
-        run = int(rgs[-1]) - int(rgs[0]) + 1 == len(rgs)  # consecutive row groups
-        if run:
-            first, last = int(ft.rg_start[rgs[0]]), int(ft.rg_end[rgs[-1]])
-            many = threads and last - first >= THREADED_DECODE_ROWS
-        else:
+        lo, hi = int(rgs[0]), int(rgs[-1])
+        rows = int(ft.rg_end[hi] - ft.rg_start[lo])  # the rows decoded, when consecutive
+        if hi - lo + 1 != len(rgs):
             rows = int((ft.rg_end[rgs] - ft.rg_start[rgs]).sum())
-            many = threads and rows >= THREADED_DECODE_ROWS
+        many = threads and rows >= THREADED_DECODE_ROWS
         if ft.size is not None and is_ranged(footers.store):
             t = footers.read_row_groups(key, ft, rgs.tolist(), cols)
         else:
             with footers.reader(key, ft.meta) as pf:
-                if len(rgs) == n_groups:
+                if len(rgs) == ft.meta.num_row_groups:
                     t = pf.read(columns=cols, use_threads=many)
                 else:
                     t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=many)
-        counts: list[int] = []
-        if ranges is not None and run and len(ranges) == 1:
-            a, b = max(ranges[0][0], first), min(ranges[0][1], last)
-            if not (a == first and b == last):
-                t = t.slice(a - first, b - a)
-            counts = [b - a]
-        elif ranges is not None:
+        if ranges is not None:
             t, counts = _keep_ranges(t, ranges, ft.rg_start[rgs], ft.rg_end[rgs])
         if names_from_log:
             assert named is not None
@@ -602,6 +572,28 @@ def read_file(
     if mask_t is not None:
         t = t.filter(mask_t)
     return with_late_columns(t, schema, columns)
+
+
+def _row_groups_for(
+    ft: _Footer, ranges: list[tuple[int, int]] | None, start: int | None, end: int | None
+) -> np.ndarray:
+    """The row groups of a file holding rows of the sorted, disjoint row ``ranges`` (every
+    row group when None) whose times may lie in [start, end], ascending."""
+    if ranges is None:
+        rgs = np.arange(ft.meta.num_row_groups)
+    elif not ranges:
+        return np.arange(0)
+    else:  # each range's run of row groups; neighbouring tickers may share a group
+        runs = [
+            np.arange(np.searchsorted(ft.rg_end, a, "right"), np.searchsorted(ft.rg_start, b))
+            for a, b in ranges
+        ]
+        rgs = runs[0] if len(runs) == 1 else np.unique(np.concatenate(runs))
+    if start is not None:
+        rgs = rgs[ft.rg_max_ts[rgs] >= start]
+    if end is not None:
+        rgs = rgs[ft.rg_min_ts[rgs] <= end]
+    return rgs
 
 
 def with_late_columns(t: pa.Table, schema: TableSchema, columns: list[str]) -> pa.Table:
@@ -625,13 +617,11 @@ def _keep_ranges(
     """``t`` holds the rows of the row groups [rg_start[i], rg_end[i]) of a file, in order;
     keep only its rows inside the sorted, disjoint file row ranges ``ranges``, and say how
     many rows of each range were kept (a time bound may have dropped row groups)."""
-    contiguous = bool(np.all(rg_start[1:] == rg_end[:-1]))
-    if contiguous and len(ranges) == 1:  # one ticker: a slice (often all of ``t``)
-        first = int(rg_start[0])
-        a = max(ranges[0][0], first)
-        b = min(ranges[0][1], int(rg_end[-1]))
-        if a == first and b - a == t.num_rows:
-            return t, [b - a]
+    first, last = int(rg_start[0]), int(rg_end[-1])
+    if len(ranges) == 1 and last - first == t.num_rows:  # one ticker, consecutive groups
+        a, b = max(ranges[0][0], first), min(ranges[0][1], last)
+        if a == first and b == last:
+            return t, [b - a]  # often all of ``t``
         return t.slice(a - first, max(b - a, 0)), [max(b - a, 0)]
     # general case: a mask over the rows read, built per row group
     lengths = rg_end - rg_start
