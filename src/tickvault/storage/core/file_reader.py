@@ -538,9 +538,9 @@ def read_file(
         # a read of named tickers knows each row's ticker from the log: that column is
         # made from the ranges, not decoded (a string column costs 2-3x a number column)
         series = schema.series_column
-        names_from_log = named is not None and series in cols
-        if names_from_log:
-            cols.remove(series)
+        at = cols.index(series) if named is not None and series in cols else -1
+        if at >= 0:
+            del cols[at]
         lo, hi = int(rgs[0]), int(rgs[-1])
         rows = int(ft.rg_end[hi] - ft.rg_start[lo])  # the rows decoded, when consecutive
         if hi - lo + 1 != len(rgs):
@@ -556,11 +556,10 @@ def read_file(
                     t = pf.read_row_groups(rgs.tolist(), columns=cols, use_threads=many)
         if ranges is not None:
             t, counts = _keep_ranges(t, ranges, ft.rg_start[rgs], ft.rg_end[rgs])
-        if names_from_log:
+        if at >= 0:
             assert named is not None
             field = schema.arrow_schema.field(series)
-            t = t.append_column(field, _names(named, counts, field.type))
-            t = t.select([c for c in columns if c in ft.names])  # in the order asked for
+            t = t.add_column(at, field, _names(named, counts, field.type))
     mask_t = None
     if start is not None or end is not None:
         ts = t.column(schema.time_column)
