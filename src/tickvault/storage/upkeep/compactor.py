@@ -293,11 +293,6 @@ class Compactor:
             except compaction.NoRoom as exc:
                 self._wont_fit(str(exc))
                 return committed
-            except NewerFormat as exc:
-                # the table belongs to a newer tickvault: write nothing into it, not even
-                # the error record (``verify`` of this version refuses it anyway)
-                self._refused(exc)
-                return False
             except (TickvaultError, OSError) as exc:
                 self._failed(exc)
                 return False
@@ -351,14 +346,10 @@ class Compactor:
                 self.table.name,
                 message,
             )
-        verify.record_error(self.table, message)
-
-    def _refused(self, exc: NewerFormat) -> None:
-        message = f"{type(exc).__name__}: {exc}"
-        self.last_error = message
-        if message not in self._logged:
-            self._logged.add(message)
-            log.warning("%s: background compaction refused: %s", self.table.name, exc)
+        if not isinstance(exc, NewerFormat):
+            # (a table of a newer tickvault gets nothing written into it, not even this
+            # record: ``verify`` of this version refuses the table anyway)
+            verify.record_error(self.table, message)
 
     def _succeeded(self) -> None:
         self.last_error = None
