@@ -29,6 +29,24 @@ def _db(path: Path, **options: object) -> ParquetDB:
     return db
 
 
+def _append_newer_entry(path: Path) -> None:
+    """Publish, as the next version of ``prices``, an entry in the next log format."""
+    log = path / "prices" / "_log"
+    newest = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+    entry = {"operation": "upsert", "format": FORMAT_VERSION + 1, "add": [], "remove": []}
+    (log / entry_name(newest + 1)).write_text(json.dumps(entry))
+
+
+def _set_created_format(path: Path, value: object) -> object:
+    """Make version 0 of ``prices`` say its format is ``value``; the format it said."""
+    first = path / "prices" / "_log" / entry_name(0)
+    entry = json.loads(first.read_text())
+    was = entry["meta"]["format"]
+    entry["meta"]["format"] = value
+    first.write_text(json.dumps(entry))
+    return was
+
+
 def _refused(path: Path, newer: int) -> None:
     before = _files(path)
     db = ParquetDB(path, fsync=False, auto_compact=False)
@@ -48,10 +66,7 @@ def test_an_entry_of_a_newer_format_is_refused_by_reads_and_writes(tmp_path):
     path = tmp_path / "db"
     db = _db(path)
     assert len(db.read_table("prices")) == 13
-    log = path / "prices" / "_log"
-    newest = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
-    entry = {"operation": "upsert", "format": FORMAT_VERSION + 1, "add": [], "remove": []}
-    (log / entry_name(newest + 1)).write_text(json.dumps(entry))
+    _append_newer_entry(path)
     # a handle that had read the older versions meets the entry on its next refresh
     with pytest.raises(NewerFormat):
         db.read_table("prices")
@@ -61,11 +76,7 @@ def test_an_entry_of_a_newer_format_is_refused_by_reads_and_writes(tmp_path):
 def test_a_table_created_in_a_newer_format_is_refused(tmp_path):
     path = tmp_path / "db"
     _db(path)
-    first = path / "prices" / "_log" / entry_name(0)
-    entry = json.loads(first.read_text())
-    assert entry["meta"]["format"] == FORMAT_VERSION  # what this version writes
-    entry["meta"]["format"] = FORMAT_VERSION + 2
-    first.write_text(json.dumps(entry))
+    assert _set_created_format(path, FORMAT_VERSION + 2) == FORMAT_VERSION  # as written
     _refused(path, FORMAT_VERSION + 2)
 
 
@@ -83,10 +94,7 @@ def test_a_checkpoint_of_a_newer_format_is_refused_not_skipped(tmp_path):
 def test_a_format_that_is_not_a_number_is_reported_as_damage(tmp_path):
     path = tmp_path / "db"
     _db(path)
-    first = path / "prices" / "_log" / entry_name(0)
-    entry = json.loads(first.read_text())
-    entry["meta"]["format"] = "2.0-beta"
-    first.write_text(json.dumps(entry))
+    _set_created_format(path, "2.0-beta")
     from tickvault import CorruptDatabaseError
 
     with pytest.raises(CorruptDatabaseError, match=r"'2\.0-beta' is not a whole number"):
@@ -96,10 +104,7 @@ def test_a_format_that_is_not_a_number_is_reported_as_damage(tmp_path):
 def test_the_command_line_names_the_format_and_the_fix(tmp_path):
     path = tmp_path / "db"
     _db(path)
-    log = path / "prices" / "_log"
-    newest = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
-    entry = {"operation": "upsert", "format": FORMAT_VERSION + 1, "add": [], "remove": []}
-    (log / entry_name(newest + 1)).write_text(json.dumps(entry))
+    _append_newer_entry(path)
     before = _files(path)
     r = tv("query", "SELECT count(*) FROM prices", db=path)
     assert r.returncode != 0
@@ -115,10 +120,7 @@ def test_a_background_compaction_writes_nothing_into_a_newer_table(tmp_path):
     them."""
     path = tmp_path / "db"
     db = _db(path)
-    log = path / "prices" / "_log"
-    newest = max(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
-    entry = {"operation": "upsert", "format": FORMAT_VERSION + 1, "add": [], "remove": []}
-    (log / entry_name(newest + 1)).write_text(json.dumps(entry))
+    _append_newer_entry(path)
     before = _files(path)
     db.compact(wait=False)  # the background compactor, as after a commit
     assert db.wait_for_compaction(timeout=30)
