@@ -156,12 +156,14 @@ def _runs_by_period(runs: Runs, starts: np.ndarray, change: np.ndarray) -> dict[
     ends = np.append(cuts[1:], len(starts))
     ticker = np.searchsorted(runs.starts, cuts, side="right") - 1
     period = starts[cuts]
+    order = np.argsort(period, kind="stable")  # the intervals grouped by period, in order
+    bounds = np.flatnonzero(np.diff(period[order])) + 1
     out: dict[int, Runs] = {}
-    for p in np.unique(period).tolist():
-        mine = np.flatnonzero(period == p)
+    for mine in np.split(order, bounds):
         lengths = ends[mine] - cuts[mine]
         piece_ends = np.cumsum(lengths)
-        out[p] = Runs(runs.values.take(pa.array(ticker[mine])), piece_ends - lengths, piece_ends)
+        values = runs.values.take(pa.array(ticker[mine]))
+        out[int(period[mine[0]])] = Runs(values, piece_ends - lengths, piece_ends)
     return out
 
 
