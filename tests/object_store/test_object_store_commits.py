@@ -211,11 +211,14 @@ def test_a_url_database_pickles_and_shows_no_userinfo():
 def test_a_slow_listing_never_slows_commits_reads_or_opening(url):
     """Listing a prefix is slow and paged on a real bucket, and a 10,000-version log would
     take many pages: opening, committing, reading, watermarks and history find the log by
-    its checkpoint hint and probe forward with GETs, so they never list. Only verify and
-    vacuum (which look for orphans) list, and they still answer correctly."""
+    its checkpoint hint, so they never list the log. A new handle asks only for the names
+    after its checkpoint (S3's start-after: one page, at most a checkpoint interval of
+    entries) to fetch those entries at once. Only verify and vacuum (which look for
+    orphans) list, and they still answer correctly."""
 
     class SlowList(ObjectStore):
         listed: list[str] = []  # noqa: RUF012
+        tails: list[int] = []  # noqa: RUF012  (names each start-after listing returned)
 
         def _list(self, prefix):
             self.listed.append(prefix)
@@ -223,6 +226,11 @@ def test_a_slow_listing_never_slows_commits_reads_or_opening(url):
 
             time.sleep(0.3)  # one slow page
             return super()._list(prefix)
+
+        def _list_after(self, prefix, offset):
+            out = super()._list_after(prefix, offset)
+            self.tails.append(len(out))
+            return out
 
     store = SlowList(url)
     db = ParquetDB(store=store, checkpoint_interval=3, auto_vacuum=False)
@@ -239,7 +247,10 @@ def test_a_slow_listing_never_slows_commits_reads_or_opening(url):
     assert fresh.read_table(version=5)["close"].max() == 5.0  # checkpoint 3 + 2 entries
     assert fresh.read_table(version=2)["close"].max() == 2.0  # replayed from version 0
     fresh.upsert_prices(arrow_bars(["CCC"], [9], 5.0))
-    assert store.listed == []  # no listing on any of the paths above
+    assert store.listed == []  # no listing of the log on any of the paths above
+    # new handles (this one, the background compactor's) list only the names after
+    # checkpoint 9: one request each, a few names
+    assert store.tails and all(n <= 3 for n in store.tails)
     assert fresh.verify().ok and store.listed  # verify lists (orphan check) and is right
     store.listed.clear()
     assert fresh.vacuum(dry_run=True, retention=0).files and store.listed

@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...errors import CorruptDatabaseError, VersionNotFound
 from .state import TableState, check_format
-from .store import Store, join
+from .store import LocalStore, Store, join
 
 log = logging.getLogger(__name__)
 
 LOG_DIR = "_log"
 CHECKPOINT_HINT = "_last_checkpoint"
+
+#: log entries fetched at once from an object store, where each GET is a round trip
+PARALLEL_GETS = 16
 
 
 def entry_name(version: int) -> str:
@@ -50,6 +55,9 @@ class LogStore:
         #: looks there first, so it needs no listing (slow and paged on a bucket)
         self.checkpoint_interval = checkpoint_interval
         self.prefix = join(table, LOG_DIR)
+        #: every read is a round trip (an object store): a new handle lists the entries
+        #: after its checkpoint and fetches them in parallel instead of one after another
+        self.remote = not isinstance(store, LocalStore)
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
@@ -96,13 +104,7 @@ class LogStore:
         return sorted(out)
 
     def list_checkpoints(self) -> list[int]:
-        out = []
-        for name in self.names():
-            if name.endswith(".checkpoint.json"):
-                stem = name[: -len(".checkpoint.json")]
-                if stem.isdigit():
-                    out.append(int(stem))
-        return sorted(out)
+        return _checkpoints(self.names())
 
     def read_checkpoint(self, version: int) -> TableState | None:
         key = self.key(checkpoint_name(version))
@@ -125,19 +127,37 @@ class LogStore:
 
     def load(self, upto: int | None = None, base: TableState | None = None) -> TableState:
         """The state at version ``upto`` (None: the newest), from ``base`` if given."""
-        state = base.copy() if base is not None else None
-        if state is None or state.version < 0 or (upto is not None and upto < state.version):
-            state = self._start_state(upto)
-        elif upto is None or upto > state.version:
+        listing: list[str] | None = None
+        fresh = base is None or base.version < 0 or (upto is not None and upto < base.version)
+        if fresh or base is None:
+            state, listing = self._start_state(upto)
+        else:
+            state = base.copy()
+        if not fresh and (upto is None or upto > state.version):
             nxt = self.read_entry(state.version + 1)
             if nxt is None and upto is None:
                 return state  # nothing new (asked once: the loop below would ask again)
             if nxt is not None:  # new commits: if far behind, jump to the newest checkpoint
                 hint = self.checkpoint_hint()
                 if hint is not None and hint > state.version and (upto is None or hint <= upto):
-                    state = self._start_state(upto)
+                    state, listing = self._start_state(upto)
+                    fresh = True
                 else:
                     state.apply(state.version + 1, nxt)
+        if fresh and self.remote:
+            # one LIST (or the version asked for) says which entries follow the start;
+            # fetched together, they cost one round trip instead of one each
+            versions: Sequence[int]
+            if upto is None:
+                versions = self._listed_after(state.version, listing)
+            else:
+                versions = range(state.version + 1, upto + 1)
+            for v, entry in zip(versions, self._read_entries(versions), strict=False):
+                if entry is None:
+                    break
+                state.apply(v, entry)
+            if upto is None:
+                return state  # the listing was the newest this load can see
         v = state.version + 1
         while upto is None or v <= upto:
             entry = self.read_entry(v)
@@ -153,27 +173,60 @@ class LogStore:
             )
         return state
 
-    def _start_state(self, upto: int | None) -> TableState:
+    def _listed_after(self, version: int, listing: list[str] | None) -> list[int]:
+        """The entries after ``version`` that one listing shows, up to the first gap."""
+        after = entry_name(version) if version >= 0 else ""
+        names = (
+            sorted(n for n in listing if n > after)
+            if listing is not None
+            else self.store.list_after(self.prefix, after)
+        )
+        present = {int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()}
+        out = []
+        v = version + 1
+        while v in present:
+            out.append(v)
+            v += 1
+        return out
+
+    def _read_entries(self, versions: Sequence[int]) -> Iterator[dict[str, Any] | None]:
+        """The entries of ``versions``, in order, up to the first missing one (None),
+        fetched ``PARALLEL_GETS`` at a time (so a version asked for far past the newest
+        costs a few 404s, not one per version)."""
+        if len(versions) <= 1:
+            yield from map(self.read_entry, versions)
+            return
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_GETS, len(versions))) as ex:
+            for i in range(0, len(versions), PARALLEL_GETS):
+                for entry in ex.map(self.read_entry, versions[i : i + PARALLEL_GETS]):
+                    yield entry
+                    if entry is None:
+                        return
+
+    def _start_state(self, upto: int | None) -> tuple[TableState, list[str] | None]:
+        """The newest checkpoint at or below ``upto`` (an empty state if there is none),
+        and the log folder's names if finding it needed a listing."""
         hint = self.checkpoint_hint()
         if hint is not None and (upto is None or hint <= upto):
             st = self.read_checkpoint(hint)
             if st is not None:
-                return st
+                return st, None
         n = self.checkpoint_interval
         if upto is not None and n and hint is not None:  # an old version of a long log
             below = upto - upto % n
             if below == 0 and self.store.exists(self.key(entry_name(0))):
-                return TableState()  # before the first checkpoint: replay from version 0
+                return TableState(), None  # before the first checkpoint: from version 0
             for c in (below, below - n):  # where checkpoints are at this handle's interval
                 st = self.read_checkpoint(c) if c > 0 else None
                 if st is not None:
-                    return st
-        for c in reversed(self.list_checkpoints()):
+                    return st, None
+        names = self.names()
+        for c in reversed(_checkpoints(names)):
             if upto is None or c <= upto:
                 st = self.read_checkpoint(c)
                 if st is not None:
-                    return st
-        return TableState()
+                    return st, names
+        return TableState(), names
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -201,3 +254,14 @@ class LogStore:
         if current is None or current < state.version:
             hint = json.dumps({"version": state.version}).encode()
             self.store.put(self.key(CHECKPOINT_HINT), hint)
+
+
+def _checkpoints(names: list[str]) -> list[int]:
+    """The versions of the checkpoints among a log folder's ``names``, sorted."""
+    out = []
+    for name in names:
+        if name.endswith(".checkpoint.json"):
+            stem = name[: -len(".checkpoint.json")]
+            if stem.isdigit():
+                out.append(int(stem))
+    return sorted(out)

@@ -335,6 +335,12 @@ class ObjectStore(Store):
         self._count("list")
         return dict(obstore.list_with_delimiter(self.inner, prefix))
 
+    def _list_after(self, prefix: str, offset: str) -> list[str]:
+        """Paths under ``prefix`` after ``offset`` (S3's start-after)."""
+        self._count("list")
+        stream = obstore.list(self.inner, prefix, offset=offset, chunk_size=1000)
+        return [o["path"] for batch in stream for o in batch]
+
     def _delete(self, key: str) -> None:
         self._count("delete")
         obstore.delete(self.inner, key)
@@ -404,6 +410,17 @@ class ObjectStore(Store):
         f = RangedFile(self, key)
         f.prefetch()  # FileNotFoundError now, as other stores raise it
         return pa.PythonFile(f, mode="r")
+
+    def list_after(self, prefix: str, after: str) -> list[str]:
+        base = prefix.strip("/")
+        if not base:
+            return super().list_after(prefix, after)
+        try:
+            paths = self._retrying("LIST", base, lambda: self._list_after(base, f"{base}/{after}"))
+        except FileNotFoundError:
+            return []
+        cut = len(base) + 1
+        return sorted(n for n in (p[cut:] for p in paths) if n and "/" not in n and n > after)
 
     def list(self, prefix: str) -> list[str]:
         base = prefix.strip("/")

@@ -79,6 +79,12 @@ class Store(abc.ABC):
     def get_range(self, key: str, start: int, length: int) -> bytes:
         """``length`` bytes from offset ``start`` (fewer at the end of the object)."""
 
+    def list_after(self, prefix: str, after: str) -> list[str]:
+        """Names of the objects directly under ``prefix`` that sort after ``after``,
+        sorted. An object store asks for exactly those (one request for a short tail of a
+        long folder, where :meth:`list` would page through all of it)."""
+        return sorted(n for n in self.list(prefix) if n > after)
+
     @abc.abstractmethod
     def list(self, prefix: str) -> list[str]:
         """Names of the objects and folders directly under ``prefix`` ('' is the root),

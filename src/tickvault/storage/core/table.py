@@ -35,6 +35,9 @@ from .store import LocalStore, Store
 
 log = logging.getLogger(__name__)
 
+#: files of one read fetched at once from an object store (each is one or two round trips)
+REMOTE_READERS = 16
+
 
 class Table:
     """A table: pinned states, the commit loop, file writes and read_merge. Thread-safe."""
@@ -172,9 +175,14 @@ class Table:
     # -- reads -----------------------------------------------------------------------------
 
     def _executor(self) -> ThreadPoolExecutor:
+        """The threads that read a query's files: as many as cores (up to 4) on a local
+        disk, where decoding is the work; ``REMOTE_READERS`` on a bucket, where each file
+        is round trips (a footer, its row groups) that wait on the network, not a core."""
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2))
+                local = isinstance(self.store, LocalStore)
+                n = min(4, os.cpu_count() or 2) if local else REMOTE_READERS
+                self._pool = ThreadPoolExecutor(max_workers=n)
             return self._pool
 
     def close(self) -> None:
