@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -93,6 +94,8 @@ class Validated:
     table: str
     data: pa.Table
     runs: Runs
+    #: some timestamps were local midnights stored as their dates (decision 025)
+    dated: bool = False
 
     @property
     def num_rows(self) -> int:
@@ -165,13 +168,27 @@ class TableSchema:
 
     def validated(self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE) -> Validated:
         """:meth:`validate`, as a :class:`Validated` batch that storage writes as is."""
-        table, runs = self.validate_runs(data, max_future=max_future)
-        return Validated(self.name, table, runs)
+        data, dated = self._local_dates(data)
+        table, runs = self._validate_runs(data, max_future=max_future)
+        return Validated(self.name, table, runs, dated)
 
     def validate_runs(
         self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE
     ) -> tuple[pa.Table, Runs]:
         """:meth:`validate`, also returning the runs of the series column of the result."""
+        return self._validate_runs(self._local_dates(data)[0], max_future=max_future)
+
+    def _local_dates(self, data: Any) -> tuple[Any, bool]:
+        """Daily bars given at midnight of their own zone as their dates (decision 025);
+        and whether any were."""
+        if self.interval != "1d":
+            return data, False
+        out = local_midnights_to_dates(data, self.time_column)
+        return out, out is not data
+
+    def _validate_runs(
+        self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE
+    ) -> tuple[pa.Table, Runs]:
         table = frame_to_arrow(data, self.name, self.columns, self.key)
         self.check_columns(table)
         if table.num_rows == 0:
@@ -343,6 +360,51 @@ def _check_prices(table: pa.Table, schema: TableSchema) -> None:
     _check_extras(table, key, h, lo)
     if schema.grid_seconds:
         _check_grid(table, schema)
+
+
+DAY_NS = 86_400 * 1_000_000_000
+
+
+def local_midnights_to_dates(data: Any, column: str) -> Any:
+    """``data`` with each time-zone-aware ``column`` value at midnight of its own zone
+    replaced by that date at 00:00 UTC: a daily bar of 2024-03-01 from a New York
+    exchange arrives as ``2024-03-01 00:00-05:00`` (yfinance, pandas-datareader) and is
+    the bar of 2024-03-01, not one stamped 05:00 on it. Other values are left as they are
+    (UTC values, naive values, other times of day). The caller's frame is not changed."""
+    if isinstance(data, pd.DataFrame):
+        if column not in data.columns and column in [n for n in data.index.names if n]:
+            data = data.reset_index()
+        if column not in data.columns:
+            return data
+        s = data[column]
+        if not isinstance(s.dtype, pd.DatetimeTZDtype) or _is_utc(str(s.dtype.tz)):
+            return data
+        wall = s.dt.tz_localize(None)
+        midnight = (wall == wall.dt.normalize()).to_numpy(dtype=bool)
+        if not midnight.any():
+            return data
+        out = s.dt.tz_convert("UTC").where(~midnight, wall.dt.tz_localize("UTC"))
+        return data.assign(**{column: out})
+    if isinstance(data, (pa.Table, pa.RecordBatch)) and column in data.schema.names:
+        typ = data.schema.field(column).type
+        if not pa.types.is_timestamp(typ) or typ.tz is None or _is_utc(typ.tz):
+            return data
+        arr = data.column(column)
+        unit = pa.timestamp(typ.unit)
+        wall = pc.local_timestamp(arr).cast(pa.int64())
+        per_day = DAY_NS // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[typ.unit]
+        midnight = pc.equal(pc.multiply(pc.divide(wall, per_day), per_day), wall)
+        values = pc.if_else(midnight, wall, arr.cast(unit).cast(pa.int64()))
+        fixed = values.cast(unit).cast(pa.timestamp(typ.unit, "UTC"))
+        i = data.schema.names.index(column)
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        return data.set_column(i, pa.field(column, fixed.type), fixed)
+    return data
+
+
+def _is_utc(tz: str) -> bool:
+    return tz.upper() in ("UTC", "ETC/UTC", "+00:00", "Z", "GMT", "ETC/GMT")
 
 
 def _check_extras(table: pa.Table, key: tuple[str, ...], h: np.ndarray, lo: np.ndarray) -> None:

@@ -235,11 +235,14 @@ def test_bars_stamped_in_exchange_time_or_utc(db):
 
 
 def test_tokyo_bar_stamped_in_local_time(db):
-    # Friday's Tokyo bar stamped at local midnight is 15:00 UTC on Thursday
+    # Friday's Tokyo bar stamped at local midnight (15:00 UTC on Thursday) is Friday's
+    # bar: the daily table stores its date (decision 025), not Thursday afternoon
     write(db, T7203=pd.Timestamp("2024-07-12 00:00", tz="Asia/Tokyo"))
+    stored = db.read_table(tickers="T7203")["timestamp"].iloc[-1]
+    assert stored == pd.Timestamp("2024-07-12", tz="UTC")
     # Tokyo closes 15:30 JST = 06:30 UTC (15:00 before November 2024)
     assert ages(db, "2024-07-12T07:00Z", "XTKS") == {"T7203": 0}
-    assert ages(db, "2024-07-12T07:00Z", None) == {"T7203": 1}  # calendar days in UTC
+    assert ages(db, "2024-07-12T07:00Z", None) == {"T7203": 0}  # calendar days in UTC
     # 15 July is a Japanese holiday (Marine Day): Tuesday's close is the first one missed
     assert ages(db, "2024-07-15T12:00Z", "XTKS") == {"T7203": 0}
     assert ages(db, "2024-07-16T07:00Z", "XTKS") == {"T7203": 1}

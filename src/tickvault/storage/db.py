@@ -29,7 +29,7 @@ from ..errors import (
 from ..formats import iso_utc, plain_number
 from ..future_bars import future_warnings, max_future_seconds
 from ..modes import prices_table
-from ..schema import TableSchema, Validated, get_schema, table_names
+from ..schema import DAY_NS, TableSchema, Validated, get_schema, table_names
 from ..tickers import check_known, normalize
 from ..times import TimeLike, check_order, now_iso, parse_strict, to_ns
 from .core.as_of import resolve as as_of_version
@@ -227,11 +227,49 @@ class ParquetDB:
                 raise ValidationError(
                     f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
                 )
+            if data.dated:
+                self._check_dated(t, data)
             return data
         batch = t.schema.validated(data, max_future=max_future_seconds(t.opts.max_future))
         if t.name == "actions" and batch.num_rows:
             self._check_dividends(batch.data)
+        if batch.dated:
+            self._check_dated(t, batch)
         return batch
+
+    def _check_dated(self, t: Table, batch: Validated) -> None:
+        """A batch whose local midnights became dates (decision 025) must not put a second
+        bar on a date a ticker already has at another time of day: bars written before
+        that decision (yfinance frames: 04:00 or 05:00 UTC) stay as they were stamped, so a
+        ticker whose first or last stored bar is not at 00:00 UTC and whose dated rows
+        reach back into its history is refused, with how to restamp its bars (nothing is
+        written)."""
+        snap = self.snapshot(t.name)
+        marks, firsts = snap.watermarks(), snap.first_timestamps()
+        ts = batch.data.column(t.schema.time_column).cast(pa.int64()).to_numpy()
+        runs = batch.runs
+        for name, a, b in zip(runs.values.to_pylist(), runs.starts, runs.ends, strict=True):
+            mark, first = marks.get(name), firsts.get(name)
+            if mark is None or first is None:
+                continue
+            stamped = [x for x in (mark, first) if x.value % DAY_NS != 0]
+            if not stamped:
+                continue
+            rows = ts[a:b]
+            hit = (rows % DAY_NS == 0) & (rows <= mark.value)
+            if hit.any():
+                day = pd.Timestamp(int(rows[np.argmax(hit)]), tz="UTC").date()
+                raise ValidationError(
+                    f"column {t.schema.time_column!r}: {name}'s stored daily bars are stamped "
+                    f"at {stamped[0]:%H:%M} UTC (e.g. {stamped[0]:%Y-%m-%d %H:%M} UTC), and this "
+                    f"batch's bar of {day} is given as its date (a midnight of its time "
+                    f"zone, decision 025): it would be a second bar for {day}. Restamp "
+                    f"{name}'s stored bars as dates first, e.g. df = db.read_table("
+                    f"tickers='{name}'); db.delete(tickers='{name}', dry_run=False); "
+                    f"db.upsert_prices(df.assign(timestamp=df.timestamp.dt.tz_convert("
+                    f"'America/New_York'))) with the exchange's zone; nothing was written",
+                    column=t.schema.time_column,
+                )
 
     def _check_dividends(self, actions: pa.Table) -> None:
         """A dividend must be smaller than the close of its ticker's last stored bar before
