@@ -38,8 +38,18 @@ def source_options(pairs: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+#: what separates tickers in a file or in one argument ("AAPL,MSFT"): no ticker holds one
+_SEPARATORS = r"[\s,;]+"
+
+
 def read_tickers(args: argparse.Namespace) -> list[str]:
-    tickers = list(getattr(args, "tickers", None) or [])
+    """The tickers of the positional arguments and ``--tickers-file`` (one argument may
+    list several: ``AAPL,MSFT``). A file that names none is refused: for a command whose
+    tickers are optional, no tickers means every ticker, which an empty list produced by a
+    script must not silently become."""
+    tickers = [
+        t for arg in getattr(args, "tickers", None) or [] for t in re.split(_SEPARATORS, arg) if t
+    ]
     path = getattr(args, "tickers_file", None)
     if path:
         try:
@@ -47,9 +57,19 @@ def read_tickers(args: argparse.Namespace) -> list[str]:
         except OSError as exc:
             raise UsageError(f"--tickers-file {path!r}: {exc.strerror or exc}") from None
         text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not a ticker
-        for line in text.splitlines():
-            line = line.split("#", 1)[0]
-            tickers.extend(t for t in re.split(r"[\s,;]+", line) if t)
+        listed = [
+            t
+            for line in text.splitlines()
+            for t in re.split(_SEPARATORS, line.split("#", 1)[0])
+            if t
+        ]
+        if not listed:
+            raise UsageError(
+                f"--tickers-file {path!r} names no tickers (it is empty or holds only "
+                f"comments); list one per line (e.g. AAPL), or leave the option out to mean "
+                f"every ticker"
+            )
+        tickers.extend(listed)
     from ..tickers import normalize_all
 
     return [t for t in normalize_all(tickers) if t]
