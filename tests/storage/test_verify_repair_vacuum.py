@@ -102,6 +102,37 @@ def test_orphans_do_not_fail_verify_and_vacuum_respects_retention(db, bars, db_p
     assert db.verify().ok and len(db.read_table()) == 5
 
 
+def test_vacuum_keeps_young_orphans_and_a_live_writers_temporary_files(db, bars, db_path):
+    """``vacuum --retention 0 --apply`` next to a running backfill deleted the temporary
+    file it was writing, and the backfill failed (new-user trial); an uncommitted file
+    may also be about to be committed. Orphans younger than an hour stay unless
+    ``force``; a temporary file of a process alive on this machine stays even then."""
+    import subprocess
+    import sys
+
+    db.upsert_prices(bars(["AAPL"], periods=5))
+    folder = db_path / "prices"
+    orphan = folder / "part-uncommitted.parquet"
+    pq.write_table(pq.read_table(folder / live_files(db)[0]), orphan)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    mine = folder / f".part-a.parquet.{os.getpid()}.0123456789ab.tmp"
+    gone = folder / f".part-b.parquet.{int(dead.stdout)}.0123456789ab.tmp"
+    for f in (mine, gone):
+        f.write_bytes(b"half a file")
+    # a writer is writing `mine` while vacuum runs with no retention
+    with db._table("prices").store.writer("prices/part-live.parquet") as sink:
+        sink.write(b"in flight")
+        report = db.vacuum(dry_run=False, retention=0)
+        assert report.files == [] and orphan.exists() and mine.exists() and gone.exists()
+        report = db.vacuum(dry_run=False, retention=0, force=True)
+        # forced: the orphan and the dead writer's file go; the living writers' stay
+        assert sorted(report.files) == sorted([f"prices/{orphan.name}", f"prices/{gone.name}"])
+        assert mine.exists() and len(list(folder.glob(".part-live.parquet.*.tmp"))) == 1
+    assert (folder / "part-live.parquet").read_bytes() == b"in flight"  # the writer finished
+    assert db.verify().ok and len(db.read_table()) == 5
+
+
 def test_vacuum_removes_compacted_files_only_after_retention(db_path, bars):
     db = ParquetDB(db_path, auto_compact=False)
     for i in range(3):

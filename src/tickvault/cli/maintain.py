@@ -115,7 +115,9 @@ def cmd_compact(args: argparse.Namespace, out: Output) -> int:
 def cmd_vacuum(args: argparse.Namespace, out: Output) -> int:
     """Delete files no version needs; a dry run unless --apply (``db.vacuum``)."""
     db = open_db(args)
-    report = db.vacuum(dry_run=not args.apply, retention=args.retention, table=args.table)
+    report = db.vacuum(
+        dry_run=not args.apply, retention=args.retention, table=args.table, force=args.force
+    )
     if out.json:
         out.data(report.to_dict())
         return EXIT_OK
@@ -125,8 +127,10 @@ def cmd_vacuum(args: argparse.Namespace, out: Output) -> int:
     out.print(f"{verb} {len(report.files)} file(s), {human_bytes(report.bytes)}")
     if report.kept_recent:
         out.note(
-            f"kept {len(report.kept_recent)} recent file(s) younger than the retention "
-            f"(--retention 0 to include them)"
+            f"kept {len(report.kept_recent)} recent file(s): younger than the retention "
+            f"(--retention 0 to include them), or written in the last hour and not "
+            f"committed yet (a running writer may be about to commit them; --force if "
+            f"none is running)"
         )
     if report.dry_run and report.files:
         out.note("this was a dry run: add --apply to delete")
@@ -162,5 +166,12 @@ def add_commands(commands: Commands) -> None:
         default=None,
         metavar="AGE",
         help="keep files younger than AGE, e.g. 0, 30m, 1h, 2d (default: 1h)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="no writer is running (e.g. after a crash): also delete uncommitted files "
+        "younger than an hour (kept by default: a running writer may be about to commit "
+        "them)",
     )
     p.add_argument("--table", metavar="NAME", help="only this table (default: all)")

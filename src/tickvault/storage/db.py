@@ -829,17 +829,22 @@ class ParquetDB:
         dry_run: bool = True,
         retention: dt.timedelta | float | None = None,
         table: str | None = None,
+        force: bool = False,
     ) -> VacuumReport:
-        """List (dry run) or delete files no version needs any more: orphans of crashed
-        writers and files removed by compaction, once older than ``retention`` (a
-        ``timedelta`` or seconds; default: the database's ``retention`` option, 1 hour).
-        Files that a snapshot open in this process reads are kept."""
+        """List (dry run) or delete files no version needs any more: files removed by
+        compaction once older than ``retention`` (a ``timedelta`` or seconds; default: the
+        database's ``retention`` option, 1 hour), and orphans of crashed writers once older
+        than that and than an hour — a running writer may be about to commit them.
+        ``force=True`` (no writer is running, e.g. after a crash) takes orphans at the
+        retention alone; a temporary file of a process still running on this machine is
+        kept either way. Files that a snapshot open in this process reads are kept."""
         keep = self.options.retention_seconds if retention is None else seconds(retention)
         return vacuum_repair.vacuum(
             self._tables_named(table),
             dry_run=dry_run,
             retention=keep,
             pinned=pinned_files,
+            force=force,
         )
 
     def repair(self, *, dry_run: bool = True, table: str | None = None) -> RepairReport:

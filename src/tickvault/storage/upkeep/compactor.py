@@ -52,9 +52,6 @@ log = logging.getLogger(__name__)
 EXIT_WAIT_SECONDS = 1.0
 #: An idle worker thread ends after this long; the next request starts a new one.
 IDLE_SECONDS = 30.0
-#: Orphans (files no commit ever referenced) younger than this are never reclaimed
-#: automatically, whatever the retention: a writer may be about to commit them.
-ORPHAN_MIN_AGE = 3600.0
 #: While a foreground write of this process is in progress, a background compaction waits
 #: at its next safe point for it to end — never longer than this at a time.
 MAX_PAUSE_SECONDS = 1.0
@@ -371,8 +368,8 @@ class Compactor:
 
     def reclaim(self) -> vacuum_repair.VacuumReport | None:
         """Delete what compaction superseded once it is older than the retention (the rules
-        of ``vacuum``; orphans only after :data:`ORPHAN_MIN_AGE`; files of open snapshots
-        kept). Errors are logged, not raised. None if it failed."""
+        of ``vacuum``; orphans only after ``vacuum_repair.ORPHAN_MIN_AGE``; files of open
+        snapshots kept). Errors are logged, not raised. None if it failed."""
         opts = self.table.opts
         report = vacuum_repair.VacuumReport(dry_run=False)
         self.swept = True
@@ -382,7 +379,7 @@ class Compactor:
                     self.table,
                     report,
                     retention=opts.retention_seconds,
-                    orphan_age=max(opts.retention_seconds, ORPHAN_MIN_AGE),
+                    orphan_age=max(opts.retention_seconds, vacuum_repair.ORPHAN_MIN_AGE),
                     removed_at=lambda: self._removals.update(self.table),
                     pinned=pinned_files(self.table),
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -64,21 +65,30 @@ class RemovalIndex:
         return self.removed_at
 
 
+#: Orphans (files no commit references yet) younger than this are kept whatever the
+#: retention, unless the caller says no writer is running (``force``): a writer may be
+#: about to commit them (a bulk load commits its files when the last one is written), and
+#: a temporary file may be one a writer is writing now.
+ORPHAN_MIN_AGE = 3600.0
+
+
 def vacuum(
     tables: Sequence[Table],
     *,
     dry_run: bool,
     retention: float,
     pinned: Callable[[Table], set[str]] = lambda t: set(),
+    force: bool = False,
 ) -> VacuumReport:
-    """List or delete what no version within ``retention`` seconds needs, in ``tables``."""
+    """List or delete what no version within ``retention`` seconds needs, in ``tables``;
+    orphans only once :data:`ORPHAN_MIN_AGE` old too, unless ``force``."""
     report = VacuumReport(dry_run=dry_run)
     for t in tables:
         vacuum_table(
             t,
             report,
             retention=retention,
-            orphan_age=retention,
+            orphan_age=retention if force else max(retention, ORPHAN_MIN_AGE),
             removed_at=RemovalIndex().update(t),
             pinned=pinned(t),
         )
@@ -122,11 +132,11 @@ def vacuum_table(
             else:
                 candidates.append((entry, entry, _mtime(t, entry), orphan_age))
         elif t.store.is_temporary(entry):
-            candidates.append((entry, entry, _mtime(t, entry), orphan_age))
+            candidates.append((entry, entry, _mtime(t, entry), _temp_age(entry, orphan_age)))
     for entry in log_listing:
         if t.store.is_temporary(entry):
             rel = f"{LOG_DIR}/{entry}"
-            candidates.append((rel, entry, _mtime(t, rel), orphan_age))
+            candidates.append((rel, entry, _mtime(t, rel), _temp_age(entry, orphan_age)))
     candidates += _superseded_checkpoints(t, log_listing, retention)
     next_due: float | None = None
     for rel, entry, stamp, keep in sorted(candidates):
@@ -148,6 +158,31 @@ def vacuum_table(
             t.store.delete(t.key(rel))
             removed_at.pop(entry, None)
     return next_due
+
+
+def _temp_age(name: str, orphan_age: float) -> float:
+    """How old a temporary file must be to go: a local writer names its temporary files
+    ``.<final>.<pid>.<token>.tmp``; while that process lives on this machine it may be
+    writing the file, so it is kept (:data:`ORPHAN_MIN_AGE` at least, ``force`` or not —
+    deleting it would make the writer fail)."""
+    parts = name.split(".")
+    pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+    if pid is not None and _alive(pid):
+        return max(orphan_age, ORPHAN_MIN_AGE)
+    return orphan_age
+
+
+def _alive(pid: int) -> bool:
+    """Is process ``pid`` running on this machine?"""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else
+    return True
 
 
 def _superseded_checkpoints(
