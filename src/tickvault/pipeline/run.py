@@ -109,6 +109,7 @@ class Run:
         )
         self.ledger = Ledger(report, progress=options.progress, on_progress=options.on_progress)
         self.verifier = Verifier(db, table)
+        self._writer: Writer | None = None
 
     @property
     def report(self) -> RunReport:
@@ -157,6 +158,8 @@ class Run:
         try:
             return self._execute()
         except KeyboardInterrupt:
+            if self._writer is not None:
+                self._writer.abort()  # nothing is committed after the run is recorded
             self.report.status = "interrupted"
             for r in self.report.results.values():
                 if r.status == "unchanged" and r.version is None and r.fetched > 0:
@@ -205,6 +208,7 @@ class Run:
         opts = self.options
         try:
             writer = Writer(self.commit, lambda files: self.db.discard_files(self.table, files))
+            self._writer = writer
             try:
                 if todo:
                     with open_runner(

@@ -7,6 +7,7 @@ thread while the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -50,6 +51,8 @@ class Writer:
         self._discard = discard
         self.q: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
+        #: set by :meth:`abort`: batches not yet being committed are discarded
+        self.aborted = False
         self.thread = threading.Thread(target=self._loop, name="tickvault-writer", daemon=True)
         self.thread.start()
 
@@ -75,12 +78,33 @@ class Writer:
         if self.error is not None:
             raise self.error
 
+    def abort(self) -> None:
+        """Stop after the commit in progress (an interrupted run, e.g. a second Ctrl-C
+        while :meth:`finish` waited): the queued batch is discarded, never committed, and
+        this returns once the thread has ended — through further Ctrl-Cs, so that what the
+        run records is all it committed (a commit takes moments; SIGKILL still ends it)."""
+        self.aborted = True
+        while self.thread.is_alive():
+            try:
+                try:
+                    batch = self.q.get_nowait()
+                except queue.Empty:
+                    pass
+                else:
+                    if batch is not None:
+                        self._discard(batch.files)
+                with contextlib.suppress(queue.Full):
+                    self.q.put_nowait(None)
+                self.thread.join(0.2)
+            except KeyboardInterrupt:
+                continue
+
     def _loop(self) -> None:
         while True:
             batch = self.q.get()
             if batch is None:
                 return
-            if self.error is not None:
+            if self.error is not None or self.aborted:
                 self._discard(batch.files)  # drain: the run is failing, never committed
                 continue
             try:
