@@ -21,6 +21,24 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+def _console(**options: Any) -> Console:
+    """A rich Console that goes quiet when the reader of its pipe went away
+    (``tickvault freshness 2>&1 | head``): rich's own answer is ``SystemExit(1)``, which
+    made a command whose exit code is its result (freshness: 1 = stale) report an alarm
+    for a closed pipe. The command goes on and exits with its own code."""
+    from rich.console import Console
+
+    class QuietOnBrokenPipe(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            stream = sys.stderr if self.stderr else sys.stdout
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+
+    return QuietOnBrokenPipe(**options)
+
+
 class Output:
     """Where a command writes: stdout for results, stderr for progress and messages."""
 
@@ -33,21 +51,17 @@ class Output:
     @property
     def out(self) -> Console:
         if self._out is None:
-            from rich.console import Console
-
             # piped output is for files and scripts: never truncate it to 80 columns
             width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 200)
-            self._out = Console(highlight=False, soft_wrap=False, width=width)
+            self._out = _console(highlight=False, soft_wrap=False, width=width)
         return self._out
 
     @property
     def err(self) -> Console:
         if self._err is None:
-            from rich.console import Console
-
             # not a terminal (cron logs): one message = one line, never wrapped at 80 columns
             tty = sys.stderr.isatty()
-            self._err = Console(
+            self._err = _console(
                 stderr=True,
                 highlight=False,
                 soft_wrap=not tty,
