@@ -5,8 +5,9 @@ which each command module adds its own sub-commands (``add_commands(commands)``)
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .common import DB_ENV
@@ -21,6 +22,40 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(EXIT_USAGE)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse, but arguments nothing took are reported by the command they were
+        given to, each unknown option with the closest one it has (``--calender``: did you
+        mean ``--calendar``?)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if not extras:
+            return parsed
+        sub = self._command_parser(getattr(parsed, "command", None))
+        if sub is None:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+        parts = []
+        rest = list(extras)
+        while rest:
+            extra = rest.pop(0)
+            if extra.startswith("-"):
+                name = extra.split("=", 1)[0]
+                if "=" not in extra and rest and not rest[0].startswith("-"):
+                    rest.pop(0)  # its value
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                parts.append(f"unknown option {name}{hint}")
+            else:
+                parts.append(f"unexpected argument {extra!r}")
+        sub.error("; ".join(parts))
+
+    def _command_parser(self, command: str | None) -> argparse.ArgumentParser | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                return action.choices[command]
+        return None
 
 
 def common_options() -> Parser:
