@@ -73,11 +73,13 @@ def check_known(
     *,
     where: str,
     strict: bool = False,
+    elsewhere: Callable[[list[str]], str] | None = None,
 ) -> None:
     """The one rule for reads that name tickers the database does not hold: a warning on
     the ``tickvault`` logger naming them and the closest stored ones — or, ``strict``,
     :class:`~tickvault.errors.UnknownTicker`. ``known()`` is called only for a read that
-    names tickers."""
+    names tickers; ``elsewhere(missing)``, only when some are missing, may say where they
+    are (another interval's table)."""
     if requested is None:
         return
     stored = known()
@@ -85,6 +87,11 @@ def check_known(
     if not missing:
         return
     error = not_found(missing, sorted(stored), where)
+    extra = elsewhere(missing) if elsewhere is not None else ""
+    if extra:
+        error = UnknownTicker(
+            f"{error}; {extra}", tickers=error.tickers, suggestions=error.suggestions
+        )
     if strict:
         raise error
     log.warning("%s; reading the others (strict=True raises UnknownTicker)", error)

@@ -223,3 +223,17 @@ def test_reads_across_day_files_come_back_sorted_and_newest_wins(db):
     aapl5 = again[(again.ticker == "AAPL") & (again.timestamp.dt.day == 5)]
     assert (aapl5["volume"] == 1.0).all()
     assert again.equals(again.sort_values(["ticker", "timestamp"]).reset_index(drop=True))
+
+
+def test_a_ticker_asked_of_the_wrong_interval_is_pointed_to_its_table(db):
+    """A database holding only minute bars answered a daily read of AAPL with "AAPL not
+    in the database (0 tickers)" (new-user trial): the error says where AAPL is."""
+    from tickvault.errors import UnknownTicker
+
+    db.upsert_prices(minute_bars("AAPL", "2024-03-01 14:30", 5), interval="1m")
+    with pytest.raises(UnknownTicker, match=r"AAPL is in prices_1m: read it with interval='1m'"):
+        db.read_table(tickers="AAPL", strict=True)
+    with pytest.raises(UnknownTicker, match=r"MSFT not in the database") as info:
+        db.read_table(tickers="MSFT", strict=True)
+    assert "prices_1m" not in str(info.value)  # only where a ticker really is
+    assert len(db.read_table(tickers="AAPL", interval="1m")) == 5

@@ -162,4 +162,10 @@ def check_tickers(
             names = [*names, *db.tickers(table)]
         return names
 
-    check_known(tickers, known, where=repr(shown_db(args)), strict=True)
+    check_known(
+        tickers,
+        known,
+        where=repr(shown_db(args)),
+        strict=True,
+        elsewhere=lambda missing: db._elsewhere(table, missing),
+    )

@@ -471,7 +471,11 @@ class ParquetDB:
         # one pinned version for the ticker check and the read
         snap = self.snapshot(name, version)
         check_known(
-            tickers, lambda: self._known(name, snap), where=repr(str(self.path)), strict=strict
+            tickers,
+            lambda: self._known(name, snap),
+            where=repr(str(self.path)),
+            strict=strict,
+            elsewhere=lambda missing: self._elsewhere(name, missing),
         )
         if adjust is not None:
             reject_adjust_for(name, adjust)
@@ -542,7 +546,11 @@ class ParquetDB:
         version = as_of_version(self._table(name), version, as_of)
         snap = self.snapshot(name, version)
         check_known(
-            tickers, lambda: self._known(name, snap), where=repr(str(self.path)), strict=strict
+            tickers,
+            lambda: self._known(name, snap),
+            where=repr(str(self.path)),
+            strict=strict,
+            elsewhere=lambda missing: self._elsewhere(name, missing),
         )
         if adjust is not None:
             reject_adjust_for(name, adjust)
@@ -609,6 +617,25 @@ class ParquetDB:
                 calendar=calendar,
             )
         )
+
+    def _elsewhere(self, name: str, missing: list[str]) -> str:
+        """Where tickers missing from the prices table ``name`` are: the other intervals'
+        tables that hold them ("" if none, or if ``name`` is not a prices table)."""
+        interval = get_schema(name).interval
+        if interval is None:
+            return ""
+        found: list[str] = []
+        for other in self.tables():
+            other_interval = get_schema(other).interval
+            if other == name or other_interval is None:
+                continue
+            held = [t for t in missing if t in self.snapshot(other).ticker_index()]
+            if held:
+                found.append(
+                    f"{', '.join(held)} {'is' if len(held) == 1 else 'are'} in {other}: "
+                    f"read it with interval='{other_interval}' (--interval {other_interval})"
+                )
+        return "; ".join(found)
 
     def _known(self, name: str, snap: Snapshot) -> Collection[str]:
         """Tickers a read of ``name`` may name: the table's (those of the pinned ``snap``),
