@@ -237,3 +237,17 @@ def test_a_ticker_asked_of_the_wrong_interval_is_pointed_to_its_table(db):
         db.read_table(tickers="MSFT", strict=True)
     assert "prices_1m" not in str(info.value)  # only where a ticker really is
     assert len(db.read_table(tickers="AAPL", interval="1m")) == 5
+
+
+def test_delete_and_restore_take_interval_like_reads(db):
+    """``db.delete(..., interval="1m")`` was a TypeError while reads and writes took it."""
+    db.upsert_prices(minute_bars("AAPL", "2024-03-01 14:30", 5), interval="1m")
+    before = db.snapshot("prices_1m").version
+    plan = db.delete(tickers="AAPL", interval="1m")
+    assert plan.dry_run and plan.rows == 5
+    db.delete(tickers="AAPL", start="2024-03-01T14:33Z", interval="1m", dry_run=False)
+    assert len(db.read_table(tickers="AAPL", interval="1m")) == 3
+    db.restore(version=before, interval="1m", dry_run=False)
+    assert len(db.read_table(tickers="AAPL", interval="1m")) == 5
+    with pytest.raises(ConfigError, match="interval= applies to the prices tables"):
+        db.delete("actions", tickers="AAPL", interval="1m")

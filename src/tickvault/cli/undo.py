@@ -10,7 +10,7 @@ from typing import Any
 from ..formats import short_time
 from .common import calendar_of, open_db, read_tickers
 from .errors import EXIT_OK, EXIT_PROBLEMS, UsageError
-from .option_types import add_tickers_file, count, date
+from .option_types import add_interval_option, add_tickers_file, count, date
 from .output import Output
 from .parsing import Commands
 
@@ -30,9 +30,10 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
             "--all-tickers needs --start and/or --end (e.g. --start 2024-03-01 --end "
             "2024-03-31); deleting a whole table is not offered"
         )
+    table = _table(args)
     db = open_db(args)
     report = db.delete(
-        args.table,
+        table,
         tickers=tickers or None,
         start=args.start,
         end=args.end,
@@ -48,15 +49,16 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
             f"{short_time(d['first'])} .. {short_time(d['last'])}"
         )
     if not report.rows:
-        out.print(f"{args.table}: no stored rows match; nothing to delete")
+        out.print(f"{table}: no stored rows match; nothing to delete")
         return EXIT_OK
     where = f" (version {report.version})" if report.version is not None else ""
     out.print(f"{verb} {report.rows:,} rows of {len(report.tickers)} ticker(s){where}")
     if report.dry_run:
         out.note("this was a dry run: add --apply to delete")
     else:
+        again = "" if table == "prices" else f" --table {table}"
         out.note(
-            f"undo with `tickvault restore --version {report.base_version} --apply` "
+            f"undo with `tickvault restore --version {report.base_version}{again} --apply` "
             f"(add the tickers to restore only them)"
         )
     return EXIT_OK
@@ -65,9 +67,10 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
 def cmd_restore(args: argparse.Namespace, out: Output) -> int:
     """Preview (default) or make rows equal those of an earlier version, as a new commit."""
     tickers = read_tickers(args)
+    table = _table(args)
     db = open_db(args)
     report = db.restore(
-        args.table,
+        table,
         version=args.version,
         as_of=args.as_of,
         tickers=tickers or None,
@@ -84,18 +87,18 @@ def cmd_restore(args: argparse.Namespace, out: Output) -> int:
         )
     if not report.changed:
         out.print(
-            f"{args.table}: the rows already equal those of version {report.target}; "
-            f"nothing to restore"
+            f"{table}: the rows already equal those of version {report.target}; nothing to restore"
         )
         return EXIT_OK
     where = f" as version {report.version}" if report.version is not None else ""
     out.print(
-        f"{verb} {len(report.tickers)} ticker(s) of {args.table} to version {report.target}{where}"
+        f"{verb} {len(report.tickers)} ticker(s) of {table} to version {report.target}{where}"
     )
     if report.dry_run:
         out.note("this was a dry run: add --apply to restore")
     else:
-        out.note(f"undo with `tickvault restore --version {report.base_version} --apply`")
+        again = "" if table == "prices" else f" --table {table}"
+        out.note(f"undo with `tickvault restore --version {report.base_version}{again} --apply`")
     return EXIT_OK
 
 
@@ -166,6 +169,13 @@ def _threshold(value: str) -> float:
     return x
 
 
+def _table(args: argparse.Namespace) -> str:
+    """The table of ``--table`` and ``--interval`` (``--interval 1m``: ``prices_1m``)."""
+    from ..storage.db import table_for
+
+    return table_for(args.table, args.interval)
+
+
 def add_commands(commands: Commands) -> None:
     """Register ``delete``, ``restore`` and ``gaps``."""
     p = commands.add(
@@ -181,6 +191,7 @@ def add_commands(commands: Commands) -> None:
     p.add_argument("--start", type=date, metavar="DATE", help="first date (inclusive)")
     p.add_argument("--end", type=date, metavar="DATE", help="last date (inclusive)")
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+    add_interval_option(p, "the bars to delete")
     p.add_argument("--apply", action="store_true", help="really delete (default: only list)")
 
     p = commands.add(
@@ -199,6 +210,7 @@ def add_commands(commands: Commands) -> None:
         help="the version current at TIME, e.g. 2026-11-30T22:00Z (a date: its end)",
     )
     p.add_argument("--table", default="prices", metavar="NAME", help="table (default: prices)")
+    add_interval_option(p, "the bars to restore")
     p.add_argument("--apply", action="store_true", help="really restore (default: only list)")
 
     p = commands.add("gaps", cmd_gaps, "missing trading sessions per ticker; exit 1 if any")

@@ -888,14 +888,16 @@ class ParquetDB:
         start: TimeLike = None,
         end: TimeLike = None,
         dry_run: bool = True,
+        interval: str | None = None,
     ) -> DeleteReport:
         """Preview (``dry_run=True``, the default) or delete the rows of ``tickers`` (None:
         every ticker) from ``start`` to ``end`` (inclusive; None: unbounded) as ONE commit
         with operation ``"delete"``: reads of older versions still see them, and
         ``restore`` brings them back. A delete without any filter is refused; tickers the
         table does not hold are an UnknownTicker error. The report names per ticker the
-        rows and the first and last timestamp deleted."""
-        t = self._table(table)
+        rows and the first and last timestamp deleted. ``interval``: the prices table of
+        that interval, as for reads (``interval="1m"``: ``prices_1m``)."""
+        t = self._table(table_for(table, interval))
         tk = self._named_tickers(t, tickers, "delete")
         for name, value in (("start", start), ("end", end)):
             if isinstance(value, str):  # never a guessed date for a delete: ISO 8601 only
@@ -916,14 +918,15 @@ class ParquetDB:
         as_of: TimeLike = None,
         tickers: str | Iterable[str] | None = None,
         dry_run: bool = True,
+        interval: str | None = None,
     ) -> RestoreReport:
         """Preview (the default) or publish a new commit (operation ``"restore"``) whose rows
         of ``tickers`` (None: all) equal those of ``version`` — or of the version current at
         ``as_of``; exactly one of them. History is kept, so a restore can itself be undone.
         A version whose files retention reclaimed is VersionUnavailable naming the oldest
         one left. The report lists per ticker whose rows differ what comes back, goes and
-        changes."""
-        t = self._table(table)
+        changes. ``interval``: the prices table of that interval, as for reads."""
+        t = self._table(table_for(table, interval))
         if version is None and as_of is None:
             raise ConfigError(
                 "restore needs version= or as_of= (e.g. version=12, or "
