@@ -56,8 +56,9 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     c = summary["counts"]
     unit = summary["age_unit"]
     cal = f", calendar {summary['calendar']}" if summary["calendar"] else ""
+    n = summary["tickers"]
     out.print(
-        f"{summary['status']}  {summary['tickers']} tickers: {c['fresh']} fresh, "
+        f"{summary['status']}  {n} ticker{'' if n == 1 else 's'}: {c['fresh']} fresh, "
         f"{c['aging']} aging, {c['stale']} stale, {c['missing']} without data "
         f"(age in {unit}{cal}; latest bar {short_time(summary['latest']) or '-'})"
     )
@@ -141,7 +142,8 @@ def cmd_info(args: argparse.Namespace, out: Output) -> int:
         b = _run_brief(last) or {}
         out.print(
             f"last run: {b['kind']} {short_time(b['finished'])} from {b['source']}: "
-            f"{b['total']} tickers, {b['written']} written, {b['failed']} failed, "
+            f"{b['total']} ticker{'' if b['total'] == 1 else 's'}, {b['written']} written, "
+            f"{b['failed']} failed, "
             f"{b['rows']:,} rows in {b['seconds']:.1f}s ({b['run_id']})"
         )
     return EXIT_OK

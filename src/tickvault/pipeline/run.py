@@ -243,7 +243,8 @@ def _label(sources: list[Source]) -> str:
         return sources[0].name
     if not sources:
         return "none"
-    return ", ".join(describe_origin(origin(s)) for s in sources)
+    # tickers grouped by their recorded source may name one source several times
+    return ", ".join(dict.fromkeys(describe_origin(origin(s)) for s in sources))
 
 
 def _execute(run: Run, db: ParquetDB | str | os.PathLike[str]) -> RunReport:
