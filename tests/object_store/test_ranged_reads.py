@@ -226,6 +226,49 @@ def test_small_files_are_one_get_whatever_the_read(monkeypatch):
     assert gets == [(f"prices/{f.path}", None)]  # one GET of the whole file
 
 
+def test_one_ticker_of_small_level1_files_fetches_row_groups_not_the_files(monkeypatch):
+    """Month files of many tickers are small (under 1 MiB, 65,536 rows): one ticker's
+    history fetched every one whole — a 1,000-ticker table's ten years were 99 MB for a
+    ticker, the whole table. A small level-1 file is taken whole only for a good share of
+    its rows (``WHOLE_SHARE``); a file an earlier read kept decoded is still sliced."""
+    db = _memory_db("monthly")
+    bars = make_bars(TICKERS, "2015-01-01", periods=130)  # six months
+    db = ParquetDB(db.path, store=db.store, **{**OPTS, "period": "month"})
+    db.upsert_prices(bars)
+    files = [f for f in db._table("prices").refresh().files.values() if f.level == 1]
+    assert len(files) >= 6 and all(0 < f.bytes <= file_reader.SMALL_FETCH_BYTES for f in files)
+    fresh = ParquetDB(db.path, store=db.store, **{**OPTS, "period": "month"})
+    gets = _spy(monkeypatch, fresh)
+    got = fresh.read_table(tickers="T05")
+    want = bars[bars.ticker == "T05"].reset_index(drop=True)
+    assert got["close"].tolist() == want["close"].tolist()
+    assert all(opts is not None for _, opts in gets)  # ranges only: no file came whole
+    half = fresh.read_table(tickers=TICKERS[:12])  # half of every file's rows: whole files
+    assert len(half) == len(bars[bars.ticker.isin(TICKERS[:12])])
+    gets.clear()
+    assert fresh.read_table(tickers="T07")["close"].tolist() == (
+        bars[bars.ticker == "T07"]["close"].tolist()
+    )
+    assert gets == []  # sliced from the files the read before kept decoded
+    # read again, a file is kept decoded if it fits without evicting another
+    again = ParquetDB(db.path, store=db.store, **{**OPTS, "period": "month"})
+    footers = again._table("prices").footers
+    gets = _spy(monkeypatch, again)
+    for _ in range(3):
+        again.read_table(tickers="T05")
+    whole = [k for k, opts in gets if opts is None]
+    assert len(whole) == len(files) and len(gets) - len(whole) <= 2 * len(files)
+    # (first read: footer and row groups of each file, one ranged GET for files this
+    # small; second: each whole, kept decoded; third: none)
+    assert gets[-len(files) :] == [(k, None) for k, _ in gets[-len(files) :]]
+    tight = ParquetDB(db.path, store=db.store, **{**OPTS, "period": "month"})
+    tight._table("prices").footers.small_bytes = 1  # nothing fits: row groups every time
+    gets = _spy(monkeypatch, tight)
+    for _ in range(3):
+        tight.read_table(tickers="T05")
+    assert all(opts is not None for _, opts in gets) and footers is not None
+
+
 def test_a_read_of_many_tickers_is_at_most_max_ranges_gets_per_file(monkeypatch, no_whole_files):
     def small_gaps_and_tails() -> None:
         monkeypatch.setattr(file_reader, "HOLE_BYTES", 0)
