@@ -86,6 +86,21 @@ def test_the_store_contract_holds_on_an_object_store(url):
     assert store.delete("a/b.json") is True and store.delete("a/b.json") is False
 
 
+@pytest.mark.parametrize("kind", ["object", "local", "memory"])
+def test_list_after_names_the_objects_after_a_name(url, kind, tmp_path):
+    from tickvault.storage.core.store import LocalStore, MemoryStore
+
+    store = {"object": lambda: ObjectStore(url), "local": lambda: LocalStore(tmp_path),
+             "memory": MemoryStore}[kind]()  # fmt: skip
+    for name in ("t/_log/01.json", "t/_log/02.json", "t/_log/02.checkpoint.json",
+                 "t/_log/03.json", "t/_logs/05.json"):  # fmt: skip
+        store.put(name, b"x")
+    assert store.list_after("t/_log", "01.json") == ["02.checkpoint.json", "02.json", "03.json"]
+    assert store.list_after("t/_log", "") == ["01.json", "02.checkpoint.json", "02.json", "03.json"]
+    assert store.list_after("t/_log", "03.json") == []
+    assert store.list_after("nothing/here", "") == []
+
+
 def test_concurrent_creates_have_exactly_one_winner(url):
     store = ObjectStore(url)
     wins: list[int] = []
