@@ -99,16 +99,25 @@ def run_exit_code(report: dict[str, Any]) -> int:
 # -- errors: the one place that maps exceptions to messages and exit codes ------------------
 
 
+#: the commands that write to the database: an interruption of one keeps its commits
+WRITING_COMMANDS = frozenset(
+    {"backfill", "update", "calendar", "verify", "repair", "compact", "vacuum", "delete",
+     "restore"}
+)  # fmt: skip
+
+
 def exit_code(
     exc: BaseException, db: str | None = None, command: str | None = None
 ) -> tuple[int, str]:
     """``(exit code, one-line message)`` for an exception raised by a command (``db``: the
     database path, named in messages about its files; ``command``: the command refused)."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
+    writes = command in WRITING_COMMANDS
+    kept = "; what was committed before it stays" if writes else ""
     if isinstance(exc, Terminated):
-        return EXIT_TERMINATED, "terminated (SIGTERM); what was committed before it stays"
+        return EXIT_TERMINATED, f"terminated (SIGTERM){kept}"
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, "interrupted; what was committed before it stays"
+        return EXIT_INTERRUPTED, f"interrupted{kept}"
     if isinstance(exc, UsageError | ConfigError | ValidationError):
         return EXIT_USAGE, msg
     if isinstance(exc, CommandFailed):
