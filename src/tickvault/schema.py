@@ -379,12 +379,17 @@ def local_midnights_to_dates(data: Any, column: str) -> Any:
         s = data[column]
         if not isinstance(s.dtype, pd.DatetimeTZDtype) or _is_utc(str(s.dtype.tz)):
             return data
-        wall = s.dt.tz_localize(None)
-        midnight = (wall == wall.dt.normalize()).to_numpy(dtype=bool)
+        unit = s.dtype.unit
+        per_day = DAY_NS // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+        wall = s.dt.tz_localize(None).to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
+        nat = np.iinfo(np.int64).min
+        midnight = (wall % per_day == 0) & (wall != nat)
         if not midnight.any():
             return data
-        out = s.dt.tz_convert("UTC").where(~midnight, wall.dt.tz_localize("UTC"))
-        return data.assign(**{column: out})
+        utc = s.to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
+        out = np.where(midnight, wall, utc).view(f"datetime64[{unit}]")
+        fixed = pd.Series(pd.DatetimeIndex(out).tz_localize("UTC"), index=s.index, name=s.name)
+        return data.assign(**{column: fixed})
     if isinstance(data, (pa.Table, pa.RecordBatch)) and column in data.schema.names:
         typ = data.schema.field(column).type
         if not pa.types.is_timestamp(typ) or typ.tz is None or _is_utc(typ.tz):
