@@ -94,8 +94,6 @@ class Validated:
     table: str
     data: pa.Table
     runs: Runs
-    #: some timestamps were local midnights stored as their dates (decision 025)
-    dated: bool = False
 
     @property
     def num_rows(self) -> int:
@@ -168,23 +166,16 @@ class TableSchema:
 
     def validated(self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE) -> Validated:
         """:meth:`validate`, as a :class:`Validated` batch that storage writes as is."""
-        data, dated = self._local_dates(data)
-        table, runs = self._validate_runs(data, max_future=max_future)
-        return Validated(self.name, table, runs, dated)
+        table, runs = self.validate_runs(data, max_future=max_future)
+        return Validated(self.name, table, runs)
 
     def validate_runs(
         self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE
     ) -> tuple[pa.Table, Runs]:
         """:meth:`validate`, also returning the runs of the series column of the result."""
-        return self._validate_runs(self._local_dates(data)[0], max_future=max_future)
-
-    def _local_dates(self, data: Any) -> tuple[Any, bool]:
-        """Daily bars given at midnight of their own zone as their dates (decision 025);
-        and whether any were."""
-        if self.interval != "1d":
-            return data, False
-        out = local_midnights_to_dates(data, self.time_column)
-        return out, out is not data
+        if self.interval == "1d":  # local midnights are their dates (decision 025)
+            data = local_midnights_to_dates(data, self.time_column)
+        return self._validate_runs(data, max_future=max_future)
 
     def _validate_runs(
         self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE
@@ -377,6 +368,8 @@ def local_midnights_to_dates(data: Any, column: str) -> Any:
         if column not in data.columns:
             return data
         s = data[column]
+        if not isinstance(s, pd.Series):  # a duplicated column: conversion names it
+            return data
         if not isinstance(s.dtype, pd.DatetimeTZDtype) or _is_utc(str(s.dtype.tz)):
             return data
         unit = s.dtype.unit

@@ -65,6 +65,8 @@ def test_an_empty_tickers_file_is_refused_not_read_as_every_ticker(tmp_path) -> 
         r = tv(*command, "--tickers-file", str(empty), db=db)
         assert r.returncode == 2, (command, r.stdout, r.stderr)
         assert "names no tickers" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = tv("update", ",", db=db)  # an argument of separators only: no ticker either
+    assert r.returncode == 2 and "no ticker in [','" in r.stderr, r.stderr
     from tickvault import ParquetDB
 
     assert ParquetDB(db, create=False).version == 1  # nothing was written

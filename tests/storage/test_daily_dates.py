@@ -119,3 +119,46 @@ def test_bars_stored_at_local_midnight_before_are_not_doubled(db):
         utc_dates("2026-12-02", "2026-12-03", "2026-12-04", "2026-12-07")
     )
     assert list(got["close"]) == [10.0, 20.0, 20.0, 30.0]
+
+
+@pytest.mark.parametrize("parallel_write", [False, True])
+def test_a_pipeline_run_fails_only_the_tickers_it_would_double(db, parallel_write):
+    """Sources validate (and date) their frames before the run sees them, so the guard
+    cannot hang on the conversion: it looks at the stored stamps of every daily batch,
+    and a run fails the ticker whose bars would double, not the run."""
+    from tickvault import fetch_and_write
+
+    db.upsert_prices(frame("AAPL", pd.DatetimeIndex(["2026-12-02 05:00"], tz="UTC"), 10.0))
+    db.upsert_prices(frame("MSFT", utc_dates("2026-12-02"), 10.0))
+
+    def yfinance_like(ticker, start, end):
+        return frame(ticker, pd.DatetimeIndex(["2026-12-02", "2026-12-03"], tz=NY), 20.0)
+
+    report = fetch_and_write(
+        ["AAPL", "MSFT"], yfinance_like, db, start="2026-12-01", end="2026-12-04",
+        scheduler="synchronous", parallel_write=parallel_write,
+    )  # fmt: skip
+    assert (report["written"], report["failed"]) == (1, 1)
+    assert "AAPL's stored daily bars are stamped at 05:00 UTC" in report["errors"]["AAPL"]
+    got = db.read_table()
+    assert got[got.ticker == "AAPL"]["close"].tolist() == [10.0]  # not doubled
+    assert got[got.ticker == "MSFT"]["close"].tolist() == [20.0, 20.0]
+
+
+def test_any_batch_at_midnight_over_stamped_bars_is_refused_not_only_converted_ones(db):
+    # UTC midnights over 05:00 stamps would double as much as converted ones; a frame
+    # indexed by timestamp is judged like one with the column
+    db.upsert_prices(frame("AAPL", pd.DatetimeIndex(["2026-12-02 05:00"], tz="UTC"), 10.0))
+    for f in (frame("AAPL", utc_dates("2026-12-02"), 20.0),
+              frame("AAPL", utc_dates("2026-12-02"), 20.0).set_index("timestamp")):  # fmt: skip
+        with pytest.raises(ValidationError, match="would be a second bar for 2026-12-02"):
+            db.upsert_prices(f)
+    db.upsert_prices(frame("AAPL", utc_dates("2026-12-03"), 30.0))  # a new date: fine
+    assert db.read_table(tickers="AAPL")["close"].tolist() == [10.0, 30.0]
+
+
+def test_a_duplicated_timestamp_column_is_a_validation_error(db):
+    f = frame("AAPL", pd.DatetimeIndex(["2026-12-02"], tz=NY), 10.0)
+    f = pd.concat([f, f[["timestamp"]]], axis=1)
+    with pytest.raises(ValidationError, match="duplicate column names"):
+        db.upsert_prices(f)

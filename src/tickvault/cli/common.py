@@ -47,9 +47,13 @@ def read_tickers(args: argparse.Namespace) -> list[str]:
     list several: ``AAPL,MSFT``). A file that names none is refused: for a command whose
     tickers are optional, no tickers means every ticker, which an empty list produced by a
     script must not silently become."""
-    tickers = [
-        t for arg in getattr(args, "tickers", None) or [] for t in re.split(_SEPARATORS, arg) if t
-    ]
+    given = list(getattr(args, "tickers", None) or [])
+    tickers = [t for arg in given for t in re.split(_SEPARATORS, arg) if t]
+    if given and not tickers:
+        raise UsageError(
+            f"no ticker in {given!r}: name tickers, e.g. AAPL MSFT, or leave them out to "
+            f"mean every ticker"
+        )
     path = getattr(args, "tickers_file", None)
     if path:
         try:

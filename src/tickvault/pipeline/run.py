@@ -38,7 +38,14 @@ from .options import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS, ProgressCallback
 from .report import RunReport, TickerResult
 from .schedulers import open_runner, scheduler_name
 from .streams import Stream, stream_files, stream_rows
-from .tasks import Job, Outcome, drop_unchanged, rows_per_ticker, validate_batch
+from .tasks import (
+    Job,
+    Outcome,
+    drop_unchanged,
+    refuse_restamps,
+    rows_per_ticker,
+    validate_batch,
+)
 from .writer import Batch, Verifier, Writer
 
 log = logging.getLogger("tickvault.pipeline")
@@ -130,6 +137,10 @@ class Run:
                 o.data = None
             for o in bad.values():
                 self.ledger.rejected(o)
+            if validated is not None:
+                validated, refused = refuse_restamps(self.db, self.table, validated, batch.outcomes)
+                for o in refused:
+                    self.ledger.rejected(o)
             if validated is not None and self.skip_unchanged:
                 validated = drop_unchanged(self.db, validated, keep=self.keep)
             files = []

@@ -253,6 +253,30 @@ def drop_unchanged(
     return batch.filter(pa.array(wanted))
 
 
+def refuse_restamps(
+    db: ParquetDB,
+    table_name: str,
+    batch: Validated,
+    outcomes: list[Outcome],
+) -> tuple[Validated | None, list[Outcome]]:
+    """The batch without the tickers whose bars would be second bars on dates they
+    already hold at another time of day (``db.stamp_conflicts``, decision 025), and their
+    outcomes, failed with the reason: one such ticker fails alone, not the whole run."""
+    conflicts = db.stamp_conflicts(table_name, batch)
+    if not conflicts:
+        return batch, []
+    failed = []
+    for o in outcomes:
+        why = conflicts.get(o.ticker)
+        if why is not None and o.ok:
+            o.ok, o.data = False, None
+            o.error, o.error_type = why, "ValidationError"
+            failed.append(o)
+    keep = pc.invert(pc.is_in(batch.data.column("ticker"), pa.array(sorted(conflicts))))
+    rest = batch.filter(keep)
+    return (rest if rest.num_rows else None), failed
+
+
 def rows_per_ticker(files: list[FileInfo]) -> dict[str, int]:
     """Rows each ticker has in ``files`` (from their statistics)."""
     written: dict[str, int] = {}
@@ -280,6 +304,8 @@ def fetch_write_chunk(
     table, _bad = validate_batch(outcomes, name, limit, get_schema(table_name))
     for o in outcomes:
         o.data = None
+    if table is not None:
+        table, _refused = refuse_restamps(db, table_name, table, outcomes)
     if table is None:
         return ChunkOutcome(outcomes)
     if skip_unchanged:

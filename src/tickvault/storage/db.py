@@ -102,6 +102,8 @@ class ParquetDB:
         #: credentials for a bucket
         self.path: Path | str = Path(path) if store is None else _display(self.store.location)
         self._tables: dict[str, Table] = {}
+        #: per data file: does it hold a ticker stamped off midnight (``_check_stamps``)
+        self._stamped: dict[str, bool] = {}
         if not self.store.exists(MARKER):
             if not create:
                 self.store.check_root()  # a missing bucket says so (BucketNotFound)
@@ -125,6 +127,7 @@ class ParquetDB:
         self.options = state["options"]
         self.store = state["store"]
         self._tables = {}
+        self._stamped = {}
 
     def __repr__(self) -> str:
         return f"ParquetDB({str(self.path)!r})"
@@ -227,49 +230,73 @@ class ParquetDB:
                 raise ValidationError(
                     f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
                 )
-            if data.dated:
-                self._check_dated(t, data)
+            self._check_stamps(t, data)
             return data
         batch = t.schema.validated(data, max_future=max_future_seconds(t.opts.max_future))
         if t.name == "actions" and batch.num_rows:
             self._check_dividends(batch.data)
-        if batch.dated:
-            self._check_dated(t, batch)
+        self._check_stamps(t, batch)
         return batch
 
-    def _check_dated(self, t: Table, batch: Validated) -> None:
-        """A batch whose local midnights became dates (decision 025) must not put a second
-        bar on a date a ticker already has at another time of day: bars written before
-        that decision (yfinance frames: 04:00 or 05:00 UTC) stay as they were stamped, so a
-        ticker whose first or last stored bar is not at 00:00 UTC and whose dated rows
-        reach back into its history is refused, with how to restamp its bars (nothing is
-        written)."""
+    def _check_stamps(self, t: Table, batch: Validated) -> None:
+        """Refuse a daily batch that would put a second bar on a date a ticker already has
+        at another time of day (:meth:`stamp_conflicts`); nothing is written."""
+        for message in self._stamp_conflicts(t, batch).values():
+            raise ValidationError(message, column=t.schema.time_column)
+
+    def stamp_conflicts(self, table: str, batch: Validated) -> dict[str, str]:
+        """``{ticker: why}`` for the tickers of a validated daily batch whose rows would be
+        second bars on dates they already have (the pipeline fails those tickers alone)."""
+        return self._stamp_conflicts(self._table(table), batch)
+
+    def _stamp_conflicts(self, t: Table, batch: Validated) -> dict[str, str]:
+        """A ticker whose first or last stored bar is not at 00:00 UTC (bars stamped
+        04:00/05:00 UTC from yfinance frames before decision 025, close-time stamps) and
+        whose rows at 00:00 UTC reach back into its history would get a second bar on
+        those dates: each such ticker with the way to restamp its bars. Only tables holding
+        files with such stamps pay for the check: whether a file does is worked out once
+        per file (files never change)."""
+        if t.schema.interval != "1d" or batch.num_rows == 0:
+            return {}
+        files = t.files_now()
+        if not files:
+            files = list(t.refresh().files.values())  # a new handle: load the log once
+        stamped = self._stamped
+        if not any(
+            stamped.get(f.path)
+            if f.path in stamped
+            else stamped.setdefault(f.path, _off_midnight(f))
+            for f in files
+        ):
+            return {}
         snap = self.snapshot(t.name)
         marks, firsts = snap.watermarks(), snap.first_timestamps()
         ts = batch.data.column(t.schema.time_column).cast(pa.int64()).to_numpy()
         runs = batch.runs
+        out: dict[str, str] = {}
         for name, a, b in zip(runs.values.to_pylist(), runs.starts, runs.ends, strict=True):
             mark, first = marks.get(name), firsts.get(name)
             if mark is None or first is None:
                 continue
-            stamped = [x for x in (mark, first) if x.value % DAY_NS != 0]
-            if not stamped:
+            odd = [x for x in (mark, first) if x.value % DAY_NS != 0]
+            if not odd:
                 continue
             rows = ts[a:b]
             hit = (rows % DAY_NS == 0) & (rows <= mark.value)
             if hit.any():
                 day = pd.Timestamp(int(rows[np.argmax(hit)]), tz="UTC").date()
-                raise ValidationError(
+                out[name] = (
                     f"column {t.schema.time_column!r}: {name}'s stored daily bars are stamped "
-                    f"at {stamped[0]:%H:%M} UTC (e.g. {stamped[0]:%Y-%m-%d %H:%M} UTC), and this "
-                    f"batch's bar of {day} is given as its date (a midnight of its time "
-                    f"zone, decision 025): it would be a second bar for {day}. Restamp "
-                    f"{name}'s stored bars as dates first, e.g. df = db.read_table("
-                    f"tickers='{name}'); db.delete(tickers='{name}', dry_run=False); "
-                    f"db.upsert_prices(df.assign(timestamp=df.timestamp.dt.tz_convert("
-                    f"'America/New_York'))) with the exchange's zone; nothing was written",
-                    column=t.schema.time_column,
+                    f"at {odd[0]:%H:%M} UTC (e.g. {odd[0]:%Y-%m-%d %H:%M} UTC), and this "
+                    f"batch's bar of {day} is stamped 00:00 UTC, its date (a midnight of "
+                    f"its own time zone is its date too, decision 025): it would be a second "
+                    f"bar for {day}. Restamp {name}'s stored bars as dates first, e.g. df = "
+                    f"db.read_table(tickers='{name}'); db.delete(tickers='{name}', "
+                    f"dry_run=False); db.upsert_prices(df.assign(timestamp=df.timestamp.dt."
+                    f"tz_convert('America/New_York'))) with the exchange's zone; nothing was "
+                    f"written"
                 )
+        return out
 
     def _check_dividends(self, actions: pa.Table) -> None:
         """A dividend must be smaller than the close of its ticker's last stored bar before
@@ -1078,3 +1105,8 @@ def check_limit(limit: int | None) -> None:
         return
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ConfigError(f"limit must be None (all) or a whole number >= 0, got {limit!r}")
+
+
+def _off_midnight(f: FileInfo) -> bool:
+    """Does a file hold a ticker whose first or last bar is not at 00:00 UTC?"""
+    return bool(np.any(f.min_ts % DAY_NS != 0) or np.any(f.max_ts % DAY_NS != 0))

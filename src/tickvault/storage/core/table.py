@@ -72,6 +72,12 @@ class Table:
         with self._lock:
             return self._state.copy()
 
+    def files_now(self) -> list[FileInfo]:
+        """The files of the newest state this handle knows (no I/O, no copy of the state;
+        may be behind other writers)."""
+        with self._lock:
+            return list(self._state.files.values())
+
     def state_at(self, version: int | None) -> TableState:
         if version is None:
             return self.refresh()
