@@ -94,6 +94,8 @@ class Validated:
     table: str
     data: pa.Table
     runs: Runs
+    #: some timestamps were local midnights stored as their dates (decision 025)
+    dated: bool = False
 
     @property
     def num_rows(self) -> int:
@@ -102,7 +104,7 @@ class Validated:
     def filter(self, mask: pa.Array | Sequence[bool]) -> Validated:
         """The rows where ``mask`` is true (still sorted and unique)."""
         data = self.data.filter(mask)
-        return Validated(self.table, data, column_runs(data, self.runs_column))
+        return Validated(self.table, data, column_runs(data, self.runs_column), self.dated)
 
     @property
     def runs_column(self) -> str:
@@ -166,8 +168,11 @@ class TableSchema:
 
     def validated(self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE) -> Validated:
         """:meth:`validate`, as a :class:`Validated` batch that storage writes as is."""
-        table, runs = self.validate_runs(data, max_future=max_future)
-        return Validated(self.name, table, runs)
+        dated = False
+        if self.interval == "1d":  # local midnights are their dates (decision 025)
+            data, dated = local_midnights(data, self.time_column)
+        table, runs = self._validate_runs(data, max_future=max_future)
+        return Validated(self.name, table, runs, dated)
 
     def validate_runs(
         self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE
@@ -357,36 +362,42 @@ DAY_NS = 86_400 * 1_000_000_000
 
 
 def local_midnights_to_dates(data: Any, column: str) -> Any:
+    """:func:`local_midnights`' data."""
+    return local_midnights(data, column)[0]
+
+
+def local_midnights(data: Any, column: str) -> tuple[Any, bool]:
     """``data`` with each time-zone-aware ``column`` value at midnight of its own zone
     replaced by that date at 00:00 UTC: a daily bar of 2024-03-01 from a New York
     exchange arrives as ``2024-03-01 00:00-05:00`` (yfinance, pandas-datareader) and is
     the bar of 2024-03-01, not one stamped 05:00 on it. Other values are left as they are
-    (UTC values, naive values, other times of day). The caller's frame is not changed."""
+    (UTC values, naive values, other times of day). The caller's frame is not changed.
+    Returns the data and whether any value was replaced."""
     if isinstance(data, pd.DataFrame):
         if column not in data.columns and column in [n for n in data.index.names if n]:
             data = data.reset_index()
         if column not in data.columns:
-            return data
+            return data, False
         s = data[column]
         if not isinstance(s, pd.Series):  # a duplicated column: conversion names it
-            return data
+            return data, False
         if not isinstance(s.dtype, pd.DatetimeTZDtype) or _is_utc(str(s.dtype.tz)):
-            return data
+            return data, False
         unit = s.dtype.unit
         per_day = DAY_NS // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
         wall = s.dt.tz_localize(None).to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
         nat = np.iinfo(np.int64).min
         midnight = (wall % per_day == 0) & (wall != nat)
         if not midnight.any():
-            return data
+            return data, False
         utc = s.to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
         out = np.where(midnight, wall, utc).view(f"datetime64[{unit}]")
         fixed = pd.Series(pd.DatetimeIndex(out).tz_localize("UTC"), index=s.index, name=s.name)
-        return data.assign(**{column: fixed})
+        return data.assign(**{column: fixed}), True
     if isinstance(data, (pa.Table, pa.RecordBatch)) and column in data.schema.names:
         typ = data.schema.field(column).type
         if not pa.types.is_timestamp(typ) or typ.tz is None or _is_utc(typ.tz):
-            return data
+            return data, False
         arr = data.column(column)
         unit = pa.timestamp(typ.unit)
         wall = pc.local_timestamp(arr).cast(pa.int64())
@@ -397,8 +408,9 @@ def local_midnights_to_dates(data: Any, column: str) -> Any:
         i = data.schema.names.index(column)
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
-        return data.set_column(i, pa.field(column, fixed.type), fixed)
-    return data
+        changed = bool(pc.any(midnight).as_py())
+        return data.set_column(i, pa.field(column, fixed.type), fixed), changed
+    return data, False
 
 
 def _is_utc(tz: str) -> bool:

@@ -145,16 +145,17 @@ def test_a_pipeline_run_fails_only_the_tickers_it_would_double(db, parallel_writ
     assert got[got.ticker == "MSFT"]["close"].tolist() == [20.0, 20.0]
 
 
-def test_any_batch_at_midnight_over_stamped_bars_is_refused_not_only_converted_ones(db):
-    # UTC midnights over 05:00 stamps would double as much as converted ones; a frame
-    # indexed by timestamp is judged like one with the column
+def test_utc_batches_are_written_as_given_and_an_index_is_judged_like_a_column(db):
+    # the daily table accepts any instant (decision 018): UTC midnights over 05:00 stamps
+    # are written as given; only local midnights made dates are checked, indexed or not
     db.upsert_prices(frame("AAPL", pd.DatetimeIndex(["2026-12-02 05:00"], tz="UTC"), 10.0))
-    for f in (frame("AAPL", utc_dates("2026-12-02"), 20.0),
-              frame("AAPL", utc_dates("2026-12-02"), 20.0).set_index("timestamp")):  # fmt: skip
-        with pytest.raises(ValidationError, match="would be a second bar for 2026-12-02"):
-            db.upsert_prices(f)
-    db.upsert_prices(frame("AAPL", utc_dates("2026-12-03"), 30.0))  # a new date: fine
-    assert db.read_table(tickers="AAPL")["close"].tolist() == [10.0, 30.0]
+    db.upsert_prices(frame("AAPL", utc_dates("2026-12-01"), 20.0).set_index("timestamp"))
+    ny = pd.DatetimeIndex(["2026-12-02"], tz=NY, name="timestamp")
+    with pytest.raises(ValidationError, match="would be a second bar for 2026-12-02"):
+        db.upsert_prices(frame("AAPL", ny, 30.0).set_index("timestamp"))
+    # older history before the stored span cannot collide: written
+    db.upsert_prices(frame("AAPL", pd.DatetimeIndex(["2026-11-27"], tz=NY), 40.0))
+    assert db.read_table(tickers="AAPL")["close"].tolist() == [40.0, 20.0, 10.0]
 
 
 def test_a_duplicated_timestamp_column_is_a_validation_error(db):

@@ -230,17 +230,21 @@ class ParquetDB:
                 raise ValidationError(
                     f"a batch validated for table {data.table!r} cannot be written to {t.name!r}"
                 )
-            self._check_stamps(t, data)
+            if data.dated:
+                self._check_stamps(t, data)
             return data
         batch = t.schema.validated(data, max_future=max_future_seconds(t.opts.max_future))
         if t.name == "actions" and batch.num_rows:
             self._check_dividends(batch.data)
-        self._check_stamps(t, batch)
+        if batch.dated:
+            self._check_stamps(t, batch)
         return batch
 
     def _check_stamps(self, t: Table, batch: Validated) -> None:
-        """Refuse a daily batch that would put a second bar on a date a ticker already has
-        at another time of day (:meth:`stamp_conflicts`); nothing is written."""
+        """Refuse a batch whose local midnights became dates (decision 025) where it would
+        put a second bar on a date a ticker already has at another time of day
+        (:meth:`stamp_conflicts`); nothing is written. Batches given in UTC are written as
+        given: the daily table accepts any instant (decision 018)."""
         for message in self._stamp_conflicts(t, batch).values():
             raise ValidationError(message, column=t.schema.time_column)
 
@@ -282,7 +286,8 @@ class ParquetDB:
             if not odd:
                 continue
             rows = ts[a:b]
-            hit = (rows % DAY_NS == 0) & (rows <= mark.value)
+            # dates inside the stored span: older history before it cannot collide
+            hit = (rows % DAY_NS == 0) & (rows <= mark.value) & (rows > first.value - DAY_NS)
             if hit.any():
                 day = pd.Timestamp(int(rows[np.argmax(hit)]), tz="UTC").date()
                 out[name] = (
