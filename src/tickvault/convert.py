@@ -163,7 +163,7 @@ def _utf8(value: str) -> bool:
 _TS_MIN = pd.Timestamp.min.tz_localize("UTC")
 _TS_MAX = pd.Timestamp.max.tz_localize("UTC")
 #: nanoseconds per unit of Arrow timestamps and dates
-_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1, "date": 86_400 * 10**9}
+UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1, "date": 86_400 * 10**9}
 #: Exceptions of a failed fast conversion (the exact, slower path then reports the problem).
 _ARROW_FAILED = (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError)
 
@@ -203,11 +203,11 @@ def _to_utc_ns(name: str, arr: Any, value_at: Callable[[int], Any] | None = None
 def _raise_out_of_range(name: str, arr: Any, value_at: Callable[[int], Any] | None) -> None:
     """Name the first Arrow timestamp/date that does not fit in ns since 1970."""
     if pa.types.is_date32(arr.type):
-        ints, factor = arr.cast(pa.int32()).cast(pa.int64()), _UNIT_NS["date"]
+        ints, factor = arr.cast(pa.int32()).cast(pa.int64()), UNIT_NS["date"]
     elif pa.types.is_date64(arr.type):
         ints, factor = arr.cast(pa.int64()), 10**6
     else:
-        ints, factor = arr.cast(pa.int64()), _UNIT_NS[arr.type.unit]
+        ints, factor = arr.cast(pa.int64()), UNIT_NS[arr.type.unit]
     valid = ~pc.is_null(ints).to_numpy(zero_copy_only=False)
     v = np.asarray(ints.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
     lo = -(-_TS_MIN.value // factor)  # the smallest storable value, rounded up

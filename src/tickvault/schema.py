@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from .adjust_index import SPLIT_RANGE
 from .convert import (
     TIMESTAMP_TYPE,
+    UNIT_NS,
     Column,
     apply_date_format,
     cast_column,
@@ -168,9 +169,7 @@ class TableSchema:
 
     def validated(self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE) -> Validated:
         """:meth:`validate`, as a :class:`Validated` batch that storage writes as is."""
-        dated = False
-        if self.interval == "1d":  # local midnights are their dates (decision 025)
-            data, dated = local_midnights(data, self.time_column)
+        data, dated = self._local_dates(data)
         table, runs = self._validate_runs(data, max_future=max_future)
         return Validated(self.name, table, runs, dated)
 
@@ -178,9 +177,14 @@ class TableSchema:
         self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE
     ) -> tuple[pa.Table, Runs]:
         """:meth:`validate`, also returning the runs of the series column of the result."""
-        if self.interval == "1d":  # local midnights are their dates (decision 025)
-            data = local_midnights_to_dates(data, self.time_column)
-        return self._validate_runs(data, max_future=max_future)
+        return self._validate_runs(self._local_dates(data)[0], max_future=max_future)
+
+    def _local_dates(self, data: Any) -> tuple[Any, bool]:
+        """A daily table's local midnights as their dates (decision 025), and whether any
+        value changed; other tables' data as it is."""
+        if self.interval != "1d":
+            return data, False
+        return local_midnights(data, self.time_column)
 
     def _validate_runs(
         self, data: Any, *, max_future: float | None = DEFAULT_MAX_FUTURE
@@ -358,12 +362,8 @@ def _check_prices(table: pa.Table, schema: TableSchema) -> None:
         _check_grid(table, schema)
 
 
-DAY_NS = 86_400 * 1_000_000_000
-
-
-def local_midnights_to_dates(data: Any, column: str) -> Any:
-    """:func:`local_midnights`' data."""
-    return local_midnights(data, column)[0]
+#: nanoseconds in a day (a daily bar is stamped at a multiple of it)
+DAY_NS = UNIT_NS["date"]
 
 
 def local_midnights(data: Any, column: str) -> tuple[Any, bool]:
@@ -384,7 +384,7 @@ def local_midnights(data: Any, column: str) -> tuple[Any, bool]:
         if not isinstance(s.dtype, pd.DatetimeTZDtype) or _is_utc(str(s.dtype.tz)):
             return data, False
         unit = s.dtype.unit
-        per_day = DAY_NS // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+        per_day = DAY_NS // UNIT_NS[unit]
         wall = s.dt.tz_localize(None).to_numpy(dtype=f"datetime64[{unit}]").view(np.int64)
         nat = np.iinfo(np.int64).min
         midnight = (wall % per_day == 0) & (wall != nat)
@@ -401,7 +401,7 @@ def local_midnights(data: Any, column: str) -> tuple[Any, bool]:
         arr = data.column(column)
         unit = pa.timestamp(typ.unit)
         wall = pc.local_timestamp(arr).cast(pa.int64())
-        per_day = DAY_NS // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[typ.unit]
+        per_day = DAY_NS // UNIT_NS[typ.unit]
         midnight = pc.equal(pc.multiply(pc.divide(wall, per_day), per_day), wall)
         values = pc.if_else(midnight, wall, arr.cast(unit).cast(pa.int64()))
         fixed = values.cast(unit).cast(pa.timestamp(typ.unit, "UTC"))
