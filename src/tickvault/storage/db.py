@@ -245,8 +245,9 @@ class ParquetDB:
         put a second bar on a date a ticker already has at another time of day
         (:meth:`stamp_conflicts`); nothing is written. Batches given in UTC are written as
         given: the daily table accepts any instant (decision 018)."""
-        for message in self._stamp_conflicts(t, batch).values():
-            raise ValidationError(message, column=t.schema.time_column)
+        conflicts = self._stamp_conflicts(t, batch)
+        if conflicts:
+            raise ValidationError(next(iter(conflicts.values())), column=t.schema.time_column)
 
     def stamp_conflicts(self, table: str, batch: Validated) -> dict[str, str]:
         """``{ticker: why}`` for the tickers of a validated daily batch whose rows would be

@@ -395,19 +395,17 @@ class FooterCache:
             return None
         if is_ranged(self.store) and not 0 < info.bytes <= SMALL_FETCH_BYTES:
             return None  # fetching all of a large file for one ticker costs too much
+        kept = self.kept(key, columns)
+        if kept is not None:
+            return kept
+        t = read_whole(self.store, key)
         with self._lock:
-            t = self._small.get(key)
-            if t is not None:
-                self._small.move_to_end(key)
-        if t is None:
-            t = read_whole(self.store, key)
-            with self._lock:
-                if key not in self._small:
-                    self._small[key] = t
-                    self._small_used += t.nbytes
-                while self._small_used > self.small_bytes and len(self._small) > 1:
-                    _, old = self._small.popitem(last=False)
-                    self._small_used -= old.nbytes
+            if key not in self._small:
+                self._small[key] = t
+                self._small_used += t.nbytes
+            while self._small_used > self.small_bytes and len(self._small) > 1:
+                _, old = self._small.popitem(last=False)
+                self._small_used -= old.nbytes
         names = t.schema.names
         return t.select([c for c in columns if c in names])
 
