@@ -45,15 +45,14 @@ def parquet_bytes(folder: Path, names: set[str] | None = None) -> int:
     )
 
 
-@pytest.fixture
-def disk_40m(tmp_path):
-    """A 40 MB tmpfs (root only): the disk of the report."""
+def small_disk(tmp_path: Path, size: str):
+    """A tmpfs of ``size`` (root only)."""
     mount = tmp_path / "disk"
     mount.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode != 0:
         why = " ".join(done.stderr.decode().split()) or f"mount exited {done.returncode}"
@@ -64,14 +63,27 @@ def disk_40m(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.fixture
+def disk_40m(tmp_path):
+    """A 40 MB tmpfs: the disk of the report."""
+    yield from small_disk(tmp_path, "40m")
+
+
+@pytest.fixture
+def disk_16m(tmp_path):
+    """A 16 MB tmpfs: fills in 40 % of the writes a 40 MB one takes, with the same share of
+    live data when full (0.845-0.855 against 0.853-0.86 for 40 MB, measured at each pace)."""
+    yield from small_disk(tmp_path, "16m")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
-def test_a_full_disk_is_mostly_live_data_whatever_the_compactors_pace(disk_40m, delay):
+@pytest.mark.parametrize("delay", [0.0, 1.0])
+def test_a_full_disk_is_mostly_live_data_whatever_the_compactors_pace(disk_16m, delay):
     """The compactor slowed as on a busy machine (each file it writes waits ``delay``): when
     StorageFull is first raised, at least 80 % of the disk holds live data."""
-    store = FaultyStore(LocalStore(disk_40m / "db", fsync=False))
+    store = FaultyStore(LocalStore(disk_16m / "db", fsync=False))
     store.on("writer", "prices/*.parquet", lambda: time.sleep(delay), times=None, when=in_compactor)
-    db = ParquetDB(disk_40m / "db", store=store, retention=0, l0_max_files=2)
+    db = ParquetDB(disk_16m / "db", store=store, retention=0, l0_max_files=2)
     model = Model()
     rng = np.random.default_rng(0)
     error = None
@@ -81,10 +93,10 @@ def test_a_full_disk_is_mostly_live_data_whatever_the_compactors_pace(disk_40m, 
             model.add(db.upsert_prices(df).version, df)
         except StorageFull as exc:
             error = exc
-            live = parquet_bytes(disk_40m / "db" / "prices", set(db.snapshot().files))
+            live = parquet_bytes(disk_16m / "db" / "prices", set(db.snapshot().files))
             break
     assert error is not None, "the disk never filled up"
-    disk = shutil.disk_usage(disk_40m).total
+    disk = shutil.disk_usage(disk_16m).total
     assert live >= 0.8 * disk, f"only {live / MB:.1f} MB of {disk / MB:.0f} MB live: {error}"
     db.close()
     assert db.verify().ok
