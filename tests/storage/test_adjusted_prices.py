@@ -177,6 +177,32 @@ def test_pinned_version_reads_the_actions_of_its_time(tmp_path: Path):
     assert db.read_table("prices", version=v, adjust="splits")["close"].tolist() == [10.0] * 3
 
 
+def test_streamed_reads_adjust_with_actions_stored_after_the_last_prices(tmp_path: Path):
+    """``iter_table`` (what ``tickvault query``, export and the dashboard stream) pairs the
+    newest prices with the newest actions like ``read_table``: a split stored after the
+    bars, or a dividend deleted after them, counts at once, not at the next price commit."""
+    db = ParquetDB(tmp_path / "db")
+    days = pd.bdate_range("2024-03-04", periods=4, tz="UTC")
+    one = {"ticker": "X", "timestamp": days, "high": 405.0, "low": 99.0, "volume": 1.0}
+    db.upsert_prices(pd.DataFrame({**one, "open": 400.0, "close": [400.0, 404.0, 101.0, 102.0]}))
+
+    def streamed(**kw) -> list[float]:
+        return pd.concat(db.iter_table("prices", batch_rows=2, **kw))["close"].tolist()
+
+    db.upsert_actions(
+        pd.DataFrame([{"ticker": "X", "timestamp": days[2], "kind": "split", "value": 4.0}])
+    )
+    assert db.read_table("prices", adjust="splits")["close"].tolist() == [100, 101, 101, 102]
+    assert streamed(adjust="splits") == [100, 101, 101, 102]
+    db.upsert_actions(
+        pd.DataFrame([{"ticker": "X", "timestamp": days[3], "kind": "dividend", "value": 1.01}])
+    )
+    assert streamed(adjust="all") == pytest.approx([99, 99.99, 99.99, 102], rel=1e-12)
+    db.delete("actions", tickers=["X"], dry_run=False)
+    assert streamed(adjust="all") == [400, 404, 101, 102]
+    assert db.read_table("prices", adjust="all")["close"].tolist() == [400, 404, 101, 102]
+
+
 def test_bad_adjust_value_names_the_option(tmp_path: Path):
     db = ParquetDB(tmp_path / "db")
     with pytest.raises(ConfigError, match=r"adjust='bogus' is not one of: raw .*splits .*all"):

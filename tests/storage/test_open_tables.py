@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 from helpers.bars import arrow_bars, make_bars
 from tickvault import ParquetDB
+from tickvault.errors import VersionUnavailable
 from tickvault.schema import get_schema
 from tickvault.storage.readers import open_plan
 
@@ -196,6 +197,30 @@ def test_readers_equal_read_arrow_at_every_version(tmp_path_factory, steps):
         db.upsert_prices(arrow_bars(names, days, close=float(salt)))
     for v in range(db.version + 1):
         check_all_readers(db, version=v)
+
+
+def test_a_reclaimed_version_is_unavailable_to_every_engine_and_export(tmp_path):
+    """An old version whose files were reclaimed is VersionUnavailable naming the oldest
+    readable version — for the engines and export as for read_table — never a raw
+    FileNotFoundError or IOException from the engine (the CLI maps it to exit 3)."""
+    db = ParquetDB(tmp_path / "db")
+    v = db.upsert_prices(make_bars("AAA", "2024-01-02", 5)).version
+    db.delete("prices", tickers=["AAA"], start="2024-01-03", end="2024-01-03", dry_run=False)
+    db.vacuum(dry_run=False, retention=0)
+    calls = {
+        "read_table": lambda: db.read_table(version=v),
+        "to_pyarrow_dataset": lambda: db.to_pyarrow_dataset(version=v).to_table(),
+        "to_duckdb": lambda: db.to_duckdb(version=v).fetchall(),
+        "to_polars": lambda: db.to_polars(version=v).collect(),
+        "export": lambda: db.export(tmp_path / "out", version=v),
+    }
+    for name, call in calls.items():
+        with pytest.raises(
+            VersionUnavailable, match=f"oldest version still readable is {db.version}"
+        ):
+            call()
+        assert not (tmp_path / "out").exists(), name
+    check_all_readers(db, version=db.version)  # the newest version reads as ever
 
 
 def test_missing_engine_names_the_pip_command(tmp_path):

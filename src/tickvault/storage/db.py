@@ -42,7 +42,7 @@ from .core.state import FileInfo, reject_shared_keys
 from .core.store import LocalStore, Store, check_location, is_url
 from .core.table import Table
 from .readers import describe
-from .readers.adjusted import read_adjusted, reject_adjust_for
+from .readers.adjusted import actions_version_for, read_adjusted, reject_adjust_for
 from .upkeep import compaction, undo, vacuum_repair
 from .upkeep import verify as verification
 from .upkeep.compactor import after_commit, compactor_for, existing_compactor, foreground_write
@@ -587,6 +587,9 @@ class ParquetDB:
         )
         if adjust is not None:
             reject_adjust_for(name, adjust)
+            # the actions that go with these prices (the newest unless a version or time
+            # was asked for), pinned once for every piece
+            paired = actions_version_for(self._table("prices"), self._table("actions"), version)
         left = limit
         rows = batch_rows if limit is None else max(1, min(batch_rows, limit))
         plan = snap.pieces(tickers=tickers, start=start, end=end, rows=rows, first=1024)
@@ -605,6 +608,7 @@ class ParquetDB:
                     end=hi,
                     columns=columns,
                     version=snap.version,
+                    actions_version=paired,
                 )
             if left is not None:
                 part = part.slice(0, left)

@@ -220,6 +220,25 @@ class Table:
                 lo = mid + 1
         return lo
 
+    def require_files(self, state: TableState, doing: str = "read") -> None:
+        """Raise VersionUnavailable (naming the oldest readable version) if a file of
+        ``state``, a version older than the newest this handle knows, was reclaimed. The
+        newest version's files are live: not looked at. One existence check per file."""
+        with self._lock:
+            newest = self._state.version
+        if state.version >= newest:
+            return
+        missing = next((p for p in state.files if not self.store.exists(self.key(p))), None)
+        if missing is None:
+            return
+        oldest = self.oldest_readable()
+        raise VersionUnavailable(
+            f"{self.name}: version {state.version} can no longer be {doing}: its file "
+            f"{missing} was reclaimed ({_RECLAIMED}); the oldest version still readable is "
+            f"{oldest}",
+            oldest=oldest,
+        )
+
     def read_part(
         self,
         f: FileInfo,
@@ -257,8 +276,7 @@ class Table:
                 if oldest is not None and version < oldest:
                     raise VersionUnavailable(
                         f"{self.name}: version {version} can no longer be read: its file "
-                        f"{f.path} was reclaimed (files replaced by compaction are kept for "
-                        f"the retention period, then deleted); the oldest version still "
+                        f"{f.path} was reclaimed ({_RECLAIMED}); the oldest version still "
                         f"readable is {oldest}",
                         oldest=oldest,
                     ) from exc
@@ -348,6 +366,13 @@ class Table:
             name = pa.repeat(pa.scalar(next(iter(tickers)), field.type), result.num_rows)
             result = result.append_column(field, name)
         return result.select(out_cols)
+
+
+#: why an old version's file is gone
+_RECLAIMED = (
+    "files a compaction, a delete or a restore replaced are kept for the retention period, "
+    "then deleted"
+)
 
 
 def _readable(table: Table, version: int) -> bool:

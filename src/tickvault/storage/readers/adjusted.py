@@ -96,8 +96,11 @@ def read_adjusted(
     end: TimeLike = None,
     columns: Sequence[str] | None = None,
     version: int | None = None,
+    actions_version: int | None = _UNKNOWN,
 ) -> pa.Table:
-    """Rows of prices ``version`` (None: newest), adjusted as of that snapshot."""
+    """Rows of prices ``version`` (None: newest), adjusted as of that snapshot: with the
+    actions that go with it (:func:`actions_version_for`), or with ``actions_version``
+    when given (None: no actions) — a streamed read pins that once for all its pieces."""
     how = parse_adjust(adjust)
     snap = Snapshot(prices, prices.state_at(version))
     wanted = None if columns is None else list(columns)
@@ -108,7 +111,9 @@ def read_adjusted(
             read_cols.append("close")
     bars = snap.read_arrow(tickers=tickers, start=start, end=end, columns=read_cols)
     if how is not None and bars.num_rows:
-        av = actions_version_for(prices, actions, snap.version if version is not None else None)
+        av = actions_version
+        if av == _UNKNOWN:
+            av = actions_version_for(prices, actions, None if version is None else snap.version)
         if av is not None:
             index = actions_index(actions, av)
             factors = dividend_factors(prices, snap.version, av, index) if how == "all" else None

@@ -92,6 +92,7 @@ def _release(snapshot: Snapshot) -> None:
 def plan(snapshot: Snapshot) -> OpenPlan:
     table = snapshot._table
     state = snapshot._state
+    table.require_files(state)  # an old version's engines would fail on a reclaimed file
     hot_parts: dict[str, Hot] | None = state._derived.get("open_hot")
     if hot_parts is None:
         hot_parts = state._derived["open_hot"] = hot_regions(list(state.files.values()))

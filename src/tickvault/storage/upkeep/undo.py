@@ -317,15 +317,7 @@ def _target_state(t: Table, version: int, newest: int) -> TableState:
             f"version still readable is {oldest}",
             oldest=oldest,
         ) from exc
-    missing = [p for p in target.files if not t.store.exists(t.key(p))]
-    if missing:
-        oldest = t.oldest_readable()
-        raise VersionUnavailable(
-            f"{t.name}: version {version} can no longer be restored: its file {missing[0]} "
-            f"was reclaimed (replaced files are kept for the retention period, then deleted); "
-            f"the oldest version still readable is {oldest}",
-            oldest=oldest,
-        )
+    t.require_files(target, "restored")
     return target
 
 
