@@ -93,10 +93,7 @@ def frame_to_arrow(
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
     if isinstance(data, pd.DataFrame):
-        df = data
-        names = [n for n in df.index.names if n is not None]
-        if names and any(n in [c.name for c in columns] for n in names):
-            df = df.reset_index()
+        df = _index_as_columns(data, table, columns)
         if not all(isinstance(c, str) for c in df.columns):
             raise ValidationError(
                 f"{table}: column names must be strings, got {list(df.columns)!r}; "
@@ -114,6 +111,43 @@ def frame_to_arrow(
     raise ValidationError(
         f"{table}: expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}"
     )
+
+
+def _index_as_columns(df: pd.DataFrame, table: str, columns: Sequence[Column]) -> pd.DataFrame:
+    """``df`` with an index named like a column made that column; a name that is both the
+    index and a column, or times in the index while the time column is missing, are
+    refused with what to write instead (e.g. a yfinance frame's ``Date`` index)."""
+    ours = [c.name for c in columns]
+    names = [n for n in df.index.names if n is not None]
+    both = [n for n in names if n in ours and n in df.columns]
+    if both:
+        raise ValidationError(
+            f"{table}: {both[0]!r} is both the frame's index and a column; keep one, e.g. "
+            f"df.reset_index(drop=True)",
+            column=both[0],
+        )
+    times = [c.name for c in columns if pa.types.is_timestamp(c.type)]
+    levels = (
+        [df.index]
+        if df.index.nlevels == 1
+        else [df.index.get_level_values(i) for i in range(df.index.nlevels)]
+    )
+    in_index = [lv for lv in levels if isinstance(lv, pd.DatetimeIndex) and lv.name not in ours]
+    if times and times[0] not in df.columns and times[0] not in names and in_index:
+        name = in_index[0].name
+        called = f" ({name!r})" if name is not None else ""
+        if df.index.nlevels == 1:
+            fix = f"df.rename_axis({times[0]!r})"
+        elif name is not None:
+            fix = f"df.reset_index().rename(columns={{{name!r}: {times[0]!r}}})"
+        else:
+            fix = f"df.reset_index(), with the times' column named {times[0]!r}"
+        raise ValidationError(
+            f"{table}: no {times[0]!r} column, but the frame's index{called} holds times: "
+            f"name it {times[0]!r}, e.g. {fix}",
+            column=times[0],
+        )
+    return df.reset_index() if any(n in ours for n in names) else df
 
 
 def series_to_arrow(

@@ -739,3 +739,31 @@ def test_date_and_datetime_objects_convert_like_the_pandas_parser(values):
         )
     )
     assert got == want
+
+
+def test_times_in_the_index_are_named_or_refused_with_the_fix(tmp_path):
+    """A yfinance-style frame (times in a ``Date`` index) is refused naming the index and
+    the one-line fix, and the fix stores it; an index named like a column becomes it, but
+    a name that is both the index and a column is refused, not a pandas ValueError. The
+    database is unchanged by each refusal."""
+    db = ParquetDB(tmp_path / "db")
+    days = pd.DatetimeIndex(["2026-11-02", "2026-11-03"], name="Date")
+    df = pd.DataFrame(
+        {"ticker": "ACME", "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 9},
+        index=days,
+    )
+    before = tree_snapshot(tmp_path / "db")
+    with pytest.raises(ValidationError, match=r"index \('Date'\) holds times") as exc:
+        db.upsert_prices(df)
+    assert "df.rename_axis('timestamp')" in str(exc.value) and exc.value.column == "timestamp"
+    stacked = df.set_index("ticker", append=True).swaplevel()
+    with pytest.raises(ValidationError, match=r"rename\(columns=\{'Date': 'timestamp'\}\)"):
+        db.upsert_prices(stacked)
+    both = df.rename_axis("timestamp").assign(timestamp=days)
+    with pytest.raises(ValidationError, match="both the frame's index and a column"):
+        db.upsert_prices(both)
+    assert tree_snapshot(tmp_path / "db") == before
+    db.upsert_prices(df.rename_axis("timestamp"))
+    db.upsert_prices(stacked.reset_index().rename(columns={"Date": "timestamp"}))
+    got = db.read_table("prices")
+    assert got["timestamp"].dt.strftime("%Y-%m-%d").tolist() == ["2026-11-02", "2026-11-03"]
