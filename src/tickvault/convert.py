@@ -79,6 +79,7 @@ def reject(column: str, bad: Any, what: str, where: Callable[[int], str], hint: 
         column=column,
         count=count,
         row=first,
+        problem=f"{what}; {hint}" if count == 1 else f"{count} {what}, this the first; {hint}",
     )
 
 

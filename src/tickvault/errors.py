@@ -66,11 +66,15 @@ class ValidationError(TickvaultError, ValueError):
         column: str | None = None,
         count: int | None = None,
         row: int | None = None,
+        problem: str | None = None,
     ) -> None:
         super().__init__(message)
         self.column = column
         self.count = count
         self.row = row
+        #: the message without where (for a caller that names the place itself, e.g. a
+        #: file's line): "below-low value; high must be >= low"
+        self.problem = problem
 
 
 class ConfigError(TickvaultError, ValueError):
@@ -258,13 +262,15 @@ class BadSourceData(SourceError):
 
     @classmethod
     def from_validation(
-        cls, exc: BaseException, *, source: str, ticker: str, where: str = ""
+        cls, exc: BaseException, *, source: str, ticker: str, where: str = "", row: bool = False
     ) -> BadSourceData:
         """The one wording of "this source returned bad data" for a validation (or Arrow
         conversion) error ``exc``: names the source, the ticker and, if given, ``where``
-        (e.g. " at AAPL.csv line 17, column 'close'"). Raise it ``from exc``."""
+        (e.g. " at AAPL.csv line 17, column 'close'"; ``row``: it names the offending row,
+        so the error's own row number is left out). Raise it ``from exc``."""
+        problem = getattr(exc, "problem", None) if row else None
         return cls(
-            f"source {source!r} returned bad data for {ticker!r}{where}: {exc}",
+            f"source {source!r} returned bad data for {ticker!r}{where}: {problem or exc}",
             ticker=ticker,
             source=source,
         )

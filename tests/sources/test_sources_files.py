@@ -197,6 +197,8 @@ def test_bad_rows_name_file_line_and_column(
     assert f"{path} line 4" in message
     assert f"column {column!r}" in message
     assert problem in message
+    # the line, not also the validator's 0-based row number
+    assert "row" not in message.split(f"{path} line 4")[1]
     assert info.value.ticker == "AAPL" and info.value.source == "csv"
     if column != "Date":  # a bad value outside the range asked for does not matter
         assert len(get_source("csv", path=tmp_path).fetch("AAPL", end="2024-03-04")) == 2

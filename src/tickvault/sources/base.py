@@ -119,7 +119,7 @@ def validate_prices(
             place = f" at {where(exc.row)}"
         column = f", column {exc.column!r}" if exc.column else ""
         raise BadSourceData.from_validation(
-            exc, source=source, ticker=ticker, where=f"{place}{column}"
+            exc, source=source, ticker=ticker, where=f"{place}{column}", row=bool(place)
         ) from exc
     keep = [*PRICE_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in names)]
     reject_other_tickers(table.column("ticker"), ticker, source)
