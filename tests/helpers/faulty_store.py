@@ -115,6 +115,7 @@ class FaultyStore(Store):
         self.inner = inner
         self.location = inner.location
         self.ambiguous_creates = inner.ambiguous_creates
+        self.remote = inner.remote
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, str]] = []
         self._lock = threading.Lock()

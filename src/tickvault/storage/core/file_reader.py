@@ -1,11 +1,11 @@
 """Reading immutable data files: only the row groups a query needs, through cached footers
 and open readers.
 
-On an object store every read is a request, so files are read by exact byte ranges
-(:func:`is_ranged`): a footer is one ranged GET of the file's end (the log knows each
-file's size), and the column chunks of the row groups a read needs are fetched as
-coalesced ranges (one GET per run of nearby row groups, at most :data:`MAX_RANGES` per
-file, several at once) and decoded from memory; nothing is read ahead. A small file is
+On an object store every read is a request (``Store.remote``), so files are read by exact
+byte ranges: a footer is one ranged GET of the file's end (the log knows each file's size),
+and the column chunks of the row groups a read needs are fetched as coalesced ranges (one
+GET per run of nearby row groups, at most :data:`MAX_RANGES` per file, several at once)
+and decoded from memory; nothing is read ahead. A small file is
 one GET. On a local disk files are opened and read in place.
 """
 
@@ -15,7 +15,6 @@ import bisect
 import contextlib
 import io
 import os
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -125,19 +124,12 @@ class _Footer:
         return self._chunks
 
 
-def is_ranged(store: Store) -> bool:
-    """Is every read of ``store`` a request (an object store)? Its files are then read by
-    exact byte ranges instead of through an open file."""
-    mod = sys.modules.get(f"{__package__}.object_store")  # loaded with the first bucket
-    return mod is not None and isinstance(store, mod.ObjectStore)
-
-
 def read_whole(store: Store, key: str) -> pa.Table:
     """Every row and column of one data file. ``ParquetFile.read`` on one thread with
     pre-buffering: 3-4x faster than ``pq.read_table`` (the dataset API) on files of many
     small row groups, and it leaves the other cores to the caller. On an object store:
     one GET of the whole file."""
-    if is_ranged(store):
+    if store.remote:
         data = pa.py_buffer(store.get(key))
         return pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
     with store.open_input(key) as src:
@@ -308,7 +300,7 @@ class FooterCache:
                 self._items.move_to_end(key)
                 return item
         tail, tail_start = b"", 0
-        if size and is_ranged(self.store):
+        if size and self.store.remote:
             assert info is not None
             md, tail, tail_start = self._fetch_footer(key, size, info.rows)
         else:
@@ -393,7 +385,7 @@ class FooterCache:
         them instead of decoding a row group of each."""
         if info.rows > (self.small_rows if info.level == 0 else SMALL_ROWS_LEVEL1):
             return None
-        if is_ranged(self.store) and not 0 < info.bytes <= SMALL_FETCH_BYTES:
+        if self.store.remote and not 0 < info.bytes <= SMALL_FETCH_BYTES:
             return None  # fetching all of a large file for one ticker costs too much
         kept = self.kept(key, columns)
         if kept is not None:
@@ -554,9 +546,7 @@ def read_file(
         end = None
     named = None if tickers is None else _ranges_for(info, tickers)
     ranges = None if named is None else [(a, b) for a, b, _ in named]
-    whole = tickers is not None or (
-        is_ranged(footers.store) and 0 < info.bytes <= SMALL_FETCH_BYTES
-    )
+    whole = tickers is not None or (footers.store.remote and 0 < info.bytes <= SMALL_FETCH_BYTES)
     if whole and ranges is not None and info.level > 0:
         # a small level-1 file (a fine period, a small universe) is decoded or fetched
         # whole for a good share of its rows, or once it is read again and fits in what
@@ -589,7 +579,7 @@ def read_file(
         if hi - lo + 1 != len(rgs):
             rows = int((ft.rg_end[rgs] - ft.rg_start[rgs]).sum())
         many = threads and rows >= THREADED_DECODE_ROWS
-        if ft.size is not None and is_ranged(footers.store):
+        if ft.size is not None and footers.store.remote:
             t = footers.read_row_groups(key, ft, rgs.tolist(), cols)
         else:
             with footers.reader(key, ft.meta) as pf:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ...errors import CorruptDatabaseError, VersionNotFound
 from .state import TableState, check_format
-from .store import LocalStore, Store, join
+from .store import Store, join
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class LogStore:
         self.prefix = join(table, LOG_DIR)
         #: every read is a round trip (an object store): a new handle lists the entries
         #: after its checkpoint and fetches them in parallel instead of one after another
-        self.remote = not isinstance(store, LocalStore)
+        self.remote = store.remote
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"

@@ -120,6 +120,7 @@ class ObjectStore(Store):
 
     #: "already exists" may be our own create, retried by the client after a lost answer
     ambiguous_creates = True
+    remote = True
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
         self.url = url

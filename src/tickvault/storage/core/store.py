@@ -61,6 +61,10 @@ class Store(abc.ABC):
     #: (Object stores: a client retries a create whose answer was lost.) The commit then
     #: reads the entry back and compares its commit id (decision 009).
     ambiguous_creates: bool = False
+    #: Is every call a round trip over a network (a bucket)? Then files are read by exact
+    #: byte ranges, many at once, and a new handle lists the log's tail in one request
+    #: instead of probing entry after entry; on a local disk, by open files and the cores.
+    remote: bool = False
 
     @abc.abstractmethod
     def put_if_absent(self, key: str, data: bytes) -> bool:
@@ -354,7 +358,10 @@ class LocalStore(Store):
 
 class MemoryStore(Store):
     """Objects in a dict: for tests and demos, and the proof that nothing above the
-    interface needs a filesystem (no rename, no fsync, no links)."""
+    interface needs a filesystem (no rename, no fsync, no links). Read like a bucket, so
+    tests take the bucket's read paths without a server."""
+
+    remote = True
 
     def __init__(self, location: str = "memory://") -> None:
         self.location = location

@@ -31,7 +31,7 @@ from .log import LogStore
 from .options import StorageOptions
 from .periods import period_end, split_by_period
 from .state import FileInfo, TableState
-from .store import LocalStore, Store
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,8 @@ class Table:
         is round trips (a footer, its row groups) that wait on the network, not a core."""
         with self._lock:
             if self._pool is None:
-                local = isinstance(self.store, LocalStore)
-                n = min(4, os.cpu_count() or 2) if local else REMOTE_READERS
+                remote = self.store.remote
+                n = REMOTE_READERS if remote else min(4, os.cpu_count() or 2)
                 self._pool = ThreadPoolExecutor(max_workers=n)
             return self._pool
 
@@ -331,8 +331,9 @@ class Table:
             read_cols.remove(series)
         # on local disk threads pay off only for large reads; on a bucket every file is a
         # round trip, so several files are always fetched at once
-        remote = not isinstance(self.store, LocalStore)
-        pooled = len(cands) >= 2 and (remote or read_merge.estimated_rows(cands) > 100_000)
+        pooled = len(cands) >= 2 and (
+            self.store.remote or read_merge.estimated_rows(cands) > 100_000
+        )
 
         def one(item: read_merge.Candidate) -> pa.Table:
             f, tk = item
