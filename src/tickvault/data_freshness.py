@@ -51,6 +51,14 @@ Intraday tables (``interval="1m"`` ... ``"1h"``)
     :data:`FRESH_MINUTES`) and ``stale_minutes`` (default :data:`STALE_MINUTES`) play the
     role of ``fresh_days`` and ``stale_days``.
 
+A database with only intraday bars
+    Without ``interval`` the daily table (``prices``) is judged — unless it holds no bars
+    while an intraday table does: then the finest interval whose table holds bars is judged
+    (:func:`default_interval`; usually the only one), in minutes behind as above, and the
+    frame's ``attrs`` (the summary, the verdict) carry that ``interval`` and a ``note``
+    saying so. A database with no bars in any table is ``empty``. Pass ``interval`` to
+    judge one table whatever the others hold (a cron job watching a feed should).
+
 Overall verdict
     The worst ticker's level and status (:func:`verdict`), and the ``warnings``: the same for
     :func:`get_price_data_freshness`, :func:`freshness_summary`, ``tickvault freshness`` and
@@ -68,7 +76,15 @@ import pandas as pd
 
 from .calendars import Calendar, get_calendar, session_labels
 from .errors import ConfigError
-from .modes import FRESH_MINUTES, INTERVAL_SECONDS, STALE_MINUTES, parse_interval, prices_table
+from .modes import (
+    DEFAULT_INTERVAL,
+    FRESH_MINUTES,
+    INTERVAL_CHOICES,
+    INTERVAL_SECONDS,
+    STALE_MINUTES,
+    parse_interval,
+    prices_table,
+)
 from .sessions import exchange_sessions
 from .storage import ParquetDB
 from .tickers import normalize
@@ -76,10 +92,12 @@ from .times import TimeLike, iso, parse_time
 
 __all__ = [
     "LEVELS",
+    "default_interval",
     "freshness",
     "freshness_summary",
     "get_calendar",
     "get_price_data_freshness",
+    "intervals_with_bars",
     "verdict",
 ]
 
@@ -95,11 +113,61 @@ COLUMNS = ["ticker", "last_timestamp", "age", "age_unit", "status", "level", "is
 
 DBLike = ParquetDB | str | os.PathLike[str]
 
+#: the daily prices table, judged when no interval is given (see default_interval)
+DEFAULT_TABLE = prices_table(DEFAULT_INTERVAL)
+
 
 def _open(db: DBLike) -> ParquetDB:
     if isinstance(db, ParquetDB):
         return db
     return ParquetDB(db, create=False)
+
+
+def intervals_with_bars(db: DBLike, tickers: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """``{interval: tickers}`` for every prices table that holds bars (of ``tickers``, if
+    given), finest first: ``{"1m": ["AAPL", "MSFT"]}`` for a database of minute bars only.
+    Reads the log only."""
+    store = _open(db)
+    tables = set(store.tables())
+    wanted = None if tickers is None else {normalize(str(t)) for t in tickers}
+    out: dict[str, list[str]] = {}
+    for iv in INTERVAL_CHOICES:
+        table = prices_table(iv)
+        if table not in tables:
+            continue
+        held = sorted(store.watermarks(table))
+        if wanted is not None:
+            held = [t for t in held if t in wanted]
+        if held:
+            out[iv] = held
+    return out
+
+
+def default_interval(db: DBLike) -> str:
+    """The interval a freshness check judges when none is given: ``"1d"`` when the daily
+    table holds bars or no table does (an empty database), else the finest interval whose
+    table holds bars (a database of minute bars only: ``"1m"``)."""
+    store = _open(db)
+    if store.watermarks(DEFAULT_TABLE):  # the usual case: one look at the daily log
+        return DEFAULT_INTERVAL
+    return next(iter(intervals_with_bars(store)), DEFAULT_INTERVAL)
+
+
+def _default_note(db: DBLike, interval: str) -> str:
+    """What a check without an interval says when it judged an intraday table."""
+    held = intervals_with_bars(db)
+    n = len(held[interval])
+    others = [
+        f"{prices_table(iv)} ({len(k)} ticker{'s' if len(k) != 1 else ''})"
+        for iv, k in held.items()
+        if iv != interval
+    ]
+    also = f"; other tables with bars: {', '.join(others)}" if others else ""
+    return (
+        f"no daily bars: judged the {interval} bars ({prices_table(interval)}, {n} "
+        f"ticker{'s' if n != 1 else ''}) in minutes behind{also}; name the interval to "
+        f"choose (--interval {interval}, interval={interval!r})"
+    )
 
 
 def _now(now: TimeLike) -> pd.Timestamp:
@@ -201,6 +269,8 @@ def freshness(
 
     ``interval`` (``"1m"`` ... ``"1h"``): judge that interval's prices table in minutes
     behind (see the module docstring; thresholds ``fresh_minutes``/``stale_minutes``).
+    Without it (and ``table``), the daily table — or, when only intraday tables hold bars,
+    the finest of them (:func:`default_interval`), said in ``attrs["note"]``.
 
     ``db`` is a :class:`ParquetDB` or a path (opened read-only). ``now`` defaults to the
     current time; ``calendar`` is an exchange code (``"XNYS"``) to count missing trading
@@ -208,11 +278,16 @@ def freshness(
     universe: a requested ticker with no rows gets level ``missing``. Reads the commit log
     only, never a data file.
     """
-    iv = parse_interval(interval) if interval is not None else None
+    iv: str | None = parse_interval(interval) if interval is not None else None
+    note = None
+    if iv is None and table == DEFAULT_TABLE:
+        db = _open(db)
+        if (judged := default_interval(db)) != DEFAULT_INTERVAL:
+            iv, note = judged, _default_note(db, judged)
     if iv is not None:
         table = prices_table(iv)
-    if iv is not None and iv != "1d":
-        return _intraday(
+    if iv is not None and iv != DEFAULT_INTERVAL:
+        frame = _intraday(
             db,
             t_now=_now(now),
             given=now,
@@ -223,6 +298,9 @@ def freshness(
             fresh=fresh_minutes,
             stale=stale_minutes,
         )
+        if note is not None:
+            frame.attrs["note"] = note
+        return frame
     _check_thresholds(fresh_days, stale_days)
     t_now = _now(now)
     cal = get_calendar(calendar) if calendar else None
@@ -258,6 +336,7 @@ def freshness(
             "now": t_now,
             "calendar": cal.name if cal is not None else None,
             "age_unit": unit,
+            "interval": DEFAULT_INTERVAL,
             "fresh_days": fresh_days,
             "stale_days": stale_days,
             "warnings": _clock_warnings(
@@ -420,6 +499,7 @@ def freshness_summary(
             for k in ("interval", "fresh_minutes", "stale_minutes", "session_open")
             if k in attrs
         },
+        "note": attrs.get("note"),
         "warnings": list(attrs.get("warnings") or []),
     }
 
@@ -444,7 +524,9 @@ def get_price_data_freshness(
     ``"🔴 STALE (N days)"`` beyond; ``"⚪ Empty"`` (``is_stale`` true, ``days_old`` and
     ``latest`` None) when there is no price data. With ``calendar`` the age counts missed
     trading sessions and ``days_old`` holds that count. Extra keys: ``level``, ``tickers``,
-    ``stale_tickers``, ``age_unit``, ``calendar``, ``now``, ``warnings`` (a ``now`` in the
+    ``stale_tickers``, ``age_unit``, ``calendar``, ``interval`` (the table judged: without
+    ``interval=``, an intraday one when only intraday tables hold bars, and ``note`` says
+    so; None otherwise), ``now``, ``warnings`` (a ``now`` in the
     future, bars dated after now: see the module docstring). Same verdict as
     ``freshness_summary`` and ``tickvault freshness``. ``interval="1m"`` (and the minute
     thresholds) judges an intraday table in minutes behind (module docstring).
@@ -482,6 +564,8 @@ def verdict(frame: pd.DataFrame) -> dict[str, Any]:
         "stale_tickers": s["stale_tickers"],
         "age_unit": s["age_unit"],
         "calendar": s["calendar"],
+        "interval": s.get("interval", DEFAULT_INTERVAL),
+        "note": s["note"],
         "now": s["now"],
         "warnings": s["warnings"],
     }

@@ -58,7 +58,11 @@ def iso_utc(value: Any) -> str:
     """A time as ISO 8601 in UTC ending in ``Z`` (``'2024-03-01T14:30:00Z'``), the one way
     the command line's JSON, the dashboard's API, CSV and messages write times. Accepts a
     datetime or pandas Timestamp (naive is UTC), nanoseconds since 1970 (int) or ISO text.
-    Sub-second parts are kept (``.123456Z``, nanoseconds too)."""
+    Sub-second parts are kept (``.123456Z``, nanoseconds too). A missing time (``NaT``)
+    is not a time: ValueError (JSON writers turn it into null first, :func:`tickvault.times.
+    iso`), never the text ``'NaTZ'``."""
+    if isinstance(value, dt.datetime) and value != value:  # NaT: never equal to itself
+        raise ValueError(f"{value!r} is not a time: write a missing time as null")
     if isinstance(value, int):
         import pandas as pd
 

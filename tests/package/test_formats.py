@@ -35,3 +35,17 @@ def test_iso_turns_every_missing_value_into_none() -> None:
     assert iso(pd.Timestamp("2024-03-01", tz="UTC")) == "2024-03-01T00:00:00Z"
     assert iso("2024-03-01T14:30:00Z") == "2024-03-01T14:30:00Z"
     assert iso(0) == "1970-01-01T00:00:00Z"
+
+
+def test_a_missing_time_is_never_written_as_natz() -> None:
+    """``iso_utc(NaT)`` used to give ``'NaTZ'`` (NaT is a datetime); a missing time is not
+    a time, and the JSON writers make it null."""
+    import pytest
+
+    from tickvault.cli.output import json_default
+    from tickvault.formats import iso_utc
+
+    with pytest.raises(ValueError, match="NaT is not a time"):
+        iso_utc(pd.NaT)
+    assert json_default(pd.NaT) is None
+    assert json_default(pd.Timestamp("2024-03-01 14:30", tz="UTC")) == "2024-03-01T14:30:00Z"

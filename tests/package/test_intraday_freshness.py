@@ -135,5 +135,9 @@ def test_library_and_command_line_agree(db):
         "freshness", "LIVE", "--interval", "1m", "--calendar", "XNYS", "--now", now, db=db.path
     )
     assert fresh.returncode == 0 and "Fresh" in fresh.stdout
-    daily = get_price_data_freshness(db, now=now)  # the daily table: empty, as before
-    assert daily["status"] == "⚪ Empty"
+    # no interval: the daily table holds no bars, so the minute table is judged (wall-clock
+    # minutes without a calendar), labelled with its interval and a note
+    plain = get_price_data_freshness(db, now=now)
+    wall = get_price_data_freshness(db, now=now, interval="1m")
+    assert plain["interval"] == "1m" and plain["status"] == wall["status"] != "⚪ Empty"
+    assert "no daily bars" in plain["note"] and wall["note"] is None

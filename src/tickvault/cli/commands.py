@@ -92,9 +92,14 @@ def cmd_update(args: argparse.Namespace, out: Output) -> int:
     total = len(tickers) if tickers is not None else len(db.tickers(interval=args.interval))
     if total == 0:
         raise CommandFailed(
-            f"the database at {shown_db(args)!r} has no tickers to update; "
-            f"name them (`tickvault update AAPL`) or run `tickvault backfill` first"
+            f"the database at {shown_db(args)!r} has no {_bars(args.interval)} to update; "
+            + (
+                _other_intervals(db, args.interval)
+                or "name them (`tickvault update AAPL`) or run `tickvault backfill` first"
+            )
         )
+    if tickers is not None and args.source is None:
+        _check_in_table(db, tickers, args.interval)
     from ..pipeline import update
 
     options = _run_options(args)
@@ -103,6 +108,50 @@ def cmd_update(args: argparse.Namespace, out: Output) -> int:
     with progress(out, total, "update") as on_progress:
         report = update(tickers, on_progress=on_progress, **options)
     return report_summary(out, report)
+
+
+def _bars(interval: str | None) -> str:
+    """``daily bars``, ``1m bars``: how a message names an interval's table."""
+    return "daily bars" if interval in (None, "1d") else f"{interval} bars"
+
+
+def _other_intervals(db: Any, interval: str | None, tickers: list[str] | None = None) -> str:
+    """How to update the bars (of ``tickers``, default all) that the prices tables of
+    intervals other than ``interval`` hold; "" when none does."""
+    from ..data_freshness import intervals_with_bars
+
+    hints = []
+    for iv, held in intervals_with_bars(db, tickers).items():
+        if iv == (interval or "1d"):
+            continue
+        option = "" if iv == "1d" else f" --interval {iv}"
+        n = len(held)
+        shown = ", ".join(held[:3]) + (", ..." if n > 3 else "")
+        named = "" if tickers is None else " " + " ".join(held)
+        hints.append(
+            f"{_bars(iv)} of {n} ticker{'s' if n != 1 else ''} ({shown}) are in "
+            f"{_prices_table(iv)}: `tickvault update{option}{named}` updates them"
+        )
+    return "; ".join(hints)
+
+
+def _check_in_table(db: Any, tickers: list[str], interval: str | None) -> None:
+    """``update AAPL`` (no ``--source``) of tickers whose bars are only in other
+    intervals' tables: exit 2 pointing at those intervals, before the pipeline asks for a
+    source (which would start a table of this interval for them)."""
+    from ..tickers import normalize
+
+    table = _prices_table(interval)
+    stored = set(db.tickers(table)) if table in db.tables() else set()
+    missing = [t for t in dict.fromkeys(map(normalize, tickers)) if t not in stored]
+    hint = _other_intervals(db, interval, missing) if missing else ""
+    if hint:
+        option = "" if interval in (None, "1d") else f" --interval {interval}"
+        raise UsageError(
+            f"{', '.join(missing)} ha{'s' if len(missing) == 1 else 've'} no "
+            f"{_bars(interval)} to update; {hint}; to start {_bars(interval)} instead, name "
+            f"their source: `tickvault update --source yahoo{option} {' '.join(missing)}`"
+        )
 
 
 def _source(args: argparse.Namespace) -> Any:

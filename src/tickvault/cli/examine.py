@@ -23,11 +23,14 @@ from .parsing import Commands
 
 def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     """How old each ticker's newest bar is; exit 1 when anything is stale."""
-    from ..data_freshness import freshness, freshness_summary
+    from ..data_freshness import default_interval, freshness, freshness_summary
 
     db = open_db(args)
     tickers = read_tickers(args)
-    check_tickers(args, db, tickers, prices_table(args.interval))
+    # without --interval the library judges the daily table, or the intraday one that
+    # holds bars when the daily table holds none: named tickers are checked against it
+    judged = args.interval if args.interval is not None else default_interval(db)
+    check_tickers(args, db, tickers, prices_table(judged))
     frame = freshness(
         db,
         now=args.now,
@@ -42,6 +45,8 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     summary = freshness_summary(frame, worst=args.worst)
     code = EXIT_PROBLEMS if summary["is_stale"] else EXIT_OK
     if not out.quiet:
+        if summary["note"]:
+            out.err.print(f"note: {summary['note']}", markup=False)
         for w in summary["warnings"]:
             out.err.print(f"warning: {w}", markup=False)
     if out.json:
@@ -51,14 +56,23 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
         ]
         out.data({"summary": summary, "tickers": records})
         return code
-    if out.quiet:
-        return code
+    if not out.quiet:
+        _print_freshness(out, args, frame, summary)
+    return code
+
+
+def _print_freshness(
+    out: Output, args: argparse.Namespace, frame: Any, summary: dict[str, Any]
+) -> None:
+    """The headline (labelled with its interval when intraday) and the oldest tickers."""
     c = summary["counts"]
     unit = summary["age_unit"]
     cal = f", calendar {summary['calendar']}" if summary["calendar"] else ""
+    iv = summary.get("interval", "1d")
+    bars = "" if iv == "1d" else f" of {iv} bars"
     n = summary["tickers"]
     out.print(
-        f"{summary['status']}  {n} ticker{'' if n == 1 else 's'}: {c['fresh']} fresh, "
+        f"{summary['status']}  {n} ticker{'' if n == 1 else 's'}{bars}: {c['fresh']} fresh, "
         f"{c['aging']} aging, {c['stale']} stale, {c['missing']} without data "
         f"(age in {unit}{cal}; latest bar {short_time(summary['latest']) or '-'})"
     )
@@ -79,7 +93,6 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
         out.print(table(None, ["ticker", "last bar", "age", "status"], rows))
         if not args.all and len(listed) > args.worst:
             out.note(f"… {len(listed) - args.worst} more (use --all or --json)")
-    return code
 
 
 def cmd_calendar(args: argparse.Namespace, out: Output) -> int:

@@ -85,8 +85,9 @@ class Output:
 
 
 def json_default(obj: Any) -> Any:
-    if isinstance(obj, dt.datetime):  # pandas Timestamps too; NaT is not a datetime
-        return iso_utc(obj)  # one way to write a time: ISO 8601 in UTC ending in Z
+    if isinstance(obj, dt.datetime):  # pandas Timestamps and NaT too
+        # one way to write a time: ISO 8601 in UTC ending in Z; a missing one (NaT) is null
+        return None if isnull(obj) else iso_utc(obj)
     if hasattr(obj, "isoformat"):
         return None if isnull(obj) else obj.isoformat()
     if hasattr(obj, "to_dict"):

@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..data_freshness import freshness
+from ..data_freshness import default_interval, freshness
 from ..formats import iso_utc
+from ..modes import DEFAULT_INTERVAL
 from ..storage import ParquetDB
 
 
@@ -25,6 +26,12 @@ class FreshnessOptions:
     fresh_days: int = 1
     stale_days: int = 7
 
+    @property
+    def exchange_calendar(self) -> str:
+        """The calendar of intraday freshness, exchange clocks and gaps: the dashboard's,
+        else XNYS."""
+        return self.calendar or "XNYS"
+
     def kwargs(self) -> dict[str, Any]:
         return {
             "calendar": self.calendar,
@@ -34,7 +41,10 @@ class FreshnessOptions:
 
 
 class FreshnessCache:
-    """:func:`tickvault.freshness` of every ticker, cached per (version, minute).
+    """:func:`tickvault.freshness` of every ticker, cached per (version, minute): of the
+    daily table, or, when only intraday tables hold bars, of the finest of them
+    (:func:`tickvault.data_freshness.default_interval`, in minutes behind on the
+    :attr:`~FreshnessOptions.exchange_calendar`, as the overview's intraday rows).
 
     Freshness reads only the log, but for thousands of tickers it still costs a noticeable
     fraction of a second, and paging, sorting and filtering the tickers table would pay it
@@ -54,7 +64,10 @@ class FreshnessCache:
         with self._lock:
             if self._key == key and self._frame is not None:
                 return self._frame
-        frame = freshness(db, now=key[1], **self.opts.kwargs())
+        kwargs = self.opts.kwargs()
+        if default_interval(db) != DEFAULT_INTERVAL:  # the library judges that table
+            kwargs["calendar"] = self.opts.exchange_calendar
+        frame = freshness(db, now=key[1], **kwargs)
         with self._lock:
             self._key, self._frame = key, frame
         return frame

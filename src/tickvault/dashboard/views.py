@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from ..data_freshness import LEVELS, freshness, freshness_summary, verdict
+from ..data_freshness import LEVELS, freshness, freshness_summary, intervals_with_bars, verdict
 from ..errors import ValidationError
 from ..formats import iso_utc
 from ..modes import (
@@ -117,12 +117,14 @@ def overview(
 ) -> dict[str, Any]:
     """Overall freshness, counts per level, size, tickers, rows, date range, version, the
     last run (its headline and counts, never its per-ticker results) and the last verify
-    result."""
+    result. All of the daily table — or, when only intraday tables hold bars, of the
+    table the library judges (``interval``, and ``freshness.note`` says so)."""
     info = db.info()
-    table = info["tables"].get(TABLE)
     frame = fresh.frame(db)
     summary = freshness_summary(frame)
     overall = verdict(frame)  # the same verdict as `tickvault freshness` and the library
+    judged = prices_table(overall["interval"])
+    table = info["tables"].get(judged)
     version = int(table["version"]) if table else -1
     last_runs = db.runs(1)
     return {
@@ -130,7 +132,8 @@ def overview(
         "freshness": overall,
         "summary": summary,
         "levels": _level_rows(summary["counts"]),
-        "table": TABLE,
+        "interval": overall["interval"],
+        "table": judged,
         "version": version,
         "tickers": int(table["tickers"]) if table else 0,
         "stored_rows": int(table["stored_rows"]) if table else 0,
@@ -140,21 +143,26 @@ def overview(
         "last": table["last"] if table else None,
         "last_run": _run_row(last_runs[0]) if last_runs else None,  # no per-ticker detail
         "verify": verify_cache.get(db, version, wait=wait_verify),
-        "intervals": _interval_freshness(db, fresh, info["tables"]),
+        "intervals": _interval_freshness(db, fresh, info["tables"], frame),
     }
 
 
 def _interval_freshness(
-    db: ParquetDB, fresh: FreshnessCache, tables: dict[str, Any]
+    db: ParquetDB, fresh: FreshnessCache, tables: dict[str, Any], judged: pd.DataFrame
 ) -> list[dict[str, Any]]:
     """One freshness summary per intraday prices table (finest first): the library's
-    verdict in minutes behind on the dashboard's calendar (XNYS if none)."""
+    verdict in minutes behind on the dashboard's calendar (XNYS if none); the table the
+    headline ``judged`` (a database of intraday bars only) gets the headline's verdict."""
     out = []
     for iv in INTERVAL_CHOICES:
         table = prices_table(iv)
         if iv == DEFAULT_INTERVAL or table not in tables:
             continue
-        frame = freshness(db, interval=iv, calendar=fresh.opts.calendar or "XNYS")
+        frame = (
+            judged
+            if judged.attrs.get("interval") == iv
+            else freshness(db, interval=iv, calendar=fresh.opts.exchange_calendar)
+        )
         t = tables[table]
         out.append(
             {
@@ -239,7 +247,9 @@ def tickers(
 ) -> dict[str, Any]:
     """Every ticker's last bar, age and status: filtered by name (``q``, substring, case
     insensitive), ``level`` (fresh|aging|stale|missing) or ``stale`` (true|false), sorted
-    by ``sort`` (ticker|last_timestamp|age|status) in ``order`` (asc|desc), paged."""
+    by ``sort`` (ticker|last_timestamp|age|status) in ``order`` (asc|desc), paged. The
+    tickers of the table the overview judges: the daily one, or, when only intraday tables
+    hold bars, that ``interval``'s (``note`` says so; the rows link to its pages)."""
     sort, order = sort or "ticker", order or "asc"
     _check_table_args(sort, order, level)
     stale_flag = _stale_arg(stale)
@@ -265,6 +275,8 @@ def tickers(
         "counts": freshness_summary(frame)["counts"],
         "levels": [lvl for lvl in LEVELS if lvl != "empty"],
         "age_unit": frame.attrs.get("age_unit", "days"),
+        "interval": frame.attrs.get("interval", DEFAULT_INTERVAL),
+        "note": frame.attrs.get("note"),
         "rows": [_ticker_row(r) for r in chunk.itertuples(index=False)],
     }
 
@@ -303,11 +315,22 @@ def _pinned(
     marks = snap.watermarks() if snap is not None else {}
     ticker = normalize(ticker)
     if snap is None or ticker not in marks:
-        near = close_matches(ticker, marks)
-        hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        what = "" if table == TABLE else f" with {interval_of_table(table)} bars"
-        raise PageNotFound(f"no ticker {ticker!r}{what} in the database at {str(db.path)!r}{hint}")
+        raise PageNotFound(_not_here(db, ticker, table, marks))
     return snap, marks, ticker
+
+
+def _not_here(db: ParquetDB, ticker: str, table: str, marks: dict[str, pd.Timestamp]) -> str:
+    """Why ``ticker`` has no page in ``table``: the intervals that hold it (with the
+    address of each), else the closest tickers of the table."""
+    iv = interval_of_table(table)
+    what = "daily bars" if iv == DEFAULT_INTERVAL else f"{iv} bars"
+    message = f"no ticker {ticker!r} with {what} in the database at {str(db.path)!r}"
+    elsewhere = list(intervals_with_bars(db, [ticker]))
+    if elsewhere:
+        where = ", ".join(f"{i} (?interval={i})" for i in elsewhere)
+        return f"{message}; it has bars of the interval{'s' if len(elsewhere) > 1 else ''} {where}"
+    near = close_matches(ticker, marks)
+    return message + (f" (did you mean {', '.join(near)}?)" if near else "")
 
 
 def _bar_range(
@@ -333,7 +356,8 @@ def _bar_range(
 
 def _ticker_freshness(db: ParquetDB, fresh: FreshnessCache, ticker: str) -> dict[str, Any]:
     frame = fresh.frame(db)
-    match = frame[frame["ticker"] == ticker]
+    daily = frame.attrs.get("interval", DEFAULT_INTERVAL) == DEFAULT_INTERVAL
+    match = frame[frame["ticker"] == ticker] if daily else frame.iloc[:0]
     if match.empty:  # committed after the cached frame was computed
         match = freshness(db, tickers=[ticker], **fresh.opts.kwargs())
     fr = match.iloc[0]
@@ -356,7 +380,7 @@ def _intraday_freshness(
 ) -> dict[str, Any]:
     """Minutes behind (``freshness(interval=)``) on the dashboard's calendar (XNYS if none)."""
     frame = freshness(
-        db, tickers=[ticker], interval=interval, calendar=fresh.opts.calendar or "XNYS"
+        db, tickers=[ticker], interval=interval, calendar=fresh.opts.exchange_calendar
     )
     fr = frame.iloc[0]
     return {
@@ -405,12 +429,7 @@ def _interval_view(
 
 def _intervals_of(db: ParquetDB, ticker: str) -> list[str]:
     """The intervals whose prices table holds ``ticker`` (from the log), finest first."""
-    tables = set(db.tables())
-    return [
-        iv
-        for iv in INTERVAL_CHOICES
-        if prices_table(iv) in tables and ticker in db.watermarks(prices_table(iv))
-    ]
+    return list(intervals_with_bars(db, [ticker]))
 
 
 def clock_arg(value: Any) -> str:
@@ -424,7 +443,7 @@ def clock_arg(value: Any) -> str:
 
 def _exchange_zone(fresh: FreshnessCache) -> dict[str, str]:
     """The exchange whose clock the page shows: the dashboard's calendar, else XNYS."""
-    sessions = exchange_sessions(fresh.opts.calendar or "XNYS")
+    sessions = exchange_sessions(fresh.opts.exchange_calendar)
     return {"calendar": sessions.name, "name": sessions.tz}
 
 
@@ -472,7 +491,7 @@ def _ticker_checks(
     """The ticker's gaps (``db.gaps``: missing sessions of the dashboard's calendar, XNYS
     if none, in the page's table at its pinned version) and suspicious moves of its daily
     closes (``db.suspicious_moves``), each at most MAX_CHECK_ROWS with the total."""
-    calendar = fresh.opts.calendar or "XNYS"
+    calendar = fresh.opts.exchange_calendar
     notes: list[str] = []
     gaps = db.gaps(
         snap.table, calendar=calendar, tickers=[ticker], version=snap.version, notes=notes
