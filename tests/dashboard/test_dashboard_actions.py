@@ -102,3 +102,23 @@ def test_the_csv_takes_adjust_in_any_case_like_the_page(client):
     upper = _csv(client, "/api/tickers/NVDA/bars.csv?adjust=ALL&range=all")
     lower = _csv(client, "/api/tickers/NVDA/bars.csv?adjust=all&range=all")
     assert upper["close"].tolist() == lower["close"].tolist()
+
+
+def test_a_split_stored_after_the_bars_adjusts_the_page_the_json_and_the_csv(tmp_path: Path):
+    """Actions stored after the last prices commit count at once (as in read_table), for
+    the page's JSON twin and the CSV download; a version asked for keeps its time's actions."""
+    db = ParquetDB(tmp_path / "db")
+    days = pd.bdate_range("2024-03-04", periods=4, tz="UTC")
+    close = [400.0, 404.0, 101.0, 102.0]
+    bars = {"ticker": "X", "timestamp": days, "open": close, "high": 405.0, "low": 99.0}
+    v = db.upsert_prices(pd.DataFrame({**bars, "close": close, "volume": 1.0})).version
+    db.upsert_actions(
+        pd.DataFrame([{"ticker": "X", "timestamp": days[2], "kind": "split", "value": 4.0}])
+    )
+    with local_client(create_app(tmp_path / "db"), raise_server_exceptions=False) as c:
+        page = get_json(c, "/api/tickers/X?range=all&adjust=splits")["bars"]["close"]
+        assert page == [100.0, 101.0, 101.0, 102.0]
+        assert _csv(c, "/api/tickers/X/bars.csv?adjust=splits")["close"].tolist() == page
+        pinned = get_json(c, f"/api/tickers/X?range=all&adjust=splits&version={v}")
+        assert pinned["bars"]["close"] == close  # the actions of version v's time: none
+    db.close()

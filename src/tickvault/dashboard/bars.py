@@ -73,6 +73,10 @@ class BarRange:
     columns: tuple[str, ...] | None = tuple(BAR_COLUMNS)
     #: the prices table of the bars' interval (``prices``, ``prices_1m``, ...)
     table: str = TABLE
+    #: no version was asked for: adjusted bars are read like ``read_table(adjust=...)``,
+    #: the newest prices with the newest actions (a split stored after the last prices
+    #: commit counts at once); a version asked for pairs with the actions of its time
+    newest: bool = True
 
     def read(self, lo: int, hi: int) -> pa.Table:
         s, e = pd.Timestamp(lo, tz="UTC"), pd.Timestamp(hi, tz="UTC")
@@ -85,7 +89,7 @@ class BarRange:
             start=s,
             end=e,
             columns=cols,
-            version=self.snap.version,
+            version=None if self.newest else self.snap.version,
             adjust=self.adjust,
         )
 

@@ -340,9 +340,12 @@ def _bar_range(
     end: str | None,
     adjust: str | None,
     columns: tuple[str, ...] | None = tuple(BAR_COLUMNS),
+    *,
+    newest: bool = True,
 ) -> BarRange:
     """The ticker's bars from ``start`` to ``end`` (checked here, so a bad one is a 400
-    before anything is read or sent), narrowed to the ticker's first and last bar."""
+    before anything is read or sent), narrowed to the ticker's first and last bar.
+    ``newest``: no version was asked for (adjusted bars then use the newest actions)."""
     snap, marks, ticker = pinned
     s, e = to_ns(start or None, name="start"), to_ns(end or None, end=True, name="end")
     table = snap.table
@@ -351,7 +354,7 @@ def _bar_range(
     last = int(marks[ticker].value)
     lo = first if s is None else max(s, first)
     hi = last if e is None else min(e, last)
-    return BarRange(db, snap, ticker, lo, hi, adjust, columns, table)
+    return BarRange(db, snap, ticker, lo, hi, adjust, columns, table, newest)
 
 
 def _ticker_freshness(db: ParquetDB, fresh: FreshnessCache, ticker: str) -> dict[str, Any]:
@@ -584,7 +587,7 @@ def ticker_bars_page(
     wanted = None if version in (None, "") else _int_arg(version, "version", 0, 0, 2**62)
     iv = parse_interval(interval)
     pinned = _pinned(db, ticker, wanted, prices_table(iv))
-    bars, after = page(_bar_range(db, pinned, start, end, how), n)
+    bars, after = page(_bar_range(db, pinned, start, end, how, newest=wanted is None), n)
     read = pinned[0].version
     query = {
         "start": iso(after),
