@@ -21,7 +21,15 @@ from ..sources.policy import RetryPolicy
 from ..sources.provenance import describe as describe_origin
 from ..sources.provenance import origin
 from ..storage import ParquetDB
-from ..times import TimeLike, check_not_future, check_order, iso, now_iso, parse_time
+from ..times import (
+    TimeLike,
+    check_not_future,
+    check_order,
+    iso,
+    now_iso,
+    parse_end,
+    parse_time,
+)
 from .actions import commit_actions
 from .inputs import (
     check_sources,
@@ -294,6 +302,9 @@ def fetch_and_write(
 ) -> RunReport:
     """Fetch ``tickers`` from ``source`` in parallel and write them to ``db`` (a backfill).
 
+    ``start``/``end``: inclusive bounds passed to the source; a bare ``end`` date is the end
+    of that day (its intraday bars too), an ``end`` with a time of day is exact.
+
     ``interval`` (default ``"1d"``): the bars to fetch and the table they go to (``"1m"``:
     ``prices_1m``). A source named by a string is created for that interval; a source
     object must give bars of it (its ``interval`` attribute): otherwise ConfigError before
@@ -351,7 +362,7 @@ def fetch_and_write(
     iv = parse_interval(interval)
     table = prices_table(iv)
     src = resolve_source(source, iv)
-    lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
+    lo, hi = parse_time(start, name="start"), parse_end(end, name="end")
     check_order(start, end, lo, hi)
     check_not_future(start, lo)
     names = unique_tickers(tickers)
@@ -442,9 +453,10 @@ def update(
     Each ticker is fetched from its watermark (last stored timestamp, from the log's
     metadata) minus ``lookback`` — an int counts business days (default 5: the last six daily
     bars are refetched, so bars the source revised are corrected), a ``timedelta`` is exact —
-    up to ``end``. Tickers without stored data are fetched from ``start`` (default: the
-    source's default history). With ``skip_unchanged`` (default) fetched bars already stored
-    identically are not written again, so an update right after an update commits nothing.
+    up to ``end`` (a bare date: the end of that day). Tickers without stored data are
+    fetched from ``start`` (default: the source's default history). With ``skip_unchanged``
+    (default) fetched bars already stored identically are not written again, so an update
+    right after an update commits nothing.
 
     ``source=None`` (the default) fetches each ticker from the source its stored bars came
     from (as recorded by earlier runs, ``db.sources()``): tickers from several sources are
@@ -469,7 +481,7 @@ def update(
         chunk_size=chunk_size,
         cluster_options=cluster_options,
     )
-    lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
+    lo, hi = parse_time(start, name="start"), parse_end(end, name="end")
     check_order(start, end, lo, hi)
     check_not_future(start, lo)
     iv = parse_interval(interval)
