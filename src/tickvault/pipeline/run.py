@@ -38,6 +38,7 @@ from .inputs import (
     resolve_source,
     resume_key,
     stored_sources,
+    stored_spans,
     unique_tickers,
     unrecorded,
 )
@@ -387,13 +388,18 @@ def fetch_and_write(
 
 
 def update_start(
-    watermark: pd.Timestamp, lookback: int | dt.timedelta | pd.Timedelta
+    watermark: pd.Timestamp,
+    lookback: int | dt.timedelta | pd.Timedelta,
+    first: pd.Timestamp | None = None,
 ) -> pd.Timestamp:
-    """Where an update of a ticker starts: its watermark minus the lookback window.
+    """Where an update of a ticker starts: its watermark minus the lookback window, but
+    never before ``first``, its first stored bar (an update refetches stored bars; bars
+    before the range that was backfilled, or deleted from its start, stay out).
 
     An int is a number of business days before the watermark's date (for daily bars: the
     last ``lookback + 1`` stored bars are refetched, holidays only widen the window); a
-    ``timedelta`` is subtracted as is."""
+    ``timedelta`` is subtracted as is. A ticker whose stored bars span less than the window
+    is refetched from its first stored bar."""
     if isinstance(lookback, bool) or not isinstance(lookback, int | dt.timedelta):
         raise ConfigError(
             f"lookback must be a number of business days (int) or a timedelta, got {lookback!r}"
@@ -401,8 +407,10 @@ def update_start(
     if isinstance(lookback, int):
         if lookback < 0:
             raise ConfigError(f"lookback must be >= 0, got {lookback}")
-        return watermark.normalize() - pd.offsets.BDay(lookback)
-    return watermark - pd.Timedelta(lookback)
+        start = watermark.normalize() - pd.offsets.BDay(lookback)
+    else:
+        start = watermark - pd.Timedelta(lookback)
+    return start if first is None else max(start, first)
 
 
 def frozen(
@@ -453,10 +461,11 @@ def update(
     Each ticker is fetched from its watermark (last stored timestamp, from the log's
     metadata) minus ``lookback`` — an int counts business days (default 5: the last six daily
     bars are refetched, so bars the source revised are corrected), a ``timedelta`` is exact —
-    up to ``end`` (a bare date: the end of that day). Tickers without stored data are
-    fetched from ``start`` (default: the source's default history). With ``skip_unchanged``
-    (default) fetched bars already stored identically are not written again, so an update
-    right after an update commits nothing.
+    but never from before its first stored bar (so bars before the backfilled range, or
+    deleted from the start of its history, are not fetched), up to ``end`` (a bare date: the
+    end of that day). Tickers without stored data are fetched from ``start`` (default: the
+    source's default history). With ``skip_unchanged`` (default) fetched bars already stored
+    identically are not written again, so an update right after an update commits nothing.
 
     ``source=None`` (the default) fetches each ticker from the source its stored bars came
     from (as recorded by earlier runs, ``db.sources()``): tickers from several sources are
@@ -489,7 +498,7 @@ def update(
     if source is not None:
         src = resolve_source(source, iv)  # before opening anything: a wrong interval
     database = open_db(db)
-    marks = database.watermarks(table)
+    firsts, marks = stored_spans(database, table)
     names = unique_tickers(marks if tickers is None else tickers)
     if source is None:
         plan = stored_sources(database, names, table)
@@ -502,7 +511,10 @@ def update(
     groups = [
         Group(
             fetch_from,
-            [Job(t, lo if t not in marks else update_start(marks[t], lookback), hi) for t in ts],
+            [
+                Job(t, lo if t not in marks else update_start(marks[t], lookback, firsts[t]), hi)
+                for t in ts
+            ],
         )
         for fetch_from, ts in plan
     ]
