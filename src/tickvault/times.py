@@ -67,18 +67,24 @@ def is_date_only(value: TimeLike) -> bool:
     return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
 
 
-def to_ns(value: TimeLike, *, name: str = "start", end: bool = False) -> int | None:
-    """A bound in ns since the epoch (UTC). A bare date as an ``end`` bound means the end
-    of that day, so ``end='2024-03-31'`` includes intraday bars of the 31st."""
+def parse_end(value: TimeLike, *, name: str = "end") -> pd.Timestamp | None:
+    """``value`` as an inclusive ``end`` bound (UTC, ns; None stays None). A bare date means
+    the end of that day, so ``end='2024-03-31'`` includes intraday bars of the 31st; a value
+    with a time of day is exact."""
     ts = parse_time(value, name=name)
-    if ts is None:
-        return None
-    if end and is_date_only(value):  # up to the last ns of that day (in us: no overflow)
-        next_day = ts.as_unit("us") + pd.Timedelta(days=1)
-        if next_day <= NS_MAX:
-            return int(next_day.as_unit("ns").value) - 1
-        return int(NS_MAX.value)
-    return int(ts.value)
+    if ts is None or not is_date_only(value):
+        return ts
+    next_day = ts.as_unit("us") + pd.Timedelta(days=1)  # in us: no overflow
+    if next_day <= NS_MAX:  # up to the last ns of that day
+        return next_day.as_unit("ns") - pd.Timedelta(1, "ns")
+    return NS_MAX
+
+
+def to_ns(value: TimeLike, *, name: str = "start", end: bool = False) -> int | None:
+    """A bound in ns since the epoch (UTC); ``end=True``: an end bound, where a bare date
+    means the end of that day (:func:`parse_end`)."""
+    ts = parse_end(value, name=name) if end else parse_time(value, name=name)
+    return None if ts is None else int(ts.value)
 
 
 def check_order(start: TimeLike, end: TimeLike, s: object, e: object) -> None:

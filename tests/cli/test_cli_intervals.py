@@ -19,7 +19,7 @@ def test_backfill_query_and_resample_by_interval(tmp_path):
     db = tmp_path / "db"
     r = tv(
         "backfill", "AAPL", "--source", "demo", "--interval", "1min",
-        "--start", "2024-06-03", "--end", "2024-06-05", db=db,
+        "--start", "2024-06-03", "--end", "2024-06-04", db=db,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     r = tv("info", "--json", db=db)

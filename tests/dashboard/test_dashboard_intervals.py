@@ -23,7 +23,7 @@ with warnings.catch_warnings():
 def client(tmp_path: Path) -> Iterator[tuple[ParquetDB, TestClient]]:
     db = ParquetDB(tmp_path / "db")
     fetch_and_write(["AAPL", "MSFT"], "demo", db, start="2024-01-02", end="2024-06-07")
-    fetch_and_write(["AAPL"], "demo", db, interval="5m", start="2024-06-03", end="2024-06-07")
+    fetch_and_write(["AAPL"], "demo", db, interval="5m", start="2024-06-03", end="2024-06-06")
     with local_client(create_app(db.path), raise_server_exceptions=False) as c:
         yield db, c
         c.get("/api/overview?wait_verify=1")

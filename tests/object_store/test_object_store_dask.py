@@ -54,7 +54,7 @@ def test_to_dask_on_a_local_cluster_reads_a_bucket_like_read_table(seaweed, clie
     fix = db.read_table(tickers="AAPL", start="2024-03-01", end="2024-03-29")
     db.upsert_prices(fix.assign(close=fix["close"] * 1.01, high=fix["high"] * 1.01))
     fetch_and_write(["IBM"], "demo", db, start="2024-05-01", end="2024-06-28")
-    fetch_and_write(["AAPL"], "demo", db, interval="5m", start="2024-06-03", end="2024-06-06")
+    fetch_and_write(["AAPL"], "demo", db, interval="5m", start="2024-06-03", end="2024-06-05")
     workers = client.scheduler_info()["workers"]
     assert client.run(_worker_sees_no_aws_variables) == {w: [] for w in workers}
 

@@ -16,6 +16,7 @@ import pytest
 from tickvault import ParquetDB
 from tickvault.pipeline import completed_tickers, fetch_and_write, resume_key
 from tickvault.sources import DemoSource
+from tickvault.times import parse_end, parse_time
 
 START, END = "2022-01-03", "2024-06-28"
 TICKERS = [f"K{i:03d}" for i in range(60)]
@@ -63,7 +64,8 @@ def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
     source = DemoSource(as_of=END)
     assert (
         completed_tickers(
-            db, resume_key(source, pd.Timestamp(START, tz="UTC"), pd.Timestamp(END, tz="UTC"))
+            db,
+            resume_key(source, parse_time(START), parse_end(END)),  # END: its whole day
         )
         >= committed
     )

@@ -34,7 +34,7 @@ def test_demo_minutes_fill_each_session_and_nothing_else():
     bars = DemoSource(interval="1m", validate=True).fetch("AAPL", "2024-11-18", "2024-12-31")
     local = bars["timestamp"].dt.tz_convert(NY)
     per_day = local.dt.date.astype(str).value_counts().to_dict()
-    want = xnys_minutes("2024-11-18", "2024-12-30")
+    want = xnys_minutes("2024-11-18", "2024-12-31")  # a bare end date: its whole day
     assert per_day == want
     assert per_day["2024-11-29"] == 210  # the day after Thanksgiving closes at 13:00
     assert per_day["2024-12-24"] == 210
@@ -58,7 +58,8 @@ def test_demo_bars_do_not_depend_on_the_range_asked_for():
 
 def test_demo_minutes_open_and_close_where_the_daily_bar_does():
     day = DemoSource().fetch("AAPL", "2024-06-05", "2024-06-05")
-    minutes = DemoSource(interval="1m").fetch("AAPL", "2024-06-05", "2024-06-06")
+    minutes = DemoSource(interval="1m").fetch("AAPL", "2024-06-05", "2024-06-05")  # whole day
+    assert len(minutes) == 390
     assert minutes["open"].iloc[0] == day["open"].iloc[0]
     assert minutes["close"].iloc[-1] == day["close"].iloc[-1]
 
@@ -127,7 +128,8 @@ def test_update_of_an_interval_uses_its_own_watermarks_and_recorded_source(tmp_p
     fetch_and_write(["AAPL"], "demo", db, start="2024-01-02", end="2024-06-10")
     report = update(["AAPL"], None, db, interval="5m", end="2024-06-07")
     assert report.results["AAPL"].status == "written"
-    assert db.watermarks(interval="5m")["AAPL"] == pd.Timestamp("2024-06-06 19:55", tz="UTC")
+    # a bare end date includes that day's bars
+    assert db.watermarks(interval="5m")["AAPL"] == pd.Timestamp("2024-06-07 19:55", tz="UTC")
     assert db.watermarks()["AAPL"] == pd.Timestamp("2024-06-10", tz="UTC")  # daily untouched
     five = db.read_table("prices", interval="5m")
     assert set(five["timestamp"].dt.minute % 5) == {0}

@@ -40,6 +40,15 @@ def open_db(db: ParquetDB | str | os.PathLike[str]) -> ParquetDB:
     return db if isinstance(db, ParquetDB) else ParquetDB(db)
 
 
+def stored_spans(
+    db: ParquetDB, table: str
+) -> tuple[dict[str, pd.Timestamp], dict[str, pd.Timestamp]]:
+    """``(first, last)`` stored timestamp per ticker of ``table``, both from one version's
+    log statistics (no data file is read); the snapshot is released on return."""
+    snap = db.snapshot(table)
+    return snap.first_timestamps(), snap.watermarks()
+
+
 def unique_tickers(tickers: str | Iterable[str]) -> list[str]:
     if isinstance(tickers, str):
         tickers = [tickers]

@@ -21,7 +21,15 @@ from ..sources.policy import RetryPolicy
 from ..sources.provenance import describe as describe_origin
 from ..sources.provenance import origin
 from ..storage import ParquetDB
-from ..times import TimeLike, check_not_future, check_order, iso, now_iso, parse_time
+from ..times import (
+    TimeLike,
+    check_not_future,
+    check_order,
+    iso,
+    now_iso,
+    parse_end,
+    parse_time,
+)
 from .actions import commit_actions
 from .inputs import (
     check_sources,
@@ -30,6 +38,7 @@ from .inputs import (
     resolve_source,
     resume_key,
     stored_sources,
+    stored_spans,
     unique_tickers,
     unrecorded,
 )
@@ -294,6 +303,9 @@ def fetch_and_write(
 ) -> RunReport:
     """Fetch ``tickers`` from ``source`` in parallel and write them to ``db`` (a backfill).
 
+    ``start``/``end``: inclusive bounds passed to the source; a bare ``end`` date is the end
+    of that day (its intraday bars too), an ``end`` with a time of day is exact.
+
     ``interval`` (default ``"1d"``): the bars to fetch and the table they go to (``"1m"``:
     ``prices_1m``). A source named by a string is created for that interval; a source
     object must give bars of it (its ``interval`` attribute): otherwise ConfigError before
@@ -351,7 +363,7 @@ def fetch_and_write(
     iv = parse_interval(interval)
     table = prices_table(iv)
     src = resolve_source(source, iv)
-    lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
+    lo, hi = parse_time(start, name="start"), parse_end(end, name="end")
     check_order(start, end, lo, hi)
     check_not_future(start, lo)
     names = unique_tickers(tickers)
@@ -376,13 +388,18 @@ def fetch_and_write(
 
 
 def update_start(
-    watermark: pd.Timestamp, lookback: int | dt.timedelta | pd.Timedelta
+    watermark: pd.Timestamp,
+    lookback: int | dt.timedelta | pd.Timedelta,
+    first: pd.Timestamp | None = None,
 ) -> pd.Timestamp:
-    """Where an update of a ticker starts: its watermark minus the lookback window.
+    """Where an update of a ticker starts: its watermark minus the lookback window, but
+    never before ``first``, its first stored bar (an update refetches stored bars; bars
+    before the range that was backfilled, or deleted from its start, stay out).
 
     An int is a number of business days before the watermark's date (for daily bars: the
     last ``lookback + 1`` stored bars are refetched, holidays only widen the window); a
-    ``timedelta`` is subtracted as is."""
+    ``timedelta`` is subtracted as is. A ticker whose stored bars span less than the window
+    is refetched from its first stored bar."""
     if isinstance(lookback, bool) or not isinstance(lookback, int | dt.timedelta):
         raise ConfigError(
             f"lookback must be a number of business days (int) or a timedelta, got {lookback!r}"
@@ -390,8 +407,10 @@ def update_start(
     if isinstance(lookback, int):
         if lookback < 0:
             raise ConfigError(f"lookback must be >= 0, got {lookback}")
-        return watermark.normalize() - pd.offsets.BDay(lookback)
-    return watermark - pd.Timedelta(lookback)
+        start = watermark.normalize() - pd.offsets.BDay(lookback)
+    else:
+        start = watermark - pd.Timedelta(lookback)
+    return start if first is None else max(start, first)
 
 
 def frozen(
@@ -442,7 +461,9 @@ def update(
     Each ticker is fetched from its watermark (last stored timestamp, from the log's
     metadata) minus ``lookback`` — an int counts business days (default 5: the last six daily
     bars are refetched, so bars the source revised are corrected), a ``timedelta`` is exact —
-    up to ``end``. Tickers without stored data are fetched from ``start`` (default: the
+    but never from before its first stored bar (so bars before the backfilled range, or
+    deleted from the start of its history, are not fetched), up to ``end`` (a bare date: the
+    end of that day). Tickers without stored data are fetched from ``start`` (default: the
     source's default history). With ``skip_unchanged`` (default) fetched bars already stored
     identically are not written again, so an update right after an update commits nothing.
 
@@ -469,7 +490,7 @@ def update(
         chunk_size=chunk_size,
         cluster_options=cluster_options,
     )
-    lo, hi = parse_time(start, name="start"), parse_time(end, name="end")
+    lo, hi = parse_time(start, name="start"), parse_end(end, name="end")
     check_order(start, end, lo, hi)
     check_not_future(start, lo)
     iv = parse_interval(interval)
@@ -477,7 +498,7 @@ def update(
     if source is not None:
         src = resolve_source(source, iv)  # before opening anything: a wrong interval
     database = open_db(db)
-    marks = database.watermarks(table)
+    firsts, marks = stored_spans(database, table)
     names = unique_tickers(marks if tickers is None else tickers)
     if source is None:
         plan = stored_sources(database, names, table)
@@ -490,7 +511,10 @@ def update(
     groups = [
         Group(
             fetch_from,
-            [Job(t, lo if t not in marks else update_start(marks[t], lookback), hi) for t in ts],
+            [
+                Job(t, lo if t not in marks else update_start(marks[t], lookback, firsts[t]), hi)
+                for t in ts
+            ],
         )
         for fetch_from, ts in plan
     ]

@@ -37,7 +37,7 @@ from ..errors import BadSourceData, ConfigError, ValidationError
 from ..formats import iso_utc, plain_number
 from ..modes import parse_interval, prices_table
 from ..schema import PRICES
-from ..times import TimeLike, parse_time
+from ..times import TimeLike, parse_end, parse_time
 from .checks import reject_other_tickers
 from .policy import RetryPolicy
 from .provenance import set_origin
@@ -69,8 +69,9 @@ class Source(Protocol):
 
 
 def bounds(start: TimeLike, end: TimeLike) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """``(start, end)`` as UTC timestamps (or None)."""
-    return parse_time(start, name="start"), parse_time(end, name="end")
+    """``(start, end)`` as UTC timestamps (or None); a bare ``end`` date is the end of that
+    day (:func:`~tickvault.times.parse_end`), so it includes that day's intraday bars."""
+    return parse_time(start, name="start"), parse_end(end, name="end")
 
 
 def clip(df: pd.DataFrame, start: TimeLike, end: TimeLike) -> pd.DataFrame:

@@ -22,8 +22,14 @@ import pandas as pd
 
 from ..errors import TickerNotFound, TickvaultError
 from ..schema import PRICES
+from ..times import parse_end
 from .base import OPTIONAL_COLUMNS, PRICE_COLUMNS, TimeLike, as_source, bounds
 from .policy import RetryPolicy
+
+
+def _text(ts: pd.Timestamp) -> str:
+    """``ts`` as naive UTC text with its fraction of a second: ``2024-03-28 23:59:59.999999999``."""
+    return ts.tz_convert(None).isoformat(sep=" ")
 
 
 def _check_frame(df: Any, ticker: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> None:
@@ -87,17 +93,18 @@ def check_source_contract(
         f"{known_ticker!r} has {len(df)} bars in [{start}, {end}]; choose a range with >= 2"
     )
 
-    # bounds in every accepted type give the same rows
+    # bounds in every accepted type give the same rows (a bare end date is the end of that
+    # day, down to the nanosecond: a datetime, in microseconds, ends at its last microsecond)
     for kind, s, e in (
-        ("str", lo.strftime("%Y-%m-%d %H:%M:%S"), hi.strftime("%Y-%m-%d %H:%M:%S")),
-        ("datetime", lo.to_pydatetime(), hi.to_pydatetime()),
+        ("str", _text(lo), _text(hi)),
+        ("datetime", lo.to_pydatetime(), hi.floor("us").to_pydatetime()),
         ("pd.Timestamp", lo, hi),
     ):
         other = src.fetch(known_ticker, s, e)
         _check_frame(other, known_ticker, lo, hi)
         if deterministic:
             pd.testing.assert_frame_equal(other, df, obj=f"fetch with {kind} bounds")
-    if lo == lo.normalize() and hi == hi.normalize():
+    if lo == lo.normalize() and hi == parse_end(hi.date()):
         other = src.fetch(known_ticker, lo.date(), hi.date())
         if deterministic:
             pd.testing.assert_frame_equal(other, df, obj="fetch with datetime.date bounds")
