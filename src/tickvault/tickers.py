@@ -43,7 +43,7 @@ def close_matches(ticker: str, known: Iterable[str], n: int = 3) -> list[str]:
 
 def not_found(unknown: list[str], known: Iterable[str], where: str) -> UnknownTicker:
     """The error for tickers that are not in a database, with suggestions."""
-    known = sorted(known)
+    known = sorted(set(known))
     parts = []
     suggestions: dict[str, list[str]] = {}
     for t in unknown:
@@ -51,7 +51,7 @@ def not_found(unknown: list[str], known: Iterable[str], where: str) -> UnknownTi
         parts.append(f"{t} (did you mean {', '.join(near)}?)" if near else t)
     sample = ", ".join(known[:5]) or "none"
     return UnknownTicker(
-        f"{'; '.join(parts)} not in the database at {where} ({len(known)} tickers, e.g. {sample})",
+        f"{'; '.join(parts)} not in the database at {where} ({len(known)} ticker{'' if len(known) == 1 else 's'}, e.g. {sample})",
         tickers=unknown,
         suggestions=suggestions,
     )

@@ -11,6 +11,7 @@ from typing import Any
 from .actions import add_adjust_option
 from .common import (
     check_db_arg,
+    check_table,
     check_tickers,
     open_db,
     read_tickers,
@@ -127,7 +128,9 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     """Print or save stored bars (``db.read_table``)."""
     db = open_db(args)
     tickers = read_tickers(args)
-    check_tickers(args, db, tickers, _prices_table(args.interval))
+    table = _prices_table(args.interval)
+    check_table(args, db, table, by_interval=True)
+    check_tickers(args, db, tickers, table)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     fmt = "json" if out.json and args.format == "table" else args.format
     if fmt == "parquet" and not args.output:
@@ -140,7 +143,6 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
         "adjust": getattr(args, "adjust", None),
         "as_of": args.as_of,
     }
-    table = _prices_table(args.interval)
     if args.resample is not None or args.calendar is not None:  # one resampled read
         whole = db.read_table(table, resample=args.resample, calendar=args.calendar, **read)
         pieces: Iterator[Any] = iter([whole if args.limit is None else whole.head(args.limit)])

@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import TableNotFound
 from ..formats import human_bytes, short_time
 from ..modes import FRESH_MINUTES, STALE_MINUTES, prices_table
-from .common import calendar_of, check_tickers, open_db, read_tickers, shown_db
+from .common import calendar_of, check_table, check_tickers, open_db, read_tickers, shown_db
 from .errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from .option_types import add_interval_option, add_tickers_file, count, date, limit
 from .output import (
@@ -27,7 +26,10 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
 
     db = open_db(args)
     tickers = read_tickers(args)
-    check_tickers(args, db, tickers, prices_table(args.interval))
+    bars = prices_table(args.interval)
+    if tickers or args.interval is not None:  # an explicit table that is not there: exit 3
+        check_table(args, db, bars, by_interval=True)
+    check_tickers(args, db, tickers, bars)
     frame = freshness(
         db,
         now=args.now,
@@ -158,8 +160,7 @@ def _run_brief(run: dict[str, Any] | None) -> dict[str, Any] | None:
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     """Versions of a table, oldest first (``db.history``)."""
     db = open_db(args)
-    if args.table not in db.tables():
-        raise TableNotFound(f"no table {args.table!r} in {shown_db(args)!r}; it has {db.tables()}")
+    check_table(args, db, args.table)
     entries = db.history(args.table, limit=args.limit)
     if out.json:
         out.data(entries)
