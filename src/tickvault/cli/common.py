@@ -80,7 +80,10 @@ def read_tickers(args: argparse.Namespace) -> list[str]:
 
 
 def _db_path(args: argparse.Namespace) -> str:
-    return str(getattr(args, "db", None) or os.environ.get(DB_ENV) or "db")
+    """``--db``, else ``$TICKVAULT_DB``, else ``db``; a leading ``~`` is the home folder
+    (cron, systemd and a quoted ``'~/prices'`` do not expand it: never a folder named ``~``)."""
+    path = str(getattr(args, "db", None) or os.environ.get(DB_ENV) or "db")
+    return path if "://" in path else os.path.expanduser(path)
 
 
 def shown_db(args: argparse.Namespace) -> str:
