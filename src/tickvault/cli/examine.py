@@ -188,7 +188,7 @@ def cmd_runs(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.data([{k: v for k, v in r.items() if k != "tickers"} for r in runs])
         return EXIT_OK
-    if not runs:
+    if not runs and args.limit != 0:  # --limit 0 lists none: an empty table, like history
         out.print("no runs recorded yet")
         return EXIT_OK
     rows = []

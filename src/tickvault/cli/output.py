@@ -85,8 +85,8 @@ class Output:
 
 
 def json_default(obj: Any) -> Any:
-    if isinstance(obj, dt.datetime):  # pandas Timestamps too; NaT is not a datetime
-        return iso_utc(obj)  # one way to write a time: ISO 8601 in UTC ending in Z
+    if isinstance(obj, dt.datetime):  # pandas Timestamps too, and NaT (no time: null)
+        return None if isnull(obj) else iso_utc(obj)  # ISO 8601 in UTC ending in Z
     if hasattr(obj, "isoformat"):
         return None if isnull(obj) else obj.isoformat()
     if hasattr(obj, "to_dict"):
