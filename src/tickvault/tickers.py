@@ -50,8 +50,9 @@ def not_found(unknown: list[str], known: Iterable[str], where: str) -> UnknownTi
         near = suggestions[t] = close_matches(t, known)
         parts.append(f"{t} (did you mean {', '.join(near)}?)" if near else t)
     sample = ", ".join(known[:5]) or "none"
+    count = f"{len(known)} ticker{'' if len(known) == 1 else 's'}"
     return UnknownTicker(
-        f"{'; '.join(parts)} not in the database at {where} ({len(known)} ticker{'' if len(known) == 1 else 's'}, e.g. {sample})",
+        f"{'; '.join(parts)} not in the database at {where} ({count}, e.g. {sample})",
         tickers=unknown,
         suggestions=suggestions,
     )

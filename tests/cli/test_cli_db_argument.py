@@ -101,7 +101,6 @@ def _imports_tickvault(python: list[str], env: dict[str, str]) -> bool:
     return found == Path(tickvault.__file__).resolve() or found.parent.parent in linked
 
 
-
 def _link_tree(src: Path, dst: Path) -> Path:
     """Every file under ``src`` in new folders every user may read: hard links, or copies
     when ``src`` is on another filesystem."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from typing import Any
 
@@ -33,7 +34,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     calendar = calendar_of(args, db)
     if calendar:
         options["calendar"] = calendar
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or SIGTERM: a clean stop
         serve(
             db_path_of(args),
             host=args.host,
@@ -47,8 +48,6 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
             ),
             **options,
         )
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (errors.Terminated): a clean stop
-        pass
     return EXIT_OK
 
 
