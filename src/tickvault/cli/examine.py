@@ -22,25 +22,9 @@ from .parsing import Commands
 
 def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     """How old each ticker's newest bar is; exit 1 when anything is stale."""
-    from ..data_freshness import freshness, freshness_summary
+    from ..data_freshness import freshness_summary
 
-    db = open_db(args)
-    tickers = read_tickers(args)
-    bars = prices_table(args.interval)
-    if tickers or args.interval is not None:  # an explicit table that is not there: exit 3
-        check_table(args, db, bars, by_interval=True)
-    check_tickers(args, db, tickers, bars)
-    frame = freshness(
-        db,
-        now=args.now,
-        calendar=calendar_of(args, db),
-        fresh_days=args.fresh_days,
-        stale_days=args.stale_days,
-        tickers=tickers or None,
-        interval=args.interval,
-        fresh_minutes=args.fresh_minutes,
-        stale_minutes=args.stale_minutes,
-    )
+    frame = _freshness(args)
     summary = freshness_summary(frame, worst=args.worst)
     code = EXIT_PROBLEMS if summary["is_stale"] else EXIT_OK
     if not out.quiet:
@@ -82,6 +66,30 @@ def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
         if not args.all and len(listed) > args.worst:
             out.note(f"… {len(listed) - args.worst} more (use --all or --json)")
     return code
+
+
+def _freshness(args: argparse.Namespace) -> Any:
+    """``freshness(...)`` of the options, after the checks: tickers the table does not hold,
+    or a table named by ``--interval`` (or for named tickers) that is not there, exit 3."""
+    from ..data_freshness import freshness
+
+    db = open_db(args)
+    tickers = read_tickers(args)
+    bars = prices_table(args.interval)
+    if tickers or args.interval is not None:
+        check_table(args, db, bars, by_interval=True)
+    check_tickers(args, db, tickers, bars)
+    return freshness(
+        db,
+        now=args.now,
+        calendar=calendar_of(args, db),
+        fresh_days=args.fresh_days,
+        stale_days=args.stale_days,
+        tickers=tickers or None,
+        interval=args.interval,
+        fresh_minutes=args.fresh_minutes,
+        stale_minutes=args.stale_minutes,
+    )
 
 
 def cmd_calendar(args: argparse.Namespace, out: Output) -> int:
