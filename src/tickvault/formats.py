@@ -37,6 +37,14 @@ def short_time(value: Any, *, empty: str = "") -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def with_article(word: str) -> str:
+    """``word`` after "a" or "an", by how it starts: ``an open``, ``an ATTACH statement``,
+    ``a close``; a "u" read as "you" takes "a" (``a USE``, ``an UPDATE``)."""
+    w = word.lower()
+    vowel = w[:1] in ("a", "e", "i", "o") or (w[:1] == "u" and not w.startswith(("us", "uni")))
+    return f"{'an' if vowel else 'a'} {word}"
+
+
 def plain_number(value: Any) -> str:
     """A number as a person writes it, for messages: ``np.float64(10.5)`` → ``'10.5'``,
     ``100.0`` → ``'100'``, NaN → ``'NaN'``; exact (the shortest text that reads back as the

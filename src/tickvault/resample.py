@@ -39,10 +39,17 @@ def check_resample(rule: object, interval: str, calendar: str | None = None) -> 
     src, dst = INTERVAL_SECONDS[interval], INTERVAL_SECONDS[target]
     if dst <= src or dst % src:
         fits = [c for c in RESAMPLE_CHOICES if (s := INTERVAL_SECONDS[c]) > src and s % src == 0]
+        if not fits:
+            raise ConfigError(
+                f"resample={rule!r} does not fit bars of interval {interval!r}: resampling "
+                f"makes coarser bars, and {interval} bars are the coarsest there are; "
+                f"resample an intraday table, e.g. read_table('prices', interval='1m', "
+                f"resample='5m') (tickvault query --interval 1m --resample 5m)"
+            )
         raise ConfigError(
             f"resample={rule!r} does not fit bars of interval {interval!r}: resampling "
             f"makes coarser bars whose length is a whole multiple of the table's; for "
-            f"{interval} bars choose one of {', '.join(fits) or '(none)'}, e.g. "
+            f"{interval} bars choose one of {', '.join(fits)}, e.g. "
             f"read_table('prices', interval='1m', resample='5m')"
         )
     if calendar is not None and target != "1d":

@@ -37,7 +37,7 @@ from .convert import (
     row_description,
 )
 from .errors import TableNotFound, ValidationError
-from .formats import plain_number
+from .formats import plain_number, with_article
 from .future_bars import DEFAULT_MAX_FUTURE, reject_future
 from .keys import Runs, column_runs, dedupe_last, is_sorted_unique
 from .modes import prices_table
@@ -267,7 +267,7 @@ class TableSchema:
                     col.name,
                     "null",
                     self.key,
-                    f"every row needs a {col.name}, e.g. {col.example}",
+                    f"every row needs {with_article(col.name)}, e.g. {col.example}",
                 )
             if pa.types.is_string(col.type):
                 # blank strings, checked once per run of equal values (few for sorted data)

@@ -43,15 +43,16 @@ def close_matches(ticker: str, known: Iterable[str], n: int = 3) -> list[str]:
 
 def not_found(unknown: list[str], known: Iterable[str], where: str) -> UnknownTicker:
     """The error for tickers that are not in a database, with suggestions."""
-    known = sorted(known)
+    known = sorted(set(known))
     parts = []
     suggestions: dict[str, list[str]] = {}
     for t in unknown:
         near = suggestions[t] = close_matches(t, known)
         parts.append(f"{t} (did you mean {', '.join(near)}?)" if near else t)
     sample = ", ".join(known[:5]) or "none"
+    count = f"{len(known)} ticker{'' if len(known) == 1 else 's'}"
     return UnknownTicker(
-        f"{'; '.join(parts)} not in the database at {where} ({len(known)} tickers, e.g. {sample})",
+        f"{'; '.join(parts)} not in the database at {where} ({count}, e.g. {sample})",
         tickers=unknown,
         suggestions=suggestions,
     )

@@ -89,8 +89,16 @@ def tickvault_as_nobody(shared: Path) -> tuple[list[str], dict[str, str]] | str:
 
 
 def _imports_tickvault(python: list[str], env: dict[str, str]) -> bool:
-    probe = [*python, "-c", "import tickvault.cli"]
-    return subprocess.run(probe, capture_output=True, env=env, cwd="/", timeout=120).returncode == 0
+    """Does ``python`` import this very tickvault — not another installed copy (the
+    virtualenv's, when these tests run a worktree's sources through PYTHONPATH)? A copy
+    linked onto its PYTHONPATH counts as this one."""
+    probe = [*python, "-c", "import tickvault; print(tickvault.__file__)"]
+    r = subprocess.run(probe, capture_output=True, text=True, env=env, cwd="/", timeout=120)
+    if r.returncode != 0:
+        return False
+    found = Path(r.stdout.strip()).resolve()
+    linked = [Path(p).resolve() for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return found == Path(tickvault.__file__).resolve() or found.parent.parent in linked
 
 
 def _link_tree(src: Path, dst: Path) -> Path:
@@ -165,3 +173,29 @@ def test_a_database_this_user_may_not_read_is_exit_7_naming_the_read(tmp_path, s
     line = one_clear_line(r)
     assert repr(str(db)) in line and "may not read" in line and "query" in line, line
     assert "_log" not in line and ".json" not in line and "prices/" not in line, line
+
+
+@pytest.mark.slow
+def test_a_new_database_in_a_folder_this_user_may_not_write_points_at_that_folder(
+    tmp_path, shared_tmp
+) -> None:
+    """The hint names a path that exists: the folder the new database would go in, not the
+    database that could not be created."""
+    ro = (shared_tmp if os.geteuid() == 0 else tmp_path) / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    db = ro / "newdb"
+    if os.geteuid() == 0:
+        nobody = tickvault_as_nobody(shared_tmp)
+        if isinstance(nobody, str):
+            pytest.skip(nobody)
+        command, env = nobody
+    else:
+        command = [sys.executable, "-m", "tickvault"]
+        env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
+    argv = [*command, "backfill", "AAPL", *WINDOW, "--quiet", "--db", str(db)]
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=120)
+    assert r.returncode == 7, r.stderr
+    line = one_clear_line(r)
+    assert repr(str(db)) in line and f"(ls -ld {ro})" in line, line
+    assert not db.exists()

@@ -88,16 +88,26 @@ def test_update_points_at_the_interval_that_holds_the_tickers(minute_only) -> No
 
 
 def test_a_ticker_without_bars_has_a_null_last_timestamp(minute_only) -> None:
+    """A ticker without minute bars: the command line refuses it (exit 3, pointing at the
+    table that holds it); the library judges it "No data", and its JSON time is null."""
+    from tickvault.cli.output import json_default
+    from tickvault.data_freshness import freshness, freshness_summary
+
     with ParquetDB(minute_only) as db:
         db.upsert_prices(
             minutes("NVDA", "2024-06-04", "2024-06-04").assign(
                 timestamp=pd.Timestamp("2024-06-04", tz="UTC")
             )
         )
+        frame = freshness(db, tickers=["NVDA"], interval="1m", now=NOW)
     r = tv("freshness", "NVDA", "--interval", "1m", "--now", NOW, "--json", db=minute_only)
-    assert r.returncode == 1, r.stderr  # NVDA has no minute bars: "No data", stale
-    doc = json.loads(r.stdout)
+    assert r.returncode == 3 and "--interval 1d" in r.stderr, r.stderr
+    doc = json.loads(
+        json.dumps(
+            {"summary": freshness_summary(frame), "tickers": frame.to_dict("records")},
+            default=json_default,
+        )
+    )
     assert doc["tickers"][0]["last_timestamp"] is None
+    assert doc["tickers"][0]["status"].endswith("No data")
     assert doc["summary"]["worst"][0]["last_timestamp"] is None
-    table = tv("freshness", "NVDA", "--interval", "1m", "--now", NOW, db=minute_only)
-    assert "NaT" not in table.stdout and "No data" in table.stdout

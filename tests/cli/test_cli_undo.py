@@ -59,7 +59,6 @@ def test_delete_previews_then_applies_one_commit_and_restore_undoes_it(path: Pat
         (["delete", "AAA", "--all-tickers", "--start", "2024-01-01"], ["not both"]),
         (["delete", "AAA", "--start", "01/02/2024", "--apply"], ["--start", "YYYY-MM-DD"]),
         (["restore", "--apply"], ["--version", "--as-of", "required"]),
-        (["restore", "--version", "9", "--apply"], ["does not exist", "newest version"]),
         (["restore", "--version", "1", "--as-of", "2024-01-01"], ["not allowed with"]),
         (["gaps"], ["--calendar", "--moves"]),
         (["gaps", "--moves", "0"], ["--moves", "e.g. 0.5"]),
@@ -75,6 +74,44 @@ def test_bad_input_is_exit_2_with_one_clear_line_and_changes_nothing(
     line = one_clear_line(r)
     for w in words:
         assert w in line, line
+    assert tree_snapshot(path) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["restore", "--version", "9"],
+        ["restore", "--version", "9", "--apply"],
+        ["export", "OUT", "--version", "9"],
+        ["sql", "--version", "9", "SELECT count(*) FROM prices"],
+    ],
+)
+def test_a_version_that_does_not_exist_is_exit_3_for_every_command(
+    path: Path, args: list[str]
+) -> None:
+    """docs/cli.md's exit table: a --version that does not exist is 3 (not found), for
+    restore (a preview or applied) as for export and sql."""
+    if args[0] == "sql":
+        pytest.importorskip("duckdb")
+    args = [str(path.parent / "out") if a == "OUT" else a for a in args]
+    before = tree_snapshot(path)
+    r = tv(*args, db=path)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    line = one_clear_line(r)
+    assert "9" in line and "does not exist" in line and "newest" in line, line
+    assert tree_snapshot(path) == before
+
+
+@pytest.mark.parametrize("command", ["delete", "restore"])
+def test_delete_and_restore_of_a_table_that_is_not_there_is_exit_3(
+    path: Path, command: str
+) -> None:
+    which = ["AAA", "--start", "2024-01-02"] if command == "delete" else ["--version", "0"]
+    before = tree_snapshot(path)
+    r = tv(command, *which, "--interval", "5m", "--apply", db=path)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    line = one_clear_line(r)
+    assert "no table 'prices_5m'" in line and "--interval 1d" in line, line
     assert tree_snapshot(path) == before
 
 

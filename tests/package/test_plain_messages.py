@@ -72,3 +72,18 @@ def test_plain_number() -> None:
     assert plain_number(0.1 + 0.2) == "0.30000000000000004"  # exact, never rounded away
     assert plain_number(3218785.0) == "3218785"
     assert plain_number(1e308) == "1e+308"
+
+
+def test_a_or_an_by_how_the_word_starts(tmp_path) -> None:
+    from tickvault import ParquetDB
+    from tickvault.errors import ValidationError
+    from tickvault.formats import with_article
+
+    assert [with_article(w) for w in ["open", "close", "ATTACH", "UPDATE", "USE", "INSTALL"]] == [
+        "an open", "a close", "an ATTACH", "an UPDATE", "a USE", "an INSTALL",
+    ]  # fmt: skip
+    bars = pd.DataFrame({"ticker": ["AAA"], "timestamp": [pd.Timestamp("2024-06-03", tz="UTC")],
+                         "open": [None], "high": [2.0], "low": [1.0], "close": [1.5],
+                         "volume": [10.0]})  # fmt: skip
+    with pytest.raises(ValidationError, match="every row needs an open"):
+        ParquetDB(tmp_path / "db").upsert_prices(bars)

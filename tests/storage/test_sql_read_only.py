@@ -107,6 +107,51 @@ def test_explain_analyze_copy_is_refused_by_the_guard_with_a_clear_message(db, t
         run_query(_snaps(db), f"COPY (SELECT 1) TO '{tmp_path}/x.csv'")
 
 
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        ("INSTALL httpfs", "an INSTALL statement is refused"),
+        ("-- c\n force  install httpfs", "a FORCE INSTALL statement is refused"),
+        ("LOAD httpfs", "a LOAD statement is refused"),
+        ("ATTACH 'x.duckdb'", "an ATTACH statement is refused"),
+        ("EXPORT DATABASE 'x'", "an EXPORT statement is refused"),
+        ("CHECKPOINT", "a CHECKPOINT statement is refused"),
+        ("USE memory", "a USE statement is refused"),
+        ("UPDATE prices SET close = 0", "an UPDATE statement is refused"),
+        ("WITH q AS (SELECT 1) INSERT INTO prices SELECT * FROM prices", "an INSERT statement"),
+        ("SELECT 1; /* c */ DETACH memory", "a DETACH statement is refused"),
+    ],
+)
+def test_a_refused_statement_is_named_as_written(db, sql, words):
+    """INSTALL is DuckDB's LOAD type and CHECKPOINT its CALL: the message names what the
+    user wrote, with "a" or "an" as the word needs."""
+    with pytest.raises(RefusedStatement, match=words):
+        run_query(_snaps(db), sql)
+
+
+def test_pivot_with_its_values_runs_and_without_them_is_refused(db, tmp_path):
+    """A PIVOT that names its values (IN ...) is a SELECT and runs; without them DuckDB
+    runs it as several statements (it first creates a type of the values), which the guard
+    cannot prove read-only: refused in every form with a message saying how to write it,
+    and nothing changes."""
+    snaps = _snaps(db)
+    got = run_query(
+        snaps, "PIVOT (SELECT ticker FROM prices) ON ticker IN ('AAA', 'BBB') USING count(*)"
+    )
+    counts = ParquetDB(db).read_table()["ticker"].value_counts()
+    assert got.columns.tolist() == ["AAA", "BBB"]
+    assert got.iloc[0].tolist() == [counts["AAA"], counts["BBB"]]
+    before = _tree(db)
+    pivot = "PIVOT prices ON ticker USING avg(close)"
+    with pytest.raises(RefusedStatement, match=r"several .* PIVOT without an IN list .* IN \("):
+        run_query(snaps, pivot)
+    for sql in [*_forms(pivot), f"SELECT * FROM ({pivot})"]:
+        with pytest.raises((RefusedStatement, duckdb.Error)):
+            run_query(snaps, sql)
+    assert _tree(db) == before
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_select_and_explain_of_select_still_run(db):
     snaps = _snaps(db)
     n = ParquetDB(db).read_arrow().num_rows

@@ -14,7 +14,7 @@ import pytest
 from helpers.bars import make_bars
 from helpers.files import tree_snapshot
 from tickvault import ParquetDB
-from tickvault.errors import ConfigError, UnknownTicker, VersionUnavailable
+from tickvault.errors import ConfigError, UnknownTicker, VersionNotFound, VersionUnavailable
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -137,7 +137,7 @@ def test_a_reclaimed_version_names_the_oldest_left(tmp_path: Path) -> None:
     ("kwargs", "error", "words"),
     [
         ({}, ConfigError, ["version=", "as_of="]),
-        ({"version": 99}, ConfigError, ["does not exist", "newest version"]),
+        ({"version": 99}, VersionNotFound, ["does not exist", "newest version"]),
         ({"version": -1}, ConfigError, ["negative"]),
         ({"version": 1, "as_of": "2026-01-01"}, ConfigError, ["both given"]),
         ({"as_of": "2000-01-01"}, ConfigError, ["before table 'prices' existed"]),

@@ -59,8 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(as_json=bool(getattr(args, "json", False)), quiet=bool(getattr(args, "quiet", 0)))
     debug = bool(getattr(args, "debug", False))
     _setup_logging(debug, server=args.command == "serve")
-    if args.command != "serve":  # uvicorn handles SIGTERM itself (a clean shutdown)
-        _terminate_like_ctrl_c()
+    # serve too: uvicorn shuts down on SIGTERM, then raises it again into this handler,
+    # and `serve` ends on it as on Ctrl-C (exit 0)
+    _terminate_like_ctrl_c()
     started = time.perf_counter()
     try:
         code = int(args.func(args, out))

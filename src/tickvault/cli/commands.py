@@ -4,6 +4,7 @@ formats the result; :func:`add_commands` registers them and their options."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from .actions import add_adjust_option
 from .common import (
     check_db_arg,
+    check_table,
     check_tickers,
     open_db,
     read_tickers,
@@ -38,6 +40,9 @@ from .output import (
 from .parsing import Commands
 
 FORMATS = ("table", "csv", "json", "parquet")
+
+#: ``query --output FILE``: the format a file's extension names
+OUTPUT_EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -174,13 +179,13 @@ def _source(args: argparse.Namespace) -> Any:
 
 def cmd_query(args: argparse.Namespace, out: Output) -> int:
     """Print or save stored bars (``db.read_table``)."""
+    fmt = _query_format(args, out)
     db = open_db(args)
     tickers = read_tickers(args)
-    check_tickers(args, db, tickers, _prices_table(args.interval))
+    table = _prices_table(args.interval)
+    check_table(args, db, table, by_interval=True)
+    check_tickers(args, db, tickers, table)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    fmt = "json" if out.json and args.format == "table" else args.format
-    if fmt == "parquet" and not args.output:
-        raise UsageError("--format parquet needs --output FILE")
     read = {
         "tickers": tickers or None,
         "start": args.start,
@@ -189,7 +194,6 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
         "adjust": getattr(args, "adjust", None),
         "as_of": args.as_of,
     }
-    table = _prices_table(args.interval)
     if args.resample is not None or args.calendar is not None:  # one resampled read
         whole = db.read_table(table, resample=args.resample, calendar=args.calendar, **read)
         pieces: Iterator[Any] = iter([whole if args.limit is None else whole.head(args.limit)])
@@ -209,6 +213,38 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
     else:
         write_frame(df, fmt, sys.stdout)
     return EXIT_OK
+
+
+def _query_format(args: argparse.Namespace, out: Output) -> str:
+    """``--format``, or for ``--output FILE`` the format its extension names (``a.parquet``
+    is Parquet, never CSV text under that name). A ``--format`` the extension contradicts,
+    or a file whose extension names no format and no ``--format``, is a usage error."""
+    given = args.format
+    if not args.output:
+        if given == "parquet":
+            raise UsageError("--format parquet needs --output FILE, e.g. --output bars.parquet")
+        return given or ("json" if out.json else "table")
+    ext = os.path.splitext(args.output)[1].lower()
+    named = OUTPUT_EXTENSIONS.get(ext)
+    known = ", ".join(OUTPUT_EXTENSIONS)
+    if given == "table":
+        raise UsageError(
+            f"--format table prints to the terminal; to write --output {args.output!r} use "
+            f"--format csv, json or parquet (or leave --format out: the extension decides)"
+        )
+    if given is None and named is None:
+        raise UsageError(
+            f"--output {args.output!r}: the extension {ext or '(none)'!r} names no format; "
+            f"end the name in {known} (e.g. --output bars.csv) or pass --format csv, json "
+            f"or parquet"
+        )
+    if given is not None and named is not None and given != named:
+        raise UsageError(
+            f"--format {given} contradicts --output {args.output!r}, which names a {named} "
+            f"file; drop --format (the extension decides) or name the file "
+            f"{os.path.splitext(args.output)[0]}.{given}"
+        )
+    return given or str(named)
 
 
 def _prices_table(interval: str | None) -> str:
@@ -280,9 +316,18 @@ def _add_query_command(commands: Commands) -> None:
     p.add_argument("--end", type=date, metavar="DATE", help="last date (inclusive)")
     p.add_argument("--columns", metavar="A,B", help="columns to include (key columns always)")
     p.add_argument(
-        "--format", choices=FORMATS, default="table", help="output format (default: table)"
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: table; with --output, the file's extension: "
+        ".csv, .json, .parquet or .pq)",
     )
-    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write to FILE instead of stdout, in the format its extension names",
+    )
     p.add_argument("--limit", type=limit, metavar="N", help="at most N rows (0: none)")
     p.add_argument(
         "--as-of",

@@ -80,7 +80,10 @@ def read_tickers(args: argparse.Namespace) -> list[str]:
 
 
 def _db_path(args: argparse.Namespace) -> str:
-    return str(getattr(args, "db", None) or os.environ.get(DB_ENV) or "db")
+    """``--db``, else ``$TICKVAULT_DB``, else ``db``; a leading ``~`` is the home folder
+    (cron, systemd and a quoted ``'~/prices'`` do not expand it: never a folder named ``~``)."""
+    path = str(getattr(args, "db", None) or os.environ.get(DB_ENV) or "db")
+    return path if "://" in path else os.path.expanduser(path)
 
 
 def shown_db(args: argparse.Namespace) -> str:
@@ -150,25 +153,45 @@ def calendar_of(args: argparse.Namespace, db: ParquetDB) -> str | None:
     return db.calendar
 
 
+def check_table(
+    args: argparse.Namespace, db: ParquetDB, table: str, *, by_interval: bool = False
+) -> None:
+    """A table the database does not have is exit 3 naming those it has: reading,
+    exporting or checking ``prices_5m`` in a database without 5-minute bars is a mistake (a
+    wrong ``--interval`` or ``--table``), not an empty success. ``by_interval``: the
+    command picks the table with ``--interval``, so the message names the intervals too."""
+    from ..errors import TableNotFound
+    from ..modes import interval_of_table
+
+    have = db.tables()
+    if table in have:
+        return
+    listed = ", ".join(have) if have else "none yet (write one with `tickvault backfill`)"
+    intervals = [str(iv) for iv in map(interval_of_table, have) if iv is not None]
+    hint = (
+        f"; read one with --interval {' or --interval '.join(intervals)}"
+        if by_interval and intervals
+        else ""
+    )
+    raise TableNotFound(f"no table {table!r} in {shown_db(args)!r} (its tables: {listed}){hint}")
+
+
 def check_tickers(
     args: argparse.Namespace, db: ParquetDB, tickers: Sequence[str], table: str = "prices"
 ) -> None:
-    """The one rule for commands that name tickers: any the database does not hold is an
-    error (exit 3) naming them and the closest stored ones, before anything is written. A
-    ticker with prices is known to every table (a ticker without actions is not unknown)."""
+    """The one rule for commands that name tickers: any the table does not hold is an
+    error (exit 3) naming them, the closest stored ones and the other prices tables that
+    hold them, before anything is written — the library's own rule
+    (``read_table(..., strict=True)``): a prices table knows its own tickers only, another
+    table (``actions``) every ticker with daily prices too (a ticker without actions is
+    not unknown)."""
     if not tickers:
         return
     from ..tickers import check_known
 
-    def known() -> list[str]:
-        names = db.tickers() if "prices" in db.tables() else []
-        if table != "prices" and table in db.tables():
-            names = [*names, *db.tickers(table)]
-        return names
-
     check_known(
         tickers,
-        known,
+        lambda: db._known(table, db.snapshot(table)),
         where=repr(shown_db(args)),
         strict=True,
         elsewhere=lambda missing: db._elsewhere(table, missing),

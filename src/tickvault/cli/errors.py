@@ -168,11 +168,22 @@ def _permission_message(exc: OSError, db: str | None, command: str | None) -> st
     access = _refused_access(exc)
     op = f"`tickvault {command}` " if command else ""
     reason = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
+    # a database not created yet: look at the folder it would go in, which exists
+    folder = _existing(db) if db and "://" not in db else None
     return (
         f"permission denied: this user may not {access} {what} ({op}refused: {reason}); "
         f"check that this user owns the folder and may {access.split()[0]} it "
-        f"(ls -ld {db or '.'})"
+        f"(ls -ld {folder or db or '.'})"
     )
+
+
+def _existing(path: str | None) -> str | None:
+    """``path``, or the nearest folder above it that exists (None: none does); a relative
+    path with no folder above it is in ``.``."""
+    while path and not os.path.lexists(path):
+        parent = os.path.dirname(path) or "."
+        path = parent if parent != path else None
+    return path
 
 
 def _refused_access(exc: OSError) -> str:
@@ -182,9 +193,7 @@ def _refused_access(exc: OSError) -> str:
     if path is None:
         found = re.search(r"'([^']+)'", str(exc))
         path = found.group(1) if found else None
-    while path and not os.path.lexists(path):  # a folder above it may be unreadable
-        parent = os.path.dirname(path)
-        path = parent if parent != path else None
+    path = _existing(path)  # a folder above it may be unreadable
     if path and not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
         return "read"
     return "write to"

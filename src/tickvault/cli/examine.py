@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import TableNotFound
 from ..formats import human_bytes, short_time
 from ..modes import FRESH_MINUTES, STALE_MINUTES, prices_table
-from .common import calendar_of, check_tickers, open_db, read_tickers, shown_db
+from .common import calendar_of, check_table, check_tickers, open_db, read_tickers, shown_db
 from .errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from .option_types import add_interval_option, add_tickers_file, count, date, limit
 from .output import (
@@ -23,25 +22,9 @@ from .parsing import Commands
 
 def cmd_freshness(args: argparse.Namespace, out: Output) -> int:
     """How old each ticker's newest bar is; exit 1 when anything is stale."""
-    from ..data_freshness import default_interval, freshness, freshness_summary
+    from ..data_freshness import freshness_summary
 
-    db = open_db(args)
-    tickers = read_tickers(args)
-    # without --interval the library judges the daily table, or the intraday one that
-    # holds bars when the daily table holds none: named tickers are checked against it
-    judged = args.interval if args.interval is not None else default_interval(db)
-    check_tickers(args, db, tickers, prices_table(judged))
-    frame = freshness(
-        db,
-        now=args.now,
-        calendar=calendar_of(args, db),
-        fresh_days=args.fresh_days,
-        stale_days=args.stale_days,
-        tickers=tickers or None,
-        interval=args.interval,
-        fresh_minutes=args.fresh_minutes,
-        stale_minutes=args.stale_minutes,
-    )
+    frame = _freshness(args)
     summary = freshness_summary(frame, worst=args.worst)
     code = EXIT_PROBLEMS if summary["is_stale"] else EXIT_OK
     if not out.quiet:
@@ -93,6 +76,33 @@ def _print_freshness(
         out.print(table(None, ["ticker", "last bar", "age", "status"], rows))
         if not args.all and len(listed) > args.worst:
             out.note(f"… {len(listed) - args.worst} more (use --all or --json)")
+
+
+def _freshness(args: argparse.Namespace) -> Any:
+    """``freshness(...)`` of the options, after the checks: tickers the table does not hold,
+    or a table named by ``--interval`` (or for named tickers) that is not there, exit 3."""
+    from ..data_freshness import default_interval, freshness
+
+    db = open_db(args)
+    tickers = read_tickers(args)
+    # without --interval the library judges the daily table, or the intraday one that
+    # holds bars when the daily table holds none: named tickers are checked against it
+    judged = args.interval if args.interval is not None else default_interval(db)
+    bars = prices_table(judged)
+    if tickers or args.interval is not None:
+        check_table(args, db, bars, by_interval=True)
+    check_tickers(args, db, tickers, bars)
+    return freshness(
+        db,
+        now=args.now,
+        calendar=calendar_of(args, db),
+        fresh_days=args.fresh_days,
+        stale_days=args.stale_days,
+        tickers=tickers or None,
+        interval=args.interval,
+        fresh_minutes=args.fresh_minutes,
+        stale_minutes=args.stale_minutes,
+    )
 
 
 def cmd_calendar(args: argparse.Namespace, out: Output) -> int:
@@ -171,8 +181,7 @@ def _run_brief(run: dict[str, Any] | None) -> dict[str, Any] | None:
 def cmd_history(args: argparse.Namespace, out: Output) -> int:
     """Versions of a table, oldest first (``db.history``)."""
     db = open_db(args)
-    if args.table not in db.tables():
-        raise TableNotFound(f"no table {args.table!r} in {shown_db(args)!r}; it has {db.tables()}")
+    check_table(args, db, args.table)
     entries = db.history(args.table, limit=args.limit)
     if out.json:
         out.data(entries)
@@ -200,7 +209,7 @@ def cmd_runs(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.data([{k: v for k, v in r.items() if k != "tickers"} for r in runs])
         return EXIT_OK
-    if not runs:
+    if not runs and args.limit != 0:  # --limit 0 lists none: an empty table, like history
         out.print("no runs recorded yet")
         return EXIT_OK
     rows = []

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import TableNotFound
 from ..formats import human_bytes, short_time
-from .common import open_db, shown_db
+from .common import check_table, open_db
 from .errors import EXIT_OK, EXIT_PROBLEMS
 from .option_types import duration
 from .output import Output
@@ -17,6 +16,8 @@ from .parsing import Commands
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     """Open every data file and check it against the log; exit 1 on problems."""
     db = open_db(args)
+    if args.table is not None:
+        check_table(args, db, args.table)
     repaired = None
     if args.repair:
         repaired = db.repair(dry_run=False, table=args.table)
@@ -59,6 +60,8 @@ def cmd_repair(args: argparse.Namespace, out: Output) -> int:
     """Drop unreadable files and rewrite inconsistent ones (``db.repair``); a dry run
     unless --apply. Lists which tickers and date ranges each drop loses."""
     db = open_db(args)
+    if args.table is not None:
+        check_table(args, db, args.table)
     report = db.repair(dry_run=not args.apply, table=args.table)
     if out.json:
         out.data(report.to_dict())
@@ -88,9 +91,8 @@ def cmd_repair(args: argparse.Namespace, out: Output) -> int:
 def cmd_compact(args: argparse.Namespace, out: Output) -> int:
     """Merge small files into the sorted layout, as one commit (``db.compact``)."""
     db = open_db(args)
-    before = db.info()["tables"].get(args.table)
-    if before is None:
-        raise TableNotFound(f"no table {args.table!r} in {shown_db(args)!r}; it has {db.tables()}")
+    check_table(args, db, args.table)
+    before = db.info()["tables"][args.table]
     result = db.compact(args.table, relayout=args.relayout)
     after = db.info()["tables"][args.table]
     doc = {
@@ -115,6 +117,8 @@ def cmd_compact(args: argparse.Namespace, out: Output) -> int:
 def cmd_vacuum(args: argparse.Namespace, out: Output) -> int:
     """Delete files no version needs; a dry run unless --apply (``db.vacuum``)."""
     db = open_db(args)
+    if args.table is not None:
+        check_table(args, db, args.table)
     report = db.vacuum(
         dry_run=not args.apply, retention=args.retention, table=args.table, force=args.force
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from typing import Any
 
@@ -15,7 +16,9 @@ from .parsing import Commands
 
 
 def cmd_serve(args: argparse.Namespace, out: Output) -> int:
-    """Run the web dashboard (``tickvault.dashboard.serve``)."""
+    """Run the web dashboard (``tickvault.dashboard.serve``) until Ctrl-C or SIGTERM
+    (``systemctl stop``, ``docker stop``): the normal way to stop a server, so both end in
+    a graceful shutdown (requests in progress finish) and exit 0."""
     try:
         from ..dashboard import serve
         from ..dashboard.security import HostPolicy
@@ -31,17 +34,20 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     calendar = calendar_of(args, db)
     if calendar:
         options["calendar"] = calendar
-    serve(
-        db_path_of(args),
-        host=args.host,
-        port=args.port,
-        allowed_hosts=args.allowed_host or (),
-        token=token,
-        header_timeout=args.header_timeout,
-        max_connections=args.max_connections,
-        on_listening=lambda url: out.note(f"serving {shown_db(args)} on {url} (Ctrl-C to stop)"),
-        **options,
-    )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, or SIGTERM: a clean stop
+        serve(
+            db_path_of(args),
+            host=args.host,
+            port=args.port,
+            allowed_hosts=args.allowed_host or (),
+            token=token,
+            header_timeout=args.header_timeout,
+            max_connections=args.max_connections,
+            on_listening=lambda url: out.note(
+                f"serving {shown_db(args)} on {url} (Ctrl-C to stop)"
+            ),
+            **options,
+        )
     return EXIT_OK
 
 

@@ -7,7 +7,8 @@ import argparse
 import os
 import sys
 
-from .common import check_tickers, open_db, read_tickers
+from ..modes import interval_of_table
+from .common import check_table, check_tickers, open_db, read_tickers
 from .errors import EXIT_OK, UsageError
 from .option_types import add_interval_option, add_tickers_file, count, date
 from .output import Output, print_frame, write_frame
@@ -54,6 +55,8 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
     db = open_db(args)
     table = _export_table(args.table, args.interval)
     tickers = read_tickers(args) or None
+    if interval_of_table(table) is not None:  # no actions stored: an empty export
+        check_table(args, db, table, by_interval=True)
     check_tickers(args, db, tickers or [], table)
     result = db.export(
         args.out,

@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from ..formats import short_time
-from .common import calendar_of, open_db, read_tickers
+from .common import calendar_of, check_table, open_db, read_tickers
 from .errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from .option_types import add_interval_option, add_tickers_file, count, date
 from .output import Output
@@ -32,6 +32,7 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
         )
     table = _table(args)
     db = open_db(args)
+    check_table(args, db, table, by_interval=args.interval is not None)
     report = db.delete(
         table,
         tickers=tickers or None,
@@ -69,6 +70,7 @@ def cmd_restore(args: argparse.Namespace, out: Output) -> int:
     tickers = read_tickers(args)
     table = _table(args)
     db = open_db(args)
+    check_table(args, db, table, by_interval=args.interval is not None)
     report = db.restore(
         table,
         version=args.version,

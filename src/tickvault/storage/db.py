@@ -91,6 +91,8 @@ class ParquetDB:
         #: every byte of the database goes through this (decision 006)
         if store is None:
             check_location(path)
+            if not is_url(path):  # "~/prices" is the home folder's, not ./~/prices
+                path = os.path.expanduser(path)
         if store is None and is_url(path):
             from .core.object_store import ObjectStore  # obstore loads only for buckets
 

@@ -20,6 +20,10 @@ def history(t: Table, limit: int | None) -> list[dict[str, Any]]:
         if e is None:
             continue
         info = e.get("info", {})
+        if isinstance(info.get("tickers"), int):  # an upsert's count, summed per file
+            distinct = _distinct_tickers(e)
+            if distinct is not None:
+                info = {**info, "tickers": distinct}
         out.append(
             {
                 "version": v,
@@ -32,6 +36,21 @@ def history(t: Table, limit: int | None) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _distinct_tickers(entry: dict[str, Any]) -> int | None:
+    """How many distinct tickers the files a commit added hold, from the ticker list the
+    log keeps per file: an upsert's ``info.tickers`` was written as the sum over its files
+    (20 tickers spread over 3 yearly files counted 60). None if a file's list is not
+    inline."""
+    names: set[str] = set()
+    for added in entry.get("add", []):
+        stats = added.get("stats2") or added.get("stats") or {}
+        listed = stats.get("tickers")
+        if not isinstance(listed, list):
+            return None
+        names.update(listed)
+    return len(names)
 
 
 def info(path: str, snapshots: dict[str, Snapshot]) -> dict[str, Any]:

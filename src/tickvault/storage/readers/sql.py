@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError
+from ...formats import with_article
 from . import engines
 
 if TYPE_CHECKING:
@@ -56,15 +57,37 @@ def check_read_only(con: Any, query: str) -> None:
                     "(EXPLAIN ANALYZE runs the statement it explains), "
                     "e.g. EXPLAIN SELECT * FROM prices"
                 )
+        elif kind == "MULTI":
+            raise RefusedStatement(
+                "tickvault sql is read-only: a statement DuckDB runs as several is refused "
+                "(a PIVOT without an IN list first creates a type of the values it pivots "
+                "on); name the values, e.g. PIVOT prices ON ticker IN ('AAPL', 'MSFT') "
+                "USING avg(close)"
+            )
         elif kind not in READ_ONLY_STATEMENTS:
             raise RefusedStatement(
-                f"tickvault sql is read-only: a {kind} statement is refused "
-                f"(use SELECT; `tickvault export` writes files)"
+                f"tickvault sql is read-only: {with_article(_written(st.query, kind))} "
+                f"statement is refused (use SELECT; `tickvault export` writes files)"
             )
 
 
 def _kind(statement: Any) -> str:
     return str(statement.type).rsplit(".", 1)[-1]
+
+
+def _written(text: str, kind: str) -> str:
+    """The refused statement as the user wrote it, for the message: its first keyword
+    (``INSTALL``, ``CHECKPOINT``, ``FORCE INSTALL``), which DuckDB's type may not say
+    (INSTALL is a LOAD statement, CHECKPOINT a CALL); ``kind`` when the text starts
+    otherwise (``WITH ... INSERT``, a parenthesis)."""
+    m = _WORD.match(text, _skip(text, 0))
+    if m is None or m.group().upper() == "WITH":
+        return kind.replace("_", " ")
+    word = m.group().upper()
+    if word == "FORCE":
+        after = _WORD.match(text, _skip(text, m.end()))
+        return f"FORCE {after.group().upper()}" if after else word
+    return word
 
 
 def _explained(text: str) -> str | None:

@@ -31,7 +31,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...errors import CommitConflict, ConfigError, StorageError, VersionUnavailable
+from ...errors import (
+    CommitConflict,
+    ConfigError,
+    StorageError,
+    VersionNotFound,
+    VersionUnavailable,
+)
 from ...times import iso
 from ..core.commit import commit, committed
 from ..core.file_writer import SEQ_COLUMN
@@ -302,11 +308,13 @@ def delete(
 
 
 def _target_state(t: Table, version: int, newest: int) -> TableState:
-    """The state at ``version``, all of whose files still exist; else VersionUnavailable."""
+    """The state at ``version``, all of whose files still exist; else VersionNotFound (a
+    version not written yet, like ``read_table(version=)``) or VersionUnavailable."""
     if version > newest:
-        raise ConfigError(
+        raise VersionNotFound(
             f"version={version} does not exist: the newest version of {t.name!r} is {newest} "
-            f"(`tickvault history` lists them)"
+            f"(`tickvault history` lists them)",
+            newest=newest,
         )
     try:
         target = t.state_at(version)
