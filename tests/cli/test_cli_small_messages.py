@@ -48,3 +48,14 @@ def test_resampling_the_daily_table_says_to_read_an_intraday_one(path: Path) -> 
 def test_a_missing_time_is_null_in_json_not_natz() -> None:
     assert json_default(pd.NaT) is None
     assert json_default(pd.Timestamp("2024-06-03", tz="UTC")) == "2024-06-03T00:00:00Z"
+
+
+def test_runs_lists_a_record_other_code_wrote_without_kind_or_source(tmp_path: Path) -> None:
+    """``db.record_run`` takes any JSON dict: ``tickvault runs`` lists a minimal one with
+    dashes for what it lacks (it was an internal error, exit 70)."""
+    db = ParquetDB(tmp_path / "db")
+    run_id = db.record_run({"note": "nightly job of my own"})
+    db.close()
+    r = tv("runs", db=tmp_path / "db")
+    assert r.returncode == 0, r.stderr
+    assert run_id in r.stdout

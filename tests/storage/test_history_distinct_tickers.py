@@ -23,3 +23,12 @@ def test_an_upsert_over_several_files_counts_each_ticker_once(tmp_path: Path) ->
     r = tv("history", "--json", db=path)
     assert r.returncode == 0, r.stderr
     assert [e["info"].get("tickers") for e in json.loads(r.stdout)][-2:] == [3, 1]
+
+
+def test_the_log_entry_itself_records_distinct_tickers(tmp_path: Path) -> None:
+    """The count is right where it is written (the log's ``info``), not only as history()
+    corrects it: readers of the log (other tools, older tickvault) see 3, not 9."""
+    db = ParquetDB(tmp_path / "db", auto_compact=False)
+    v = db.upsert_prices(make_bars(["AAA", "BBB", "CCC"], "2022-12-01", 300)).version
+    entry = json.loads((tmp_path / "db" / "prices" / "_log" / f"{v:020d}.json").read_text())
+    assert len(entry["add"]) >= 3 and entry["info"]["tickers"] == 3

@@ -218,9 +218,10 @@ def cmd_runs(args: argparse.Namespace, out: Output) -> int:
         rows.append(
             (
                 b["run_id"],
-                b["kind"] + (" (interrupted)" if b["status"] == "interrupted" else ""),
+                # a record written by other code (db.record_run) may lack any of these
+                (b["kind"] or "-") + (" (interrupted)" if b["status"] == "interrupted" else ""),
                 short_time(b["started"]),
-                b["source"],
+                b["source"] or "-",
                 b["total"],
                 b["written"],
                 b["failed"],

@@ -185,7 +185,7 @@ class ParquetDB:
         def write() -> tuple[list[FileInfo], int]:
             with foreground_write():  # background compaction pauses meanwhile
                 files = t.write_files(batch.data, batch.runs)
-                info = {"rows": batch.num_rows, "tickers": sum(len(f.tickers) for f in files)}
+                info = {"rows": batch.num_rows, "tickers": _distinct_tickers(files)}
                 return files, self._publish(t, files, info)
 
         with self._disk_full_is_typed(t):
@@ -398,7 +398,7 @@ class ParquetDB:
         reject_shared_keys(add)
         with self._disk_full_is_typed(t), foreground_write():
             version = self._publish(
-                t, add, {"rows": rows, "tickers": sum(len(f.tickers) for f in add), **(info or {})}
+                t, add, {"rows": rows, "tickers": _distinct_tickers(add), **(info or {})}
             )
         return CommitResult(
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
@@ -1122,3 +1122,8 @@ def check_limit(limit: int | None) -> None:
 def _off_midnight(f: FileInfo) -> bool:
     """Does a file hold a ticker whose first or last bar is not at 00:00 UTC?"""
     return bool(np.any(f.min_ts % DAY_NS != 0) or np.any(f.max_ts % DAY_NS != 0))
+
+
+def _distinct_tickers(files: Sequence[FileInfo]) -> int:
+    """How many tickers ``files`` hold (a ticker whose rows span several files once)."""
+    return len({t for f in files for t in f.tickers})

@@ -20,7 +20,7 @@ def history(t: Table, limit: int | None) -> list[dict[str, Any]]:
         if e is None:
             continue
         info = e.get("info", {})
-        if isinstance(info.get("tickers"), int):  # an upsert's count, summed per file
+        if isinstance(info.get("tickers"), int):  # older upserts summed the count per file
             distinct = _distinct_tickers(e)
             if distinct is not None:
                 info = {**info, "tickers": distinct}
@@ -40,7 +40,7 @@ def history(t: Table, limit: int | None) -> list[dict[str, Any]]:
 
 def _distinct_tickers(entry: dict[str, Any]) -> int | None:
     """How many distinct tickers the files a commit added hold, from the ticker list the
-    log keeps per file: an upsert's ``info.tickers`` was written as the sum over its files
+    log keeps per file: older upserts wrote ``info.tickers`` as the sum over their files
     (20 tickers spread over 3 yearly files counted 60). None if a file's list is not
     inline."""
     names: set[str] = set()
