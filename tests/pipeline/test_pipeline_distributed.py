@@ -214,3 +214,23 @@ def test_real_cluster_by_tcp_address(tmp_path: Path, reference: pd.DataFrame):
                 p.wait()
         logs.close()
     assert all(p.poll() is not None for p in procs)
+
+
+def test_a_source_the_cluster_cannot_receive_is_refused_before_fetching(
+    tmp_path: Path, client: Client
+) -> None:
+    import threading
+
+    class Locked:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def __call__(self, ticker, start, end):  # pragma: no cover - never reached
+            raise AssertionError("not called")
+
+    from tickvault.errors import ConfigError
+
+    db = ParquetDB(tmp_path / "db")
+    with pytest.raises(ConfigError, match=r"cannot be sent to the worker processes"):
+        fetch_and_write(["AAA"], Locked(), db, scheduler=client)
+    assert db.version == -1

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..sources.policy import RetryPolicy
 from .report import Progress
+from .schedulers import check_workers
 
 DEFAULT_BATCH_ROWS = 250_000
 DEFAULT_BATCH_SECONDS = 10.0
@@ -33,6 +34,7 @@ class RunOptions:
     cluster_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        check_workers(self.n_workers)
         if self.batch_rows < 1:
             raise ConfigError(f"batch_rows must be >= 1, got {self.batch_rows!r}")
         if self.batch_seconds <= 0:

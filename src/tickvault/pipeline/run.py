@@ -196,6 +196,7 @@ class Run:
         """Fetch ``jobs`` from ``source`` and hand the results to ``writer``; the last
         batch is handed over before this returns, so no batch mixes two groups."""
         opts = self.options
+        runner.check_sendable(source, f"the source {source.name!r}")
         stream = Stream(
             runner=runner,
             source=source,

@@ -19,6 +19,7 @@ import abc
 import logging
 import multiprocessing
 import os
+import pickle
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -28,6 +29,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..errors import ConfigError
@@ -58,6 +60,10 @@ class Runner(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook: most runners hold nothing
         """Release what the runner holds (pools, clusters); nothing by default."""
+
+    def check_sendable(self, obj: Any, what: str) -> None:  # noqa: B027 - optional hook
+        """ConfigError if ``obj`` (``what``: "the source") cannot reach the workers: runners
+        in other processes pickle it; threads take it as it is."""
 
     def __enter__(self) -> Runner:
         return self
@@ -90,6 +96,10 @@ class ExecutorRunner(Runner):
         self.executor = executor
         self.slots = slots
 
+    def check_sendable(self, obj: Any, what: str) -> None:
+        if isinstance(self.executor, ProcessPoolExecutor):
+            _check_pickles(obj, what, self.name, pickle.dumps)
+
     def imap_unordered(
         self,
         fn: Callable[..., Any],
@@ -113,6 +123,8 @@ class ExecutorRunner(Runner):
                 for fut in done:
                     args = pending.pop(fut)
                     exc = fut.exception()
+                    if isinstance(exc, BrokenProcessPool):
+                        exc = BrokenProcessPool(f"{exc} {WORKER_DIED}")
                     yield args, (None if exc is not None else fut.result()), exc
                 top_up()
         finally:
@@ -173,11 +185,48 @@ class DistributedRunner(Runner):
         finally:
             ac.clear()
 
+    def check_sendable(self, obj: Any, what: str) -> None:
+        from distributed.protocol.pickle import dumps
+
+        _check_pickles(obj, what, self.name, dumps)
+
     def close(self) -> None:
         if self.owns_client:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+#: said with a worker process's abrupt end: what usually kills one at start
+WORKER_DIED = (
+    "(the worker's error is on stderr; usually the source cannot be loaded there: a "
+    "function defined in a notebook or under `if __name__ == '__main__':` does not exist "
+    "in a worker process. Define it at the top level of an importable module, or use "
+    "scheduler='threads')"
+)
+
+
+def _check_pickles(obj: Any, what: str, runner: str, dumps: Callable[[Any], bytes]) -> None:
+    try:
+        dumps(obj)
+    except Exception as exc:
+        raise ConfigError(
+            f"{what} cannot be sent to the worker processes of scheduler {runner!r} "
+            f"({type(exc).__name__}: {exc}); define it (and what it uses) at the top level "
+            f"of an importable module, or use scheduler='threads'"
+        ) from exc
+
+
+def check_workers(n_workers: Any) -> int | None:
+    """``n_workers``: None (the scheduler's default) or a whole number >= 1."""
+    if n_workers is None:
+        return None
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ConfigError(
+            f"n_workers must be a whole number >= 1 (or None for the scheduler's default), "
+            f"e.g. n_workers=8; got {n_workers!r}"
+        )
+    return n_workers
 
 
 def scheduler_name(scheduler: Any) -> str:
@@ -194,6 +243,7 @@ def open_runner(
     cluster_options: dict[str, Any] | None = None,
 ) -> Runner:
     """The runner for a ``scheduler=`` value (see the module docstring)."""
+    n_workers = check_workers(n_workers)
     if isinstance(scheduler, str):
         s = scheduler.strip().lower()
         if s == "threads" or s == "threading":
