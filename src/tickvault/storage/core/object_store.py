@@ -297,8 +297,9 @@ class ObjectStore(Store):
                     err = self._fail(op, key, exc, ambiguous=ambiguous)
                     if kind == "transient":
                         err.args = (
-                            f"{err.args[0]} (gave up after retrying for {spent:.0f}s; "
-                            f"retry_timeout={self.retry_timeout:g}s)",
+                            f"{err.args[0]} (gave up after {spent:.0f}s of attempts: "
+                            f"retry_timeout={self.retry_timeout:g}s starts no new attempt "
+                            f"after it, and ends none in flight)",
                         )
                     raise err from None
                 wait = min(left, random.uniform(delay / 2, delay))
