@@ -125,6 +125,9 @@ class HttpSource:
     default_base_url: ClassVar[str] = ""
     default_rate_limit: ClassVar[float | None] = None
     ok_statuses: ClassVar[frozenset[int]] = frozenset({200})
+    #: whether an empty response body is an answer (False: BadSourceData, for every
+    #: built-in source; a plugin whose API answers "no bars" with nothing sets it)
+    empty_body_ok: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -199,6 +202,16 @@ class HttpSource:
         )
         url = self.base_url + path
         response: httpx.Response = retrying(self._attempt, url, params, ticker)
+        if not self.empty_body_ok and not response.content.strip():
+            # no provider answers a request for bars with nothing at all (no bars is "No
+            # data", an empty chart, a header line): an empty body is a failure somewhere
+            # between us and the provider, never "no bars"
+            raise BadSourceData(
+                f"{self.name}: HTTP {response.status_code} with an empty body for {ticker!r} "
+                f"from {url}",
+                ticker=ticker,
+                source=self.name,
+            )
         return response
 
     def _attempt(self, url: str, params: Mapping[str, Any], ticker: str) -> httpx.Response:
