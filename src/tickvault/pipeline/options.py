@@ -33,6 +33,7 @@ class RunOptions:
     cluster_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "retry", RetryPolicy.coerce(self.retry, "retry"))
         if self.batch_rows < 1:
             raise ConfigError(f"batch_rows must be >= 1, got {self.batch_rows!r}")
         if self.batch_seconds <= 0:

@@ -39,7 +39,7 @@ from ..modes import parse_interval, prices_table
 from ..schema import PRICES
 from ..times import TimeLike, parse_end, parse_time
 from .checks import reject_other_tickers
-from .policy import RetryPolicy
+from .policy import RetryOption, RetryPolicy
 from .provenance import set_origin
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class CallableSource:
         func: Callable[..., Any],
         *,
         name: str | None = None,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: RetryOption = None,
         interval: str | None = None,
     ) -> None:
         if not callable(func):
@@ -232,7 +232,7 @@ class CallableSource:
         self.interval = parse_interval(interval or getattr(func, "interval", None))
         self.func = func
         self.name = name or getattr(func, "__name__", None) or type(func).__name__
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = RetryPolicy.coerce(retry_policy, "retry_policy") or RetryPolicy()
 
     def __repr__(self) -> str:
         return f"CallableSource({self.func!r}, name={self.name!r})"
