@@ -335,7 +335,7 @@ def test_base_url_from_environment(
     assert get_source("yahoo", base_url="http://other:1").base_url == "http://other:1"  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="must start with http"):
         get_source("yahoo", base_url="ftp://x")
-    with pytest.raises(ConfigError, match="timeouts"):
+    with pytest.raises(ConfigError, match="timeout must be a number of seconds > 0"):
         get_source("yahoo", timeout=0)
     assert get_source("yahoo").rate_limit.per_second == 2.0  # type: ignore[attr-defined]
     assert get_source("stooq").rate_limit.per_second == 1.0  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         check_workers(self.n_workers)
+        object.__setattr__(self, "retry", RetryPolicy.coerce(self.retry, "retry"))
         if self.batch_rows < 1:
             raise ConfigError(f"batch_rows must be >= 1, got {self.batch_rows!r}")
         if self.batch_seconds <= 0:

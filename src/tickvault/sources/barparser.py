@@ -88,6 +88,10 @@ class BarParser:
     interval: str = "1d"
     #: the time zone of naive intraday timestamps (``"America/New_York"``)
     tz: str | None = None
+    #: what to do about columns that are missing or map twice (None: "map them with
+    #: ``columns=``", for the file sources, which take that option; the Stooq source,
+    #: which does not, says what it expects instead)
+    hint: str | None = None
 
     def recognised(self, header: list[str]) -> list[str]:
         """The columns of ``header`` this parser may use (mapped by ``columns=``, the ticker
@@ -113,7 +117,7 @@ class BarParser:
             if target in taken:
                 raise BadSourceData(
                     f"{file}: columns {taken[target]!r} and {col!r} both map to {target!r}; "
-                    f"pass columns={{...}} to say which to use",
+                    + (self.hint or "pass columns={...} to say which to use"),
                     source=self.name,
                 )
             taken[target] = col
@@ -121,8 +125,11 @@ class BarParser:
         missing = [c for c in ("timestamp", *_PRICES) if c not in taken]
         if missing:
             raise BadSourceData(
-                f"{file}: no column for {missing}; found columns {header}. Map them with "
-                f"columns={{'<your column>': '<one of {list(TARGETS)}>'}}",
+                f"{file}: no column for {missing}; found columns {header}. "
+                + (
+                    self.hint
+                    or f"Map them with columns={{'<your column>': '<one of {list(TARGETS)}>'}}"
+                ),
                 source=self.name,
             )
         if self.ticker_column is not None and self.ticker_column not in header:

@@ -25,7 +25,7 @@ import importlib
 import inspect
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -39,7 +39,7 @@ from ..modes import parse_interval, prices_table
 from ..schema import PRICES
 from ..times import TimeLike, parse_end, parse_time
 from .checks import reject_other_tickers
-from .policy import RetryPolicy
+from .policy import RetryOption, RetryPolicy
 from .provenance import set_origin
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ def validate_prices(
     (e.g. ``"AAPL.csv line 17"``). ``adj_close`` is kept only if the input had it.
     """
     names = data.column_names if isinstance(data, pa.Table) else list(data.columns)
+    require_columns(names, ticker=ticker, source=source)
     reject_conflicting_duplicates(data, ticker=ticker, source=source, where=where)
     try:
         table = PRICES.validate(data)
@@ -125,6 +126,26 @@ def validate_prices(
     keep = [*PRICE_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in names)]
     reject_other_tickers(table.column("ticker"), ticker, source)
     return table.select(keep).to_pandas()
+
+
+def require_columns(
+    names: list[str], *, ticker: str, source: str, need: Sequence[str] = PRICE_COLUMNS
+) -> None:
+    """BadSourceData when a source's answer for ``ticker`` lacks a column of ``need``,
+    listing the columns it has and an example row for that ticker."""
+    missing = [c for c in need if c not in names]
+    if not missing:
+        return
+    examples = {c.name: c.example for c in PRICES.columns}
+    examples["ticker"] = repr(ticker)
+    row = ", ".join(f"{c}={examples[c]}" for c in need)
+    raise BadSourceData(
+        f"source {source!r} returned data for {ticker!r} without the column(s) {missing} "
+        f"(its columns: {names}); return the columns {list(need)}, e.g. a row {row} (no "
+        f"bars: an empty frame, tickvault.sources.empty_prices())",
+        ticker=ticker,
+        source=source,
+    )
 
 
 _VALUES = ("open", "high", "low", "close", "volume", ADJ_CLOSE)
@@ -190,7 +211,9 @@ class CallableSource:
     """Wraps a plain ``fetch(ticker, start, end)`` callable as a source.
 
     The callable may return any frame :meth:`PRICES.validate` accepts; a missing ``ticker``
-    column is filled in. The output is validated and clipped to the requested range.
+    column is filled in. The output is validated and clipped to the requested range. No
+    bars is an empty frame (with the columns, or ``pd.DataFrame()``); None is BadSourceData
+    (a forgotten ``return``), never "no bars".
     Picklable if the callable is (a module-level function is).
     """
 
@@ -199,7 +222,7 @@ class CallableSource:
         func: Callable[..., Any],
         *,
         name: str | None = None,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: RetryOption = None,
         interval: str | None = None,
     ) -> None:
         if not callable(func):
@@ -209,7 +232,7 @@ class CallableSource:
         self.interval = parse_interval(interval or getattr(func, "interval", None))
         self.func = func
         self.name = name or getattr(func, "__name__", None) or type(func).__name__
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = RetryPolicy.coerce(retry_policy, "retry_policy") or RetryPolicy()
 
     def __repr__(self) -> str:
         return f"CallableSource({self.func!r}, name={self.name!r})"
@@ -232,10 +255,14 @@ class CallableSource:
         return self._bars(result, ticker, start, end)
 
     def _bars(self, result: Any, ticker: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:
-        if result is None:
-            return empty_prices()
-        if isinstance(result, pd.DataFrame) and "ticker" not in result.columns:
-            result = result.assign(ticker=ticker)
+        if result is None:  # a forgotten ``return`` must not pass for "no bars"
+            raise BadSourceData(
+                f"source {self.name!r}: fetch returned None for {ticker!r}: return a "
+                f"DataFrame (an empty one with the columns, tickvault.sources.empty_prices(), "
+                f"when there are no bars)",
+                ticker=ticker,
+                source=self.name,
+            )
         if not isinstance(result, pd.DataFrame | pa.Table):
             raise BadSourceData(
                 f"source {self.name!r} returned {type(result).__name__} for {ticker!r}; "
@@ -243,6 +270,16 @@ class CallableSource:
                 ticker=ticker,
                 source=self.name,
             )
+        names = list(result.columns) if isinstance(result, pd.DataFrame) else result.column_names
+        if not names and len(result) == 0:  # pd.DataFrame(): no bars, nothing to misread
+            return empty_prices()
+        # the ticker column is filled in, so it is not asked for
+        require_columns(names, ticker=ticker, source=self.name, need=PRICE_COLUMNS[1:])
+        if "ticker" not in names:
+            if isinstance(result, pd.DataFrame):
+                result = result.assign(ticker=ticker)
+            else:
+                result = result.append_column("ticker", pa.repeat(ticker, result.num_rows))
         return clip(validate_prices(result, ticker=ticker, source=self.name), start, end)
 
 

@@ -43,7 +43,7 @@ from .actions import Fetched, actions_frame
 from .base import PRICE_COLUMNS, TimeLike, bounds, empty_prices, validate_prices
 from .checks import reject_future_stamps
 from .demo_actions import actions_between, has_actions, split_factor
-from .policy import RetryPolicy
+from .policy import RetryOption, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class DemoSource:
         revised_bars: int = 5,
         history_years: int = 10,
         as_of: TimeLike = None,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: RetryOption = None,
         validate: bool = False,
         name: str = "demo",
         interval: str = "1d",
@@ -227,7 +227,7 @@ class DemoSource:
         self.history_years = int(history_years)
         as_of_ts = bounds(as_of, None)[0]
         self.as_of: dt.date | None = None if as_of_ts is None else as_of_ts.date()
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = RetryPolicy.coerce(retry_policy, "retry_policy") or RetryPolicy()
         self.validate = bool(validate)
         self._id = uuid.uuid4().hex
 

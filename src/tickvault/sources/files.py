@@ -44,7 +44,7 @@ from .base import (
     bounds,
 )
 from .fileactions import action_columns, actions_in_rows, ticker_rows
-from .policy import RetryPolicy
+from .policy import RetryOption, RetryPolicy
 from .provenance import local_path
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class FileSource(abc.ABC):
         ticker_column: str | None = None,
         date_format: str | None = None,
         actions: str | os.PathLike[str] | None = None,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: RetryOption = None,
         name: str | None = None,
         interval: str = "1d",
         tz: str | None = None,
@@ -109,7 +109,9 @@ class FileSource(abc.ABC):
         self.date_format = date_format
         self.name = name or self.format
         # files never fail transiently, so the pipeline need not retry
-        self.retry_policy = retry_policy or RetryPolicy(attempts=1)
+        self.retry_policy = RetryPolicy.coerce(retry_policy, "retry_policy") or RetryPolicy(
+            attempts=1
+        )
         self._cache: tuple[tuple[int, int], pd.DataFrame, np.ndarray] | None = None
         self._lock = threading.Lock()
 

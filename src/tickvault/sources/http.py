@@ -42,7 +42,7 @@ import tenacity
 
 from ..errors import BadSourceData, ConfigError, RateLimited, SourceUnavailable
 from .machine_limit import shared_bucket
-from .policy import RateLimit, RetryPolicy, TokenBucket
+from .policy import RateLimit, RetryOption, RetryPolicy, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,23 @@ def resolve_base_url(provider: str, base_url: str | None, default: str) -> str:
     return url.rstrip("/")
 
 
+def _seconds(value: Any, option: str, source: str) -> float:
+    """A timeout option as seconds > 0, else a ConfigError naming it."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise ConfigError(
+        f"{source}: {option} must be a number of seconds > 0, e.g. {option}=10, got {value!r}"
+    )
+
+
 class HttpSource:
     """Base class of HTTP sources. Options (keyword-only, all optional):
 
     ``base_url`` (else ``$TICKVAULT_<PROVIDER>_BASE_URL``, else the provider's URL),
     ``rate_limit`` (requests/second, a :class:`RateLimit`, or None for none),
     ``timeout`` (read/write seconds), ``connect_timeout``, ``http_retry`` (per-request
-    :class:`RetryPolicy`), ``retry_policy`` (per-ticker, for the pipeline; default 1 attempt),
+    :class:`RetryPolicy`), ``retry_policy`` (per-ticker, for the pipeline; default 1 attempt;
+    both also an int of attempts or a mapping of the policy's fields, :meth:`RetryPolicy.coerce`),
     ``headers`` (extra request headers), ``name``.
     """
 
@@ -125,6 +135,9 @@ class HttpSource:
     default_base_url: ClassVar[str] = ""
     default_rate_limit: ClassVar[float | None] = None
     ok_statuses: ClassVar[frozenset[int]] = frozenset({200})
+    #: whether an empty response body is an answer (False: BadSourceData, for every
+    #: built-in source; a plugin whose API answers "no bars" with nothing sets it)
+    empty_body_ok: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -133,8 +146,8 @@ class HttpSource:
         rate_limit: RateLimit | float | Any | None = _DEFAULT,
         timeout: float = 10.0,
         connect_timeout: float = 5.0,
-        http_retry: RetryPolicy | None = None,
-        retry_policy: RetryPolicy | None = None,
+        http_retry: RetryOption = None,
+        retry_policy: RetryOption = None,
         headers: Mapping[str, str] | None = None,
         name: str | None = None,
     ) -> None:
@@ -143,12 +156,14 @@ class HttpSource:
         self.rate_limit = RateLimit.coerce(
             self.default_rate_limit if rate_limit is _DEFAULT else rate_limit
         )
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ConfigError(f"{self.name}: timeouts must be > 0 seconds")
-        self.timeout = float(timeout)
-        self.connect_timeout = float(connect_timeout)
-        self.http_retry = http_retry or RetryPolicy(attempts=4, backoff=0.5, max_backoff=30.0)
-        self.retry_policy = retry_policy or RetryPolicy(attempts=1)
+        self.timeout = _seconds(timeout, "timeout", self.name)
+        self.connect_timeout = _seconds(connect_timeout, "connect_timeout", self.name)
+        self.http_retry = RetryPolicy.coerce(http_retry, "http_retry") or RetryPolicy(
+            attempts=4, backoff=0.5, max_backoff=30.0
+        )
+        self.retry_policy = RetryPolicy.coerce(retry_policy, "retry_policy") or RetryPolicy(
+            attempts=1
+        )
         self.headers = {"User-Agent": USER_AGENT, **dict(headers or {})}
         self._id = uuid.uuid4().hex  # shared by pickled copies: one rate limit per machine
 
@@ -199,6 +214,16 @@ class HttpSource:
         )
         url = self.base_url + path
         response: httpx.Response = retrying(self._attempt, url, params, ticker)
+        if not self.empty_body_ok and not response.content.strip():
+            # no provider answers a request for bars with nothing at all (no bars is "No
+            # data", an empty chart, a header line): an empty body is a failure somewhere
+            # between us and the provider, never "no bars"
+            raise BadSourceData(
+                f"{self.name}: HTTP {response.status_code} with an empty body for {ticker!r} "
+                f"from {url}",
+                ticker=ticker,
+                source=self.name,
+            )
         return response
 
     def _attempt(self, url: str, params: Mapping[str, Any], ticker: str) -> httpx.Response:

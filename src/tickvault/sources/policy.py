@@ -29,9 +29,9 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..errors import ConfigError, TransientSourceError
 
@@ -62,6 +62,14 @@ class RetryPolicy:
             raise ConfigError(f"RetryPolicy.attempts must be an int >= 1, got {self.attempts!r}")
         if self.attempts < 1:
             raise ConfigError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
+        for name in ("backoff", "max_backoff"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+                raise ConfigError(
+                    f"RetryPolicy.{name} must be a number of seconds >= 0, got {value!r}"
+                )
+        if not isinstance(self.jitter, bool):
+            raise ConfigError(f"RetryPolicy.jitter must be true or false, got {self.jitter!r}")
         if self.backoff < 0 or self.max_backoff < 0:
             raise ConfigError(
                 f"RetryPolicy.backoff and max_backoff must be >= 0, got backoff={self.backoff}, "
@@ -75,6 +83,49 @@ class RetryPolicy:
             raise ConfigError(
                 f"RetryPolicy.retry_on must be a tuple of exception classes, got {retry_on!r}"
             )
+
+    @classmethod
+    def coerce(cls, value: Any, option: str) -> RetryPolicy | None:
+        """The policy an option names (like :meth:`RateLimit.coerce`): a RetryPolicy, an
+        int (the number of attempts, other fields as default: ``3`` is
+        ``RetryPolicy(attempts=3)``), a mapping of its fields (``{"attempts": 3,
+        "backoff": 1}``, what ``--source-option 'retry_policy={"attempts":3}'`` gives), or
+        None (the caller's default). Anything else is a ConfigError naming ``option``,
+        the problem and an example, raised where the option is given, not at the first
+        retry."""
+        if value is None or isinstance(value, RetryPolicy):
+            return value
+        example = (
+            f'e.g. {option}=3 (attempts) or {option}={{"attempts": 3, "backoff": 1.0}}, '
+            f"or RetryPolicy(attempts=3) from Python"
+        )
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ConfigError(
+                    f"{option}={value}: the number of attempts must be >= 1 (1 = no retry); "
+                    f"{example}"
+                )
+            return cls(attempts=value)
+        if isinstance(value, Mapping):
+            unknown = sorted(str(k) for k in value if k not in _OPTION_FIELDS)
+            if unknown:
+                also = (
+                    " (retry_on takes exception classes: give a RetryPolicy from Python)"
+                    if "retry_on" in unknown
+                    else ""
+                )
+                raise ConfigError(
+                    f"{option}: unknown field(s) {unknown}{also}; the fields are "
+                    f"{list(_OPTION_FIELDS)}, {example}"
+                )
+            try:
+                return cls(**{str(k): v for k, v in value.items()})
+            except ConfigError as exc:
+                raise ConfigError(f"{option}: {exc}; {example}") from exc
+        raise ConfigError(
+            f"{option} must be a number of attempts, the policy's fields or a RetryPolicy, "
+            f"got {value!r} ({type(value).__name__}); {example}"
+        )
 
     def backoff_for(self, attempt: int) -> float:
         """The un-jittered wait after failed attempt number ``attempt`` (1-based)."""
@@ -114,6 +165,13 @@ class RetryPolicy:
                 if not self.should_retry(exc, attempt):
                     raise
                 sleep(self.delay(attempt, exc))
+
+
+#: what a retry option accepts (:meth:`RetryPolicy.coerce`)
+RetryOption: TypeAlias = "RetryPolicy | int | Mapping[str, Any] | None"
+
+#: the fields of a RetryPolicy an option may give (``retry_on`` needs Python classes)
+_OPTION_FIELDS = ("attempts", "backoff", "max_backoff", "jitter")
 
 
 def retry_after_of(error: BaseException | None) -> float | None:

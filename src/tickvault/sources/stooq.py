@@ -80,9 +80,18 @@ class StooqSource(HttpSource):
             raise RateLimited(
                 f"{self.name}: daily hits limit exceeded", ticker=ticker, source=self.name
             )
-        if not text:
-            return empty_prices()
-        parser = BarParser(self.name)
+        if not text:  # HttpSource.get refuses an empty body; a blank one is no better
+            raise BadSourceData(
+                f"{self.name}: the response for {ticker!r} is blank (no CSV header, not 'No data')",
+                ticker=ticker,
+                source=self.name,
+            )
+        hint = (
+            f"Stooq's download starts with the header {','.join(HEADER)}: is {self.base_url} "
+            f"a Stooq server? (A file in another layout is read by the csv source, whose "
+            f"columns= option maps its columns.)"
+        )
+        parser = BarParser(self.name, hint=hint)
         try:
             raw = pd.read_csv(
                 io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False
@@ -96,6 +105,31 @@ class StooqSource(HttpSource):
         raw.columns = [str(c).strip() for c in raw.columns]
         where = Path(f"{self.name} response for {ticker}")
         mapping = parser.mapping(list(raw.columns), where)
+        # Stooq's download carries no symbol (``Date,Open,...``), so there is nothing to
+        # check the answer against the symbol asked for; a body that does name its symbol
+        # (a ``Symbol`` column, as Stooq's quote endpoint has) must name this one
+        for column, ours in mapping.items():
+            if ours == "ticker":
+                self._check_symbols(raw[column], ticker, where)
         mapping = {k: v for k, v in mapping.items() if v != "ticker"}
         rows = Rows(raw.fillna(""), np.arange(2, len(raw) + 2), where, "line")
         return parser.parse(rows, mapping, ticker, None, None)
+
+    def _check_symbols(self, column: pd.Series, ticker: str, where: Path) -> None:
+        """BadSourceData naming the first row whose symbol is neither the Stooq symbol
+        asked for nor the ticker (case-insensitive; an empty cell names nothing)."""
+        asked = {self.symbol(ticker).upper(), ticker.strip().upper()}
+        names = column.astype(str).str.strip().str.upper()
+        other = (names != "") & ~names.isin(asked)
+        if bool(other.any()):
+            i = int(np.argmax(other.to_numpy()))
+            raise BadSourceData(
+                f"{where} line {i + 2}: the response is for symbol {column.iloc[i]!r}, not "
+                f"{self.symbol(ticker)!r} as asked (ticker {ticker!r})",
+                ticker=ticker,
+                source=self.name,
+            )
+
+
+#: the header of Stooq's daily download
+HEADER = ("Date", "Open", "High", "Low", "Close", "Volume")

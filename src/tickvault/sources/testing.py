@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import TickerNotFound, TickvaultError
-from ..schema import PRICES
+from ..errors import TickerNotFound, ValidationError
+from ..schema import INTRADAY_GRID, PRICES
 from ..times import parse_end
-from .base import OPTIONAL_COLUMNS, PRICE_COLUMNS, TimeLike, as_source, bounds
+from .base import OPTIONAL_COLUMNS, PRICE_COLUMNS, TimeLike, as_source, bounds, source_interval
 from .policy import RetryPolicy
 
 
@@ -32,13 +32,44 @@ def _text(ts: pd.Timestamp) -> str:
     return ts.tz_convert(None).isoformat(sep=" ")
 
 
-def _check_frame(df: Any, ticker: str, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> None:
+def _check_stamps(ts: pd.Series, interval: str) -> None:
+    """Daily bars at 00:00 UTC of their session date; intraday bars on their interval's
+    grid (docs/sources.md): a daily bar at local midnight in UTC (05:00 for New York) would
+    be stored beside the 00:00 bar of the same session, never in its place."""
+    ns = pd.DatetimeIndex(ts).as_unit("ns").asi8
+    step = 86400 if interval == "1d" else INTRADAY_GRID[interval]
+    off = ns % (step * 10**9) != 0
+    if not off.any():
+        return
+    first = ts.iloc[int(off.argmax())]
+    if interval == "1d":
+        raise AssertionError(
+            f"daily bars must be stamped 00:00 UTC of their session date; {int(off.sum())} "
+            f"bar(s) are not, the first at {first} (a local midnight converted to UTC?): "
+            f"stamp it pd.Timestamp({first.date().isoformat()!r}, tz='UTC')"
+        )
+    raise AssertionError(
+        f"{interval} bars must start on the interval's grid (every {step} s from 00:00 UTC); "
+        f"{int(off.sum())} bar(s) do not, the first at {first}"
+    )
+
+
+def _check_frame(
+    df: Any,
+    ticker: str,
+    lo: pd.Timestamp | None,
+    hi: pd.Timestamp | None,
+    interval: str = "1d",
+) -> None:
     assert isinstance(df, pd.DataFrame), f"fetch must return a DataFrame, got {type(df)}"
     cols = list(df.columns)
     extra = cols[len(PRICE_COLUMNS) :]
     assert cols[: len(PRICE_COLUMNS)] == list(PRICE_COLUMNS) and extra == [
         c for c in OPTIONAL_COLUMNS if c in extra
-    ], f"columns must be {list(PRICE_COLUMNS)} (+ optional {list(OPTIONAL_COLUMNS)}), got {cols}"
+    ], (
+        f"columns must be {list(PRICE_COLUMNS)} (+ optional {list(OPTIONAL_COLUMNS)}), got "
+        f"{cols}{'' if cols else '; no bars is an empty frame WITH the columns: empty_prices()'}"
+    )
     assert str(df["timestamp"].dtype) == "datetime64[ns, UTC]", (
         f"timestamp must be datetime64[ns, UTC], got {df['timestamp'].dtype}"
     )
@@ -57,7 +88,11 @@ def _check_frame(df: Any, ticker: str, lo: pd.Timestamp | None, hi: pd.Timestamp
         assert ts.iloc[0] >= lo, f"first bar {ts.iloc[0]} is before start {lo}"
     if hi is not None:
         assert ts.iloc[-1] <= hi, f"last bar {ts.iloc[-1]} is after end {hi}"
-    validated = PRICES.validate(df)  # raises ValidationError on bad OHLC, NaN, ...
+    _check_stamps(ts, interval)
+    try:
+        validated = PRICES.validate(df)  # bad OHLC, NaN, ...
+    except ValidationError as exc:
+        raise AssertionError(f"the bars must pass the prices schema: {exc}") from exc
     assert validated.num_rows == len(df)
 
 
@@ -76,7 +111,8 @@ def check_source_contract(
     Checks: ``name``/``retry_policy`` attributes; columns, dtypes, sort order and schema
     validity; ``start``/``end`` inclusive and accepted as str, date, datetime and
     ``pd.Timestamp``; a one-day range gives exactly that bar; ``start > end`` gives an empty
-    frame with the right columns; ``end=None``/``start=None`` widen the range; the unknown
+    frame with the right columns; daily bars at 00:00 UTC of their session date
+    (intraday: on the interval's grid); ``end=None``/``start=None`` widen the range; the unknown
     ticker raises :class:`~tickvault.errors.TickerNotFound` carrying the ticker;
     ``deterministic``: two fetches are equal; ``check_pickle``: a pickled copy fetches the
     same rows.
@@ -86,9 +122,10 @@ def check_source_contract(
     assert isinstance(src.retry_policy, RetryPolicy), "retry_policy must be a RetryPolicy"
     lo, hi = bounds(start, end)
     assert lo is not None and hi is not None, "pass a concrete start and end"
+    interval = source_interval(src)
 
     df = src.fetch(known_ticker, start, end)
-    _check_frame(df, known_ticker, lo, hi)
+    _check_frame(df, known_ticker, lo, hi, interval)
     assert len(df) >= 2, (
         f"{known_ticker!r} has {len(df)} bars in [{start}, {end}]; choose a range with >= 2"
     )
@@ -101,7 +138,7 @@ def check_source_contract(
         ("pd.Timestamp", lo, hi),
     ):
         other = src.fetch(known_ticker, s, e)
-        _check_frame(other, known_ticker, lo, hi)
+        _check_frame(other, known_ticker, lo, hi, interval)
         if deterministic:
             pd.testing.assert_frame_equal(other, df, obj=f"fetch with {kind} bounds")
     if lo == lo.normalize() and hi == parse_end(hi.date()):
@@ -113,26 +150,26 @@ def check_source_contract(
     first, last = df["timestamp"].iloc[0], df["timestamp"].iloc[-1]
     for bar in (first, last):
         one = src.fetch(known_ticker, bar, bar)
-        _check_frame(one, known_ticker, bar, bar)
+        _check_frame(one, known_ticker, bar, bar, interval)
         assert len(one) == 1, f"start=end={bar} must return that one bar, got {len(one)} rows"
         if deterministic:
             expected = df[df["timestamp"] == bar].reset_index(drop=True)
             pd.testing.assert_frame_equal(one, expected, obj=f"the bar at {bar}")
     inner = src.fetch(known_ticker, first + dt.timedelta(seconds=1), last)
-    _check_frame(inner, known_ticker, first + dt.timedelta(seconds=1), last)
+    _check_frame(inner, known_ticker, first + dt.timedelta(seconds=1), last, interval)
     assert len(inner) == len(df) - 1, "start is inclusive of bars at start only"
 
     # an empty range is an empty frame, not an error
     empty = src.fetch(known_ticker, hi + dt.timedelta(days=1), lo)
-    _check_frame(empty, known_ticker, None, None)
+    _check_frame(empty, known_ticker, None, None, interval)
     assert len(empty) == 0, "start > end must give an empty frame"
 
     # open bounds
     wider = src.fetch(known_ticker, start, None)
-    _check_frame(wider, known_ticker, lo, None)
+    _check_frame(wider, known_ticker, lo, None, interval)
     assert set(df["timestamp"]) <= set(wider["timestamp"]), "end=None must include up to end"
     wider = src.fetch(known_ticker, None, end)
-    _check_frame(wider, known_ticker, None, hi)
+    _check_frame(wider, known_ticker, None, hi, interval)
     assert set(df["timestamp"]) <= set(wider["timestamp"]), "start=None must include from start"
 
     if deterministic:
@@ -142,12 +179,18 @@ def check_source_contract(
         try:
             src.fetch(unknown_ticker, start, end)
         except TickerNotFound as exc:
-            assert exc.ticker == unknown_ticker, "TickerNotFound.ticker must name the ticker"
+            assert exc.ticker == unknown_ticker, (
+                f"TickerNotFound.ticker must name the ticker: it is {exc.ticker!r}, not "
+                f"{unknown_ticker!r}. The ticker is a keyword argument after the message: "
+                f"raise TickerNotFound(f'unknown ticker {{ticker!r}}', ticker=ticker)"
+            )
             copy = pickle.loads(pickle.dumps(exc))
             assert type(copy) is TickerNotFound and copy.ticker == unknown_ticker
-        except TickvaultError as exc:
+        except Exception as exc:
             raise AssertionError(
-                f"unknown ticker must raise TickerNotFound, got {type(exc).__name__}: {exc}"
+                f"unknown ticker {unknown_ticker!r} must raise TickerNotFound, got "
+                f"{type(exc).__name__}: {exc}; raise TickerNotFound(f'unknown ticker "
+                f"{{ticker!r}}', ticker=ticker)"
             ) from exc
         else:
             raise AssertionError(f"fetching unknown ticker {unknown_ticker!r} did not raise")
@@ -155,7 +198,7 @@ def check_source_contract(
     if check_pickle:
         clone = pickle.loads(pickle.dumps(src))
         again = clone.fetch(known_ticker, start, end)
-        _check_frame(again, known_ticker, lo, hi)
+        _check_frame(again, known_ticker, lo, hi, interval)
         if deterministic:
             pd.testing.assert_frame_equal(again, df, obj="fetch from a pickled copy")
     return df

@@ -100,7 +100,7 @@ class YahooSource(HttpSource):
         try:
             payload = json.loads(response.content)
         except ValueError as exc:
-            problem = f"response is not JSON ({exc}): {response.text[:100]!r}"
+            problem = _not_json(response.status_code, exc, response.text)
             raise self._bad(ticker, problem) from exc
         df, actions = self.parse_with_actions(payload, ticker, status=response.status_code)
         if lo is not None and len(actions):
@@ -137,7 +137,7 @@ class YahooSource(HttpSource):
             try:
                 payload = json.loads(response.content)
             except ValueError as exc:
-                problem = f"response is not JSON ({exc}): {response.text[:100]!r}"
+                problem = _not_json(response.status_code, exc, response.text)
                 raise self._bad(ticker, problem) from exc
             df, acts = self.parse_with_actions(payload, ticker, status=response.status_code)
             frames.append(df)
@@ -194,6 +194,7 @@ class YahooSource(HttpSource):
         result = results[0]
         if not isinstance(result, dict):
             raise self._bad(ticker, "chart.result[0] is not an object")
+        self._check_symbol(result.get("meta"), ticker)
         try:
             actions = _events(result.get("events"), result.get("meta") or {}, ticker)
         except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as exc:
@@ -236,6 +237,24 @@ class YahooSource(HttpSource):
         frame, actions = unapply_splits(frame, actions)
         return validate_prices(frame, ticker=ticker, source=self.name), actions
 
+    def _check_symbol(self, meta: Any, ticker: str) -> None:
+        """BadSourceData when the answer says it is for another symbol than the one asked
+        for (``meta.symbol``; a proxy or cache that mixes up answers must not store MSFT's
+        prices as AAPL's). The ticker is sent as given (no mapping: ``BRK-B``, ``^GSPC``,
+        ``EURUSD=X`` are Yahoo's own spellings), and Yahoo answers with the symbol in upper
+        case, so they compare case-insensitively. An answer without ``meta.symbol`` has
+        nothing to check."""
+        symbol = meta.get("symbol") if isinstance(meta, dict) else None
+        if symbol is None or str(symbol).strip() == "":
+            return
+        if str(symbol).strip().upper() != ticker.strip().upper():
+            raise self._bad(
+                ticker,
+                f"the response is for symbol {str(symbol)!r} (chart.result[0].meta.symbol), "
+                f"not {ticker!r} as asked; is base_url ({self.base_url}) a proxy or cache "
+                f"that mixes up answers?",
+            )
+
     def _intraday_frame(
         self, ticker: str, epochs: np.ndarray, columns: dict[str, np.ndarray], keep: np.ndarray
     ) -> pd.DataFrame:
@@ -256,6 +275,12 @@ class YahooSource(HttpSource):
 
 
 _PRICES = ("open", "high", "low", "close")
+
+
+def _not_json(status: int, exc: ValueError, text: str) -> str:
+    """The problem of a body that is not JSON, with its HTTP status (a proxy's 404 page is
+    not Yahoo's "unknown symbol" answer)."""
+    return f"HTTP {status} response is not JSON ({exc}): {text[:100]!r}"
 
 
 def _events(events: Any, meta: dict[str, Any], ticker: str) -> pd.DataFrame:
