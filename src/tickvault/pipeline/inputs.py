@@ -18,7 +18,7 @@ from ..schema import get_schema
 from ..sources import as_source, get_source
 from ..sources.base import Source, check_interval
 from ..sources.provenance import describe as describe_origin
-from ..sources.provenance import origin, same_origin
+from ..sources.provenance import from_registry, origin, registry_name, same_origin
 from ..storage import ParquetDB
 from ..tickers import close_matches, normalize
 from ..times import iso
@@ -91,12 +91,17 @@ def check_sources(
 
 def stored_sources(
     db: ParquetDB, tickers: list[str], table: str = "prices"
-) -> list[tuple[Source, list[str]]]:
+) -> tuple[list[tuple[Source, list[str]]], dict[str, str]]:
     """The sources the stored bars of ``tickers`` came from, each with its tickers
     (``update`` without a source): every ticker is fetched from the source recorded for
     *its* bars, never another's. ConfigError, before anything is fetched, naming the
     tickers that have no recorded source (written with ``upsert_prices``, or not stored
-    at all) and how to name one."""
+    at all) and how to name one.
+
+    Also returns the tickers whose recorded source cannot be recreated here, each with
+    its error (``"ConfigError: why"``), failed in the run's report while the others are
+    updated: a callable's or hand-built object's (:func:`recreate`), a name the registry
+    does not know, or an HTTP source the environment points elsewhere."""
     stored = db.sources(table)
     groups: dict[str, list[str]] = {}
     found: dict[str, dict[str, Any]] = {}
@@ -126,26 +131,83 @@ def stored_sources(
         )
     interval = get_schema(table).interval or "1d"
     out = []
+    refused: dict[str, str] = {}
     for k, ts in sorted(groups.items()):
-        options = dict(found[k].get("options") or {})
-        if interval != "1d":  # the table's interval, even if the source was an object
-            options["interval"] = interval
-        src = get_source(found[k]["name"], **options)
+        try:
+            out.append((recreate(found[k], ts, interval), ts))
+        except ConfigError as exc:
+            refused.update(dict.fromkeys(ts, f"ConfigError: {exc}"))
+    return out, refused
+
+
+def recreate(recorded: dict[str, Any], tickers: list[str], interval: str = "1d") -> Source:
+    """The source ``recorded`` describes, created through the registry for ``interval``;
+    ConfigError naming ``tickers`` and what to do when it cannot be: a callable or a
+    source object built by hand (recorded with its kind) is never looked up by name, a
+    name may be unknown here, and an HTTP source the environment
+    (``$TICKVAULT_<NAME>_BASE_URL``) points elsewhere than the recorded URL would be
+    another source."""
+    name = str(recorded.get("name"))
+    few = _first_few(tickers)
+    if not from_registry(recorded):
+        as_name = f"my_{name}" if registry_name(name) else name  # a name of its own
+        raise ConfigError(
+            f"{few} came from {describe_origin(recorded)}, which update cannot recreate "
+            f"(only sources created by name, get_source / --source, are). Pass it again: "
+            f"update({tickers[:5]!r}, source={name}); or register a factory for it "
+            f"(register_source({as_name!r}, factory) or a plugin entry point) and switch "
+            f"the tickers to it once with update(..., source={as_name!r}, "
+            f"replace_source=True), after which `tickvault update` finds it"
+        )
+    options = dict(recorded.get("options") or {})
+    if interval != "1d":  # the table's interval, even if the source was an object
+        options["interval"] = interval
+    try:
+        src = get_source(name, **options)
         check_interval(src, interval)
-        out.append((src, ts))
-    return out
+        # where the environment alone would send it (HTTP sources: $TICKVAULT_<NAME>_BASE_URL)
+        without = {k: v for k, v in options.items() if k != "base_url"}
+        here = origin(get_source(name, **without)) if hasattr(src, "base_url") else None
+    except ConfigError as exc:
+        raise ConfigError(
+            f"the source recorded for {few}, {describe_origin(recorded)}, cannot be created "
+            f"here: {exc}. If it was a function or object of your own, pass it again "
+            f"(update({tickers[:5]!r}, source=...)), or register it under that name "
+            f"(register_source({name!r}, factory) or a plugin entry point)"
+        ) from exc
+    url = None if here is None else here["options"].get("base_url")
+    if (
+        here is not None
+        and url is not None
+        and not same_origin(here, {**here, "options": recorded.get("options")})
+    ):
+        env = f"TICKVAULT_{name.upper()}_BASE_URL"
+        was = (recorded.get("options") or {}).get("base_url")
+        where = "" if was else " (the provider's own URL)"
+        fix = f"Unset it (or set it to {was})" if was else "Unset it"
+        raise ConfigError(
+            f"{few} came from {describe_origin(recorded)}{where}, but ${env} points {name} "
+            f"at {url}: another source. {fix} to update from the recorded one, or pass the "
+            f"source with --replace-source (replace_source=True) to switch to {url}"
+        )
+    return src
 
 
 def unrecorded(
     db: ParquetDB, tickers: list[str], source: Source, table: str = "prices"
 ) -> frozenset[str]:
     """Tickers whose recorded source is not ``source`` (none recorded, or another one with
-    ``replace_source``): their fetched bars are written even when stored identically
-    already, so the run records where they come from now."""
+    ``replace_source``), or is it as an older version recorded a callable (no kind):
+    their fetched bars are written even when stored identically already, so the run
+    records where they come from now."""
     mine = origin(source)
     stored = db.sources(table)
     return frozenset(
-        t for t in tickers if stored.get(t) is None or not same_origin(stored[t], mine)
+        t
+        for t in tickers
+        if stored.get(t) is None
+        or not same_origin(stored[t], mine)
+        or from_registry(stored[t]) != from_registry(mine)
     )
 
 

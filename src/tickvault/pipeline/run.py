@@ -11,16 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ConfigError
 from ..future_bars import ahead_of, max_future_seconds
 from ..modes import parse_interval, prices_table
-from ..schema import get_schema
+from ..schema import Validated, get_schema
 from ..sources.base import Source
 from ..sources.policy import RetryPolicy
 from ..sources.provenance import describe as describe_origin
 from ..sources.provenance import origin
-from ..storage import ParquetDB
+from ..storage import FileInfo, ParquetDB
 from ..times import (
     TimeLike,
     check_not_future,
@@ -31,6 +33,7 @@ from ..times import (
     parse_time,
 )
 from .actions import commit_actions
+from .guard import SourceConflict, SourceGuard, lost_message
 from .inputs import (
     check_sources,
     completed_tickers,
@@ -91,6 +94,7 @@ class Run:
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         table: str = "prices",
+        recorded: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.kind = kind
         #: the prices table of the run's interval (``prices``, ``prices_1m``, ...)
@@ -106,11 +110,18 @@ class Run:
         self.keep = keep
         #: tickers failed before fetching: {ticker: "ErrorClass: why"}
         self.refused = dict(refused or {})
+        #: each commit checks again, atomically, that no ticker was recorded from another
+        #: source since the run checked (``recorded``: ``db.sources()`` then)
+        self.guard = SourceGuard(recorded or {})
         results = {
             j.ticker: TickerResult(j.ticker, source=describe_origin(origin(g.source)))
             for g in groups
             for j in g.jobs
         }
+        for t in self.refused:  # e.g. a recorded source update cannot recreate
+            theirs = (recorded or {}).get(t)
+            label = describe_origin(theirs) if theirs else None
+            results.setdefault(t, TickerResult(t, source=label))
         report = RunReport(
             run_id=uuid.uuid4().hex[:12],
             kind=kind,
@@ -135,6 +146,12 @@ class Run:
         """Runs on the writer thread: validate (single-writer mode) and publish a batch
         (the fetches of one group: one source, recorded in the commit)."""
         source = batch.source if batch.source is not None else self.groups[0].source
+        mine = origin(source)
+        # tickers another run recorded from another source meanwhile fail here, before
+        # their actions or bars are written; the commit checks again atomically (below)
+        recorded = self.db.sources(self.table)
+        self._lose(batch, self.guard.conflicts(recorded, _ok(batch.outcomes), mine), mine)
+        validated = None
         if self.options.parallel_write:
             files, written = batch.files, batch.written
         else:
@@ -152,25 +169,83 @@ class Run:
                     self.ledger.rejected(o)
             if validated is not None and self.skip_unchanged:
                 validated = drop_unchanged(self.db, validated, keep=self.keep)
-            files = []
-            if validated is not None and validated.num_rows:
-                files = self.db.write_files(self.table, validated)  # validated once: as is
-            written = rows_per_ticker(files)
+            files, written = self._write(validated)
         info: dict[str, Any] = {
             "run_id": self.report.run_id,
             "pipeline": self.kind,
-            "source": origin(source),
+            "source": mine,
         }
         commit_actions(self.db, batch.outcomes, dict(info))  # before the bars: decision 012
-        if not files:
-            return
         if self.run_key is not None:
             info["run_key"] = self.run_key
-            info["done"] = sorted(o.ticker for o in batch.outcomes if o.ok)
-        result = self.db.commit_files(self.table, files, info=info)
-        self.verifier.add(files)
-        self.ledger.committed(result.version, written)
-        log.debug("%s: committed version %d (%d rows)", self.kind, result.version, result.rows)
+        while files:
+            if self.run_key is not None:
+                info["done"] = sorted(o.ticker for o in batch.outcomes if o.ok)
+            try:
+                result = self.db.commit_files(
+                    self.table, files, info=info, check_sources=self.guard.check(mine)
+                )
+            except SourceConflict as exc:  # lost a race: the files were deleted
+                batch.files = []
+                self._lose(batch, exc.lost, mine)
+                if validated is None:  # parallel writes: the batch's rows are gone
+                    self._lose_rest(batch, exc.lost, mine)
+                    return
+                gone = pa.array(sorted(exc.lost))
+                validated = validated.filter(pc.invert(pc.is_in(validated.data["ticker"], gone)))
+                files, written = self._write(validated)
+                continue
+            self.verifier.add(files)
+            self.ledger.committed(result.version, written)
+            log.debug("%s: committed version %d (%d rows)", self.kind, result.version, result.rows)
+            return
+
+    def _write(self, validated: Validated | None) -> tuple[list[FileInfo], dict[str, int]]:
+        if validated is None or not validated.num_rows:
+            return [], {}
+        files = self.db.write_files(self.table, validated)  # validated once: as is
+        return files, rows_per_ticker(files)
+
+    def _lose(self, batch: Batch, lost: dict[str, dict[str, Any]], mine: dict[str, Any]) -> None:
+        """Fail the tickers another run recorded from another source meanwhile (``lost``):
+        their outcomes, and (parallel writes) the files holding their rows, which are
+        deleted; tickers sharing such a file fail too (:meth:`_lose_rest`)."""
+        if not lost:
+            return
+        for o in batch.outcomes:
+            if o.ticker in lost and o.ok:
+                o.ok, o.data, o.actions = False, None, None
+                o.error = f"SourceConflict: {lost_message([o.ticker], lost, mine)}"
+                o.error_type = "SourceConflict"
+                self.ledger.rejected(o)
+        if batch.files:
+            drop = [f for f in batch.files if lost.keys() & set(f.tickers)]
+            if drop:
+                self.db.discard_files(self.table, drop)
+                kept = [f for f in batch.files if f not in drop]
+                self._lose_rest(batch, lost, mine, {t for f in drop for t in f.tickers})
+                batch.files, batch.written = kept, rows_per_ticker(kept)
+
+    def _lose_rest(
+        self,
+        batch: Batch,
+        lost: dict[str, dict[str, Any]],
+        mine: dict[str, Any],
+        among: set[str] | None = None,
+    ) -> None:
+        """Fail the tickers (of ``among``, default all) whose rows were in deleted files
+        with a lost ticker's (parallel writes): run again to write them."""
+        few = ", ".join(sorted(lost)[:5])
+        for o in batch.outcomes:
+            if o.ok and (among is None or o.ticker in among):
+                o.ok, o.actions = False, None
+                o.error = (
+                    f"SourceConflict: not written: its rows shared a data file with "
+                    f"{few}, which another run wrote from another source meanwhile "
+                    f"(this run: {describe_origin(mine)}); run again to write it"
+                )
+                o.error_type = "SourceConflict"
+                self.ledger.rejected(o)
 
     def execute(self) -> RunReport:
         """Run; an interruption (Ctrl-C, SIGTERM in the CLI) is recorded as an
@@ -266,6 +341,10 @@ def _label(sources: list[Source]) -> str:
         return "none"
     # tickers grouped by their recorded source may name one source several times
     return ", ".join(dict.fromkeys(describe_origin(origin(s)) for s in sources))
+
+
+def _ok(outcomes: list[Outcome]) -> list[str]:
+    return [o.ticker for o in outcomes if o.ok]
 
 
 def _execute(run: Run, db: ParquetDB | str | os.PathLike[str]) -> RunReport:
@@ -384,6 +463,7 @@ def fetch_and_write(
         start=lo,
         end=hi,
         table=table,
+        recorded=database.sources(table),
     )
     return _execute(run, db)
 
@@ -501,14 +581,15 @@ def update(
     database = open_db(db)
     firsts, marks = stored_spans(database, table)
     names = unique_tickers(marks if tickers is None else tickers)
+    recorded = database.sources(table)
     if source is None:
-        plan = stored_sources(database, names, table)
+        plan, refused = stored_sources(database, names, table)
         keep: frozenset[str] = frozenset()
     else:
         check_sources(database, names, src, replace_source, table)
-        plan = [(src, names)]
+        plan, refused = [(src, names)], {}
         keep = unrecorded(database, names, src, table)
-    refused = frozen(marks, names, max_future_seconds(database.options.max_future))
+    refused.update(frozen(marks, names, max_future_seconds(database.options.max_future)))
     groups = [
         Group(
             fetch_from,
@@ -530,5 +611,6 @@ def update(
         start=lo,
         end=hi,
         table=table,
+        recorded=recorded,
     )
     return _execute(run, db)

@@ -7,10 +7,10 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ from .core.options import StorageOptions, seconds
 from .core.read_merge import output_columns as read_merge_columns
 from .core.runs import list_runs, record_run
 from .core.snapshot import Snapshot, pinned_files, to_pandas
-from .core.state import FileInfo, reject_shared_keys
+from .core.state import FileInfo, TableState, reject_shared_keys
 from .core.store import LocalStore, Store, check_location, is_url
 from .core.table import Table
 from .readers import describe
@@ -52,6 +52,10 @@ from .upkeep.vacuum_repair import RepairReport, VacuumReport
 from .upkeep.verify import Problem, VerifyReport
 
 log = logging.getLogger(__name__)
+
+#: ``check_sources`` of :meth:`ParquetDB.commit_files`: called with ``{ticker: recorded
+#: source}`` of the commit's tickers; raises to abandon the commit
+SourcesCheck: TypeAlias = Callable[[dict[str, dict[str, Any]]], None]
 
 MARKER = "tickvault.json"
 
@@ -194,17 +198,20 @@ class ParquetDB:
             table=table, version=version, rows=batch.num_rows, files=tuple(f.path for f in files)
         )
 
-    def _publish(self, t: Table, files: list[FileInfo], info: dict[str, Any]) -> int:
+    def _publish(
+        self,
+        t: Table,
+        files: list[FileInfo],
+        info: dict[str, Any],
+        check_sources: SourcesCheck | None = None,
+    ) -> int:
         """Commit freshly written files as one upsert (deleting them if that fails), at the
         level compaction chooses; then ask for compaction if it became due."""
+        prepare = compaction.placing(files, t.opts)
+        if check_sources is not None:
+            prepare = _checking_sources(files, check_sources, prepare)
         try:
-            version = commit(
-                t,
-                operation="upsert",
-                add=files,
-                info=info,
-                prepare=compaction.placing(files, t.opts),
-            )
+            version = commit(t, operation="upsert", add=files, info=info, prepare=prepare)
         except BaseException as exc:
             if not committed(exc):
                 t.discard_files(files)
@@ -382,6 +389,7 @@ class ParquetDB:
         files: Sequence[FileInfo],
         *,
         info: dict[str, Any] | None = None,
+        check_sources: SourcesCheck | None = None,
     ) -> CommitResult:
         """Publish files written by :meth:`write_files` as one atomic upsert commit.
 
@@ -389,6 +397,12 @@ class ParquetDB:
         commit win; among files of one commit, keys must not repeat across files — files of
         one ``write_files`` call never do, and different tickers never collide). Levels are
         chosen like :meth:`upsert` does. On failure the files are deleted.
+
+        ``check_sources(recorded)``, if given, runs before each attempt to publish, with the
+        recorded sources (as :meth:`sources` gives them) of the files' tickers in the
+        version the commit would follow; raising abandons the commit. A commit that records
+        a source (``info["source"]``) thus refuses, atomically, a ticker that a concurrent
+        commit recorded from another source (the pipeline's check, decision 010).
         """
         t = self._table(table)
         add = [replace(f, level=0, seq=-1) for f in files]
@@ -398,7 +412,10 @@ class ParquetDB:
         reject_shared_keys(add)
         with self._disk_full_is_typed(t), foreground_write():
             version = self._publish(
-                t, add, {"rows": rows, "tickers": _distinct_tickers(add), **(info or {})}
+                t,
+                add,
+                {"rows": rows, "tickers": _distinct_tickers(add), **(info or {})},
+                check_sources,
             )
         return CommitResult(
             table=table, version=version, rows=rows, files=tuple(f.path for f in add)
@@ -1122,6 +1139,23 @@ def check_limit(limit: int | None) -> None:
 def _off_midnight(f: FileInfo) -> bool:
     """Does a file hold a ticker whose first or last bar is not at 00:00 UTC?"""
     return bool(np.any(f.min_ts % DAY_NS != 0) or np.any(f.max_ts % DAY_NS != 0))
+
+
+def _checking_sources(
+    files: Sequence[FileInfo],
+    check: SourcesCheck,
+    then: Callable[[TableState, int], None],
+) -> Callable[[TableState, int], None]:
+    """A commit's ``prepare`` step that first hands ``check`` the recorded sources of the
+    files' tickers in the state the entry will follow (each attempt: after a lost race,
+    the winner's records are seen), then runs ``then``."""
+    tickers = sorted({t for f in files for t in f.tickers})
+
+    def prepare(state: TableState, version: int) -> None:
+        check({t: dict(state.sources[t]) for t in tickers if t in state.sources})
+        then(state, version)
+
+    return prepare
 
 
 def _distinct_tickers(files: Sequence[FileInfo]) -> int:
