@@ -60,3 +60,21 @@ def test_missing_columns_are_named_with_an_example_row_for_the_ticker_asked() ->
     assert "(its columns: ['timestamp', 'close'])" in message  # not the filled-in ticker
     assert "AAPL" not in message and "'AAA'" in message
     assert "timestamp='2024-03-01', open=187.15" in message
+
+
+class ForgetfulSource:
+    """A source class (not wrapped as a callable) whose fetch forgot its ``return``."""
+
+    name = "forgetful"
+    retry_policy = 1  # a number of attempts, as --source-option gives it
+
+    def fetch(self, ticker: str, start: object = None, end: object = None) -> None:
+        DEMO.fetch(ticker, start, end)
+
+
+def test_a_source_class_returning_none_fails_too(tmp_path: Path) -> None:
+    """The pipeline's own reading of a source class's answer: None is a failure, and a
+    retry policy given as a number of attempts is read as one (was an AttributeError)."""
+    report = fetch_and_write(["AAA"], ForgetfulSource(), tmp_path / "db", start="2024-01-02")
+    assert report["tickers"]["AAA"]["status"] == "failed"
+    assert "fetch returned None for 'AAA'" in report["errors"]["AAA"], report["errors"]

@@ -275,7 +275,7 @@ class Run:
         stream = Stream(
             runner=runner,
             source=source,
-            policy=opts.retry or source.retry_policy,
+            policy=opts.retry or RetryPolicy.coerce(source.retry_policy, "retry_policy"),
             ledger=self.ledger,
             writer=writer,
             batch_rows=opts.batch_rows,

@@ -67,8 +67,14 @@ def describe(exc: BaseException) -> str:
 
 def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
     """The source's answer as an Arrow table of this ticker's rows (not yet validated)."""
-    if result is None:
-        return PRICES.empty()
+    if result is None:  # a forgotten ``return`` must not pass for "no bars"
+        raise BadSourceData(
+            f"source {source_name!r}: fetch returned None for {ticker!r}: return a DataFrame "
+            f"(an empty one with the columns, tickvault.sources.empty_prices(), when there "
+            f"are no bars)",
+            ticker=ticker,
+            source=source_name,
+        )
     if isinstance(result, pd.DataFrame):
         if "ticker" not in result.columns:
             result = result.assign(ticker=ticker)
