@@ -275,7 +275,11 @@ class Run:
         stream = Stream(
             runner=runner,
             source=source,
-            policy=opts.retry or RetryPolicy.coerce(source.retry_policy, "retry_policy"),
+            policy=(
+                opts.retry
+                or RetryPolicy.coerce(source.retry_policy, "retry_policy")
+                or RetryPolicy()
+            ),
             ledger=self.ledger,
             writer=writer,
             batch_rows=opts.batch_rows,
