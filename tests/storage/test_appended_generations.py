@@ -163,3 +163,26 @@ def test_a_closed_period_is_merged_into_one_generation_once(tmp_path):
     assert merged_once is not None
     assert_same(db.read_table(), model.frame())
     assert db.verify().ok
+
+
+def test_a_full_compact_merges_generations_without_level_0_files(tmp_path):
+    """``db.compact()`` (and ``tickvault compact``) leaves the fewest files even when the
+    background compactor has already emptied level 0: the period's generations are merged
+    into one (it stopped at "nothing in level 0" and left them)."""
+    db = ParquetDB(tmp_path / "db", **OPTS)
+    model = Model()
+    bulk = _bars(TICKERS, pd.bdate_range("2024-01-01", "2024-06-28", tz="UTC"))
+    model.add(db.upsert_prices(bulk).version, bulk)
+    assert db.wait_for_compaction(timeout=60)
+    for k, day in enumerate(pd.bdate_range("2024-07-01", periods=6, tz="UTC")):
+        new = _bars(TICKERS, pd.DatetimeIndex([day]), salt=k)
+        model.add(db.upsert_prices(new).version, new)
+        assert db.wait_for_compaction(timeout=60)
+    assert not any(f.level == 0 for f in db._table("prices").refresh().files.values())
+    assert len(generations(_year_files(db, 2024))) >= 2
+    assert db.compact() is not None
+    assert len(generations(_year_files(db, 2024))) == 1
+    assert db.compact() is None  # nothing left: a second compact writes nothing
+    _invariant(db)
+    assert_same(db.read_table(), model.frame())
+    db.close()

@@ -449,15 +449,13 @@ class ParquetDB:
             return None
         result = None
         with worker.run_lock:  # one compaction of a table at a time in this process
+            # level 0 first, then stacked generations of a period (decision 023): until a
+            # full plan finds nothing left to merge
             for _ in range(20):
-                st = t.refresh()
-                if not relayout and not any(f.level == 0 for f in st.files.values()):
-                    break
                 r = compaction.run(t, full=True, relayout=relayout)
-                if r is None and relayout:
+                if r is None:
                     break
-                if r is not None:
-                    result = r
+                result = r
         if result is not None and t.opts.auto_vacuum:
             worker.reclaim()
         return result
