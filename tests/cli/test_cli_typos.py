@@ -25,6 +25,13 @@ from tickvault.cli import main
             "unknown option --frehs-days (did you mean --fresh-days?)",
         ),
         (["vacuum", "--zzz"], "unknown option --zzz (see"),
+        # an abbreviation is no option: --tickers was taken for --tickers-file AAPL
+        (
+            ["update", "--tickers", "AAPL"],
+            "unknown option --tickers (tickers are arguments: `tickvault update AAPL MSFT`)",
+        ),
+        (["query", "--ticker", "AAPL"], "tickers are arguments: `tickvault query AAPL MSFT`"),
+        (["backfill", "AAPL", "--sta", "2024-01-01"], "unknown option --sta (did you mean"),
     ],
 )
 def test_a_typo_names_the_command_and_the_closest_option(argv, expected, capsys, tmp_path):

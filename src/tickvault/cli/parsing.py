@@ -8,7 +8,7 @@ import argparse
 import difflib
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .common import DB_ENV
 from .errors import EXIT_USAGE
@@ -17,7 +17,13 @@ __all__ = ["Commands", "Parser", "common_options"]
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2."""
+    """argparse, but a usage error is one line on stderr and exit code 2, and an option is
+    only its whole name: argparse's abbreviations took ``--tickers AAPL`` for
+    ``--tickers-file AAPL`` (a file named AAPL)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -46,6 +52,8 @@ class Parser(argparse.ArgumentParser):
                     rest.pop(0)  # its value
                 close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]}?)" if close else ""
+                if name in _TICKER_OPTIONS and _takes_tickers(sub):
+                    hint = f" (tickers are arguments: `{sub.prog} AAPL MSFT`)"
                 parts.append(f"unknown option {name}{hint}")
             else:
                 parts.append(f"unexpected argument {extra!r}")
@@ -93,3 +101,11 @@ class Commands:
         )
         p.set_defaults(func=func)
         return p
+
+
+#: options a user may guess for the tickers a command takes as arguments
+_TICKER_OPTIONS = ("--ticker", "--tickers", "--symbol", "--symbols")
+
+
+def _takes_tickers(parser: argparse.ArgumentParser) -> bool:
+    return any(a.dest == "tickers" and not a.option_strings for a in parser._actions)
