@@ -150,10 +150,12 @@ def test_a_server_that_stops_for_ten_seconds_does_not_fail_a_backfill(seaweed, m
     with FaultProxy(seaweed["endpoint"]) as proxy:
         env = aws_env(seaweed, AWS_ENDPOINT_URL=proxy.endpoint)
 
-        def outage(seconds: float = 10) -> None:
+        def outage() -> None:
             while proxy.requests["PUT"] < 1:  # the run has started writing
                 time.sleep(0.02)
-            proxy.stop_for(seconds).join()
+            # 10 s in both halves: a request in flight when the proxy stops waits for it
+            # (a 5 s outage was outlasted by one attempt, so the 2 s budget never ran out)
+            proxy.stop_for(10).join()
 
         t = threading.Thread(target=outage, daemon=True)
         t.start()
@@ -169,7 +171,7 @@ def test_a_server_that_stops_for_ten_seconds_does_not_fail_a_backfill(seaweed, m
     argv2 = [*argv[:-1], url2]
     with FaultProxy(seaweed["endpoint"]) as proxy:
         env = aws_env(seaweed, AWS_ENDPOINT_URL=proxy.endpoint, TICKVAULT_RETRY_TIMEOUT="2")
-        t = threading.Thread(target=outage, args=(5,), daemon=True)  # twice the budget
+        t = threading.Thread(target=outage, daemon=True)
         t.start()
         r = tv(*argv2, env=env, timeout=240)
         t.join(30)

@@ -38,6 +38,7 @@ from ..formats import iso_utc, plain_number
 from ..modes import parse_interval, prices_table
 from ..schema import PRICES
 from ..times import TimeLike, parse_end, parse_time
+from . import provenance
 from .checks import reject_other_tickers
 from .policy import RetryOption, RetryPolicy
 from .provenance import set_origin
@@ -382,6 +383,9 @@ def available_sources() -> list[str]:
     with _REGISTRY_LOCK:
         names = set(_BUILTINS) | set(_REGISTERED)
     return sorted(names | set(_entry_points()))
+
+
+provenance.registry_names = available_sources
 
 
 def _factory(name: str) -> SourceFactory:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -138,12 +139,16 @@ def from_registry(o: dict[str, Any]) -> bool:
     return not o.get("kind")
 
 
+#: The names the source registry knows (built-in, registered, plugins): set to
+#: :func:`tickvault.sources.base.available_sources` by that module, which holds the
+#: registry and imports this one (so this module needs no import of it).
+registry_names: Callable[[], list[str]] = list
+
+
 def registry_name(name: Any) -> bool:
     """Is ``name`` a source the registry knows (built-in, registered or a plugin)?"""
-    from .base import available_sources
-
     try:
-        return isinstance(name, str) and name in available_sources()
+        return isinstance(name, str) and name in registry_names()
     except ConfigError:
         return False
 
