@@ -88,3 +88,19 @@ def test_overview_and_runs_never_embed_per_ticker_detail_and_stay_fast(db: Path)
     r = tv("runs", "--json", db=db)
     assert r.returncode == 0 and len(r.stdout) < 400_000
     assert json.loads(r.stdout)[0]["failed"] == N // 4
+
+
+def test_the_number_of_records_is_bounded_too(tmp_path: Path, monkeypatch) -> None:
+    """A nightly job adds a record a day forever: beyond MAX_RUNS the oldest are deleted
+    as a new one is stored (the newest kept, in order)."""
+    from tickvault.storage.core import runs
+
+    monkeypatch.setattr(runs, "MAX_RUNS", 5)
+    db = ParquetDB(tmp_path / "db")
+    ids = [
+        db.record_run({"kind": "update", "started": f"2026-01-{d:02d}T22:30:00Z"})
+        for d in range(1, 13)
+    ]
+    kept = [r["run_id"] for r in db.runs()]
+    assert kept == ids[::-1][:5]
+    assert len(list((tmp_path / "db" / RUNS_DIR).iterdir())) == 5

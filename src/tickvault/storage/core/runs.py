@@ -22,6 +22,9 @@ RUNS_DIR = "_runs"
 MAX_DETAIL = 200
 #: ``errors`` entries kept in a run record (the first, by ticker)
 MAX_ERRORS = 200
+#: run records kept: a new one deletes the oldest beyond this many (a nightly job keeps
+#: about four years; a record is at most ~35 KB, so the folder stays under ~35 MB)
+MAX_RUNS = 1000
 
 
 def record_run(store: Store, run: dict[str, Any]) -> str:
@@ -34,7 +37,15 @@ def record_run(store: Store, run: dict[str, Any]) -> str:
     doc = {**_who(), **bounded(run), "run_id": run_id}
     data = json.dumps(doc, default=str, separators=(",", ":")).encode()
     store.put(f"{RUNS_DIR}/{safe}-{run_id}.json", data)
+    _prune(store)
     return run_id
+
+
+def _prune(store: Store) -> None:
+    """Delete the oldest records beyond :data:`MAX_RUNS` (names sort by time)."""
+    names = sorted(n for n in store.list(RUNS_DIR) if n.endswith(".json"))
+    for name in names[: max(0, len(names) - MAX_RUNS)]:
+        store.delete(f"{RUNS_DIR}/{name}")
 
 
 def bounded(run: dict[str, Any]) -> dict[str, Any]:
