@@ -87,3 +87,28 @@ def test_adjusted_prices_stay_finite_whatever_actions_they_meet(kind, value) -> 
             for col in ("open", "high", "low", "close", "volume"):
                 values = out.column(col).to_numpy()
                 assert np.isfinite(values).all() and (values > 0).all(), (kind, value, mode, col)
+
+
+def test_a_dividend_long_after_the_last_bar_is_checked_against_that_bar(db) -> None:
+    """The previous close is looked for just before the ex-date first; a ticker whose last
+    bar is older than that window is still checked against it."""
+    with pytest.raises(ValidationError, match=r"previous close 100 on 2024-06-14"):
+        db.upsert_actions(_action("dividend", 150.0, when="2025-03-03"))
+    db.upsert_actions(_action("dividend", 0.5, when="2025-03-03"))
+
+
+def test_a_dividend_check_reads_only_the_closes_before_its_ex_date(tmp_path) -> None:
+    """An update's dividends need the closes just before their ex-dates: an old year's
+    file is not read (a damaged one stopped every update of a dividend payer)."""
+    db = ParquetDB(tmp_path / "db")
+    old = _bars(days=10).assign(timestamp=pd.date_range("2020-06-01", periods=10, freq="B",
+                                                        tz="UTC"))  # fmt: skip
+    db.upsert_prices(old)
+    db.upsert_prices(_bars())
+    db.compact()
+    files = db._table("prices").refresh().files.values()
+    (f2020,) = [f for f in files if f.max_ts.max() < pd.Timestamp("2021-01-01").value]
+    (tmp_path / "db" / "prices" / f2020.path).write_bytes(b"damaged")
+    db = ParquetDB(tmp_path / "db")  # a new handle: nothing cached
+    db.upsert_actions(_action("dividend", 0.5))  # 2024-06-10: its previous close is 2024-06-07
+    assert db.read_table("actions")["value"].tolist() == [0.5]

@@ -59,6 +59,10 @@ SourcesCheck: TypeAlias = Callable[[dict[str, dict[str, Any]]], None]
 
 MARKER = "tickvault.json"
 
+#: how far before the earliest ex-date of a batch of dividends their previous closes are
+#: looked for first (a dividend's check needs the last bar before its ex-date)
+DIVIDEND_LOOKBACK = pd.Timedelta(days=40)
+
 #: the database's settings (its default exchange calendar), beside the marker
 SETTINGS = "settings.json"
 
@@ -322,11 +326,20 @@ class ParquetDB:
         if divs.num_rows == 0 or "prices" not in self.tables():
             return
         tickers = sorted(set(divs.column("ticker").to_pylist()))
-        end = pd.Timestamp(int(pc.max(divs.column("timestamp")).cast(pa.int64()).as_py()), tz="UTC")
-        closes = self.snapshot("prices").read_arrow(
-            tickers=tickers, end=end, columns=["ticker", "timestamp", "close"]
-        )
+        stamps = divs.column("timestamp").cast(pa.int64())
+        end = pd.Timestamp(int(pc.max(stamps).as_py()), tz="UTC")
+        start = pd.Timestamp(int(pc.min(stamps).as_py()), tz="UTC") - DIVIDEND_LOOKBACK
+        snap, cols = self.snapshot("prices"), ["ticker", "timestamp", "close"]
+        # the closes just before the ex-dates, not each ticker's whole history (an update
+        # with dividends read every year of it, and a damaged old file stopped the update)
+        closes = snap.read_arrow(tickers=tickers, start=start, end=end, columns=cols)
         prev, when = previous_closes(divs, closes)
+        missing = np.isnan(prev)
+        if missing.any():  # no bar in the window: the last one before it, if any
+            rest = sorted(set(divs.filter(pa.array(missing)).column("ticker").to_pylist()))
+            older = snap.read_arrow(tickers=rest, end=end, columns=cols)
+            prev_older, when_older = previous_closes(divs, older)
+            prev[missing], when[missing] = prev_older[missing], when_older[missing]
         value = divs.column("value").to_numpy(zero_copy_only=False)
         with np.errstate(invalid="ignore"):
             bad = ~np.isnan(prev) & (value >= prev)
