@@ -17,7 +17,7 @@ from .errors import UsageError
 if TYPE_CHECKING:
     from ..storage import ParquetDB
 
-DB_ENV = "TICKVAULT_DB"
+from ..storage.db import default_path
 
 
 def _option_value(text: str) -> Any:
@@ -82,7 +82,7 @@ def read_tickers(args: argparse.Namespace) -> list[str]:
 def _db_path(args: argparse.Namespace) -> str:
     """``--db``, else ``$TICKVAULT_DB``, else ``db``; a leading ``~`` is the home folder
     (cron, systemd and a quoted ``'~/prices'`` do not expand it: never a folder named ``~``)."""
-    path = str(getattr(args, "db", None) or os.environ.get(DB_ENV) or "db")
+    path = str(getattr(args, "db", None) or default_path())
     return path if "://" in path else os.path.expanduser(path)
 
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .common import DB_ENV
+from ..storage.db import DB_ENV
 from .errors import EXIT_USAGE
 
 __all__ = ["Commands", "Parser", "common_options"]

@@ -36,7 +36,8 @@ def resolve_source(source: Any, interval: str = "1d") -> Source:
     return src
 
 
-def open_db(db: ParquetDB | str | os.PathLike[str]) -> ParquetDB:
+def open_db(db: ParquetDB | str | os.PathLike[str] | None) -> ParquetDB:
+    """``db`` opened (None: ``$TICKVAULT_DB``, else ``./db``, like the command line)."""
     return db if isinstance(db, ParquetDB) else ParquetDB(db)
 
 

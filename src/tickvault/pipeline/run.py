@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..future_bars import ahead_of, max_future_seconds
 from ..modes import parse_interval, prices_table
 from ..schema import Validated, get_schema
-from ..sources.base import Source
+from ..sources.base import Source, is_synthetic
 from ..sources.policy import RetryPolicy
 from ..sources.provenance import describe as describe_origin
 from ..sources.provenance import origin
@@ -351,7 +351,7 @@ def _ok(outcomes: list[Outcome]) -> list[str]:
     return [o.ticker for o in outcomes if o.ok]
 
 
-def _execute(run: Run, db: ParquetDB | str | os.PathLike[str]) -> RunReport:
+def _execute(run: Run, db: ParquetDB | str | os.PathLike[str] | None) -> RunReport:
     """Run it, closing the database handle if the run opened it."""
     try:
         return run.execute()
@@ -366,7 +366,7 @@ def _execute(run: Run, db: ParquetDB | str | os.PathLike[str]) -> RunReport:
 def fetch_and_write(
     tickers: str | Iterable[str],
     source: Any = "demo",
-    db: ParquetDB | str | os.PathLike[str] = "db",
+    db: ParquetDB | str | os.PathLike[str] | None = None,
     *,
     start: TimeLike = None,
     end: TimeLike = None,
@@ -451,6 +451,12 @@ def fetch_and_write(
     check_order(start, end, lo, hi)
     check_not_future(start, lo)
     names = unique_tickers(tickers)
+    if is_synthetic(src):  # every time, as the command line says it: never real prices
+        log.warning(
+            "the %r source is synthetic: its bars are generated, not market prices (the "
+            "default source; name a real one, e.g. source='yahoo' or a file source)",
+            src.name,
+        )
     database = open_db(db)
     check_sources(database, names, src, replace_source, table)
     key = resume_key(src, lo, hi)
@@ -517,7 +523,7 @@ def frozen(
 def update(
     tickers: str | Iterable[str] | None = None,
     source: Any = None,
-    db: ParquetDB | str | os.PathLike[str] = "db",
+    db: ParquetDB | str | os.PathLike[str] | None = None,
     *,
     lookback: int | dt.timedelta = 5,
     start: TimeLike = None,

@@ -59,6 +59,16 @@ SourcesCheck: TypeAlias = Callable[[dict[str, dict[str, Any]]], None]
 
 MARKER = "tickvault.json"
 
+#: the environment variable naming the database when no path is given (library and CLI)
+DB_ENV = "TICKVAULT_DB"
+
+
+def default_path() -> str:
+    """Where ``ParquetDB()`` without a path (and the command line without ``--db``) keeps
+    the database: ``$TICKVAULT_DB``, else ``./db``."""
+    return os.environ.get(DB_ENV) or "db"
+
+
 #: how far before the earliest ex-date of a batch of dividends their previous closes are
 #: looked for first (a dividend's check needs the last bar before its ex-date)
 DIVIDEND_LOOKBACK = pd.Timedelta(days=40)
@@ -80,7 +90,7 @@ class ParquetDB:
 
     def __init__(
         self,
-        path: str | os.PathLike[str] = "db",
+        path: str | os.PathLike[str] | None = None,
         *,
         create: bool = True,
         options: StorageOptions | None = None,
@@ -96,6 +106,8 @@ class ParquetDB:
                 raise ConfigError(f"unknown ParquetDB option(s) {bad}; valid: {sorted(valid)}")
             opts = replace(opts, **option_overrides)
         self.options = opts
+        if path is None:  # the command line's default too
+            path = default_path()
         #: every byte of the database goes through this (decision 006)
         if store is None:
             check_location(path)
