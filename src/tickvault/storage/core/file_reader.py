@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...schema import TableSchema
-from .file_writer import SEQ_COLUMN
+from .file_writer import FILE_NAME_KEY, SEQ_COLUMN
 from .state import FileInfo
 from .store import Store
 
@@ -104,6 +104,8 @@ class _Footer:
     tail: bytes = b""
     tail_start: int = 0
     _chunks: np.ndarray | None = None
+    #: checked against the log's record of the file (:func:`check_identity`)
+    checked: bool = False
 
     def chunks(self) -> np.ndarray:
         """[start, end) byte offsets of every column chunk, shape (row groups, columns, 2)
@@ -124,16 +126,67 @@ class _Footer:
         return self._chunks
 
 
-def read_whole(store: Store, key: str) -> pa.Table:
+class FileMismatch(ValueError):
+    """A data file is not the file the log names: its footer names another file, or its
+    rows or time range differ from the log's (another file's bytes copied over it). A
+    read raises CorruptDatabaseError for it (:meth:`Table.read_part`), never the other
+    file's rows."""
+
+
+def check_identity(meta: pq.FileMetaData, key: str, info: FileInfo | None) -> None:
+    """Raise :class:`FileMismatch` unless the file ``key`` whose footer is ``meta`` is the
+    one the log names. A file written since its name is recorded in its footer
+    (:data:`FILE_NAME_KEY`) must carry its own name; any file, when the log's record
+    ``info`` is given, its row count and (files without the name) the time range of its
+    row groups' statistics. Costs a few comparisons of a parsed footer."""
+    name = key.rsplit("/", 1)[-1]
+    own = (meta.metadata or {}).get(FILE_NAME_KEY)
+    if own is not None and own != name.encode():
+        raise FileMismatch(
+            f"{name} holds the content of another data file "
+            f"({own.decode(errors='replace')}, its footer says), not its own"
+        )
+    if info is None:
+        return
+    if meta.num_rows != info.rows:
+        raise FileMismatch(f"{name} has {meta.num_rows} rows, the log says {info.rows}")
+    if own is not None or info.rows == 0:
+        return
+    ti = meta.schema.names.index(_time_column(meta))
+    lo, hi = _I64_MAX, _I64_MIN
+    for rg in range(meta.num_row_groups):
+        st = meta.row_group(rg).column(ti).statistics
+        if st is None or not st.has_min_max:
+            return  # no statistics to compare
+        lo, hi = min(lo, _ns(st.min_raw)), max(hi, _ns(st.max_raw))
+    if (lo, hi) != (info.start, info.end):
+        raise FileMismatch(f"{name}: the times of its rows differ from the log's")
+
+
+def _time_column(meta: pq.FileMetaData) -> str:
+    """The time column of a data file: its second column (tables are keyed by a series
+    and a timestamp, in that order)."""
+    return str(meta.schema.names[1])
+
+
+def read_whole(
+    store: Store, key: str, info: FileInfo | None = None, *, checksums: bool = False
+) -> pa.Table:
     """Every row and column of one data file. ``ParquetFile.read`` on one thread with
     pre-buffering: 3-4x faster than ``pq.read_table`` (the dataset API) on files of many
     small row groups, and it leaves the other cores to the caller. On an object store:
-    one GET of the whole file."""
+    one GET of the whole file. ``info``: the log's record of the file, which it must
+    match (:func:`check_identity`); ``checksums``: verify each page's CRC where the file
+    has them (``verify``; files written before page checksums have none)."""
     if store.remote:
         data = pa.py_buffer(store.get(key))
-        return pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
+        pf = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=checksums)
+        check_identity(pf.metadata, key, info)
+        return pf.read(use_threads=False)
     with store.open_input(key) as src:
-        return pq.ParquetFile(src, pre_buffer=True).read(use_threads=False)
+        pf = pq.ParquetFile(src, pre_buffer=True, page_checksum_verification=checksums)
+        check_identity(pf.metadata, key, info)
+        return pf.read(use_threads=False)
 
 
 class _Pieces(io.RawIOBase):
@@ -298,7 +351,11 @@ class FooterCache:
             item = self._items.get(key)
             if item is not None:
                 self._items.move_to_end(key)
-                return item
+        if item is not None:
+            if info is not None and not item.checked:  # cached by a read without info
+                check_identity(item.meta, key, info)
+                item.checked = True
+            return item
         tail, tail_start = b"", 0
         if size and self.store.remote:
             assert info is not None
@@ -306,6 +363,7 @@ class FooterCache:
         else:
             with self.store.open_input(key) as src:
                 md = pq.read_metadata(src)
+        check_identity(md, key, info)
         ti = md.schema.names.index(schema.time_column)
         n = md.num_row_groups
         rows = np.empty(n, dtype=np.int64)
@@ -321,6 +379,7 @@ class FooterCache:
         end = np.cumsum(rows)
         names = frozenset(md.schema.names)
         item = _Footer(md, end - rows, end, tmin, tmax, names, size or None, tail, tail_start)
+        item.checked = info is not None
         with self._lock:
             self._items[key] = item
             while len(self._items) > self.capacity:
@@ -390,7 +449,7 @@ class FooterCache:
         kept = self.kept(key, columns)
         if kept is not None:
             return kept
-        t = read_whole(self.store, key)
+        t = read_whole(self.store, key, info)
         with self._lock:
             if key not in self._small:
                 self._small[key] = t

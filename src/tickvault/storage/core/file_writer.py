@@ -26,6 +26,10 @@ from .state import FileInfo
 from .store import Store
 
 SEQ_COLUMN = f"{INTERNAL_PREFIX}seq"
+#: the key of a data file's Parquet key-value metadata that holds the file's own name:
+#: a read checks the file is the one the log names (a file copied over another is
+#: refused, never read as the other's rows); files written before it have none
+FILE_NAME_KEY = b"tickvault.file"
 
 #: ``encoding`` values: how the columns of new files are encoded (decision 020)
 ENCODINGS = ("auto", "split", "plain")
@@ -203,11 +207,14 @@ def write_data_file(
     with store.writer(f"{folder}/{name}") as sink:
         with pq.ParquetWriter(
             sink,
-            table.schema,
+            table.schema.remove_metadata(),  # a read table carries its file's name
             compression=opts.compression,
             use_dictionary=dict_cols,
             column_encoding=encodings or None,
             write_statistics=[series, time_col],
+            # a CRC per page: verify finds a page damaged on disk (bit rot) instead of
+            # decoding wrong values
+            write_page_checksum=True,
         ) as writer:
             for i, (a, b) in enumerate(_row_groups(starts, ends, ts, opts)):
                 if between is not None and i:
@@ -215,6 +222,7 @@ def write_data_file(
                 writer.write_table(table.slice(a, b - a), row_group_size=b - a)
             if between is not None:
                 between()
+            writer.add_key_value_metadata({FILE_NAME_KEY: name.encode()})
         size = sink.tell()
     return FileInfo(
         path=name,

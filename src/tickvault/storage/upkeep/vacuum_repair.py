@@ -12,13 +12,14 @@ from typing import Any
 import pyarrow as pa
 
 from ...errors import CorruptDatabaseError
+from ...keys import column_runs
 from ...times import iso
 from ..core.commit import commit
 from ..core.file_reader import read_whole
 from ..core.file_writer import SEQ_COLUMN
 from ..core.log import LOG_DIR, checkpoint_name
 from ..core.read_merge import merge_newest
-from ..core.state import FileInfo, TableState
+from ..core.state import FileInfo
 from ..core.table import Table
 from .verify import Problem, _entry_time, verify
 
@@ -223,10 +224,24 @@ class RepairReport:
         return asdict(self)
 
 
+#: problems of a data file whose rows cannot be recovered from it: repair drops it (the
+#: report lists what it held, to re-fetch). ``foreign``: the file holds another file's
+#: bytes (its footer names that file), so rewriting it would put the other file's rows
+#: in its place under its commit order; ``values``: a value damaged on disk that decodes
+#: (a file without page checksums), so any row of the file may be wrong
+DROP_KINDS = frozenset({"missing", "unreadable", "foreign", "values"})
+#: problems meaning the file holds other rows than the log says: a rewrite keeps what it
+#: holds, and reports what the log says it held that it does not, as lost
+CONTENT_KINDS = frozenset({"row_count", "stats"})
+
+
 def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
-    """Drop live files that are missing or unreadable (their rows are lost; the report
-    says how many) and rewrite readable files whose content differs from the log
-    (unsorted, duplicate keys, wrong statistics) — each as an ordinary commit."""
+    """Drop live files that are missing, unreadable, another file's bytes or hold values
+    the table's rules refuse (their rows are lost; the report says which tickers and
+    ranges, and how many rows) and rewrite readable files whose content differs from the
+    log (unsorted, duplicate keys, wrong statistics) — each as an ordinary commit. A
+    rewrite that cannot give back every row the log says the file held (row count or
+    statistics differ) reports those as lost too."""
     report = RepairReport(dry_run=dry_run)
     vr = verify(tables)
     by_name = {t.name: t for t in tables}
@@ -245,7 +260,7 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
             if f is None:
                 continue
             kinds = {p.kind for p in problems}
-            if kinds & {"missing", "unreadable"}:
+            if kinds & DROP_KINDS:
                 action = {
                     "table": name,
                     "path": path,
@@ -269,23 +284,62 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
                     report.versions.append(v)
                 continue
             action = {"table": name, "path": path, "action": "rewrite", "problems": sorted(kinds)}
+            clean = _cleaned(t, f)
+            if clean is not None and kinds & CONTENT_KINDS:
+                lost = _lost_by_rewrite(t, f, clean)
+                if lost:
+                    action["rows_lost"] = sum(x["rows"] for x in lost)
+                    action["lost"] = lost
             report.actions.append(action)
             if dry_run:
                 continue
-            new = _rewrite(t, f, state)
-            if new is None:
+            if clean is None:
                 report.unrepairable.append(f"{name}/{path}: cannot be cast to the table schema")
                 continue
+            new = _write_rewrite(t, f, clean)
             v = commit(t, operation="repair", add=[new], remove=[path], info=action)
             report.versions.append(v)
     return report
 
 
-def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
-    """Rewrite a readable file whose content differs from the log: cast and check the
-    values, resolve duplicate keys and sort — without changing which row wins. Rows of a
-    compacted file keep their own commit order (``_tv_seq``): duplicates resolve to the
-    highest seq and the column stays aligned with its rows."""
+def _lost_by_rewrite(t: Table, f: FileInfo, clean: pa.Table) -> list[dict[str, Any]]:
+    """What the log says ``f`` held that its rewrite ``clean`` does not, per ticker: all
+    the log's rows of a ticker the rewrite lacks or holds over another time range, the
+    missing count of one it holds over the same range with fewer rows (what
+    ``backfill --tickers-from-repair`` re-fetches)."""
+    runs = column_runs(clean, t.schema.series_column)
+    ts = clean.column(t.schema.time_column).combine_chunks().cast(pa.int64())
+    ts_np = ts.to_numpy(zero_copy_only=False)
+    have = {
+        tk: (int(ts_np[a]), int(ts_np[b - 1]), int(b - a))
+        for tk, a, b in zip(
+            runs.values.to_pylist(), runs.starts.tolist(), runs.ends.tolist(), strict=True
+        )
+    }
+    lost = []
+    for tk, lo, hi, n in f.stat_rows():
+        got = have.get(tk)
+        missing = n if got is None or got[:2] != (lo, hi) else max(0, n - got[2])
+        if missing:
+            lost.append({"ticker": tk, "first": iso(lo), "last": iso(hi), "rows": int(missing)})
+    return lost
+
+
+def _write_rewrite(t: Table, f: FileInfo, clean: pa.Table) -> FileInfo:
+    """Write ``clean`` (:func:`_cleaned`) as the file replacing ``f``: same commit order,
+    level and period."""
+    new = t.write_file(clean)
+    new.seq = f.seq
+    new.level = f.level
+    new.period = f.period
+    return new
+
+
+def _cleaned(t: Table, f: FileInfo) -> pa.Table | None:
+    """The rows of a readable file whose content differs from the log, cast and checked,
+    duplicate keys resolved and sorted — without changing which row wins; None if they
+    cannot be. Rows of a compacted file keep their own commit order (``_tv_seq``):
+    duplicates resolve to the highest seq and the column stays aligned with its rows."""
     data = read_whole(t.store, t.key(f.path))
     key = list(t.schema.key)
     try:
@@ -304,11 +358,7 @@ def _rewrite(t: Table, f: FileInfo, state: TableState) -> FileInfo | None:
             clean = t.schema.validate(data)  # like one batch: the last occurrence wins
     except Exception:
         return None
-    new = t.write_file(clean)
-    new.seq = f.seq
-    new.level = f.level
-    new.period = f.period
-    return new
+    return clean
 
 
 def lost_in_repairs(table: Table) -> dict[str, tuple[str, str]]:

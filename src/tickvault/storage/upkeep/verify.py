@@ -15,11 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...errors import CorruptDatabaseError, ObjectStoreError
+from ...errors import CorruptDatabaseError, ObjectStoreError, ValidationError
 from ...keys import column_runs, is_sorted_unique, same_as_previous
 from ...schema import TableSchema
 from ...times import now_iso
-from ..core.file_reader import read_whole
+from ..core.file_reader import FileMismatch, read_whole
 from ..core.file_writer import SEQ_COLUMN
 from ..core.log import LOG_DIR
 from ..core.state import FileInfo
@@ -30,7 +30,9 @@ from ..core.table import Table
 class Problem:
     table: str
     path: str
-    kind: str  # missing | unreadable | schema | row_count | stats | duplicate_keys | unsorted | log
+    # missing | unreadable | foreign | schema | row_count | stats | values | duplicate_keys |
+    # unsorted | log
+    kind: str
     # (the pipeline's read-back also reports "unchecked": the store could not serve it)
     detail: str
 
@@ -93,17 +95,22 @@ def _entry_time(e: dict[str, Any]) -> float:
 
 
 def check_file(t: Table, f: FileInfo) -> list[Problem]:
-    """Open one data file, decode every page and compare it with what the log says about
-    it: columns and types, row count, sort order, unique keys, per-ticker statistics.
-    The one file verifier (``verify``, ``repair`` and the pipeline's read-back)."""
+    """Open one data file, decode every page (checking each page's CRC where the file has
+    them) and compare it with what the log says about it: that it is the file the log
+    names (its footer's name), columns and types, row count, sort order, unique keys,
+    per-ticker statistics, and the row rules a write enforces (prices > 0, low <= open,
+    close <= high, ...). The one file verifier (``verify``, ``repair`` and the
+    pipeline's read-back)."""
     key = t.key(f.path)
     try:
-        data = read_whole(t.store, key)
+        data = read_whole(t.store, key, checksums=True)
     except FileNotFoundError:
         return [Problem(t.name, f.path, "missing", "the log lists it but it is not on disk")]
     except ObjectStoreError:
         raise  # the store failed to serve it (network, permission): no verdict on the file
-    except Exception as exc:  # any decoding failure means unreadable
+    except FileMismatch as exc:
+        return [Problem(t.name, f.path, "foreign", str(exc))]
+    except Exception as exc:  # any decoding failure (a page's CRC too) means unreadable
         return [Problem(t.name, f.path, "unreadable", f"{type(exc).__name__}: {exc}")]
     return check_table(t.name, t.schema, f, data)
 
@@ -148,7 +155,24 @@ def check_table(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> 
             or not np.array_equal(ends - starts, f.ticker_rows)
         ):
             out.append(Problem(name, f.path, "stats", "tickers or time ranges differ from the log"))
+    if not out:
+        out.extend(check_values(name, schema, f, data))
     return out
+
+
+def check_values(name: str, schema: TableSchema, f: FileInfo, data: pa.Table) -> list[Problem]:
+    """The row rules a write enforces (``schema.checks``: prices > 0 and finite, low <=
+    open, close <= high, volume >= 0, ...) re-applied to a file's decoded rows: a value
+    damaged on disk in a file without page checksums decodes without error but breaks
+    them. One problem naming the first rule broken."""
+    if schema.checks is None or data.num_rows == 0:
+        return []
+    values = data.drop_columns([SEQ_COLUMN]) if SEQ_COLUMN in data.column_names else data
+    try:
+        schema.checks(values, schema)
+    except ValidationError as exc:
+        return [Problem(name, f.path, "values", f"a row breaks the table's rules: {exc}")]
+    return []
 
 
 def verify(tables: Sequence[Table]) -> VerifyReport:
