@@ -227,19 +227,28 @@ class RepairReport:
 #: problems of a data file whose rows cannot be recovered from it: repair drops it (the
 #: report lists what it held, to re-fetch). ``foreign``: the file holds another file's
 #: bytes (its footer names that file), so rewriting it would put the other file's rows
-#: in its place under its commit order; ``values``: a value damaged on disk that decodes
-#: (a file without page checksums), so any row of the file may be wrong
-DROP_KINDS = frozenset({"missing", "unreadable", "foreign", "values"})
+#: in its place under its commit order. (``values`` — a decoded row the table's rules
+#: refuse — is not dropped: it may be a value damaged on disk, or a rule newer than the
+#: file; repair says how to replace the rows instead, see :data:`VALUES_ADVICE`.)
+DROP_KINDS = frozenset({"missing", "unreadable", "foreign"})
+#: what repair says of a file with values the rules refuse (it changes nothing)
+VALUES_ADVICE = (
+    "not dropped (the value may be damaged on disk, or the rule newer than the file): "
+    "fetch the ticker's bars of that range again (`tickvault backfill TICKER --start ... "
+    "--end ...`: the newest commit wins, and compaction then rewrites the file), or "
+    "`tickvault delete` those rows"
+)
 #: problems meaning the file holds other rows than the log says: a rewrite keeps what it
 #: holds, and reports what the log says it held that it does not, as lost
 CONTENT_KINDS = frozenset({"row_count", "stats"})
 
 
 def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
-    """Drop live files that are missing, unreadable, another file's bytes or hold values
-    the table's rules refuse (their rows are lost; the report says which tickers and
-    ranges, and how many rows) and rewrite readable files whose content differs from the
-    log (unsorted, duplicate keys, wrong statistics) — each as an ordinary commit. A
+    """Drop live files that are missing, unreadable or another file's bytes (their rows
+    are lost; the report says which tickers and ranges, and how many rows) and rewrite
+    readable files whose content differs from the log (unsorted, duplicate keys, wrong
+    statistics) — each as an ordinary commit; a file with values the table's rules refuse
+    is left, with advice (:data:`VALUES_ADVICE`). A
     rewrite that cannot give back every row the log says the file held (row count or
     statistics differ) reports those as lost too."""
     report = RepairReport(dry_run=dry_run)
@@ -260,6 +269,9 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
             if f is None:
                 continue
             kinds = {p.kind for p in problems}
+            if kinds == {"values"}:
+                report.unrepairable.extend(f"{p}; {VALUES_ADVICE}" for p in problems)
+                continue
             if kinds & DROP_KINDS:
                 action = {
                     "table": name,
