@@ -111,7 +111,7 @@ def test_on_an_object_store_a_new_handle_sees_the_gap_in_its_listing():
 
 
 def test_repair_bridges_a_gap_only_when_applied_and_says_what_is_lost(db_path):
-    a, z, y = three_commits(db_path)
+    _a, z, y = three_commits(db_path)
     entry(db_path, z).unlink()
     db = ParquetDB(db_path, auto_compact=False)
     plan = db.repair()
@@ -133,7 +133,7 @@ def test_repair_bridges_a_gap_only_when_applied_and_says_what_is_lost(db_path):
 
 @pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]"])
 def test_a_damaged_newest_entry_leaves_older_versions_readable(db_path, damage):
-    a, z, y = three_commits(db_path)
+    _a, z, y = three_commits(db_path)
     entry(db_path, y).write_bytes(damage)
     db = ParquetDB(db_path, auto_compact=False)
     with pytest.raises(CorruptDatabaseError, match="tickvault repair"):
@@ -154,7 +154,7 @@ def test_a_damaged_newest_entry_leaves_older_versions_readable(db_path, damage):
 
 
 def test_a_set_aside_entry_that_still_parses_names_what_it_held(db_path):
-    a, z, y = three_commits(db_path)
+    _a, _z, y = three_commits(db_path)
     held = json.loads(entry(db_path, y).read_text())
     held["format"] = "one"  # not a format: the entry is refused, its adds still readable
     entry(db_path, y).write_text(json.dumps(held))
@@ -163,7 +163,7 @@ def test_a_set_aside_entry_that_still_parses_names_what_it_held(db_path):
 
 
 def test_the_cli_advice_leads_forward_to_a_way_out(db_path):
-    a, z, y = three_commits(db_path)
+    _a, _z, y = three_commits(db_path)
     entry(db_path, y).write_bytes(b"")
     q = tv("query", "AAA", db=db_path)
     assert q.returncode == 4 and "tickvault repair" in q.stderr

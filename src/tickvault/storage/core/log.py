@@ -190,9 +190,7 @@ class LogStore:
             )
         return state
 
-    def _listed_after(
-        self, version: int, listing: list[str] | None
-    ) -> tuple[list[int], list[str]]:
+    def _listed_after(self, version: int, listing: list[str] | None) -> tuple[list[int], list[str]]:
         """The entries after ``version`` that one listing shows, up to the first gap, and
         the names of all those listed (for :meth:`_gap_after`)."""
         after = entry_name(version) if version >= 0 else ""
@@ -214,11 +212,12 @@ class LogStore:
         later one exists: the log has a gap, and serving ``version`` as the newest would
         silently roll the table back (decision 001, gaps). Looks in ``listing`` if given
         (free), else stats the entry after the next one (one stat; ``probe``: lists the
-        folder, for an error path). False when the log simply ends at ``version``; True if
-        the missing entry was published meanwhile (the caller reads it)."""
+        entries after it, one request, for an error path). False when the log simply ends
+        at ``version``; True if the missing entry was published meanwhile (the caller
+        reads it)."""
         gone = entry_name(version + 1)
         if listing is not None or probe:
-            names = listing if listing is not None else self.names()
+            names = listing if listing is not None else self.store.list_after(self.prefix, gone)
             later = [v for v in _entry_versions(names) if v > version + 1]
         else:
             after = version + 2

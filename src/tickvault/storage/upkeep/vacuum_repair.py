@@ -331,9 +331,7 @@ def repair_log(t: Table, report: RepairReport, *, dry_run: bool) -> bool:
             "lost": _named_in(t, v) if v in damaged else [],
             "unnamed_files": unnamed,
         }
-        why = (
-            f"its entry is unreadable: {damaged[v]}" if v in damaged else "its entry is missing"
-        )
+        why = f"its entry is unreadable: {damaged[v]}" if v in damaged else "its entry is missing"
         if tail:
             action["detail"] = (
                 f"commit {v} is lost ({why}); the entry is moved to {LOG_DIR}/{DAMAGED_DIR}/ "
