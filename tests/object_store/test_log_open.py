@@ -11,7 +11,7 @@ import pytest
 
 from helpers.bars import arrow_bars
 from tickvault import ParquetDB
-from tickvault.errors import VersionNotFound
+from tickvault.errors import CorruptDatabaseError, VersionNotFound
 from tickvault.storage.core.log import PARALLEL_GETS, LogStore, entry_name
 from tickvault.storage.core.object_store import ObjectStore
 
@@ -60,8 +60,10 @@ def test_an_old_version_needs_no_listing(url):
     with pytest.raises(VersionNotFound, match="newest is 8"):
         LogStore(store, "prices", 5).load(upto=1_000_000)
     # hint, checkpoint, at most one batch from version 6 (those not started when the
-    # first 404 came back are cancelled), and the replay's 404 of 9
-    assert set(store.requests) == {"get"} and 5 <= store.requests["get"] <= 3 + PARALLEL_GETS
+    # first 404 came back are cancelled), and the replay's 404 of 9; then one start-after
+    # LIST tells "not there yet" from a gap in the log (decision 001, gaps)
+    assert set(store.requests) == {"get", "list"} and store.requests["list"] == 1
+    assert 5 <= store.requests["get"] <= 3 + PARALLEL_GETS
 
 
 def test_a_young_table_uses_the_one_listing_it_already_made(url):
@@ -101,12 +103,18 @@ def test_the_entries_after_the_checkpoint_are_fetched_at_once(url):
     assert state.version == 8 and Together.entry_gets == 3
 
 
-def test_a_gap_in_the_log_ends_the_state_where_the_replay_ends_it(url):
+def test_a_gap_in_the_log_is_refused_as_the_replay_refuses_it(url):
+    """Not a silent rollback to 7 (decision 001, gaps): the listing shows 9 after the
+    missing 8; the sequential replay's stat of 9 does too. Version 7 stays readable."""
     store = ObjectStore(url)
     build(store, 9)
     store.delete(f"prices/_log/{entry_name(8)}")  # 6, 7, _, 9
-    state = LogStore(store, "prices", 5).load()
-    assert state.version == 7 and state.to_json() == sequential(store)
+    with pytest.raises(CorruptDatabaseError, match=f"{entry_name(8)} is missing"):
+        LogStore(store, "prices", 5).load()
+    with pytest.raises(CorruptDatabaseError, match=f"{entry_name(8)} is missing"):
+        sequential(store)
+    state = LogStore(store, "prices", 5).load(upto=7)
+    assert state.version == 7 and state.to_json() == sequential(store, 7)
 
 
 def test_a_new_database_handle_reads_what_was_written(url):

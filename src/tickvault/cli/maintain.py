@@ -70,11 +70,18 @@ def cmd_repair(args: argparse.Namespace, out: Output) -> int:
         for a in report.actions:
             extra = f", {a['rows_lost']:,} rows lost" if "rows_lost" in a else ""
             out.print(f"{verb} {a['action']} {a['table']}/{a['path']}{extra}")
+            if a.get("detail"):  # a lost log entry: what the action means
+                out.print(f"  {a['detail']}")
             for lost in a.get("lost", []):
                 out.print(
                     f"  {lost['ticker']}: {short_time(lost['first'])} .. "
                     f"{short_time(lost['last'])} "
                     f"({lost['rows']:,} rows)"
+                )
+            for u in a.get("unnamed_files", []):
+                out.print(
+                    f"  not named by any entry (the lost commit's?): {u['file']} "
+                    f"({', '.join(u['tickers'][:10]) or 'unreadable'}; {u['rows']:,} rows)"
                 )
         for u in report.unrepairable:
             out.err.print(f"cannot repair {u}")

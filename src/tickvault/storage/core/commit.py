@@ -127,6 +127,8 @@ def commit(
         try:
             state = t.refresh()
             mine = t.log.find_commit(commit_id, unsure, state.version)
+            if mine is None:  # never fill a gap in the log (decision 001, gaps)
+                t.log.check_no_gap(state.version + 1)
         except BaseException as exc:
             if unsure:  # our entry may be published: its files must not be deleted
                 _mark_committed(exc, -1)

@@ -33,6 +33,15 @@ log = logging.getLogger(__name__)
 LOG_DIR = "_log"
 CHECKPOINT_HINT = "_last_checkpoint"
 
+#: where ``repair`` sets damaged newest entries aside (never deleted; not entries any more)
+DAMAGED_DIR = "damaged"
+
+#: what to do about an unreadable entry (the messages point forward: verify -> repair)
+DAMAGED_ADVICE = (
+    "older versions stay readable (pin one); `tickvault repair` (a dry run) shows what "
+    "setting a damaged newest entry aside loses, `--apply` does it"
+)
+
 #: log entries fetched at once from an object store, where each GET is a round trip
 PARALLEL_GETS = 16
 
@@ -80,10 +89,14 @@ class LogStore:
             entry = json.loads(data)
         except ValueError as exc:
             raise CorruptDatabaseError(
-                f"log entry {key} is not valid JSON ({exc}); run `tickvault verify`"
+                f"log entry {key} is not valid JSON ({exc}): the commit it held cannot be "
+                f"read; {DAMAGED_ADVICE}"
             ) from exc
         if not isinstance(entry, dict):
-            raise CorruptDatabaseError(f"log entry {key} is not a JSON object")
+            raise CorruptDatabaseError(
+                f"log entry {key} is not a JSON object: the commit it held cannot be read; "
+                f"{DAMAGED_ADVICE}"
+            )
         check_format(entry.get("format"), f"log entry {key}")
         meta = entry.get("meta")
         if isinstance(meta, dict):
@@ -95,13 +108,7 @@ class LogStore:
         return self.store.list(self.prefix)
 
     def list_versions(self) -> list[int]:
-        out = []
-        for name in self.names():
-            if name.endswith(".json") and not name.endswith(".checkpoint.json"):
-                stem = name[:-5]
-                if stem.isdigit():
-                    out.append(int(stem))
-        return sorted(out)
+        return sorted(_entry_versions(self.names()))
 
     def list_checkpoints(self) -> list[int]:
         return _checkpoints(self.names())
@@ -136,7 +143,11 @@ class LogStore:
         if not fresh and (upto is None or upto > state.version):
             nxt = self.read_entry(state.version + 1)
             if nxt is None and upto is None:
-                return state  # nothing new (asked once: the loop below would ask again)
+                # nothing new (asked once: the loop below would ask again), unless the
+                # next entry is missing in the middle of the log (decision 001, gaps)
+                if self.remote or not self._gap_after(state.version, None):
+                    return state
+                nxt = self.read_entry(state.version + 1)  # published meanwhile
             if nxt is not None:  # new commits: if far behind, jump to the newest checkpoint
                 hint = self.checkpoint_hint()
                 if hint is not None and hint > state.version and (upto is None or hint <= upto):
@@ -148,24 +159,30 @@ class LogStore:
             # one LIST (or the version asked for) says which entries follow the start;
             # fetched together, they cost one round trip instead of one each
             versions: Sequence[int]
+            listed: list[str] | None = None
             if upto is None:
-                versions = self._listed_after(state.version, listing)
+                versions, listed = self._listed_after(state.version, listing)
             else:
                 versions = range(state.version + 1, upto + 1)
             for v, entry in zip(versions, self._read_entries(versions), strict=False):
                 if entry is None:
                     break
                 state.apply(v, entry)
-            if upto is None:
+            if upto is None and not self._gap_after(state.version, listed):
                 return state  # the listing was the newest this load can see
         v = state.version + 1
         while upto is None or v <= upto:
             entry = self.read_entry(v)
             if entry is None:
+                # the end of the log, or a gap: on a local disk one stat of the entry after
+                # tells (an object store's new handle saw the listing above)
+                if upto is None and not self.remote and self._gap_after(v - 1, listing):
+                    continue  # the missing entry was published meanwhile: read it
                 break
             state.apply(v, entry)
             v += 1
         if upto is not None and state.version < upto:
+            self._gap_after(state.version, listing, probe=True)  # a gap is not "not found"
             raise VersionNotFound(
                 f"version {upto} does not exist in {self.store.location}/{self.table}; "
                 f"newest is {state.version}",
@@ -173,21 +190,59 @@ class LogStore:
             )
         return state
 
-    def _listed_after(self, version: int, listing: list[str] | None) -> list[int]:
-        """The entries after ``version`` that one listing shows, up to the first gap."""
+    def _listed_after(self, version: int, listing: list[str] | None) -> tuple[list[int], list[str]]:
+        """The entries after ``version`` that one listing shows, up to the first gap, and
+        the names of all those listed (for :meth:`_gap_after`)."""
         after = entry_name(version) if version >= 0 else ""
         names = (
             sorted(n for n in listing if n > after)
             if listing is not None
             else self.store.list_after(self.prefix, after)
         )
-        present = {int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()}
+        present = set(_entry_versions(names))
         out = []
         v = version + 1
         while v in present:
             out.append(v)
             v += 1
-        return out
+        return out, names
+
+    def _gap_after(self, version: int, listing: list[str] | None, *, probe: bool = False) -> bool:
+        """Raise CorruptDatabaseError if the entry after ``version`` is missing while a
+        later one exists: the log has a gap, and serving ``version`` as the newest would
+        silently roll the table back (decision 001, gaps). Looks in ``listing`` if given
+        (free), else stats the entry after the next one (one stat; ``probe``: lists the
+        entries after it, one request, for an error path). False when the log simply ends
+        at ``version``; True if the missing entry was published meanwhile (the caller
+        reads it)."""
+        gone = entry_name(version + 1)
+        if listing is not None or probe:
+            names = listing if listing is not None else self.store.list_after(self.prefix, gone)
+            later = [v for v in _entry_versions(names) if v > version + 1]
+        else:
+            after = version + 2
+            later = [after] if self.store.exists(self.key(entry_name(after))) else []
+        if not later:
+            return False
+        if self.store.exists(self.key(gone)):
+            return True  # a writer published it (and more) since we looked: not a gap
+        raise CorruptDatabaseError(gap_message(self.table, version + 1, min(later)))
+
+    def check_no_gap(self, version: int) -> None:
+        """Before a writer publishes ``version``: refuse (CorruptDatabaseError) if a later
+        entry exists while ``version`` does not — publishing it would fill a gap, hide the
+        lost commit for good and resurrect the versions after it on top of the wrong one.
+        On a local disk, stats of the :data:`GAP_LOOKAHEAD` entries after it (microseconds;
+        a listing of the whole folder grew with the log: ~7 ms a commit at 10,000
+        entries). On a bucket nothing is asked here (a request per commit): a new handle
+        sees a gap in the listing it opens with, and the read path refuses it."""
+        if self.store.remote:
+            return
+        for later in range(version + 1, version + 1 + GAP_LOOKAHEAD):
+            if self.store.exists(self.key(entry_name(later))):
+                if not self.store.exists(self.key(entry_name(version))):
+                    raise CorruptDatabaseError(gap_message(self.table, version, later))
+                return
 
     def _read_entries(self, versions: Sequence[int]) -> Iterator[dict[str, Any] | None]:
         """The entries of ``versions``, in order, up to the first missing one (None),
@@ -254,6 +309,28 @@ class LogStore:
         if current is None or current < state.version:
             hint = json.dumps({"version": state.version}).encode()
             self.store.put(self.key(CHECKPOINT_HINT), hint)
+
+
+def gap_message(table: str, missing: int, later: int) -> str:
+    """Why a table whose log lacks entry ``missing`` (``later`` exists) is refused."""
+    return (
+        f"{table}: log entry {LOG_DIR}/{entry_name(missing)} is missing but version {later} "
+        f"exists: commit {missing} was deleted, so versions {missing} and later cannot be "
+        f"read and nothing can be committed (it would hide the loss for good). Restore the "
+        f"entry from a backup if you have one; otherwise `tickvault repair` (a dry run) "
+        f"shows what accepting the loss of commit {missing} means, `--apply` does it. "
+        f"Versions before {missing} stay readable (pin one)"
+    )
+
+
+#: how many entries after the one a writer publishes it looks for (a gap of up to this
+#: many entries is refused at the commit; a wider one by verify and a new handle's load)
+GAP_LOOKAHEAD = 4
+
+
+def _entry_versions(names: Sequence[str]) -> list[int]:
+    """The versions of the log entries among ``names`` (not checkpoints or other files)."""
+    return [int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()]
 
 
 def _checkpoints(names: list[str]) -> list[int]:

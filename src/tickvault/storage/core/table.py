@@ -86,7 +86,10 @@ class Table:
         if version == current.version:
             return current.copy()
         if version > current.version:
-            st = self.refresh()
+            try:
+                st = self.refresh()
+            except CorruptDatabaseError:  # a damaged newest entry or a gap in the log:
+                return self.log.load(upto=version)  # the versions before it stay readable
             if version == st.version:
                 return st
             return self.log.load(upto=version, base=st if version > st.version else None)

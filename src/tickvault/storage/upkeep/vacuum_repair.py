@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -13,11 +15,11 @@ import pyarrow as pa
 
 from ...errors import CorruptDatabaseError
 from ...keys import column_runs
-from ...times import iso
+from ...times import iso, now_iso
 from ..core.commit import commit
 from ..core.file_reader import read_whole
 from ..core.file_writer import SEQ_COLUMN
-from ..core.log import LOG_DIR, checkpoint_name
+from ..core.log import DAMAGED_DIR, LOG_DIR, checkpoint_name, entry_name
 from ..core.read_merge import merge_newest
 from ..core.state import FileInfo
 from ..core.table import Table
@@ -252,10 +254,11 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
     rewrite that cannot give back every row the log says the file held (row count or
     statistics differ) reports those as lost too."""
     report = RepairReport(dry_run=dry_run)
+    log_fixed = {t.name for t in tables if repair_log(t, report, dry_run=dry_run)}
     vr = verify(tables)
     by_name = {t.name: t for t in tables}
     for p in vr.problems:
-        if p.kind == "log":
+        if p.kind == "log" and p.table not in log_fixed:
             report.unrepairable.append(str(p))
     by_table: dict[str, dict[str, list[Problem]]] = {}
     for p in vr.problems:
@@ -371,6 +374,133 @@ def _cleaned(t: Table, f: FileInfo) -> pa.Table | None:
     except Exception:
         return None
     return clean
+
+
+def repair_log(t: Table, report: RepairReport, *, dry_run: bool) -> bool:
+    """Find the commits of ``t``'s log that are lost — an entry missing between two others
+    (a gap) or unreadable (empty, not JSON) — and report (``dry_run``) or make the loss
+    explicit (decision 001, gaps); True if there was any:
+
+    * a damaged NEWEST entry (or a run of them at the end) is set aside: moved to
+      ``_log/damaged/`` (never deleted), so the table reads as the version before it and
+      the next commit takes its number;
+    * a missing or damaged entry with readable ones after it is replaced by an empty
+      ``repair`` entry recording that the commit is lost (a damaged one is set aside
+      first), so the versions after it become readable again — without its changes.
+
+    Each action says which commit is lost and what it named, if that is readable; files
+    no remaining entry names (maybe the lost commit's) are listed with their tickers."""
+    versions = t.log.list_versions()
+    if not versions:
+        return False
+    damaged: dict[int, str] = {}
+    adds: set[str] = set()
+    for v in versions:
+        try:
+            entry = t.log.read_entry(v)
+        except CorruptDatabaseError as exc:  # (a newer format is NewerFormat: not damage)
+            damaged[v] = str(exc.__cause__ or "not a log entry of this table")
+            continue
+        for d in (entry or {}).get("add", []):
+            adds.add(d.get("path"))
+    readable = [v for v in versions if v not in damaged]
+    last_good = readable[-1] if readable else -1
+    present = set(versions)
+    lost = sorted(
+        {v for v in range(versions[0], versions[-1] + 1) if v not in present} | set(damaged)
+    )
+    if not lost:
+        return False
+    unnamed = _unnamed_files(t, adds)
+    for v in lost:
+        name = f"{LOG_DIR}/{entry_name(v)}"
+        tail = v > last_good  # damaged newest entries: nothing readable after them
+        action: dict[str, Any] = {
+            "table": t.name,
+            "path": name,
+            "action": "set_aside" if tail else ("replace" if v in damaged else "bridge"),
+            "lost_version": v,
+            "lost": _named_in(t, v) if v in damaged else [],
+            "unnamed_files": unnamed,
+        }
+        why = f"its entry is unreadable: {damaged[v]}" if v in damaged else "its entry is missing"
+        if tail:
+            action["detail"] = (
+                f"commit {v} is lost ({why}); the entry is moved to {LOG_DIR}/{DAMAGED_DIR}/ "
+                f"(kept, no longer read) and the table reads as version {v - 1}"
+            )
+        else:
+            action["detail"] = (
+                f"commit {v} is lost ({why}); an empty `repair` entry takes its place, "
+                f"recording the loss, so versions {v + 1}..{versions[-1]} become readable "
+                f"again without commit {v}'s changes (restore the entry from a backup "
+                f"instead if you have one)"
+            )
+        report.actions.append(action)
+        if dry_run:
+            continue
+        if v in damaged:
+            _set_aside(t, v)
+        if not tail:
+            entry = {
+                "operation": "repair",
+                "timestamp": now_iso(),
+                "commit_id": uuid.uuid4().hex,
+                "add": [],
+                "remove": [],
+                "info": {"lost_commit": v, "reason": why, "pid": os.getpid()},
+            }
+            if t.log.publish(v, entry):
+                report.versions.append(v)
+            else:  # restored meanwhile
+                action["detail"] += f"; entry {v} reappeared meanwhile and was kept"
+    return True
+
+
+def _named_in(t: Table, version: int) -> list[dict[str, Any]]:
+    """What a damaged entry's ``add`` actions say, if its bytes still parse as JSON."""
+    try:
+        raw = json.loads(t.store.get(t.key(f"{LOG_DIR}/{entry_name(version)}")))
+        out = []
+        for d in raw.get("add", []):
+            f = FileInfo.from_json(d, added=version)
+            out += [
+                {"ticker": tk, "first": iso(lo), "last": iso(hi), "rows": n, "file": f.path}
+                for tk, lo, hi, n in f.stat_rows()
+            ]
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def _unnamed_files(t: Table, named: set[str]) -> list[dict[str, Any]]:
+    """The data files of ``t`` that no readable entry adds (a lost commit's, or a failed
+    write's), with their tickers; ``vacuum`` deletes them once old enough."""
+    out = []
+    for name in sorted(t.store.list(t.name)):
+        if not name.endswith(".parquet") or name in named:
+            continue
+        try:
+            data = read_whole(t.store, t.key(name))
+            tickers = sorted(set(data.column(t.schema.series_column).to_pylist()))
+            rows = data.num_rows
+        except Exception:  # unreadable too: still worth naming
+            tickers, rows = [], 0
+        out.append({"file": name, "tickers": tickers, "rows": rows})
+    return out
+
+
+def _set_aside(t: Table, version: int) -> None:
+    """Move a damaged entry to ``_log/damaged/`` (under a new name if one is there): it is
+    kept for whoever wants to look at it, and is no longer an entry."""
+    key = t.key(f"{LOG_DIR}/{entry_name(version)}")
+    data = t.store.get(key)
+    for i in itertools.count():
+        suffix = f".{i}" if i else ""
+        aside = t.key(f"{LOG_DIR}/{DAMAGED_DIR}/{entry_name(version)}{suffix}")
+        if t.store.put_if_absent(aside, data):
+            break
+    t.store.delete(key)
 
 
 def lost_in_repairs(table: Table) -> dict[str, tuple[str, str]]:

@@ -70,7 +70,16 @@ def _scan_log(t: Table) -> tuple[dict[str, int], dict[str, float], list[Problem]
     expected = 0
     for v in versions:
         if v != expected:
-            problems.append(Problem(t.name, f"{LOG_DIR}/{v:020d}.json", "log", f"gap before {v}"))
+            missing = f"{expected}" if v == expected + 1 else f"{expected}..{v - 1}"
+            problems.append(
+                Problem(
+                    t.name,
+                    f"{LOG_DIR}/{expected:020d}.json",
+                    "log",
+                    f"missing (gap before {v}): commit(s) {missing} lost; restore the entry "
+                    f"from a backup, or see what `tickvault repair` would do",
+                )
+            )
         expected = v + 1
         try:
             e = t.log.read_entry(v)
