@@ -224,3 +224,32 @@ def test_values_the_rules_refuse_fail_verify_in_a_file_without_checksums(db, bar
     [said] = report.unrepairable
     assert name in said and "backfill" in said and "newest commit wins" in said
     assert not ParquetDB(db_path).verify().ok
+
+
+def test_an_old_file_of_a_custom_table_whose_time_is_not_the_second_column_reads(tmp_path):
+    """The identity check of a file without its name compares the statistics of the
+    table's time column (the first timestamp column, in any position), never another
+    column's: a custom table ``(timestamp, symbol, bid)`` written before names were
+    recorded reads as ever (it was a TypeError: the symbol's statistics read as times)."""
+    from tickvault.schema import TIMESTAMP_TYPE, Column, TableSchema, register_table
+
+    register_table(
+        TableSchema(
+            name="quotes_t1",
+            columns=(
+                Column("timestamp", TIMESTAMP_TYPE),
+                Column("symbol", pa.string()),
+                Column("bid", pa.float64()),
+            ),
+            key=("symbol", "timestamp"),
+        )
+    )
+    times = pd.date_range("2024-01-01", periods=5, tz="UTC")
+    db = ParquetDB(tmp_path / "db")
+    db.upsert("quotes_t1", pd.DataFrame({"timestamp": times, "symbol": "AAA", "bid": 1.0}))
+    db.close()
+    for f in (tmp_path / "db" / "quotes_t1").glob("*.parquet"):
+        t = pq.read_table(f)
+        pq.write_table(t.replace_schema_metadata(None), f)  # as an older version wrote it
+    got = ParquetDB(tmp_path / "db").read_table("quotes_t1")
+    assert got["timestamp"].tolist() == list(times) and got["bid"].tolist() == [1.0] * 5

@@ -152,21 +152,33 @@ def check_identity(meta: pq.FileMetaData, key: str, info: FileInfo | None) -> No
         raise FileMismatch(f"{name} has {meta.num_rows} rows, the log says {info.rows}")
     if own is not None or info.rows == 0:
         return
-    ti = meta.schema.names.index(_time_column(meta))
-    lo, hi = _I64_MAX, _I64_MIN
-    for rg in range(meta.num_row_groups):
-        st = meta.row_group(rg).column(ti).statistics
-        if st is None or not st.has_min_max:
-            return  # no statistics to compare
-        lo, hi = min(lo, _ns(st.min_raw)), max(hi, _ns(st.max_raw))
-    if (lo, hi) != (info.start, info.end):
+    span = _time_span(meta)
+    if span is not None and span != (info.start, info.end):
         raise FileMismatch(f"{name}: the times of its rows differ from the log's")
 
 
-def _time_column(meta: pq.FileMetaData) -> str:
-    """The time column of a data file: its second column (tables are keyed by a series
-    and a timestamp, in that order)."""
-    return str(meta.schema.names[1])
+#: nanoseconds per unit of a Parquet timestamp's statistics
+_UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _time_span(meta: pq.FileMetaData) -> tuple[int, int] | None:
+    """The first and last time (ns) of a data file by its row groups' statistics: its
+    time column is the first timestamp column (tables are keyed by a series and a time,
+    in any column order). None when there is nothing to compare — no timestamp column, a
+    row group without statistics, or statistics of an unexpected shape: never a refusal."""
+    try:
+        arrow = meta.schema.to_arrow_schema()
+        ti = next(i for i, f in enumerate(arrow) if pa.types.is_timestamp(f.type))
+        scale = _UNIT_NS[arrow.field(ti).type.unit]
+        lo, hi = _I64_MAX, _I64_MIN
+        for rg in range(meta.num_row_groups):
+            st = meta.row_group(rg).column(ti).statistics
+            if st is None or not st.has_min_max:
+                return None
+            lo, hi = min(lo, _ns(st.min_raw) * scale), max(hi, _ns(st.max_raw) * scale)
+    except Exception:  # a footer of another shape: nothing to compare
+        return None
+    return lo, hi
 
 
 def read_whole(
