@@ -142,3 +142,27 @@ def test_older_records_of_a_callable_are_still_read(tmp_path: Path) -> None:
         assert update(db=db, end=END)["failed"] == 0
     finally:
         unregister_source("my_fetch")
+
+
+def test_a_built_in_source_made_by_hand_is_that_source(tmp_path: Path) -> None:
+    """``DemoSource()`` or ``CsvSource(path)`` built by hand are the built-ins of their
+    names, as they were always recorded: a script passing one runs again on a database it
+    wrote before, and ``update`` recreates them by name (a file source with its path)."""
+    from tickvault.sources import CsvSource
+
+    db = tmp_path / "db"
+    fetch_and_write(["AAA"], DemoSource(), db, start="2024-01-02", end="2024-02-01")
+    fetch_and_write(["AAA"], DemoSource(), db, start="2024-01-02", end="2024-02-01")
+    assert ParquetDB(db).sources()["AAA"] == {"name": "demo", "options": {}}
+    folder = tmp_path / "in"
+    folder.mkdir()
+    days = pd.bdate_range("2024-01-02", periods=3)
+    bars = {"Open": 10.0, "High": 11.0, "Low": 9.0, "Close": 10.5, "Volume": 100}
+    frame = pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), **bars})
+    frame.to_csv(folder / "BBB.csv", index=False)
+    report = fetch_and_write(["BBB"], CsvSource(path=folder), db, start="2024-01-02")
+    assert report["written"] == 1
+    recorded = ParquetDB(db).sources()["BBB"]
+    assert recorded["name"] == "csv" and recorded["options"]["path"] == str(folder.resolve())
+    again = update(["BBB"], db=db)  # recreated by name, with its path
+    assert again["failed"] == 0, again["errors"]

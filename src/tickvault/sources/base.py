@@ -385,7 +385,17 @@ def available_sources() -> list[str]:
     return sorted(names | set(_entry_points()))
 
 
+def _builtin_class(name: str) -> Any:
+    """The class of the built-in source ``name`` (None if no built-in has that name)."""
+    spec = _BUILTINS.get(name)
+    if spec is None:
+        return None
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 provenance.registry_names = available_sources
+provenance.builtin_class = _builtin_class
 
 
 def _factory(name: str) -> SourceFactory:

@@ -110,6 +110,14 @@ def origin(source: Any) -> dict[str, Any]:
         return {"name": str(recorded["name"]), "options": dict(recorded.get("options") or {})}
     kind, qualname = qualified(source)
     name = str(getattr(source, "name", None) or type(source).__name__)
+    if kind == "object" and type(source) is builtin_class(name):
+        # DemoSource(), CsvSource(path): the built-in of that name, made by hand — recorded
+        # like get_source's (as it always was), with the options that say where it reads
+        options = dict(getattr(source, "recorded_options", None) or {})
+        url = _effective_base_url(source)
+        if url is not None and "base_url" not in options:
+            options["base_url"] = url
+        return {"name": name, "options": public_options(options)}
     return {"name": name, "options": {}, "kind": kind, "qualname": qualname}
 
 
@@ -138,6 +146,14 @@ def from_registry(o: dict[str, Any]) -> bool:
     recorded before kinds existed) is."""
     return not o.get("kind")
 
+
+#: The class of the built-in source of a name (None: no built-in has it): set by
+#: :mod:`tickvault.sources.base`, which holds the registry (see below).
+def _no_builtins(name: str) -> Any:
+    return None
+
+
+builtin_class: Callable[[str], Any] = _no_builtins
 
 #: The names the source registry knows (built-in, registered, plugins): set to
 #: :func:`tickvault.sources.base.available_sources` by that module, which holds the
