@@ -178,3 +178,23 @@ def test_the_cli_advice_leads_forward_to_a_way_out(db_path):
     assert tv("repair", "--apply", db=db_path).returncode == 1  # problems were found
     assert tv("verify", db=db_path).returncode == 0
     assert tv("query", "ZZZ", db=db_path).returncode == 0
+
+
+def test_a_wider_gap_after_a_checkpoint_is_refused_by_a_new_handle(db_path):
+    """Three entries deleted after a checkpoint: a new handle (no listing: the checkpoint
+    hint said where to start) looks a few entries ahead as it opens, so it refuses the
+    gap instead of reading the rolled-back table (review: only V+2 was looked at)."""
+    db = ParquetDB(db_path, checkpoint_interval=5, auto_compact=False)
+    while db.version < 19:  # a checkpoint at 15, then entries 16 .. 19
+        db.upsert_prices(bars(f"T{db.version:02d}"))
+    newest = db.version
+    db.close()
+    assert (db_path / "prices" / "_log" / f"{newest - 4:020d}.checkpoint.json").exists()
+    for v in (newest - 3, newest - 2, newest - 1):
+        entry(db_path, v).unlink()
+    fresh = ParquetDB(db_path, checkpoint_interval=5, auto_compact=False)
+    with pytest.raises(CorruptDatabaseError, match=f"{entry_name(newest - 3)} is missing"):
+        fresh.read_table()
+    with pytest.raises(CorruptDatabaseError, match="is missing"):
+        fresh.upsert_prices(bars("NEW"))
+    assert not entry(db_path, newest - 3).exists()

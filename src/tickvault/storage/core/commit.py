@@ -143,7 +143,12 @@ def commit(
                 f"committed (was `vacuum` run with a retention shorter than a commit?)"
             )
         if prepare is not None:
-            prepare(state, version)
+            try:
+                prepare(state, version)
+            except BaseException as exc:  # a refusal (a conflict, a source check) after an
+                if unsure:  # unsure publish: our entry may yet land, its files must stay
+                    _mark_committed(exc, -1)
+                raise
         for f in add:
             if f.seq < 0 or operation == "upsert":
                 f.seq = version

@@ -176,7 +176,12 @@ class LogStore:
             if entry is None:
                 # the end of the log, or a gap: on a local disk one stat of the entry after
                 # tells (an object store's new handle saw the listing above)
-                if upto is None and not self.remote and self._gap_after(v - 1, listing):
+                ahead = GAP_LOOKAHEAD if fresh else 1
+                if (
+                    upto is None
+                    and not self.remote
+                    and self._gap_after(v - 1, listing, ahead=ahead)
+                ):
                     continue  # the missing entry was published meanwhile: read it
                 break
             state.apply(v, entry)
@@ -207,7 +212,9 @@ class LogStore:
             v += 1
         return out, names
 
-    def _gap_after(self, version: int, listing: list[str] | None, *, probe: bool = False) -> bool:
+    def _gap_after(
+        self, version: int, listing: list[str] | None, *, probe: bool = False, ahead: int = 1
+    ) -> bool:
         """Raise CorruptDatabaseError if the entry after ``version`` is missing while a
         later one exists: the log has a gap, and serving ``version`` as the newest would
         silently roll the table back (decision 001, gaps). Looks in ``listing`` if given
@@ -219,9 +226,15 @@ class LogStore:
         if listing is not None or probe:
             names = listing if listing is not None else self.store.list_after(self.prefix, gone)
             later = [v for v in _entry_versions(names) if v > version + 1]
-        else:
-            after = version + 2
-            later = [after] if self.store.exists(self.key(entry_name(after))) else []
+        else:  # ``ahead`` stats: one per warm refresh, GAP_LOOKAHEAD when a handle opens
+            later = next(
+                (
+                    [v]
+                    for v in range(version + 2, version + 2 + ahead)
+                    if self.store.exists(self.key(entry_name(v)))
+                ),
+                [],
+            )
         if not later:
             return False
         if self.store.exists(self.key(gone)):
