@@ -217,8 +217,9 @@ def cmd_query(args: argparse.Namespace, out: Output) -> int:
 
 def _query_format(args: argparse.Namespace, out: Output) -> str:
     """``--format``, or for ``--output FILE`` the format its extension names (``a.parquet``
-    is Parquet, never CSV text under that name). A ``--format`` the extension contradicts,
-    or a file whose extension names no format and no ``--format``, is a usage error."""
+    is Parquet, never CSV text under that name; a name whose extension names no format is
+    CSV, as it always was, with a note). A ``--format`` the extension contradicts is a
+    usage error."""
     given = args.format
     if not args.output:
         if given == "parquet":
@@ -233,11 +234,12 @@ def _query_format(args: argparse.Namespace, out: Output) -> str:
             f"--format csv, json or parquet (or leave --format out: the extension decides)"
         )
     if given is None and named is None:
-        raise UsageError(
-            f"--output {args.output!r}: the extension {ext or '(none)'!r} names no format; "
-            f"end the name in {known} (e.g. --output bars.csv) or pass --format csv, json "
-            f"or parquet"
+        # CSV, as --output always wrote (scripts name files bars.txt, or bars): said once
+        out.note(
+            f"--output {args.output!r}: the extension {ext or '(none)'!r} names no format "
+            f"({known}); writing CSV (pass --format to choose)"
         )
+        return "csv"
     if given is not None and named is not None and given != named:
         raise UsageError(
             f"--format {given} contradicts --output {args.output!r}, which names a {named} "
