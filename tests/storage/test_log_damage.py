@@ -121,6 +121,8 @@ def test_repair_bridges_a_gap_only_when_applied_and_says_what_is_lost(db_path):
     (action,) = plan.actions
     assert action["action"] == "bridge" and action["lost_version"] == z
     assert "commit" in action["detail"] and "backup" in action["detail"]
+    # the data files are not checked past the damage: the dry run says to look again
+    assert "run this dry run again after --apply" in action["detail"]
     assert [u["tickers"] for u in action["unnamed_files"]] == [["ZZZ"]]
     assert not entry(db_path, z).exists()  # a dry run changed nothing
     done = db.repair(dry_run=False)

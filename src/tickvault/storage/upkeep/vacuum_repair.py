@@ -255,6 +255,13 @@ def repair(tables: Sequence[Table], *, dry_run: bool) -> RepairReport:
     statistics differ) reports those as lost too."""
     report = RepairReport(dry_run=dry_run)
     log_fixed = {t.name for t in tables if repair_log(t, report, dry_run=dry_run)}
+    if dry_run and log_fixed and report.actions:
+        # verify cannot read past the damage until it is repaired (review)
+        last = report.actions[-1]
+        last["detail"] = (
+            f"{last.get('detail', '')} The data files of {', '.join(sorted(log_fixed))} "
+            f"are checked once the log is repaired: run this dry run again after --apply"
+        ).strip()
     vr = verify(tables)
     by_name = {t.name: t for t in tables}
     for p in vr.problems:
