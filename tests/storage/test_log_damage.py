@@ -132,6 +132,9 @@ def test_repair_bridges_a_gap_only_when_applied_and_says_what_is_lost(db_path):
     assert bridge["info"]["lost_commit"] == z
     assert db.verify().ok
     assert set(db.read_table()["ticker"]) == {"AAA", "YYY"}
+    # what the lost commit probably wrote (the file no entry names) is what
+    # `backfill --tickers-from-repair` re-fetches
+    assert db.lost_in_repairs() == {"ZZZ": ("2026-10-01T00:00:00Z", "2026-10-07T00:00:00Z")}
     assert db.upsert_prices(bars("XXX")).version == y + 1
 
 

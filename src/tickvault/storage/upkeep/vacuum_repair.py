@@ -455,7 +455,15 @@ def repair_log(t: Table, report: RepairReport, *, dry_run: bool) -> bool:
                 "commit_id": uuid.uuid4().hex,
                 "add": [],
                 "remove": [],
-                "info": {"lost_commit": v, "reason": why, "pid": os.getpid()},
+                "info": {
+                    "lost_commit": v,
+                    "reason": why,
+                    "pid": os.getpid(),
+                    # what `backfill --tickers-from-repair` re-fetches: what the entry named,
+                    # else the unnamed files (probably the lost commit's; a re-fetch of a
+                    # failed write's rows too is harmless)
+                    "lost": action["lost"] or [r for u in unnamed for r in u["ranges"]],
+                },
             }
             if t.log.publish(v, entry):
                 report.versions.append(v)
@@ -487,13 +495,28 @@ def _unnamed_files(t: Table, named: set[str]) -> list[dict[str, Any]]:
     for name in sorted(t.store.list(t.name)):
         if not name.endswith(".parquet") or name in named:
             continue
+        ranges: list[dict[str, Any]] = []
         try:
             data = read_whole(t.store, t.key(name))
             tickers = sorted(set(data.column(t.schema.series_column).to_pylist()))
             rows = data.num_rows
+            if tickers:
+                series, time = t.schema.series_column, t.schema.time_column
+                span = data.group_by(series).aggregate(
+                    [(time, "min"), (time, "max"), (time, "count")]
+                )
+                for r in span.to_pylist():
+                    ranges.append(
+                        {
+                            "ticker": r[series],
+                            "first": iso(r[f"{time}_min"]),
+                            "last": iso(r[f"{time}_max"]),
+                            "rows": int(r[f"{time}_count"]),
+                        }
+                    )
         except Exception:  # unreadable too: still worth naming
             tickers, rows = [], 0
-        out.append({"file": name, "tickers": tickers, "rows": rows})
+        out.append({"file": name, "tickers": tickers, "rows": rows, "ranges": ranges})
     return out
 
 
