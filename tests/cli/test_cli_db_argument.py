@@ -88,6 +88,19 @@ def tickvault_as_nobody(shared: Path) -> tuple[list[str], dict[str, str]] | str:
     return [*NOBODY, python, "-m", "tickvault"], env
 
 
+def unprivileged(shared: Path) -> tuple[list[str], dict[str, str]]:
+    """How to run this tickvault as a user the file permissions apply to: as the user
+    nobody when the tests run as root (root may read and write anything), else as is.
+    Skips the test, saying why, when root cannot run it as nobody here."""
+    if os.geteuid() != 0:
+        env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
+        return [sys.executable, "-m", "tickvault"], env
+    nobody = tickvault_as_nobody(shared)
+    if isinstance(nobody, str):
+        pytest.skip(nobody)
+    return nobody
+
+
 def _imports_tickvault(python: list[str], env: dict[str, str]) -> bool:
     """Does ``python`` import this very tickvault — not another installed copy (the
     virtualenv's, when these tests run a worktree's sources through PYTHONPATH)? A copy
@@ -128,14 +141,8 @@ def test_a_database_this_user_may_not_write_is_exit_7_naming_it(tmp_path, shared
     # folder nobody may enter and read but not write
     db = (shared_tmp if os.geteuid() == 0 else tmp_path) / "db"
     assert tv("backfill", "AAPL", *WINDOW, "--quiet", db=db).returncode == 0
-    if os.geteuid() == 0:
-        nobody = tickvault_as_nobody(shared_tmp)
-        if isinstance(nobody, str):
-            pytest.skip(nobody)
-        command, env = nobody
-    else:
-        command = [sys.executable, "-m", "tickvault"]
-        env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
+    command, env = unprivileged(shared_tmp)
+    if os.geteuid() != 0:
         for p in [db, *db.rglob("*")]:
             if p.is_dir():
                 p.chmod(0o555)
@@ -155,14 +162,7 @@ def test_a_database_this_user_may_not_read_is_exit_7_naming_the_read(tmp_path, s
     # write test above), on a database whose table folder nobody may enter
     db = (shared_tmp if os.geteuid() == 0 else tmp_path) / "db"
     assert tv("backfill", "AAPL", *WINDOW, "--quiet", db=db).returncode == 0
-    if os.geteuid() == 0:
-        nobody = tickvault_as_nobody(shared_tmp)
-        if isinstance(nobody, str):
-            pytest.skip(nobody)
-        command, env = nobody
-    else:
-        command = [sys.executable, "-m", "tickvault"]
-        env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
+    command, env = unprivileged(shared_tmp)
     (db / "prices").chmod(0o700 if os.geteuid() == 0 else 0o000)
     try:
         argv = [*command, "query", "AAPL", "--db", str(db)]
@@ -185,14 +185,7 @@ def test_a_new_database_in_a_folder_this_user_may_not_write_points_at_that_folde
     ro.mkdir()
     ro.chmod(0o555)
     db = ro / "newdb"
-    if os.geteuid() == 0:
-        nobody = tickvault_as_nobody(shared_tmp)
-        if isinstance(nobody, str):
-            pytest.skip(nobody)
-        command, env = nobody
-    else:
-        command = [sys.executable, "-m", "tickvault"]
-        env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
+    command, env = unprivileged(shared_tmp)
     argv = [*command, "backfill", "AAPL", *WINDOW, "--quiet", "--db", str(db)]
     r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=120)
     assert r.returncode == 7, r.stderr
