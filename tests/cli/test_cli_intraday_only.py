@@ -10,6 +10,7 @@ import json
 import pandas as pd
 import pytest
 
+from helpers.bars import flat_bars
 from helpers.cli import one_clear_line, tv
 from tickvault import ParquetDB
 
@@ -17,18 +18,7 @@ NOW = "2024-06-05T15:00:00Z"
 
 
 def minutes(ticker: str, first: str, last: str) -> pd.DataFrame:
-    idx = pd.date_range(pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC"), freq="1min")
-    return pd.DataFrame(
-        {
-            "ticker": ticker,
-            "timestamp": idx,
-            "open": 10.0,
-            "high": 11.0,
-            "low": 9.0,
-            "close": 10.5,
-            "volume": 100.0,
-        }
-    )
+    return flat_bars(ticker, first, last)
 
 
 @pytest.fixture

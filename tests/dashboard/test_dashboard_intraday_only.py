@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from helpers.bars import flat_bars
 from helpers.dashboard import get_html, get_json, local_client
 from tickvault import ParquetDB
 from tickvault.dashboard import create_app
@@ -22,18 +23,7 @@ with warnings.catch_warnings():
 
 
 def minutes(ticker: str, first: str, last: str) -> pd.DataFrame:
-    idx = pd.date_range(pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC"), freq="1min")
-    return pd.DataFrame(
-        {
-            "ticker": ticker,
-            "timestamp": idx,
-            "open": 10.0,
-            "high": 11.0,
-            "low": 9.0,
-            "close": 10.5,
-            "volume": 100.0,
-        }
-    )
+    return flat_bars(ticker, first, last)
 
 
 @pytest.fixture

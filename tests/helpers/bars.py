@@ -104,3 +104,21 @@ def ramp_bars(tickers: list[str], days: pd.DatetimeIndex, salt: float = 0.0) -> 
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def flat_bars(ticker: str, first: str, last: str, freq: str = "1min") -> pd.DataFrame:
+    """Bars of ``ticker`` every ``freq`` from ``first`` to ``last`` (UTC, inclusive), all
+    alike (open 10, high 11, low 9, close 10.5, volume 100): for tests about which times a
+    table holds, not about prices."""
+    idx = pd.date_range(pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC"), freq=freq)
+    return pd.DataFrame(
+        {
+            "ticker": ticker,
+            "timestamp": idx,
+            "open": 10.0,
+            "high": 11.0,
+            "low": 9.0,
+            "close": 10.5,
+            "volume": 100.0,
+        }
+    )

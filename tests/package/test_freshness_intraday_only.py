@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from helpers.bars import flat_bars
 from tickvault import ParquetDB
 from tickvault.data_freshness import (
     default_interval,
@@ -18,18 +19,7 @@ from tickvault.data_freshness import (
 
 
 def bars(ticker: str, first: str, last: str, freq: str) -> pd.DataFrame:
-    idx = pd.date_range(pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC"), freq=freq)
-    return pd.DataFrame(
-        {
-            "ticker": ticker,
-            "timestamp": idx,
-            "open": 10.0,
-            "high": 11.0,
-            "low": 9.0,
-            "close": 10.5,
-            "volume": 100.0,
-        }
-    )
+    return flat_bars(ticker, first, last, freq)
 
 
 NOW = "2024-06-05T15:00:00Z"
