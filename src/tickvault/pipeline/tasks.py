@@ -22,7 +22,7 @@ from ..errors import BadSourceData, ValidationError
 from ..future_bars import DEFAULT_MAX_FUTURE, max_future_seconds
 from ..schema import PRICES, TableSchema, Validated, get_schema, symbol_problem
 from ..sources.actions import unpack
-from ..sources.base import reject_conflicting_duplicates
+from ..sources.base import reject_conflicting_duplicates, returned_none
 from ..sources.checks import reject_other_tickers
 from ..sources.policy import RetryPolicy
 from ..storage import FileInfo, ParquetDB
@@ -68,13 +68,7 @@ def describe(exc: BaseException) -> str:
 def _as_arrow(result: Any, ticker: str, source_name: str) -> pa.Table:
     """The source's answer as an Arrow table of this ticker's rows (not yet validated)."""
     if result is None:  # a forgotten ``return`` must not pass for "no bars"
-        raise BadSourceData(
-            f"source {source_name!r}: fetch returned None for {ticker!r}: return a DataFrame "
-            f"(an empty one with the columns, tickvault.sources.empty_prices(), when there "
-            f"are no bars)",
-            ticker=ticker,
-            source=source_name,
-        )
+        raise returned_none(source_name, ticker)
     if isinstance(result, pd.DataFrame):
         if "ticker" not in result.columns:
             result = result.assign(ticker=ticker)

@@ -96,6 +96,18 @@ def empty_prices(*, adj_close: bool = False) -> pd.DataFrame:
     return table.to_pandas()
 
 
+def returned_none(source: str, ticker: str) -> BadSourceData:
+    """The error for a fetch that returned None (a forgotten ``return``), which must never
+    pass for "no bars": a callable's (:class:`CallableSource`) or a source class's."""
+    return BadSourceData(
+        f"source {source!r}: fetch returned None for {ticker!r}: return a DataFrame (an "
+        f"empty one with the columns, tickvault.sources.empty_prices(), when there are no "
+        f"bars)",
+        ticker=ticker,
+        source=source,
+    )
+
+
 def validate_prices(
     data: pd.DataFrame | pa.Table,
     *,
@@ -257,13 +269,7 @@ class CallableSource:
 
     def _bars(self, result: Any, ticker: str, start: TimeLike, end: TimeLike) -> pd.DataFrame:
         if result is None:  # a forgotten ``return`` must not pass for "no bars"
-            raise BadSourceData(
-                f"source {self.name!r}: fetch returned None for {ticker!r}: return a "
-                f"DataFrame (an empty one with the columns, tickvault.sources.empty_prices(), "
-                f"when there are no bars)",
-                ticker=ticker,
-                source=self.name,
-            )
+            raise returned_none(self.name, ticker)
         if not isinstance(result, pd.DataFrame | pa.Table):
             raise BadSourceData(
                 f"source {self.name!r} returned {type(result).__name__} for {ticker!r}; "
