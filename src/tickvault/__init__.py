@@ -49,6 +49,7 @@ from .storage import (
 
 if _TYPE_CHECKING:
     from .data_freshness import freshness, freshness_summary, get_price_data_freshness
+    from .parquet_import import ImportReport, import_parquet
     from .pipeline import Progress, RunReport, fetch_and_write, update
     from .sources import RateLimit, RetryPolicy, available_sources, get_source, register_source
 
@@ -67,6 +68,8 @@ _LAZY = {
     "register_source": "tickvault.sources",
     "RetryPolicy": "tickvault.sources",
     "RateLimit": "tickvault.sources",
+    "import_parquet": "tickvault.parquet_import",
+    "ImportReport": "tickvault.parquet_import",
 }
 
 
@@ -92,6 +95,7 @@ __all__ = [
     "ConfigError",
     "CorruptDatabaseError",
     "DatabaseNotFound",
+    "ImportReport",
     "MissingCredentials",
     "NewerFormat",
     "ObjectStoreError",
@@ -127,6 +131,7 @@ __all__ = [
     "freshness_summary",
     "get_price_data_freshness",
     "get_source",
+    "import_parquet",
     "register_source",
     "update",
 ]

@@ -26,6 +26,7 @@ COMMANDS = _subcommands()
 def test_the_expected_commands_exist():
     assert set(COMMANDS) == {
         "backfill",
+        "import",
         "update",
         "query",
         "actions",

@@ -35,7 +35,10 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("storage wings", {"tickvault.storage.upkeep", "tickvault.storage.readers"}),
     ("storage facade", {"tickvault.storage"}),
     ("sources", {"tickvault.sources"}),
-    ("pipeline, freshness", {"tickvault.pipeline", "tickvault.data_freshness"}),
+    (
+        "pipeline, freshness, import",
+        {"tickvault.pipeline", "tickvault.data_freshness", "tickvault.parquet_import"},
+    ),
     ("shells", {"tickvault.cli", "tickvault.dashboard", "=tickvault", "tickvault.__main__"}),
 ]
 

@@ -18,6 +18,8 @@ PUBLIC = {
     "fetch_and_write", "update", "RunReport", "Progress",
     # sources
     "get_source", "available_sources", "register_source", "RetryPolicy", "RateLimit",
+    # importing Parquet files another program wrote
+    "import_parquet", "ImportReport",
     # freshness
     "freshness", "freshness_summary", "get_price_data_freshness",
     # errors

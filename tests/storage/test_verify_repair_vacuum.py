@@ -81,7 +81,7 @@ def test_wrong_schema_is_reported(db, bars, db_path):
 def test_orphans_do_not_fail_verify_and_vacuum_respects_retention(db, bars, db_path):
     db.upsert_prices(bars(["AAPL"], periods=5))
     folder = db_path / "prices"
-    orphan = folder / "part-crashed-writer.parquet"
+    orphan = folder / f"part-{'c' * 32}.parquet"  # a crashed writer's: tickvault's name
     pq.write_table(pq.read_table(folder / live_files(db)[0]), orphan)
     tmp = folder / ".part-x.parquet.123.tmp"
     tmp.write_bytes(b"half a file")
@@ -112,7 +112,7 @@ def test_vacuum_keeps_young_orphans_and_a_live_writers_temporary_files(db, bars,
 
     db.upsert_prices(bars(["AAPL"], periods=5))
     folder = db_path / "prices"
-    orphan = folder / "part-uncommitted.parquet"
+    orphan = folder / f"part-{'a' * 32}.parquet"  # tickvault's name, never committed
     pq.write_table(pq.read_table(folder / live_files(db)[0]), orphan)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip

@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Sequence
 
-from . import actions, commands, examine, maintain, serve, tables, undo
+from . import actions, commands, examine, import_files, maintain, serve, tables, undo
 from .common import db_path_of
 from .errors import EXIT_CODES, EXIT_OK, Terminated, exit_code
 from .output import Output
@@ -30,7 +30,7 @@ __all__ = ["EXIT_CODES", "build_parser", "exit_code", "main"]
 PROG = "tickvault"
 
 #: the modules that add sub-commands, in the order ``tickvault --help`` lists them
-COMMAND_MODULES = (commands, actions, examine, maintain, tables, undo, serve)
+COMMAND_MODULES = (commands, import_files, actions, examine, maintain, tables, undo, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,7 +102,7 @@ def run_exit_code(report: dict[str, Any]) -> int:
 #: the commands that write to the database: an interruption of one keeps its commits
 WRITING_COMMANDS = frozenset(
     {"backfill", "update", "calendar", "verify", "repair", "compact", "vacuum", "delete",
-     "restore"}
+     "restore", "import"}
 )  # fmt: skip
 
 

@@ -143,6 +143,14 @@ def cmd_vacuum(args: argparse.Namespace, out: Output) -> int:
             f"committed yet (a running writer may be about to commit them; --force if "
             f"none is running)"
         )
+    if report.foreign:
+        more = f" and {len(report.foreign) - 3} more" if len(report.foreign) > 3 else ""
+        out.note(
+            f"left alone {len(report.foreign)} file(s) tickvault did not write "
+            f"({', '.join(report.foreign[:3])}{more}): tickvault neither reads nor deletes "
+            f"them; move them out of the database folder, or bring their bars in with "
+            f"`tickvault import PATH`"
+        )
     if report.dry_run and report.files:
         out.note("this was a dry run: add --apply to delete")
     return EXIT_OK

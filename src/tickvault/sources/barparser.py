@@ -146,7 +146,12 @@ class BarParser:
         ticker: str,
         lo: pd.Timestamp | None,
         hi: pd.Timestamp | None,
+        *,
+        tickers: np.ndarray | None = None,
     ) -> pd.DataFrame:
+        """Validated bars of ``rows`` in [lo, hi], all of ``ticker`` — or, with ``tickers``
+        (one name per row), of several tickers at once: a file read whole costs one pass,
+        not one per ticker (an import; 6 ms a ticker otherwise)."""
         ours = {v: k for k, v in mapping.items()}
         if len(rows.frame) == 0:
             return empty_prices(adj_close=ADJ_CLOSE in ours)
@@ -184,9 +189,16 @@ class BarParser:
                 fail(i, ours[col], missing_problem(sub.frame[ours[col]].iloc[i]))
         keep = ~holiday
         n = int(keep.sum())
+        names = (
+            pa.array([ticker] * n, pa.string())
+            if tickers is None
+            else pa.array(tickers[places][keep], pa.string())
+        )
         data: dict[str, Any] = {
-            "ticker": pa.array([ticker] * n, pa.string()),
-            "timestamp": pa.array(ns.to_numpy()[places][keep], pa.timestamp("ns", "UTC")),
+            "ticker": names,
+            "timestamp": pa.array(
+                ns.dt.tz_localize(None).to_numpy()[places][keep], pa.timestamp("ns", "UTC")
+            ),
         }
         for col in _NUMERIC:
             if col in numbers and col in OPTIONAL_COLUMNS:  # an empty cell is null
@@ -199,7 +211,7 @@ class BarParser:
         kept = np.flatnonzero(keep)
         return validate_prices(
             pa.table(data),
-            ticker=ticker,
+            ticker=ticker if tickers is None else None,
             source=self.name,
             where=lambda r: sub.where(int(kept[r])),
         )

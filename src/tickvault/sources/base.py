@@ -112,7 +112,7 @@ def returned_none(source: str, ticker: str) -> BadSourceData:
 def validate_prices(
     data: pd.DataFrame | pa.Table,
     *,
-    ticker: str,
+    ticker: str | None,
     source: str,
     where: Callable[[int], str] | None = None,
 ) -> pd.DataFrame:
@@ -123,9 +123,11 @@ def validate_prices(
     :class:`~tickvault.errors.ValidationError` into :class:`~tickvault.errors.BadSourceData`
     naming the ticker and the source. ``where(row)`` may describe the offending input row
     (e.g. ``"AAPL.csv line 17"``). ``adj_close`` is kept only if the input had it.
+    ``ticker=None``: the rows of several tickers, each named by its ticker column (a file
+    read whole); duplicates are then (ticker, timestamp) pairs.
     """
     names = data.column_names if isinstance(data, pa.Table) else list(data.columns)
-    require_columns(names, ticker=ticker, source=source)
+    require_columns(names, ticker=ticker or "", source=source)
     reject_conflicting_duplicates(data, ticker=ticker, source=source, where=where)
     try:
         table = PRICES.validate(data)
@@ -134,12 +136,24 @@ def validate_prices(
         if where is not None and exc.row is not None:
             place = f" at {where(exc.row)}"
         column = f", column {exc.column!r}" if exc.column else ""
+        who = ticker if ticker is not None else _ticker_at(data, exc.row)
         raise BadSourceData.from_validation(
-            exc, source=source, ticker=ticker, where=f"{place}{column}", row=bool(place)
+            exc, source=source, ticker=who, where=f"{place}{column}", row=bool(place)
         ) from exc
     keep = [*PRICE_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in names)]
-    reject_other_tickers(table.column("ticker"), ticker, source)
+    if ticker is not None:
+        reject_other_tickers(table.column("ticker"), ticker, source)
     return table.select(keep).to_pandas()
+
+
+def _ticker_at(data: pd.DataFrame | pa.Table, row: int | None) -> str:
+    """The ticker of input row ``row`` ('' when unknown)."""
+    if row is None or "ticker" not in (
+        data.column_names if isinstance(data, pa.Table) else data.columns
+    ):
+        return ""
+    value = data["ticker"][row]
+    return str(value.as_py() if isinstance(value, pa.Scalar) else value)
 
 
 def require_columns(
@@ -168,7 +182,7 @@ _VALUES = ("open", "high", "low", "close", "volume", ADJ_CLOSE)
 def reject_conflicting_duplicates(
     data: pd.DataFrame | pa.Table,
     *,
-    ticker: str,
+    ticker: str | None,
     source: str,
     where: Callable[[int], str] | None = None,
 ) -> None:
@@ -197,11 +211,20 @@ def reject_conflicting_duplicates(
             for c in _VALUES
             if c in table.column_names
         }
-    order = np.argsort(stamps, kind="stable")
-    ordered = stamps[order]
-    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if ticker is None:  # several tickers: a duplicate is a (ticker, timestamp) pair
+        col = data.column("ticker") if isinstance(data, pa.Table) else data["ticker"]
+        codes = pd.factorize(np.asarray(col))[0]
+        order = np.lexsort((stamps, codes))
+        same = np.flatnonzero(
+            (stamps[order][1:] == stamps[order][:-1]) & (codes[order][1:] == codes[order][:-1])
+        )
+    else:
+        order = np.argsort(stamps, kind="stable")
+        ordered = stamps[order]
+        same = np.flatnonzero(ordered[1:] == ordered[:-1])
     for k in same:
         i, j = int(order[k]), int(order[k + 1])
+        who = ticker if ticker is not None else _ticker_at(data, i)
         for c, v in values.items():
             a, b = v[i], v[j]
             if a == b or (pd.isna(a) and pd.isna(b)):
@@ -209,11 +232,11 @@ def reject_conflicting_duplicates(
             name = where or (lambda r: f"row {r + 1}")
             when = iso_utc(pd.Timestamp(int(stamps[i]), tz="UTC"))
             raise BadSourceData(
-                f"source {source!r} returned two different bars for {ticker!r} at {when}: "
+                f"source {source!r} returned two different bars for {who!r} at {when}: "
                 f"{name(i)} and {name(j)} ({c} {plain_number(a)} vs {plain_number(b)}); fix the "
                 f"data so each "
                 f"timestamp appears once",
-                ticker=ticker,
+                ticker=who,
                 source=source,
             )
 

@@ -228,6 +228,33 @@ class FileSource(abc.ABC):
         parts = [f for f in found if f is not None and len(f)]
         return Fetched(bars, pd.concat(parts, ignore_index=True) if parts else None)
 
+    def all_bars(self, ticker: str | None = None) -> tuple[pd.DataFrame, bool]:
+        """Every bar in the single file ``path``, of every ticker, read and validated in one
+        pass — what an import wants, where :meth:`fetch` reads one ticker's — and whether
+        the tickers came from a ticker column. No time bound: a bar dated in the future is
+        not skipped but refused when it is written. ``ticker``: the ticker of a file without
+        a ticker column (default: the file's stem)."""
+        file = self.path
+        if file.is_dir():
+            raise ConfigError(f"{self.format} source: all_bars reads one file, not {file}")
+        raw, places = self._read(file)
+        unit = "line" if self.format == "csv" else "row"
+        mapping = self.parser.mapping(list(raw.columns), file)
+        tcol = next((k for k, v in mapping.items() if v == "ticker"), None)
+        rows = Rows(raw, places, file, unit)
+        if tcol is None:
+            name = ticker or file.stem
+            return self.parser.parse(rows, mapping, name, None, None), False
+        del mapping[tcol]
+        values = raw[tcol].astype(str).str.strip().to_numpy()
+        empty = np.flatnonzero(values == "")
+        if len(empty):
+            raise BadSourceData(
+                f"{file} {unit} {int(places[empty[0]])}, column {tcol!r}: empty ticker",
+                source=self.name,
+            )
+        return self.parser.parse(rows, mapping, "", None, None, tickers=values), True
+
     def _rows(self, ticker: str) -> tuple[Rows, dict[str, str]]:
         """The rows of ``ticker`` (not yet parsed) and the column mapping for them."""
         if self.path.is_dir():

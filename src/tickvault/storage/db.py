@@ -34,6 +34,7 @@ from ..tickers import check_known, normalize
 from ..times import TimeLike, check_order, now_iso, parse_strict, to_ns
 from .core.as_of import resolve as as_of_version
 from .core.commit import CommitResult, commit, committed
+from .core.log import LOG_DIR
 from .core.options import StorageOptions, seconds
 from .core.read_merge import output_columns as read_merge_columns
 from .core.runs import list_runs, record_run
@@ -129,10 +130,18 @@ class ParquetDB:
         if not self.store.exists(MARKER):
             if not create:
                 self.store.check_root()  # a missing bucket says so (BucketNotFound)
+                found = _parquet_files(self.store, sorted(self.store.list("")))
                 raise DatabaseNotFound(
                     f"no tickvault database at {self.store.location!r} (expected {MARKER}); "
-                    f"create one with `tickvault backfill` or ParquetDB(path)"
+                    + (
+                        f"it holds Parquet files another program wrote ({found}): import "
+                        f"them into a new database, e.g. `tickvault import {path} --db "
+                        f"NEW_FOLDER`"
+                        if found
+                        else "create one with `tickvault backfill` or ParquetDB(path)"
+                    )
                 )
+            _check_new_root(self.store, path)
             marker = json.dumps({"format": 1, "created": now_iso()}).encode()
             try:
                 self.store.put_if_absent(MARKER, marker)
@@ -1100,6 +1109,70 @@ class ParquetDB:
     def lost_in_repairs(self, table: str = "prices") -> dict[str, tuple[str, str]]:
         """``{ticker: (first, last)}`` of rows that applied repairs dropped (from the log)."""
         return vacuum_repair.lost_in_repairs(self._table(table))
+
+
+def _check_new_root(store: Store, given: object) -> None:
+    """Refuse to create a database where other data already is. A database made over a
+    folder of other files would hide them (reads see only what its log names), and its
+    clean-up deletes Parquet files in a table's folder that no version names: the Parquet
+    files of the original two-phase pattern (``db/prices/*.parquet``) would be shown as an
+    empty table and then deleted. Allowed: an empty or new place, a concurrent creator's
+    marker (it won the race), and a database whose marker alone was lost (its tables keep
+    their logs; the marker is written again)."""
+    try:
+        names = store.list("")
+    except OSError:
+        return  # nothing can be listed here: the marker's put says what is wrong
+    if not names or store.exists(MARKER):
+        return
+    own = [n for n in names if n.startswith(f".{MARKER}.") and store.is_temporary(n)]
+    other = sorted(set(names) - set(own))
+    if not other:
+        return
+    if any(store.list(f"{n}/{LOG_DIR}") for n in other):
+        log.warning(
+            "%s: the database's %s is missing but its tables are there; writing it again",
+            store.location,
+            MARKER,
+        )
+        return
+    parquet = _parquet_files(store, other)
+    shown = ", ".join(f"{n}/" if store.list(n) else n for n in other[:4])
+    more = f" and {len(other) - 4} more" if len(other) > 4 else ""
+    where = str(given)
+    if parquet:
+        raise ConfigError(
+            f"ParquetDB({where!r}): this place holds Parquet files that tickvault did not "
+            f"write ({parquet}) and no tickvault database ({MARKER}). A database created "
+            f"over them would not read them, and its clean-up would delete them; nothing "
+            f"was created. Keep them where they are and import them into a new database: "
+            f"`tickvault import {where} --db NEW_FOLDER` "
+            f"(or tickvault.import_parquet(ParquetDB(NEW_FOLDER), {where!r}, apply=True))"
+        )
+    raise ConfigError(
+        f"ParquetDB({where!r}): this place holds other files ({shown}{more}) and no "
+        f"tickvault database ({MARKER}); a database is created only in an empty or new "
+        f"place, so nothing was created. Use a new folder, e.g. "
+        f"ParquetDB({str(Path(where) / 'db') if not is_url(where) else where + '/db'!r})"
+    )
+
+
+def _parquet_files(store: Store, names: list[str], most: int = 2000) -> str:
+    """'a/b.parquet' (+ 'and N more') if Parquet files lie under ``names`` (a walk of at
+    most ``most`` entries); '' if none."""
+    found: list[str] = []
+    todo = list(names)
+    seen = 0
+    while todo and seen < most:
+        name = todo.pop(0)
+        seen += 1
+        if name.lower().endswith((".parquet", ".pq", ".parq")):
+            found.append(name)
+            continue
+        todo += [f"{name}/{c}" for c in sorted(store.list(name))]
+    if not found:
+        return ""
+    return found[0] + (f" and {len(found) - 1} more found" if len(found) > 1 else "")
 
 
 def database_exists(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,16 @@ SEQ_COLUMN = f"{INTERNAL_PREFIX}seq"
 #: a read checks the file is the one the log names (a file copied over another is
 #: refused, never read as the other's rows); files written before it have none
 FILE_NAME_KEY = b"tickvault.file"
+
+#: the names :func:`write_data_file` gives data files (every version of tickvault has)
+DATA_FILE_NAME = re.compile(r"part-[0-9a-f]{32}\.parquet")
+
+
+def is_data_file_name(name: str) -> bool:
+    """Is ``name`` one tickvault gives its data files? Another name in a table's folder was
+    put there by someone else: no clean-up ever deletes it."""
+    return DATA_FILE_NAME.fullmatch(name) is not None
+
 
 #: ``encoding`` values: how the columns of new files are encoded (decision 020)
 ENCODINGS = ("auto", "split", "plain")

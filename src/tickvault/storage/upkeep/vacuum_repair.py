@@ -18,7 +18,7 @@ from ...keys import column_runs
 from ...times import iso, now_iso
 from ..core.commit import commit
 from ..core.file_reader import read_whole
-from ..core.file_writer import SEQ_COLUMN
+from ..core.file_writer import SEQ_COLUMN, is_data_file_name
 from ..core.log import DAMAGED_DIR, LOG_DIR, checkpoint_name, entry_name
 from ..core.read_merge import merge_newest
 from ..core.state import FileInfo
@@ -32,6 +32,9 @@ class VacuumReport:
     files: list[str] = field(default_factory=list)
     bytes: int = 0
     kept_recent: list[str] = field(default_factory=list)
+    #: files in a table's folder that tickvault did not write (another name): never
+    #: deleted, never read; listed so that their owner can move them
+    foreign: list[str] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -121,14 +124,14 @@ def vacuum_table(
     log_listing = t.log.names()
     state = t.refresh()
     candidates: list[tuple[str, str, float, float]] = []  # (rel path, name, time, keep for)
-    if callable(removed_at) and any(
-        e.endswith(".parquet") and e not in state.files for e in listing
-    ):
+    if callable(removed_at) and any(is_data_file_name(e) and e not in state.files for e in listing):
         removed_at = removed_at()
     elif callable(removed_at):
         removed_at = {}  # nothing outside the state: no need to read the log
     for entry in listing:
-        if entry.endswith(".parquet") and entry not in state.files:
+        if entry.endswith(".parquet") and entry not in state.files and not is_data_file_name(entry):
+            report.foreign.append(f"{t.name}/{entry}")  # someone else's file: not ours to delete
+        elif entry.endswith(".parquet") and entry not in state.files:
             if entry in removed_at:  # superseded (compaction, repair)
                 stamp = max(_mtime(t, entry), removed_at[entry])
                 candidates.append((entry, entry, stamp, retention))
@@ -493,7 +496,7 @@ def _unnamed_files(t: Table, named: set[str]) -> list[dict[str, Any]]:
     write's), with their tickers; ``vacuum`` deletes them once old enough."""
     out = []
     for name in sorted(t.store.list(t.name)):
-        if not name.endswith(".parquet") or name in named:
+        if not is_data_file_name(name) or name in named:
             continue
         ranges: list[dict[str, Any]] = []
         try:

@@ -20,7 +20,7 @@ from ...keys import column_runs, is_sorted_unique, same_as_previous
 from ...schema import TableSchema
 from ...times import now_iso
 from ..core.file_reader import FileMismatch, read_whole
-from ..core.file_writer import SEQ_COLUMN
+from ..core.file_writer import SEQ_COLUMN, is_data_file_name
 from ..core.log import LOG_DIR
 from ..core.state import FileInfo
 from ..core.table import Table
@@ -211,7 +211,17 @@ def verify(tables: Sequence[Table]) -> VerifyReport:
             report.rows_checked += f.rows
             report.problems.extend(check_file(t, f))
         live = set(t.refresh().files) | set(state.files)
+        foreign = [e for e in listing if e.endswith(".parquet") and not is_data_file_name(e)]
+        if foreign:
+            report.warnings.append(
+                f"{name}: {len(foreign)} Parquet file(s) tickvault did not write "
+                f"({', '.join(sorted(foreign)[:3])}{' ...' if len(foreign) > 3 else ''}): "
+                f"tickvault neither reads nor deletes them; move them out of the database "
+                f"folder, or bring their bars in with `tickvault import PATH`"
+            )
         for entry in listing:
+            if entry in foreign:
+                continue
             if entry.endswith(".parquet") and entry not in live:
                 if entry in added:
                     report.unreferenced.append(f"{name}/{entry}")

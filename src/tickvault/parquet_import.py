@@ -1,0 +1,266 @@
+"""Importing Parquet files another program wrote into a database.
+
+The original two-phase pattern kept its bars as plain Parquet files (``db/prices/*.parquet``:
+a file per ticker, per partition, or a Hive-partitioned folder such as
+``prices/ticker=AAPL/part-0.parquet``); so do ``DataFrame.to_parquet`` scripts and other
+tools. :func:`import_parquet` reads every such file under a path, maps its columns the way
+the ``parquet`` source does (tickvault's names, Yahoo's, ``symbol``, ``Date`` as the index,
+or ``columns=``), validates every bar with the file and row of anything wrong, and upserts
+them — a dry run unless ``apply=True``, like delete, restore and vacuum, so that the tickers
+and ranges it found can be looked at first.
+
+Nothing is committed unless every file is readable and every bar valid: files are read in
+name order, validated, and written in batches of data files that no version names yet; at
+the end they are committed — in one commit, or in a few where a later file holds bars of an
+earlier one (the later file's values win, as in every upsert). A failure deletes the batches
+written; an import killed part way leaves orphans that ``vacuum`` removes, and is run
+again. The files read are never changed or deleted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import BadSourceData, ConfigError, ValidationError
+from .formats import iso_utc
+from .modes import parse_interval, prices_table
+from .storage import FileInfo, ParquetDB, database_exists
+
+log = logging.getLogger(__name__)
+
+#: the file names read as Parquet
+SUFFIXES = (".parquet", ".pq", ".parq")
+#: Hive partition keys whose value is the ticker of a file without a ticker column
+TICKER_KEYS = ("ticker", "symbol")
+#: bars written per batch of files (each batch's bars are held in memory until written)
+BATCH_ROWS = 1_000_000
+
+
+@dataclass
+class ImportReport:
+    """What an import found (``dry_run``) or wrote."""
+
+    dry_run: bool
+    path: str
+    table: str
+    files: list[str] = field(default_factory=list)
+    tickers: list[str] = field(default_factory=list)
+    rows: int = 0
+    first: str | None = None
+    last: str | None = None
+    #: tickers taken from a file's name (no ticker column, no ``ticker=`` folder): worth a
+    #: look in a dry run — a file named ``2024.parquet`` holds no ticker called 2024
+    named_by_file: list[str] = field(default_factory=list)
+    commits: int = 0
+    version: int | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The Parquet files at ``path`` (a file, or every one under a folder, hidden folders
+    and tickvault's own ``_log`` folders skipped), in name order."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise ConfigError(f"import: path {str(root)!r} does not exist")
+    if root.is_file():
+        return [root]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        found += [Path(dirpath) / f for f in filenames if f.lower().endswith(SUFFIXES)]
+    return sorted(found)
+
+
+def _ticker_of_path(file: Path, root: Path) -> str | None:
+    """The ticker a Hive partition folder (``ticker=AAPL``) gives ``file``, if any."""
+    for part in file.relative_to(root).parts[:-1] if file != root else ():
+        key, eq, value = part.partition("=")
+        if eq and key.strip().lower() in TICKER_KEYS and value.strip():
+            return value.strip()
+    return None
+
+
+def import_parquet(
+    db: ParquetDB,
+    path: str | os.PathLike[str],
+    *,
+    apply: bool = False,
+    interval: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    ticker_column: str | None = None,
+    date_format: str | None = None,
+    tz: str | None = None,
+    on_file: Callable[[int, int, int], None] | None = None,
+) -> ImportReport:
+    """Import the bars of the Parquet files at ``path`` into ``db`` (the table of
+    ``interval``; default the daily ``prices``). A dry run unless ``apply``: the report says
+    what would be imported. ``columns``, ``ticker_column``, ``date_format``, ``tz``: as for
+    the ``parquet`` source. ``on_file(done, total, rows)`` after each file read (progress).
+
+    Raises :class:`~tickvault.errors.BadSourceData` naming the file, row and column of the
+    first bad value, and ConfigError for a path that is not there, holds no Parquet file,
+    or is a tickvault database; the database is then unchanged."""
+    from .sources.files import ParquetSource
+
+    iv = parse_interval(interval or "1d")
+    table = prices_table(iv)
+    root = Path(path).expanduser()
+    if database_exists(root) or any(database_exists(p) for p in root.resolve().parents):
+        raise ConfigError(
+            f"import: {str(root)!r} is (inside) a tickvault database; its files are read "
+            f"through it, not imported (copy it with `tickvault export`, or read it with "
+            f"ParquetDB({str(root)!r}))"
+        )
+    files = parquet_files(root)
+    if not files:
+        raise ConfigError(
+            f"import: no Parquet files (*.parquet, *.pq) under {str(root)!r}; pass the "
+            f"folder that holds them, e.g. tickvault import ./old_db/prices"
+        )
+    report = ImportReport(dry_run=not apply, path=str(root), table=table)
+    options: dict[str, Any] = {"columns": columns, "ticker_column": ticker_column}
+    options |= {"date_format": date_format, "tz": tz, "interval": iv}
+
+    def read(file: Path) -> tuple[pd.DataFrame, bool]:
+        # the user's own files: no limit on what a file may declare (the source's guard
+        # against a small file declaring gigabytes is for files from elsewhere)
+        source = ParquetSource(path=file, max_uncompressed=1 << 62, **options)
+        fixed = _ticker_of_path(file, root) if root.is_dir() else None
+        return source.all_bars(fixed)
+
+    tickers: set[str] = set()
+    first = last = None
+    pending: list[tuple[Path, pd.DataFrame]] = []  # bars read, not yet checked or written
+    size = 0
+    written: list[list[FileInfo]] = []  # each batch's files, not yet committed
+
+    def flush() -> None:
+        """Check the pending bars against the database's own rules (bars in the future,
+        stamps) and, for an import, write them as files no version names yet."""
+        nonlocal size
+        frames = [bars for _, bars in pending]
+        batch = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        try:
+            if apply:
+                written.append(db.write_files(table, batch))
+            else:
+                db.validate(table, batch)
+        except ValidationError as exc:
+            for file, bars in pending:  # which file: each checked alone (the error path)
+                try:
+                    db.validate(table, bars)
+                except ValidationError as own:
+                    raise BadSourceData(f"{file}: {own}", source="import") from own
+            raise BadSourceData(f"{root}: {exc}", source="import") from exc
+        pending.clear()
+        size = 0
+
+    try:
+        for i, (file, (bars, from_column)) in enumerate(_in_order(read, files), 1):
+            if len(bars):
+                report.rows += len(bars)
+                ts = bars["timestamp"]
+                lo, hi = ts.min(), ts.max()
+                first = lo if first is None or lo < first else first
+                last = hi if last is None or hi > last else last
+                names = set(bars["ticker"].unique())
+                tickers |= names
+                if not from_column and (not root.is_dir() or _ticker_of_path(file, root) is None):
+                    report.named_by_file += sorted(names)
+                pending.append((file, bars))
+                size += len(bars)
+                if size >= BATCH_ROWS:
+                    flush()
+            report.files.append(str(file))
+            if on_file is not None:
+                on_file(i, len(files), report.rows)
+        if pending:
+            flush()
+    except BaseException:
+        for batch_files in written:  # nothing was committed: the files go
+            db.discard_files(table, batch_files)
+        raise
+    report.tickers = sorted(tickers)
+    report.first = None if first is None else iso_utc(first)
+    report.last = None if last is None else iso_utc(last)
+    if not apply:
+        return report
+    groups = _commit_groups(written)
+    for k, group in enumerate(groups):
+        try:
+            result = db.commit_files(table, group, info={"imported": str(root)})
+        except BaseException:
+            for rest in groups[k + 1 :]:
+                db.discard_files(table, rest)
+            raise
+        report.version = result.version
+        report.commits += 1
+    log.info(
+        "imported %d bars of %d tickers from %d files into %s",
+        report.rows,
+        len(report.tickers),
+        len(report.files),
+        table,
+    )
+    return report
+
+
+def _commit_groups(batches: list[list[FileInfo]]) -> list[list[FileInfo]]:
+    """The batches' files in as few commits as keep their order: one commit while no two
+    batches hold a bar of the same ticker and time range (files of one commit must not
+    share a key), a new one where a later file overwrites an earlier one's bars."""
+    groups: list[list[FileInfo]] = []
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for files in batches:
+        mine = [(t, lo, hi) for f in files for t, lo, hi, _ in f.stat_rows()]
+        clash = any(a <= hi and lo <= b for t, lo, hi in mine for a, b in spans.get(t, ()))
+        if not groups or clash:
+            groups.append([])
+            spans = {}
+        groups[-1] += files
+        for t, lo, hi in mine:
+            spans.setdefault(t, []).append((lo, hi))
+    return [g for g in groups if g]
+
+
+#: files read at once (reading and decoding a file releases the GIL for much of its time)
+READERS = 4
+
+
+def _in_order(
+    read: Callable[[Path], tuple[pd.DataFrame, bool]], files: list[Path]
+) -> Iterator[tuple[Path, tuple[pd.DataFrame, bool]]]:
+    """``(file, read(file))`` in the files' order, read by :data:`READERS` threads at most
+    :data:`READERS` files ahead of the consumer (memory holds a few files, not all)."""
+    with ThreadPoolExecutor(READERS, thread_name_prefix="tickvault-import") as pool:
+        ahead: deque[tuple[Path, Future[tuple[pd.DataFrame, bool]]]] = deque()
+        todo = iter(files)
+        for file in itertools.islice(todo, READERS):
+            ahead.append((file, pool.submit(read, file)))
+        while ahead:
+            file, future = ahead.popleft()
+            try:
+                result = future.result()
+            except BaseException:
+                for _, rest in ahead:
+                    rest.cancel()
+                raise
+            nxt = next(todo, None)
+            if nxt is not None:
+                ahead.append((nxt, pool.submit(read, nxt)))
+            yield file, result

@@ -1,0 +1,263 @@
+"""Importing Parquet files another program wrote (``tickvault.import_parquet``,
+``tickvault import``): the original pattern's ``db/prices/*.parquet``, Hive partitions,
+yearly files with a ticker column, a yfinance frame saved with ``to_parquet``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tickvault.parquet_import as parquet_import
+from helpers.bars import make_bars
+from helpers.cli import tv
+from tickvault import BadSourceData, ConfigError, ParquetDB, import_parquet
+
+COLS = ["ticker", "timestamp", "open", "high", "low", "close", "volume"]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _stored(db: ParquetDB, table: str = "prices") -> pd.DataFrame:
+    df = db.read_table(table)[COLS]
+    df["timestamp"] = df.timestamp.astype("datetime64[ns, UTC]")
+    return df.sort_values(["ticker", "timestamp"]).reset_index(drop=True)
+
+
+def _expected(*frames: pd.DataFrame) -> pd.DataFrame:
+    df = pd.concat(frames, ignore_index=True)[COLS]
+    df["timestamp"] = df.timestamp.astype("datetime64[ns, UTC]")
+    df = df.drop_duplicates(["ticker", "timestamp"], keep="last")
+    return df.sort_values(["ticker", "timestamp"]).reset_index(drop=True)
+
+
+def test_the_original_patterns_folder_is_imported_and_left_as_it_was(tmp_path: Path) -> None:
+    old = tmp_path / "old_db"
+    (old / "prices").mkdir(parents=True)
+    frames = {t: make_bars(t, periods=30) for t in ("AAPL", "MSFT", "SPY")}
+    for t, df in frames.items():
+        df.to_parquet(old / "prices" / f"{t}.parquet", index=False)
+    before = _digest(old)
+    new = tmp_path / "new_db"
+
+    preview = import_parquet(ParquetDB(new), old)
+    assert preview.dry_run and preview.commits == 0
+    assert preview.tickers == ["AAPL", "MSFT", "SPY"] and preview.rows == 90
+    assert preview.first == "2024-01-01T00:00:00Z" and preview.named_by_file == []
+    assert ParquetDB(new).read_table("prices").empty  # a dry run writes nothing
+
+    done = import_parquet(ParquetDB(new), old, apply=True)
+    assert done.commits == 1 and done.rows == 90
+    pd.testing.assert_frame_equal(_stored(ParquetDB(new)), _expected(*frames.values()))
+    assert _digest(old) == before  # the files are never changed
+    # run again: the same bars, nothing changes
+    import_parquet(ParquetDB(new), old, apply=True)
+    pd.testing.assert_frame_equal(_stored(ParquetDB(new)), _expected(*frames.values()))
+
+
+def test_hive_partitions_name_the_ticker_not_the_file(tmp_path: Path) -> None:
+    old = tmp_path / "lake"
+    frames = []
+    for t in ("aapl", "MSFT"):
+        part = old / f"ticker={t}"
+        part.mkdir(parents=True)
+        df = make_bars(t.upper(), periods=12)
+        df.drop(columns="ticker").to_parquet(part / "part-0.parquet", index=False)
+        frames.append(df)
+    report = import_parquet(ParquetDB(tmp_path / "db"), old, apply=True)
+    assert report.named_by_file == []
+    assert sorted(ParquetDB(tmp_path / "db").tickers()) == ["AAPL", "MSFT"]
+    pd.testing.assert_frame_equal(_stored(ParquetDB(tmp_path / "db")), _expected(*frames))
+
+
+def test_yearly_files_with_overlap_keep_the_later_files_bars(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    tickers = ["AAPL", "MSFT", "IBM"]
+    y1 = make_bars(tickers, start="2023-12-18", periods=15)  # into January 2024
+    y2 = make_bars(tickers, start="2024-01-01", periods=20, salt=3)
+    y1.to_parquet(old / "2023.parquet", index=False)
+    y2.to_parquet(old / "2024.parquet", index=False)
+    report = import_parquet(ParquetDB(tmp_path / "db"), old, apply=True)
+    assert report.tickers == sorted(tickers) and report.rows == len(y1) + len(y2)
+    stored = _stored(ParquetDB(tmp_path / "db"))
+    pd.testing.assert_frame_equal(stored, _expected(y1, y2))
+    jan2 = stored[(stored.ticker == "AAPL") & (stored.timestamp == "2024-01-02")]
+    assert jan2.close.item() == pytest.approx(
+        y2[(y2.ticker == "AAPL") & (y2.timestamp == "2024-01-02")].close.item()
+    )
+
+
+def test_a_yfinance_frame_saved_with_its_date_index(tmp_path: Path) -> None:
+    df = make_bars("AAPL", periods=10)
+    yf = pd.DataFrame(
+        {
+            "Open": df.open.to_numpy(),
+            "High": df.high.to_numpy(),
+            "Low": df.low.to_numpy(),
+            "Close": df.close.to_numpy(),
+            "Adj Close": df.close.to_numpy() * 0.98,
+            "Volume": df.volume.to_numpy(),
+        },
+        index=pd.DatetimeIndex(df.timestamp.dt.tz_convert(None), name="Date").tz_localize(
+            "America/New_York"
+        ),
+    )
+    (tmp_path / "yf").mkdir()
+    yf.to_parquet(tmp_path / "yf" / "AAPL.parquet")
+    report = import_parquet(ParquetDB(tmp_path / "db"), tmp_path / "yf", apply=True)
+    assert report.named_by_file == ["AAPL"]  # said, so that a dry run shows it
+    stored = ParquetDB(tmp_path / "db").read_table("prices")
+    # local midnights in New York are the daily bars of those dates (decision 025)
+    assert stored.timestamp.tolist() == df.timestamp.tolist()
+    np.testing.assert_allclose(stored.adj_close, df.close.to_numpy() * 0.98)
+
+
+def test_a_bad_bar_names_file_row_and_column_and_nothing_is_written(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    make_bars("AAPL", periods=10).to_parquet(old / "a.parquet", index=False)
+    bad = make_bars("MSFT", periods=10)
+    bad.loc[6, "high"] = bad.loc[6, "low"] - 5  # high below low
+    bad.to_parquet(old / "b.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    db.upsert_prices(make_bars("IBM", periods=3))
+    version = db.version
+    with pytest.raises(BadSourceData) as err:
+        import_parquet(db, old, apply=True)
+    msg = str(err.value)
+    assert "b.parquet" in msg and "row 7" in msg and "high" in msg
+    assert ParquetDB(tmp_path / "db").version == version
+    assert ParquetDB(tmp_path / "db").tickers() == ["IBM"]
+
+
+def test_a_bar_in_the_future_is_refused_naming_the_file(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    df = make_bars("AAPL", periods=3)
+    df.loc[2, "timestamp"] = pd.Timestamp("2099-01-05", tz="UTC")
+    df.to_parquet(old / "typo.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    with pytest.raises(BadSourceData) as err:
+        import_parquet(db, old, apply=True)
+    assert "typo.parquet row 3, column 'timestamp'" in str(err.value)
+    assert "in the future" in str(err.value)
+    assert db.read_table("prices").empty
+
+
+def test_batches_are_written_as_read_and_committed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parquet_import, "BATCH_ROWS", 40)
+    old = tmp_path / "old"
+    old.mkdir()
+    frames = [make_bars(f"T{i}", periods=25) for i in range(6)]
+    for i, df in enumerate(frames):
+        df.to_parquet(old / f"f{i}.parquet", index=False)
+    db = ParquetDB(tmp_path / "db", auto_compact=False)
+    report = import_parquet(db, old, apply=True)
+    assert report.commits == 1 and db.version == 1  # three batches of files, one commit
+    assert len(db.history()) == 2 and db.history()[-1]["info"]["imported"] == str(old)
+    pd.testing.assert_frame_equal(_stored(db), _expected(*frames))
+
+
+def test_a_later_batch_overwriting_an_earlier_one_is_a_later_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parquet_import, "BATCH_ROWS", 10)
+    old = tmp_path / "old"
+    old.mkdir()
+    first = make_bars("AAPL", periods=20)
+    second = make_bars("AAPL", start="2024-01-15", periods=10, salt=5)  # overlaps first
+    first.to_parquet(old / "a.parquet", index=False)
+    second.to_parquet(old / "b.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    report = import_parquet(db, old, apply=True)
+    assert report.commits == 2
+    pd.testing.assert_frame_equal(_stored(db), _expected(first, second))
+
+
+def test_a_bad_file_after_written_batches_leaves_no_files_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parquet_import, "BATCH_ROWS", 10)
+    old = tmp_path / "old"
+    old.mkdir()
+    for i in range(3):
+        make_bars(f"T{i}", periods=20).to_parquet(old / f"a{i}.parquet", index=False)
+    bad = make_bars("ZZZ", periods=5)
+    bad.loc[2, "close"] = -1.0
+    bad.to_parquet(old / "z.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    db.upsert_prices(make_bars("IBM", periods=3))
+    files_before = sorted(p.name for p in (tmp_path / "db" / "prices").glob("*.parquet"))
+    with pytest.raises(BadSourceData, match=r"z\.parquet row 3"):
+        import_parquet(db, old, apply=True)
+    after = sorted(p.name for p in (tmp_path / "db" / "prices").glob("*.parquet"))
+    assert after == files_before  # the three batches written before were deleted
+    assert db.tickers() == ["IBM"] and db.version == 1
+
+
+def test_minute_bars_go_to_their_interval_table(tmp_path: Path) -> None:
+    ts = pd.date_range("2024-03-01 14:30", periods=30, freq="1min", tz="UTC")
+    df = pd.DataFrame(
+        {"symbol": "AAPL", "datetime": ts, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5}
+        | {"volume": 100.0}
+    )
+    df.to_parquet(tmp_path / "min.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    report = import_parquet(db, tmp_path / "min.parquet", interval="1m", apply=True)
+    assert report.table == "prices_1m" and report.rows == 30
+    assert len(db.read_table("prices_1m")) == 30 and db.read_table("prices").empty
+
+
+def test_paths_that_are_not_there_hold_nothing_or_are_a_database(tmp_path: Path) -> None:
+    db = ParquetDB(tmp_path / "db")
+    db.upsert_prices(make_bars("AAPL"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        import_parquet(db, tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no Parquet files"):
+        import_parquet(db, tmp_path / "empty")
+    other = ParquetDB(tmp_path / "other")
+    other.upsert_prices(make_bars("MSFT"))
+    with pytest.raises(ConfigError, match="tickvault database"):
+        import_parquet(db, tmp_path / "other" / "prices")
+
+
+def test_cli_previews_then_imports(tmp_path: Path) -> None:
+    old = tmp_path / "db"
+    (old / "prices").mkdir(parents=True)
+    for t in ("AAPL", "MSFT"):
+        make_bars(t, periods=20).to_parquet(old / "prices" / f"{t}.parquet", index=False)
+    new = tmp_path / "tv"
+    # opening the old folder as a database is refused and points at the import
+    r = tv("info", db=old)
+    assert r.returncode == 3 and "prices/AAPL.parquet" in r.stderr
+    assert f"tickvault import {old} --db" in r.stderr
+    r = tv("backfill", "AAPL", db=old)
+    assert r.returncode == 2 and "other files" in r.stderr
+    r = tv("import", str(old), db=new)
+    assert r.returncode == 0, r.stderr
+    assert "would import 40 bars of 2 ticker(s) (AAPL, MSFT)" in r.stdout
+    assert "--apply" in r.stderr + r.stdout
+    assert not new.exists()  # a dry run creates nothing
+    r = tv("--json", "import", str(old), "--apply", db=new)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["rows"] == 40 and doc["commits"] == 1 and doc["dry_run"] is False
+    assert len(ParquetDB(new).read_table("prices")) == 40
+    r = tv("import", str(tmp_path / "missing"), db=new)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = tv("import", str(old), "--column", "close", db=new)
+    assert r.returncode == 2 and "THEIRS=OURS" in r.stderr
