@@ -9,6 +9,7 @@ failure: errors are returned as data, so one bad ticker never aborts a run.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import BadSourceData, ValidationError
+from ..errors import BadSourceData, CorruptDatabaseError, ValidationError
 from ..future_bars import DEFAULT_MAX_FUTURE, max_future_seconds
 from ..schema import PRICES, TableSchema, Validated, get_schema, symbol_problem
 from ..sources.actions import unpack
@@ -26,6 +27,8 @@ from ..sources.base import reject_conflicting_duplicates, returned_none
 from ..sources.checks import reject_other_tickers
 from ..sources.policy import RetryPolicy
 from ..storage import FileInfo, ParquetDB
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -228,19 +231,34 @@ def drop_unchanged(
     db: ParquetDB, batch: Validated, keep: frozenset[str] = frozenset()
 ) -> Validated:
     """Rows of ``batch`` that the database does not already hold identically, and every
-    row of the tickers in ``keep`` (their commit records where they come from now)."""
+    row of the tickers in ``keep`` (their commit records where they come from now).
+
+    A stored file that cannot be read (damaged) does not stop the write: what is unchanged
+    cannot be told, so every row is written (an upsert of the same bars is harmless; the new
+    commit's rows win over the damaged file's), and the damage is logged for ``verify``."""
     if batch.num_rows == 0:
         return batch
     table = batch.data
     tickers = sorted(set(table.column("ticker").to_pylist()))
     ts = table.column("timestamp")
     lo, hi = pc.min_max(ts).values()
-    stored = db.snapshot(batch.table).read_arrow(  # new tickers are expected: no warning
-        tickers=tickers,
-        start=pd.Timestamp(lo.as_py()),
-        end=pd.Timestamp(hi.as_py()),
-        columns=table.column_names,
-    )
+    try:
+        stored = db.snapshot(batch.table).read_arrow(  # new tickers are expected: no warning
+            tickers=tickers,
+            start=pd.Timestamp(lo.as_py()),
+            end=pd.Timestamp(hi.as_py()),
+            columns=table.column_names,
+        )
+    except CorruptDatabaseError as exc:
+        log.warning(
+            "%s: the stored bars of %d ticker(s) cannot be read back (%s); writing all %d "
+            "fetched rows instead of only the changed ones",
+            batch.table,
+            len(tickers),
+            exc,
+            batch.num_rows,
+        )
+        return batch
     if stored.num_rows == 0:
         return batch
     cols = table.column_names
