@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -123,7 +124,7 @@ def _write_part(
     shape = (lambda t: t) if format == "parquet" else _iso_timestamps
     with store.writer(name) as sink:
         writer: Any = (
-            pq.ParquetWriter(sink, schema)
+            pq.ParquetWriter(sink, _pandas_types(schema))
             if format == "parquet"
             else pacsv.CSVWriter(sink, _iso_timestamps(schema.empty_table()).schema)
         )
@@ -142,6 +143,15 @@ def _write_part(
             if chunk:
                 writer.write_table(shape(pa.Table.from_batches(chunk, schema)))
     return n, batch
+
+
+def _pandas_types(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with pandas metadata naming the dtypes ``read_table`` gives: an integer
+    column with nulls (``trade_count``) then reads back through ``pd.read_parquet`` as
+    pandas' nullable ``Int64``, not as floats."""
+    empty = schema.empty_table().to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    meta = pa.Schema.from_pandas(empty, preserve_index=False).metadata or {}
+    return schema.with_metadata({**(schema.metadata or {}), **meta})
 
 
 def _iso_timestamps(t: pa.Table) -> pa.Table:
