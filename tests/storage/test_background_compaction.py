@@ -250,3 +250,26 @@ def test_reads_right_after_many_small_upserts_see_everything(tmp_path: Path):
     assert_same(db.read_table(), model.frame())
     db.close()
     assert_healthy(tmp_path / "db")
+
+
+def test_auto_compact_off_is_never_compacted_by_a_sweep(tmp_path: Path):
+    """The first commit of a process asks for a sweep of orphans (decision 019); the sweep
+    ran a compaction when one was due, so a table opened with ``auto_compact=False`` was
+    compacted after all."""
+    db = ParquetDB(tmp_path / "db", fsync=False, auto_compact=False)
+    for day in range(10):
+        db.upsert_prices(bars(day_rows("AAA", day)))
+    db.close()
+    script = (
+        "import sys; sys.path[:0] = sys.argv[2:]\n"
+        "from tickvault import ParquetDB\n"
+        "from helpers.storage_model import bars\n"
+        "db = ParquetDB(sys.argv[1], fsync=False, auto_compact=False)\n"
+        "db.upsert_prices(bars([('BBB', 0, 1.0)]))\n"
+        "db.close()\n"  # waits for the sweep
+    )
+    tests = str(Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "db"), tests], check=True)
+    history = ParquetDB(tmp_path / "db", auto_compact=False).history()
+    assert [h["operation"] for h in history].count("compact") == 0
+    assert len(history) == 12  # create, ten upserts, the new process's upsert

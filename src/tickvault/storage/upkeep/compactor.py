@@ -161,6 +161,7 @@ class Compactor:
         self._cond = threading.Condition()
         self._pending = False
         self._full = False
+        self._compact = False
         self._running = False
         self._cancelled = False
         self._thread: threading.Thread | None = None
@@ -195,6 +196,9 @@ class Compactor:
             self._pending = True
             self._full = self._full or full
             self._reclaim = self._reclaim or reclaim
+            # a reclaim-only request compacts nothing: a table with auto_compact off was
+            # compacted by a sweep that ran after its level 0 had grown (decision 019)
+            self._compact = self._compact or not reclaim
             self._cancelled = False
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -236,11 +240,14 @@ class Compactor:
                     return
                 full, self._full = self._full, False
                 reclaim, self._reclaim = self._reclaim, False
+                wanted_compaction, self._compact = self._compact, False
                 self._pending = False
                 self._running = True
             pacer = Pacer(self.stopping)
             try:
-                compacted = self.compact(full=full, stop=self.stopping, pause=pacer)
+                compacted = wanted_compaction and self.compact(
+                    full=full, stop=self.stopping, pause=pacer
+                )
                 if compacted:
                     self._superseded(time.time())
                 # a pass only when something may be due: not after every compaction (with
@@ -254,6 +261,7 @@ class Compactor:
                     if self.no_room and freed is not None and freed.bytes:
                         with self._cond:  # space came back: the compaction may fit now
                             self._pending = True
+                            self._compact = True
                             self._full = self._full or full
             finally:
                 with self._cond:
