@@ -261,3 +261,35 @@ def test_cli_previews_then_imports(tmp_path: Path) -> None:
     assert r.returncode == 2 and "does not exist" in r.stderr
     r = tv("import", str(old), "--column", "close", db=new)
     assert r.returncode == 2 and "THEIRS=OURS" in r.stderr
+
+
+def test_one_ticker_in_two_spellings_with_different_bars_is_refused(tmp_path: Path) -> None:
+    # 'aapl' and 'AAPL' are one ticker (stored upper case): two different bars of one date
+    # are a contradiction, as for one spelling, not a silent choice of one of them
+    low = make_bars("aapl", periods=5)
+    high = make_bars("AAPL", periods=5, salt=3)
+    pd.concat([low, high]).to_parquet(tmp_path / "x.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    with pytest.raises(BadSourceData, match=r"two different bars for 'aapl' .* row 1 and .* row 6"):
+        import_parquet(db, tmp_path / "x.parquet", apply=True)
+    assert db.read_table("prices").empty
+    # the same bars in both spellings are one bar
+    pd.concat([low, low.assign(ticker="AAPL")]).to_parquet(tmp_path / "y.parquet", index=False)
+    assert import_parquet(db, tmp_path / "y.parquet", apply=True).tickers == ["AAPL"]
+    assert len(db.read_table("prices")) == 5
+
+
+def test_a_date_column_beyond_what_nanoseconds_hold_names_its_row(tmp_path: Path) -> None:
+    # a datetime64[s] column holds the year 1500; converting it to nanoseconds crashed
+    df = make_bars("OLD", periods=3)
+    df["timestamp"] = df.timestamp.dt.tz_localize(None).astype("datetime64[s]")
+    df.loc[1, "timestamp"] = pd.Timestamp("1500-01-01").as_unit("s")
+    df.to_parquet(tmp_path / "OLD.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    with pytest.raises(BadSourceData) as err:
+        import_parquet(db, tmp_path / "OLD.parquet", apply=True)
+    assert "OLD.parquet row 2, column 'timestamp': '1500-01-01 00:00:00' is outside" in str(
+        err.value
+    )
+    r = tv("import", str(tmp_path / "OLD.parquet"), db=tmp_path / "db")
+    assert r.returncode == 5 and "internal error" not in r.stderr and "row 2" in r.stderr
