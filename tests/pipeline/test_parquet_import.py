@@ -263,6 +263,45 @@ def test_cli_previews_then_imports(tmp_path: Path) -> None:
     assert r.returncode == 2 and "THEIRS=OURS" in r.stderr
 
 
+def test_hive_folders_pandas_wrote_are_url_decoded(tmp_path: Path) -> None:
+    # pandas/pyarrow percent-encode partition values: ^GSPC is the folder ticker=%5EGSPC
+    frames = [make_bars(t, periods=5) for t in ("AAPL", "BRK.B", "^GSPC")]
+    pd.concat(frames).to_parquet(tmp_path / "old", partition_cols=["ticker"], index=False)
+    assert (tmp_path / "old" / "ticker=%5EGSPC").is_dir()
+    db = ParquetDB(tmp_path / "db")
+    report = import_parquet(db, tmp_path / "old", apply=True)
+    assert report.tickers == ["AAPL", "BRK.B", "^GSPC"]
+    assert db.tickers() == ["AAPL", "BRK.B", "^GSPC"]
+    pd.testing.assert_frame_equal(_stored(db), _expected(*frames))
+
+
+def test_intraday_bars_are_refused_by_a_daily_import_and_named(tmp_path: Path) -> None:
+    # minute bars in a daily import would be stored in the daily table as they are (it
+    # takes any instant), naive New York times as if they were UTC
+    ts = pd.date_range("2024-03-04 09:30", periods=30, freq="1min")
+    df = pd.DataFrame({"timestamp": ts, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5})
+    (tmp_path / "old").mkdir()
+    df.assign(volume=100).to_parquet(tmp_path / "old" / "AAPL.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    for apply in (False, True):
+        with pytest.raises(BadSourceData) as err:
+            import_parquet(db, tmp_path / "old", apply=apply)
+        msg = str(err.value)
+        assert "AAPL.parquet: AAPL has 30 bars on 2024-03-04 (09:30, 09:31, 09:32, ..." in msg
+        assert "--interval 1m" in msg and "--tz" in msg
+    assert db.read_table("prices").empty and db.history() == []
+    # as minute bars with their zone they are imported, into their own table
+    report = import_parquet(db, tmp_path / "old", interval="1m", tz="America/New_York", apply=True)
+    stored = db.read_table("prices", interval="1m")
+    assert report.rows == 30 and str(stored.timestamp.iloc[0]) == "2024-03-04 14:30:00+00:00"
+    # daily bars stamped at another time of day than midnight (one a date) are fine
+    daily = make_bars("MSFT", periods=5)
+    daily.assign(timestamp=daily.timestamp + pd.Timedelta(hours=21)).to_parquet(
+        tmp_path / "close.parquet", index=False
+    )
+    assert import_parquet(db, tmp_path / "close.parquet").rows == 5
+
+
 def test_one_ticker_in_two_spellings_with_different_bars_is_refused(tmp_path: Path) -> None:
     # 'aapl' and 'AAPL' are one ticker (stored upper case): two different bars of one date
     # are a contradiction, as for one spelling, not a silent choice of one of them
@@ -293,3 +332,18 @@ def test_a_date_column_beyond_what_nanoseconds_hold_names_its_row(tmp_path: Path
     )
     r = tv("import", str(tmp_path / "OLD.parquet"), db=tmp_path / "db")
     assert r.returncode == 5 and "internal error" not in r.stderr and "row 2" in r.stderr
+
+
+def test_files_that_are_not_parquet_are_reported_not_read(tmp_path: Path) -> None:
+    old = tmp_path / "prices"
+    old.mkdir()
+    make_bars("AAPL", periods=5).to_parquet(old / "AAPL.parquet", index=False)
+    make_bars("MSFT", periods=5).to_csv(old / "MSFT.csv", index=False)
+    (old / "_SUCCESS").write_text("")  # markers and hidden files are not worth a word
+    (old / ".DS_Store").write_text("x")
+    report = import_parquet(ParquetDB(tmp_path / "db"), old)
+    assert report.tickers == ["AAPL"] and report.skipped == [str(old / "MSFT.csv")]
+    r = tv("import", str(old), db=tmp_path / "db")
+    assert r.returncode == 0, r.stderr
+    assert "1 other file(s) not read" in r.stderr and "MSFT.csv" in r.stderr
+    assert "--source csv" in r.stderr

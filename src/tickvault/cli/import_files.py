@@ -66,6 +66,13 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             f"files have no ticker column; if a name is not a ticker, say which column is "
             f"(--ticker-column NAME)"
         )
+    if report.skipped:
+        names = ", ".join(report.skipped[:3]) + (" ..." if len(report.skipped) > 3 else "")
+        out.note(
+            f"{len(report.skipped)} other file(s) not read ({names}): import reads Parquet "
+            f"files (*.parquet, *.pq, *.parq); bring in CSV files with `tickvault backfill "
+            f"--source csv --source-option path=FOLDER TICKER...`"
+        )
     if report.dry_run:
         out.note("this was a dry run: add --apply to import")
     return EXIT_OK
