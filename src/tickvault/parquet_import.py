@@ -38,6 +38,7 @@ from .formats import iso_utc
 from .modes import INTERVAL_SECONDS, parse_interval, prices_table
 from .schema import DAY_NS
 from .storage import FileInfo, ParquetDB, database_exists
+from .storage.db import MARKER
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +86,21 @@ def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
 
 def _walk(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
     """:func:`parquet_files`, and the other files beside them (hidden files and ``_``
-    markers such as ``_SUCCESS`` left out), both in name order."""
+    markers such as ``_SUCCESS`` left out), both in name order. A tickvault database in
+    the folder (the one being imported into, ``--db old/new``) is not read: its files
+    include versions replaced since, which would overwrite newer bars."""
+    from .sources.files import _cwd_hint
+
     root = Path(path).expanduser()
     if not root.exists():
-        raise ConfigError(f"import: path {str(root)!r} does not exist")
+        raise ConfigError(f"import: path {str(root)!r} does not exist" + _cwd_hint(root))
     if root.is_file():
         return [root], []
     found, other = [], []
     for dirpath, dirnames, filenames in os.walk(root):
+        if MARKER in filenames:
+            dirnames.clear()  # the root is no database: import_parquet checked
+            continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
         for f in filenames:
             if f.lower().endswith(SUFFIXES):
@@ -100,6 +108,28 @@ def _walk(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
             elif not f.startswith((".", "_")):
                 other.append(Path(dirpath) / f)
     return sorted(found), sorted(other)
+
+
+def import_files(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
+    """The Parquet files an import of ``path`` reads and the other files it does not, as
+    :func:`_walk`; ConfigError for a path that is not there, holds no Parquet file, or is
+    (inside) a tickvault database. Checked before a database is created to import into."""
+    root = Path(path).expanduser()
+    if root.exists() and (
+        database_exists(root) or any(database_exists(p) for p in root.resolve().parents)
+    ):
+        raise ConfigError(
+            f"import: {str(root)!r} is (inside) a tickvault database; its files are read "
+            f"through it, not imported (copy it with `tickvault export`, or read it with "
+            f"ParquetDB({str(root)!r}))"
+        )
+    files, other = _walk(root)
+    if not files:
+        raise ConfigError(
+            f"import: no Parquet files (*.parquet, *.pq) under {str(root)!r}; pass the "
+            f"folder that holds them, e.g. tickvault import ./old_db/prices"
+        )
+    return files, other
 
 
 def _ticker_of_path(file: Path, root: Path) -> str | None:
@@ -138,18 +168,7 @@ def import_parquet(
     iv = parse_interval(interval or "1d")
     table = prices_table(iv)
     root = Path(path).expanduser()
-    if database_exists(root) or any(database_exists(p) for p in root.resolve().parents):
-        raise ConfigError(
-            f"import: {str(root)!r} is (inside) a tickvault database; its files are read "
-            f"through it, not imported (copy it with `tickvault export`, or read it with "
-            f"ParquetDB({str(root)!r}))"
-        )
-    files, other = _walk(root)
-    if not files:
-        raise ConfigError(
-            f"import: no Parquet files (*.parquet, *.pq) under {str(root)!r}; pass the "
-            f"folder that holds them, e.g. tickvault import ./old_db/prices"
-        )
+    files, other = import_files(root)
     report = ImportReport(dry_run=not apply, path=str(root), table=table)
     report.skipped = [str(f) for f in other]
     if other:

@@ -14,7 +14,7 @@ import pytest
 
 import tickvault.parquet_import as parquet_import
 from helpers.bars import make_bars
-from helpers.cli import tv
+from helpers.cli import one_clear_line, tv
 from tickvault import BadSourceData, ConfigError, ParquetDB, import_parquet
 
 COLS = ["ticker", "timestamp", "open", "high", "low", "close", "volume"]
@@ -347,3 +347,31 @@ def test_files_that_are_not_parquet_are_reported_not_read(tmp_path: Path) -> Non
     assert r.returncode == 0, r.stderr
     assert "1 other file(s) not read" in r.stderr and "MSFT.csv" in r.stderr
     assert "--source csv" in r.stderr
+
+
+def test_a_database_inside_the_folder_is_not_read_as_files_to_import(tmp_path: Path) -> None:
+    # `tickvault import old --db old/new`: run again, the import read the database's own
+    # data files (versions replaced since among them) as files to import
+    old = tmp_path / "old"
+    old.mkdir()
+    make_bars("AAPL", periods=10).to_parquet(old / "AAPL.parquet", index=False)
+    db = ParquetDB(old / "new")
+    import_parquet(db, old, apply=True)
+    db.upsert_prices(make_bars("AAPL", periods=2, salt=7))  # a correction after the import
+    again = import_parquet(db, old)
+    assert again.files == [str(old / "AAPL.parquet")] and again.rows == 10
+    assert again.skipped == []  # nor its tickvault.json listed as a file not read
+
+
+def test_the_cli_checks_the_path_before_it_creates_the_database(tmp_path: Path) -> None:
+    # a typo in PATH with --apply created the default ./db, then called PATH a database's
+    r = tv("import", "nothere", "--apply", cwd=tmp_path)
+    assert r.returncode == 2 and "'nothere' does not exist" in one_clear_line(r)
+    assert "relative to the current directory" in r.stderr
+    assert not (tmp_path / "db").exists()
+    # the default --db ./db is the old pattern's folder: a new folder beside it, not in it
+    (tmp_path / "db" / "prices").mkdir(parents=True)
+    make_bars("AAPL", periods=3).to_parquet(tmp_path / "db" / "prices" / "AAPL.parquet")
+    r = tv("import", "db/prices", "--apply", cwd=tmp_path)
+    assert r.returncode == 2 and "tickvault import db/prices --db tvdb" in one_clear_line(r)
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["prices"]

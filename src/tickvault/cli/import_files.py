@@ -18,7 +18,7 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
     yet, its bars are checked against an empty one in memory."""
     from types import SimpleNamespace
 
-    from ..parquet_import import import_parquet
+    from ..parquet_import import import_files, import_parquet
     from ..storage import MemoryStore, ParquetDB, database_exists
 
     columns = {}
@@ -27,7 +27,13 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
         if not sep or not theirs.strip() or not ours.strip():
             raise UsageError(f"--column {pair!r}: use THEIRS=OURS, e.g. --column px_last=close")
         columns[theirs.strip()] = ours.strip()
-    path = check_db_arg(args, create=True)
+    import_files(args.path)  # the files are there, and are no database: before --db is made
+    path = check_db_arg(  # the default ./db may be the folder of the files to import
+        args,
+        create=True,
+        example=lambda folder: f"a new folder beside it: tickvault import {args.path} "
+        f"--db {folder.parent / 'tvdb'}",
+    )
     exists = args.apply or database_exists(path)
     db = ParquetDB(path) if exists else ParquetDB(store=MemoryStore())
     with progress(out, 0, "import (reading files)") as on_progress:
