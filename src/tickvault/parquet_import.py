@@ -32,6 +32,8 @@ from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .errors import BadSourceData, ConfigError, ValidationError
 from .formats import iso_utc
@@ -176,7 +178,16 @@ def import_parquet(
     options: dict[str, Any] = {"columns": columns, "ticker_column": ticker_column}
     options |= {"date_format": date_format, "tz": tz, "interval": iv}
 
+    unreadable: list[str] = []  # "file (why)" of each file that is no Parquet file
+
     def read(file: Path) -> tuple[pd.DataFrame, bool]:
+        try:  # a half-written file (a writer killed part way) has no footer
+            pq.read_metadata(file)
+        except PermissionError:
+            pass  # not the file's fault: the source names it
+        except (OSError, pa.ArrowException) as exc:
+            unreadable.append(f"{file} ({exc})")
+            return pd.DataFrame(), False
         # the user's own files: no limit on what a file may declare (the source's guard
         # against a small file declaring gigabytes is for files from elsewhere)
         source = ParquetSource(path=file, max_uncompressed=1 << 62, **options)
@@ -232,6 +243,19 @@ def import_parquet(
             report.files.append(str(file))
             if on_file is not None:
                 on_file(i, len(files), report.rows)
+        if unreadable:  # every one of them named, not one a run
+            raise BadSourceData(
+                f"{len(unreadable)} file(s) cannot be read as Parquet, half-written (a "
+                f"writer stopped part way) or not Parquet: {'; '.join(unreadable[:5])}"
+                f"{' ...' if len(unreadable) > 5 else ''}; nothing was imported"
+                + (
+                    f": move them out of {str(root)!r} (or restore them from a backup) and "
+                    f"run the import again"
+                    if root.is_dir()
+                    else ""
+                ),
+                source="import",
+            )
         if pending:
             flush()
     except BaseException:

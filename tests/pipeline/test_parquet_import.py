@@ -375,3 +375,31 @@ def test_the_cli_checks_the_path_before_it_creates_the_database(tmp_path: Path) 
     r = tv("import", "db/prices", "--apply", cwd=tmp_path)
     assert r.returncode == 2 and "tickvault import db/prices --db tvdb" in one_clear_line(r)
     assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["prices"]
+
+
+def test_every_half_written_file_is_named_at_once_and_nothing_is_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the original pattern's failure: a writer killed part way leaves a file without its
+    # footer; all of them are named in one run, not one a run, and nothing is written
+    monkeypatch.setattr(parquet_import, "BATCH_ROWS", 10)
+    old = tmp_path / "old"
+    old.mkdir()
+    for t in ("AAPL", "MSFT", "NVDA"):
+        make_bars(t, periods=20).to_parquet(old / f"{t}.parquet", index=False)
+    whole = (old / "MSFT.parquet").read_bytes()
+    (old / "MSFT.parquet").write_bytes(whole[: len(whole) // 2])
+    (old / "ZERO.parquet").write_bytes(b"")
+    db = ParquetDB(tmp_path / "db")
+    db.upsert_prices(make_bars("IBM", periods=3))
+    with pytest.raises(BadSourceData) as err:
+        import_parquet(db, old, apply=True)
+    msg = str(err.value)
+    assert msg.startswith("2 file(s) cannot be read as Parquet, half-written")
+    assert "MSFT.parquet (" in msg and "ZERO.parquet (" in msg and "AAPL.parquet" not in msg
+    assert f"move them out of {str(old)!r}" in msg
+    assert db.tickers() == ["IBM"] and db.version == 1
+    assert len(list((tmp_path / "db" / "prices").glob("part-*.parquet"))) == 1
+    (old / "MSFT.parquet").write_bytes(whole)  # restored
+    (old / "ZERO.parquet").unlink()
+    assert import_parquet(db, old, apply=True).tickers == ["AAPL", "MSFT", "NVDA"]
