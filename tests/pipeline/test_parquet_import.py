@@ -403,3 +403,17 @@ def test_every_half_written_file_is_named_at_once_and_nothing_is_imported(
     (old / "MSFT.parquet").write_bytes(whole)  # restored
     (old / "ZERO.parquet").unlink()
     assert import_parquet(db, old, apply=True).tickers == ["AAPL", "MSFT", "NVDA"]
+
+
+def test_update_of_imported_bars_asks_for_a_source_naming_the_import(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    make_bars("AAPL", periods=5).to_parquet(old / "AAPL.parquet", index=False)
+    new = tmp_path / "tv"
+    assert tv("import", str(old), "--apply", db=new).returncode == 0
+    r = tv("update", db=new)
+    assert r.returncode == 2 and "no source is recorded for AAPL" in one_clear_line(r)
+    assert "brought in by `tickvault import`" in r.stderr and "--source" in r.stderr
+    r = tv("update", "--source", "demo", "AAPL", db=new)  # records the source from then on
+    assert r.returncode == 0, r.stderr
+    assert tv("update", db=new).returncode == 0

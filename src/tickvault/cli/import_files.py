@@ -31,8 +31,9 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
     path = check_db_arg(  # the default ./db may be the folder of the files to import
         args,
         create=True,
-        example=lambda folder: f"a new folder beside it: tickvault import {args.path} "
-        f"--db {folder.parent / 'tvdb'}",
+        example=lambda folder: (
+            f"a new folder beside it: tickvault import {args.path} --db {folder.parent / 'tvdb'}"
+        ),
     )
     exists = args.apply or database_exists(path)
     db = ParquetDB(path) if exists else ParquetDB(store=MemoryStore())
