@@ -28,13 +28,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .errors import BadSourceData, ConfigError, ValidationError
 from .formats import iso_utc
-from .modes import parse_interval, prices_table
+from .modes import INTERVAL_SECONDS, parse_interval, prices_table
+from .schema import DAY_NS
 from .storage import FileInfo, ParquetDB, database_exists
+from .storage.db import MARKER
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,9 @@ class ImportReport:
     #: tickers taken from a file's name (no ticker column, no ``ticker=`` folder): worth a
     #: look in a dry run — a file named ``2024.parquet`` holds no ticker called 2024
     named_by_file: list[str] = field(default_factory=list)
+    #: files under the folder that were not read (not named ``*.parquet``/``*.pq``/
+    #: ``*.parq``: a CSV beside the Parquet files); hidden and ``_`` files are not listed
+    skipped: list[str] = field(default_factory=list)
     commits: int = 0
     version: int | None = None
 
@@ -74,24 +83,65 @@ class ImportReport:
 def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
     """The Parquet files at ``path`` (a file, or every one under a folder, hidden folders
     and tickvault's own ``_log`` folders skipped), in name order."""
+    return _walk(path)[0]
+
+
+def _walk(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
+    """:func:`parquet_files`, and the other files beside them (hidden files and ``_``
+    markers such as ``_SUCCESS`` left out), both in name order. A tickvault database in
+    the folder (the one being imported into, ``--db old/new``) is not read: its files
+    include versions replaced since, which would overwrite newer bars."""
+    from .sources.files import _cwd_hint
+
     root = Path(path).expanduser()
     if not root.exists():
-        raise ConfigError(f"import: path {str(root)!r} does not exist")
+        raise ConfigError(f"import: path {str(root)!r} does not exist" + _cwd_hint(root))
     if root.is_file():
-        return [root]
-    found = []
+        return [root], []
+    found, other = [], []
     for dirpath, dirnames, filenames in os.walk(root):
+        if MARKER in filenames:
+            dirnames.clear()  # the root is no database: import_parquet checked
+            continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
-        found += [Path(dirpath) / f for f in filenames if f.lower().endswith(SUFFIXES)]
-    return sorted(found)
+        for f in filenames:
+            if f.lower().endswith(SUFFIXES):
+                found.append(Path(dirpath) / f)
+            elif not f.startswith((".", "_")):
+                other.append(Path(dirpath) / f)
+    return sorted(found), sorted(other)
+
+
+def import_files(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
+    """The Parquet files an import of ``path`` reads and the other files it does not, as
+    :func:`_walk`; ConfigError for a path that is not there, holds no Parquet file, or is
+    (inside) a tickvault database. Checked before a database is created to import into."""
+    root = Path(path).expanduser()
+    if root.exists() and (
+        database_exists(root) or any(database_exists(p) for p in root.resolve().parents)
+    ):
+        raise ConfigError(
+            f"import: {str(root)!r} is (inside) a tickvault database; its files are read "
+            f"through it, not imported (copy it with `tickvault export`, or read it with "
+            f"ParquetDB({str(root)!r}))"
+        )
+    files, other = _walk(root)
+    if not files:
+        raise ConfigError(
+            f"import: no Parquet files (*.parquet, *.pq) under {str(root)!r}; pass the "
+            f"folder that holds them, e.g. tickvault import ./old_db/prices"
+        )
+    return files, other
 
 
 def _ticker_of_path(file: Path, root: Path) -> str | None:
-    """The ticker a Hive partition folder (``ticker=AAPL``) gives ``file``, if any."""
+    """The ticker a Hive partition folder (``ticker=AAPL``) gives ``file``, if any. Its
+    value is URL-decoded, as pyarrow and pandas write it (``partition_cols=["ticker"]``
+    makes ``^GSPC`` the folder ``ticker=%5EGSPC``)."""
     for part in file.relative_to(root).parts[:-1] if file != root else ():
         key, eq, value = part.partition("=")
         if eq and key.strip().lower() in TICKER_KEYS and value.strip():
-            return value.strip()
+            return unquote(value).strip()
     return None
 
 
@@ -120,28 +170,32 @@ def import_parquet(
     iv = parse_interval(interval or "1d")
     table = prices_table(iv)
     root = Path(path).expanduser()
-    if database_exists(root) or any(database_exists(p) for p in root.resolve().parents):
-        raise ConfigError(
-            f"import: {str(root)!r} is (inside) a tickvault database; its files are read "
-            f"through it, not imported (copy it with `tickvault export`, or read it with "
-            f"ParquetDB({str(root)!r}))"
-        )
-    files = parquet_files(root)
-    if not files:
-        raise ConfigError(
-            f"import: no Parquet files (*.parquet, *.pq) under {str(root)!r}; pass the "
-            f"folder that holds them, e.g. tickvault import ./old_db/prices"
-        )
+    files, other = import_files(root)
     report = ImportReport(dry_run=not apply, path=str(root), table=table)
+    report.skipped = [str(f) for f in other]
+    if other:
+        log.warning("import: %d file(s) not Parquet, not read: %s", len(other), other[0])
     options: dict[str, Any] = {"columns": columns, "ticker_column": ticker_column}
     options |= {"date_format": date_format, "tz": tz, "interval": iv}
 
+    unreadable: list[str] = []  # "file (why)" of each file that is no Parquet file
+
     def read(file: Path) -> tuple[pd.DataFrame, bool]:
+        try:  # a half-written file (a writer killed part way) has no footer
+            pq.read_metadata(file)
+        except PermissionError:
+            pass  # not the file's fault: the source names it
+        except (OSError, pa.ArrowException) as exc:
+            unreadable.append(f"{file} ({exc})")
+            return pd.DataFrame(), False
         # the user's own files: no limit on what a file may declare (the source's guard
         # against a small file declaring gigabytes is for files from elsewhere)
         source = ParquetSource(path=file, max_uncompressed=1 << 62, **options)
         fixed = _ticker_of_path(file, root) if root.is_dir() else None
-        return source.all_bars(fixed)
+        bars, from_column = source.all_bars(fixed)
+        if iv == "1d":
+            _refuse_intraday(file, bars)
+        return bars, from_column
 
     tickers: set[str] = set()
     first = last = None
@@ -189,6 +243,19 @@ def import_parquet(
             report.files.append(str(file))
             if on_file is not None:
                 on_file(i, len(files), report.rows)
+        if unreadable:  # every one of them named, not one a run
+            raise BadSourceData(
+                f"{len(unreadable)} file(s) cannot be read as Parquet, half-written (a "
+                f"writer stopped part way) or not Parquet: {'; '.join(unreadable[:5])}"
+                f"{' ...' if len(unreadable) > 5 else ''}; nothing was imported"
+                + (
+                    f": move them out of {str(root)!r} (or restore them from a backup) and "
+                    f"run the import again"
+                    if root.is_dir()
+                    else ""
+                ),
+                source="import",
+            )
         if pending:
             flush()
     except BaseException:
@@ -218,6 +285,38 @@ def import_parquet(
         table,
     )
     return report
+
+
+def _refuse_intraday(file: Path, bars: pd.DataFrame) -> None:
+    """For a daily import: BadSourceData when a ticker of ``file`` has several bars on one
+    date — intraday bars, which the daily table would store as they are (it accepts any
+    instant, decision 018), naive times as if they were UTC. Says which ``--interval``
+    the bars' spacing suggests."""
+    if len(bars) < 2:
+        return
+    ns = bars["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64")
+    day = ns // DAY_NS
+    names = bars["ticker"].to_numpy()
+    # the bars are sorted by ticker and time: a repeat of a date is a row like the one before
+    same = np.flatnonzero((day[1:] == day[:-1]) & (names[1:] == names[:-1]))
+    if not len(same):
+        return
+    k = int(same[0])
+    ticker, date = names[k], day[k]
+    mine = ns[(names == ticker) & (day == date)]
+    gap = int(np.diff(mine).min()) // 10**9
+    guess = next((iv for iv, sec in INTERVAL_SECONDS.items() if sec >= gap), "1h")
+    guess = "1h" if guess == "1d" else guess
+    times = ", ".join(f"{pd.Timestamp(t, tz='UTC'):%H:%M}" for t in mine[:3])
+    raise BadSourceData(
+        f"{file}: {ticker} has {len(mine)} bars on {pd.Timestamp(int(date) * DAY_NS):%Y-%m-%d} "
+        f"({times}{', ...' if len(mine) > 3 else ''} UTC), and a daily import takes one bar "
+        f"a date: if these are intraday bars, import them into their own table with "
+        f"--interval {guess} (interval={guess!r}), and --tz ZONE if their times have no UTC "
+        f"offset; nothing was imported",
+        ticker=str(ticker),
+        source="import",
+    )
 
 
 def _commit_groups(batches: list[list[FileInfo]]) -> list[list[FileInfo]]:

@@ -14,7 +14,7 @@ import pytest
 
 import tickvault.parquet_import as parquet_import
 from helpers.bars import make_bars
-from helpers.cli import tv
+from helpers.cli import one_clear_line, tv
 from tickvault import BadSourceData, ConfigError, ParquetDB, import_parquet
 
 COLS = ["ticker", "timestamp", "open", "high", "low", "close", "volume"]
@@ -261,3 +261,159 @@ def test_cli_previews_then_imports(tmp_path: Path) -> None:
     assert r.returncode == 2 and "does not exist" in r.stderr
     r = tv("import", str(old), "--column", "close", db=new)
     assert r.returncode == 2 and "THEIRS=OURS" in r.stderr
+
+
+def test_hive_folders_pandas_wrote_are_url_decoded(tmp_path: Path) -> None:
+    # pandas/pyarrow percent-encode partition values: ^GSPC is the folder ticker=%5EGSPC
+    frames = [make_bars(t, periods=5) for t in ("AAPL", "BRK.B", "^GSPC")]
+    pd.concat(frames).to_parquet(tmp_path / "old", partition_cols=["ticker"], index=False)
+    assert (tmp_path / "old" / "ticker=%5EGSPC").is_dir()
+    db = ParquetDB(tmp_path / "db")
+    report = import_parquet(db, tmp_path / "old", apply=True)
+    assert report.tickers == ["AAPL", "BRK.B", "^GSPC"]
+    assert db.tickers() == ["AAPL", "BRK.B", "^GSPC"]
+    pd.testing.assert_frame_equal(_stored(db), _expected(*frames))
+
+
+def test_intraday_bars_are_refused_by_a_daily_import_and_named(tmp_path: Path) -> None:
+    # minute bars in a daily import would be stored in the daily table as they are (it
+    # takes any instant), naive New York times as if they were UTC
+    ts = pd.date_range("2024-03-04 09:30", periods=30, freq="1min")
+    df = pd.DataFrame({"timestamp": ts, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5})
+    (tmp_path / "old").mkdir()
+    df.assign(volume=100).to_parquet(tmp_path / "old" / "AAPL.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    for apply in (False, True):
+        with pytest.raises(BadSourceData) as err:
+            import_parquet(db, tmp_path / "old", apply=apply)
+        msg = str(err.value)
+        assert "AAPL.parquet: AAPL has 30 bars on 2024-03-04 (09:30, 09:31, 09:32, ..." in msg
+        assert "--interval 1m" in msg and "--tz" in msg
+    assert db.read_table("prices").empty and db.history() == []
+    # as minute bars with their zone they are imported, into their own table
+    report = import_parquet(db, tmp_path / "old", interval="1m", tz="America/New_York", apply=True)
+    stored = db.read_table("prices", interval="1m")
+    assert report.rows == 30 and str(stored.timestamp.iloc[0]) == "2024-03-04 14:30:00+00:00"
+    # daily bars stamped at another time of day than midnight (one a date) are fine
+    daily = make_bars("MSFT", periods=5)
+    daily.assign(timestamp=daily.timestamp + pd.Timedelta(hours=21)).to_parquet(
+        tmp_path / "close.parquet", index=False
+    )
+    assert import_parquet(db, tmp_path / "close.parquet").rows == 5
+
+
+def test_one_ticker_in_two_spellings_with_different_bars_is_refused(tmp_path: Path) -> None:
+    # 'aapl' and 'AAPL' are one ticker (stored upper case): two different bars of one date
+    # are a contradiction, as for one spelling, not a silent choice of one of them
+    low = make_bars("aapl", periods=5)
+    high = make_bars("AAPL", periods=5, salt=3)
+    pd.concat([low, high]).to_parquet(tmp_path / "x.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    with pytest.raises(BadSourceData, match=r"two different bars for 'aapl' .* row 1 and .* row 6"):
+        import_parquet(db, tmp_path / "x.parquet", apply=True)
+    assert db.read_table("prices").empty
+    # the same bars in both spellings are one bar
+    pd.concat([low, low.assign(ticker="AAPL")]).to_parquet(tmp_path / "y.parquet", index=False)
+    assert import_parquet(db, tmp_path / "y.parquet", apply=True).tickers == ["AAPL"]
+    assert len(db.read_table("prices")) == 5
+
+
+def test_a_date_column_beyond_what_nanoseconds_hold_names_its_row(tmp_path: Path) -> None:
+    # a datetime64[s] column holds the year 1500; converting it to nanoseconds crashed
+    df = make_bars("OLD", periods=3)
+    df["timestamp"] = df.timestamp.dt.tz_localize(None).astype("datetime64[s]")
+    df.loc[1, "timestamp"] = pd.Timestamp("1500-01-01").as_unit("s")
+    df.to_parquet(tmp_path / "OLD.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    with pytest.raises(BadSourceData) as err:
+        import_parquet(db, tmp_path / "OLD.parquet", apply=True)
+    assert "OLD.parquet row 2, column 'timestamp': '1500-01-01 00:00:00' is outside" in str(
+        err.value
+    )
+    r = tv("import", str(tmp_path / "OLD.parquet"), db=tmp_path / "db")
+    assert r.returncode == 5 and "internal error" not in r.stderr and "row 2" in r.stderr
+
+
+def test_files_that_are_not_parquet_are_reported_not_read(tmp_path: Path) -> None:
+    old = tmp_path / "prices"
+    old.mkdir()
+    make_bars("AAPL", periods=5).to_parquet(old / "AAPL.parquet", index=False)
+    make_bars("MSFT", periods=5).to_csv(old / "MSFT.csv", index=False)
+    (old / "_SUCCESS").write_text("")  # markers and hidden files are not worth a word
+    (old / ".DS_Store").write_text("x")
+    report = import_parquet(ParquetDB(tmp_path / "db"), old)
+    assert report.tickers == ["AAPL"] and report.skipped == [str(old / "MSFT.csv")]
+    r = tv("import", str(old), db=tmp_path / "db")
+    assert r.returncode == 0, r.stderr
+    assert "1 other file(s) not read" in r.stderr and "MSFT.csv" in r.stderr
+    assert "--source csv" in r.stderr
+
+
+def test_a_database_inside_the_folder_is_not_read_as_files_to_import(tmp_path: Path) -> None:
+    # `tickvault import old --db old/new`: run again, the import read the database's own
+    # data files (versions replaced since among them) as files to import
+    old = tmp_path / "old"
+    old.mkdir()
+    make_bars("AAPL", periods=10).to_parquet(old / "AAPL.parquet", index=False)
+    db = ParquetDB(old / "new")
+    import_parquet(db, old, apply=True)
+    db.upsert_prices(make_bars("AAPL", periods=2, salt=7))  # a correction after the import
+    again = import_parquet(db, old)
+    assert again.files == [str(old / "AAPL.parquet")] and again.rows == 10
+    assert again.skipped == []  # nor its tickvault.json listed as a file not read
+
+
+def test_the_cli_checks_the_path_before_it_creates_the_database(tmp_path: Path) -> None:
+    # a typo in PATH with --apply created the default ./db, then called PATH a database's
+    r = tv("import", "nothere", "--apply", cwd=tmp_path)
+    assert r.returncode == 2 and "'nothere' does not exist" in one_clear_line(r)
+    assert "relative to the current directory" in r.stderr
+    assert not (tmp_path / "db").exists()
+    # the default --db ./db is the old pattern's folder: a new folder beside it, not in it
+    (tmp_path / "db" / "prices").mkdir(parents=True)
+    make_bars("AAPL", periods=3).to_parquet(tmp_path / "db" / "prices" / "AAPL.parquet")
+    r = tv("import", "db/prices", "--apply", cwd=tmp_path)
+    assert r.returncode == 2 and "tickvault import db/prices --db tvdb" in one_clear_line(r)
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["prices"]
+
+
+def test_every_half_written_file_is_named_at_once_and_nothing_is_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the original pattern's failure: a writer killed part way leaves a file without its
+    # footer; all of them are named in one run, not one a run, and nothing is written
+    monkeypatch.setattr(parquet_import, "BATCH_ROWS", 10)
+    old = tmp_path / "old"
+    old.mkdir()
+    for t in ("AAPL", "MSFT", "NVDA"):
+        make_bars(t, periods=20).to_parquet(old / f"{t}.parquet", index=False)
+    whole = (old / "MSFT.parquet").read_bytes()
+    (old / "MSFT.parquet").write_bytes(whole[: len(whole) // 2])
+    (old / "ZERO.parquet").write_bytes(b"")
+    db = ParquetDB(tmp_path / "db")
+    db.upsert_prices(make_bars("IBM", periods=3))
+    with pytest.raises(BadSourceData) as err:
+        import_parquet(db, old, apply=True)
+    msg = str(err.value)
+    assert msg.startswith("2 file(s) cannot be read as Parquet, half-written")
+    assert "MSFT.parquet (" in msg and "ZERO.parquet (" in msg and "AAPL.parquet" not in msg
+    assert f"move them out of {str(old)!r}" in msg
+    assert db.tickers() == ["IBM"] and db.version == 1
+    assert len(list((tmp_path / "db" / "prices").glob("part-*.parquet"))) == 1
+    (old / "MSFT.parquet").write_bytes(whole)  # restored
+    (old / "ZERO.parquet").unlink()
+    assert import_parquet(db, old, apply=True).tickers == ["AAPL", "MSFT", "NVDA"]
+
+
+def test_update_of_imported_bars_asks_for_a_source_naming_the_import(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    make_bars("AAPL", periods=5).to_parquet(old / "AAPL.parquet", index=False)
+    new = tmp_path / "tv"
+    assert tv("import", str(old), "--apply", db=new).returncode == 0
+    r = tv("update", db=new)
+    assert r.returncode == 2 and "no source is recorded for AAPL" in one_clear_line(r)
+    assert "brought in by `tickvault import`" in r.stderr and "--source" in r.stderr
+    r = tv("update", "--source", "demo", "AAPL", db=new)  # records the source from then on
+    assert r.returncode == 0, r.stderr
+    assert tv("update", db=new).returncode == 0

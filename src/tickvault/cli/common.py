@@ -8,7 +8,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,10 +99,13 @@ def db_path_of(args: argparse.Namespace) -> str:
     return _db_path(args)
 
 
-def check_db_arg(args: argparse.Namespace, *, create: bool) -> str:
+def check_db_arg(
+    args: argparse.Namespace, *, create: bool, example: Callable[[Path], str] | None = None
+) -> str:
     """``--db`` as a usage check before any work: a regular file is never a database, and
     a command that creates one refuses a non-empty folder that is not one (it would be
-    turned into a database silently)."""
+    turned into a database silently). ``example(folder)``: the command line to suggest
+    instead of that folder (default: ``--db`` a new folder inside it)."""
     from ..errors import ConfigError
     from ..storage import database_exists
     from ..storage.core.store import check_location, display_url
@@ -128,7 +131,8 @@ def check_db_arg(args: argparse.Namespace, *, create: bool) -> str:
     if create and p.is_dir() and not database_exists(p) and any(p.iterdir()):
         raise UsageError(
             f"--db {path!r} is a folder with other files in it and no tickvault database "
-            f"(tickvault.json); use an empty or new folder, e.g. --db {str(p / 'db')!r}"
+            f"(tickvault.json); use an empty or new folder, e.g. "
+            + (example(p) if example else f"--db {str(p / 'db')!r}")
         )
     return path
 

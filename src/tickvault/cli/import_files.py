@@ -18,7 +18,7 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
     yet, its bars are checked against an empty one in memory."""
     from types import SimpleNamespace
 
-    from ..parquet_import import import_parquet
+    from ..parquet_import import import_files, import_parquet
     from ..storage import MemoryStore, ParquetDB, database_exists
 
     columns = {}
@@ -27,7 +27,14 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
         if not sep or not theirs.strip() or not ours.strip():
             raise UsageError(f"--column {pair!r}: use THEIRS=OURS, e.g. --column px_last=close")
         columns[theirs.strip()] = ours.strip()
-    path = check_db_arg(args, create=True)
+    import_files(args.path)  # the files are there, and are no database: before --db is made
+    path = check_db_arg(  # the default ./db may be the folder of the files to import
+        args,
+        create=True,
+        example=lambda folder: (
+            f"a new folder beside it: tickvault import {args.path} --db {folder.parent / 'tvdb'}"
+        ),
+    )
     exists = args.apply or database_exists(path)
     db = ParquetDB(path) if exists else ParquetDB(store=MemoryStore())
     with progress(out, 0, "import (reading files)") as on_progress:
@@ -65,6 +72,13 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             f"{len(report.named_by_file)} ticker(s) taken from file names ({names}): their "
             f"files have no ticker column; if a name is not a ticker, say which column is "
             f"(--ticker-column NAME)"
+        )
+    if report.skipped:
+        names = ", ".join(report.skipped[:3]) + (" ..." if len(report.skipped) > 3 else "")
+        out.note(
+            f"{len(report.skipped)} other file(s) not read ({names}): import reads Parquet "
+            f"files (*.parquet, *.pq, *.parq); bring in CSV files with `tickvault backfill "
+            f"--source csv --source-option path=FOLDER TICKER...`"
         )
     if report.dry_run:
         out.note("this was a dry run: add --apply to import")

@@ -125,10 +125,10 @@ def stored_sources(
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise ConfigError(
             f"no source is recorded for {', '.join(named)}{more} (bars written with "
-            f"upsert_prices, or not stored yet), and update never fetches a ticker from "
-            f"another ticker's source; name the source, e.g. `tickvault update --source "
-            f"yahoo {unknown[0]}` (update([{unknown[0]!r}], source='yahoo')); from then on "
-            f"it is recorded"
+            f"upsert_prices or brought in by `tickvault import`, or not stored yet), and "
+            f"update never fetches a ticker from another ticker's source; name the source, "
+            f"e.g. `tickvault update --source yahoo {unknown[0]}` (update([{unknown[0]!r}], "
+            f"source='yahoo')); from then on it is recorded"
         )
     interval = get_schema(table).interval or "1d"
     out = []

@@ -266,10 +266,11 @@ def _timestamps(
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         local = s.dt.tz_localize(None)
         if bool((local == local.dt.normalize()).all()):
-            return local.dt.tz_localize("UTC")
-        return s.dt.tz_convert("UTC")
+            return _storable(local.dt.tz_localize("UTC"), s, column, fail)
+        return _storable(s.dt.tz_convert("UTC"), s, column, fail)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return s.dt.tz_localize("UTC")
+        # a Parquet file's dates may be of any unit (seconds: back to year 1 and beyond)
+        return _storable(s.dt.tz_localize("UTC"), s, column, fail)
     text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
     if date_format is not None:
         parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
@@ -303,7 +304,7 @@ def _storable(
         fail(
             i,
             column,
-            f"{text.iloc[i]!r} is outside the storable range 1677-09-21 .. 2262-04-11 "
+            f"{str(text.iloc[i])!r} is outside the storable range 1677-09-21 .. 2262-04-11 "
             f"(nanoseconds since 1970)",
         )
     return parsed
@@ -326,11 +327,11 @@ def _instants(
         "source option tz= naming their zone, e.g. tz='America/New_York'"
     )
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert("UTC")
+        return _storable(s.dt.tz_convert("UTC"), s, column, fail)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         if tz is None:
             fail(0, column, f"holds naive timestamps (no time zone); {need}")
-        return _localized(s, tz or "UTC", column, fail)
+        return _storable(_localized(s, tz or "UTC", column, fail), s, column, fail)
     text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
     empty = (text == "").to_numpy()
     if empty.any():

@@ -213,7 +213,8 @@ def reject_conflicting_duplicates(
         }
     if ticker is None:  # several tickers: a duplicate is a (ticker, timestamp) pair
         col = data.column("ticker") if isinstance(data, pa.Table) else data["ticker"]
-        codes = pd.factorize(np.asarray(col))[0]
+        # of the stored spelling: rows of 'aapl' and 'AAPL' are one ticker's (tickers.py)
+        codes = pd.factorize(pd.Series(np.asarray(col), dtype=object).astype(str).str.upper())[0]
         order = np.lexsort((stamps, codes))
         same = np.flatnonzero(
             (stamps[order][1:] == stamps[order][:-1]) & (codes[order][1:] == codes[order][:-1])
