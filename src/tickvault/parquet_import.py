@@ -179,10 +179,11 @@ def import_parquet(
     options |= {"date_format": date_format, "tz": tz, "interval": iv}
 
     unreadable: list[str] = []  # "file (why)" of each file that is no Parquet file
+    headers: set[str] = set()  # every column name seen, for columns= that name none
 
     def read(file: Path) -> tuple[pd.DataFrame, bool]:
         try:  # a half-written file (a writer killed part way) has no footer
-            pq.read_metadata(file)
+            headers.update(pq.read_schema(file).names)
         except PermissionError:
             pass  # not the file's fault: the source names it
         except (OSError, pa.ArrowException) as exc:
@@ -255,6 +256,12 @@ def import_parquet(
                     else ""
                 ),
                 source="import",
+            )
+        unused = [k for k in (columns or {}) if k not in headers]
+        if unused:  # a typo in a mapping is not silently no mapping
+            raise ConfigError(
+                f"import: columns= names {unused}, which no file has (--column "
+                f"{unused[0]}=...); the files' columns are {sorted(headers)[:20]}"
             )
         if pending:
             flush()

@@ -417,3 +417,46 @@ def test_update_of_imported_bars_asks_for_a_source_naming_the_import(tmp_path: P
     r = tv("update", "--source", "demo", "AAPL", db=new)  # records the source from then on
     assert r.returncode == 0, r.stderr
     assert tv("update", db=new).returncode == 0
+
+
+def test_a_column_mapping_no_file_has_is_refused(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    df = make_bars("AAPL", periods=5).assign(vw=lambda d: d.close)
+    df.to_parquet(old / "a.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    # a typo: the mapping would silently not apply, and no vwap would be stored
+    with pytest.raises(ConfigError, match=r"\['vwp'\].*'vw'"):
+        import_parquet(db, old, columns={"vwp": "vwap"}, apply=True)
+    assert db.read_table("prices").empty
+    import_parquet(db, old, columns={"vw": "vwap"}, apply=True)
+    assert db.read_table("prices").vwap.notna().all()
+
+
+def test_sigterm_during_an_import_commits_nothing_and_says_so(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    old = tmp_path / "old"
+    old.mkdir()
+    for i in range(400):
+        make_bars(f"T{i:03d}", periods=20).to_parquet(old / f"T{i:03d}.parquet", index=False)
+    new = tmp_path / "new"
+    env = {k: v for k, v in os.environ.items() if k != "TICKVAULT_DB"}
+    argv = [sys.executable, "-m", "tickvault", "import", str(old), "--apply", "--quiet",
+            "--db", str(new)]  # fmt: skip
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (new / "tickvault.json").exists():  # reading the files now
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "commits only at its end" in err and "Traceback" not in err
+    db = ParquetDB(new)
+    assert db.read_table("prices").empty and db.verify().ok

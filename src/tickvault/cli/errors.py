@@ -114,6 +114,12 @@ def exit_code(
     msg = " ".join(str(exc).split()) or type(exc).__name__
     writes = command in WRITING_COMMANDS
     kept = "; what was committed before it stays" if writes else ""
+    if command == "import":  # its batches are committed together, at its end
+        kept = (
+            "; an import commits only at its end, so nothing was imported unless it had "
+            "begun committing: run it again (the files it wrote meanwhile are removed by "
+            "`tickvault vacuum`)"
+        )
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED, f"terminated (SIGTERM){kept}"
     if isinstance(exc, KeyboardInterrupt):
