@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .common import check_db_arg, shown_db
 from .errors import EXIT_OK, UsageError
@@ -56,13 +57,19 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
         )
     if out.json:
         out.data(report.to_dict())
-        return EXIT_OK
+    else:
+        _print_report(out, report, shown_db(args))
+    return EXIT_OK
+
+
+def _print_report(out: Output, report: Any, db: str) -> None:
+    """What an import found or wrote, for people."""
     verb = "would import" if report.dry_run else "imported"
     shown = ", ".join(report.tickers[:10]) + (" ..." if len(report.tickers) > 10 else "")
     span = f", {report.first[:10]} .. {report.last[:10]}" if report.first and report.last else ""
     out.print(
         f"{verb} {report.rows:,} bars of {len(report.tickers)} ticker(s) ({shown}){span} "
-        f"from {len(report.files)} file(s) into {report.table} of {shown_db(args)}"
+        f"from {len(report.files)} file(s) into {report.table} of {db}"
     )
     if report.named_by_file:
         names = ", ".join(report.named_by_file[:5]) + (
@@ -82,7 +89,6 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
         )
     if report.dry_run:
         out.note("this was a dry run: add --apply to import")
-    return EXIT_OK
 
 
 def add_commands(commands: Commands) -> None:
