@@ -102,6 +102,13 @@ class BarParser:
             if c in self.columns or c == self.ticker_column or _norm(c) in _ALIASES
         ]
 
+    def targets(self, header: list[str]) -> set[str]:
+        """Our columns that ``header``'s columns map to (nothing is checked)."""
+        found = {self.columns.get(c) or _ALIASES.get(_norm(c)) for c in header}
+        if self.ticker_column in header:
+            found.add("ticker")
+        return {t for t in found if t}
+
     def mapping(self, header: list[str], file: Path) -> dict[str, str]:
         """``{their column: our column}`` for ``file``."""
         mapping: dict[str, str] = {}

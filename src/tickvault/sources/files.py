@@ -376,6 +376,7 @@ class ParquetSource(FileSource):
         try:
             pf = pq.ParquetFile(file)
             header = pf.schema_arrow.names
+            _reject_two_level_columns(file, header, self.parser, self.name)
             wanted = set(self.parser.recognised(header)) | set(action_columns(header))
             self._check_size(file, pf.metadata, wanted)
             raw = pf.read(
@@ -385,9 +386,32 @@ class ParquetSource(FileSource):
             raise BadSourceData(
                 f"{file} cannot be read as Parquet: {exc}", source=self.name
             ) from exc
-        raw = raw.reset_index(drop=not any(n is not None for n in raw.index.names))
+        unnamed = all(n is None for n in raw.index.names)
+        if (
+            unnamed
+            and isinstance(raw.index, pd.DatetimeIndex)
+            and "timestamp" not in self.parser.targets([str(c) for c in raw.columns])
+        ):  # a frame saved with an unnamed date index: those are its bars' dates
+            raw = raw.reset_index(names="timestamp")
+        else:
+            raw = raw.reset_index(drop=unnamed)
         raw.columns = [str(c) for c in raw.columns]
         return raw, np.arange(1, len(raw) + 1)
+
+
+def _reject_two_level_columns(file: Path, header: list[str], parser: BarParser, name: str) -> None:
+    """A frame with two levels of column names (a yfinance download of several tickers:
+    ``('Close', 'AAPL')``) is saved with each pair as one name; say how to reshape it,
+    rather than that no column is called close."""
+    pairs = [c for c in header if c.startswith("(") and c.endswith(")") and "," in c]
+    if pairs and not {"open", "high", "low", "close"} & parser.targets(header):
+        raise BadSourceData(
+            f"{file}: its columns are pairs such as {pairs[0]} — a frame with two levels of "
+            f"column names, like a yfinance download of several tickers; save one row per "
+            f"ticker and date instead, e.g. df.stack(level=1, future_stack=True)"
+            f".rename_axis(['Date', 'ticker']).reset_index().to_parquet(...)",
+            source=name,
+        )
 
 
 def _declared_bytes(metadata: pq.FileMetaData, columns: set[str]) -> int:
