@@ -460,3 +460,21 @@ def test_sigterm_during_an_import_commits_nothing_and_says_so(tmp_path: Path) ->
     assert "commits only at its end" in err and "Traceback" not in err
     db = ParquetDB(new)
     assert db.read_table("prices").empty and db.verify().ok
+
+
+def test_a_null_ticker_cell_names_its_row(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    old = tmp_path / "old"
+    old.mkdir()
+    days = pd.date_range("2024-01-02", periods=3, freq="B")
+    table = pa.table(
+        {"ticker": pa.array(["AAPL", None, "AAPL"], pa.string()), "timestamp": pa.array(days)}
+        | {c: [1.0, 2.0, 3.0] for c in ("open", "high", "low", "close", "volume")}
+    )
+    pq.write_table(table, old / "all.parquet")
+    db = ParquetDB(tmp_path / "db")
+    with pytest.raises(BadSourceData, match=r"all\.parquet row 2, column 'ticker': empty ticker"):
+        import_parquet(db, old, apply=True)
+    assert db.read_table("prices").empty

@@ -273,3 +273,18 @@ def test_auto_compact_off_is_never_compacted_by_a_sweep(tmp_path: Path):
     history = ParquetDB(tmp_path / "db", auto_compact=False).history()
     assert [h["operation"] for h in history].count("compact") == 0
     assert len(history) == 12  # create, ten upserts, the new process's upsert
+
+
+def test_a_cancelled_compaction_request_is_not_run_by_a_later_sweep(tmp_path: Path):
+    db = ParquetDB(tmp_path / "db", fsync=False, auto_compact=False)
+    for day in range(6):
+        db.upsert_prices(bars(day_rows("AAA", day)))
+    t = db._table("prices")
+    version = t.refresh().version
+    worker = compactor.compactor_for(t)
+    with worker._cond:  # the worker cannot take the request before it is cancelled
+        worker.request(full=True)
+        worker.cancel()
+    worker.request(reclaim=True)
+    assert worker.wait(timeout=30)
+    assert t.refresh().version == version  # nothing compacted

@@ -135,3 +135,31 @@ def test_cli_vacuum_leaves_the_file_and_says_so(tmp_path: Path) -> None:
     assert stray.exists()
     assert "prices/old_export.parquet" in r.stdout + r.stderr
     assert "did not write" in r.stdout + r.stderr
+
+
+def test_a_folders_bookkeeping_files_do_not_count_as_other_files(tmp_path: Path) -> None:
+    for name in (".DS_Store", ".gitkeep", "lost+found"):
+        p = tmp_path / "vol" / name
+        p.parent.mkdir(exist_ok=True)
+        p.mkdir() if name == "lost+found" else p.write_text("")
+    ParquetDB(tmp_path / "vol").upsert_prices(make_bars("AAPL"))
+    assert len(ParquetDB(tmp_path / "vol").read_table("prices")) == 10
+
+
+def test_on_a_bucket_the_check_costs_a_few_requests_whatever_the_prefix_holds() -> None:
+    """A prefix of 3,000 objects cost 5,005 LISTs to refuse (a listing per entry, a walk
+    for Parquet files): now the root listing and a bounded look for tables' logs."""
+    from tickvault.errors import DatabaseNotFound
+    from tickvault.storage.core.object_store import ObjectStore
+
+    store = ObjectStore("memory://bucket/")
+    for i in range(3000):
+        store.put(f"file{i:05d}.parquet", b"x")
+    store.requests.clear()
+    with pytest.raises(ConfigError, match="only under an empty prefix"):
+        ParquetDB(store=store)
+    assert store.requests["list"] <= 25 and not store.exists("tickvault.json")
+    store.requests.clear()
+    with pytest.raises(DatabaseNotFound):
+        ParquetDB(store=store, create=False)
+    assert store.requests["list"] <= 2

@@ -246,8 +246,8 @@ class FileSource(abc.ABC):
             name = ticker or file.stem
             return self.parser.parse(rows, mapping, name, None, None), False
         del mapping[tcol]
-        values = raw[tcol].astype(str).str.strip().to_numpy()
-        empty = np.flatnonzero(values == "")
+        values = raw[tcol].astype("string").fillna("").str.strip().to_numpy(dtype=object)
+        empty = np.flatnonzero(values == "")  # an empty or null cell
         if len(empty):
             raise BadSourceData(
                 f"{file} {unit} {int(places[empty[0]])}, column {tcol!r}: empty ticker",

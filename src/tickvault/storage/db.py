@@ -130,18 +130,20 @@ class ParquetDB:
         if not self.store.exists(MARKER):
             if not create:
                 self.store.check_root()  # a missing bucket says so (BucketNotFound)
-                found = _parquet_files(self.store, sorted(self.store.list("")))
+                # a folder of another program's Parquet files: say how to bring them in
+                # (a local folder only: on a bucket the walk costs a request per entry)
+                found = "" if self.store.remote else _parquet_files(self.store, _list(self.store))
                 raise DatabaseNotFound(
                     f"no tickvault database at {self.store.location!r} (expected {MARKER}); "
                     + (
                         f"it holds Parquet files another program wrote ({found}): import "
-                        f"them into a new database, e.g. `tickvault import {path} --db "
-                        f"NEW_FOLDER`"
+                        f"them into a new database, e.g. `tickvault import "
+                        f"{self.store.location} --db NEW_FOLDER`"
                         if found
                         else "create one with `tickvault backfill` or ParquetDB(path)"
                     )
                 )
-            _check_new_root(self.store, path)
+            _check_new_root(self.store)
             marker = json.dumps({"format": 1, "created": now_iso()}).encode()
             try:
                 self.store.put_if_absent(MARKER, marker)
@@ -1111,55 +1113,73 @@ class ParquetDB:
         return vacuum_repair.lost_in_repairs(self._table(table))
 
 
-def _check_new_root(store: Store, given: object) -> None:
+#: names a new database may be created beside: a folder's bookkeeping, not data (a mounted
+#: volume's lost+found, a desktop's index files, a placeholder kept in version control)
+HARMLESS = frozenset({".DS_Store", ".gitkeep", ".keep", "lost+found", "Thumbs.db", "desktop.ini"})
+
+
+def _list(store: Store, key: str = "") -> list[str]:
+    """The names under ``key``, sorted; [] where they cannot be listed (an unreadable
+    folder says nothing about whether a database is there)."""
+    try:
+        return sorted(store.list(key))
+    except OSError:
+        return []
+
+
+def _check_new_root(store: Store) -> None:
     """Refuse to create a database where other data already is. A database made over a
     folder of other files would hide them (reads see only what its log names), and its
     clean-up deletes Parquet files in a table's folder that no version names: the Parquet
     files of the original two-phase pattern (``db/prices/*.parquet``) would be shown as an
-    empty table and then deleted. Allowed: an empty or new place, a concurrent creator's
-    marker (it won the race), and a database whose marker alone was lost (its tables keep
-    their logs; the marker is written again)."""
-    try:
-        names = store.list("")
-    except OSError:
-        return  # nothing can be listed here: the marker's put says what is wrong
+    empty table and then deleted. Allowed: an empty or new place (a few bookkeeping names
+    aside, :data:`HARMLESS`), a concurrent creator's marker (it won the race), and a
+    database whose marker alone was lost (its tables keep their logs; the marker is written
+    again). Messages name the place as the store shows it (never a URL's credentials)."""
+    names = _list(store)
     if not names or store.exists(MARKER):
         return
-    own = [n for n in names if n.startswith(f".{MARKER}.") and store.is_temporary(n)]
-    other = sorted(set(names) - set(own))
+    own = {n for n in names if n.startswith(f".{MARKER}.") and store.is_temporary(n)}
+    other = [n for n in names if n not in own and n not in HARMLESS]
     if not other:
         return
-    if any(store.list(f"{n}/{LOG_DIR}") for n in other):
+    if any(_list(store, f"{n}/{LOG_DIR}") for n in other[:20]):  # tables are few
         log.warning(
             "%s: the database's %s is missing but its tables are there; writing it again",
             store.location,
             MARKER,
         )
         return
+    where = store.location
+    if store.remote:
+        raise ConfigError(
+            f"{where!r} already holds other objects ({', '.join(other[:4])}"
+            f"{f' and {len(other) - 4} more' if len(other) > 4 else ''}) and no tickvault "
+            f"database ({MARKER}); a database is created only under an empty prefix, so "
+            f"nothing was created. Use a new prefix, e.g. {where.rstrip('/') + '/db'!r}"
+        )
     parquet = _parquet_files(store, other)
-    shown = ", ".join(f"{n}/" if store.list(n) else n for n in other[:4])
-    more = f" and {len(other) - 4} more" if len(other) > 4 else ""
-    where = str(given)
     if parquet:
         raise ConfigError(
-            f"ParquetDB({where!r}): this place holds Parquet files that tickvault did not "
+            f"ParquetDB({where!r}): this folder holds Parquet files that tickvault did not "
             f"write ({parquet}) and no tickvault database ({MARKER}). A database created "
             f"over them would not read them, and its clean-up would delete them; nothing "
             f"was created. Keep them where they are and import them into a new database: "
             f"`tickvault import {where} --db NEW_FOLDER` "
             f"(or tickvault.import_parquet(ParquetDB(NEW_FOLDER), {where!r}, apply=True))"
         )
+    more = f" and {len(other) - 4} more" if len(other) > 4 else ""
     raise ConfigError(
-        f"ParquetDB({where!r}): this place holds other files ({shown}{more}) and no "
-        f"tickvault database ({MARKER}); a database is created only in an empty or new "
-        f"place, so nothing was created. Use a new folder, e.g. "
-        f"ParquetDB({str(Path(where) / 'db') if not is_url(where) else where + '/db'!r})"
+        f"ParquetDB({where!r}): this folder holds other files ({', '.join(other[:4])}{more}) "
+        f"and no tickvault database ({MARKER}); a database is created only in an empty or "
+        f"new folder, so nothing was created. Use a new folder, e.g. "
+        f"ParquetDB({str(Path(where) / 'db')!r})"
     )
 
 
 def _parquet_files(store: Store, names: list[str], most: int = 2000) -> str:
-    """'a/b.parquet' (+ 'and N more') if Parquet files lie under ``names`` (a walk of at
-    most ``most`` entries); '' if none."""
+    """'a/b.parquet' (+ 'and N more found') if Parquet files lie under ``names`` (a walk of
+    at most ``most`` entries; folders that cannot be listed are passed by); '' if none."""
     found: list[str] = []
     todo = list(names)
     seen = 0
@@ -1169,7 +1189,7 @@ def _parquet_files(store: Store, names: list[str], most: int = 2000) -> str:
         if name.lower().endswith((".parquet", ".pq", ".parq")):
             found.append(name)
             continue
-        todo += [f"{name}/{c}" for c in sorted(store.list(name))]
+        todo += [f"{name}/{c}" for c in _list(store, name)]
     if not found:
         return ""
     return found[0] + (f" and {len(found) - 1} more found" if len(found) > 1 else "")

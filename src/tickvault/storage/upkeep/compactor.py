@@ -218,6 +218,8 @@ class Compactor:
         with self._cond:
             self._pending = False
             self._full = False
+            self._compact = False
+            self._reclaim = False
             self._cancelled = True
             self._cond.notify_all()
 
