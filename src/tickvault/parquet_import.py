@@ -40,6 +40,8 @@ from .formats import iso_utc
 from .modes import INTERVAL_SECONDS, parse_interval, prices_table
 from .schema import DAY_NS
 from .storage import FileInfo, ParquetDB, database_exists
+from .storage.core.file_writer import is_data_file_name
+from .storage.core.log import LOG_DIR
 from .storage.db import MARKER
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,8 @@ def _walk(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
     root = Path(path).expanduser()
     if not root.exists():
         raise ConfigError(f"import: path {str(root)!r} does not exist" + _cwd_hint(root))
+    if root.is_file() and is_data_file_name(root.name):
+        _refuse_table_files(root.parent)
     if root.is_file():
         return [root], []
     found, other = [], []
@@ -103,6 +107,8 @@ def _walk(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
         if MARKER in filenames:
             dirnames.clear()  # the root is no database: import_parquet checked
             continue
+        if LOG_DIR in dirnames or any(is_data_file_name(f) for f in filenames):
+            _refuse_table_files(Path(dirpath))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
         for f in filenames:
             if f.lower().endswith(SUFFIXES):
@@ -110,6 +116,20 @@ def _walk(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
             elif not f.startswith((".", "_")):
                 other.append(Path(dirpath) / f)
     return sorted(found), sorted(other)
+
+
+def _refuse_table_files(folder: Path) -> None:
+    """A tickvault table's folder (copied without its database's ``tickvault.json``): its
+    data files are not the table — superseded versions' files lie beside the live ones,
+    and which is newer only its log says. Read in name order they would let old bars
+    win."""
+    raise ConfigError(
+        f"import: {str(folder)!r} holds a tickvault table's files (part-<id>.parquet and a "
+        f"_log folder), not bars another program wrote: they include versions replaced "
+        f"since, and only the table's log says which are live. Open the folder above it as "
+        f"a database instead, ParquetDB({str(folder.parent)!r}) (a database that lost only "
+        f"its tickvault.json opens and gets it back), or copy a table with `tickvault export`"
+    )
 
 
 def import_files(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
@@ -225,6 +245,7 @@ def import_parquet(
         pending.clear()
         size = 0
 
+    stamps = _DailyStamps()
     try:
         for i, (file, (bars, from_column)) in enumerate(_in_order(read, files), 1):
             if len(bars):
@@ -237,6 +258,8 @@ def import_parquet(
                 tickers |= names
                 if not from_column and (not root.is_dir() or _ticker_of_path(file, root) is None):
                     report.named_by_file += sorted(names)
+                if iv == "1d":
+                    stamps.add(bars, i - 1)
                 pending.append((file, bars))
                 size += len(bars)
                 if size >= BATCH_ROWS:
@@ -244,6 +267,8 @@ def import_parquet(
             report.files.append(str(file))
             if on_file is not None:
                 on_file(i, len(files), report.rows)
+        if iv == "1d":  # across files and batches, before anything is committed
+            stamps.check(files)
         if unreadable:  # every one of them named, not one a run
             raise BadSourceData(
                 f"{len(unreadable)} file(s) cannot be read as Parquet, half-written (a "
@@ -292,6 +317,52 @@ def import_parquet(
         table,
     )
     return report
+
+
+class _DailyStamps:
+    """Every daily bar's (ticker, instant, file) of an import, to find one ticker stamped
+    at two instants of one date in two files (``2024-03-01 00:00`` in one, ``05:00`` UTC
+    in another): each would be stored, two bars for a date. Within a file
+    :func:`_refuse_intraday` says it; across files and batches, the database's own check
+    cannot, since nothing is committed until the end. 16 bytes a bar."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.parts: list[tuple[np.ndarray, np.ndarray, int]] = []
+
+    def add(self, bars: pd.DataFrame, file_index: int) -> None:
+        names = bars["ticker"].astype(str).str.upper().to_numpy()
+        codes, uniques = pd.factorize(names)
+        ids = np.array([self.ids.setdefault(u, len(self.ids)) for u in uniques], np.int32)
+        ns = bars["timestamp"].to_numpy(dtype="datetime64[ns]").view("int64")
+        self.parts.append((ids[codes], ns, file_index))
+
+    def check(self, files: list[Path]) -> None:
+        if len(self.parts) < 2:
+            return  # one file: its own check said it
+        codes = np.concatenate([c for c, _, _ in self.parts])
+        ns = np.concatenate([n for _, n, _ in self.parts])
+        where = np.concatenate([np.full(len(n), f, np.int32) for _, n, f in self.parts])
+        order = np.lexsort((ns, ns // DAY_NS, codes))
+        c, n = codes[order], ns[order]
+        clash = np.flatnonzero(
+            (c[1:] == c[:-1]) & (n[1:] // DAY_NS == n[:-1] // DAY_NS) & (n[1:] != n[:-1])
+        )
+        if not len(clash):
+            return
+        a, b = order[clash[0]], order[clash[0] + 1]
+        ticker = next(t for t, k in self.ids.items() if k == codes[a])
+        when = [pd.Timestamp(int(ns[x]), tz="UTC") for x in (a, b)]
+        raise BadSourceData(
+            f"{ticker} has two bars on {when[0]:%Y-%m-%d}, at {when[0]:%H:%M} UTC in "
+            f"{files[where[a]]} and at {when[1]:%H:%M} UTC in {files[where[b]]}"
+            f"{f' (and {len(clash) - 1} more such dates)' if len(clash) > 1 else ''}: the "
+            f"daily table would keep both. Stamp every file's daily bars alike (a date, or "
+            f"midnight of the exchange's zone), or leave one of the files out; nothing was "
+            f"imported",
+            ticker=ticker,
+            source="import",
+        )
 
 
 def _refuse_intraday(file: Path, bars: pd.DataFrame) -> None:

@@ -478,3 +478,42 @@ def test_a_null_ticker_cell_names_its_row(tmp_path: Path) -> None:
     with pytest.raises(BadSourceData, match=r"all\.parquet row 2, column 'ticker': empty ticker"):
         import_parquet(db, old, apply=True)
     assert db.read_table("prices").empty
+
+
+def test_a_copied_table_folder_is_refused_not_read_as_files(tmp_path: Path) -> None:
+    """A table's folder copied without its database's tickvault.json holds the files of
+    replaced versions too; read in name order, an old bar could win (review)."""
+    import shutil
+
+    db = ParquetDB(tmp_path / "db", auto_compact=False)
+    for salt in range(4):
+        db.upsert_prices(make_bars("AAPL", periods=5, salt=salt))
+    db.compact()
+    shutil.copytree(tmp_path / "db" / "prices", tmp_path / "backup" / "prices")
+    target = ParquetDB(tmp_path / "new")
+    for path in (tmp_path / "backup", tmp_path / "backup" / "prices"):
+        with pytest.raises(ConfigError, match="a tickvault table's files"):
+            import_parquet(target, path)
+    one = next((tmp_path / "backup" / "prices").glob("part-*.parquet"))
+    with pytest.raises(ConfigError, match="a tickvault table's files"):
+        import_parquet(target, one)
+    # what the message says works: the folder above opens as the database it was
+    back = ParquetDB(tmp_path / "backup").read_table("prices")
+    pd.testing.assert_frame_equal(back, db.read_table("prices"))
+
+
+def test_one_date_stamped_differently_in_two_files_is_refused(tmp_path: Path) -> None:
+    """Within a file the intraday check says it; across files (or batches) each bar was
+    stored, two bars for a date (review)."""
+    old = tmp_path / "old"
+    old.mkdir()
+    utc = make_bars("AAPL", periods=5)
+    utc.to_parquet(old / "a.parquet", index=False)
+    later = make_bars("AAPL", start="2024-01-03", periods=5, salt=1)
+    later["timestamp"] = later.timestamp + pd.Timedelta(hours=5)  # New York midnight, as UTC
+    later.to_parquet(old / "b.parquet", index=False)
+    db = ParquetDB(tmp_path / "db")
+    with pytest.raises(BadSourceData, match=r"AAPL has two bars on 2024-01-03.*b\.parquet"):
+        import_parquet(db, old, apply=True)
+    assert db.read_table("prices").empty
+    assert not list((tmp_path / "db" / "prices").glob("part-*.parquet"))

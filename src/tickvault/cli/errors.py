@@ -117,8 +117,8 @@ def exit_code(
     if command == "import":  # its batches are committed together, at its end
         kept = (
             "; an import commits only at its end, so nothing was imported unless it had "
-            "begun committing: run it again (the files it wrote meanwhile are removed by "
-            "`tickvault vacuum`)"
+            "begun committing: run it again (the files it had written are deleted as it "
+            "stops; after a kill, `tickvault vacuum` removes them once an hour old)"
         )
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED, f"terminated (SIGTERM){kept}"
