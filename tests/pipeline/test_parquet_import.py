@@ -247,6 +247,7 @@ def test_cli_previews_then_imports(tmp_path: Path) -> None:
     assert f"tickvault import {old} --db" in r.stderr
     r = tv("backfill", "AAPL", db=old)
     assert r.returncode == 2 and "other files" in r.stderr
+    assert f"tickvault import {old} --db" in r.stderr  # the way forward, not --db old/db
     r = tv("import", str(old), db=new)
     assert r.returncode == 0, r.stderr
     assert "would import 40 bars of 2 ticker(s) (AAPL, MSFT)" in r.stdout
@@ -517,3 +518,17 @@ def test_one_date_stamped_differently_in_two_files_is_refused(tmp_path: Path) ->
         import_parquet(db, old, apply=True)
     assert db.read_table("prices").empty
     assert not list((tmp_path / "db" / "prices").glob("part-*.parquet"))
+
+
+def test_a_dry_run_from_the_default_db_folder_runs_and_says_where_apply_goes(
+    tmp_path: Path,
+) -> None:
+    """`tickvault import db` with no --db: the default ./db is the folder being imported; a
+    dry run creates nothing, so it runs (it was refused) and says --apply needs a folder."""
+    (tmp_path / "db" / "prices").mkdir(parents=True)
+    make_bars("AAPL", periods=3).to_parquet(tmp_path / "db" / "prices" / "AAPL.parquet")
+    r = tv("import", "db", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "would import 3 bars of 1 ticker(s) (AAPL)" in r.stdout
+    assert "--apply needs a new folder" in r.stderr and "--db tvdb --apply" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["prices"]

@@ -4,6 +4,7 @@ tickers and ``--source-option`` values are read."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -129,6 +130,12 @@ def check_db_arg(
             f"--db {path!r} is a file, not a database folder; pass a folder, e.g. --db ./db"
         )
     if create and p.is_dir() and not database_exists(p) and any(p.iterdir()):
+        parquet = next(itertools.islice(p.rglob("*.parquet"), 1), None)
+        if example is None and parquet is not None:  # the original pattern's folder
+            example = lambda folder: (  # noqa: E731
+                f"import its Parquet files ({parquet.relative_to(folder)}, ...) into a new "
+                f"folder: tickvault import {path} --db {folder.parent / 'tvdb'} --apply"
+            )
         raise UsageError(
             f"--db {path!r} is a folder with other files in it and no tickvault database "
             f"(tickvault.json); use an empty or new folder, e.g. "

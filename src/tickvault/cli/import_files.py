@@ -29,13 +29,10 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             raise UsageError(f"--column {pair!r}: use THEIRS=OURS, e.g. --column px_last=close")
         columns[theirs.strip()] = ours.strip()
     import_files(args.path)  # the files are there, and are no database: before --db is made
-    path = check_db_arg(  # the default ./db may be the folder of the files to import
-        args,
-        create=True,
-        example=lambda folder: (
-            f"a new folder beside it: tickvault import {args.path} --db {folder.parent / 'tvdb'}"
-        ),
-    )
+    beside = _beside(args.path)
+    # the default ./db may be the folder of the files to import: --apply needs another one;
+    # a dry run creates nothing, so it runs and says so
+    path = check_db_arg(args, create=args.apply, example=lambda _: beside)
     exists = args.apply or database_exists(path)
     db = ParquetDB(path) if exists else ParquetDB(store=MemoryStore())
     with progress(out, 0, "import (reading files)") as on_progress:
@@ -59,7 +56,29 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
         out.data(report.to_dict())
     else:
         _print_report(out, report, shown_db(args))
+        if not exists and _other_files_in(path):
+            out.note(
+                f"--apply needs a new folder for the database: {shown_db(args)!r} holds "
+                f"other files; e.g. {beside}"
+            )
     return EXIT_OK
+
+
+def _beside(files: str) -> str:
+    """The import command with a new database folder in the current one (``tvdb``, or
+    the first of ``tvdb2``, ``tvdb3``, ... not there yet)."""
+    from pathlib import Path
+
+    name = next(n for n in ("tvdb", *(f"tvdb{i}" for i in range(2, 100))) if not Path(n).exists())
+    return f"a new folder: tickvault import {files} --db {name} --apply"
+
+
+def _other_files_in(path: str) -> bool:
+    """Is ``path`` a local folder with something in it (not a database: checked before)?"""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    return "://" not in path and p.is_dir() and any(p.iterdir())
 
 
 def _print_report(out: Output, report: Any, db: str) -> None:
