@@ -14,7 +14,9 @@ name order, validated, and written in batches of data files that no version name
 the end they are committed — in one commit, or in a few where a later file holds bars of an
 earlier one (the later file's values win, as in every upsert). A failure deletes the batches
 written; an import killed part way leaves orphans that ``vacuum`` removes, and is run
-again. The files read are never changed or deleted.
+again. An import running longer than :data:`COMMIT_EVERY_SECONDS` also commits as it goes
+(a file no version names would otherwise be taken for an orphan after an hour): what it
+committed before a failure stays. The files read are never changed or deleted.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,6 +55,11 @@ SUFFIXES = (".parquet", ".pq", ".parq")
 TICKER_KEYS = ("ticker", "symbol")
 #: bars written per batch of files (each batch's bars are held in memory until written)
 BATCH_ROWS = 1_000_000
+#: an import still running this long after it wrote a batch commits what it has written:
+#: a file no version names is an orphan to ``vacuum`` (and the automatic reclaim) once an
+#: hour old, so the batches of an import of billions of bars would be deleted before its
+#: end; shorter imports commit once, at the end
+COMMIT_EVERY_SECONDS = 20 * 60.0
 
 
 @dataclass
@@ -232,6 +240,8 @@ def import_parquet(
         batch = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         try:
             if apply:
+                if not written:
+                    since[0] = time.monotonic()
                 written.append(db.write_files(table, batch))
             else:
                 db.validate(table, batch)
@@ -244,7 +254,26 @@ def import_parquet(
             raise BadSourceData(f"{root}: {exc}", source="import") from exc
         pending.clear()
         size = 0
+        if apply and time.monotonic() - since[0] >= COMMIT_EVERY_SECONDS:
+            commit()  # a long import: no file waits long enough to look like an orphan
 
+    def commit() -> None:
+        """Commit the batches written so far (after the daily check of what was read)."""
+        if iv == "1d":
+            stamps.check(files)
+        groups = _commit_groups(written)
+        written.clear()  # from here on they are committed, or deleted below
+        for k, group in enumerate(groups):
+            try:
+                result = db.commit_files(table, group, info={"imported": str(root)})
+            except BaseException:
+                for rest in groups[k + 1 :]:
+                    db.discard_files(table, rest)
+                raise
+            report.version = result.version
+            report.commits += 1
+
+    since = [0.0]  # when the oldest uncommitted batch was written
     stamps = _DailyStamps()
     try:
         for i, (file, (bars, from_column)) in enumerate(_in_order(read, files), 1):
@@ -299,16 +328,7 @@ def import_parquet(
     report.last = None if last is None else iso_utc(last)
     if not apply:
         return report
-    groups = _commit_groups(written)
-    for k, group in enumerate(groups):
-        try:
-            result = db.commit_files(table, group, info={"imported": str(root)})
-        except BaseException:
-            for rest in groups[k + 1 :]:
-                db.discard_files(table, rest)
-            raise
-        report.version = result.version
-        report.commits += 1
+    commit()
     log.info(
         "imported %d bars of %d tickers from %d files into %s",
         report.rows,

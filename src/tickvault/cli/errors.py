@@ -116,9 +116,10 @@ def exit_code(
     kept = "; what was committed before it stays" if writes else ""
     if command == "import":  # its batches are committed together, at its end
         kept = (
-            "; an import commits only at its end, so nothing was imported unless it had "
-            "begun committing: run it again (the files it had written are deleted as it "
-            "stops; after a kill, `tickvault vacuum` removes them once an hour old)"
+            "; an import commits at its end (a long one also every 20 minutes), so little "
+            "or nothing was imported: run it again (the same bars change nothing; files it "
+            "had written but not committed are deleted as it stops, or after a kill by "
+            "`tickvault vacuum` once an hour old)"
         )
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED, f"terminated (SIGTERM){kept}"
