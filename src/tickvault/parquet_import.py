@@ -90,15 +90,10 @@ class ImportReport:
         return asdict(self)
 
 
-def parquet_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The Parquet files at ``path`` (a file, or every one under a folder, hidden folders
-    and tickvault's own ``_log`` folders skipped), in name order."""
-    return _walk(path)[0]
-
-
 def _walk(path: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
-    """:func:`parquet_files`, and the other files beside them (hidden files and ``_``
-    markers such as ``_SUCCESS`` left out), both in name order. A tickvault database in
+    """The Parquet files at ``path`` (a file, or every one under a folder, hidden and
+    ``_`` folders skipped) and the other files beside them (hidden files and ``_`` markers
+    such as ``_SUCCESS`` left out), both in name order. A tickvault database in
     the folder (the one being imported into, ``--db old/new``) is not read: its files
     include versions replaced since, which would overwrite newer bars."""
     from .sources.files import _cwd_hint

@@ -106,11 +106,18 @@ def ramp_bars(tickers: list[str], days: pd.DatetimeIndex, salt: float = 0.0) -> 
     return pd.concat(frames, ignore_index=True)
 
 
-def flat_bars(ticker: str, first: str, last: str, freq: str = "1min") -> pd.DataFrame:
-    """Bars of ``ticker`` every ``freq`` from ``first`` to ``last`` (UTC, inclusive), all
-    alike (open 10, high 11, low 9, close 10.5, volume 100): for tests about which times a
-    table holds, not about prices."""
-    idx = pd.date_range(pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC"), freq=freq)
+def flat_bars(
+    ticker: str, first: str | pd.Timestamp, last: str | pd.Timestamp, freq: str = "1min"
+) -> pd.DataFrame:
+    """Bars of ``ticker`` every ``freq`` from ``first`` to ``last`` (inclusive; naive times
+    are UTC), all alike (open 10, high 11, low 9, close 10.5, volume 100): for tests about
+    which times a table holds, not about prices."""
+
+    def utc(t: str | pd.Timestamp) -> pd.Timestamp:
+        t = pd.Timestamp(t)
+        return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+    idx = pd.date_range(utc(first), utc(last), freq=freq)
     return pd.DataFrame(
         {
             "ticker": ticker,

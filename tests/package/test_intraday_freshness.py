@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 
+from helpers.bars import flat_bars
 from helpers.cli import tv
 from tickvault import ParquetDB
 from tickvault.data_freshness import freshness, get_price_data_freshness
@@ -20,18 +21,7 @@ def ny(stamp: str) -> pd.Timestamp:
 
 def minutes_until(ticker: str, first: str, last: str) -> pd.DataFrame:
     """One-minute bars of ``ticker`` from ``first`` to ``last`` (New York times)."""
-    idx = pd.date_range(ny(first), ny(last), freq="1min")
-    return pd.DataFrame(
-        {
-            "ticker": ticker,
-            "timestamp": idx,
-            "open": 10.0,
-            "high": 11.0,
-            "low": 9.0,
-            "close": 10.5,
-            "volume": 100.0,
-        }
-    )
+    return flat_bars(ticker, ny(first), ny(last))
 
 
 @pytest.fixture

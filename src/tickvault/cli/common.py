@@ -4,7 +4,6 @@ tickers and ``--source-option`` values are read."""
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import re
@@ -109,7 +108,8 @@ def check_db_arg(
     instead of that folder (default: ``--db`` a new folder inside it)."""
     from ..errors import ConfigError
     from ..storage import database_exists
-    from ..storage.core.store import check_location, display_url
+    from ..storage.core.store import LocalStore, check_location, display_url
+    from ..storage.db import parquet_files_under
 
     path = _db_path(args)
     try:
@@ -130,11 +130,11 @@ def check_db_arg(
             f"--db {path!r} is a file, not a database folder; pass a folder, e.g. --db ./db"
         )
     if create and p.is_dir() and not database_exists(p) and any(p.iterdir()):
-        parquet = next(itertools.islice(p.rglob("*.parquet"), 1), None)
-        if example is None and parquet is not None:  # the original pattern's folder
+        parquet = parquet_files_under(LocalStore(p, fsync=False))
+        if example is None and parquet:  # the original pattern's folder
             example = lambda folder: (  # noqa: E731
-                f"import its Parquet files ({parquet.relative_to(folder)}, ...) into a new "
-                f"folder: tickvault import {path} --db {folder.parent / 'tvdb'} --apply"
+                f"import its Parquet files ({parquet}) into a new folder: "
+                f"tickvault import {path} --db {folder.parent / 'tvdb'} --apply"
             )
         raise UsageError(
             f"--db {path!r} is a folder with other files in it and no tickvault database "

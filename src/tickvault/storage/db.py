@@ -132,7 +132,7 @@ class ParquetDB:
                 self.store.check_root()  # a missing bucket says so (BucketNotFound)
                 # a folder of another program's Parquet files: say how to bring them in
                 # (a local folder only: on a bucket the walk costs a request per entry)
-                found = "" if self.store.remote else _parquet_files(self.store, _list(self.store))
+                found = "" if self.store.remote else parquet_files_under(self.store)
                 raise DatabaseNotFound(
                     f"no tickvault database at {self.store.location!r} (expected {MARKER}); "
                     + (
@@ -1158,7 +1158,7 @@ def _check_new_root(store: Store) -> None:
             f"database ({MARKER}); a database is created only under an empty prefix, so "
             f"nothing was created. Use a new prefix, e.g. {where.rstrip('/') + '/db'!r}"
         )
-    parquet = _parquet_files(store, other)
+    parquet = parquet_files_under(store, other)
     if parquet:
         raise ConfigError(
             f"ParquetDB({where!r}): this folder holds Parquet files that tickvault did not "
@@ -1177,11 +1177,12 @@ def _check_new_root(store: Store) -> None:
     )
 
 
-def _parquet_files(store: Store, names: list[str], most: int = 2000) -> str:
-    """'a/b.parquet' (+ 'and N more found') if Parquet files lie under ``names`` (a walk of
-    at most ``most`` entries; folders that cannot be listed are passed by); '' if none."""
+def parquet_files_under(store: Store, names: list[str] | None = None, most: int = 2000) -> str:
+    """'a/b.parquet' (+ 'and N more found') if Parquet files lie under ``names`` (default:
+    the store's root; a walk of at most ``most`` entries; folders that cannot be listed are
+    passed by); '' if none. The CLI asks it of a folder it will not create a database in."""
     found: list[str] = []
-    todo = list(names)
+    todo = _list(store) if names is None else list(names)
     seen = 0
     while todo and seen < most:
         name = todo.pop(0)
