@@ -34,6 +34,16 @@ def _stored(db: ParquetDB, table: str = "prices") -> pd.DataFrame:
     return df.sort_values(["ticker", "timestamp"]).reset_index(drop=True)
 
 
+def six_files(tmp_path: Path) -> tuple[Path, list[pd.DataFrame]]:
+    """A folder of six 25-bar files, one ticker each (f0.parquet .. f5.parquet)."""
+    old = tmp_path / "old"
+    old.mkdir()
+    frames = [make_bars(f"T{i}", periods=25) for i in range(6)]
+    for i, df in enumerate(frames):
+        df.to_parquet(old / f"f{i}.parquet", index=False)
+    return old, frames
+
+
 def _expected(*frames: pd.DataFrame) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)[COLS]
     df["timestamp"] = df.timestamp.astype("datetime64[ns, UTC]")
@@ -159,11 +169,7 @@ def test_batches_are_written_as_read_and_committed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(parquet_import, "BATCH_ROWS", 40)
-    old = tmp_path / "old"
-    old.mkdir()
-    frames = [make_bars(f"T{i}", periods=25) for i in range(6)]
-    for i, df in enumerate(frames):
-        df.to_parquet(old / f"f{i}.parquet", index=False)
+    old, frames = six_files(tmp_path)
     db = ParquetDB(tmp_path / "db", auto_compact=False)
     report = import_parquet(db, old, apply=True)
     assert report.commits == 1 and db.version == 1  # three batches of files, one commit
@@ -542,11 +548,7 @@ def test_a_long_import_commits_as_it_goes_so_no_batch_ages_into_an_orphan(
     COMMIT_EVERY_SECONDS it commits what it has written."""
     monkeypatch.setattr(parquet_import, "BATCH_ROWS", 40)
     monkeypatch.setattr(parquet_import, "COMMIT_EVERY_SECONDS", 0.0)
-    old = tmp_path / "old"
-    old.mkdir()
-    frames = [make_bars(f"T{i}", periods=25) for i in range(6)]
-    for i, df in enumerate(frames):
-        df.to_parquet(old / f"f{i}.parquet", index=False)
+    old, frames = six_files(tmp_path)
     db = ParquetDB(tmp_path / "db", auto_compact=False)
     versions = []
     report = import_parquet(
